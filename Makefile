@@ -1,0 +1,48 @@
+# Help Center: the two commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup services migrate lint format browser-deps bench clean
+
+## make run: set up if needed, migrate, start every service and the gateway (Ctrl-C stops all)
+run: setup migrate
+	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(PY) -m shared.localrun
+
+## make test: every test: lint, unit, integration, end-to-end and browser
+test: setup browser-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	bash scripts/pytest-all.sh
+
+setup: $(STAMP) services
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Start the local PostgreSQL and RabbitMQ if they are down (no-op when they run).
+services:
+	@bash scripts/ensure-backing-services.sh
+
+migrate: setup
+	$(PY) -m shared.migrate
+
+## Chromium for the browser tests, from Debian's packages (Playwright's download is unreachable).
+browser-deps:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) artifacts .pytest_cache

@@ -1,0 +1,86 @@
+"""Fixtures every test tier shares: isolated real databases and broker vhosts.
+
+Tests talk to the real PostgreSQL and RabbitMQ on this machine. Each test session
+gets its own databases (``helpdesk_t<random>_<service>``) and its own RabbitMQ
+virtual host, dropped at the end, so parallel runs and developers never collide.
+
+The eventlet monkey patch (``shared.green``) is applied here, before anything
+imports psycopg, as in every nameko process. Browser tests run in a separate
+pytest process with ``HELPDESK_TEST_NO_GREEN=1``, since Playwright's sync API
+needs an unpatched interpreter.
+"""
+
+import os
+
+if os.environ.get("HELPDESK_TEST_NO_GREEN") != "1":
+    import shared.green  # noqa: F401  (must precede psycopg)
+
+import subprocess
+import uuid
+
+import pytest
+
+BASE_AMQP = os.environ.get("HELPDESK_TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
+BASE_PG = os.environ.get("HELPDESK_TEST_PG_BASE", "postgresql://root@127.0.0.1:5432")
+
+
+def _rabbitmqctl(*args):
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def run_id():
+    """A short random tag naming this session's databases and vhost."""
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def amqp_url(run_id):
+    """The URL of a fresh RabbitMQ vhost, deleted after the session."""
+    vhost = f"helpdesk_t{run_id}"
+    _rabbitmqctl("add_vhost", vhost)
+    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    yield f"{BASE_AMQP}/{vhost}"
+    _rabbitmqctl("delete_vhost", vhost)
+
+
+def _database(run_id, service):
+    from shared.migrate import drop_database, upgrade
+
+    url = f"{BASE_PG}/helpdesk_t{run_id}_{service}"
+    drop_database(url)
+    upgrade(service, url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def tickets_database_url(run_id):
+    """A freshly migrated tickets database for this session."""
+    from shared.migrate import drop_database
+
+    url = _database(run_id, "tickets")
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def notifications_database_url(run_id):
+    """A freshly migrated notifications database for this session."""
+    from shared.migrate import drop_database
+
+    url = _database(run_id, "notifications")
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def make_settings():
+    """Build ``Settings`` as a service would, from an environment of overrides."""
+    from shared.config import Settings
+
+    def make(**env):
+        base = {"HELPDESK_ENV": "test"}
+        base.update({k: str(v) for k, v in env.items()})
+        return Settings.from_env(base)
+
+    return make

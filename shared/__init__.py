@@ -1,0 +1,1 @@
+"""Code every Help Center service needs, once: settings, events, database, logging."""

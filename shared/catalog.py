@@ -1,0 +1,64 @@
+"""The catalog: what a ticket form offers, and the limits every layer enforces.
+
+Issue types, statuses and limits are product rules (the contract fixes them);
+features are configuration (``HELPDESK_FEATURES``), read through ``Settings``.
+"""
+
+ISSUE_TYPES = (
+    {"key": "access", "label": "Access", "priority": "critical",
+     "description": "Can't sign in, locked out, or missing permissions."},
+    {"key": "bug", "label": "Bug", "priority": "high",
+     "description": "Something is broken or behaves differently than it should."},
+    {"key": "billing", "label": "Billing", "priority": "high",
+     "description": "Invoices, charges, refunds or your plan."},
+    {"key": "data", "label": "Data", "priority": "medium",
+     "description": "Missing, wrong or duplicated data; imports and exports."},
+    {"key": "other", "label": "Other", "priority": "low",
+     "description": "Questions, feedback and anything else."},
+)
+PRIORITY_BY_ISSUE_TYPE = {t["key"]: t["priority"] for t in ISSUE_TYPES}
+
+# Ordered from most to least urgent: the admin queue sorts by this rank.
+PRIORITIES = ("critical", "high", "medium", "low")
+
+STATUSES = (
+    {"key": "open", "label": "Open"},
+    {"key": "in_review", "label": "In Review"},
+    {"key": "awaiting_user", "label": "Awaiting User"},
+    {"key": "resolved", "label": "Resolved"},
+    {"key": "closed", "label": "Closed"},
+)
+STATUS_KEYS = tuple(s["key"] for s in STATUSES)
+
+SUBJECT_LENGTH = (10, 200)
+DESCRIPTION_LENGTH = (50, 2000)
+MESSAGE_LENGTH = (1, 5000)
+RESOLUTION_NOTE_LENGTH = (10, 2000)
+CLOSE_NOTE_LENGTH = (0, 2000)
+
+DEFAULT_FEATURES = (
+    ("dashboard", "Dashboard"),
+    ("reports", "Reports"),
+    ("billing", "Billing & Invoices"),
+    ("integrations", "Integrations"),
+    ("api", "API"),
+    ("account", "Account & Settings"),
+    ("notifications", "Notifications"),
+    ("other", "Other"),
+)
+
+
+def build_catalog(features, tickets_per_day: int) -> dict:
+    """The ``GET /api/v1/catalog`` document for the configured features and limit."""
+    return {
+        "issue_types": [dict(t) for t in ISSUE_TYPES],
+        "features": [{"key": k, "label": label} for k, label in features],
+        "statuses": [dict(s) for s in STATUSES],
+        "limits": {
+            "subject": list(SUBJECT_LENGTH),
+            "description": list(DESCRIPTION_LENGTH),
+            "message": list(MESSAGE_LENGTH),
+            "resolution_note": list(RESOLUTION_NOTE_LENGTH),
+            "tickets_per_day": tickets_per_day,
+        },
+    }

@@ -1,0 +1,182 @@
+"""Settings read from the environment, validated once at start-up.
+
+Every service and command builds one ``Settings`` with ``Settings.from_env()``.
+Local defaults are safe for a laptop; secrets have no production default, so a
+``production`` process refuses to start without them (``ConfigError``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from shared.catalog import DEFAULT_FEATURES
+
+DEV_JWT_SECRET = "helpdesk-development-secret-do-not-use-in-production"
+ENVIRONMENTS = ("development", "test", "production")
+JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+def _int(env, name, default, minimum=None, maximum=None):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if minimum is not None and value < minimum or maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _float(env, name, default, minimum=0.0):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= minimum:
+        raise ConfigError(f"{name} must be greater than {minimum}, got {value}")
+    return value
+
+
+def _features(raw: str | None):
+    """``key:Label,key2:Label 2`` -> tuple of (key, label)."""
+    if not raw:
+        return DEFAULT_FEATURES
+    features = []
+    for item in raw.split(","):
+        key, _, label = item.strip().partition(":")
+        key = key.strip()
+        if not key or not key.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"HELPDESK_FEATURES has an invalid key {key!r}")
+        features.append((key, label.strip() or key.replace("_", " ").title()))
+    if len({k for k, _ in features}) != len(features):
+        raise ConfigError("HELPDESK_FEATURES lists a key twice")
+    return tuple(features)
+
+
+def _postgres_url(name, raw):
+    parts = urlsplit(raw)
+    if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+        raise ConfigError(f"{name} must be a postgresql:// URL, got scheme {parts.scheme!r}")
+    if not parts.path.strip("/"):
+        raise ConfigError(f"{name} must name a database")
+    return raw
+
+
+def sqlalchemy_url(url: str) -> str:
+    """A ``postgresql://`` URL as SQLAlchemy's psycopg 3 dialect wants it."""
+    scheme, rest = url.split("://", 1)
+    return f"postgresql+psycopg://{rest}" if scheme != "postgresql+psycopg" else url
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of every service; each service reads the ones it needs."""
+
+    env: str = "development"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    tickets_database_url: str = "postgresql://root@127.0.0.1:5432/helpdesk_tickets"
+    notifications_database_url: str = "postgresql://root@127.0.0.1:5432/helpdesk_notifications"
+    tickets_per_day: int = 5
+    features: tuple = DEFAULT_FEATURES
+    jwt_algorithm: str = "HS256"
+    jwt_secret: str | None = DEV_JWT_SECRET
+    jwt_public_key: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    rpc_timeout: float = 5.0
+    rpc_pool_size: int = 8
+    log_level: str = "INFO"
+    # Raw key material spec for the at-rest cipher; parsed by shared.crypto.
+    data_keys: str | None = None
+    data_key_file: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ=None) -> Settings:
+        """Read and validate every ``HELPDESK_*`` variable; raise ``ConfigError``."""
+        env = os.environ if environ is None else environ
+        name = env.get("HELPDESK_ENV", "development")
+        if name not in ENVIRONMENTS:
+            raise ConfigError(f"HELPDESK_ENV must be one of {ENVIRONMENTS}, got {name!r}")
+
+        algorithm = env.get("HELPDESK_JWT_ALGORITHM", "HS256").upper()
+        if algorithm not in JWT_ALGORITHMS:
+            raise ConfigError(f"HELPDESK_JWT_ALGORITHM must be one of {JWT_ALGORITHMS}")
+        secret = env.get("HELPDESK_JWT_SECRET") or None
+        public_key = env.get("HELPDESK_JWT_PUBLIC_KEY") or None
+        key_file = env.get("HELPDESK_JWT_PUBLIC_KEY_FILE")
+        if key_file and not public_key:
+            try:
+                with open(key_file, encoding="utf-8") as fh:
+                    public_key = fh.read()
+            except OSError as exc:
+                raise ConfigError(f"HELPDESK_JWT_PUBLIC_KEY_FILE unreadable: {exc}") from None
+        if algorithm == "HS256":
+            if secret is None:
+                if name == "production":
+                    raise ConfigError("HELPDESK_JWT_SECRET is required in production")
+                secret = DEV_JWT_SECRET
+            if name == "production" and (secret == DEV_JWT_SECRET or len(secret) < 32):
+                raise ConfigError(
+                    "HELPDESK_JWT_SECRET must be a real secret of at least 32 characters in production"
+                )
+        elif not public_key:
+            raise ConfigError(f"HELPDESK_JWT_PUBLIC_KEY(_FILE) is required for {algorithm}")
+
+        return cls(
+            env=name,
+            http_host=env.get("HELPDESK_HTTP_HOST", "127.0.0.1"),
+            http_port=_int(env, "HELPDESK_HTTP_PORT", 8080, 1, 65535),
+            amqp_url=env.get("HELPDESK_AMQP_URL", cls.amqp_url),
+            tickets_database_url=_postgres_url(
+                "HELPDESK_TICKETS_DATABASE_URL",
+                env.get("HELPDESK_TICKETS_DATABASE_URL", cls.tickets_database_url),
+            ),
+            notifications_database_url=_postgres_url(
+                "HELPDESK_NOTIFICATIONS_DATABASE_URL",
+                env.get("HELPDESK_NOTIFICATIONS_DATABASE_URL", cls.notifications_database_url),
+            ),
+            tickets_per_day=_int(env, "HELPDESK_TICKETS_PER_DAY", 5, 1, 10_000),
+            features=_features(env.get("HELPDESK_FEATURES")),
+            jwt_algorithm=algorithm,
+            jwt_secret=secret if algorithm == "HS256" else None,
+            jwt_public_key=public_key if algorithm != "HS256" else None,
+            jwt_issuer=env.get("HELPDESK_JWT_ISSUER") or None,
+            jwt_audience=env.get("HELPDESK_JWT_AUDIENCE") or None,
+            rpc_timeout=_float(env, "HELPDESK_RPC_TIMEOUT", 5.0),
+            rpc_pool_size=_int(env, "HELPDESK_RPC_POOL_SIZE", 8, 1, 256),
+            log_level=env.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
+            data_keys=env.get("HELPDESK_DATA_KEYS") or None,
+            data_key_file=env.get("HELPDESK_DATA_KEY_FILE") or None,
+        )
+
+    def nameko_config(self) -> dict:
+        """The config dict a nameko ``ServiceContainer``/``ServiceRunner`` takes."""
+        return {
+            "AMQP_URI": self.amqp_url,
+            "max_workers": 10,
+            "parent_calls_tracked": 10,
+            "serializer": "json",
+            "HELPDESK_SETTINGS": self,
+        }

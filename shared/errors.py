@@ -1,0 +1,58 @@
+"""Typed errors that cross the RPC boundary.
+
+Services raise these; nameko serializes them and, because each is registered with
+``deserialize_to_instance``, the gateway's RPC client gets the same class back and
+maps it to HTTP in one table (``services/gateway/errors.py``). Arguments must stay
+JSON-friendly: nameko stringifies anything that is not a string, list or dict.
+"""
+
+from nameko.exceptions import deserialize_to_instance
+
+
+class HelpdeskError(Exception):
+    """Base of every expected, user-facing error."""
+
+    code = "error"
+
+    def __init__(self, message: str, details: dict | None = None):
+        super().__init__(message, details or {})
+        self.message = message
+        self.details = details or {}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@deserialize_to_instance
+class ValidationFailed(HelpdeskError):
+    """Input breaks a rule; ``details`` maps each field to a list of messages."""
+
+    code = "validation_failed"
+
+
+@deserialize_to_instance
+class NotFound(HelpdeskError):
+    """Missing, or not the caller's: the two must be indistinguishable."""
+
+    code = "not_found"
+
+
+@deserialize_to_instance
+class Forbidden(HelpdeskError):
+    """The caller's role may not do this at all."""
+
+    code = "forbidden"
+
+
+@deserialize_to_instance
+class Conflict(HelpdeskError):
+    """The ticket's current state forbids the action (closed, illegal transition)."""
+
+    code = "conflict"
+
+
+@deserialize_to_instance
+class RateLimited(HelpdeskError):
+    """Daily ticket allowance spent; ``details`` holds ``reset_at`` and ``retry_after``."""
+
+    code = "rate_limited"

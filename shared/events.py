@@ -1,0 +1,190 @@
+"""The event contract between the tickets service and its consumers.
+
+Every event is an envelope (``EventEnvelope``): ``event_id`` (UUID, the consumer's
+idempotency key), ``type``, ``version``, ``occurred_at``, ``source``, ``request_id``,
+``action_id`` (shared by every event one command produced) and a ``payload`` whose
+schema depends on ``type`` (``PAYLOAD_SCHEMAS``). The tickets service writes
+envelopes to its outbox in the same transaction as the change; the relay publishes
+them, persistent and confirmed, to the ``helpdesk.events`` topic exchange with the
+routing key ``tickets.<type>``.
+
+Privacy rule: an internal note's text never travels in an event; ``message_added``
+for an internal note has ``internal: true`` and ``body: null``.
+
+The broker topology is declared here, once, by ``declare_topology``: the relay
+calls it before publishing and consumers before consuming, so an event committed
+before any consumer ever started still waits in its durable queue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from kombu import Exchange, Queue
+from marshmallow import Schema, fields, validate
+
+from shared.catalog import PRIORITIES, STATUS_KEYS
+
+EVENT_VERSION = 1
+SOURCE = "tickets"
+
+TICKET_CREATED = "ticket_created"
+MESSAGE_ADDED = "message_added"
+STATUS_CHANGED = "status_changed"
+TICKET_ASSIGNED = "ticket_assigned"
+TICKET_CLOSED = "ticket_closed"
+EVENT_TYPES = (TICKET_CREATED, MESSAGE_ADDED, STATUS_CHANGED, TICKET_ASSIGNED, TICKET_CLOSED)
+
+ACTOR_ROLES = ("user", "support", "system")
+
+# --- broker topology -------------------------------------------------------------
+EVENTS_EXCHANGE = Exchange("helpdesk.events", type="topic", durable=True)
+DEAD_LETTER_EXCHANGE = Exchange("helpdesk.dead", type="direct", durable=True)
+NOTIFICATIONS_QUEUE_NAME = "notifications.ticket-events"
+# After this many deliveries a message is dead-lettered instead of looping forever.
+DELIVERY_LIMIT = 5
+
+NOTIFICATIONS_QUEUE = Queue(
+    NOTIFICATIONS_QUEUE_NAME,
+    exchange=EVENTS_EXCHANGE,
+    routing_key="tickets.#",
+    durable=True,
+    queue_arguments={
+        # Quorum queues replicate across a RabbitMQ cluster and count redeliveries.
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
+        "x-dead-letter-routing-key": NOTIFICATIONS_QUEUE_NAME,
+    },
+)
+NOTIFICATIONS_DEAD_QUEUE = Queue(
+    NOTIFICATIONS_QUEUE_NAME + ".dead",
+    exchange=DEAD_LETTER_EXCHANGE,
+    routing_key=NOTIFICATIONS_QUEUE_NAME,
+    durable=True,
+    queue_arguments={"x-queue-type": "quorum"},
+)
+# Every durable queue that consumes ticket events; add new consumers here.
+EVENT_QUEUES = (NOTIFICATIONS_QUEUE, NOTIFICATIONS_DEAD_QUEUE)
+
+
+def routing_key(event_type: str) -> str:
+    """The routing key an event of ``event_type`` is published with."""
+    return f"{SOURCE}.{event_type}"
+
+
+def declare_topology(connection) -> None:
+    """Declare exchanges, queues and bindings (idempotent) on a kombu connection."""
+    channel = connection.channel()
+    try:
+        for exchange in (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE):
+            exchange.bind(channel).declare()
+        for queue in EVENT_QUEUES:
+            queue.bind(channel).declare()
+    finally:
+        channel.close()
+
+
+# --- schemas ----------------------------------------------------------------------
+class _Strict(Schema):
+    class Meta:
+        ordered = True
+
+
+class TicketRef(_Strict):
+    """Who and what every ticket event is about, so consumers need no lookup."""
+
+    ticket_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    subject = fields.String(required=True)
+    owner_id = fields.String(required=True)
+    owner_name = fields.String(allow_none=True, load_default=None)
+    assignee_id = fields.String(allow_none=True, load_default=None)
+    status = fields.String(required=True, validate=validate.OneOf(STATUS_KEYS))
+    actor_id = fields.String(allow_none=True, load_default=None)  # None for the system
+    actor_name = fields.String(allow_none=True, load_default=None)
+    actor_role = fields.String(required=True, validate=validate.OneOf(ACTOR_ROLES))
+
+
+class TicketCreatedPayload(TicketRef):
+    issue_type = fields.String(required=True)
+    feature = fields.String(required=True)
+    priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
+
+
+class MessageAddedPayload(TicketRef):
+    message_id = fields.Integer(required=True)
+    author = fields.String(required=True, validate=validate.OneOf(("user", "support")))
+    internal = fields.Boolean(required=True)
+    # None whenever ``internal`` is true: internal notes' text never leaves the service.
+    body = fields.String(allow_none=True, required=True)
+
+
+class StatusChangedPayload(TicketRef):
+    from_status = fields.String(required=True, validate=validate.OneOf(STATUS_KEYS))
+    to_status = fields.String(required=True, validate=validate.OneOf(STATUS_KEYS))
+    resolution_note = fields.String(allow_none=True, load_default=None)
+    # Set when a message caused the move (owner reply, first support reply): the
+    # message's own event already tells everyone who should hear of it.
+    caused_by_message_id = fields.Integer(allow_none=True, load_default=None)
+
+
+class TicketAssignedPayload(TicketRef):
+    assignee_name = fields.String(allow_none=True, load_default=None)
+    previous_assignee_id = fields.String(allow_none=True, load_default=None)
+
+
+class TicketClosedPayload(TicketRef):
+    from_status = fields.String(required=True, validate=validate.OneOf(STATUS_KEYS))
+    note = fields.String(allow_none=True, load_default=None)
+
+
+PAYLOAD_SCHEMAS = {
+    TICKET_CREATED: TicketCreatedPayload,
+    MESSAGE_ADDED: MessageAddedPayload,
+    STATUS_CHANGED: StatusChangedPayload,
+    TICKET_ASSIGNED: TicketAssignedPayload,
+    TICKET_CLOSED: TicketClosedPayload,
+}
+
+
+class EventEnvelope(_Strict):
+    event_id = fields.UUID(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
+    version = fields.Integer(required=True, validate=validate.Equal(EVENT_VERSION))
+    occurred_at = fields.String(required=True)
+    source = fields.String(required=True)
+    request_id = fields.String(allow_none=True, load_default=None)
+    action_id = fields.UUID(required=True)
+    payload = fields.Dict(required=True)
+
+
+def utc_now_iso() -> str:
+    """Now, as the contract writes timestamps: ISO 8601 UTC with ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def make_event(event_type: str, payload: dict, *, action_id: str,
+               request_id: str | None = None) -> dict:
+    """Build a validated envelope (raises ``marshmallow.ValidationError`` if malformed)."""
+    envelope = {
+        "event_id": str(uuid.uuid4()),
+        "type": event_type,
+        "version": EVENT_VERSION,
+        "occurred_at": utc_now_iso(),
+        "source": SOURCE,
+        "request_id": request_id,
+        "action_id": str(action_id),
+        "payload": PAYLOAD_SCHEMAS[event_type]().dump(
+            PAYLOAD_SCHEMAS[event_type]().load(payload)
+        ),
+    }
+    EventEnvelope().load(envelope)
+    return envelope
+
+
+def parse_event(body: dict) -> dict:
+    """Validate an incoming envelope and its payload; return it with the payload loaded."""
+    envelope = EventEnvelope().load(body)
+    envelope["payload"] = PAYLOAD_SCHEMAS[envelope["type"]]().load(body["payload"])
+    return envelope

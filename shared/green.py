@@ -1,0 +1,20 @@
+"""Cooperative I/O set-up for the nameko services.
+
+Import this module first in every nameko process. It must run before psycopg is
+imported: psycopg picks its wait function at import time, and its default (or the
+compiled one in ``psycopg[binary]``) blocks eventlet's hub, so one slow query would
+freeze every worker of the service. ``wait_select`` yields to the hub instead;
+``wait_poll``/``wait_epoll`` are unusable because eventlet removes ``select.poll``.
+"""
+
+import os
+import sys
+
+if "psycopg" in sys.modules:  # pragma: no cover - a programming error, caught loudly
+    raise RuntimeError("shared.green must be imported before psycopg")
+
+os.environ["PSYCOPG_WAIT_FUNC"] = "wait_select"
+
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()

@@ -5,16 +5,36 @@ features are configuration (``HELPDESK_FEATURES``), read through ``Settings``.
 """
 
 ISSUE_TYPES = (
-    {"key": "access", "label": "Access", "priority": "critical",
-     "description": "Can't sign in, locked out, or missing permissions."},
-    {"key": "bug", "label": "Bug", "priority": "high",
-     "description": "Something is broken or behaves differently than it should."},
-    {"key": "billing", "label": "Billing", "priority": "high",
-     "description": "Invoices, charges, refunds or your plan."},
-    {"key": "data", "label": "Data", "priority": "medium",
-     "description": "Missing, wrong or duplicated data; imports and exports."},
-    {"key": "other", "label": "Other", "priority": "low",
-     "description": "Questions, feedback and anything else."},
+    {
+        "key": "access",
+        "label": "Access",
+        "priority": "critical",
+        "description": "Can't sign in, locked out, or missing permissions.",
+    },
+    {
+        "key": "bug",
+        "label": "Bug",
+        "priority": "high",
+        "description": "Something is broken or behaves differently than it should.",
+    },
+    {
+        "key": "billing",
+        "label": "Billing",
+        "priority": "high",
+        "description": "Invoices, charges, refunds or your plan.",
+    },
+    {
+        "key": "data",
+        "label": "Data",
+        "priority": "medium",
+        "description": "Missing, wrong or duplicated data; imports and exports.",
+    },
+    {
+        "key": "other",
+        "label": "Other",
+        "priority": "low",
+        "description": "Questions, feedback and anything else.",
+    },
 )
 PRIORITY_BY_ISSUE_TYPE = {t["key"]: t["priority"] for t in ISSUE_TYPES}
 

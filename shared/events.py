@@ -164,8 +164,9 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def make_event(event_type: str, payload: dict, *, action_id: str,
-               request_id: str | None = None) -> dict:
+def make_event(
+    event_type: str, payload: dict, *, action_id: str, request_id: str | None = None
+) -> dict:
     """Build a validated envelope (raises ``marshmallow.ValidationError`` if malformed)."""
     envelope = {
         "event_id": str(uuid.uuid4()),
@@ -175,9 +176,7 @@ def make_event(event_type: str, payload: dict, *, action_id: str,
         "source": SOURCE,
         "request_id": request_id,
         "action_id": str(action_id),
-        "payload": PAYLOAD_SCHEMAS[event_type]().dump(
-            PAYLOAD_SCHEMAS[event_type]().load(payload)
-        ),
+        "payload": PAYLOAD_SCHEMAS[event_type]().dump(PAYLOAD_SCHEMAS[event_type]().load(payload)),
     }
     EventEnvelope().load(envelope)
     return envelope

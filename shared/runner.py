@@ -6,8 +6,6 @@ settings and imports everything, then exits (what deployment smoke tests use).
 
 from __future__ import annotations
 
-import shared.green  # noqa: F401,I001  (must precede psycopg)
-
 import argparse
 import logging
 import signal
@@ -17,6 +15,7 @@ import eventlet
 from kombu import Connection
 from nameko.runners import ServiceRunner
 
+import shared.green  # noqa: F401,I001  (must precede psycopg)
 from shared.config import ConfigError, Settings
 from shared.events import declare_topology
 from shared.logging import configure_logging
@@ -27,8 +26,9 @@ log = logging.getLogger(__name__)
 def run_service(name: str, service_cls, argv=None, on_start=None) -> int:
     """Start ``service_cls`` until SIGINT/SIGTERM; return a process exit code."""
     parser = argparse.ArgumentParser(prog=f"helpdesk-{name}", description=service_cls.__doc__)
-    parser.add_argument("--check", action="store_true",
-                        help="validate settings and code, then exit without serving")
+    parser.add_argument(
+        "--check", action="store_true", help="validate settings and code, then exit without serving"
+    )
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

@@ -6,6 +6,8 @@ binds it for logging while the worker runs and hands it to the service, which
 stamps it on the events it emits; event consumers bind the id from the envelope.
 """
 
+import contextlib
+
 from nameko.extensions import DependencyProvider
 
 from shared.logging import bind_request_id, reset_request_id
@@ -25,10 +27,9 @@ class RequestId(DependencyProvider):
     def worker_teardown(self, worker_ctx):
         token = self.tokens.pop(worker_ctx, None)
         if token is not None:
-            try:
+            # Set in another context (greenthread): nothing to undo.
+            with contextlib.suppress(ValueError):
                 reset_request_id(token)
-            except ValueError:  # set in another context (greenthread); nothing to undo
-                pass
 
     def get_dependency(self, worker_ctx):
         return worker_ctx.data.get(CONTEXT_KEY)

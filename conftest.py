@@ -15,17 +15,11 @@ import os
 if os.environ.get("HELPDESK_TEST_NO_GREEN") != "1":
     import shared.green  # noqa: F401  (must precede psycopg)
 
-import subprocess
 import uuid
 
 import pytest
 
-BASE_AMQP = os.environ.get("HELPDESK_TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
-BASE_PG = os.environ.get("HELPDESK_TEST_PG_BASE", "postgresql://root@127.0.0.1:5432")
-
-
-def _rabbitmqctl(*args):
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+from tests.stack import create_database, create_vhost, delete_vhost
 
 
 @pytest.fixture(scope="session")
@@ -37,20 +31,9 @@ def run_id():
 @pytest.fixture(scope="session")
 def amqp_url(run_id):
     """The URL of a fresh RabbitMQ vhost, deleted after the session."""
-    vhost = f"helpdesk_t{run_id}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield f"{BASE_AMQP}/{vhost}"
-    _rabbitmqctl("delete_vhost", vhost)
-
-
-def _database(run_id, service):
-    from shared.migrate import drop_database, upgrade
-
-    url = f"{BASE_PG}/helpdesk_t{run_id}_{service}"
-    drop_database(url)
-    upgrade(service, url)
-    return url
+    url = create_vhost(f"t{run_id}")
+    yield url
+    delete_vhost(url)
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +41,7 @@ def tickets_database_url(run_id):
     """A freshly migrated tickets database for this session."""
     from shared.migrate import drop_database
 
-    url = _database(run_id, "tickets")
+    url = create_database(f"t{run_id}", "tickets")
     yield url
     drop_database(url)
 
@@ -68,7 +51,7 @@ def notifications_database_url(run_id):
     """A freshly migrated notifications database for this session."""
     from shared.migrate import drop_database
 
-    url = _database(run_id, "notifications")
+    url = create_database(f"t{run_id}", "notifications")
     yield url
     drop_database(url)
 

@@ -1,0 +1,137 @@
+"""What ``make run`` starts: every service and the gateway, in the foreground.
+
+``process_specs`` is the one description of the local process set; both this
+supervisor and the test suite's ``stack`` fixture start processes from it.
+Instances per service: ``TICKETS_INSTANCES``, ``NOTIFICATIONS_INSTANCES`` (default
+1 each); the gateway's gunicorn runs ``HELPDESK_GATEWAY_WORKERS`` worker processes.
+Ctrl-C (or SIGTERM) stops all of them; if one dies, the rest are stopped too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process to start: a group name (service), an instance number, a command."""
+
+    service: str
+    instance: int
+    argv: tuple
+
+    @property
+    def label(self) -> str:
+        return f"{self.service}.{self.instance}"
+
+
+def _instances(env, name) -> int:
+    raw = env.get(name, "1") or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= 16:
+        raise SystemExit(f"{name} must be a whole number from 1 to 16, got {raw!r}")
+    return int(raw)
+
+
+def process_specs(env=None) -> list[ProcessSpec]:
+    """The processes a local stack runs, for the environment ``env``."""
+    env = os.environ if env is None else env
+    specs = []
+    for service, var in (
+        ("tickets", "TICKETS_INSTANCES"),
+        ("notifications", "NOTIFICATIONS_INSTANCES"),
+    ):
+        for i in range(1, _instances(env, var) + 1):
+            specs.append(ProcessSpec(service, i, (sys.executable, "-m", f"services.{service}")))
+    specs.append(
+        ProcessSpec(
+            "gateway",
+            1,
+            (
+                str(BIN / "gunicorn"),
+                "--config",
+                "python:services.gateway.gunicorn_conf",
+                "services.gateway.wsgi:app",
+            ),
+        )
+    )
+    return specs
+
+
+def start(spec: ProcessSpec, env, stdout=None, stderr=None) -> subprocess.Popen:
+    """Start one process of the stack in its own process group."""
+    return subprocess.Popen(
+        spec.argv, cwd=ROOT, env=env, stdout=stdout, stderr=stderr, start_new_session=True
+    )
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; waits for the exit."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def main() -> int:
+    """Start everything; return when Ctrl-C is pressed or a process dies."""
+    from shared.config import ConfigError, Settings
+
+    env = dict(os.environ)
+    env.setdefault("HELPDESK_ENV", "development")
+    try:
+        settings = Settings.from_env(env)
+    except ConfigError as exc:
+        print(f"make run: configuration error: {exc}", file=sys.stderr)
+        return 2
+    running = []
+    stopping = False
+
+    def _stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    for spec in process_specs(env):
+        running.append((spec, start(spec, env)))
+    url = f"http://{settings.http_host}:{settings.http_port}"
+    print(f"Help Center ({settings.env}) starting: {url}/help-center", file=sys.stderr)
+    if settings.development:
+        print(f"  sign in for local use: {url}/help-center/dev/sign-in", file=sys.stderr)
+    print("  Ctrl-C stops every service.", file=sys.stderr)
+    code = 0
+    while not stopping:
+        for spec, proc in running:
+            if proc.poll() is not None:
+                print(
+                    f"make run: {spec.label} exited with {proc.returncode}; stopping all",
+                    file=sys.stderr,
+                )
+                stopping, code = True, 1
+                break
+        time.sleep(0.3)
+    for _, proc in running:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for _, proc in running:
+        stop(proc)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

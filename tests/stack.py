@@ -1,0 +1,145 @@
+"""A whole Help Center stack, started as real processes for end-to-end tests.
+
+Each ``Stack`` gets its own databases and RabbitMQ vhost, a free port and a fresh
+data key, and starts exactly the processes ``make run`` starts
+(``shared.localrun.process_specs``), so the tests exercise the shipped commands.
+Logs go to ``artifacts/stack-logs/<tag>/<service>.<n>.log``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from shared.localrun import ROOT, process_specs, start, stop
+
+LOG_ROOT = ROOT / "artifacts" / "stack-logs"
+BASE_AMQP = os.environ.get("HELPDESK_TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
+BASE_PG = os.environ.get("HELPDESK_TEST_PG_BASE", "postgresql://root@127.0.0.1:5432")
+
+
+def _rabbitmqctl(*args):
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+def create_vhost(tag: str) -> str:
+    """Create the RabbitMQ vhost ``helpdesk_<tag>``; return its AMQP URL."""
+    vhost = f"helpdesk_{tag}"
+    _rabbitmqctl("add_vhost", vhost)
+    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    return f"{BASE_AMQP}/{vhost}"
+
+
+def delete_vhost(url: str) -> None:
+    """Delete the vhost an AMQP URL from ``create_vhost`` names."""
+    _rabbitmqctl("delete_vhost", url.rsplit("/", 1)[1])
+
+
+def create_database(tag: str, service: str) -> str:
+    """A fresh, migrated database ``helpdesk_<tag>_<service>``; return its URL."""
+    from shared.migrate import drop_database, upgrade
+
+    url = f"{BASE_PG}/helpdesk_{tag}_{service}"
+    drop_database(url)
+    upgrade(service, url)
+    return url
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Stack:
+    """Real tickets, notifications and gateway processes on one isolated environment."""
+
+    def __init__(self, tag: str, env: dict):
+        from shared.crypto import generate_key
+
+        self.tag = tag
+        self.port = free_port()
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")},
+            "HELPDESK_ENV": "development",
+            "HELPDESK_HTTP_HOST": "127.0.0.1",
+            "HELPDESK_HTTP_PORT": str(self.port),
+            "HELPDESK_DATA_KEYS": f"t1={generate_key()}",
+            "HELPDESK_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+            **{k: str(v) for k, v in env.items()},
+        }
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_dir = LOG_ROOT / tag
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.specs = process_specs(self.env)
+        self.procs = {}
+
+    def start(self, service: str | None = None) -> None:
+        """Start every process of ``service`` (all services when None)."""
+        for spec in self.specs:
+            if service in (None, spec.service) and spec.label not in self.procs:
+                log = open(self.log_path(spec.label), "ab")  # noqa: SIM115 - kept by the process
+                self.procs[spec.label] = start(spec, self.env, stdout=log, stderr=log)
+
+    def stop(self, service: str | None = None) -> None:
+        """Stop every process of ``service`` (all when None), gracefully."""
+        for label in [k for k in self.procs if service in (None, k.split(".")[0])]:
+            stop(self.procs.pop(label))
+
+    def kill(self, service: str) -> None:
+        """SIGKILL every process of ``service``: a crash, not a shutdown."""
+        import signal
+
+        for label in [k for k in self.procs if k.split(".")[0] == service]:
+            proc = self.procs.pop(label)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def close(self) -> None:
+        self.stop()
+
+    def log_path(self, label: str) -> Path:
+        return self.log_dir / f"{label}.log"
+
+    def logs(self, service: str) -> str:
+        """Everything the processes of ``service`` have logged so far."""
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.log_dir.glob(f"{service}.*.log"))
+        )
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Block until ``/readyz`` answers 200; fail with the logs if it never does."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            for label, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"{label} exited with {proc.returncode}:\n{self.logs(label.split('.')[0])[-4000:]}"
+                    )
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=5) as resp:
+                    if resp.status == 200:
+                        return
+            except urllib.error.HTTPError as exc:
+                last = f"{exc.code} {exc.read()[:300]!r}"
+            except OSError as exc:
+                last = repr(exc)
+            time.sleep(0.3)
+        raise RuntimeError(f"stack {self.tag} not ready after {timeout}s: {last}")
+
+    def token(
+        self, sub: str, role: str = "user", name: str | None = None, lifetime: int = 3600
+    ) -> str:
+        """A token the stack's gateway accepts, for ``sub`` in ``role``."""
+        from services.gateway.tokens import mint_token
+        from shared.config import Settings
+
+        return mint_token(Settings.from_env(self.env), sub, role, name, lifetime)

@@ -5,14 +5,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup services migrate lint format browser-deps bench clean
+.PHONY: run test setup services migrate lint format test-deps clean
 
 ## make run: set up if needed, migrate, start every service and the gateway (Ctrl-C stops all)
 run: setup migrate
 	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(PY) -m shared.localrun
 
 ## make test: every test: lint, unit, integration, end-to-end and browser
-test: setup browser-deps
+test: setup test-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	bash scripts/pytest-all.sh
@@ -32,9 +32,12 @@ services:
 migrate: setup
 	$(PY) -m shared.migrate
 
-## Chromium for the browser tests, from Debian's packages (Playwright's download is unreachable).
-browser-deps:
-	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+## Test tools from Debian's packages: Chromium for the browser tests (Playwright's own
+## download is unreachable) and docker-compose to validate the compose file offline.
+test-deps:
+	@if ! command -v chromium >/dev/null || ! command -v docker-compose >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium docker-compose >/dev/null; \
+	fi
 
 lint:
 	$(VENV)/bin/ruff check .

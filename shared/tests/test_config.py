@@ -1,0 +1,62 @@
+"""Settings: safe local defaults, validation, and no default secret in production."""
+
+import pytest
+
+from shared.config import DEV_JWT_SECRET, ConfigError, Settings, sqlalchemy_url
+
+pytestmark = pytest.mark.unit
+
+
+def test_local_defaults_match_the_contract():
+    s = Settings.from_env({})
+    assert s.env == "development"
+    assert s.http_port == 8080
+    assert s.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
+    assert s.tickets_database_url == "postgresql://root@127.0.0.1:5432/helpdesk_tickets"
+    assert s.notifications_database_url == (
+        "postgresql://root@127.0.0.1:5432/helpdesk_notifications"
+    )
+    assert s.tickets_per_day == 5
+    assert s.jwt_algorithm == "HS256" and s.jwt_secret == DEV_JWT_SECRET
+
+
+def test_production_refuses_the_development_secret():
+    with pytest.raises(ConfigError, match="HELPDESK_JWT_SECRET"):
+        Settings.from_env({"HELPDESK_ENV": "production"})
+    with pytest.raises(ConfigError, match="real secret"):
+        Settings.from_env({"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": DEV_JWT_SECRET})
+    with pytest.raises(ConfigError, match="real secret"):
+        Settings.from_env({"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": "short"})
+    ok = Settings.from_env({"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": "x" * 40})
+    assert ok.production and ok.jwt_secret == "x" * 40
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HELPDESK_ENV": "staging"}, "HELPDESK_ENV"),
+        ({"HELPDESK_HTTP_PORT": "eighty"}, "HELPDESK_HTTP_PORT"),
+        ({"HELPDESK_HTTP_PORT": "70000"}, "HELPDESK_HTTP_PORT"),
+        ({"HELPDESK_TICKETS_PER_DAY": "0"}, "HELPDESK_TICKETS_PER_DAY"),
+        ({"HELPDESK_JWT_ALGORITHM": "none"}, "HELPDESK_JWT_ALGORITHM"),
+        ({"HELPDESK_JWT_ALGORITHM": "RS256"}, "HELPDESK_JWT_PUBLIC_KEY"),
+        ({"HELPDESK_TICKETS_DATABASE_URL": "mysql://x/y"}, "HELPDESK_TICKETS_DATABASE_URL"),
+        ({"HELPDESK_NOTIFICATIONS_DATABASE_URL": "postgresql://h:5432/"}, "name a database"),
+        ({"HELPDESK_FEATURES": "a:A,a:B"}, "twice"),
+        ({"HELPDESK_FEATURES": "bad key!:X"}, "invalid key"),
+        ({"HELPDESK_RPC_TIMEOUT": "-1"}, "HELPDESK_RPC_TIMEOUT"),
+    ],
+)
+def test_invalid_settings_name_the_variable(env, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_features_are_configuration():
+    s = Settings.from_env({"HELPDESK_FEATURES": "exports:Data exports, sso"})
+    assert s.features == (("exports", "Data exports"), ("sso", "Sso"))
+
+
+def test_sqlalchemy_url_uses_psycopg3():
+    assert sqlalchemy_url("postgresql://root@h/db") == "postgresql+psycopg://root@h/db"
+    assert sqlalchemy_url("postgresql+psycopg://h/db") == "postgresql+psycopg://h/db"

@@ -1,0 +1,74 @@
+"""The event contract: envelopes validate, payloads are strict, topology is declared."""
+
+import pytest
+from kombu import Connection
+from marshmallow import ValidationError
+
+from shared import events
+
+pytestmark = pytest.mark.unit
+
+REF = {
+    "ticket_id": 1042,
+    "subject": "Cannot export the report",
+    "owner_id": "u1",
+    "owner_name": "Alice",
+    "assignee_id": None,
+    "status": "open",
+    "actor_id": "u1",
+    "actor_name": "Alice",
+    "actor_role": "user",
+}
+
+
+def test_make_event_builds_a_valid_envelope():
+    event = events.make_event(
+        events.TICKET_CREATED,
+        {**REF, "issue_type": "bug", "feature": "reports", "priority": "high"},
+        action_id="0b6f5d8c-6f0c-4a8e-9f60-1d5e6f0c4a8e",
+        request_id="req-1",
+    )
+    assert event["type"] == "ticket_created" and event["version"] == events.EVENT_VERSION
+    assert event["occurred_at"].endswith("Z")
+    parsed = events.parse_event(event)
+    assert parsed["payload"]["ticket_id"] == 1042
+
+
+def test_payloads_are_strict():
+    with pytest.raises(ValidationError):
+        events.make_event(events.MESSAGE_ADDED, {**REF, "surprise": 1}, action_id="x")
+    with pytest.raises(ValidationError):
+        events.make_event(
+            events.STATUS_CHANGED,
+            {**REF, "from_status": "open", "to_status": "reopened"},
+            action_id="0b6f5d8c-6f0c-4a8e-9f60-1d5e6f0c4a8e",
+        )
+
+
+def test_parse_rejects_unknown_types_and_versions():
+    good = events.make_event(
+        events.TICKET_ASSIGNED,
+        {**REF, "assignee_id": "a1", "assignee_name": "Sam"},
+        action_id="0b6f5d8c-6f0c-4a8e-9f60-1d5e6f0c4a8e",
+    )
+    with pytest.raises(ValidationError):
+        events.parse_event({**good, "type": "ticket_deleted"})
+    with pytest.raises(ValidationError):
+        events.parse_event({**good, "version": 99})
+
+
+def test_routing_keys_match_the_notifications_binding():
+    assert events.routing_key(events.STATUS_CHANGED) == "tickets.status_changed"
+    assert events.NOTIFICATIONS_QUEUE.routing_key == "tickets.#"
+
+
+@pytest.mark.integration
+def test_topology_declares_a_quorum_queue_with_dead_lettering(amqp_url):
+    with Connection(amqp_url) as conn:
+        events.declare_topology(conn)
+        events.declare_topology(conn)  # idempotent
+        channel = conn.channel()
+        name, count, _ = channel.queue_declare(events.NOTIFICATIONS_QUEUE_NAME, passive=True)
+        assert name == events.NOTIFICATIONS_QUEUE_NAME and count == 0
+        channel.queue_declare(events.NOTIFICATIONS_DEAD_QUEUE.name, passive=True)
+        channel.close()

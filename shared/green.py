@@ -9,12 +9,16 @@ freeze every worker of the service. ``wait_select`` yields to the hub instead;
 
 import os
 import sys
+import warnings
 
 if "psycopg" in sys.modules:  # pragma: no cover - a programming error, caught loudly
     raise RuntimeError("shared.green must be imported before psycopg")
 
 os.environ["PSYCOPG_WAIT_FUNC"] = "wait_select"
 
-import eventlet  # noqa: E402
+with warnings.catch_warnings():
+    # eventlet announces its own deprecation on import; nameko 2 still needs it.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import eventlet
 
 eventlet.monkey_patch()

@@ -18,7 +18,7 @@ os.environ["PSYCOPG_WAIT_FUNC"] = "wait_select"
 
 with warnings.catch_warnings():
     # eventlet announces its own deprecation on import; nameko 2 still needs it.
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     import eventlet
 
 eventlet.monkey_patch()

@@ -11,11 +11,16 @@ function must be chosen first).
 
 from __future__ import annotations
 
+import psycopg  # noqa: F401  (see below)
 import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import sqlalchemy_url
+
+# psycopg is imported eagerly above: SQLAlchemy imports the driver lazily when an
+# engine is created, and nameko sets up extensions concurrently in green threads,
+# so two engines created at once would race on a half-imported module.
 
 
 def make_engine(url: str, pool_size: int = 10, **kwargs) -> sa.Engine:

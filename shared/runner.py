@@ -46,19 +46,39 @@ def run_service(name: str, service_cls, argv=None, on_start=None) -> int:
 
     runner = ServiceRunner(settings.nameko_config())
     runner.add_service(service_cls)
-    stop = eventlet.Event()
+    stopping = []
 
     def _shutdown(signum, frame):
-        if not stop.ready():
-            stop.send(signum)
+        # A signal handler runs inside the hub's loop and must not block on eventlet
+        # primitives, so the stop runs in its own green thread (as nameko's CLI does).
+        if not stopping:
+            stopping.append(signum)
+            log.info("service stopping", extra={"signal": signal.Signals(signum).name})
+            eventlet.spawn_n(runner.stop)
 
     signal.signal(signal.SIGTERM, _shutdown)
     signal.signal(signal.SIGINT, _shutdown)
-    runner.start()
+    try:
+        runner.start()
+    except Exception as exc:
+        # e.g. a dependency that cannot set up (missing data keys, unreachable database)
+        log.error("service failed to start: %s", exc)
+        print(f"helpdesk-{name}: cannot start: {exc}", file=sys.stderr)
+        runner.kill()
+        return 1
     log.info("service started", extra={"service_name": name, "env": settings.env})
     if on_start is not None:
         on_start(settings)
-    stop.wait()
-    log.info("service stopping")
-    runner.stop()
+    # runner.wait() returns once every container has stopped (or one crashed).
+    waiter = eventlet.spawn(runner.wait)
+    while True:
+        try:
+            waiter.wait()
+        except InterruptedError:
+            continue
+        except Exception:
+            log.exception("service crashed")
+            return 1
+        break
+    log.info("service stopped")
     return 0

@@ -1,0 +1,511 @@
+"""One function per command: ``verb_noun(cmd, uow)``.
+
+Each handler checks, in the contract's order, that the ticket is the caller's
+(NotFound), that the input is valid (ValidationFailed), that the ticket's state
+allows the action (Conflict) and, for new tickets, the daily allowance
+(RateLimited); then it changes the ticket, records timeline entries and events in
+one transaction, commits and returns exactly the contract's JSON body.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from services.tickets import domain, schemas
+from services.tickets.tables import tickets
+from services.tickets.unit_of_work import TicketsUnitOfWork
+from shared.catalog import build_catalog
+from shared.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
+from shared.events import (
+    MESSAGE_ADDED,
+    STATUS_CHANGED,
+    TICKET_ASSIGNED,
+    TICKET_CLOSED,
+    TICKET_CREATED,
+)
+from shared.rendering import render_markdown
+
+NOT_FOUND_MESSAGE = "Ticket not found."
+
+
+@dataclass
+class Command:
+    """An RPC call as the handlers take it: who, which ticket, what fields."""
+
+    actor: dict
+    fields: dict | None = field(default_factory=dict)
+    ticket_id: object = None
+
+
+# --- helpers -------------------------------------------------------------------------
+def iso(value: datetime | None) -> str | None:
+    """A timestamp as the contract writes it: ISO 8601 UTC with ``Z``."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _actor(cmd: Command) -> domain.Actor:
+    problems = domain.actor_problems(cmd.actor)
+    if problems:
+        raise ValidationFailed("The caller is invalid.", {"actor": problems})
+    return domain.Actor(cmd.actor["id"], cmd.actor.get("name"), cmd.actor["role"])
+
+
+def _admin(cmd: Command) -> domain.Actor:
+    actor = _actor(cmd)
+    if not actor.is_admin:
+        raise Forbidden("Only support staff may do this.")
+    return actor
+
+
+def _ticket_id(value) -> int:
+    # A malformed id names no ticket: the same NotFound as a missing one.
+    if isinstance(value, bool):
+        raise NotFound(NOT_FOUND_MESSAGE)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or not 0 < value < 2**63:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    return value
+
+
+def _load_ticket(uow, ticket_id, owner: domain.Actor | None) -> dict:
+    ticket = uow.tickets.get(
+        _ticket_id(ticket_id), owner_id=owner.id if owner else None, for_update=True
+    )
+    if ticket is None:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    return ticket
+
+
+def _conflict(exc: domain.ConflictError) -> Conflict:
+    return Conflict(str(exc))
+
+
+def _now(uow) -> datetime:
+    # The database clock: one time source however many service instances run.
+    return uow.session.execute(sa.select(sa.func.now())).scalar_one()
+
+
+def _ref(ticket: dict, actor: domain.Actor | None, actor_role: str) -> dict:
+    """The ``TicketRef`` part of every event payload."""
+    return {
+        "ticket_id": ticket["id"],
+        "subject": ticket["subject"],
+        "owner_id": ticket["owner_id"],
+        "owner_name": ticket["owner_name"],
+        "assignee_id": ticket["assignee_id"],
+        "status": ticket["status"],
+        "actor_id": actor.id if actor else None,
+        "actor_name": actor.name if actor else None,
+        "actor_role": actor_role,
+    }
+
+
+# --- views (the contract's JSON bodies) ----------------------------------------------
+def _person(person_id, name) -> dict | None:
+    return None if person_id is None else {"id": person_id, "name": name}
+
+
+def list_item(ticket: dict) -> dict:
+    """A ticket as a user's list shows it."""
+    return {
+        "id": ticket["id"],
+        "subject": ticket["subject"],
+        "issue_type": ticket["issue_type"],
+        "feature": ticket["feature"],
+        "status": ticket["status"],
+        "priority": ticket["priority"],
+        "created_at": iso(ticket["created_at"]),
+        "updated_at": iso(ticket["updated_at"]),
+        "last_message_at": iso(ticket["last_message_at"]),
+    }
+
+
+def admin_list_item(ticket: dict) -> dict:
+    """A ticket as the support queue shows it: with owner and assignee."""
+    item = list_item(ticket)
+    item["owner"] = _person(ticket["owner_id"], ticket["owner_name"])
+    item["assignee"] = _person(ticket["assignee_id"], ticket["assignee_name"])
+    return item
+
+
+def message_view(message: dict, support: bool) -> dict:
+    """A message; support views also say whether it is an internal note."""
+    view = {
+        "id": message["id"],
+        "author": message["author"],
+        "author_name": message["author_name"],
+        "body": message["body"],
+        "body_html": render_markdown(message["body"]),
+        "created_at": iso(message["created_at"]),
+    }
+    if support:
+        view["internal"] = message["internal"]
+    return view
+
+
+def ticket_view(uow, ticket: dict, support: bool) -> dict:
+    """The full ticket: the owner's view, or support's with the owner and internal notes."""
+    view = list_item(ticket)
+    view.update(
+        description=ticket["description"],
+        description_html=render_markdown(ticket["description"]),
+        assignee=_person(ticket["assignee_id"], ticket["assignee_name"]),
+        resolution_note=ticket["resolution_note"],
+        closed_note=ticket["closed_note"],
+        messages=[
+            message_view(m, support)
+            for m in uow.tickets.messages(ticket["id"], include_internal=support)
+        ],
+        timeline=[
+            {"status": t["status"], "at": iso(t["at"]), "by": t["by"]}
+            for t in uow.tickets.timeline(ticket["id"])
+        ],
+    )
+    if support:
+        view["owner"] = _person(ticket["owner_id"], ticket["owner_name"])
+    return view
+
+
+# --- queries -------------------------------------------------------------------------
+def get_catalog(settings) -> dict:
+    """The catalog document for the configured features and daily limit."""
+    return build_catalog(settings.features, settings.tickets_per_day)
+
+
+def _search_clause(q):
+    search = domain.parse_search(q)
+    if search is None:
+        return []
+    kind, value = search
+    if kind == "id":
+        return [tickets.c.id == value]
+    return [tickets.c.subject.ilike(domain.like_pattern(value), escape="\\")]
+
+
+def _keyset(sort: str, cursor: str | None):
+    """ORDER BY, the condition for rows after ``cursor``, and the key of a row."""
+    try:
+        if sort == "priority":  # critical first, then oldest
+            key = schemas.decode_cursor(cursor, 2)
+            after = (
+                None
+                if key is None
+                else sa.tuple_(tickets.c.priority_rank, tickets.c.id) > (int(key[0]), int(key[1]))
+            )
+            order = [tickets.c.priority_rank.asc(), tickets.c.id.asc()]
+            return order, after, lambda t: [t["priority_rank"], t["id"]]
+        if sort == "updated":  # newest change first
+            key = schemas.decode_cursor(cursor, 2)
+            after = (
+                None
+                if key is None
+                else sa.tuple_(tickets.c.updated_at, tickets.c.id)
+                < (datetime.fromisoformat(key[0]), int(key[1]))
+            )
+            order = [tickets.c.updated_at.desc(), tickets.c.id.desc()]
+            return order, after, lambda t: [iso(t["updated_at"]), t["id"]]
+        # created: ids are handed out in creation order, newest first
+        key = schemas.decode_cursor(cursor, 1)
+        after = None if key is None else tickets.c.id < int(key[0])
+        return [tickets.c.id.desc()], after, lambda t: [t["id"]]
+    except (TypeError, ValueError):
+        raise ValidationFailed(
+            "The request is invalid.", {"cursor": ["Not a valid cursor."]}
+        ) from None
+
+
+def _page(uow, where, sort, params, item) -> dict:
+    order, after, key = _keyset(sort, params["cursor"])
+    rows = uow.tickets.page(where, order, after, params["limit"] + 1)
+    more = len(rows) > params["limit"]
+    rows = rows[: params["limit"]]
+    return {
+        "items": [item(r) for r in rows],
+        "next_cursor": schemas.encode_cursor(key(rows[-1])) if more and rows else None,
+    }
+
+
+def list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """The caller's own tickets, newest first, filtered by status and ``q``."""
+    actor = _actor(cmd)
+    params = schemas.load(schemas.ListTickets(), cmd.fields)
+    where = [tickets.c.owner_id == actor.id, *_search_clause(params["q"])]
+    if params["status"]:
+        where.append(tickets.c.status == params["status"])
+    with uow:
+        return _page(uow, where, "created", params, list_item)
+
+
+def admin_list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Every user's tickets for support, with the queue's filters and sorts."""
+    actor = _admin(cmd)
+    params = schemas.load(schemas.AdminListTickets(), cmd.fields)
+    where = _search_clause(params["q"])
+    if params["status"]:
+        where.append(tickets.c.status == params["status"])
+    if params["priority"]:
+        where.append(tickets.c.priority == params["priority"])
+    assignee = params["assignee"]
+    if assignee == "none":
+        where.append(tickets.c.assignee_id.is_(None))
+    elif assignee is not None:
+        where.append(tickets.c.assignee_id == (actor.id if assignee == "me" else assignee))
+    with uow:
+        return _page(uow, where, params["sort"], params, admin_list_item)
+
+
+def get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """The caller's own ticket (no internal notes); NotFound for anyone else's."""
+    actor = _actor(cmd)
+    with uow:
+        ticket = uow.tickets.get(_ticket_id(cmd.ticket_id), owner_id=actor.id)
+        if ticket is None:
+            raise NotFound(NOT_FOUND_MESSAGE)
+        return ticket_view(uow, ticket, support=False)
+
+
+def admin_get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Any ticket, as support sees it (owner, internal notes)."""
+    _admin(cmd)
+    with uow:
+        ticket = uow.tickets.get(_ticket_id(cmd.ticket_id))
+        if ticket is None:
+            raise NotFound(NOT_FOUND_MESSAGE)
+        return ticket_view(uow, ticket, support=True)
+
+
+# --- commands ------------------------------------------------------------------------
+def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Open a ticket for the caller, spending one of today's allowance."""
+    actor = _actor(cmd)
+    data = schemas.load(schemas.CreateTicket(uow.settings.features), cmd.fields)
+    with uow:
+        granted, now = uow.tickets.take_allowance(actor.id, uow.settings.tickets_per_day)
+        if not granted:
+            raise _rate_limited(now, uow.settings.tickets_per_day)
+        priority = domain.priority_for(data["issue_type"])
+        ticket = uow.tickets.add(
+            {
+                "owner_id": actor.id,
+                "owner_name": actor.name,
+                "issue_type": data["issue_type"],
+                "feature": data["feature"],
+                "subject": data["subject"],
+                "description": data["description"],
+                "priority": priority,
+                "priority_rank": domain.PRIORITY_RANK[priority],
+                "status": domain.OPEN,
+                "assignee_id": None,
+                "assignee_name": None,
+                "resolution_note": None,
+                "closed_note": None,
+                "created_at": now,
+                "updated_at": now,
+                "last_message_at": None,
+            }
+        )
+        uow.tickets.add_timeline(ticket["id"], domain.OPEN, domain.BY_USER, actor.id, now)
+        uow.add_event(
+            TICKET_CREATED,
+            {
+                **_ref(ticket, actor, domain.BY_USER),
+                "issue_type": ticket["issue_type"],
+                "feature": ticket["feature"],
+                "priority": priority,
+            },
+        )
+        view = ticket_view(uow, ticket, support=False)
+        uow.commit()
+    return view
+
+
+def _rate_limited(now: datetime, limit: int) -> RateLimited:
+    reset = datetime.combine(
+        now.astimezone(UTC).date() + timedelta(days=1), datetime.min.time(), UTC
+    )
+    retry_after = max(1, math.ceil((reset - now).total_seconds()))
+    return RateLimited(
+        f"You can open at most {limit} tickets per day; try again after midnight UTC.",
+        {"reset_at": iso(reset).replace(".000000Z", "Z"), "retry_after": str(retry_after)},
+    )
+
+
+def _move(uow, ticket, target, by, actor, now, caused_by_message_id=None, resolution_note=None):
+    """Set a new status: timeline entry and ``status_changed`` event."""
+    previous = ticket["status"]
+    ticket["status"] = target
+    ticket["updated_at"] = now
+    changes = {"status": target, "updated_at": now}
+    if target == domain.RESOLVED:
+        ticket["resolution_note"] = changes["resolution_note"] = resolution_note
+    uow.tickets.update(ticket["id"], **changes)
+    uow.tickets.add_timeline(ticket["id"], target, by, actor.id if actor else None, now)
+    uow.add_event(
+        STATUS_CHANGED,
+        {
+            **_ref(ticket, actor, by),
+            "from_status": previous,
+            "to_status": target,
+            "resolution_note": resolution_note,
+            "caused_by_message_id": caused_by_message_id,
+        },
+    )
+
+
+def _add_message(uow, ticket, actor, author, body, internal) -> dict:
+    now = _now(uow)
+    message = uow.tickets.add_message(
+        {
+            "ticket_id": ticket["id"],
+            "author": author,
+            "author_id": actor.id,
+            "author_name": actor.name,
+            "internal": internal,
+            "body": body,
+            "created_at": now,
+        }
+    )
+    if internal:
+        target = None
+    else:
+        # Internal notes leave no trace a user could see, not even in updated_at.
+        ticket["updated_at"] = ticket["last_message_at"] = now
+        uow.tickets.update(ticket["id"], updated_at=now, last_message_at=now)
+        target = (
+            domain.status_after_owner_reply(ticket["status"])
+            if author == domain.BY_USER
+            else domain.status_after_support_message(ticket["status"], internal)
+        )
+    status_after = target or ticket["status"]
+    uow.add_event(
+        MESSAGE_ADDED,
+        {
+            **_ref(dict(ticket, status=status_after), actor, author),
+            "message_id": message["id"],
+            "author": author,
+            "internal": internal,
+            "body": None if internal else body,
+        },
+    )
+    if target is not None:
+        _move(uow, ticket, target, author, actor, now, caused_by_message_id=message["id"])
+    return message
+
+
+def add_reply(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """The owner replies; on awaiting_user or resolved the ticket goes back to review."""
+    actor = _actor(cmd)
+    with uow:
+        ticket = _load_ticket(uow, cmd.ticket_id, owner=actor)
+        data = schemas.load(schemas.AddReply(), cmd.fields)
+        try:
+            domain.check_open_for_messages(ticket["status"])
+        except domain.ConflictError as exc:
+            raise _conflict(exc) from None
+        message = _add_message(uow, ticket, actor, domain.BY_USER, data["body"], False)
+        uow.commit()
+    return message_view(message, support=False)
+
+
+def close_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """The owner closes their ticket from any status but closed, with an optional note."""
+    actor = _actor(cmd)
+    with uow:
+        ticket = _load_ticket(uow, cmd.ticket_id, owner=actor)
+        data = schemas.load(schemas.CloseTicket(), cmd.fields)
+        try:
+            domain.check_closable(ticket["status"])
+        except domain.ConflictError as exc:
+            raise _conflict(exc) from None
+        now = _now(uow)
+        previous = ticket["status"]
+        note = data["note"] or None
+        ticket.update(status=domain.CLOSED, closed_note=note, updated_at=now)
+        uow.tickets.update(ticket["id"], status=domain.CLOSED, closed_note=note, updated_at=now)
+        uow.tickets.add_timeline(ticket["id"], domain.CLOSED, domain.BY_USER, actor.id, now)
+        uow.add_event(
+            TICKET_CLOSED,
+            {**_ref(ticket, actor, domain.BY_USER), "from_status": previous, "note": note},
+        )
+        view = ticket_view(uow, ticket, support=False)
+        uow.commit()
+    return view
+
+
+def admin_add_message(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Support replies publicly (open -> in_review) or leaves an internal note."""
+    actor = _admin(cmd)
+    with uow:
+        ticket = _load_ticket(uow, cmd.ticket_id, owner=None)
+        data = schemas.load(schemas.AdminAddMessage(), cmd.fields)
+        try:
+            domain.check_open_for_messages(ticket["status"])
+        except domain.ConflictError as exc:
+            raise _conflict(exc) from None
+        message = _add_message(
+            uow, ticket, actor, domain.BY_SUPPORT, data["body"], data["internal"]
+        )
+        uow.commit()
+    return message_view(message, support=True)
+
+
+def change_status(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Support moves a ticket along the transition table (resolving needs a note)."""
+    actor = _admin(cmd)
+    with uow:
+        ticket = _load_ticket(uow, cmd.ticket_id, owner=None)
+        data = schemas.load(schemas.ChangeStatus(), cmd.fields)
+        try:
+            domain.check_transition(ticket["status"], data["status"])
+        except domain.ConflictError as exc:
+            raise _conflict(exc) from None
+        _move(
+            uow,
+            ticket,
+            data["status"],
+            domain.BY_SUPPORT,
+            actor,
+            _now(uow),
+            resolution_note=data["resolution_note"],
+        )
+        view = ticket_view(uow, ticket, support=True)
+        uow.commit()
+    return view
+
+
+def assign_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Give a ticket to an admin (or nobody); the same admin again changes nothing."""
+    actor = _admin(cmd)
+    with uow:
+        ticket = _load_ticket(uow, cmd.ticket_id, owner=None)
+        data = schemas.load(schemas.AssignTicket(), cmd.fields)
+        try:
+            domain.check_open_for_messages(ticket["status"])
+        except domain.ConflictError as exc:
+            raise _conflict(exc) from None
+        if data["assignee_id"] != ticket["assignee_id"]:
+            previous = ticket["assignee_id"]
+            name = data["assignee_name"] if data["assignee_id"] is not None else None
+            now = _now(uow)
+            ticket.update(assignee_id=data["assignee_id"], assignee_name=name, updated_at=now)
+            uow.tickets.update(
+                ticket["id"], assignee_id=data["assignee_id"], assignee_name=name, updated_at=now
+            )
+            uow.add_event(
+                TICKET_ASSIGNED,
+                {
+                    **_ref(ticket, actor, domain.BY_SUPPORT),
+                    "assignee_name": name,
+                    "previous_assignee_id": previous,
+                },
+            )
+        view = ticket_view(uow, ticket, support=True)
+        uow.commit()
+    return view

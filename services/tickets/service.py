@@ -1,0 +1,102 @@
+"""The tickets service: every ticket operation as an RPC method.
+
+Thin on purpose: entrypoints and dependencies only; the rules live in
+``domain.py`` and the commands in ``handlers.py``.
+"""
+
+from __future__ import annotations
+
+from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+
+from services.tickets import handlers
+from services.tickets.handlers import Command
+from services.tickets.unit_of_work import TicketsUnitOfWork
+from shared.context import RequestId
+from shared.crypto import keyring_from_settings
+from shared.db import Database
+from shared.outbox import OutboxRelay
+
+
+class DataKeyring(DependencyProvider):
+    """The at-rest keyring; without its keys the service refuses to start."""
+
+    def setup(self):
+        settings = self.container.config["HELPDESK_SETTINGS"]
+        try:
+            self.keyring = keyring_from_settings(settings)
+        except ValueError as exc:
+            raise RuntimeError(f"tickets cannot start without its data keys: {exc}") from None
+
+    def get_dependency(self, worker_ctx):
+        return self.keyring
+
+
+class TicketsService:
+    """Owns every ticket from creation to closure."""
+
+    name = "tickets"
+
+    config = Config()
+    db = Database("tickets_database_url")
+    keyring = DataKeyring()
+    relay = OutboxRelay("tickets_database_url")
+    request_id = RequestId()
+
+    def _uow(self) -> TicketsUnitOfWork:
+        return TicketsUnitOfWork(
+            self.db,
+            self.keyring,
+            self.config["HELPDESK_SETTINGS"],
+            wake_relay=self.relay,
+            request_id=self.request_id,
+        )
+
+    @rpc
+    def ping(self):
+        return "pong"
+
+    @rpc
+    def get_catalog(self):
+        return handlers.get_catalog(self.config["HELPDESK_SETTINGS"])
+
+    @rpc
+    def create_ticket(self, actor, fields):
+        return handlers.create_ticket(Command(actor, fields), self._uow())
+
+    @rpc
+    def list_tickets(self, actor, params=None):
+        return handlers.list_tickets(Command(actor, params), self._uow())
+
+    @rpc
+    def get_ticket(self, actor, ticket_id):
+        return handlers.get_ticket(Command(actor, ticket_id=ticket_id), self._uow())
+
+    @rpc
+    def add_reply(self, actor, ticket_id, fields):
+        return handlers.add_reply(Command(actor, fields, ticket_id), self._uow())
+
+    @rpc
+    def close_ticket(self, actor, ticket_id, fields=None):
+        return handlers.close_ticket(Command(actor, fields, ticket_id), self._uow())
+
+    @rpc
+    def admin_list_tickets(self, actor, params=None):
+        return handlers.admin_list_tickets(Command(actor, params), self._uow())
+
+    @rpc
+    def admin_get_ticket(self, actor, ticket_id):
+        return handlers.admin_get_ticket(Command(actor, ticket_id=ticket_id), self._uow())
+
+    @rpc
+    def admin_add_message(self, actor, ticket_id, fields):
+        return handlers.admin_add_message(Command(actor, fields, ticket_id), self._uow())
+
+    @rpc
+    def change_status(self, actor, ticket_id, fields):
+        return handlers.change_status(Command(actor, fields, ticket_id), self._uow())
+
+    @rpc
+    def assign_ticket(self, actor, ticket_id, fields):
+        return handlers.assign_ticket(Command(actor, fields, ticket_id), self._uow())

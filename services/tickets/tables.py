@@ -1,0 +1,76 @@
+"""The tickets service's schema as SQLAlchemy Core tables (migrations create them).
+
+Columns marked *encrypted* hold ``shared.crypto`` values bound to their row id;
+subjects stay plaintext so they can be searched.
+"""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = sa.MetaData()
+
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("owner_id", sa.Text, nullable=False),
+    sa.Column("owner_name", sa.Text),
+    sa.Column("issue_type", sa.Text, nullable=False),
+    sa.Column("feature", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),  # encrypted
+    sa.Column("priority", sa.Text, nullable=False),
+    sa.Column("priority_rank", sa.SmallInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("assignee_id", sa.Text),
+    sa.Column("assignee_name", sa.Text),
+    sa.Column("resolution_note", sa.Text),  # encrypted
+    sa.Column("closed_note", sa.Text),  # encrypted
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_message_at", sa.DateTime(timezone=True)),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("ticket_id", sa.BigInteger, sa.ForeignKey("tickets.id"), nullable=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("author_id", sa.Text),
+    sa.Column("author_name", sa.Text),
+    sa.Column("internal", sa.Boolean, nullable=False, default=False),
+    sa.Column("body", sa.Text, nullable=False),  # encrypted
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+timeline = sa.Table(
+    "timeline",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("ticket_id", sa.BigInteger, sa.ForeignKey("tickets.id"), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("by", sa.Text, nullable=False),
+    sa.Column("actor_id", sa.Text),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+ticket_allowance = sa.Table(
+    "ticket_allowance",
+    metadata,
+    sa.Column("owner_id", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("event_id", UUID(as_uuid=False), nullable=False, unique=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("routing_key", sa.Text, nullable=False),
+    sa.Column("body", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+)

@@ -1,0 +1,111 @@
+"""Fixtures for the tickets service against the real PostgreSQL and RabbitMQ."""
+
+import psycopg
+import pytest
+from kombu import Connection
+from nameko.testing.services import entrypoint_hook
+
+from services.tickets.service import TicketsService
+from shared.crypto import generate_key
+from shared.events import NOTIFICATIONS_QUEUE, declare_topology
+
+TABLES = "tickets, messages, timeline, ticket_allowance, outbox"
+TEST_DATA_KEYS = f"test1={generate_key()}"
+
+
+@pytest.fixture(scope="session")
+def data_keys():
+    """One data key for the whole session (tests may decrypt what others stored)."""
+    return TEST_DATA_KEYS
+
+
+@pytest.fixture
+def settings(make_settings, amqp_url, tickets_database_url, data_keys):
+    """Settings pointing at this session's database and vhost."""
+    return make_settings(
+        HELPDESK_AMQP_URL=amqp_url,
+        HELPDESK_TICKETS_DATABASE_URL=tickets_database_url,
+        HELPDESK_DATA_KEYS=data_keys,
+    )
+
+
+@pytest.fixture
+def db(tickets_database_url):
+    """A plain autocommit connection for looking at what the service stored."""
+    with psycopg.connect(tickets_database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(autouse=True)
+def clean(tickets_database_url, amqp_url):
+    """Every test starts with empty tables and an empty notifications queue."""
+    with psycopg.connect(tickets_database_url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+    with Connection(amqp_url) as conn:
+        declare_topology(conn)
+        NOTIFICATIONS_QUEUE.bind(conn.default_channel).purge()
+    yield
+
+
+@pytest.fixture
+def tickets(container_factory, settings):
+    """A started tickets service container."""
+    container = container_factory(TicketsService, settings.nameko_config())
+    container.start()
+    return container
+
+
+@pytest.fixture
+def call(tickets):
+    """``call(method, *args)``: run one RPC entrypoint in the started container."""
+
+    def run(method, *args, container=None):
+        with entrypoint_hook(container or tickets, method) as hook:
+            return hook(*args)
+
+    return run
+
+
+USER = {"id": "u-1", "name": "Ann User", "role": "user"}
+OTHER_USER = {"id": "u-2", "name": "Bob Other", "role": "user"}
+ADMIN = {"id": "a-1", "name": "Sam Support", "role": "admin"}
+ADMIN_2 = {"id": "a-2", "name": "Kim Support", "role": "admin"}
+
+
+def new_ticket_fields(**overrides):
+    """Valid ``create_ticket`` fields."""
+    fields = {
+        "issue_type": "bug",
+        "feature": "dashboard",
+        "subject": "Charts do not load",
+        "description": "The dashboard charts stay empty after I sign in, since Monday morning.",
+    }
+    fields.update(overrides)
+    return fields
+
+
+def drain(amqp_url, timeout=2.0, expect=None):
+    """Messages waiting in the notifications queue (JSON bodies), acked.
+
+    With ``expect``, waits up to ``timeout`` for that many, then a short while for extras.
+    """
+    import time
+
+    bodies = []
+    with Connection(amqp_url) as conn:
+        queue = conn.SimpleQueue(NOTIFICATIONS_QUEUE)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if expect is not None and len(bodies) >= expect:
+                remaining = 0.3
+            if remaining <= 0:
+                break
+            try:
+                message = queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            bodies.append(message.payload)
+            message.ack()
+        queue.close()
+    return bodies

@@ -1,0 +1,61 @@
+"""The unit of work: one transaction per command, rolled back unless committed.
+
+It owns the session, the repository and the events the command produces. Events go
+into the outbox in the same transaction as the change (one ``action_id`` per
+command), and the outbox relay is woken right after the commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from services.tickets.repository import TicketRepository
+from shared.crypto import Keyring
+from shared.events import make_event
+from shared.outbox import write_event
+
+
+class TicketsUnitOfWork:
+    """Use as ``with uow: ...; uow.commit()``; leaving the block rolls back the rest."""
+
+    def __init__(
+        self,
+        session,
+        keyring: Keyring,
+        settings,
+        wake_relay: Callable[[], None] | None = None,
+        request_id: str | None = None,
+    ):
+        self.session = session
+        self.settings = settings
+        self.tickets = TicketRepository(session, keyring)
+        self.wake_relay = wake_relay
+        self.request_id = request_id
+        self.action_id = str(uuid.uuid4())
+        self.events: list[dict] = []
+
+    def __enter__(self) -> TicketsUnitOfWork:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.rollback()
+
+    def add_event(self, event_type: str, payload: dict) -> dict:
+        """Validate an event and write it to the outbox in this transaction."""
+        envelope = make_event(
+            event_type, payload, action_id=self.action_id, request_id=self.request_id
+        )
+        write_event(self.session, envelope)
+        self.events.append(envelope)
+        return envelope
+
+    def commit(self) -> None:
+        """Make the change and its events durable, then wake the relay to publish them."""
+        self.session.commit()
+        if self.events and self.wake_relay is not None:
+            self.wake_relay()
+
+    def rollback(self) -> None:
+        """Discard anything not committed."""
+        self.session.rollback()

@@ -1,0 +1,184 @@
+"""The transactional outbox: events written with the change, published by a relay.
+
+A service writes each event envelope into its outbox table in the same transaction
+as the change it describes (``write_event``), so an event exists exactly when the
+change committed. ``OutboxRelay`` is a nameko dependency that runs a managed
+background thread inside the service: it claims unpublished rows with
+``FOR UPDATE SKIP LOCKED`` (several instances never publish the same row at once),
+publishes them persistent with publisher confirms to ``EVENTS_EXCHANGE``, then marks
+them published in the same transaction. A crash before the mark republishes the
+rows (consumers are idempotent on ``event_id``); a crash before the publish loses
+nothing, because the rows are still there.
+
+The worker that committed calls the dependency (``relay()``) to wake the thread at
+once, so commit-to-publish takes milliseconds; a poll interval catches rows that
+other instances or crashed processes left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import threading
+
+import sqlalchemy as sa
+from kombu import Connection
+from nameko.extensions import DependencyProvider
+
+from shared.db import make_engine
+from shared.events import EVENTS_EXCHANGE, declare_topology, routing_key
+
+log = logging.getLogger(__name__)
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _table_name(table: str) -> str:
+    if not _IDENTIFIER.fullmatch(table):
+        raise ValueError(f"outbox table name {table!r} is not a plain identifier")
+    return table
+
+
+def write_event(connection, envelope: dict, table: str = "outbox") -> None:
+    """Insert ``envelope`` into the outbox on ``connection`` (a Session or Connection).
+
+    Call it inside the transaction that makes the change the event describes.
+    """
+    connection.execute(
+        sa.text(
+            f"INSERT INTO {_table_name(table)} (event_id, type, routing_key, body) "
+            "VALUES (:event_id, :type, :routing_key, CAST(:body AS jsonb))"
+        ),
+        {
+            "event_id": envelope["event_id"],
+            "type": envelope["type"],
+            "routing_key": routing_key(envelope["type"]),
+            "body": json.dumps(envelope),
+        },
+    )
+
+
+def publish_pending(engine: sa.Engine, amqp: Connection, table: str, batch: int = 100) -> int:
+    """Publish one batch of unpublished rows and mark them; return how many were published."""
+    table = _table_name(table)
+    with engine.begin() as db:
+        rows = db.execute(
+            sa.text(
+                f"SELECT id, routing_key, body FROM {table} WHERE published_at IS NULL "
+                "ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
+            ),
+            {"batch": batch},
+        ).all()
+        if not rows:
+            return 0
+        producer = amqp.Producer()
+        for row in rows:
+            # With confirm_publish each publish returns only once the broker has the
+            # message; a nack or a lost connection raises and the transaction rolls back.
+            producer.publish(
+                row.body,
+                exchange=EVENTS_EXCHANGE,
+                routing_key=row.routing_key,
+                serializer="json",
+                delivery_mode=2,
+                message_id=row.body.get("event_id"),
+                type=row.body.get("type"),
+            )
+        db.execute(
+            sa.text(f"UPDATE {table} SET published_at = now() WHERE id = ANY(:ids)"),
+            {"ids": [row.id for row in rows]},
+        )
+    return len(rows)
+
+
+def confirmed_connection(amqp_url: str) -> Connection:
+    """A kombu connection whose publishes wait for the broker's confirm."""
+    return Connection(amqp_url, connect_timeout=10, transport_options={"confirm_publish": True})
+
+
+class OutboxRelay(DependencyProvider):
+    """Publish a service's outbox from a background thread; the dependency wakes it.
+
+    ``url_setting`` names the ``Settings`` attribute with the database URL,
+    ``table`` the outbox table, ``poll_interval`` how often it looks without a wake.
+    """
+
+    def __init__(self, url_setting: str, table: str = "outbox", poll_interval: float = 1.0):
+        self.url_setting = url_setting
+        self.table = _table_name(table)
+        self.poll_interval = poll_interval
+        self.engine: sa.Engine | None = None
+        self.amqp_url = None
+        self._wake = threading.Event()
+        self._running = False
+        self._thread = None
+        self._amqp: Connection | None = None
+
+    def setup(self):
+        settings = self.container.config["HELPDESK_SETTINGS"]
+        self.engine = make_engine(getattr(settings, self.url_setting), pool_size=1)
+        self.amqp_url = settings.amqp_url
+
+    def start(self):
+        self._running = True
+        self._thread = self.container.spawn_managed_thread(self._run, identifier="outbox_relay")
+        self.wake()  # rows left by a crash or a stopped instance go out now
+
+    def stop(self):
+        self._running = False
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.wait()
+            self._thread = None
+        self._close_amqp()
+        if self.engine is not None:
+            self.engine.dispose()
+
+    def kill(self):
+        self._running = False
+        self._wake.set()
+        self._close_amqp()
+
+    def wake(self) -> None:
+        """Ask the relay to publish now (call after a commit that wrote events)."""
+        self._wake.set()
+
+    def get_dependency(self, worker_ctx):
+        return self.wake
+
+    def _close_amqp(self):
+        if self._amqp is not None:
+            # Closing a broken connection may itself fail; it is gone either way.
+            with contextlib.suppress(Exception):
+                self._amqp.release()
+            self._amqp = None
+
+    def _connection(self) -> Connection:
+        if self._amqp is None:
+            conn = confirmed_connection(self.amqp_url)
+            conn.ensure_connection(max_retries=1)
+            # An event committed before any consumer ran still reaches its queue.
+            declare_topology(conn)
+            self._amqp = conn
+        return self._amqp
+
+    def _run(self):
+        backoff = 0.0
+        while self._running:
+            self._wake.wait(backoff or self.poll_interval)
+            self._wake.clear()
+            if not self._running:
+                break
+            try:
+                while self._running and publish_pending(
+                    self.engine, self._connection(), self.table
+                ):
+                    pass
+                backoff = 0.0
+            except Exception:
+                # Rows stay unpublished (the transaction rolled back); try again soon.
+                log.exception("outbox relay failed; retrying")
+                self._close_amqp()
+                backoff = min(max(backoff * 2, 0.2), 5.0)

@@ -8,6 +8,8 @@ Local defaults are safe for a laptop; secrets have no production default, so a
 from __future__ import annotations
 
 import os
+import re
+import ssl
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -73,6 +75,43 @@ def _postgres_url(name, raw):
     return raw
 
 
+def _amqp_tls(env) -> dict:
+    """``HELPDESK_AMQP_CA_FILE`` / ``_CERT_FILE`` / ``_KEY_FILE``, checked to exist."""
+    url = env.get("HELPDESK_AMQP_URL", "")
+    scheme = urlsplit(url).scheme if url else "amqp"
+    if scheme not in ("amqp", "amqps"):
+        raise ConfigError(f"HELPDESK_AMQP_URL must be an amqp:// or amqps:// URL, got {scheme!r}")
+    values = {}
+    for name, attr in (
+        ("HELPDESK_AMQP_CA_FILE", "amqp_ca_file"),
+        ("HELPDESK_AMQP_CERT_FILE", "amqp_cert_file"),
+        ("HELPDESK_AMQP_KEY_FILE", "amqp_key_file"),
+    ):
+        path = env.get(name) or None
+        if path is not None:
+            if scheme != "amqps":
+                raise ConfigError(f"{name} needs an amqps:// HELPDESK_AMQP_URL")
+            if not os.path.isfile(path):
+                raise ConfigError(f"{name}: no such file {path!r}")
+        values[attr] = path
+    if bool(values["amqp_cert_file"]) != bool(values["amqp_key_file"]):
+        raise ConfigError("HELPDESK_AMQP_CERT_FILE and HELPDESK_AMQP_KEY_FILE go together")
+    return values
+
+
+def _frame_ancestors(raw: str | None) -> str:
+    """``HELPDESK_FRAME_ANCESTORS``: the CSP ``frame-ancestors`` sources of the web pages."""
+    if not raw or not raw.strip():
+        return "'self'"
+    sources = raw.split()
+    for source in sources:
+        if source in ("'self'", "'none'"):
+            continue
+        if not re.fullmatch(r"(https?:)|((https?://)?[A-Za-z0-9*][A-Za-z0-9.*-]*(:(\d+|\*))?)", source):
+            raise ConfigError(f"HELPDESK_FRAME_ANCESTORS has an invalid source {source!r}")
+    return " ".join(sources)
+
+
 def sqlalchemy_url(url: str) -> str:
     """A ``postgresql://`` URL as SQLAlchemy's psycopg 3 dialect wants it."""
     scheme, rest = url.split("://", 1)
@@ -102,6 +141,13 @@ class Settings:
     # Raw key material spec for the at-rest cipher; parsed by shared.crypto.
     data_keys: str | None = None
     data_key_file: str | None = None
+    data_active_key: str | None = None
+    # TLS to the broker (an ``amqps://`` URL): CA bundle and optional client cert.
+    amqp_ca_file: str | None = None
+    amqp_cert_file: str | None = None
+    amqp_key_file: str | None = None
+    # Who may embed the Help Center pages in a frame (CSP frame-ancestors).
+    frame_ancestors: str = "'self'"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -169,14 +215,39 @@ class Settings:
             log_level=env.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
             data_keys=env.get("HELPDESK_DATA_KEYS") or None,
             data_key_file=env.get("HELPDESK_DATA_KEY_FILE") or None,
+            data_active_key=env.get("HELPDESK_DATA_ACTIVE_KEY") or None,
+            frame_ancestors=_frame_ancestors(env.get("HELPDESK_FRAME_ANCESTORS")),
+            **_amqp_tls(env),
         )
+
+    @property
+    def amqp_ssl(self) -> dict | None:
+        """TLS options for kombu/nameko (``ssl=``), or None for a plain ``amqp://`` URL.
+
+        With ``amqps://`` the broker's certificate is verified against
+        ``HELPDESK_AMQP_CA_FILE`` (else the system's CAs) *and* its host name is
+        checked; kombu's bare ``ssl=True`` would skip the host name check.
+        """
+        parts = urlsplit(self.amqp_url)
+        if parts.scheme != "amqps":
+            return None
+        options = {"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": parts.hostname}
+        if self.amqp_ca_file:
+            options["ca_certs"] = self.amqp_ca_file
+        if self.amqp_cert_file:
+            options["certfile"] = self.amqp_cert_file
+            options["keyfile"] = self.amqp_key_file
+        return options
 
     def nameko_config(self) -> dict:
         """The config dict a nameko ``ServiceContainer``/``ServiceRunner`` takes."""
-        return {
+        config = {
             "AMQP_URI": self.amqp_url,
             "max_workers": 10,
             "parent_calls_tracked": 10,
             "serializer": "json",
             "HELPDESK_SETTINGS": self,
         }
+        if self.amqp_ssl is not None:
+            config["AMQP_SSL"] = self.amqp_ssl
+        return config

@@ -8,24 +8,38 @@ column fails authentication instead of decrypting.
 
 Keys come from ``HELPDESK_DATA_KEYS`` (``id=base64key,id2=base64key``; the first
 is active unless ``HELPDESK_DATA_ACTIVE_KEY`` names another) or from a key file
-(``HELPDESK_DATA_KEY_FILE``, same format, one entry a line). In development,
-with neither set, a key is generated once and kept outside the repository in
-``~/.config/helpdesk/data-keys``.
+(``HELPDESK_DATA_KEY_FILE``, same format, one entry a line, ``#`` comments). In
+development, with neither set, a key is generated once and kept outside the
+repository in ``~/.config/helpdesk/data-keys``.
+
+Each service declares its encrypted columns once (``ENCRYPTED_COLUMNS`` in its
+``tables.py``: ``(table, column, id column)``); ``DataKeyring`` loads the keys at
+start and refuses to start when a stored value needs a key that is not configured.
+``python -m shared.rotate_keys`` re-encrypts under the active key.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from nameko.extensions import DependencyProvider
 
 PREFIX = "hd1"
 NONCE_BYTES = 12
+TAG_BYTES = 16
+KEY_BYTES = 32
+# Key ids are stored in every value: short, plain, and never containing ':'.
+KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+_B64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 DEV_KEY_FILE = (
     Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "helpdesk" / "data-keys"
 )
@@ -45,7 +59,10 @@ def aad(table: str, column: str, row_id) -> bytes:
 
 
 def _b64d(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict base64url: any character outside the alphabet is an error, not skipped."""
+    if not _B64URL.fullmatch(text):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text.rstrip("=") + "=" * (-len(text.rstrip("=")) % 4))
 
 
 def _b64e(data: bytes) -> str:
@@ -54,29 +71,41 @@ def _b64e(data: bytes) -> str:
 
 def generate_key() -> str:
     """A fresh 256-bit key, base64url-encoded, for a key spec."""
-    return _b64e(secrets.token_bytes(32))
+    return _b64e(secrets.token_bytes(KEY_BYTES))
 
 
 def parse_key_spec(spec: str) -> list[tuple[str, bytes]]:
-    """``id=key,id2=key2`` (commas or newlines) -> [(id, 32 raw bytes)]."""
+    """``id=key,id2=key2`` (commas or newlines, ``#`` comments) -> [(id, 32 raw bytes)].
+
+    Raises ``ValueError`` naming the entry at fault, never echoing key material.
+    """
     keys = []
-    for item in spec.replace("\n", ",").split(","):
-        item = item.strip()
-        if not item or item.startswith("#"):
+    lines = (line.split("#", 1)[0] for line in spec.splitlines())
+    for item in (part.strip() for line in lines for part in line.split(",")):
+        if not item:
             continue
         key_id, sep, material = item.partition("=")
         key_id = key_id.strip()
-        if not sep or not key_id or ":" in key_id:
-            raise ValueError(f"data key entry {key_id or item!r} must look like id=base64key")
+        if not sep or not KEY_ID.fullmatch(key_id):
+            shown = key_id if KEY_ID.fullmatch(key_id) else "entry " + str(len(keys) + 1)
+            raise ValueError(
+                f"data key {shown} must look like id=base64key, the id made of "
+                "letters, digits, '.', '_' or '-' (at most 32)"
+            )
         try:
             raw = _b64d(material.strip())
-        except (ValueError, TypeError):
-            raise ValueError(f"data key {key_id!r} is not valid base64") from None
-        if len(raw) != 32:
-            raise ValueError(f"data key {key_id!r} must be 32 bytes (AES-256), got {len(raw)}")
+        except (ValueError, binascii.Error):
+            raise ValueError(f"data key {key_id!r} is not valid base64url") from None
+        if len(raw) != KEY_BYTES:
+            raise ValueError(
+                f"data key {key_id!r} must be {KEY_BYTES} bytes (AES-256), got {len(raw)}"
+            )
         keys.append((key_id, raw))
-    if len({k for k, _ in keys}) != len(keys):
-        raise ValueError("a data key id is listed twice")
+    seen = set()
+    for key_id, _ in keys:
+        if key_id in seen:
+            raise ValueError(f"data key id {key_id!r} is listed twice")
+        seen.add(key_id)
     return keys
 
 
@@ -99,10 +128,17 @@ class Keyring:
             raise ValueError(f"active data key {active!r} is not among the configured keys")
         return cls(keys=keys, active=active)
 
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """Ids of every configured key, the active one included."""
+        return tuple(self.keys)
+
     def encrypt(self, plaintext: str | None, associated: bytes) -> str | None:
         """Seal ``plaintext`` under the active key; ``None`` stays ``None``."""
         if plaintext is None:
             return None
+        # A random 96-bit nonce per value: safe far beyond any help desk's volume
+        # (NIST's 2**32 messages per key bound), and rotation resets the count.
         nonce = secrets.token_bytes(NONCE_BYTES)
         sealed = self.keys[self.active].encrypt(nonce, plaintext.encode(), associated)
         return f"{PREFIX}:{self.active}:{_b64e(nonce + sealed)}"
@@ -115,7 +151,12 @@ class Keyring:
         cipher = self.keys.get(key_id)
         if cipher is None:
             raise MissingDataKey(f"value sealed with data key {key_id!r}, which is not configured")
-        blob = _b64d(stored.split(":", 2)[2])
+        try:
+            blob = _b64d(stored.split(":", 2)[2])
+        except (ValueError, binascii.Error):
+            raise TamperedValue("stored value is not valid base64url") from None
+        if len(blob) < NONCE_BYTES + TAG_BYTES:
+            raise TamperedValue("stored value is truncated")
         try:
             return cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated).decode()
         except InvalidTag:
@@ -130,8 +171,8 @@ class Keyring:
 
 def key_id_of(stored: str) -> str:
     """The id of the key that sealed ``stored``; ``TamperedValue`` if it is not ours."""
-    parts = stored.split(":", 2)
-    if len(parts) != 3 or parts[0] != PREFIX:
+    parts = stored.split(":", 2) if isinstance(stored, str) else ()
+    if len(parts) != 3 or parts[0] != PREFIX or not KEY_ID.fullmatch(parts[1]):
         raise TamperedValue("stored value is not in the encrypted format")
     return parts[1]
 
@@ -140,11 +181,17 @@ def keyring_from_settings(settings) -> Keyring:
     """The process keyring from settings; in development, a local key made once.
 
     Raises ``ValueError`` with a clear message when no usable key is configured
-    outside development: a service without its keys must not start.
+    outside development and test: a service without its keys must not start.
     """
-    active = os.environ.get("HELPDESK_DATA_ACTIVE_KEY") or None
+    if settings.data_keys and settings.data_key_file:
+        raise ValueError(
+            "set HELPDESK_DATA_KEYS or HELPDESK_DATA_KEY_FILE, not both: "
+            "which keys are live must be unambiguous"
+        )
     spec = settings.data_keys
-    if not spec and settings.data_key_file:
+    source = "HELPDESK_DATA_KEYS"
+    if settings.data_key_file:
+        source = f"HELPDESK_DATA_KEY_FILE ({settings.data_key_file})"
         try:
             spec = Path(settings.data_key_file).read_text(encoding="utf-8")
         except OSError as exc:
@@ -156,23 +203,117 @@ def keyring_from_settings(settings) -> Keyring:
                 "(generate one with: python -m shared.crypto generate)"
             )
         spec = _development_key_spec()
-    return Keyring.from_spec(spec, active)
+        source = f"the development key file {DEV_KEY_FILE}"
+    try:
+        return Keyring.from_spec(spec, getattr(settings, "data_active_key", None))
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
 
 
 def _development_key_spec() -> str:
     if not DEV_KEY_FILE.exists():
         DEV_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(DEV_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"dev1={generate_key()}\n")
+        try:
+            fd = os.open(DEV_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"dev1={generate_key()}\n")
     return DEV_KEY_FILE.read_text(encoding="utf-8")
 
 
-if __name__ == "__main__":
+def unknown_key_ids(connection, encrypted_columns, keyring: Keyring) -> dict[str, int]:
+    """Key ids found in stored values that ``keyring`` lacks -> how many values each.
+
+    ``encrypted_columns`` is a service's ``ENCRYPTED_COLUMNS``. Reads every
+    declared column once (a sequential scan), which is what a start-up check costs.
+    """
+    import sqlalchemy as sa
+
+    missing: dict[str, int] = {}
+    for table, column, _ in encrypted_columns:
+        sql_identifiers(table, column)
+        rows = connection.execute(
+            sa.text(
+                f"SELECT split_part({column}, ':', 2) AS key_id, count(*) AS n FROM {table} "
+                f"WHERE {column} IS NOT NULL AND split_part({column}, ':', 2) <> ALL(:ids) "
+                "GROUP BY 1"
+            ),
+            {"ids": list(keyring.key_ids)},
+        ).all()
+        for row in rows:
+            label = row.key_id or "(not encrypted)"
+            missing[label] = missing.get(label, 0) + row.n
+    return missing
+
+
+def sql_identifiers(*names: str) -> None:
+    """Raise ``ValueError`` unless every name is a plain SQL identifier (safe to inline)."""
+    for name in names:
+        if not _IDENTIFIER.fullmatch(name):
+            raise ValueError(f"{name!r} is not a plain SQL identifier")
+
+
+def check_stored_keys(engine, encrypted_columns, keyring: Keyring) -> None:
+    """Raise ``MissingDataKey`` (with what to do) if stored values need absent keys."""
+    with engine.connect() as connection:
+        missing = unknown_key_ids(connection, encrypted_columns, keyring)
+    if missing:
+        counts = ", ".join(f"{key_id!r}: {n} values" for key_id, n in sorted(missing.items()))
+        raise MissingDataKey(
+            f"stored ticket text needs data keys that are not configured ({counts}); "
+            "add them to HELPDESK_DATA_KEYS / HELPDESK_DATA_KEY_FILE, or finish the "
+            "rotation (python -m shared.rotate_keys) before removing a key"
+        )
+
+
+class DataKeyring(DependencyProvider):
+    """The at-rest keyring, loaded and checked at start: no key, no service.
+
+    ``url_setting`` names the ``Settings`` attribute of the service's database
+    and ``encrypted_columns`` its ``ENCRYPTED_COLUMNS``: when both are given, the
+    container refuses to start if a stored value needs a key it lacks.
+    """
+
+    def __init__(self, url_setting: str | None = None, encrypted_columns=()):
+        self.url_setting = url_setting
+        self.encrypted_columns = tuple(encrypted_columns)
+        self.keyring: Keyring | None = None
+
+    def setup(self):
+        settings = self.container.config["HELPDESK_SETTINGS"]
+        name = self.container.service_name
+        try:
+            self.keyring = keyring_from_settings(settings)
+        except ValueError as exc:
+            raise RuntimeError(f"{name} cannot start without its data keys: {exc}") from None
+        if self.url_setting and self.encrypted_columns:
+            from shared.db import make_engine
+
+            engine = make_engine(getattr(settings, self.url_setting), pool_size=1)
+            try:
+                check_stored_keys(engine, self.encrypted_columns, self.keyring)
+            except MissingDataKey as exc:
+                raise RuntimeError(f"{name} refuses to start: {exc}") from None
+            finally:
+                engine.dispose()
+
+    def get_dependency(self, worker_ctx):
+        return self.keyring
+
+
+def main(argv=None) -> int:
+    """``python -m shared.crypto generate``: print a new key entry for a key spec."""
     import sys
 
-    if sys.argv[1:] == ["generate"]:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["generate"]:
         print(f"k{secrets.token_hex(3)}={generate_key()}")
-    else:
-        print("usage: python -m shared.crypto generate", file=sys.stderr)
-        sys.exit(2)
+        return 0
+    print("usage: python -m shared.crypto generate", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,259 @@
+"""shared.crypto: the at-rest cipher, its stored format, key specs and key loading."""
+
+import base64
+import os
+import stat
+
+import pytest
+
+from shared import crypto
+from shared.config import Settings
+from shared.crypto import (
+    Keyring,
+    MissingDataKey,
+    TamperedValue,
+    aad,
+    generate_key,
+    key_id_of,
+    keyring_from_settings,
+    parse_key_spec,
+)
+
+pytestmark = pytest.mark.unit
+
+K1, K2 = generate_key(), generate_key()
+ROW = aad("messages", "body", 42)
+
+
+def ring(spec=None, active=None):
+    return Keyring.from_spec(spec or f"k1={K1},k2={K2}", active)
+
+
+def flip(stored: str, index: int) -> str:
+    """Flip one bit of the decoded blob at ``index`` and re-encode it."""
+    prefix, key_id, body = stored.split(":", 2)
+    blob = bytearray(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    blob[index] ^= 0x01
+    return f"{prefix}:{key_id}:{base64.urlsafe_b64encode(bytes(blob)).rstrip(b'=').decode()}"
+
+
+# --- round trip ------------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["", "hello", "ünïcødé ✓ — 日本語", "x" * 70_000, "a:b:c"])
+def test_round_trip(text):
+    keyring = ring()
+    stored = keyring.encrypt(text, ROW)
+    assert stored.startswith("hd1:k1:")
+    if len(text) >= 5:
+        assert text not in stored
+    assert keyring.decrypt(stored, ROW) == text
+
+
+def test_none_stays_none():
+    assert ring().encrypt(None, ROW) is None
+    assert ring().decrypt(None, ROW) is None
+    assert ring().reencrypt(None, ROW) is None
+
+
+def test_same_text_twice_gives_different_ciphertexts():
+    keyring = ring()
+    assert keyring.encrypt("same", ROW) != keyring.encrypt("same", ROW)
+
+
+def test_value_records_its_key_id():
+    assert key_id_of(ring(active="k2").encrypt("t", ROW)) == "k2"
+
+
+# --- bound to its row ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "other",
+    [aad("messages", "body", 43), aad("tickets", "description", 42), aad("messages", "x", 42)],
+)
+def test_a_value_moved_to_another_row_or_column_is_refused(other):
+    keyring = ring()
+    stored = keyring.encrypt("secret", ROW)
+    with pytest.raises(TamperedValue, match="authentication"):
+        keyring.decrypt(stored, other)
+
+
+def test_aad_names_table_column_and_row():
+    assert aad("tickets", "description", 7) == b"tickets/description/7"
+
+
+# --- keys ------------------------------------------------------------------------------
+def test_a_value_under_a_key_not_configured_raises_missing_key():
+    stored = ring().encrypt("secret", ROW)
+    only_k2 = Keyring.from_spec(f"k2={K2}")
+    with pytest.raises(MissingDataKey, match="'k1'"):
+        only_k2.decrypt(stored, ROW)
+
+
+def test_a_relabelled_key_id_fails_authentication():
+    keyring = ring()
+    stored = keyring.encrypt("secret", ROW).replace("hd1:k1:", "hd1:k2:")
+    with pytest.raises(TamperedValue):
+        keyring.decrypt(stored, ROW)
+
+
+def test_same_key_material_under_another_id_still_opens_nothing_else():
+    # Key ids are labels; what protects the value is the key material.
+    stored = Keyring.from_spec(f"a={K1}").encrypt("secret", ROW)
+    with pytest.raises(TamperedValue):
+        Keyring.from_spec(f"a={K2}").decrypt(stored, ROW)
+
+
+def test_reencrypt_moves_a_value_to_the_active_key():
+    old = ring(active="k1").encrypt("secret", ROW)
+    both = ring(active="k2")
+    new = both.reencrypt(old, ROW)
+    assert key_id_of(new) == "k2"
+    assert Keyring.from_spec(f"k2={K2}").decrypt(new, ROW) == "secret"
+    assert both.reencrypt(new, ROW) is new  # already under the active key: untouched
+
+
+def test_reencrypt_refuses_a_tampered_value():
+    old = ring(active="k1").encrypt("secret", ROW)
+    with pytest.raises(TamperedValue):
+        ring(active="k2").reencrypt(old, aad("messages", "body", 99))
+
+
+# --- malformed values ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "plain text someone wrote by hand",
+        "",
+        "hd1:k1",
+        "hd2:k1:AAAA",
+        "hd1::AAAA",
+        "hd1:k 1:AAAA",
+        "hd1:k1:not*base64!",
+        "hd1:k1:AAAA",  # shorter than nonce + tag
+        "hd1:k1:" + "A" * 38,  # 28 bytes, all zero: right length, wrong tag
+    ],
+)
+def test_malformed_values_are_tampered_not_crashes(stored):
+    with pytest.raises(TamperedValue):
+        ring().decrypt(stored, ROW)
+
+
+@pytest.mark.parametrize("index", [0, 11, 12, -1])
+def test_any_flipped_bit_is_detected(index):
+    keyring = ring()
+    stored = keyring.encrypt("the original text", ROW)
+    with pytest.raises(TamperedValue):
+        keyring.decrypt(flip(stored, index), ROW)
+
+
+def test_truncated_value_is_detected():
+    keyring = ring()
+    stored = keyring.encrypt("the original text", ROW)
+    with pytest.raises(TamperedValue):
+        keyring.decrypt(stored[:-4], ROW)
+
+
+# --- key specs -------------------------------------------------------------------------
+def test_spec_with_commas_newlines_and_comments():
+    spec = f"# rotated 2026-11\nk2={K2}  # new\n\nk1={K1},\n"
+    assert [k for k, _ in parse_key_spec(spec)] == ["k2", "k1"]
+    assert Keyring.from_spec(spec).active == "k2"
+    assert Keyring.from_spec(spec, "k1").active == "k1"
+
+
+def test_padded_key_material_is_accepted():
+    padded = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    assert padded.endswith("=")
+    assert len(parse_key_spec(f"p={padded}")[0][1]) == 32
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (f"{K1}", "must look like id=base64key"),
+        (f"=={K1}", "must look like id=base64key"),
+        (f"a:b={K1}", "must look like id=base64key"),
+        (f"{'x' * 33}={K1}", "must look like id=base64key"),
+        ("k1=not base64 at all!", "not valid base64url"),
+        ("k1=" + K1[:-1] + "*", "not valid base64url"),
+        ("k1=" + base64.urlsafe_b64encode(b"short").decode(), "32 bytes"),
+        (f"k1={K1},k1={K2}", "listed twice"),
+        ("", "no data keys"),
+        ("# only a comment\n", "no data keys"),
+    ],
+)
+def test_key_spec_errors_are_clear(spec, message):
+    with pytest.raises(ValueError, match=message) as info:
+        Keyring.from_spec(spec)
+    assert K1 not in str(info.value) and K2 not in str(info.value)
+
+
+def test_active_key_must_be_configured():
+    with pytest.raises(ValueError, match="'k9' is not among"):
+        ring(active="k9")
+
+
+# --- keys from settings ----------------------------------------------------------------
+def test_keys_from_settings(make_settings):
+    keyring = keyring_from_settings(
+        make_settings(HELPDESK_DATA_KEYS=f"k1={K1},k2={K2}", HELPDESK_DATA_ACTIVE_KEY="k2")
+    )
+    assert keyring.key_ids == ("k1", "k2") and keyring.active == "k2"
+
+
+def test_keys_from_a_key_file(make_settings, tmp_path):
+    path = tmp_path / "keys"
+    path.write_text(f"# production keys\nk2={K2}\nk1={K1}\n")
+    keyring = keyring_from_settings(make_settings(HELPDESK_DATA_KEY_FILE=path))
+    assert keyring.active == "k2" and set(keyring.key_ids) == {"k1", "k2"}
+
+
+def test_unreadable_key_file_is_a_clear_error(make_settings, tmp_path):
+    with pytest.raises(ValueError, match="HELPDESK_DATA_KEY_FILE unreadable"):
+        keyring_from_settings(make_settings(HELPDESK_DATA_KEY_FILE=tmp_path / "absent"))
+
+
+def test_bad_spec_names_its_source(make_settings, tmp_path):
+    path = tmp_path / "keys"
+    path.write_text("k1=tooshort\n")
+    with pytest.raises(ValueError, match=r"HELPDESK_DATA_KEY_FILE \(.*\): data key 'k1'"):
+        keyring_from_settings(make_settings(HELPDESK_DATA_KEY_FILE=path))
+    with pytest.raises(ValueError, match="HELPDESK_DATA_KEYS: data key 'k1'"):
+        keyring_from_settings(make_settings(HELPDESK_DATA_KEYS="k1=tooshort"))
+
+
+def test_keys_and_key_file_together_are_ambiguous(make_settings, tmp_path):
+    path = tmp_path / "keys"
+    path.write_text(f"k1={K1}\n")
+    with pytest.raises(ValueError, match="not both"):
+        keyring_from_settings(
+            make_settings(HELPDESK_DATA_KEYS=f"k2={K2}", HELPDESK_DATA_KEY_FILE=path)
+        )
+
+
+def test_production_without_keys_refuses_to_start():
+    settings = Settings.from_env({"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": "s" * 40})
+    with pytest.raises(ValueError, match="no data keys: set HELPDESK_DATA_KEYS"):
+        keyring_from_settings(settings)
+
+
+def test_development_key_is_made_once_outside_the_repository(make_settings, tmp_path, monkeypatch):
+    key_file = tmp_path / "config" / "helpdesk" / "data-keys"
+    monkeypatch.setattr(crypto, "DEV_KEY_FILE", key_file)
+    first = keyring_from_settings(make_settings(HELPDESK_ENV="development"))
+    assert key_file.exists()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    second = keyring_from_settings(make_settings(HELPDESK_ENV="development"))
+    value = first.encrypt("kept", ROW)
+    assert second.decrypt(value, ROW) == "kept"  # the same key, not a new one
+
+
+def test_the_default_development_key_file_is_outside_the_repository():
+    from shared.localrun import ROOT
+
+    assert ROOT.resolve() not in crypto.DEV_KEY_FILE.resolve().parents
+
+
+def test_generate_command_prints_a_usable_entry(capsys):
+    assert crypto.main(["generate"]) == 0
+    entry = capsys.readouterr().out.strip()
+    assert Keyring.from_spec(entry).encrypt("x", ROW).startswith("hd1:k")
+    assert crypto.main([]) == 2

@@ -1,0 +1,153 @@
+"""The gateway's app factory: ``create_app(settings, clients)``.
+
+``clients`` is anything with ``call(service, method, *args)``, ``ping(service)``
+and ``check_broker()``: ``rpc.RpcClients`` in production, in-process fakes in the
+unit tests. Routes, middleware and error handlers are all wired here.
+"""
+
+from __future__ import annotations
+
+import falcon
+
+from services.gateway import metrics, resources
+from services.gateway.auth import TokenVerifier
+from services.gateway.errors import (
+    ApiError,
+    error_body,
+    handle_api_error,
+    handle_remote_error,
+    register_error_handlers,
+)
+from services.gateway.middleware import Authenticate, RequestContext
+from services.gateway.openapi import build_openapi
+from shared.catalog import build_catalog
+from shared.config import Settings
+from shared.errors import HelpdeskError
+
+try:  # the pages engineer's module; the API works before (and without) it
+    from services.gateway.pages import register_pages
+except ImportError:  # pragma: no cover - depends on what is checked out
+    register_pages = None
+
+TICKET_ID = "{ticket_id:int(min=1, max=9223372036854775807)}"
+SERVICES = ("tickets", "notifications")
+
+
+class Health:
+    """``GET /healthz``: the process is up."""
+
+    def on_get(self, req, resp):
+        resp.media = {"status": "ok"}
+
+
+class Ready:
+    """``GET /readyz``: the broker and each service answer; else 503 naming what failed."""
+
+    def __init__(self, clients):
+        self.clients = clients
+
+    def on_get(self, req, resp):
+        failed = {}
+        try:
+            self.clients.check_broker()
+        except ApiError as exc:
+            failed["broker"] = exc.message
+        if not failed:
+            for service in SERVICES:
+                try:
+                    self.clients.ping(service)
+                except ApiError as exc:
+                    failed[service] = exc.message
+                except Exception as exc:  # any fault means not ready, and is named
+                    failed[service] = f"{type(exc).__name__}: {exc}"
+        if failed:
+            resp.status = falcon.HTTP_503
+            resp.set_header("Retry-After", "5")
+            resp.media = error_body(
+                "service_unavailable", "Not ready: " + ", ".join(failed), failed
+            )
+            return
+        resp.media = {"status": "ok"}
+
+
+class OpenApi:
+    """``GET /openapi.json``: generated once per process from ``schemas``."""
+
+    def __init__(self, settings):
+        self.document = build_openapi(settings)
+
+    def on_get(self, req, resp):
+        resp.media = self.document
+
+
+class Metrics:
+    """``GET /metrics``: Prometheus text exposition."""
+
+    def on_get(self, req, resp):
+        resp.data, resp.content_type = metrics.exposition()
+
+
+def _existence_first(clients):
+    """405 handler: an unreachable ticket is a 404, which outranks 405.
+
+    Errors raised inside an error handler are not handled again, so this handler
+    serializes whichever error wins itself.
+    """
+
+    def handle(req, resp, ex, params):
+        ticket_id = (params or {}).get("ticket_id")
+        actor = req.context.get("actor")
+        if ticket_id is not None and actor is not None:
+            method = "admin_get_ticket" if req.path.startswith("/api/v1/admin/") else "get_ticket"
+            try:
+                clients.call("tickets", method, actor.as_dict(), ticket_id)
+            except HelpdeskError as remote:
+                handle_remote_error(req, resp, remote, params)
+                return
+            except ApiError as unavailable:
+                handle_api_error(req, resp, unavailable, params)
+                return
+        handle_api_error(req, resp, ApiError(405, headers=dict(ex.headers or {})), params)
+
+    return handle
+
+
+def create_app(settings: Settings, clients) -> falcon.App:
+    """Build the WSGI app for ``settings`` on top of ``clients``."""
+    app = falcon.App(
+        middleware=[RequestContext(), Authenticate(TokenVerifier(settings))],
+        cors_enable=False,
+    )
+    app.req_options.strip_url_path_trailing_slash = True
+    app.req_options.keep_blank_qs_values = False
+    app.resp_options.secure_cookies_by_default = True
+    register_error_handlers(app)
+    app.add_error_handler(falcon.HTTPMethodNotAllowed, _existence_first(clients))
+
+    feature_keys = tuple(key for key, _label in settings.features)
+    catalog = build_catalog(settings.features, settings.tickets_per_day)
+    v1 = "/api/v1"
+    app.add_route(f"{v1}/catalog", resources.Catalog(catalog))
+    app.add_route(f"{v1}/preview", resources.Preview())
+    app.add_route(f"{v1}/tickets", resources.TicketCollection(clients, feature_keys))
+    app.add_route(f"{v1}/tickets/{TICKET_ID}", resources.TicketItem(clients))
+    app.add_route(f"{v1}/tickets/{TICKET_ID}/messages", resources.TicketMessages(clients))
+    app.add_route(f"{v1}/tickets/{TICKET_ID}/close", resources.TicketClose(clients))
+    app.add_route(f"{v1}/notifications", resources.NoticeCollection(clients))
+    app.add_route(f"{v1}/notifications/unread-count", resources.NoticeUnreadCount(clients))
+    app.add_route(f"{v1}/notifications/read-all", resources.NoticeReadAll(clients))
+    app.add_route(f"{v1}/notifications/{{notice}}/read", resources.NoticeRead(clients))
+    app.add_route(f"{v1}/admin/tickets", resources.AdminTicketCollection(clients))
+    app.add_route(f"{v1}/admin/tickets/{TICKET_ID}", resources.AdminTicketItem(clients))
+    app.add_route(
+        f"{v1}/admin/tickets/{TICKET_ID}/messages", resources.AdminTicketMessages(clients)
+    )
+    app.add_route(f"{v1}/admin/tickets/{TICKET_ID}/status", resources.AdminTicketStatus(clients))
+    app.add_route(f"{v1}/admin/tickets/{TICKET_ID}/assign", resources.AdminTicketAssign(clients))
+    app.add_route("/healthz", Health())
+    app.add_route("/readyz", Ready(clients))
+    app.add_route("/openapi.json", OpenApi(settings))
+    app.add_route("/metrics", Metrics())
+    if register_pages is not None:
+        register_pages(app, settings)
+    return app

@@ -1,0 +1,87 @@
+"""Bearer-token verification: the gateway trusts the host platform's signature only.
+
+The algorithm is pinned by configuration (``Settings.jwt_algorithm``); the token
+header's ``alg`` is never trusted, so ``none`` or an HS256 token forged with a
+public key as secret are refused. ``sub``, ``role`` and ``exp`` are required;
+``iss``/``aud`` are checked when configured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jwt
+
+from services.gateway.errors import Unauthorized
+from shared.config import Settings
+
+ROLES = ("user", "admin")
+MAX_SUB_LENGTH = 200
+MAX_NAME_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The verified caller, as the services expect it (``actor`` in every RPC call)."""
+
+    id: str
+    role: str
+    name: str | None = None
+
+    @property
+    def admin(self) -> bool:
+        return self.role == "admin"
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "role": self.role}
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against the configured key and algorithm."""
+
+    def __init__(self, settings: Settings):
+        self.algorithm = settings.jwt_algorithm
+        self.key = settings.jwt_secret if self.algorithm == "HS256" else settings.jwt_public_key
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        self.options = {
+            "require": ["exp", "sub", "role"],
+            "verify_signature": True,
+            "verify_exp": True,
+            "verify_aud": self.audience is not None,
+            "verify_iss": self.issuer is not None,
+        }
+
+    def verify(self, authorization: str | None) -> Actor:
+        """The actor of an ``Authorization`` header value; ``Unauthorized`` otherwise."""
+        if not authorization:
+            raise Unauthorized("A bearer token is required.")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
+        try:
+            claims = jwt.decode(
+                token,
+                self.key,
+                algorithms=[self.algorithm],
+                options=self.options,
+                issuer=self.issuer,
+                audience=self.audience,
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired.") from None
+        except jwt.InvalidTokenError:
+            raise Unauthorized("The token is invalid.") from None
+        return _actor(claims)
+
+
+def _actor(claims: dict) -> Actor:
+    sub, role, name = claims.get("sub"), claims.get("role"), claims.get("name")
+    if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUB_LENGTH:
+        raise Unauthorized("The token's sub claim must be a non-empty string.")
+    if role not in ROLES:
+        raise Unauthorized("The token's role claim must be user or admin.")
+    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_LENGTH):
+        raise Unauthorized("The token's name claim must be a string.")
+    return Actor(id=sub, role=role, name=name or None)

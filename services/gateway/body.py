@@ -1,0 +1,48 @@
+"""Reading request bodies safely: size first, then media type, then JSON.
+
+The order follows the contract's precedence (413, then 415, then 400, then 422).
+A body is refused as too large from its ``Content-Length`` before a byte is read,
+and the stream read is capped too (chunked bodies have no length), so nothing
+larger than 64 KiB is ever held in memory.
+"""
+
+from __future__ import annotations
+
+import json
+
+from services.gateway.errors import ApiError
+
+MAX_BODY_BYTES = 64 * 1024
+JSON_MEDIA_TYPE = "application/json"
+# What ``read_json`` returns for an empty optional body (JSON ``null`` is not empty).
+NO_BODY = object()
+
+
+def _reject_constant(name):
+    # Python's json accepts NaN and Infinity; JSON does not.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _is_json(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type == JSON_MEDIA_TYPE
+
+
+def read_json(req, required: bool = True):
+    """The request's JSON value, or ``NO_BODY`` for an empty body when not ``required``."""
+    length = req.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise ApiError(413, details={"max_bytes": MAX_BODY_BYTES})
+    raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, details={"max_bytes": MAX_BODY_BYTES})
+    if not raw.strip():
+        if required:
+            raise ApiError(400, "The request body must be a JSON object; it is empty.")
+        return NO_BODY
+    if not _is_json(req.content_type):
+        raise ApiError(415, details={"content_type": [f"Must be {JSON_MEDIA_TYPE}."]})
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, "The request body is not valid JSON.", {"body": [str(exc)]}) from None

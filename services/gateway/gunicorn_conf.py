@@ -1,0 +1,88 @@
+"""gunicorn settings for the gateway: ``gunicorn --config python:services.gateway.gunicorn_conf``.
+
+gthread workers (nameko's standalone client is thread-confined, so each thread
+borrows a pooled client). Reads ``HELPDESK_HTTP_HOST``/``HELPDESK_HTTP_PORT``,
+``HELPDESK_GATEWAY_WORKERS`` (2), ``HELPDESK_GATEWAY_THREADS`` (8) and, for HTTPS,
+``HELPDESK_TLS_CERT_FILE``/``HELPDESK_TLS_KEY_FILE``. Access lines are written by
+the app as JSON (``gateway.access``), so gunicorn's own access log is off.
+
+Refuses to start, with a one-line reason and exit status 2, when the settings are
+invalid (e.g. no real JWT secret in production).
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+
+from shared.config import ConfigError, Settings
+
+try:
+    _settings = Settings.from_env()
+except ConfigError as _exc:
+    print(f"helpdesk-gateway: configuration error: {_exc}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _positive(name, default):
+    raw = os.environ.get(name) or str(default)
+    if not raw.isdigit() or int(raw) < 1:
+        print(
+            f"helpdesk-gateway: {name} must be a positive whole number, got {raw!r}",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    return int(raw)
+
+
+bind = f"{_settings.http_host}:{_settings.http_port}"
+worker_class = "gthread"
+workers = _positive("HELPDESK_GATEWAY_WORKERS", 2)
+threads = _positive("HELPDESK_GATEWAY_THREADS", 8)
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+accesslog = None
+errorlog = "-"
+loglevel = "warning"
+proc_name = "helpdesk-gateway"
+# Request line and header limits (bodies are capped by the app at 64 KiB).
+limit_request_line = 8190
+limit_request_fields = 100
+
+_cert, _key = os.environ.get("HELPDESK_TLS_CERT_FILE"), os.environ.get("HELPDESK_TLS_KEY_FILE")
+if bool(_cert) != bool(_key):
+    print(
+        "helpdesk-gateway: set both HELPDESK_TLS_CERT_FILE and HELPDESK_TLS_KEY_FILE, or neither",
+        file=sys.stderr,
+    )
+    sys.exit(2)
+if _cert:
+    certfile, keyfile = _cert, _key
+
+# Prometheus multiprocess mode: every worker writes its samples under one directory,
+# set before any worker imports prometheus_client; removed when the master exits.
+_metrics_dir = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _metrics_dir = tempfile.mkdtemp(prefix="helpdesk-gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges from the aggregated metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker):
+    """Close this worker's RPC clients (and their reply queues) on the way out."""
+    wsgi = sys.modules.get("services.gateway.wsgi")
+    if wsgi is not None:
+        wsgi.clients.close()
+
+
+def on_exit(server):
+    """Remove the metrics directory this master created."""
+    if _metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

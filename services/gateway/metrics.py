@@ -1,0 +1,49 @@
+"""Prometheus metrics: requests by route template and status, and latency histograms.
+
+With several gunicorn workers, ``gunicorn_conf`` points ``PROMETHEUS_MULTIPROC_DIR``
+at a fresh directory before any worker imports this module, and ``/metrics``
+aggregates every worker's samples (prometheus_client's multiprocess mode).
+Without it (tests, a single process) the metrics are this process's own.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+
+REQUESTS = Counter(
+    "helpdesk_http_requests_total",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "helpdesk_http_request_duration_seconds",
+    "Time to answer an HTTP request, by method and route template.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+def observe(method: str, route: str, status: int, seconds: float) -> None:
+    """Count one answered request and its latency."""
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(seconds)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition of every worker's metrics (or this process's)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = DEFAULT_REGISTRY
+    return generate_latest(registry), CONTENT_TYPE_LATEST

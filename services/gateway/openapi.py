@@ -1,0 +1,477 @@
+"""The OpenAPI 3.1 document, generated from the marshmallow schemas in ``schemas.py``.
+
+Bodies and query parameters come from the very schemas that validate requests, so
+the document cannot drift from what the gateway enforces. ``ROUTES`` is the one
+description of each operation's summary, role, statuses and schemas.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from services.gateway import schemas
+from services.gateway.body import MAX_BODY_BYTES
+from services.gateway.errors import CODE_BY_STATUS
+
+ERROR_TEXT = {
+    400: "Malformed request: the body is not JSON, or a query parameter has the wrong type.",
+    401: "No token, or a bad, expired or wrongly signed one.",
+    403: "A user called an admin endpoint.",
+    404: "Not found, or not the caller's.",
+    405: "Method not allowed here (see the Allow header).",
+    409: "The ticket's state forbids this.",
+    413: f"The body is larger than {MAX_BODY_BYTES} bytes.",
+    415: "The body is not application/json.",
+    422: "Validation failed; details map each field to its messages.",
+    429: "Daily ticket allowance spent (Retry-After; details.reset_at).",
+    500: "Unexpected fault (logged with the request id).",
+    503: "A backend service did not answer in time (Retry-After).",
+}
+ALWAYS = (401, 500, 503)
+BODY_ERRORS = (400, 413, 415, 422)
+TICKET_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+    "description": "The ticket id (shown as #id).",
+}
+NOTICE_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": ["integer", "string"]},
+}
+
+
+def _op(
+    summary,
+    *,
+    tag,
+    ok=200,
+    response=None,
+    query=None,
+    body=None,
+    path=(),
+    errors=(),
+    admin=False,
+    public=False,
+    content_type="application/json",
+    headers=None,
+    body_optional=False,
+):
+    return {
+        "summary": summary,
+        "tag": tag,
+        "ok": ok,
+        "response": response,
+        "query": query,
+        "body": body,
+        "path": list(path),
+        "errors": tuple(errors),
+        "admin": admin,
+        "public": public,
+        "content_type": content_type,
+        "headers": headers or {},
+        "body_optional": body_optional,
+    }
+
+
+TICKET_ACTION_ERRORS = (404, 405, *BODY_ERRORS, 409)
+
+
+def _ticket_action(summary, body, response, *, tag, **kwargs):
+    """An operation on one ticket that takes a body."""
+    return _op(
+        summary,
+        tag=tag,
+        path=[TICKET_ID],
+        body=body,
+        response=response,
+        errors=TICKET_ACTION_ERRORS,
+        **kwargs,
+    )
+
+
+LOCATION = {"Location": {"description": "/api/v1/tickets/{id}", "schema": {"type": "string"}}}
+
+# path -> method -> operation
+ROUTES = {
+    "/api/v1/catalog": {
+        "get": _op(
+            "Issue types, features, statuses and limits for the ticket form",
+            tag="catalog",
+            response=schemas.Catalog,
+        )
+    },
+    "/api/v1/preview": {
+        "post": _op(
+            "Render Markdown exactly as it will be stored",
+            tag="catalog",
+            body=schemas.PreviewBody,
+            response=schemas.PreviewResult,
+            errors=BODY_ERRORS,
+        )
+    },
+    "/api/v1/tickets": {
+        "get": _op(
+            "The caller's tickets, newest first",
+            tag="tickets",
+            query=schemas.TicketListQuery,
+            response=schemas.TicketPage,
+            errors=(400, 422),
+        ),
+        "post": _op(
+            "Open a ticket (at most tickets_per_day per UTC day)",
+            tag="tickets",
+            ok=201,
+            body=schemas.CreateTicketBody,
+            response=schemas.Ticket,
+            errors=(*BODY_ERRORS, 429),
+            headers=LOCATION,
+        ),
+    },
+    "/api/v1/tickets/{id}": {
+        "get": _op(
+            "One of the caller's tickets",
+            tag="tickets",
+            path=[TICKET_ID],
+            response=schemas.Ticket,
+            errors=(404, 405),
+        )
+    },
+    "/api/v1/tickets/{id}/messages": {
+        "post": _ticket_action(
+            "Reply on the caller's ticket",
+            schemas.ReplyBody,
+            schemas.Message,
+            tag="tickets",
+            ok=201,
+        )
+    },
+    "/api/v1/tickets/{id}/close": {
+        "post": _ticket_action(
+            "Close the caller's ticket (never reopened)",
+            schemas.CloseBody,
+            schemas.Ticket,
+            tag="tickets",
+            body_optional=True,
+        )
+    },
+    "/api/v1/notifications": {
+        "get": _op(
+            "The caller's notices, newest first",
+            tag="notifications",
+            query=schemas.NoticeListQuery,
+            response=schemas.NoticePage,
+            errors=(400, 422),
+        )
+    },
+    "/api/v1/notifications/unread-count": {
+        "get": _op(
+            "How many of the caller's notices are unread",
+            tag="notifications",
+            response=schemas.UnreadCount,
+        )
+    },
+    "/api/v1/notifications/{id}/read": {
+        "post": _op(
+            "Mark one of the caller's notices read (empty body)",
+            tag="notifications",
+            path=[NOTICE_ID],
+            body=schemas.EmptyBody,
+            body_optional=True,
+            response=schemas.Notice,
+            errors=(404, 405, *BODY_ERRORS),
+        )
+    },
+    "/api/v1/notifications/read-all": {
+        "post": _op(
+            "Mark all the caller's notices read (empty body)",
+            tag="notifications",
+            body=schemas.EmptyBody,
+            body_optional=True,
+            response=schemas.Updated,
+            errors=BODY_ERRORS,
+        )
+    },
+    "/api/v1/admin/tickets": {
+        "get": _op(
+            "Every user's tickets, filtered and sorted",
+            tag="support",
+            admin=True,
+            query=schemas.AdminTicketListQuery,
+            response=schemas.AdminTicketPage,
+            errors=(400, 422),
+        )
+    },
+    "/api/v1/admin/tickets/{id}": {
+        "get": _op(
+            "Any ticket, with owner and internal notes",
+            tag="support",
+            admin=True,
+            path=[TICKET_ID],
+            response=schemas.AdminTicket,
+            errors=(404, 405),
+        )
+    },
+    "/api/v1/admin/tickets/{id}/messages": {
+        "post": _ticket_action(
+            "A public reply or an internal note",
+            schemas.AdminMessageBody,
+            schemas.AdminMessage,
+            tag="support",
+            admin=True,
+            ok=201,
+        )
+    },
+    "/api/v1/admin/tickets/{id}/status": {
+        "post": _ticket_action(
+            "Change the status (resolved needs a resolution_note)",
+            schemas.StatusBody,
+            schemas.AdminTicket,
+            tag="support",
+            admin=True,
+        )
+    },
+    "/api/v1/admin/tickets/{id}/assign": {
+        "post": _ticket_action(
+            "Assign to an admin, or unassign with null",
+            schemas.AssignBody,
+            schemas.AdminTicket,
+            tag="support",
+            admin=True,
+        )
+    },
+    "/healthz": {
+        "get": _op(
+            "200 while the process runs", tag="operations", public=True, response=schemas.Health
+        )
+    },
+    "/readyz": {
+        "get": _op(
+            "200 when the broker and every service answer; else 503 naming what failed",
+            tag="operations",
+            public=True,
+            response=schemas.Health,
+            errors=(503,),
+        )
+    },
+    "/openapi.json": {"get": _op("This document", tag="operations", public=True)},
+    "/metrics": {
+        "get": _op(
+            "Prometheus text format", tag="operations", public=True, content_type="text/plain"
+        )
+    },
+}
+
+
+def _validators(field) -> dict:
+    out = {}
+    for v in field.validators:
+        if isinstance(v, validate.Length):
+            if v.min is not None:
+                out["minLength"] = v.min
+            if v.max is not None:
+                out["maxLength"] = v.max
+        elif isinstance(v, validate.OneOf):
+            out["enum"] = list(v.choices)
+        elif isinstance(v, validate.Range):
+            if v.min is not None:
+                out["minimum"] = v.min
+            if v.max is not None:
+                out["maximum"] = v.max
+    return out
+
+
+def field_schema(field, components) -> dict:
+    """JSON Schema of one marshmallow field."""
+    meta = dict(field.metadata)
+    if isinstance(field, fields.Nested):
+        ref = {"$ref": f"#/components/schemas/{schema_ref(field.nested, components)}"}
+        out = {"oneOf": [ref, {"type": "null"}]} if field.allow_none else ref
+        return out
+    if isinstance(field, fields.List):
+        out = {"type": "array", "items": field_schema(field.inner, components)}
+    elif isinstance(field, fields.Boolean):
+        out = {"type": "boolean"}
+    elif isinstance(field, fields.Integer):
+        out = {"type": "integer"}
+    elif isinstance(field, fields.String):
+        out = {"type": "string"}
+    elif isinstance(field, fields.Dict):
+        out = {"type": "object"}
+    else:
+        out = {}
+    if "type" in meta:
+        out["type"] = meta.pop("type")
+    out.update(_validators(field))
+    for key in ("format", "description", "default", "minimum"):
+        if key in meta:
+            out[key] = meta[key]
+    if field.allow_none and "type" in out:
+        out["type"] = [*([out["type"]] if isinstance(out["type"], str) else out["type"]), "null"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+    return out
+
+
+def schema_ref(schema, components) -> str:
+    """Register ``schema`` (class or instance) under components; return its name."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__
+    if name not in components:
+        components[name] = {}  # placeholder against recursion
+        instance = schema() if isinstance(schema, type) else schema
+        components[name] = object_schema(
+            instance, components, strict=issubclass(cls, schemas._Strict)
+        )
+        if cls.__doc__:
+            components[name]["description"] = cls.__doc__.strip().splitlines()[0]
+    return name
+
+
+def object_schema(instance: Schema, components, strict=False) -> dict:
+    """JSON Schema of a schema instance's fields."""
+    props, required = {}, []
+    for name, field in instance.fields.items():
+        props[name] = field_schema(field, components)
+        if field.required:
+            required.append(name)
+    out = {"type": "object", "properties": props}
+    if required:
+        out["required"] = required
+    if strict:
+        out["additionalProperties"] = False
+    return out
+
+
+def _query_parameters(query_cls, components) -> list:
+    params = []
+    for name, field in query_cls().fields.items():
+        schema = field_schema(field, components)
+        params.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": schema,
+                **({"description": schema.pop("description")} if "description" in schema else {}),
+            }
+        )
+    return params
+
+
+def _error_response(status):
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = {"schema": {"type": "string", "const": "Bearer"}}
+    if status in (429, 503):
+        headers["Retry-After"] = {"description": "Seconds to wait", "schema": {"type": "integer"}}
+    if status == 405:
+        headers["Allow"] = {"schema": {"type": "string"}}
+    out = {
+        "description": f"{ERROR_TEXT[status]} (code {CODE_BY_STATUS[status]})",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+def build_openapi(settings) -> dict:
+    """The whole OpenAPI 3.1 document for this configuration (feature keys included)."""
+    components: dict = {}
+    schema_ref(schemas.Error, components)
+    paths = {}
+    for path, methods in ROUTES.items():
+        paths[path] = {}
+        for method, op in methods.items():
+            operation = {
+                "summary": op["summary"],
+                "tags": [op["tag"]],
+                "operationId": _operation_id(method, path),
+            }
+            if op["public"]:
+                operation["security"] = []
+            parameters = list(op["path"])
+            if op["query"] is not None:
+                parameters += _query_parameters(op["query"], components)
+            if parameters:
+                operation["parameters"] = parameters
+            if op["body"] is not None:
+                if op["body"] is schemas.CreateTicketBody:
+                    instance = schemas.CreateTicketBody([k for k, _ in settings.features])
+                    body_schema = object_schema(instance, components, strict=True)
+                else:
+                    body_schema = {
+                        "$ref": f"#/components/schemas/{schema_ref(op['body'], components)}"
+                    }
+                operation["requestBody"] = {
+                    "required": not op["body_optional"],
+                    "content": {"application/json": {"schema": body_schema}},
+                }
+            ok = {"description": "OK" if op["ok"] == 200 else "Created"}
+            if op["response"] is not None:
+                ok["content"] = {
+                    op["content_type"]: {
+                        "schema": {
+                            "$ref": f"#/components/schemas/{schema_ref(op['response'], components)}"
+                        }
+                    }
+                }
+            elif op["content_type"] != "application/json" or path == "/openapi.json":
+                ok["content"] = {
+                    op["content_type"]: {
+                        "schema": {"type": "object"}
+                        if path == "/openapi.json"
+                        else {"type": "string"}
+                    }
+                }
+            if op["headers"]:
+                ok["headers"] = op["headers"]
+            responses = {str(op["ok"]): ok}
+            statuses = set(op["errors"]) | ({500} if op["public"] else set(ALWAYS))
+            if op["admin"]:
+                statuses.add(403)
+            for status in sorted(statuses):
+                responses[str(status)] = _error_response(status)
+            operation["responses"] = responses
+            paths[path][method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Help Center API",
+            "version": "1.0.0",
+            "description": (
+                "Support tickets, notices and the support queue. Every error has the body "
+                "{error: {code, message, details}}; when several apply the first of 401, 403, "
+                "404, 405, 413, 415, 400, 422, 409, 429 wins. Every response carries X-Request-Id. "
+                "Unknown query parameters are ignored; unknown body fields are a 422."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "tags": [
+            {"name": t} for t in ("catalog", "tickets", "notifications", "support", "operations")
+        ],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": f"Signed {settings.jwt_algorithm}; claims sub, role (user|admin), exp required; name optional.",
+                }
+            },
+        },
+    }
+
+
+def _operation_id(method: str, path: str) -> str:
+    words = [
+        p.strip("{}").replace("-", "_") for p in path.split("/") if p and p not in ("api", "v1")
+    ]
+    return method + "_" + "_".join(words).replace(".", "_")

@@ -1,0 +1,218 @@
+"""The Help Center's web pages, served by the gateway.
+
+Plain HTML, CSS and JavaScript modules from ``services/gateway/pages`` (no build
+step). The pages are public documents that carry no data: their scripts call
+``/api/v1`` with the bearer token the host platform hands them, like any other
+client, so these routes sit outside the API's authentication. Every response is
+sent with a strict Content-Security-Policy (scripts only from this origin, no
+inline code, Trusted Types for the one place that inserts the server's sanitized
+HTML).
+
+In development a sign-in page mints tokens with ``tokens.mint_token``; in any
+other environment it is not routed at all, so it answers 404.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from pathlib import Path
+
+import falcon
+
+from services.gateway.body import read_json
+from services.gateway.tokens import ROLES, mint_token
+from shared.config import Settings
+from shared.errors import ValidationFailed
+
+PAGES_DIR = Path(__file__).with_name("pages")
+BASE = "/help-center"
+SIGN_IN = f"{BASE}/dev/sign-in"
+DEV_TOKEN_LIFETIME = 8 * 3600
+
+# (route under BASE, view and script name, <title>)
+PAGES = (
+    ("", "landing", "Help Center"),
+    ("/tickets", "tickets", "My Tickets"),
+    ("/tickets/new", "new-ticket", "Create New Ticket"),
+    ("/tickets/{ticket_id:int(min=1)}", "ticket", "Ticket"),
+    ("/admin", "admin", "Support queue"),
+    ("/admin/tickets/{ticket_id:int(min=1)}", "admin-ticket", "Ticket · Support"),
+)
+DEV_PAGES = (("/dev/sign-in", "dev-sign-in", "Development sign-in"),)
+
+ASSET_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+
+
+def content_security_policy(settings: Settings) -> str:
+    """The policy every page and asset is served with."""
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            # Images only from here: a picture in a ticket must not call out to a
+            # third party (it would leak the reader's address to whoever wrote it).
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "form-action 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            f"frame-ancestors {settings.frame_ancestors}",
+            "require-trusted-types-for 'script'",
+            "trusted-types helpdesk-html",
+        )
+    )
+
+
+def _security_headers(settings: Settings) -> dict:
+    return {
+        "Content-Security-Policy": content_security_policy(settings),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Cross-Origin-Resource-Policy": "same-origin",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+        # Revalidate every time (ETag): a deploy is visible at once, never half-cached.
+        "Cache-Control": "no-cache",
+    }
+
+
+class _Files:
+    """Files under ``root``, read once; re-read on every request when ``live``.
+
+    ``live`` is for development, so an edited page shows on reload without a restart.
+    """
+
+    def __init__(self, root: Path, live: bool):
+        self._root = root.resolve()
+        self._live = live
+        self._cache: dict[str, bytes] = {}
+
+    def read(self, relative: str) -> bytes | None:
+        """The file's bytes, or None when it is missing or outside ``root``."""
+        if relative in self._cache:
+            return self._cache[relative]
+        path = (self._root / relative).resolve()
+        if not path.is_relative_to(self._root) or not path.is_file():
+            return None
+        data = path.read_bytes()
+        if not self._live:
+            self._cache[relative] = data
+        return data
+
+
+def _send(req, resp, data: bytes, content_type: str, headers: dict):
+    """Send ``data`` with an ETag, answering a matching ``If-None-Match`` with 304."""
+    etag = hashlib.sha256(data).hexdigest()[:32]
+    resp.set_headers(headers)
+    resp.etag = etag
+    resp.content_type = content_type
+    if req.if_none_match and any(tag == etag or tag == "*" for tag in req.if_none_match):
+        resp.status = falcon.HTTP_304
+        return
+    resp.data = data if req.method != "HEAD" else None
+    if req.method == "HEAD":
+        resp.content_length = len(data)
+
+
+class PageResource:
+    """One HTML page: the shared layout around the page's view."""
+
+    def __init__(self, files: _Files, name: str, title: str, sign_in: str, headers: dict):
+        self._files = files
+        self._name = name
+        self._title = title
+        self._sign_in = sign_in
+        self._headers = headers
+
+    def render(self) -> bytes:
+        """The page's HTML. Only our own files go in; no request data ever does."""
+        layout = self._files.read("layout.html").decode("utf-8")
+        view = self._files.read(f"views/{self._name}.html").decode("utf-8")
+        html = string.Template(layout).substitute(
+            title=self._title,
+            page=self._name,
+            script=self._name,
+            sign_in=self._sign_in,
+            main=view,
+        )
+        return html.encode("utf-8")
+
+    def on_get(self, req, resp, **_params):
+        _send(req, resp, self.render(), falcon.MEDIA_HTML, self._headers)
+
+    on_head = on_get
+
+
+class AssetResource:
+    """CSS, JavaScript modules and icons under ``pages/assets``."""
+
+    def __init__(self, files: _Files, headers: dict):
+        self._files = files
+        self._headers = headers
+
+    def on_get(self, req, resp, path):
+        content_type = ASSET_TYPES.get(Path(path).suffix)
+        data = self._files.read(path) if content_type else None
+        if data is None:
+            raise falcon.HTTPNotFound()
+        _send(req, resp, data, content_type, self._headers)
+
+    on_head = on_get
+
+
+class DevTokenResource:
+    """``POST {"sub", "role", "name"?}`` → ``{"token", "expires_in"}``; development only."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+
+    def on_post(self, req, resp):
+        body = read_json(req)
+        if not isinstance(body, dict):
+            raise ValidationFailed("The body must be a JSON object.", {"body": ["Not an object."]})
+        errors = {}
+        sub = body.get("sub")
+        role = body.get("role", "user")
+        name = body.get("name") or None
+        if not isinstance(sub, str) or not sub.strip() or len(sub) > 64:
+            errors["sub"] = ["A user id of 1 to 64 characters is required."]
+        if role not in ROLES:
+            errors["role"] = [f"Must be one of: {', '.join(ROLES)}."]
+        if name is not None and (not isinstance(name, str) or len(name) > 100):
+            errors["name"] = ["At most 100 characters."]
+        unknown = set(body) - {"sub", "role", "name"}
+        for field in sorted(unknown):
+            errors[field] = ["Unknown field."]
+        if errors:
+            raise ValidationFailed("Some fields are invalid.", errors)
+        try:
+            token = mint_token(self._settings, sub.strip(), role, name, DEV_TOKEN_LIFETIME)
+        except ValueError as exc:  # RS256/ES256: the gateway holds no private key
+            raise falcon.HTTPNotImplemented(description=str(exc)) from None
+        resp.set_header("Cache-Control", "no-store")
+        resp.media = {"token": token, "expires_in": DEV_TOKEN_LIFETIME}
+
+
+def register_pages(app: falcon.App, settings: Settings) -> None:
+    """Route the Help Center's pages and assets (and, in development, the sign-in)."""
+    files = _Files(PAGES_DIR, live=settings.development)
+    headers = _security_headers(settings)
+    sign_in = SIGN_IN if settings.development else ""
+    pages = PAGES + (DEV_PAGES if settings.development else ())
+    for route, name, title in pages:
+        app.add_route(BASE + route, PageResource(files, name, title, sign_in, headers))
+    app.add_route(
+        f"{BASE}/assets/{{path:path}}",
+        AssetResource(_Files(PAGES_DIR / "assets", live=settings.development), headers),
+    )
+    if settings.development:
+        app.add_route(f"{BASE}/dev/token", DevTokenResource(settings))

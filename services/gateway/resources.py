@@ -1,0 +1,257 @@
+"""The contract's resources: thin translations from HTTP to one RPC call each.
+
+Each resource validates the query or body with ``schemas``, calls one service
+method with the verified actor, and returns the service's answer unchanged (the
+services return exactly the contract's JSON bodies). Errors are raised and
+serialized in ``errors.py``.
+"""
+
+from __future__ import annotations
+
+import falcon
+
+from services.gateway import schemas
+from services.gateway.body import NO_BODY, read_json
+from services.gateway.errors import ApiError
+from shared.errors import NotFound
+from shared.rendering import render_markdown
+
+TICKETS, NOTIFICATIONS = "tickets", "notifications"
+
+
+def _actor(req) -> dict:
+    return req.context.actor.as_dict()
+
+
+def _body(req, schema, required=True) -> dict:
+    data = read_json(req, required=required)
+    return schemas.load_body(schema, {} if data is NO_BODY else data)
+
+
+class _Resource:
+    def __init__(self, clients):
+        self.clients = clients
+
+    def tickets(self, method, *args):
+        return self.clients.call(TICKETS, method, *args)
+
+    def notifications(self, method, *args):
+        return self.clients.call(NOTIFICATIONS, method, *args)
+
+
+class _TicketScoped(_Resource):
+    """A resource under one ticket: an unreachable ticket outranks a bad body (404 first)."""
+
+    admin = False
+
+    def ensure_ticket(self, req, ticket_id):
+        """Raise ``NotFound`` unless the caller may see the ticket (missing or not theirs)."""
+        self.tickets("admin_get_ticket" if self.admin else "get_ticket", _actor(req), ticket_id)
+
+    def body_for(self, req, ticket_id, schema, required=True):
+        try:
+            return _body(req, schema, required)
+        except ApiError:
+            self.ensure_ticket(req, ticket_id)
+            raise
+
+
+# ---------------------------------------------------------------- shared
+
+
+class Catalog:
+    """``GET /api/v1/catalog``: built once per process from the configuration."""
+
+    def __init__(self, catalog: dict):
+        self.catalog = catalog
+
+    def on_get(self, req, resp):
+        resp.media = self.catalog
+
+
+class Preview:
+    """``POST /api/v1/preview``: the one renderer, so a preview is what will be stored."""
+
+    def __init__(self):
+        self.schema = schemas.PreviewBody()
+
+    def on_post(self, req, resp):
+        fields = _body(req, self.schema)
+        resp.media = {"html": render_markdown(fields["text"])}
+
+
+# ---------------------------------------------------------------- a user's tickets
+
+
+class TicketCollection(_Resource):
+    """``GET``/``POST /api/v1/tickets``: the caller's own tickets."""
+
+    def __init__(self, clients, feature_keys):
+        super().__init__(clients)
+        self.query = schemas.TicketListQuery()
+        self.create = schemas.CreateTicketBody(feature_keys)
+
+    def on_get(self, req, resp):
+        params = schemas.load_query(self.query, req.params)
+        resp.media = self.tickets("list_tickets", _actor(req), params)
+
+    def on_post(self, req, resp):
+        fields = _body(req, self.create)
+        ticket = self.tickets("create_ticket", _actor(req), fields)
+        resp.status = falcon.HTTP_201
+        resp.location = f"/api/v1/tickets/{ticket['id']}"
+        resp.media = ticket
+
+
+class TicketItem(_TicketScoped):
+    """``GET /api/v1/tickets/{id}``: the owner's view, no internal notes."""
+
+    def on_get(self, req, resp, ticket_id):
+        resp.media = self.tickets("get_ticket", _actor(req), ticket_id)
+
+
+class TicketMessages(_TicketScoped):
+    """``POST /api/v1/tickets/{id}/messages``: the owner replies."""
+
+    def __init__(self, clients):
+        super().__init__(clients)
+        self.schema = schemas.ReplyBody()
+
+    def on_post(self, req, resp, ticket_id):
+        fields = self.body_for(req, ticket_id, self.schema)
+        resp.status = falcon.HTTP_201
+        resp.media = self.tickets("add_reply", _actor(req), ticket_id, fields)
+
+
+class TicketClose(_TicketScoped):
+    """``POST /api/v1/tickets/{id}/close``: the owner closes, with an optional note."""
+
+    def __init__(self, clients):
+        super().__init__(clients)
+        self.schema = schemas.CloseBody()
+
+    def on_post(self, req, resp, ticket_id):
+        fields = self.body_for(req, ticket_id, self.schema, required=False)
+        resp.media = self.tickets("close_ticket", _actor(req), ticket_id, fields)
+
+
+# ---------------------------------------------------------------- support
+
+
+class AdminTicketCollection(_Resource):
+    """``GET /api/v1/admin/tickets``: every user's tickets, filtered and sorted."""
+
+    def __init__(self, clients):
+        super().__init__(clients)
+        self.query = schemas.AdminTicketListQuery()
+
+    def on_get(self, req, resp):
+        params = schemas.load_query(self.query, req.params)
+        resp.media = self.tickets("admin_list_tickets", _actor(req), params)
+
+
+class AdminTicketItem(_TicketScoped):
+    """``GET /api/v1/admin/tickets/{id}``: the support view, internal notes included."""
+
+    admin = True
+
+    def on_get(self, req, resp, ticket_id):
+        resp.media = self.tickets("admin_get_ticket", _actor(req), ticket_id)
+
+
+class AdminTicketMessages(_TicketScoped):
+    """``POST /api/v1/admin/tickets/{id}/messages``: a public reply or an internal note."""
+
+    admin = True
+
+    def __init__(self, clients):
+        super().__init__(clients)
+        self.schema = schemas.AdminMessageBody()
+
+    def on_post(self, req, resp, ticket_id):
+        fields = self.body_for(req, ticket_id, self.schema)
+        resp.status = falcon.HTTP_201
+        resp.media = self.tickets("admin_add_message", _actor(req), ticket_id, fields)
+
+
+class AdminTicketStatus(_TicketScoped):
+    """``POST /api/v1/admin/tickets/{id}/status``."""
+
+    admin = True
+
+    def __init__(self, clients):
+        super().__init__(clients)
+        self.schema = schemas.StatusBody()
+
+    def on_post(self, req, resp, ticket_id):
+        fields = self.body_for(req, ticket_id, self.schema)
+        resp.media = self.tickets("change_status", _actor(req), ticket_id, fields)
+
+
+class AdminTicketAssign(_TicketScoped):
+    """``POST /api/v1/admin/tickets/{id}/assign``."""
+
+    admin = True
+
+    def __init__(self, clients):
+        super().__init__(clients)
+        self.schema = schemas.AssignBody()
+
+    def on_post(self, req, resp, ticket_id):
+        fields = self.body_for(req, ticket_id, self.schema)
+        resp.media = self.tickets("assign_ticket", _actor(req), ticket_id, fields)
+
+
+# ---------------------------------------------------------------- notices
+
+
+def notice_id(raw: str):
+    """A notice id from the path: digits as an int, else the text; 404 when implausible."""
+    if raw.isdigit() and len(raw) <= 18:
+        return int(raw)
+    if 0 < len(raw) <= 64 and all(c.isalnum() or c == "-" for c in raw):
+        return raw
+    raise NotFound("Notice not found.")
+
+
+class NoticeCollection(_Resource):
+    """``GET /api/v1/notifications``: the caller's own notices."""
+
+    def __init__(self, clients):
+        super().__init__(clients)
+        self.query = schemas.NoticeListQuery()
+
+    def on_get(self, req, resp):
+        params = schemas.load_query(self.query, req.params)
+        resp.media = self.notifications("list_notices", req.context.actor.id, params)
+
+
+class NoticeUnreadCount(_Resource):
+    """``GET /api/v1/notifications/unread-count``."""
+
+    def on_get(self, req, resp):
+        resp.media = self.notifications("unread_count", req.context.actor.id)
+
+
+class NoticeRead(_Resource):
+    """``POST /api/v1/notifications/{id}/read``: empty body (or ``{}``)."""
+
+    def __init__(self, clients):
+        super().__init__(clients)
+        self.schema = schemas.EmptyBody()
+
+    def on_post(self, req, resp, notice):
+        _body(req, self.schema, required=False)
+        resp.media = self.notifications("mark_read", req.context.actor.id, notice_id(notice))
+
+
+class NoticeReadAll(_Resource):
+    """``POST /api/v1/notifications/read-all``: empty body (or ``{}``)."""
+
+    def __init__(self, clients):
+        super().__init__(clients)
+        self.schema = schemas.EmptyBody()
+
+    def on_post(self, req, resp):
+        _body(req, self.schema, required=False)
+        resp.media = self.notifications("mark_all_read", req.context.actor.id)

@@ -1,0 +1,376 @@
+"""Marshmallow schemas for every request and response of the HTTP contract.
+
+Request schemas validate query strings and JSON bodies before any RPC call (the
+tickets service validates again); response schemas describe what the services
+return. ``openapi.py`` generates the OpenAPI document from these same classes,
+so the document cannot drift from what is enforced.
+
+Query strings: a value of the wrong type (``limit=abc``, ``unread=maybe``, a
+parameter given twice) is a 400 ``malformed_request``; a well-typed value out of
+range (``limit=0``, an unknown ``status``) is a 422 with per-field details.
+"""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from services.gateway.errors import ApiError
+from shared.catalog import (
+    CLOSE_NOTE_LENGTH,
+    DESCRIPTION_LENGTH,
+    ISSUE_TYPES,
+    MESSAGE_LENGTH,
+    PRIORITIES,
+    RESOLUTION_NOTE_LENGTH,
+    STATUS_KEYS,
+    SUBJECT_LENGTH,
+)
+from shared.fields import StrictBoolean, Trimmed
+
+ISSUE_TYPE_KEYS = tuple(t["key"] for t in ISSUE_TYPES)
+SORTS = ("priority", "created", "updated")
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+MAX_QUERY_LENGTH = 200
+MAX_CURSOR_LENGTH = 512
+MAX_ID_LENGTH = 200
+PREVIEW_LENGTH = (0, max(DESCRIPTION_LENGTH[1], MESSAGE_LENGTH[1]))
+
+
+def _length(bounds, trimmed=True) -> validate.Length:
+    low, high = bounds
+    suffix = " after trimming" if trimmed else ""
+    return validate.Length(
+        min=low, max=high, error=f"Must be between {low} and {high} characters{suffix}."
+    )
+
+
+# ---------------------------------------------------------------- fields
+
+
+def _malformed(name: str, expected: str) -> ApiError:
+    return ApiError(
+        400,
+        f"Query parameter '{name}' must be {expected}.",
+        details={name: [f"Must be {expected}."]},
+    )
+
+
+class QueryInteger(fields.Integer):
+    """A query-string integer; anything but digits is a 400, not a 422."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = value.strip() if isinstance(value, str) else value
+        if not isinstance(text, str) or not text.lstrip("-").isdigit() or len(text) > 12:
+            raise _malformed(attr, "an integer")
+        return int(text)
+
+
+class QueryBoolean(fields.Boolean):
+    """A query-string boolean: ``true``/``false``/``1``/``0``; anything else is a 400."""
+
+    VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        key = value.strip().lower() if isinstance(value, str) else None
+        if key not in self.VALUES:
+            raise _malformed(attr, "true or false")
+        return self.VALUES[key]
+
+
+# ---------------------------------------------------------------- requests
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class TicketListQuery(_Strict):
+    """``GET /api/v1/tickets`` query parameters."""
+
+    status = fields.String(
+        validate=validate.OneOf(STATUS_KEYS),
+        metadata={"description": "Only tickets in this status."},
+    )
+    q = fields.String(
+        validate=validate.Length(max=MAX_QUERY_LENGTH),
+        metadata={
+            "description": "Digits (optionally after '#') match the ticket id; other text a case-insensitive substring of the subject."
+        },
+    )
+    limit = QueryInteger(
+        validate=validate.Range(min=1, max=MAX_LIMIT), metadata={"default": DEFAULT_LIMIT}
+    )
+    cursor = fields.String(
+        validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH),
+        metadata={"description": "next_cursor of the previous page."},
+    )
+
+
+class AdminTicketListQuery(TicketListQuery):
+    """``GET /api/v1/admin/tickets`` query parameters."""
+
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    assignee = fields.String(
+        validate=validate.Length(min=1, max=MAX_ID_LENGTH),
+        metadata={"description": "An admin id, 'me' or 'none'."},
+    )
+    sort = fields.String(
+        validate=validate.OneOf(SORTS),
+        metadata={
+            "default": "created",
+            "description": "priority: critical first, then oldest; created/updated: newest first.",
+        },
+    )
+
+
+class NoticeListQuery(_Strict):
+    """``GET /api/v1/notifications`` query parameters."""
+
+    unread = QueryBoolean(metadata={"description": "true: only unread notices."})
+    limit = QueryInteger(
+        validate=validate.Range(min=1, max=MAX_LIMIT), metadata={"default": DEFAULT_LIMIT}
+    )
+    cursor = fields.String(validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH))
+
+
+class CreateTicketBody(_Strict):
+    """``POST /api/v1/tickets``; ``feature`` must be a configured feature key."""
+
+    issue_type = fields.String(required=True, validate=validate.OneOf(ISSUE_TYPE_KEYS))
+    feature = fields.String(required=True)
+    subject = Trimmed(required=True, validate=_length(SUBJECT_LENGTH))
+    description = Trimmed(required=True, validate=_length(DESCRIPTION_LENGTH))
+
+    def __init__(self, feature_keys=(), **kwargs):
+        super().__init__(**kwargs)
+        self.fields["feature"].validators = [validate.OneOf(tuple(feature_keys))]
+
+
+class ReplyBody(_Strict):
+    """``POST /api/v1/tickets/{id}/messages``."""
+
+    body = Trimmed(required=True, validate=_length(MESSAGE_LENGTH))
+
+
+class CloseBody(_Strict):
+    """``POST /api/v1/tickets/{id}/close``; the body may be empty."""
+
+    note = Trimmed(allow_none=True, validate=_length(CLOSE_NOTE_LENGTH))
+
+
+class AdminMessageBody(_Strict):
+    """``POST /api/v1/admin/tickets/{id}/messages``; ``internal`` notes reach no user."""
+
+    body = Trimmed(required=True, validate=_length(MESSAGE_LENGTH))
+    internal = StrictBoolean(load_default=False)
+
+
+class StatusBody(_Strict):
+    """``POST /api/v1/admin/tickets/{id}/status``; ``resolution_note`` only when resolving."""
+
+    status = fields.String(required=True, validate=validate.OneOf(STATUS_KEYS))
+    resolution_note = Trimmed(allow_none=True, validate=_length(RESOLUTION_NOTE_LENGTH))
+
+    @validates_schema
+    def _note_only_when_resolving(self, data, **kwargs):
+        status, note = data.get("status"), data.get("resolution_note")
+        if status == "resolved" and not note:
+            raise ValidationError("Required when the status is resolved.", "resolution_note")
+        if status not in (None, "resolved") and note is not None:
+            raise ValidationError("Only allowed when the status is resolved.", "resolution_note")
+
+
+class AssignBody(_Strict):
+    """``POST /api/v1/admin/tickets/{id}/assign``; ``assignee_id`` null unassigns."""
+
+    assignee_id = fields.String(
+        required=True, allow_none=True, validate=validate.Length(min=1, max=MAX_ID_LENGTH)
+    )
+    assignee_name = Trimmed(allow_none=True, validate=validate.Length(max=MAX_ID_LENGTH))
+
+
+class PreviewBody(_Strict):
+    """``POST /api/v1/preview``."""
+
+    text = fields.String(required=True, validate=_length(PREVIEW_LENGTH, trimmed=False))
+
+
+class EmptyBody(_Strict):
+    """Endpoints that take no fields (an empty body or ``{}``)."""
+
+
+# ---------------------------------------------------------------- responses
+
+_TS = {"format": "date-time"}
+
+
+class Person(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True, allow_none=True)
+
+
+class TicketItem(Schema):
+    id = fields.Integer(required=True, metadata={"minimum": 1})
+    subject = fields.String(required=True)
+    issue_type = fields.String(required=True, validate=validate.OneOf(ISSUE_TYPE_KEYS))
+    feature = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUS_KEYS))
+    priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
+    created_at = fields.String(required=True, metadata=_TS)
+    updated_at = fields.String(required=True, metadata=_TS)
+    last_message_at = fields.String(required=True, allow_none=True, metadata=_TS)
+
+
+class Message(Schema):
+    id = fields.Integer(required=True)
+    author = fields.String(required=True, validate=validate.OneOf(("user", "support")))
+    author_name = fields.String(required=True, allow_none=True)
+    body = fields.String(required=True)
+    body_html = fields.String(required=True, metadata={"description": "Sanitized HTML of body."})
+    created_at = fields.String(required=True, metadata=_TS)
+
+
+class AdminMessage(Message):
+    internal = fields.Boolean(required=True)
+
+
+class TimelineEntry(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(STATUS_KEYS))
+    at = fields.String(required=True, metadata=_TS)
+    by = fields.String(required=True, validate=validate.OneOf(("user", "support", "system")))
+
+
+class Ticket(TicketItem):
+    description = fields.String(required=True)
+    description_html = fields.String(
+        required=True, metadata={"description": "Sanitized HTML of description."}
+    )
+    assignee = fields.Nested(Person, required=True, allow_none=True)
+    resolution_note = fields.String(required=True, allow_none=True)
+    closed_note = fields.String(required=True, allow_none=True)
+    messages = fields.List(fields.Nested(Message), required=True)
+    timeline = fields.List(fields.Nested(TimelineEntry), required=True)
+
+
+class AdminTicketItem(TicketItem):
+    owner = fields.Nested(Person, required=True)
+    assignee = fields.Nested(Person, required=True, allow_none=True)
+
+
+class AdminTicket(Ticket):
+    owner = fields.Nested(Person, required=True)
+    messages = fields.List(fields.Nested(AdminMessage), required=True)
+
+
+class TicketPage(Schema):
+    items = fields.List(fields.Nested(TicketItem), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class AdminTicketPage(Schema):
+    items = fields.List(fields.Nested(AdminTicketItem), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class Notice(Schema):
+    id = fields.Raw(required=True, metadata={"type": ["integer", "string"]})
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            ("support_reply", "status_changed", "ticket_resolved", "user_reply", "ticket_assigned")
+        ),
+    )
+    ticket_id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    body = fields.String(required=True, allow_none=True)
+    created_at = fields.String(required=True, metadata=_TS)
+    read_at = fields.String(required=True, allow_none=True, metadata=_TS)
+
+
+class NoticePage(Schema):
+    items = fields.List(fields.Nested(Notice), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+    unread_count = fields.Integer(required=True)
+
+
+class UnreadCount(Schema):
+    unread_count = fields.Integer(required=True)
+
+
+class Updated(Schema):
+    updated = fields.Integer(required=True)
+
+
+class IssueType(Schema):
+    key = fields.String(required=True)
+    label = fields.String(required=True)
+    description = fields.String(required=True)
+    priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
+
+
+class KeyLabel(Schema):
+    key = fields.String(required=True)
+    label = fields.String(required=True)
+
+
+class Limits(Schema):
+    subject = fields.List(fields.Integer(), required=True)
+    description = fields.List(fields.Integer(), required=True)
+    message = fields.List(fields.Integer(), required=True)
+    resolution_note = fields.List(fields.Integer(), required=True)
+    tickets_per_day = fields.Integer(required=True)
+
+
+class Catalog(Schema):
+    issue_types = fields.List(fields.Nested(IssueType), required=True)
+    features = fields.List(fields.Nested(KeyLabel), required=True)
+    statuses = fields.List(fields.Nested(KeyLabel), required=True)
+    limits = fields.Nested(Limits, required=True)
+
+
+class PreviewResult(Schema):
+    html = fields.String(required=True)
+
+
+class ErrorDetail(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Dict(
+        required=True,
+        metadata={"description": "For 422: field -> list of messages; for 429: reset_at."},
+    )
+
+
+class Error(Schema):
+    error = fields.Nested(ErrorDetail, required=True)
+
+
+class Health(Schema):
+    status = fields.String(required=True)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_query(schema: Schema, params: dict) -> dict:
+    """Validate query parameters: 400 for a wrong type or a repeated name, else 422."""
+    for name, value in params.items():
+        if isinstance(value, list):
+            raise _malformed(name, "given once")
+    known = {k: v for k, v in params.items() if k in schema.fields}
+    return load_body(schema, known)
+
+
+def load_body(schema: Schema, data) -> dict:
+    """Validate a parsed JSON body: 422 with per-field details when it breaks a rule."""
+    if not isinstance(data, dict):
+        raise ApiError(
+            422, "The request body must be a JSON object.", {"_schema": ["Must be a JSON object."]}
+        )
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        details = {k: v if isinstance(v, list) else [str(v)] for k, v in messages.items()}
+        raise ApiError(422, "The request is invalid.", details) from None

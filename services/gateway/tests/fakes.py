@@ -1,0 +1,321 @@
+"""In-process stand-ins for the tickets and notifications services.
+
+They follow the RPC interfaces of ``docs/architecture.md``: same methods, same
+return shapes, and they raise the real ``shared.errors`` classes, so the gateway's
+mapping from remote errors to HTTP is exercised exactly as with nameko. Every call
+is recorded with the request id bound at the time (what nameko would carry in the
+call's context data).
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from services.gateway.errors import ServiceUnavailable
+from shared.catalog import PRIORITY_BY_ISSUE_TYPE
+from shared.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
+from shared.logging import current_request_id
+from shared.rendering import render_markdown
+
+TRANSITIONS = {
+    "open": {"in_review", "awaiting_user", "resolved", "closed"},
+    "in_review": {"awaiting_user", "resolved", "closed"},
+    "awaiting_user": {"in_review", "resolved", "closed"},
+    "resolved": {"in_review", "closed"},
+    "closed": set(),
+}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class FakeTickets:
+    """The tickets service's contract, in memory."""
+
+    def __init__(self, per_day: int = 5):
+        self.per_day = per_day
+        self.tickets = {}
+        self.ids = itertools.count(1)
+        self.message_ids = itertools.count(1)
+
+    def ping(self):
+        return "pong"
+
+    # -- views
+
+    def _item(self, t, admin=False):
+        keys = ("id", "subject", "issue_type", "feature", "status", "priority")
+        item = {k: t[k] for k in keys}
+        item |= {k: t[k] for k in ("created_at", "updated_at", "last_message_at")}
+        if admin:
+            item |= {"owner": dict(t["owner"]), "assignee": t["assignee"]}
+        return item
+
+    def _detail(self, t, admin=False):
+        view = self._item(t, admin)
+        view |= {
+            "description": t["description"],
+            "description_html": render_markdown(t["description"]),
+            "assignee": t["assignee"],
+            "resolution_note": t["resolution_note"],
+            "closed_note": t["closed_note"],
+            "timeline": list(t["timeline"]),
+            "messages": [
+                self._message(m, admin) for m in t["messages"] if admin or not m["internal"]
+            ],
+        }
+        return view
+
+    def _message(self, m, admin):
+        out = {k: m[k] for k in ("id", "author", "author_name", "body", "created_at")}
+        out["body_html"] = render_markdown(m["body"])
+        if admin:
+            out["internal"] = m["internal"]
+        return out
+
+    def _own(self, actor, ticket_id):
+        t = self.tickets.get(ticket_id)
+        if t is None or t["owner"]["id"] != actor["id"]:
+            raise NotFound("Ticket not found.")
+        return t
+
+    def _any(self, actor, ticket_id):
+        if actor["role"] != "admin":
+            raise Forbidden("Admins only.")
+        t = self.tickets.get(ticket_id)
+        if t is None:
+            raise NotFound("Ticket not found.")
+        return t
+
+    def _move(self, t, status, by):
+        t["status"] = status
+        t["updated_at"] = _now()
+        t["timeline"].append({"status": status, "at": t["updated_at"], "by": by})
+
+    # -- a user's tickets
+
+    def create_ticket(self, actor, fields):
+        unknown = set(fields) - {"issue_type", "feature", "subject", "description"}
+        if unknown:
+            raise ValidationFailed("Invalid.", {k: ["Unknown field."] for k in unknown})
+        today = datetime.now(UTC).date().isoformat()
+        mine = [
+            t
+            for t in self.tickets.values()
+            if t["owner"]["id"] == actor["id"] and t["created_at"].startswith(today)
+        ]
+        if len(mine) >= self.per_day:
+            midnight = datetime.combine(
+                datetime.now(UTC).date() + timedelta(days=1), datetime.min.time(), UTC
+            )
+            retry = int((midnight - datetime.now(UTC)).total_seconds()) + 1
+            raise RateLimited(
+                "Daily limit reached.",
+                {"reset_at": midnight.isoformat().replace("+00:00", "Z"), "retry_after": retry},
+            )
+        now = _now()
+        t = {
+            "id": next(self.ids),
+            **fields,
+            "status": "open",
+            "priority": PRIORITY_BY_ISSUE_TYPE[fields["issue_type"]],
+            "created_at": now,
+            "updated_at": now,
+            "last_message_at": None,
+            "owner": {"id": actor["id"], "name": actor["name"]},
+            "assignee": None,
+            "resolution_note": None,
+            "closed_note": None,
+            "messages": [],
+            "timeline": [{"status": "open", "at": now, "by": "user"}],
+        }
+        self.tickets[t["id"]] = t
+        return self._detail(t)
+
+    def _page(self, tickets, params, admin=False):
+        limit = params.get("limit", 20)
+        start = int(params.get("cursor") or 0)
+        page = tickets[start : start + limit]
+        more = start + limit < len(tickets)
+        return {
+            "items": [self._item(t, admin) for t in page],
+            "next_cursor": str(start + limit) if more else None,
+        }
+
+    def _search(self, tickets, params):
+        if params.get("status"):
+            tickets = [t for t in tickets if t["status"] == params["status"]]
+        q = (params.get("q") or "").strip()
+        if q:
+            digits = q.removeprefix("#")
+            if digits.isdigit():
+                tickets = [t for t in tickets if t["id"] == int(digits)]
+            else:
+                tickets = [t for t in tickets if q.lower() in t["subject"].lower()]
+        return sorted(tickets, key=lambda t: t["id"], reverse=True)
+
+    def list_tickets(self, actor, params):
+        mine = [t for t in self.tickets.values() if t["owner"]["id"] == actor["id"]]
+        return self._page(self._search(mine, params), params)
+
+    def get_ticket(self, actor, ticket_id):
+        return self._detail(self._own(actor, ticket_id))
+
+    def add_reply(self, actor, ticket_id, fields):
+        t = self._own(actor, ticket_id)
+        if t["status"] == "closed":
+            raise Conflict("The ticket is closed.")
+        m = self._add(t, "user", actor, fields["body"], False)
+        if t["status"] in ("awaiting_user", "resolved"):
+            self._move(t, "in_review", "user")
+        return self._message(m, False)
+
+    def _add(self, t, author, actor, body, internal):
+        m = {
+            "id": next(self.message_ids),
+            "author": author,
+            "author_name": actor["name"],
+            "body": body,
+            "created_at": _now(),
+            "internal": internal,
+        }
+        t["messages"].append(m)
+        if not internal:
+            t["last_message_at"] = m["created_at"]
+        return m
+
+    def close_ticket(self, actor, ticket_id, fields):
+        t = self._own(actor, ticket_id)
+        if t["status"] == "closed":
+            raise Conflict("The ticket is already closed.")
+        t["closed_note"] = fields.get("note")
+        self._move(t, "closed", "user")
+        return self._detail(t)
+
+    # -- support
+
+    def admin_list_tickets(self, actor, params):
+        if actor["role"] != "admin":
+            raise Forbidden("Admins only.")
+        tickets = self._search(list(self.tickets.values()), params)
+        if params.get("priority"):
+            tickets = [t for t in tickets if t["priority"] == params["priority"]]
+        assignee = params.get("assignee")
+        if assignee == "none":
+            tickets = [t for t in tickets if t["assignee"] is None]
+        elif assignee:
+            wanted = actor["id"] if assignee == "me" else assignee
+            tickets = [t for t in tickets if t["assignee"] and t["assignee"]["id"] == wanted]
+        return self._page(tickets, params, admin=True)
+
+    def admin_get_ticket(self, actor, ticket_id):
+        return self._detail(self._any(actor, ticket_id), admin=True)
+
+    def admin_add_message(self, actor, ticket_id, fields):
+        t = self._any(actor, ticket_id)
+        if t["status"] == "closed":
+            raise Conflict("The ticket is closed.")
+        m = self._add(t, "support", actor, fields["body"], fields.get("internal", False))
+        if not m["internal"] and t["status"] == "open":
+            self._move(t, "in_review", "support")
+        return self._message(m, True)
+
+    def change_status(self, actor, ticket_id, fields):
+        t = self._any(actor, ticket_id)
+        if fields["status"] not in TRANSITIONS[t["status"]]:
+            raise Conflict(f"Cannot move from {t['status']} to {fields['status']}.")
+        if fields["status"] == "resolved":
+            t["resolution_note"] = fields["resolution_note"]
+        self._move(t, fields["status"], "support")
+        return self._detail(t, admin=True)
+
+    def assign_ticket(self, actor, ticket_id, fields):
+        t = self._any(actor, ticket_id)
+        if t["status"] == "closed":
+            raise Conflict("The ticket is closed.")
+        aid = fields["assignee_id"]
+        t["assignee"] = None if aid is None else {"id": aid, "name": fields.get("assignee_name")}
+        return self._detail(t, admin=True)
+
+
+class FakeNotifications:
+    """The notifications service's contract, in memory."""
+
+    def __init__(self):
+        self.notices = []
+        self.ids = itertools.count(1)
+
+    def ping(self):
+        return "pong"
+
+    def add(self, recipient_id, kind="support_reply", ticket_id=1, title="Support replied"):
+        """Test helper: a notice as the event consumer would store it."""
+        notice = {
+            "id": next(self.ids),
+            "recipient_id": recipient_id,
+            "kind": kind,
+            "ticket_id": ticket_id,
+            "title": title,
+            "body": "A reply.",
+            "created_at": _now(),
+            "read_at": None,
+        }
+        self.notices.append(notice)
+        return notice
+
+    def _view(self, n):
+        return {k: v for k, v in n.items() if k != "recipient_id"}
+
+    def _mine(self, recipient_id):
+        return [n for n in reversed(self.notices) if n["recipient_id"] == recipient_id]
+
+    def list_notices(self, recipient_id, params):
+        mine = self._mine(recipient_id)
+        items = [n for n in mine if not params.get("unread") or n["read_at"] is None]
+        return {
+            "items": [self._view(n) for n in items[: params.get("limit", 20)]],
+            "next_cursor": None,
+            "unread_count": sum(1 for n in mine if n["read_at"] is None),
+        }
+
+    def unread_count(self, recipient_id):
+        return {"unread_count": sum(1 for n in self._mine(recipient_id) if n["read_at"] is None)}
+
+    def mark_read(self, recipient_id, notice_id):
+        for n in self._mine(recipient_id):
+            if n["id"] == notice_id:
+                n["read_at"] = n["read_at"] or _now()
+                return self._view(n)
+        raise NotFound("Notice not found.")
+
+    def mark_all_read(self, recipient_id):
+        unread = [n for n in self._mine(recipient_id) if n["read_at"] is None]
+        for n in unread:
+            n["read_at"] = _now()
+        return {"updated": len(unread)}
+
+
+class FakeClients:
+    """What ``create_app`` needs from ``RpcClients``, backed by the fakes above."""
+
+    def __init__(self, per_day: int = 5):
+        self.services = {"tickets": FakeTickets(per_day), "notifications": FakeNotifications()}
+        self.down = set()
+        self.broker_down = False
+        self.calls = []
+
+    def call(self, service, method, *args):
+        self.calls.append((service, method, args, current_request_id()))
+        if service in self.down or self.broker_down:
+            raise ServiceUnavailable(service, "is not running")
+        return getattr(self.services[service], method)(*args)
+
+    def ping(self, service):
+        if self.call(service, "ping") != "pong":
+            raise ServiceUnavailable(service, "answered ping wrongly")
+
+    def check_broker(self):
+        if self.broker_down:
+            raise ServiceUnavailable("broker", "cannot be reached")

@@ -1,0 +1,327 @@
+"""Each route of the contract, end to end through the app, on the fake services."""
+
+import re
+
+import pytest
+
+from services.gateway.openapi import ROUTES
+
+pytestmark = pytest.mark.unit
+
+
+def test_create_returns_201_with_location_and_owner_comes_from_the_token(client, clients, auth):
+    body = {
+        "issue_type": "access",
+        "feature": "account",
+        "subject": "  Locked out of my account  ",
+        "description": "I cannot sign in since this morning; the password reset mail never arrives.",
+    }
+    result = client.simulate_post("/api/v1/tickets", json=body, headers=auth("alice", name="Alice"))
+    assert result.status_code == 201
+    ticket = result.json
+    assert result.headers["Location"] == f"/api/v1/tickets/{ticket['id']}"
+    assert ticket["subject"] == "Locked out of my account"  # trimmed before the call
+    assert ticket["priority"] == "critical" and ticket["status"] == "open"
+    _, method, (actor, fields), _ = clients.calls[-1]
+    assert method == "create_ticket" and actor["id"] == "alice"
+    assert set(fields) == {"issue_type", "feature", "subject", "description"}
+
+
+def test_list_search_and_paging(client, auth, new_ticket):
+    first = new_ticket(subject="Export to CSV is broken")
+    second = new_ticket(subject="Invoice total looks wrong")
+    new_ticket("bob", subject="Bob's own ticket here")
+    items = client.simulate_get("/api/v1/tickets", headers=auth()).json["items"]
+    assert [t["id"] for t in items] == [second["id"], first["id"]]
+    for q in (str(first["id"]), f"#{first['id']}", "csv"):
+        found = client.simulate_get("/api/v1/tickets", params={"q": q}, headers=auth()).json
+        assert [t["id"] for t in found["items"]] == [first["id"]]
+    page = client.simulate_get("/api/v1/tickets", params={"limit": 1}, headers=auth()).json
+    assert len(page["items"]) == 1 and page["next_cursor"]
+    rest = client.simulate_get(
+        "/api/v1/tickets", params={"limit": 1, "cursor": page["next_cursor"]}, headers=auth()
+    ).json
+    assert rest["items"][0]["id"] == first["id"]
+    empty = client.simulate_get("/api/v1/tickets", query_string="status=&q=", headers=auth())
+    assert empty.status_code == 200 and len(empty.json["items"]) == 2
+
+
+def test_detail_reply_and_close(client, auth, new_ticket):
+    ticket = new_ticket()
+    url = f"/api/v1/tickets/{ticket['id']}"
+    detail = client.simulate_get(url, headers=auth()).json
+    assert detail["description_html"].startswith("<p>")
+    reply = client.simulate_post(f"{url}/messages", json={"body": "**more** info"}, headers=auth())
+    assert (
+        reply.status_code == 201 and reply.json["body_html"] == "<p><strong>more</strong> info</p>"
+    )
+    closed = client.simulate_post(f"{url}/close", json={"note": "made in error"}, headers=auth())
+    assert closed.status_code == 200 and closed.json["status"] == "closed"
+    assert closed.json["closed_note"] == "made in error"
+    listed = client.simulate_get("/api/v1/tickets", headers=auth()).json["items"]
+    assert listed[0]["status"] == "closed"
+
+
+def test_close_accepts_an_empty_body_or_an_empty_object(client, auth, new_ticket):
+    for body in (None, {}):
+        ticket = new_ticket()
+        result = client.simulate_post(
+            f"/api/v1/tickets/{ticket['id']}/close", json=body, headers=auth()
+        )
+        assert result.status_code == 200, result.json
+    ticket = new_ticket()
+    result = client.simulate_post(
+        f"/api/v1/tickets/{ticket['id']}/close", json={"status": "open"}, headers=auth()
+    )
+    assert result.status_code == 422 and "status" in result.json["error"]["details"]
+
+
+def test_admin_queue_message_status_and_assign(client, clients, auth, new_ticket):
+    ticket = new_ticket("alice")
+    admin = auth("sam", "admin", "Sam")
+    url = f"/api/v1/admin/tickets/{ticket['id']}"
+    queue = client.simulate_get(
+        "/api/v1/admin/tickets",
+        params={"priority": "high", "sort": "priority", "assignee": "none"},
+        headers=admin,
+    )
+    assert queue.status_code == 200 and queue.json["items"][0]["owner"]["id"] == "alice"
+    _, _, (actor, params), _ = clients.calls[-1]
+    assert actor["role"] == "admin"
+    assert params == {"priority": "high", "sort": "priority", "assignee": "none"}
+    note = client.simulate_post(
+        f"{url}/messages", json={"body": "internal only", "internal": True}, headers=admin
+    )
+    assert note.status_code == 201 and note.json["internal"] is True
+    user_view = client.simulate_get(f"/api/v1/tickets/{ticket['id']}", headers=auth("alice")).json
+    assert user_view["messages"] == []
+    assigned = client.simulate_post(
+        f"{url}/assign", json={"assignee_id": "sam", "assignee_name": "Sam"}, headers=admin
+    )
+    assert assigned.json["assignee"] == {"id": "sam", "name": "Sam"}
+    mine = client.simulate_get(
+        "/api/v1/admin/tickets", params={"assignee": "me"}, headers=admin
+    ).json
+    assert [t["id"] for t in mine["items"]] == [ticket["id"]]
+    resolved = client.simulate_post(
+        f"{url}/status",
+        json={"status": "resolved", "resolution_note": "Fixed in 2.3.1"},
+        headers=admin,
+    )
+    assert resolved.status_code == 200 and resolved.json["resolution_note"] == "Fixed in 2.3.1"
+    illegal = client.simulate_post(f"{url}/status", json={"status": "awaiting_user"}, headers=admin)
+    assert illegal.status_code == 409
+    unassigned = client.simulate_post(f"{url}/assign", json={"assignee_id": None}, headers=admin)
+    assert unassigned.json["assignee"] is None
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"status": "resolved"}, "resolution_note"),
+        ({"status": "in_review", "resolution_note": "Not allowed here"}, "resolution_note"),
+        ({"status": "resolved", "resolution_note": "short"}, "resolution_note"),
+        ({"status": "gone"}, "status"),
+        ({"status": "closed", "priority": "low"}, "priority"),
+    ],
+)
+def test_status_changes_are_validated(client, auth, new_ticket, body, field):
+    ticket = new_ticket()
+    result = client.simulate_post(
+        f"/api/v1/admin/tickets/{ticket['id']}/status", json=body, headers=auth("sam", "admin")
+    )
+    assert result.status_code == 422 and field in result.json["error"]["details"]
+
+
+def test_admin_message_and_assign_bodies_are_validated(client, auth, new_ticket):
+    ticket = new_ticket()
+    admin = auth("sam", "admin")
+    url = f"/api/v1/admin/tickets/{ticket['id']}"
+    for body, field in [
+        ({"body": "x", "internal": "yes"}, "internal"),
+        ({"body": "   "}, "body"),
+        ({"body": "x" * 5001}, "body"),
+        ({"body": "x", "author": "user"}, "author"),
+    ]:
+        result = client.simulate_post(f"{url}/messages", json=body, headers=admin)
+        assert result.status_code == 422 and field in result.json["error"]["details"], body
+    for body, field in [
+        ({}, "assignee_id"),
+        ({"assignee_id": ""}, "assignee_id"),
+        ({"assignee_id": 5}, "assignee_id"),
+    ]:
+        result = client.simulate_post(f"{url}/assign", json=body, headers=admin)
+        assert result.status_code == 422 and field in result.json["error"]["details"], body
+
+
+def test_admins_may_use_the_user_endpoints_for_their_own_tickets(client, auth, new_ticket):
+    ticket = new_ticket("sam")
+    assert (
+        client.simulate_get(
+            f"/api/v1/tickets/{ticket['id']}", headers=auth("sam", "admin")
+        ).status_code
+        == 200
+    )
+
+
+def test_notices_list_count_read_and_read_all(client, clients, auth):
+    notices = clients.services["notifications"]
+    mine = [notices.add("alice"), notices.add("alice", kind="ticket_resolved")]
+    theirs = notices.add("bob")
+    page = client.simulate_get("/api/v1/notifications", headers=auth()).json
+    assert [n["id"] for n in page["items"]] == [mine[1]["id"], mine[0]["id"]]
+    assert page["unread_count"] == 2
+    assert client.simulate_get("/api/v1/notifications/unread-count", headers=auth()).json == {
+        "unread_count": 2
+    }
+    read = client.simulate_post(f"/api/v1/notifications/{mine[0]['id']}/read", headers=auth())
+    assert read.status_code == 200 and read.json["read_at"]
+    unread = client.simulate_get(
+        "/api/v1/notifications", params={"unread": "true"}, headers=auth()
+    ).json
+    assert [n["id"] for n in unread["items"]] == [mine[1]["id"]]
+    other = client.simulate_post(f"/api/v1/notifications/{theirs['id']}/read", headers=auth())
+    missing = client.simulate_post("/api/v1/notifications/9999/read", headers=auth())
+    assert other.status_code == missing.status_code == 404 and other.json == missing.json
+    assert client.simulate_post("/api/v1/notifications/../read", headers=auth()).status_code == 404
+    result = client.simulate_post("/api/v1/notifications/read-all", json={}, headers=auth())
+    assert result.json == {"updated": 1}
+    assert (
+        client.simulate_post(
+            "/api/v1/notifications/read-all", json={"all": True}, headers=auth()
+        ).status_code
+        == 422
+    )
+    _, method, args, _ = clients.calls[-1]
+    assert method == "mark_all_read" and args == ("alice",)
+
+
+def test_catalog_comes_from_the_configuration(make_settings, clients, auth):
+    from falcon import testing
+
+    from services.gateway.app import create_app
+    from services.gateway.tests.unit.conftest import SECRET
+
+    settings = make_settings(
+        HELPDESK_JWT_SECRET=SECRET,
+        HELPDESK_FEATURES="alpha:Alpha,beta:Beta",
+        HELPDESK_TICKETS_PER_DAY=7,
+    )
+    client = testing.TestClient(create_app(settings, clients))
+    catalog = client.simulate_get("/api/v1/catalog", headers=auth()).json
+    assert [f["key"] for f in catalog["features"]] == ["alpha", "beta"]
+    assert catalog["limits"]["tickets_per_day"] == 7
+    assert [t["priority"] for t in catalog["issue_types"]] == [
+        "critical",
+        "high",
+        "high",
+        "medium",
+        "low",
+    ]
+    body = {
+        "issue_type": "bug",
+        "feature": "dashboard",
+        "subject": "Charts do not load",
+        "description": "The dashboard charts stay empty after login, on every browser I tried.",
+    }
+    result = client.simulate_post("/api/v1/tickets", json=body, headers=auth())
+    assert result.status_code == 422 and "feature" in result.json["error"]["details"]
+    assert (
+        client.simulate_post(
+            "/api/v1/tickets", json=body | {"feature": "beta"}, headers=auth()
+        ).status_code
+        == 201
+    )
+
+
+def test_preview_uses_the_one_renderer_and_escapes_html(client, auth):
+    text = (
+        "# Title\n<script>alert(1)</script> [x](javascript:alert(1)) <img src=x onerror=alert(1)>"
+    )
+    html = client.simulate_post("/api/v1/preview", json={"text": text}, headers=auth()).json["html"]
+    assert "<h1>Title</h1>" in html
+    assert "<script" not in html and "<img" not in html and "href" not in html
+    assert "&lt;script&gt;" in html  # shown as text
+    assert client.simulate_post("/api/v1/preview", json={"text": ""}, headers=auth()).json == {
+        "html": ""
+    }
+    assert (
+        client.simulate_post("/api/v1/preview", json={"text": 5}, headers=auth()).status_code == 422
+    )
+
+
+def test_healthz_readyz_and_metrics(client, clients, auth):
+    assert client.simulate_get("/healthz").json == {"status": "ok"}
+    assert client.simulate_get("/readyz").json == {"status": "ok"}
+    clients.down.add("tickets")
+    result = client.simulate_get("/readyz")
+    assert result.status_code == 503 and set(result.json["error"]["details"]) == {"tickets"}
+    assert "tickets" in result.json["error"]["message"] and result.headers["Retry-After"]
+    clients.broker_down = True
+    assert set(client.simulate_get("/readyz").json["error"]["details"]) == {"broker"}
+    client.simulate_get("/api/v1/catalog", headers=auth())
+    metrics = client.simulate_get("/metrics")
+    assert metrics.headers["Content-Type"].startswith("text/plain")
+    assert (
+        'helpdesk_http_requests_total{method="GET",route="/api/v1/catalog",status="200"}'
+        in metrics.text
+    )
+    assert "helpdesk_http_request_duration_seconds_bucket" in metrics.text
+
+
+def test_openapi_describes_every_route_and_error(client, settings):
+    doc = client.simulate_get("/openapi.json").json
+    assert doc["openapi"].startswith("3.1")
+    routes = {re.sub(r"\{[^}]*\}", "{id}", route.uri_template) for route in _routes(client.app)}
+    documented = set(doc["paths"])
+    assert {
+        r for r in routes if r.startswith(("/api", "/healthz", "/readyz", "/openapi", "/metrics"))
+    } <= documented
+    assert set(ROUTES) == documented
+    create = doc["paths"]["/api/v1/tickets"]["post"]
+    body = create["requestBody"]["content"]["application/json"]["schema"]
+    assert body["additionalProperties"] is False
+    assert body["properties"]["feature"]["enum"] == [k for k, _ in settings.features]
+    assert body["properties"]["subject"]["minLength"] == 10
+    assert set(create["responses"]) >= {"201", "400", "401", "413", "415", "422", "429", "503"}
+    status_codes = {
+        code for path in doc["paths"].values() for op in path.values() for code in op["responses"]
+    }
+    assert status_codes >= {
+        "200",
+        "201",
+        "400",
+        "401",
+        "403",
+        "404",
+        "405",
+        "409",
+        "413",
+        "415",
+        "422",
+        "429",
+        "500",
+        "503",
+    }
+    refs = _refs(doc)
+    assert refs and all(ref.split("/")[-1] in doc["components"]["schemas"] for ref in refs)
+
+
+def _routes(app):
+    stack = list(app._router._roots)
+    while stack:
+        node = stack.pop()
+        if node.resource is not None:
+            yield node
+        stack.extend(node.children)
+
+
+def _refs(value):
+    if isinstance(value, dict):
+        found = [value["$ref"]] if "$ref" in value else []
+        for v in value.values():
+            found += _refs(v)
+        return found
+    if isinstance(value, list):
+        return [r for v in value for r in _refs(v)]
+    return []

@@ -1,0 +1,44 @@
+// A reply box: live count, limits checked before sending, API errors shown beside it.
+import { ApiError, describeError, fieldMessage } from "./api.js";
+import { setFieldError } from "./dom.js";
+import { attachCounter, lengthProblem } from "./format.js";
+
+/**
+ * Wire `form` (with #reply, #reply-counter, #reply-error, #send-reply) to send(body).
+ * send returns a promise; on success the box is cleared.
+ */
+export function attachComposer(form, limits, send, { label = "Reply" } = {}) {
+  const input = form.querySelector("#reply");
+  const error = form.querySelector("#reply-error");
+  const button = form.querySelector("#send-reply");
+  const update = attachCounter(input, form.querySelector("#reply-counter"), limits);
+  input.addEventListener("input", () => {
+    if (!error.hidden) setFieldError(input, error, null);
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const problem = lengthProblem(label, input.value, limits);
+    if (problem) {
+      setFieldError(input, error, problem);
+      input.focus();
+      return;
+    }
+    button.disabled = true;
+    try {
+      await send(input.value.trim());
+      input.value = "";
+      update();
+      setFieldError(input, error, null);
+    } catch (failure) {
+      if (failure instanceof ApiError && failure.status === 401) return;
+      const message =
+        failure instanceof ApiError && failure.status === 422
+          ? fieldMessage(failure, "body") || describeError(failure)
+          : describeError(failure);
+      setFieldError(input, error, message);
+      input.focus();
+    } finally {
+      button.disabled = false;
+    }
+  });
+}

@@ -1,0 +1,82 @@
+// Building the page from data. User-written text only ever goes in as text
+// (textContent, text nodes); the one exception is setServerHtml, for the server's
+// sanitized *_html fields, enforced by the page's Trusted Types policy.
+
+const policy = window.trustedTypes
+  ? window.trustedTypes.createPolicy("helpdesk-html", { createHTML: (html) => html })
+  : null;
+
+/**
+ * h("a", {class: "x", href: "/y", text: subject}, child, "text", ...): an element.
+ * Keys: class, text (textContent), dataset, on<event> (listener), anything else
+ * becomes an attribute (true → empty attribute; false/null/undefined → omitted).
+ * String children become text nodes, never markup.
+ */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "text") el.textContent = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
+/** Put the server's sanitized HTML (description_html, body_html, preview html) into el. */
+export function setServerHtml(el, html) {
+  const value = typeof html === "string" ? html : "";
+  el.innerHTML = policy ? policy.createHTML(value) : value;
+}
+
+export const $ = (id) => document.getElementById(id);
+
+/** Show or clear one field's error, keeping aria-invalid in step. */
+export function setFieldError(input, errorEl, message) {
+  if (message) {
+    errorEl.textContent = message;
+    errorEl.hidden = false;
+    if (input) input.setAttribute("aria-invalid", "true");
+  } else {
+    errorEl.textContent = "";
+    errorEl.hidden = true;
+    if (input) input.removeAttribute("aria-invalid");
+  }
+}
+
+/**
+ * Replace container's content with an alert box. lines: strings or nodes.
+ * kind: error | warning | info | success. Errors are announced (role=alert).
+ */
+export function showAlert(container, kind, title, lines = [], { focus = false } = {}) {
+  const box = h(
+    "div",
+    { class: `alert ${kind}`, role: kind === "error" || kind === "warning" ? "alert" : "status", tabindex: "-1" },
+    title ? h("h2", { text: title }) : null,
+    ...lines.map((line) => (typeof line === "string" ? h("p", { text: line }) : line)),
+  );
+  container.replaceChildren(box);
+  if (focus) box.focus();
+  return box;
+}
+
+export function clearAlert(container) {
+  container.replaceChildren();
+}
+
+/** A small loading row. */
+export function loadingRow(tag = "li", text = "Loading…") {
+  return h(tag, { class: "loading" }, h("span", { class: "spinner", "aria-hidden": "true" }), text);
+}
+
+/** Call fn at most once per `ms` of quiet. */
+export function debounce(fn, ms) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}

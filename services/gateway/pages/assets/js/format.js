@@ -1,0 +1,90 @@
+// How dates, ids, statuses and priorities look everywhere.
+import { h } from "./dom.js";
+
+export const STATUS_LABELS = {
+  open: "Open",
+  in_review: "In Review",
+  awaiting_user: "Awaiting User",
+  resolved: "Resolved",
+  closed: "Closed",
+};
+export const STATUS_KEYS = Object.keys(STATUS_LABELS);
+export const PRIORITY_LABELS = { critical: "Critical", high: "High", medium: "Medium", low: "Low" };
+
+const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+const UNITS = [
+  ["year", 31536000],
+  ["month", 2592000],
+  ["week", 604800],
+  ["day", 86400],
+  ["hour", 3600],
+  ["minute", 60],
+];
+
+export const ticketRef = (id) => `#${id}`;
+export const formatDateTime = (iso) => (iso ? dateTimeFormat.format(new Date(iso)) : "");
+export const formatDate = (iso) => (iso ? dateFormat.format(new Date(iso)) : "");
+
+/** "3 hours ago", "in 5 hours", "just now". */
+export function relativeTime(iso, now = Date.now()) {
+  const seconds = (new Date(iso).getTime() - now) / 1000;
+  for (const [unit, size] of UNITS) {
+    if (Math.abs(seconds) >= size) return relativeFormat.format(Math.round(seconds / size), unit);
+  }
+  return "just now";
+}
+
+/** A compact age for tables: "4m", "3h", "2d", "5w". */
+export function age(iso, now = Date.now()) {
+  const seconds = Math.max(0, (now - new Date(iso).getTime()) / 1000);
+  if (seconds < 3600) return `${Math.max(1, Math.floor(seconds / 60))}m`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)}h`;
+  if (seconds < 604800 * 2) return `${Math.floor(seconds / 86400)}d`;
+  return `${Math.floor(seconds / 604800)}w`;
+}
+
+/** A <time> showing `text` (default: the local date and time), full date on hover. */
+export function timeEl(iso, text) {
+  return h("time", { datetime: iso, title: formatDateTime(iso), text: text ?? formatDateTime(iso) });
+}
+
+export function statusBadge(key) {
+  return h("span", { class: `badge status-${key}`, text: STATUS_LABELS[key] ?? key });
+}
+
+export function priorityBadge(key) {
+  return h("span", {
+    class: `badge plain priority-${key}`,
+    text: `${PRIORITY_LABELS[key] ?? key} priority`,
+  });
+}
+
+/** Characters as the server counts them: trimmed, in code points (an emoji is one). */
+export function charCount(text) {
+  return [...text.trim()].length;
+}
+
+/** The message for a text outside [min, max], or null. */
+export function lengthProblem(label, text, [min, max]) {
+  const n = charCount(text);
+  if (n === 0 && min > 0) return `${label} is required.`;
+  if (n < min) return `${label} needs at least ${min} characters (it has ${n}).`;
+  if (n > max) return `${label} can have at most ${max} characters (it has ${n}).`;
+  return null;
+}
+
+/** Keep `counter` showing "n / max" for `input`, flagged when outside the limits. */
+export function attachCounter(input, counter, [min, max]) {
+  const update = () => {
+    const n = charCount(input.value);
+    const bad = n > max || (n > 0 && n < min);
+    counter.textContent = n < min && min > 1 ? `${n} / ${max} · at least ${min}` : `${n} / ${max}`;
+    counter.classList.toggle("bad", bad);
+    counter.classList.toggle("ok", !bad && n >= min && n > 0);
+  };
+  input.addEventListener("input", update);
+  update();
+  return update;
+}

@@ -1,0 +1,224 @@
+// The support view of a ticket: assignment, status changes (resolution note when
+// resolving), public replies and internal notes (marked as hidden from the user).
+import { ApiError, api, catalog, describeError, fieldMessage } from "../api.js";
+import { attachComposer } from "../composer.js";
+import { $, h, setFieldError, showAlert } from "../dom.js";
+import { STATUS_LABELS, attachCounter, lengthProblem, ticketRef, timeEl } from "../format.js";
+import { startPage } from "../header.js";
+import {
+  catalogLabels,
+  renderFacts,
+  renderHeading,
+  renderThread,
+  renderTimeline,
+  ticketIdFromPath,
+} from "../ticket-view.js";
+
+// The contract's allowed status changes.
+const NEXT = {
+  open: ["in_review", "awaiting_user", "resolved", "closed"],
+  in_review: ["awaiting_user", "resolved", "closed"],
+  awaiting_user: ["in_review", "resolved", "closed"],
+  resolved: ["in_review", "closed"],
+  closed: [],
+};
+const BY = { user: "by the user", support: "by support", system: "automatically" };
+const REFRESH_MS = 15_000;
+
+const me = startPage();
+const id = ticketIdFromPath();
+const alertBox = $("page-alert");
+let labels = null;
+let limits = null;
+let shown = null;
+
+function author(message) {
+  if (message.author === "support") {
+    const mine = message.author_name && me.name && message.author_name === me.name;
+    return { name: message.author_name || "Support Team", kind: mine ? "support mine" : "support" };
+  }
+  return { name: message.author_name || shown.owner?.name || "User", kind: "user" };
+}
+
+function render(ticket) {
+  const newMessages = !shown || ticket.messages.length !== shown.messages.length;
+  shown = ticket;
+  renderHeading(ticket, labels);
+  $("closed-note-box").hidden = !ticket.closed_note;
+  $("closed-note").replaceChildren(h("strong", { text: "Closing note: " }), ticket.closed_note || "");
+  renderTimeline(ticket, { timelineEl: $("timeline"), who: (by) => BY[by] ?? by });
+  renderFacts($("facts"), [
+    ["Ticket", ticketRef(ticket.id)],
+    ["Owner", ticket.owner ? `${ticket.owner.name || ticket.owner.id} (${ticket.owner.id})` : "Unknown"],
+    ["Type", labels.issueType(ticket.issue_type)],
+    ["Feature", labels.feature(ticket.feature)],
+    ["Opened", timeEl(ticket.created_at)],
+    ["Updated", timeEl(ticket.updated_at)],
+  ]);
+  renderThread($("thread"), ticket.messages, {
+    author,
+    emptyText: "No messages yet.",
+    scroll: newMessages,
+  });
+  const closed = ticket.status === "closed";
+  $("reply-form").hidden = closed;
+  $("closed-banner").hidden = !closed;
+
+  const assignee = ticket.assignee;
+  $("assignee-text").textContent = assignee
+    ? `Assigned to ${assignee.id === me.sub ? "you" : assignee.name || assignee.id}.`
+    : "Nobody is assigned yet.";
+  $("assign-me").disabled = closed || assignee?.id === me.sub;
+  $("unassign").disabled = closed || !assignee;
+
+  const select = $("new-status");
+  const next = NEXT[ticket.status] ?? [];
+  $("status-section").hidden = !next.length;
+  const keep = select.value;
+  select.replaceChildren(...next.map((key) => h("option", { value: key, text: STATUS_LABELS[key] })));
+  if (next.includes(keep)) select.value = keep;
+  showResolutionField();
+
+  $("loading").hidden = true;
+  $("ticket").hidden = false;
+}
+
+async function load() {
+  render(await api(`/admin/tickets/${id}`));
+}
+
+async function refresh() {
+  if (document.hidden || !shown) return;
+  try {
+    const ticket = await api(`/admin/tickets/${id}`);
+    if (ticket.updated_at !== shown.updated_at || ticket.messages.length !== shown.messages.length) render(ticket);
+  } catch {
+    // Try again at the next tick.
+  }
+}
+
+function showResolutionField() {
+  const resolving = $("new-status").value === "resolved";
+  $("resolution-field").hidden = !resolving;
+}
+
+/** Run an assignment change, then show the ticket as it now is; errors go in `errorEl`. */
+async function act(button, errorEl, call, success) {
+  button.disabled = true;
+  setFieldError(null, errorEl, null);
+  try {
+    await call();
+    await load();
+    showAlert(alertBox, "success", null, [success]);
+  } catch (failure) {
+    if (!(failure instanceof ApiError && failure.status === 401)) setFieldError(null, errorEl, describeError(failure));
+    if (failure instanceof ApiError && failure.status === 409) await load().catch(() => {});
+  } finally {
+    if (shown) render(shown); // recompute which assignment buttons apply
+  }
+}
+
+function setUpAssignment() {
+  $("assign-me").addEventListener("click", (event) =>
+    act(event.currentTarget, $("assign-error"), () =>
+      api(`/admin/tickets/${id}/assign`, { method: "POST", body: { assignee_id: me.sub, assignee_name: me.name || me.sub } }),
+      "Assigned to you.",
+    ),
+  );
+  $("unassign").addEventListener("click", (event) =>
+    act(event.currentTarget, $("assign-error"), () =>
+      api(`/admin/tickets/${id}/assign`, { method: "POST", body: { assignee_id: null } }),
+      "Unassigned.",
+    ),
+  );
+}
+
+function setUpStatus() {
+  const select = $("new-status");
+  const note = $("resolution-input");
+  const noteError = $("resolution-error");
+  attachCounter(note, $("resolution-counter"), limits.resolution_note);
+  select.addEventListener("change", showResolutionField);
+  note.addEventListener("input", () => {
+    if (!noteError.hidden) setFieldError(note, noteError, null);
+  });
+  $("status-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const status = select.value;
+    const body = { status };
+    if (status === "resolved") {
+      const problem = lengthProblem("The resolution note", note.value, limits.resolution_note);
+      if (problem) {
+        setFieldError(note, noteError, problem);
+        note.focus();
+        return;
+      }
+      body.resolution_note = note.value.trim();
+    }
+    const button = $("status-submit");
+    button.disabled = true;
+    setFieldError(select, $("status-error"), null);
+    try {
+      await api(`/admin/tickets/${id}/status`, { method: "POST", body });
+      await load();
+      note.value = "";
+      note.dispatchEvent(new Event("input"));
+      showAlert(alertBox, "success", null, [`Status changed to ${STATUS_LABELS[status]}.`]);
+    } catch (failure) {
+      if (failure instanceof ApiError && failure.status === 401) return;
+      if (failure instanceof ApiError && failure.status === 422 && fieldMessage(failure, "resolution_note")) {
+        setFieldError(note, noteError, fieldMessage(failure, "resolution_note"));
+      } else {
+        setFieldError(select, $("status-error"), describeError(failure));
+        if (failure instanceof ApiError && failure.status === 409) await load().catch(() => {});
+      }
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+function setUpComposer() {
+  const form = $("reply-form");
+  const internal = () => form.querySelector("input[name=kind]:checked").value === "internal";
+  const sync = () => {
+    const note = internal();
+    form.classList.toggle("internal-mode", note);
+    $("reply-label").textContent = note ? "Internal note" : "Reply to the user";
+    $("reply-hint").textContent = note
+      ? "Hidden from the user: only support staff see internal notes. No one is notified."
+      : "The user sees this reply and gets a notification.";
+    $("send-reply").textContent = note ? "Add internal note" : "Send Reply";
+  };
+  form.addEventListener("change", sync);
+  sync();
+  attachComposer(form, limits.message, async (body) => {
+    try {
+      await api(`/admin/tickets/${id}/messages`, { method: "POST", body: { body, internal: internal() } });
+    } catch (failure) {
+      if (failure instanceof ApiError && failure.status === 409) await load().catch(() => {});
+      throw failure;
+    }
+    await load();
+  }, { label: "The message" });
+}
+
+if (me) {
+  try {
+    const cat = await catalog();
+    labels = catalogLabels(cat);
+    limits = cat.limits;
+    await load();
+    setUpAssignment();
+    setUpStatus();
+    setUpComposer();
+    setInterval(refresh, REFRESH_MS);
+    window.addEventListener("focus", refresh);
+    document.addEventListener("helpdesk:notices", refresh);
+  } catch (error) {
+    $("loading").hidden = true;
+    if (!(error instanceof ApiError && error.status === 401)) {
+      showAlert(alertBox, "error", "This ticket couldn't be shown", [describeError(error)], { focus: true });
+    }
+  }
+}

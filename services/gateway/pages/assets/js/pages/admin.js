@@ -1,0 +1,104 @@
+// The support queue: filters (status, priority, assignee), sorts, search, paging.
+import { api, describeError } from "../api.js";
+import { $, clearAlert, debounce, h, showAlert } from "../dom.js";
+import { STATUS_KEYS, STATUS_LABELS, age, formatDateTime, priorityBadge, statusBadge, ticketRef } from "../format.js";
+import { startPage } from "../header.js";
+
+const PAGE_SIZE = 25;
+const me = startPage();
+const body = $("queue-body");
+const more = $("load-more");
+const filters = {
+  status: $("f-status"),
+  priority: $("f-priority"),
+  assignee: $("f-assignee"),
+  sort: $("f-sort"),
+  q: $("f-q"),
+};
+let cursor = null;
+let generation = 0;
+
+function person(p, fallback) {
+  if (!p) return h("span", { class: "unassigned", text: fallback });
+  if (me && p.id === me.sub) return h("span", { text: "You" });
+  return h("span", { text: p.name || p.id });
+}
+
+function row(t) {
+  const href = `/help-center/admin/tickets/${t.id}`;
+  return h(
+    "tr",
+    { dataset: { ticketId: t.id } },
+    h("td", { class: "cell-ref" }, h("span", { class: "ref", text: ticketRef(t.id) })),
+    h("td", { class: "cell-subject" }, h("a", { class: "subject", href, text: t.subject })),
+    h("td", { "data-label": "Owner" }, person(t.owner, "Unknown")),
+    h("td", { "data-label": "Priority" }, priorityBadge(t.priority)),
+    h("td", { "data-label": "Status" }, statusBadge(t.status)),
+    h("td", { "data-label": "Assignee" }, person(t.assignee, "Unassigned")),
+    h("td", { "data-label": "Age" }, h("time", { datetime: t.created_at, title: `Created ${formatDateTime(t.created_at)}`, text: age(t.created_at) })),
+  );
+}
+
+function query() {
+  return Object.fromEntries(Object.entries(filters).map(([key, el]) => [key, el.value.trim()]));
+}
+
+function syncUrl(q) {
+  const qs = new URLSearchParams(Object.entries(q).filter(([key, value]) => value && !(key === "sort" && value === "created")));
+  const text = qs.toString();
+  history.replaceState(history.state, "", location.pathname + (text ? `?${text}` : ""));
+}
+
+async function load(reset) {
+  const mine = ++generation;
+  const q = query();
+  if (reset) {
+    cursor = null;
+    syncUrl(q);
+  }
+  more.disabled = true;
+  try {
+    const data = await api("/admin/tickets", { query: { ...q, limit: PAGE_SIZE, cursor } });
+    if (mine !== generation) return;
+    clearAlert($("list-alert"));
+    if (reset) body.replaceChildren();
+    body.append(...data.items.map(row));
+    if (!body.childElementCount) {
+      body.append(h("tr", {}, h("td", { colspan: "7", class: "empty" }, h("strong", { text: "Nothing in this view" }), "No tickets match these filters.")));
+    }
+    cursor = data.next_cursor;
+    more.hidden = !cursor;
+    const n = body.querySelectorAll("tr[data-ticket-id]").length;
+    $("list-status").textContent = `${n} ticket${n === 1 ? "" : "s"} shown${cursor ? ", more available" : ""}.`;
+  } catch (error) {
+    if (mine !== generation) return;
+    if (reset) body.replaceChildren();
+    showAlert($("list-alert"), "error", "Couldn't load the queue", [describeError(error)]);
+  } finally {
+    more.disabled = false;
+  }
+}
+
+if (me) {
+  filters.status.append(...STATUS_KEYS.map((key) => h("option", { value: key, text: STATUS_LABELS[key] })));
+  const params = new URLSearchParams(location.search);
+  for (const [key, el] of Object.entries(filters)) {
+    const value = params.get(key);
+    if (value && (el.tagName !== "SELECT" || [...el.options].some((o) => o.value === value))) el.value = value;
+  }
+  if (me.role !== "admin") {
+    $("queue-filters").hidden = true;
+    showAlert($("list-alert"), "warning", "For support staff only", [
+      "This dashboard is for the Support Team. Your own tickets are under My Tickets.",
+    ]);
+  } else {
+    for (const el of [filters.status, filters.priority, filters.assignee, filters.sort]) el.addEventListener("change", () => load(true));
+    filters.q.addEventListener("input", debounce(() => load(true), 350));
+    $("queue-filters").addEventListener("submit", (event) => {
+      event.preventDefault();
+      load(true);
+    });
+    more.addEventListener("click", () => load(false));
+    load(true);
+  }
+}

@@ -1,0 +1,200 @@
+// Create New Ticket: issue type (with its priority), feature, subject and
+// description with live counts, limits checked before submit, server preview.
+import { ApiError, api, catalog, describeError, fieldMessage, resetText } from "../api.js";
+import { $, clearAlert, h, setFieldError, setServerHtml, showAlert } from "../dom.js";
+import { PRIORITY_LABELS, attachCounter, lengthProblem } from "../format.js";
+import { startPage } from "../header.js";
+
+const FIELDS = ["issue_type", "feature", "subject", "description"];
+const LABELS = { issue_type: "Issue type", feature: "Affected feature", subject: "Subject", description: "Description" };
+
+const me = startPage();
+const form = $("ticket-form");
+const alertBox = $("form-alert");
+const subject = $("subject");
+const description = $("description");
+const feature = $("feature");
+const preview = $("preview");
+const writeTab = $("write-tab");
+const previewTab = $("preview-tab");
+let cat = null;
+
+const inputFor = (field) =>
+  field === "issue_type" ? form.querySelector("input[name=issue_type]") : $(field);
+
+function selectedType() {
+  const checked = form.querySelector("input[name=issue_type]:checked");
+  return checked ? cat.issue_types.find((t) => t.key === checked.value) : null;
+}
+
+function renderCatalog() {
+  $("issue-types").replaceChildren(
+    ...cat.issue_types.map((type) =>
+      h(
+        "div",
+        { class: "type-option" },
+        h("input", { type: "radio", name: "issue_type", id: `type-${type.key}`, value: type.key, "aria-describedby": `type-${type.key}-desc` }),
+        h(
+          "label",
+          { for: `type-${type.key}` },
+          h(
+            "span",
+            { class: "type-head" },
+            h("span", { text: type.label }),
+            h("span", { class: `badge plain priority-${type.priority}`, text: PRIORITY_LABELS[type.priority] ?? type.priority }),
+          ),
+          h("span", { class: "type-desc", id: `type-${type.key}-desc`, text: type.description }),
+        ),
+      ),
+    ),
+  );
+  feature.append(...cat.features.map((f) => h("option", { value: f.key, text: f.label })));
+  attachCounter(subject, $("subject-counter"), cat.limits.subject);
+  attachCounter(description, $("description-counter"), cat.limits.description);
+}
+
+function showPriority() {
+  const type = selectedType();
+  const note = $("priority-note");
+  if (!type) {
+    note.textContent = "";
+    return;
+  }
+  note.replaceChildren(
+    `${type.label}: ${type.description} This ticket will get `,
+    h("strong", { text: `${PRIORITY_LABELS[type.priority] ?? type.priority} priority` }),
+    ".",
+  );
+}
+
+function clientErrors() {
+  const errors = {};
+  if (!selectedType()) errors.issue_type = "Choose the kind of issue.";
+  if (!feature.value) errors.feature = "Choose the affected feature.";
+  const s = lengthProblem("Subject", subject.value, cat.limits.subject);
+  if (s) errors.subject = s;
+  const d = lengthProblem("Description", description.value, cat.limits.description);
+  if (d) errors.description = d;
+  return errors;
+}
+
+/** Show field errors beside their fields and a summary linking to them. */
+function showErrors(errors, title = "Please fix the following") {
+  for (const field of FIELDS) setFieldError(field === "issue_type" ? null : $(field), $(`${field}-error`), errors[field]);
+  const items = Object.entries(errors).map(([field, message]) =>
+    h(
+      "li",
+      {},
+      FIELDS.includes(field)
+        ? h("a", {
+            href: `#${field === "issue_type" ? "issue-type-field" : field}`,
+            text: message,
+            onclick: (event) => {
+              event.preventDefault();
+              inputFor(field).focus();
+            },
+          })
+        : h("span", { text: `${LABELS[field] ?? field}: ${message}` }),
+    ),
+  );
+  showAlert(alertBox, "error", title, [h("ul", {}, ...items)], { focus: true });
+}
+
+function revalidateOnInput(field, input) {
+  input.addEventListener("input", () => {
+    if ($(`${field}-error`).hidden) return;
+    const message = clientErrors()[field];
+    setFieldError(field === "issue_type" ? null : input, $(`${field}-error`), message);
+  });
+}
+
+async function showPreview(on) {
+  writeTab.setAttribute("aria-pressed", String(!on));
+  previewTab.setAttribute("aria-pressed", String(on));
+  description.hidden = on;
+  preview.hidden = !on;
+  if (!on) {
+    description.focus();
+    return;
+  }
+  if (!description.value.trim()) {
+    preview.replaceChildren(h("p", { class: "muted", text: "Nothing to preview yet." }));
+    return;
+  }
+  preview.replaceChildren(h("p", { class: "muted", text: "Rendering preview…" }));
+  try {
+    const { html } = await api("/preview", { method: "POST", body: { text: description.value } });
+    if (!preview.hidden) setServerHtml(preview, html);
+  } catch (error) {
+    preview.replaceChildren(h("p", { class: "field-error", text: describeError(error, { what: "preview" }) }));
+  }
+}
+
+async function submit(event) {
+  event.preventDefault();
+  const errors = clientErrors();
+  if (Object.keys(errors).length) {
+    showErrors(errors);
+    return;
+  }
+  const button = $("submit");
+  button.disabled = true;
+  button.textContent = "Submitting…";
+  try {
+    const ticket = await api("/tickets", {
+      method: "POST",
+      body: {
+        issue_type: selectedType().key,
+        feature: feature.value,
+        subject: subject.value.trim(),
+        description: description.value.trim(),
+      },
+    });
+    location.assign(`/help-center/tickets/${ticket.id}?created=1`);
+  } catch (error) {
+    button.disabled = false;
+    button.textContent = "Submit ticket";
+    if (error instanceof ApiError && error.status === 422) {
+      const fieldErrors = {};
+      for (const field of Object.keys(error.details)) fieldErrors[field] = fieldMessage(error, field);
+      if (!Object.keys(fieldErrors).length) fieldErrors.form = error.message;
+      showErrors(fieldErrors, "The Help Center couldn't accept this ticket");
+    } else if (error instanceof ApiError && error.status === 429) {
+      showAlert(
+        alertBox,
+        "warning",
+        "Daily ticket limit reached",
+        [
+          `You can create up to ${cat.limits.tickets_per_day} tickets per day. You can create a new ticket again on ${resetText(error)}.`,
+          "Your text is still here. If this is about an existing problem, you can reply on that ticket instead.",
+        ],
+        { focus: true },
+      );
+    } else if (!(error instanceof ApiError && error.status === 401)) {
+      showAlert(alertBox, "error", "Your ticket wasn't sent", [describeError(error)], { focus: true });
+    }
+  }
+}
+
+if (me) {
+  try {
+    cat = await catalog();
+    renderCatalog();
+    form.addEventListener("change", (event) => {
+      if (event.target.name === "issue_type") {
+        showPriority();
+        setFieldError(null, $("issue_type-error"), null);
+      }
+    });
+    revalidateOnInput("subject", subject);
+    revalidateOnInput("description", description);
+    feature.addEventListener("change", () => setFieldError(feature, $("feature-error"), null));
+    writeTab.addEventListener("click", () => showPreview(false));
+    previewTab.addEventListener("click", () => showPreview(true));
+    form.addEventListener("submit", submit);
+    clearAlert(alertBox);
+  } catch (error) {
+    form.hidden = true;
+    showAlert(alertBox, "error", "The form couldn't load", [describeError(error)]);
+  }
+}

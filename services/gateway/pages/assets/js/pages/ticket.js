@@ -1,0 +1,154 @@
+// A user's ticket: description, status timeline, the thread, reply, close.
+import { ApiError, api, catalog, describeError, fieldMessage } from "../api.js";
+import { attachComposer } from "../composer.js";
+import { $, h, setFieldError, showAlert } from "../dom.js";
+import { attachCounter, formatDateTime, lengthProblem, ticketRef, timeEl } from "../format.js";
+import { startPage } from "../header.js";
+import {
+  catalogLabels,
+  renderFacts,
+  renderHeading,
+  renderThread,
+  renderTimeline,
+  ticketIdFromPath,
+} from "../ticket-view.js";
+
+// CLOSE_NOTE_LENGTH in shared/catalog.py (the catalog document does not list it).
+const CLOSE_NOTE_LIMITS = [0, 2000];
+const REFRESH_MS = 15_000;
+const BY = { user: "by you", support: "by the Support Team", system: "automatically" };
+
+const me = startPage();
+const id = ticketIdFromPath();
+const alertBox = $("page-alert");
+let labels = null;
+let shown = null; // the ticket as last rendered
+
+function author(message) {
+  if (message.author === "support") return { name: message.author_name || "Support Team", kind: "support" };
+  return { name: "You", kind: "mine" };
+}
+
+function render(ticket) {
+  const newMessages = !shown || ticket.messages.length !== shown.messages.length;
+  shown = ticket;
+  renderHeading(ticket, labels);
+  renderTimeline(ticket, { stepsEl: $("steps"), timelineEl: $("timeline"), who: (by) => BY[by] ?? by });
+  renderFacts($("facts"), [
+    ["Ticket", ticketRef(ticket.id)],
+    ["Type", labels.issueType(ticket.issue_type)],
+    ["Feature", labels.feature(ticket.feature)],
+    ["Opened", timeEl(ticket.created_at)],
+    ["Updated", timeEl(ticket.updated_at)],
+    ["Handled by", ticket.assignee ? ticket.assignee.name || "Support Team" : "Not yet assigned"],
+  ]);
+  renderThread($("thread"), ticket.messages, {
+    author,
+    emptyText: "No replies yet. The Support Team will answer here, and the bell will tell you.",
+    scroll: newMessages,
+  });
+  const closed = ticket.status === "closed";
+  $("reply-form").hidden = closed;
+  $("close-section").hidden = closed;
+  $("closed-banner").hidden = !closed;
+  if (closed) {
+    const closedAt = [...(ticket.timeline || [])].reverse().find((e) => e.status === "closed");
+    $("closed-text").replaceChildren(
+      `This ticket was closed${closedAt ? ` on ${formatDateTime(closedAt.at)}` : ""}. It can't be reopened or replied to; create a new ticket if you need more help.`,
+      ...(ticket.closed_note ? [h("br"), h("strong", { text: "Note: " }), ticket.closed_note] : []),
+    );
+  }
+  $("loading").hidden = true;
+  $("ticket").hidden = false;
+}
+
+async function load() {
+  const ticket = await api(`/tickets/${id}`);
+  render(ticket);
+  return ticket;
+}
+
+async function refresh() {
+  if (document.hidden || !shown) return;
+  try {
+    const ticket = await api(`/tickets/${id}`);
+    if (ticket.updated_at !== shown.updated_at || ticket.messages.length !== shown.messages.length) render(ticket);
+  } catch {
+    // The next refresh tries again; the page keeps what it shows.
+  }
+}
+
+function setUpClose() {
+  const dialog = $("close-dialog");
+  const note = $("close-note");
+  const error = $("close-note-error");
+  attachCounter(note, $("close-note-counter"), CLOSE_NOTE_LIMITS);
+  $("close-button").addEventListener("click", () => {
+    setFieldError(note, error, null);
+    dialog.showModal();
+    note.focus();
+  });
+  $("close-cancel").addEventListener("click", () => dialog.close());
+  $("close-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const problem = note.value.trim() ? lengthProblem("The note", note.value, CLOSE_NOTE_LIMITS) : null;
+    if (problem) {
+      setFieldError(note, error, problem);
+      return;
+    }
+    const confirm = $("close-confirm");
+    confirm.disabled = true;
+    try {
+      const text = note.value.trim();
+      const ticket = await api(`/tickets/${id}/close`, { method: "POST", body: text ? { note: text } : {} });
+      dialog.close();
+      note.value = "";
+      render({ ...shown, ...ticket });
+      showAlert(alertBox, "success", null, [`Ticket ${ticketRef(id)} is closed. Thank you!`], { focus: true });
+    } catch (failure) {
+      if (failure instanceof ApiError && failure.status === 409) {
+        dialog.close();
+        showAlert(alertBox, "warning", null, ["This ticket is already closed."], { focus: true });
+        await load().catch(() => {});
+      } else if (!(failure instanceof ApiError && failure.status === 401)) {
+        const message = failure instanceof ApiError && failure.status === 422 ? fieldMessage(failure, "note") || describeError(failure) : describeError(failure);
+        setFieldError(note, error, message);
+      }
+    } finally {
+      confirm.disabled = false;
+    }
+  });
+}
+
+if (me) {
+  try {
+    const cat = await catalog();
+    labels = catalogLabels(cat);
+    await load();
+    const params = new URLSearchParams(location.search);
+    if (params.has("created")) {
+      showAlert(alertBox, "success", `Ticket ${ticketRef(id)} created`, [
+        "Thanks! The Support Team will reply here, and the bell at the top will tell you when they do.",
+      ]);
+      history.replaceState(history.state, "", location.pathname);
+    }
+    attachComposer($("reply-form"), cat.limits.message, async (body) => {
+      try {
+        await api(`/tickets/${id}/messages`, { method: "POST", body: { body } });
+      } catch (failure) {
+        if (failure instanceof ApiError && failure.status === 409) await load().catch(() => {});
+        throw failure;
+      }
+      await load();
+    }, { label: "Your reply" });
+    setUpClose();
+    setInterval(refresh, REFRESH_MS);
+    window.addEventListener("focus", refresh);
+    document.addEventListener("helpdesk:notices", refresh);
+  } catch (error) {
+    $("loading").hidden = true;
+    if (!(error instanceof ApiError && error.status === 401)) {
+      showAlert(alertBox, "error", "This ticket couldn't be shown", [describeError(error)], { focus: true });
+    }
+  }
+}

@@ -1,0 +1,134 @@
+// Pieces of a ticket shared by the user's and the support pages.
+import { $, h, setServerHtml } from "./dom.js";
+import {
+  STATUS_LABELS,
+  formatDateTime,
+  priorityBadge,
+  relativeTime,
+  statusBadge,
+  ticketRef,
+  timeEl,
+} from "./format.js";
+
+/** The ticket id from /help-center/.../tickets/{id}. */
+export function ticketIdFromPath() {
+  return Number(location.pathname.replace(/\/$/, "").split("/").pop());
+}
+
+/** A row of a ticket list (landing, My Tickets). */
+export function ticketRow(ticket, href) {
+  return h(
+    "li",
+    { class: "ticket-row", dataset: { ticketId: ticket.id } },
+    h("a", { class: "subject", href }, h("span", { class: "ref", text: ticketRef(ticket.id) }), ticket.subject),
+    h("span", { class: "badges" }, statusBadge(ticket.status), priorityBadge(ticket.priority)),
+    h(
+      "span",
+      { class: "meta" },
+      h("span", {}, "Created ", timeEl(ticket.created_at, formatDateTime(ticket.created_at))),
+      h("span", {}, "Updated ", timeEl(ticket.updated_at, relativeTime(ticket.updated_at))),
+    ),
+  );
+}
+
+/** Title, badges and dates at the top of a ticket page. */
+export function renderHeading(ticket, labels) {
+  $("t-ref").textContent = ticketRef(ticket.id);
+  $("t-subject").textContent = ticket.subject;
+  document.title = `${ticketRef(ticket.id)} ${ticket.subject} · Help Center`;
+  $("t-meta").replaceChildren(
+    statusBadge(ticket.status),
+    priorityBadge(ticket.priority),
+    h("span", {}, labels.issueType(ticket.issue_type)),
+    h("span", {}, "Opened ", timeEl(ticket.created_at)),
+  );
+  setServerHtml($("t-description"), ticket.description_html);
+  const resolution = $("resolution");
+  resolution.hidden = !ticket.resolution_note;
+  $("resolution-note").textContent = ticket.resolution_note || "";
+}
+
+const MAIN_PATH = ["open", "in_review", "resolved", "closed"];
+
+/** The progress strip (Open → In Review → Resolved → Closed) and the status history. */
+export function renderTimeline(ticket, { stepsEl, timelineEl, who }) {
+  if (stepsEl) {
+    const current = ticket.status === "awaiting_user" ? "in_review" : ticket.status;
+    const at = MAIN_PATH.indexOf(current);
+    stepsEl.replaceChildren(
+      ...MAIN_PATH.map((key, i) =>
+        h("li", {
+          class: i < at ? "done" : i === at ? "done now" : "",
+          text: key === "in_review" && ticket.status === "awaiting_user" ? STATUS_LABELS.awaiting_user : STATUS_LABELS[key],
+        }),
+      ),
+    );
+  }
+  const entries = ticket.timeline || [];
+  timelineEl.replaceChildren(
+    ...entries.map((entry, i) =>
+      h(
+        "li",
+        { class: i === entries.length - 1 ? "current" : "", "aria-current": i === entries.length - 1 ? "step" : null },
+        h("span", { class: "tl-status", text: STATUS_LABELS[entry.status] ?? entry.status }),
+        h("span", { class: "tl-when" }, timeEl(entry.at), ` · ${who(entry.by)}`),
+      ),
+    ),
+  );
+}
+
+/** A definition list of facts: [[term, value (string or node)], ...]. */
+export function renderFacts(el, rows) {
+  el.replaceChildren(...rows.flatMap(([term, value]) => [h("dt", { text: term }), h("dd", {}, value)]));
+}
+
+/**
+ * The conversation, oldest first. author(message) → {name, kind: "mine" | "support" | "user"};
+ * internal notes are marked as hidden from the user. Scrolls to the latest message
+ * when asked (first render, new messages).
+ */
+export function renderThread(el, messages, { author, emptyText, scroll }) {
+  if (!messages.length) {
+    el.replaceChildren(h("li", { class: "empty", text: emptyText }));
+    return;
+  }
+  el.replaceChildren(
+    ...messages.map((message) => {
+      const who = author(message);
+      const kinds = [who.kind, message.internal ? "internal" : ""].join(" ").trim();
+      const body = h("div", { class: "rich" });
+      setServerHtml(body, message.body_html);
+      return h(
+        "li",
+        { class: `message ${kinds}`, dataset: { messageId: message.id, author: message.author, internal: message.internal ? "true" : null } },
+        h(
+          "div",
+          { class: "message-head" },
+          h("span", { class: "author", text: who.name }),
+          message.author === "support" && !message.internal
+            ? h("span", { class: "badge plain support-badge", text: "Support Team" })
+            : null,
+          message.internal ? h("span", { class: "badge plain internal-badge", text: "Internal note" }) : null,
+          timeEl(message.created_at, `${formatDateTime(message.created_at)}`),
+        ),
+        body,
+        message.internal ? h("p", { class: "internal-warning", text: "Hidden from the user: only support staff see this note." }) : null,
+      );
+    }),
+  );
+  if (scroll) scrollToLatest(el);
+}
+
+export function scrollToLatest(el) {
+  el.scrollTop = el.scrollHeight;
+}
+
+/** Label helpers from the catalog. */
+export function catalogLabels(cat) {
+  const types = new Map(cat.issue_types.map((t) => [t.key, t.label]));
+  const features = new Map(cat.features.map((f) => [f.key, f.label]));
+  return {
+    issueType: (key) => types.get(key) ?? key,
+    feature: (key) => features.get(key) ?? key,
+  };
+}

@@ -10,6 +10,12 @@ them published in the same transaction. A crash before the mark republishes the
 rows (consumers are idempotent on ``event_id``); a crash before the publish loses
 nothing, because the rows are still there.
 
+At rest, an event's text (public replies, resolution and closing notes) is sealed
+with the data keyring (``shared.crypto``), bound to its ``event_id``, when a keyring
+is given: the row holds ``{"event_id", "type", "sealed"}``. The relay opens it to
+publish and drops the sealed text once the broker confirmed it, so published rows
+keep only their id and type (nothing to leak, nothing to rotate).
+
 The worker that committed calls the dependency (``relay()``) to wake the thread at
 once, so commit-to-publish takes milliseconds; a poll interval catches rows that
 other instances or crashed processes left behind.
@@ -27,6 +33,7 @@ import sqlalchemy as sa
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 
+from shared.crypto import Keyring, aad, keyring_from_settings
 from shared.db import make_engine
 from shared.events import EVENTS_EXCHANGE, declare_topology, routing_key
 
@@ -41,11 +48,26 @@ def _table_name(table: str) -> str:
     return table
 
 
-def write_event(connection, envelope: dict, table: str = "outbox") -> None:
+SEALED = "sealed"
+
+
+def write_event(
+    connection, envelope: dict, table: str = "outbox", keyring: Keyring | None = None
+) -> None:
     """Insert ``envelope`` into the outbox on ``connection`` (a Session or Connection).
 
-    Call it inside the transaction that makes the change the event describes.
+    Call it inside the transaction that makes the change the event describes. With a
+    ``keyring`` the envelope is stored sealed (see the module doc).
     """
+    body = envelope
+    if keyring is not None:
+        body = {
+            "event_id": envelope["event_id"],
+            "type": envelope["type"],
+            SEALED: keyring.encrypt(
+                json.dumps(envelope), aad(_table_name(table), "body", envelope["event_id"])
+            ),
+        }
     connection.execute(
         sa.text(
             f"INSERT INTO {_table_name(table)} (event_id, type, routing_key, body) "
@@ -55,12 +77,27 @@ def write_event(connection, envelope: dict, table: str = "outbox") -> None:
             "event_id": envelope["event_id"],
             "type": envelope["type"],
             "routing_key": routing_key(envelope["type"]),
-            "body": json.dumps(envelope),
+            "body": json.dumps(body),
         },
     )
 
 
-def publish_pending(engine: sa.Engine, amqp: Connection, table: str, batch: int = 100) -> int:
+def open_event(body: dict, table: str, keyring: Keyring | None) -> dict:
+    """The envelope an outbox row holds, opened if it was stored sealed."""
+    if SEALED not in body:
+        return body
+    if keyring is None:
+        raise ValueError("a sealed outbox row needs the data keyring to be published")
+    return json.loads(keyring.decrypt(body[SEALED], aad(table, "body", body["event_id"])))
+
+
+def publish_pending(
+    engine: sa.Engine,
+    amqp: Connection,
+    table: str,
+    batch: int = 100,
+    keyring: Keyring | None = None,
+) -> int:
     """Publish one batch of unpublished rows and mark them; return how many were published."""
     table = _table_name(table)
     with engine.begin() as db:
@@ -75,27 +112,40 @@ def publish_pending(engine: sa.Engine, amqp: Connection, table: str, batch: int 
             return 0
         producer = amqp.Producer()
         for row in rows:
+            envelope = open_event(row.body, table, keyring)
             # With confirm_publish each publish returns only once the broker has the
             # message; a nack or a lost connection raises and the transaction rolls back.
             producer.publish(
-                row.body,
+                envelope,
                 exchange=EVENTS_EXCHANGE,
                 routing_key=row.routing_key,
                 serializer="json",
                 delivery_mode=2,
-                message_id=row.body.get("event_id"),
-                type=row.body.get("type"),
+                message_id=envelope.get("event_id"),
+                type=envelope.get("type"),
             )
         db.execute(
-            sa.text(f"UPDATE {table} SET published_at = now() WHERE id = ANY(:ids)"),
+            # The broker has the text now: the row keeps no copy of it.
+            sa.text(
+                f"UPDATE {table} SET published_at = now(), body = body - '{SEALED}' "
+                "WHERE id = ANY(:ids)"
+            ),
             {"ids": [row.id for row in rows]},
         )
     return len(rows)
 
 
-def confirmed_connection(amqp_url: str) -> Connection:
-    """A kombu connection whose publishes wait for the broker's confirm."""
-    return Connection(amqp_url, connect_timeout=10, transport_options={"confirm_publish": True})
+def confirmed_connection(amqp_url: str, ssl: dict | None = None) -> Connection:
+    """A kombu connection whose publishes wait for the broker's confirm.
+
+    ``ssl`` is ``Settings.amqp_ssl`` (TLS options for an ``amqps://`` URL).
+    """
+    return Connection(
+        amqp_url,
+        connect_timeout=10,
+        ssl=ssl or False,
+        transport_options={"confirm_publish": True},
+    )
 
 
 class OutboxRelay(DependencyProvider):
@@ -111,6 +161,8 @@ class OutboxRelay(DependencyProvider):
         self.poll_interval = poll_interval
         self.engine: sa.Engine | None = None
         self.amqp_url = None
+        self.amqp_ssl = None
+        self.keyring: Keyring | None = None
         self._wake = threading.Event()
         self._running = False
         self._thread = None
@@ -120,6 +172,8 @@ class OutboxRelay(DependencyProvider):
         settings = self.container.config["HELPDESK_SETTINGS"]
         self.engine = make_engine(getattr(settings, self.url_setting), pool_size=1)
         self.amqp_url = settings.amqp_url
+        self.amqp_ssl = settings.amqp_ssl
+        self.keyring = keyring_from_settings(settings)
 
     def start(self):
         self._running = True
@@ -157,7 +211,7 @@ class OutboxRelay(DependencyProvider):
 
     def _connection(self) -> Connection:
         if self._amqp is None:
-            conn = confirmed_connection(self.amqp_url)
+            conn = confirmed_connection(self.amqp_url, self.amqp_ssl)
             conn.ensure_connection(max_retries=1)
             # An event committed before any consumer ran still reaches its queue.
             declare_topology(conn)
@@ -173,7 +227,7 @@ class OutboxRelay(DependencyProvider):
                 break
             try:
                 while self._running and publish_pending(
-                    self.engine, self._connection(), self.table
+                    self.engine, self._connection(), self.table, keyring=self.keyring
                 ):
                     pass
                 backoff = 0.0

@@ -1,0 +1,127 @@
+"""The outbox keeps event text sealed at rest and publishes it opened (real PG + RabbitMQ)."""
+
+import json
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from kombu import Connection
+
+from shared.crypto import Keyring, TamperedValue, generate_key, key_id_of
+from shared.db import make_engine
+from shared.events import MESSAGE_ADDED, NOTIFICATIONS_QUEUE, declare_topology, make_event
+from shared.migrate import drop_database
+from shared.outbox import confirmed_connection, publish_pending, write_event
+from tests.stack import create_database, create_vhost, delete_vhost
+
+pytestmark = pytest.mark.integration
+
+KEYRING = Keyring.from_spec(f"k1={generate_key()}")
+
+
+@pytest.fixture(scope="module")
+def database_url(run_id):
+    url = create_database(f"t{run_id}o", "tickets")
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def vhost_url(run_id):
+    url = create_vhost(f"t{run_id}o")
+    yield url
+    delete_vhost(url)
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = make_engine(database_url, pool_size=2)
+    with engine.begin() as db:
+        db.execute(sa.text("TRUNCATE outbox"))
+    yield engine
+    engine.dispose()
+
+
+def event(marker: str) -> dict:
+    return make_event(
+        MESSAGE_ADDED,
+        {
+            "ticket_id": 1,
+            "subject": "Cannot sign in",
+            "owner_id": "u1",
+            "status": "in_review",
+            "actor_id": "a1",
+            "actor_role": "support",
+            "message_id": 7,
+            "author": "support",
+            "internal": False,
+            "body": f"Try resetting it {marker}",
+        },
+        action_id=str(uuid.uuid4()),
+    )
+
+
+def stored_bodies(engine) -> list:
+    with engine.connect() as db:
+        return db.execute(sa.text("SELECT body FROM outbox ORDER BY id")).scalars().all()
+
+
+def drain(vhost_url) -> list:
+    with Connection(vhost_url) as conn:
+        queue = NOTIFICATIONS_QUEUE.bind(conn.channel())
+        bodies = []
+        while (message := queue.get(no_ack=True)) is not None:
+            bodies.append(json.loads(message.body))
+        return bodies
+
+
+def test_event_text_is_sealed_at_rest_and_published_intact(engine, vhost_url):
+    marker = uuid.uuid4().hex
+    envelope = event(marker)
+    with engine.begin() as db:
+        write_event(db, envelope, keyring=KEYRING)
+    (stored,) = stored_bodies(engine)
+    assert marker not in json.dumps(stored)
+    assert stored["event_id"] == envelope["event_id"] and stored["type"] == MESSAGE_ADDED
+    assert key_id_of(stored["sealed"]) == "k1"
+
+    with confirmed_connection(vhost_url) as amqp:
+        declare_topology(amqp)
+        assert publish_pending(engine, amqp, "outbox", keyring=KEYRING) == 1
+    assert drain(vhost_url) == [envelope]
+    # Once the broker has it, the row keeps no text at all, sealed or not.
+    (published,) = stored_bodies(engine)
+    assert published == {"event_id": envelope["event_id"], "type": MESSAGE_ADDED}
+
+
+def test_a_sealed_event_moved_to_another_row_is_not_published(engine, vhost_url):
+    first, second = event("one"), event("two")
+    with engine.begin() as db:
+        write_event(db, first, keyring=KEYRING)
+        write_event(db, second, keyring=KEYRING)
+        db.execute(
+            sa.text(
+                "UPDATE outbox SET body = jsonb_set(body, '{sealed}', "
+                "(SELECT body -> 'sealed' FROM outbox WHERE event_id = CAST(:a AS uuid))) "
+                "WHERE event_id = CAST(:b AS uuid)"
+            ),
+            {"a": first["event_id"], "b": second["event_id"]},
+        )
+    with confirmed_connection(vhost_url) as amqp, pytest.raises(TamperedValue):
+        publish_pending(engine, amqp, "outbox", keyring=KEYRING)
+    # The batch rolled back: nothing marked published, nothing lost.
+    with engine.connect() as db:
+        assert (
+            db.execute(sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar()
+            == 2
+        )
+    drain(vhost_url)
+
+
+def test_plain_rows_still_publish_without_a_keyring(engine, vhost_url):
+    envelope = event("plain")
+    with engine.begin() as db:
+        write_event(db, envelope)
+    with confirmed_connection(vhost_url) as amqp:
+        assert publish_pending(engine, amqp, "outbox") == 1
+    assert drain(vhost_url) == [envelope]

@@ -1,0 +1,249 @@
+"""Key rotation and the start-up key check, against a real PostgreSQL database.
+
+A scratch database with one text column and one JSON-held value stands in for a
+service's tables; the service-level proof (real stack, both services) is in
+``tests/privacy``.
+"""
+
+import io
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from shared import rotate_keys
+from shared.crypto import (
+    Keyring,
+    MissingDataKey,
+    TamperedValue,
+    aad,
+    check_stored_keys,
+    generate_key,
+    key_id_of,
+)
+from shared.db import make_engine
+from shared.migrate import drop_database, ensure_database
+from shared.rotate_keys import EncryptedColumn, rotate_column
+from tests.stack import BASE_PG
+
+pytestmark = pytest.mark.integration
+
+# Declared as a service's tables.py would (the check command reads it from here).
+ENCRYPTED_COLUMNS = (("notes", "body", "id"), ("events", "body", "event_id", "sealed"))
+NOTES, EVENTS = (EncryptedColumn(*entry) for entry in ENCRYPTED_COLUMNS)
+OLD, NEW = generate_key(), generate_key()
+OLD_RING = Keyring.from_spec(f"old={OLD}")
+BOTH = Keyring.from_spec(f"new={NEW},old={OLD}")
+NEW_ONLY = Keyring.from_spec(f"new={NEW}")
+ROWS = 23
+
+
+@pytest.fixture(scope="module")
+def database_url(run_id):
+    url = f"{BASE_PG}/helpdesk_t{run_id}_rotation"
+    ensure_database(url)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def engine(database_url):
+    """Fresh scratch tables: ROWS notes (two NULL) and ROWS events, all under ``old``."""
+    engine = make_engine(database_url, pool_size=2)
+    with engine.begin() as db:
+        db.execute(sa.text("DROP TABLE IF EXISTS notes, events"))
+        db.execute(sa.text("CREATE TABLE notes (id bigint PRIMARY KEY, body text)"))
+        db.execute(sa.text("CREATE TABLE events (id bigserial, event_id uuid UNIQUE, body jsonb)"))
+        for i in range(1, ROWS + 1):
+            body = None if i in (5, 6) else OLD_RING.encrypt(f"note {i}", NOTES.aad(i))
+            db.execute(sa.text("INSERT INTO notes VALUES (:id, :body)"), {"id": i, "body": body})
+            event_id = f"00000000-0000-0000-0000-{i:012d}"
+            sealed = OLD_RING.encrypt(f"event {i}", EVENTS.aad(event_id))
+            db.execute(
+                sa.text(
+                    "INSERT INTO events (event_id, body) VALUES "
+                    "(CAST(:e AS uuid), jsonb_build_object('event_id', CAST(:t AS text), "
+                    "'sealed', CAST(:s AS text)))"
+                ),
+                {"e": event_id, "t": event_id, "s": sealed},
+            )
+    yield engine
+    engine.dispose()
+
+
+def read_all(engine, keyring, column: EncryptedColumn) -> dict:
+    with engine.connect() as db:
+        rows = db.execute(
+            sa.text(f"SELECT {column.id_column} AS id, {column.value} AS v FROM {column.table}")
+        ).all()
+    return {str(r.id): keyring.decrypt(r.v, column.aad(r.id)) for r in rows}
+
+
+def keys_in(engine, column) -> dict:
+    with engine.connect() as db:
+        return rotate_keys.count_by_key(db, column)
+
+
+def test_rotation_moves_every_value_to_the_active_key(engine):
+    before = {c: read_all(engine, OLD_RING, c) for c in (NOTES, EVENTS)}
+    seen = []
+    for column in (NOTES, EVENTS):
+        result = rotate_column(
+            engine, column, BOTH, batch=5, progress=lambda *a: seen.append(a), pause=0
+        )
+        assert result.remaining == 0 and result.tampered == []
+    assert keys_in(engine, NOTES) == {"new": ROWS - 2}
+    assert keys_in(engine, EVENTS) == {"new": ROWS}
+    # Readable with the new key alone, the same text, NULLs untouched.
+    assert {c: read_all(engine, NEW_ONLY, c) for c in (NOTES, EVENTS)} == before
+    assert before[NOTES]["5"] is None
+    # Progress was reported batch by batch, counting up to the total.
+    assert [s for s in seen if s[0] == "notes.body"][-1] == ("notes.body", ROWS - 2, ROWS - 2)
+    assert len([s for s in seen if s[0] == "notes.body"]) == 5
+    # Running again touches nothing.
+    assert rotate_column(engine, NOTES, BOTH, batch=5, pause=0).rotated == 0
+
+
+def test_an_interrupted_rotation_resumes_by_running_again(engine):
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_two_batches(label, done, total):
+        if done >= 10:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        rotate_column(engine, NOTES, BOTH, batch=5, progress=stop_after_two_batches, pause=0)
+    assert keys_in(engine, NOTES) == {"new": 10, "old": ROWS - 12}
+    result = rotate_column(engine, NOTES, BOTH, batch=5, pause=0)
+    assert result.rotated == ROWS - 12 and result.remaining == 0
+    assert read_all(engine, NEW_ONLY, NOTES)["23"] == "note 23"
+
+
+def test_rows_a_service_holds_are_skipped_then_picked_up(engine):
+    """Online: a row locked by a service transaction does not block the rotation."""
+    holding, release = threading.Event(), threading.Event()
+
+    def service_transaction():
+        with engine.begin() as db:
+            db.execute(sa.text("SELECT 1 FROM notes WHERE id = 7 FOR UPDATE"))
+            holding.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=service_transaction)
+    worker.start()
+    holding.wait(10)
+    try:
+        result = rotate_column(engine, NOTES, BOTH, batch=5, passes=1)
+        assert result.rotated == ROWS - 3 and result.remaining == 1
+    finally:
+        release.set()
+        worker.join()
+    assert rotate_column(engine, NOTES, BOTH, batch=5).remaining == 0
+
+
+def test_a_tampered_value_is_reported_and_left_alone(engine):
+    with engine.begin() as db:
+        swapped = db.execute(sa.text("SELECT body FROM notes WHERE id = 1")).scalar_one()
+        db.execute(sa.text("UPDATE notes SET body = :b WHERE id = 2"), {"b": swapped})
+    result = rotate_column(engine, NOTES, BOTH, batch=5, passes=2, pause=0)
+    assert result.tampered == [2] and result.remaining == 1
+    assert keys_in(engine, NOTES) == {"new": ROWS - 3, "old": 1}
+    with pytest.raises(TamperedValue):
+        read_all(engine, BOTH, NOTES)
+
+
+def test_rotation_without_the_old_key_stops_with_missing_key(engine):
+    with pytest.raises(MissingDataKey):
+        rotate_column(engine, NOTES, NEW_ONLY, batch=5, pause=0)
+    assert keys_in(engine, NOTES) == {"old": ROWS - 2}  # nothing half-done
+
+
+def test_start_up_check_names_the_missing_key(engine):
+    with pytest.raises(MissingDataKey, match=r"'old': 21 values"):
+        check_stored_keys(engine, [ENCRYPTED_COLUMNS[0]], NEW_ONLY)
+    check_stored_keys(engine, [ENCRYPTED_COLUMNS[0]], BOTH)  # all keys present: fine
+    rotate_column(engine, NOTES, BOTH, pause=0)
+    check_stored_keys(engine, [ENCRYPTED_COLUMNS[0]], NEW_ONLY)  # rotated: old key not needed
+
+
+def test_a_service_without_a_needed_key_refuses_to_start(
+    engine, database_url, amqp_url, container_factory, make_settings
+):
+    from nameko.rpc import rpc
+
+    from shared.crypto import DataKeyring
+
+    class Scratch:
+        name = "scratch"
+        keyring = DataKeyring("tickets_database_url", [ENCRYPTED_COLUMNS[0]])
+
+        @rpc
+        def ping(self):
+            return "pong"
+
+    def settings(keys):
+        return make_settings(
+            HELPDESK_AMQP_URL=amqp_url,
+            HELPDESK_TICKETS_DATABASE_URL=database_url,
+            HELPDESK_DATA_KEYS=keys,
+        ).nameko_config()
+
+    container = container_factory(Scratch, settings(f"new={NEW}"))
+    with pytest.raises(RuntimeError, match=r"scratch refuses to start: .*'old': 21 values"):
+        container.start()
+    container = container_factory(Scratch, settings(f"new={NEW},old={OLD}"))
+    container.start()
+    container.stop()
+
+
+def test_check_command_reports_keys_and_what_can_be_removed(
+    engine, database_url, make_settings, monkeypatch
+):
+    monkeypatch.setitem(rotate_keys.SERVICES, "scratch", (__name__, "tickets_database_url"))
+    settings = make_settings(HELPDESK_TICKETS_DATABASE_URL=database_url)
+    out = io.StringIO()
+    totals = rotate_keys.check(settings, ["scratch"], BOTH, out)
+    assert totals == {"old": 2 * ROWS - 2}
+    text = out.getvalue()
+    assert "notes.body" in text and "events.body.sealed" in text
+    assert "key old: 44 values still need it" in text
+    assert rotate_keys.rotate(settings, ["scratch"], BOTH, batch=7, err=io.StringIO()) == 0
+    out = io.StringIO()
+    assert rotate_keys.check(settings, ["scratch"], BOTH, out) == {"new": 2 * ROWS - 2}
+    assert "key old: 0 values: safe to remove" in out.getvalue()
+
+
+def test_command_line(engine, database_url, monkeypatch, capsys):
+    monkeypatch.setitem(rotate_keys.SERVICES, "scratch", (__name__, "tickets_database_url"))
+    monkeypatch.setenv("HELPDESK_ENV", "test")
+    monkeypatch.setenv("HELPDESK_TICKETS_DATABASE_URL", database_url)
+    monkeypatch.setenv("HELPDESK_DATA_KEYS", f"old={OLD},new={NEW}")
+    monkeypatch.setenv("HELPDESK_DATA_ACTIVE_KEY", "new")
+    assert rotate_keys.main(["scratch", "--check", "--without", "old"]) == 1
+    assert rotate_keys.main(["scratch", "--batch", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "notes.body: 4/21 re-encrypted" in err and "notes.body: done, 21" in err
+    assert rotate_keys.main(["scratch", "--check", "--without", "old"]) == 0
+    assert rotate_keys.main(["scratch", "--check", "--without", "new"]) == 1  # the active key
+    monkeypatch.setenv("HELPDESK_DATA_KEYS", f"new={NEW}")
+    assert rotate_keys.main(["scratch", "--check"]) == 0
+    with pytest.raises(SystemExit):
+        rotate_keys.main(["nope"])
+    monkeypatch.setenv("HELPDESK_DATA_KEYS", "broken")
+    assert rotate_keys.main(["scratch"]) == 2
+    assert "configuration error" in capsys.readouterr().err
+
+
+def test_every_service_declares_its_encrypted_columns():
+    declared = {s: {c.label for c in rotate_keys.declared_columns(s)} for s in rotate_keys.SERVICES}
+    assert {"tickets.description", "tickets.resolution_note", "tickets.closed_note"} <= declared[
+        "tickets"
+    ]
+    assert "messages.body" in declared["tickets"]
+    assert "notices.body" in declared["notifications"]
+
+
+def test_values_are_bound_to_their_row_in_the_declared_column():
+    assert NOTES.aad(3) == aad("notes", "body", 3)
+    assert key_id_of(OLD_RING.encrypt("x", NOTES.aad(3))) == "old"

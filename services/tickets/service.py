@@ -16,6 +16,7 @@ from services.tickets.unit_of_work import TicketsUnitOfWork
 from shared.context import RequestId
 from shared.crypto import keyring_from_settings
 from shared.db import Database
+from shared.errors import HelpdeskError
 from shared.outbox import OutboxRelay
 
 
@@ -53,50 +54,50 @@ class TicketsService:
             request_id=self.request_id,
         )
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def ping(self):
         return "pong"
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def get_catalog(self):
         return handlers.get_catalog(self.config["HELPDESK_SETTINGS"])
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def create_ticket(self, actor, fields):
         return handlers.create_ticket(Command(actor, fields), self._uow())
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def list_tickets(self, actor, params=None):
         return handlers.list_tickets(Command(actor, params), self._uow())
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def get_ticket(self, actor, ticket_id):
         return handlers.get_ticket(Command(actor, ticket_id=ticket_id), self._uow())
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def add_reply(self, actor, ticket_id, fields):
         return handlers.add_reply(Command(actor, fields, ticket_id), self._uow())
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def close_ticket(self, actor, ticket_id, fields=None):
         return handlers.close_ticket(Command(actor, fields, ticket_id), self._uow())
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def admin_list_tickets(self, actor, params=None):
         return handlers.admin_list_tickets(Command(actor, params), self._uow())
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def admin_get_ticket(self, actor, ticket_id):
         return handlers.admin_get_ticket(Command(actor, ticket_id=ticket_id), self._uow())
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def admin_add_message(self, actor, ticket_id, fields):
         return handlers.admin_add_message(Command(actor, fields, ticket_id), self._uow())
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def change_status(self, actor, ticket_id, fields):
         return handlers.change_status(Command(actor, fields, ticket_id), self._uow())
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def assign_ticket(self, actor, ticket_id, fields):
         return handlers.assign_ticket(Command(actor, fields, ticket_id), self._uow())

@@ -2,8 +2,10 @@
 
 import psycopg
 import pytest
+from eventlet.event import Event
 from kombu import Connection
-from nameko.testing.services import entrypoint_hook
+from nameko.extensions import Entrypoint
+from nameko.testing.utils import get_extension
 
 from services.tickets.service import TicketsService
 from shared.crypto import generate_key
@@ -55,13 +57,35 @@ def tickets(container_factory, settings):
     return container
 
 
+def run_entrypoint(container, method, *args, context_data=None):
+    """Run one entrypoint in ``container`` and return its result (or raise its error).
+
+    Unlike nameko's ``entrypoint_hook``, which waits for whichever worker of the
+    method finishes first, this waits for the worker it spawned: safe to race.
+    """
+    entrypoint = get_extension(container, Entrypoint, method_name=method)
+    done = Event()
+
+    def handle_result(worker_ctx, result, exc_info):
+        if exc_info is not None:
+            done.send_exception(exc_info[1])
+        else:
+            done.send(result)
+        return result, exc_info
+
+    container.spawn_worker(
+        entrypoint, args, {}, context_data=context_data, handle_result=handle_result
+    )
+    return done.wait()
+
+
 @pytest.fixture
 def call(tickets):
     """``call(method, *args)``: run one RPC entrypoint in the started container."""
 
-    def run(method, *args, container=None):
-        with entrypoint_hook(container or tickets, method) as hook:
-            return hook(*args)
+    def run(method, *args, container=None, request_id=None):
+        context = {"request_id": request_id} if request_id else None
+        return run_entrypoint(container or tickets, method, *args, context_data=context)
 
     return run
 

@@ -1,0 +1,47 @@
+"""A tickets service process that dies (SIGKILL) right after a commit, before publishing.
+
+Run by ``test_outbox.py`` in a subprocess: the relay's wake-up, which the unit of
+work calls just after committing, kills the process instead, so the committed
+event is in the outbox and was never published.
+"""
+
+import shared.green  # noqa: F401,I001  (must precede psycopg)
+
+import os
+import signal
+import sys
+
+from nameko.runners import ServiceRunner
+from nameko.testing.utils import get_container
+
+from services.tickets.service import TicketsService
+from services.tickets.tests.integration.conftest import USER, new_ticket_fields, run_entrypoint
+from shared.config import Settings
+from shared.outbox import OutboxRelay
+
+
+class KillOnWake(OutboxRelay):
+    """Never publishes; the post-commit wake-up kills the process."""
+
+    def start(self):
+        pass
+
+    def wake(self):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class CrashingTickets(TicketsService):
+    relay = KillOnWake("tickets_database_url")
+
+
+def main() -> int:
+    runner = ServiceRunner(Settings.from_env().nameko_config())
+    runner.add_service(CrashingTickets)
+    runner.start()
+    container = get_container(runner, CrashingTickets)
+    run_entrypoint(container, "create_ticket", USER, new_ticket_fields())
+    return 3  # not reached: the commit's wake-up killed the process
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Events: written with the change, published once, with the right payloads."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from nameko.testing.utils import get_container
+
+from services.tickets.service import TicketsService
+from services.tickets.tests.integration.conftest import (
+    ADMIN,
+    USER,
+    drain,
+    new_ticket_fields,
+    run_entrypoint,
+)
+from shared.events import parse_event
+
+pytestmark = pytest.mark.integration
+
+SECRET = "internal-secret-7f3a: customer is on the watch list"
+
+
+def test_every_change_publishes_its_events_with_the_right_payloads(call, amqp_url, db):
+    ticket = call("create_ticket", USER, new_ticket_fields(), request_id="req-create")
+    tid = ticket["id"]
+    note = call("admin_add_message", ADMIN, tid, {"body": SECRET, "internal": True})
+    reply = call("admin_add_message", ADMIN, tid, {"body": "On it"}, request_id="req-reply")
+    call("change_status", ADMIN, tid, {"status": "awaiting_user"})
+    own = call("add_reply", USER, tid, {"body": "More details"})
+    call(
+        "change_status", ADMIN, tid, {"status": "resolved", "resolution_note": "Fixed it for you."}
+    )
+    call("assign_ticket", ADMIN, tid, {"assignee_id": "a-2", "assignee_name": "Kim"})
+    call("assign_ticket", ADMIN, tid, {"assignee_id": "a-2", "assignee_name": "Kim"})  # no event
+    call("close_ticket", USER, tid, {"note": "All good"})
+
+    events = [parse_event(body) for body in drain(amqp_url, timeout=5, expect=10)]
+    summary = [(e["type"], e["payload"]["actor_role"]) for e in events]
+    assert summary == [
+        ("ticket_created", "user"),
+        ("message_added", "support"),  # the internal note
+        ("message_added", "support"),  # the first public reply ...
+        ("status_changed", "support"),  # ... moves open -> in_review
+        ("status_changed", "support"),
+        ("message_added", "user"),
+        ("status_changed", "user"),  # owner reply on awaiting_user
+        ("status_changed", "support"),  # resolved
+        ("ticket_assigned", "support"),
+        ("ticket_closed", "user"),
+    ]
+    created, internal, public, auto, _, owner_msg, owner_auto, resolved, assigned, closed = events
+    assert created["request_id"] == "req-create" and created["source"] == "tickets"
+    assert created["payload"]["priority"] == "high"
+    assert created["payload"]["owner_id"] == USER["id"]
+    assert internal["payload"]["internal"] is True and internal["payload"]["body"] is None
+    assert internal["payload"]["message_id"] == note["id"]
+    assert public["payload"]["body"] == "On it" and public["request_id"] == "req-reply"
+    # One command, one action_id; the automatic move names the message that caused it.
+    assert public["action_id"] == auto["action_id"] != internal["action_id"]
+    assert auto["payload"]["caused_by_message_id"] == reply["id"]
+    assert (auto["payload"]["from_status"], auto["payload"]["to_status"]) == ("open", "in_review")
+    assert owner_auto["payload"]["caused_by_message_id"] == own["id"]
+    assert owner_msg["action_id"] == owner_auto["action_id"]
+    assert resolved["payload"]["resolution_note"] == "Fixed it for you."
+    assert resolved["payload"]["caused_by_message_id"] is None
+    assert assigned["payload"]["assignee_id"] == "a-2"
+    assert assigned["payload"]["previous_assignee_id"] is None
+    assert (
+        closed["payload"]["from_status"] == "resolved" and closed["payload"]["note"] == "All good"
+    )
+    assert len({e["event_id"] for e in events}) == len(events)
+    # The internal note's text never travels in any event.
+    assert all("internal-secret" not in str(e) for e in events)
+    unpublished = db.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()
+    assert unpublished[0] == 0
+
+
+def test_commit_wakes_the_relay_at_once(call, amqp_url):
+    started = time.monotonic()
+    call("create_ticket", USER, new_ticket_fields())
+    assert len(drain(amqp_url, timeout=2, expect=1)) == 1
+    # Far below the relay's 1 s poll interval: the commit woke it.
+    assert time.monotonic() - started < 0.9
+
+
+def test_two_instances_never_publish_an_event_twice(runner_factory, settings, amqp_url):
+    containers = []
+    for _ in range(2):
+        runner = runner_factory(settings.nameko_config(), TicketsService)
+        runner.start()
+        containers.append(get_container(runner, TicketsService))
+    for i in range(10):
+        run_entrypoint(
+            containers[i % 2], "create_ticket", {**USER, "id": f"u-{i}"}, new_ticket_fields()
+        )
+    bodies = drain(amqp_url, timeout=5, expect=10)
+    assert len(bodies) == 10
+    assert len({b["event_id"] for b in bodies}) == 10
+
+
+def test_an_event_committed_by_a_killed_process_is_delivered_exactly_once(
+    settings, amqp_url, tickets_database_url, data_keys, db, runner_factory
+):
+    env = dict(
+        os.environ,
+        HELPDESK_ENV="test",
+        HELPDESK_AMQP_URL=amqp_url,
+        HELPDESK_TICKETS_DATABASE_URL=tickets_database_url,
+        HELPDESK_DATA_KEYS=data_keys,
+    )
+    crashed = subprocess.run(
+        [sys.executable, "-m", "services.tickets.tests.integration.crash_after_commit"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr.decode()[-2000:]
+    rows = db.execute("SELECT event_id, published_at FROM outbox").fetchall()
+    assert len(rows) == 1 and rows[0][1] is None  # committed, never published
+    assert db.execute("SELECT count(*) FROM tickets").fetchone()[0] == 1
+    assert drain(amqp_url, timeout=0.5) == []
+
+    # Restart (two instances at once): the relay finds the row and publishes it once.
+    for _ in range(2):
+        runner_factory(settings.nameko_config(), TicketsService).start()
+    bodies = drain(amqp_url, timeout=5, expect=1)
+    assert [b["event_id"] for b in bodies] == [str(rows[0][0])]
+    assert bodies[0]["type"] == "ticket_created"
+    assert db.execute("SELECT published_at FROM outbox").fetchone()[0] is not None

@@ -1,0 +1,138 @@
+"""Command validation: trimming, lengths, unknown fields, wrong types, cursors."""
+
+import pytest
+
+from services.tickets import schemas
+from shared.catalog import DEFAULT_FEATURES
+from shared.errors import ValidationFailed
+
+pytestmark = pytest.mark.unit
+
+VALID = {
+    "issue_type": "data",
+    "feature": "reports",
+    "subject": "Report totals are off",
+    "description": "The monthly report shows totals that differ from the sum of the rows.",
+}
+
+
+def create(fields, features=DEFAULT_FEATURES):
+    return schemas.load(schemas.CreateTicket(features), fields)
+
+
+def errors(fn, *args):
+    with pytest.raises(ValidationFailed) as err:
+        fn(*args)
+    return err.value.details
+
+
+def test_valid_ticket_is_trimmed():
+    loaded = create({**VALID, "subject": "   Report totals are off \n"})
+    assert loaded["subject"] == "Report totals are off"
+
+
+@pytest.mark.parametrize(
+    "field,value,ok",
+    [
+        ("subject", "x" * 10, True),
+        ("subject", "x" * 9, False),
+        ("subject", "  " + "x" * 9 + "  ", False),
+        ("subject", "x" * 200, True),
+        ("subject", "x" * 201, False),
+        ("description", "y" * 50, True),
+        ("description", "y" * 49, False),
+        ("description", "y" * 2000, True),
+        ("description", "y" * 2001, False),
+        ("subject", 1234567890123, False),
+        ("subject", None, False),
+        ("issue_type", "crash", False),
+        ("feature", "not-configured", False),
+    ],
+)
+def test_create_bounds_and_types(field, value, ok):
+    fields = {**VALID, field: value}
+    if ok:
+        create(fields)
+    else:
+        assert list(errors(create, fields)) == [field]
+
+
+def test_unknown_and_missing_fields_are_named():
+    details = errors(create, {"subject": VALID["subject"], "status": "open", "user_id": "x"})
+    assert set(details) == {"issue_type", "feature", "description", "status", "user_id"}
+    assert all(isinstance(m, list) for m in details.values())
+
+
+def test_features_come_from_configuration():
+    features = (("mobile", "Mobile app"),)
+    create({**VALID, "feature": "mobile"}, features)
+    assert list(errors(create, VALID, features)) == ["feature"]
+
+
+def test_not_an_object():
+    assert errors(create, ["a"]) == {"_schema": ["Must be an object."]}
+
+
+@pytest.mark.parametrize(
+    "fields,bad",
+    [
+        ({"status": "resolved"}, "resolution_note"),
+        ({"status": "resolved", "resolution_note": "   short   "}, "resolution_note"),
+        ({"status": "in_review", "resolution_note": "long enough note"}, "resolution_note"),
+        ({"status": "reopened"}, "status"),
+        ({}, "status"),
+    ],
+)
+def test_change_status_validation(fields, bad):
+    assert bad in errors(schemas.load, schemas.ChangeStatus(), fields)
+
+
+def test_change_status_accepts_a_resolution_note_only_for_resolved():
+    loaded = schemas.load(
+        schemas.ChangeStatus(), {"status": "resolved", "resolution_note": " Fixed the sync job. "}
+    )
+    assert loaded["resolution_note"] == "Fixed the sync job."
+    assert schemas.load(schemas.ChangeStatus(), {"status": "closed"})["resolution_note"] is None
+
+
+def test_messages():
+    assert schemas.load(schemas.AddReply(), {"body": " hi "})["body"] == "hi"
+    assert "body" in errors(schemas.load, schemas.AddReply(), {"body": "   "})
+    assert "body" in errors(schemas.load, schemas.AddReply(), {"body": "x" * 5001})
+    assert "internal" in errors(schemas.load, schemas.AddReply(), {"body": "x", "internal": True})
+    admin = schemas.load(schemas.AdminAddMessage(), {"body": "x"})
+    assert admin["internal"] is False
+    assert "internal" in errors(
+        schemas.load, schemas.AdminAddMessage(), {"body": "x", "internal": 1}
+    )
+
+
+def test_close_note_is_optional():
+    assert schemas.load(schemas.CloseTicket(), None) == {"note": None}
+    assert schemas.load(schemas.CloseTicket(), {"note": "  "}) == {"note": ""}
+    assert "note" in errors(schemas.load, schemas.CloseTicket(), {"note": "n" * 2001})
+
+
+def test_list_params():
+    assert schemas.load(schemas.ListTickets(), {}) == {
+        "status": None,
+        "q": None,
+        "limit": 20,
+        "cursor": None,
+    }
+    assert schemas.load(schemas.ListTickets(), {"limit": "100"})["limit"] == 100
+    for bad in (0, 101, True, 2.0, "ten"):
+        assert "limit" in errors(schemas.load, schemas.ListTickets(), {"limit": bad})
+    admin = schemas.load(schemas.AdminListTickets(), {"assignee": "me"})
+    assert admin["sort"] == "created"
+    assert "sort" in errors(schemas.load, schemas.AdminListTickets(), {"sort": "oldest"})
+    assert "priority" in errors(schemas.load, schemas.ListTickets(), {"priority": "high"})
+
+
+def test_cursor_round_trip_and_garbage():
+    cursor = schemas.encode_cursor([1, 42])
+    assert schemas.decode_cursor(cursor, 2) == [1, 42]
+    assert schemas.decode_cursor(None, 1) is None
+    for garbage in ("!!", "e30", cursor):
+        with pytest.raises(ValidationFailed):
+            schemas.decode_cursor(garbage, 1)

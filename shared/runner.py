@@ -41,7 +41,7 @@ def run_service(name: str, service_cls, argv=None, on_start=None) -> int:
         return 0
 
     # Queues and exchanges exist before anything publishes or consumes.
-    with Connection(settings.amqp_url, connect_timeout=10) as conn:
+    with Connection(settings.amqp_url, connect_timeout=10, ssl=settings.amqp_ssl or False) as conn:
         declare_topology(conn)
 
     runner = ServiceRunner(settings.nameko_config())

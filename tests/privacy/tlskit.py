@@ -1,0 +1,233 @@
+"""What the in-transit tests need: a throwaway CA, a TLS PostgreSQL, a TLS broker port.
+
+- ``make_ca`` / ``issue``: a CA and server certificates made with cryptography's
+  x509 builder (for ``localhost`` and ``127.0.0.1``), written as PEM files.
+- ``TlsPostgres``: a private PostgreSQL cluster from the machine's own PostgreSQL
+  binaries, on a free 127.0.0.1 port, with ``ssl = on`` and a ``pg_hba.conf`` that
+  rejects any connection not made over TLS (the shared cluster is left untouched).
+- ``TlsBrokerPort``: a TLS front for the local RabbitMQ (``amqps://`` on a free
+  port, forwarding to 127.0.0.1:5672), run as a separate process with plain threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import ipaddress
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@dataclass
+class Issued:
+    """PEM files of one certificate and its key."""
+
+    cert: Path
+    key: Path
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _write_key(key, path: Path) -> Path:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+    return path
+
+
+def make_ca(directory: Path, name: str = "Help Center test CA") -> tuple[Issued, object]:
+    """A self-signed CA; returns its files and its private key (to issue with)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(name))
+        .issuer_name(_name(name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    slug = name.lower().replace(" ", "-")
+    cert_path = directory / f"{slug}.crt"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return Issued(cert_path, _write_key(key, directory / f"{slug}.key")), (cert, key)
+
+
+def issue(directory: Path, ca, name: str = "localhost", hosts=("localhost", "127.0.0.1")) -> Issued:
+    """A server certificate for ``hosts`` (names or IPs) signed by ``ca``."""
+    ca_cert, ca_key = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(name))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([_san(host) for host in hosts]),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path = directory / f"{name}.crt"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return Issued(cert_path, _write_key(key, directory / f"{name}.key"))
+
+
+def _san(host: str):
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+class TlsPostgres:
+    """A private PostgreSQL cluster that accepts TLS connections only."""
+
+    def __init__(self, server: Issued):
+        self.dir = Path(tempfile.mkdtemp(prefix="helpdesk-tls-pg-"))
+        self.port = free_port()
+        self.data = self.dir / "data"
+        # The server reads its key as the postgres user; it insists on 0600.
+        self.cert = self.dir / "server.crt"
+        self.key = self.dir / "server.key"
+        shutil.copy(server.cert, self.cert)
+        shutil.copy(server.key, self.key)
+        self.key.chmod(0o600)
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            shutil.chown(self.dir, "postgres", "postgres")
+            for path in (self.cert, self.key):
+                shutil.chown(path, "postgres", "postgres")
+
+    def _run(self, *argv, **kwargs):
+        prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
+        return subprocess.run(
+            [*prefix, *argv], check=True, capture_output=True, timeout=120, **kwargs
+        )
+
+    def start(self) -> TlsPostgres:
+        """initdb, configure TLS only, start; returns self once it accepts connections."""
+        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write(
+                f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.dir}'\n"
+                f"ssl = on\nssl_cert_file = '{self.cert}'\nssl_key_file = '{self.key}'\n"
+                "ssl_min_protocol_version = 'TLSv1.2'\nfsync = off\nshared_buffers = 16MB\n"
+            )
+        (self.data / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "hostssl all all 127.0.0.1/32 trust\n"
+            "hostnossl all all 127.0.0.1/32 reject\n"
+        )
+        self._run(
+            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "start"
+        )
+        return self
+
+    def url(self, database: str = "postgres", **query) -> str:
+        """A ``postgresql://`` URL to this cluster with libpq query parameters."""
+        params = "&".join(f"{k}={v}" for k, v in query.items())
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}" + (
+            f"?{params}" if params else ""
+        )
+
+    def stop(self) -> None:
+        """Stop the cluster and delete it."""
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class TlsBrokerPort:
+    """``amqps://`` on a free port: TLS terminated here, bytes relayed to the broker."""
+
+    def __init__(self, server: Issued, target_port: int = 5672):
+        self.port = free_port()
+        self.server = server
+        self.target_port = target_port
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> TlsBrokerPort:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.privacy.tls_relay",
+                str(self.port),
+                str(self.server.cert),
+                str(self.server.key),
+                str(self.target_port),
+            ],
+            cwd=Path(__file__).resolve().parents[2],
+            env={k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")},
+        )
+        _wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

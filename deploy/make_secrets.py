@@ -1,0 +1,145 @@
+"""Create a deployment's secrets once, outside the image and outside git.
+
+``python deploy/make_secrets.py`` writes what ``docker-compose.yml`` reads and
+never overwrites a file that exists (so it is safe to re-run):
+
+- ``.env``: ``HELPDESK_POSTGRES_PASSWORD`` and ``HELPDESK_RABBITMQ_PASSWORD``
+  (random, URL-safe, so they can sit inside connection URLs);
+- ``deploy/secrets/jwt_secret``: the HS256 secret shared with the host platform
+  that signs the tokens (replace it with the platform's own);
+- ``deploy/secrets/data_keys``: the at-rest encryption key (``id=base64key``);
+- ``deploy/secrets/tls.pem``: the public certificate chain and key the load
+  balancer serves. Self-signed for ``--hostname`` unless you put your own there.
+
+``--internal-tls`` also writes a private CA (``ca.pem``) and server certificates
+for ``postgres`` and ``rabbitmq`` that ``deploy/compose.tls.yml`` uses.
+
+The directory is mode 0700; the files are 0644 because the containers read them
+as their own non-root users (compose bind-mounts them with these modes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from shared.crypto import generate_key
+
+ROOT = Path(__file__).resolve().parent.parent
+VALIDITY = dt.timedelta(days=825)
+
+
+def _write(path: Path, text: str, written: list) -> None:
+    if path.exists():
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    written.append(path)
+
+
+def _pem_key(key) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def _pem_cert(cert) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def issue(common_name: str, issuer=None, issuer_key=None, ca: bool = False):
+    """A P-256 key and certificate for ``common_name`` (self-signed without an issuer)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
+        )
+    else:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False
+        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    cert = builder.sign(issuer_key or key, hashes.SHA256())
+    return key, cert
+
+
+def make_secrets(root: Path, hostname: str, internal_tls: bool) -> list[Path]:
+    """Write every missing secret under the checkout ``root``; return the paths written."""
+    written: list[Path] = []
+    secrets_dir = root / "deploy" / "secrets"
+    secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env = root / ".env"
+    if not env.exists():
+        _write(
+            env,
+            f"HELPDESK_POSTGRES_PASSWORD={secrets.token_hex(24)}\n"
+            f"HELPDESK_RABBITMQ_PASSWORD={secrets.token_hex(24)}\n",
+            written,
+        )
+        env.chmod(0o600)
+    _write(secrets_dir / "jwt_secret", secrets.token_urlsafe(48) + "\n", written)
+    _write(secrets_dir / "data_keys", f"k{secrets.token_hex(3)}={generate_key()}\n", written)
+    if not (secrets_dir / "tls.pem").exists():
+        key, cert = issue(hostname)
+        _write(secrets_dir / "tls.pem", _pem_cert(cert) + _pem_key(key), written)
+    if internal_tls:
+        if (secrets_dir / "ca.pem").exists():
+            ca_cert = x509.load_pem_x509_certificate((secrets_dir / "ca.pem").read_bytes())
+            ca_key = serialization.load_pem_private_key(
+                (secrets_dir / "ca-key.pem").read_bytes(), password=None
+            )
+        else:
+            ca_key, ca_cert = issue("Help Center internal CA", ca=True)
+            _write(secrets_dir / "ca.pem", _pem_cert(ca_cert), written)
+            _write(secrets_dir / "ca-key.pem", _pem_key(ca_key), written)
+            (secrets_dir / "ca-key.pem").chmod(0o600)
+        for host in ("postgres", "rabbitmq"):
+            if not (secrets_dir / f"{host}.pem").exists():
+                key, cert = issue(host, ca_cert, ca_key)
+                _write(secrets_dir / f"{host}.pem", _pem_cert(cert), written)
+                _write(secrets_dir / f"{host}-key.pem", _pem_key(key), written)
+    return written
+
+
+def main(argv=None) -> int:
+    """Create the missing secrets and list what was written."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--hostname", default="localhost", help="name on the self-signed public certificate"
+    )
+    parser.add_argument(
+        "--internal-tls",
+        action="store_true",
+        help="also a CA and certificates for postgres/rabbitmq",
+    )
+    args = parser.parse_args(argv)
+    for path in make_secrets(ROOT, args.hostname, args.internal_tls):
+        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Ticket list and search latency at 10 thousand and a million tickets, against baselines.
+
+    python scripts/bench_ticket_search.py [--sizes 10000,1000000] [--repeats 21]
+
+For each size it creates a fresh database (``helpdesk_bench_<size>`` on the server
+of ``HELPDESK_TICKETS_DATABASE_URL``, or ``--server``), migrates it, loads it with
+``load_million_tickets.load`` and times the service's own list handlers (the real
+queries, views and cursors, without RPC) next to a baseline, in the same run,
+interleaved, reporting medians:
+
+- lists and searches: the same handler call with the index that serves it dropped
+  inside the call's own transaction, which the handler rolls back (so the index is
+  unused for that query only, and back for the next);
+- deep pages: the keyset condition against the same page fetched with OFFSET.
+
+The databases are dropped afterwards unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.load_million_tickets import BENCH_USER, load  # noqa: E402
+from services.tickets import handlers  # noqa: E402
+from services.tickets.unit_of_work import TicketsUnitOfWork  # noqa: E402
+from shared.config import Settings  # noqa: E402
+from shared.crypto import keyring_from_settings  # noqa: E402
+from shared.db import make_engine  # noqa: E402
+from shared.migrate import drop_database, upgrade  # noqa: E402
+
+ADMIN = {"id": "bench-admin", "name": "Bench Admin", "role": "admin"}
+USER = {"id": BENCH_USER, "name": "Bench User", "role": "user"}
+DEEP_PAGE = 100  # pages of 20: rows 1981-2000
+TRGM_INDEX = "tickets_subject_trgm_idx"
+
+
+def _median_ms(samples):
+    return statistics.median(samples) * 1000
+
+
+def _timed(fn):
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def cases(engine: sa.Engine, keyring, settings):
+    """(name, our call, baseline call, baseline name) for every measured query."""
+
+    def handler(name, actor, params, without=None):
+        def run():
+            with Session(engine) as session:
+                if without:
+                    # Inside the handler's transaction, which it rolls back: the index
+                    # is gone for this query only (a catalog change, no data touched).
+                    session.execute(sa.text(f"DROP INDEX {without}"))
+                uow = TicketsUnitOfWork(session, keyring, settings)
+                return getattr(handlers, name)(handlers.Command(actor, params), uow)
+
+        return run
+
+    def search(label, name, actor, q):
+        return (
+            f"{label} search q={q!r}",
+            handler(name, actor, {"q": q}),
+            handler(name, actor, {"q": q}, without=TRGM_INDEX),
+            "trigram index unused",
+        )
+
+    def sql(query, **params):
+        def run():
+            with Session(engine) as session:
+                session.execute(sa.text(query), params).all()
+
+        return run
+
+    # The deep page: keyset cursor vs OFFSET for the same rows (SQL only, both sides).
+    with Session(engine) as session:
+        last_before = session.execute(
+            sa.text("SELECT id FROM tickets ORDER BY id DESC OFFSET :n LIMIT 1"),
+            {"n": (DEEP_PAGE - 1) * 20 - 1},
+        ).scalar()
+    columns = "id, subject, issue_type, feature, status, priority, created_at, updated_at"
+
+    return [
+        (
+            "user list, first page",
+            handler("list_tickets", USER, {}),
+            handler("list_tickets", USER, {}, without="tickets_owner_id_idx"),
+            "owner index unused",
+        ),
+        (
+            "admin queue, first page, sort=priority",
+            handler("admin_list_tickets", ADMIN, {"sort": "priority"}),
+            handler(
+                "admin_list_tickets",
+                ADMIN,
+                {"sort": "priority"},
+                without="tickets_priority_queue_idx",
+            ),
+            "priority index unused",
+        ),
+        (
+            f"admin queue, page {DEEP_PAGE} (SQL, keyset)",
+            sql(
+                f"SELECT {columns} FROM tickets WHERE id < :id ORDER BY id DESC LIMIT 21",
+                id=last_before,
+            ),
+            sql(
+                f"SELECT {columns} FROM tickets ORDER BY id DESC OFFSET :n LIMIT 21",
+                n=(DEEP_PAGE - 1) * 20,
+            ),
+            "same page with OFFSET",
+        ),
+        search("admin, rare", "admin_list_tickets", ADMIN, "ref 00042"),
+        search("admin, common word", "admin_list_tickets", ADMIN, "invoice"),
+        search("admin, no match", "admin_list_tickets", ADMIN, "zebra crossing"),
+        search("user's own", "list_tickets", USER, "invoice"),
+    ]
+
+
+def bench_size(server: str, size: int, repeats: int, keyring, settings, keep: bool, log):
+    """Load ``size`` tickets into a fresh database and time every case."""
+    url = urlunsplit(urlsplit(server)._replace(path=f"/helpdesk_bench_{size}"))
+    drop_database(url)
+    upgrade("tickets", url)
+    load(url, size, keyring, log=log)
+    engine = make_engine(url, pool_size=2)
+    rows = []
+    try:
+        for name, fn, baseline, baseline_name in cases(engine, keyring, settings):
+            for _ in range(2):  # warm caches and pools
+                fn()
+                baseline()
+            ours_s, base_s = [], []
+            for _ in range(repeats):  # interleaved, so drift hits both alike
+                ours_s.append(_timed(fn))
+                base_s.append(_timed(baseline))
+            rows.append((name, size, _median_ms(ours_s), baseline_name, _median_ms(base_s)))
+            log(f"{size:>9} {name}: {rows[-1][2]:.2f} ms vs {rows[-1][4]:.2f} ms")
+    finally:
+        engine.dispose()
+        if not keep:
+            drop_database(url)
+    return rows
+
+
+def table(rows) -> str:
+    """The results as a Markdown table."""
+    lines = [
+        "| query | tickets | median ms | baseline | baseline median ms | baseline / ours |",
+        "| --- | ---: | ---: | --- | ---: | ---: |",
+    ]
+    for name, size, ours, baseline_name, base in rows:
+        lines.append(
+            f"| {name} | {size:,} | {ours:.2f} | {baseline_name} | {base:.2f} | {base / ours:.1f}x |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,1000000")
+    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--server", help="postgresql://... (default: the tickets URL's server)")
+    parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    server = args.server or settings.tickets_database_url
+    keyring = keyring_from_settings(settings)
+
+    def log(text):
+        print(text, file=sys.stderr, flush=True)
+
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        rows += bench_size(server, size, args.repeats, keyring, settings, args.keep, log)
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

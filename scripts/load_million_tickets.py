@@ -1,0 +1,245 @@
+"""Load many tickets fast (COPY) into a tickets database, for benchmarks and drills.
+
+    python scripts/load_million_tickets.py [--count 1000000] [--database-url URL]
+
+The database must already be migrated (``python -m shared.migrate tickets``); the
+URL defaults to ``HELPDESK_TICKETS_DATABASE_URL``. Rows look like real ones: varied
+subjects from a word list, descriptions encrypted with the configured data keys and
+bound to their row ids (so the service can open them), priorities from issue types,
+a status mix, one ``open`` timeline entry each, ids in creation order. Most tickets
+belong to ~20-ticket owners; ``bench-user`` owns 500 of them, spread through time.
+
+Secondary indexes on ``tickets`` are dropped before the COPY and rebuilt after it
+(as pg_restore does; pass ``--keep-indexes`` not to), so run it against a database
+that is not serving traffic. Ids are reserved from the sequence up front.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from shared.catalog import DEFAULT_FEATURES, PRIORITIES, PRIORITY_BY_ISSUE_TYPE
+from shared.config import Settings
+from shared.crypto import aad, keyring_from_settings
+
+BENCH_USER = "bench-user"
+BENCH_USER_TICKETS = 500
+WORDS = [
+    "account",
+    "admin",
+    "alert",
+    "api",
+    "archive",
+    "audit",
+    "backup",
+    "billing",
+    "browser",
+    "cache",
+    "calendar",
+    "card",
+    "chart",
+    "checkout",
+    "client",
+    "column",
+    "connection",
+    "credit",
+    "csv",
+    "dashboard",
+    "data",
+    "date",
+    "delete",
+    "domain",
+    "download",
+    "duplicate",
+    "email",
+    "error",
+    "export",
+    "feature",
+    "field",
+    "filter",
+    "font",
+    "form",
+    "graph",
+    "header",
+    "import",
+    "integration",
+    "invoice",
+    "language",
+    "layout",
+    "license",
+    "link",
+    "list",
+    "login",
+    "mobile",
+    "notification",
+    "number",
+    "order",
+    "page",
+    "password",
+    "payment",
+    "pdf",
+    "permission",
+    "phone",
+    "plan",
+    "printer",
+    "profile",
+    "refund",
+    "report",
+    "request",
+    "role",
+    "schedule",
+    "search",
+    "session",
+    "setting",
+    "share",
+    "signup",
+    "sorting",
+    "storage",
+    "subscription",
+    "sync",
+    "table",
+    "tax",
+    "team",
+    "template",
+    "timeout",
+    "timezone",
+    "token",
+    "total",
+    "upload",
+    "user",
+    "webhook",
+    "widget",
+]
+PHRASES = (
+    "{a} {b} not working",
+    "Cannot {verb} {a}",
+    "{a} shows wrong {b}",
+    "Problem with {a} and {b}",
+    "{a} {b} is very slow",
+    "Error when I {verb} the {a}",
+    "Question about {a} {b}",
+)
+VERBS = ("open", "save", "export", "import", "update", "delete", "load", "share", "print")
+STATUS_MIX = (
+    ("open", 25),
+    ("in_review", 20),
+    ("awaiting_user", 15),
+    ("resolved", 15),
+    ("closed", 25),
+)
+ISSUE_TYPES = tuple(PRIORITY_BY_ISSUE_TYPE)
+RANK = {p: i for i, p in enumerate(PRIORITIES)}
+TICKET_COLUMNS = (
+    "id, owner_id, owner_name, issue_type, feature, subject, description, priority, "
+    "priority_rank, status, created_at, updated_at"
+)
+
+
+def subject(rng: random.Random, serial: int) -> str:
+    """A plausible subject; the serial keeps every subject distinct."""
+    a, b = rng.sample(WORDS, 2)
+    text = rng.choice(PHRASES).format(a=a, b=b, verb=rng.choice(VERBS))
+    return f"{text[0].upper()}{text[1:]} (ref {serial:07d})"
+
+
+def _plain(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return f"postgresql://{rest}"
+
+
+def _secondary_indexes(conn) -> list[tuple[str, str]]:
+    return conn.execute(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i "
+        "WHERE i.tablename = 'tickets' AND i.schemaname = current_schema() "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
+    ).fetchall()
+
+
+def load(url: str, count: int, keyring, seed: int = 42, keep_indexes: bool = False, log=print):
+    """COPY ``count`` tickets (and their first timeline entry) into the database at ``url``."""
+    rng = random.Random(seed)
+    statuses = [s for s, weight in STATUS_MIX for _ in range(weight)]
+    features = [key for key, _label in DEFAULT_FEATURES]
+    owners = max(1, count // 20)
+    # Spread the bench user's tickets evenly through the whole history.
+    bench_every = max(1, count // BENCH_USER_TICKETS)
+    started = time.monotonic()
+    with psycopg.connect(_plain(url)) as conn:
+        first = conn.execute("SELECT nextval('tickets_id_seq')").fetchone()[0]
+        conn.execute("SELECT setval('tickets_id_seq', %s)", (first + count - 1,))
+        conn.commit()
+        indexes = [] if keep_indexes else _secondary_indexes(conn)
+        for name, _definition in indexes:
+            conn.execute(f'DROP INDEX "{name}"')
+        start_at = datetime.now(UTC) - timedelta(days=730)
+        step = timedelta(days=730) / max(count, 1)
+        with (
+            conn.cursor() as cur,
+            cur.copy(f"COPY tickets ({TICKET_COLUMNS}) FROM STDIN") as tickets_copy,
+        ):
+            lines = []
+            for n in range(count):
+                ticket_id = first + n
+                owner = BENCH_USER if n % bench_every == 0 else f"user-{rng.randrange(owners):06d}"
+                issue_type = rng.choice(ISSUE_TYPES)
+                priority = PRIORITY_BY_ISSUE_TYPE[issue_type]
+                created = (start_at + step * n).isoformat()
+                description = keyring.encrypt(
+                    f"Steps to reproduce ticket {ticket_id}: open the page, wait, see the error "
+                    "message, try again later.",
+                    aad("tickets", "description", ticket_id),
+                )
+                lines.append(
+                    f"{ticket_id}\t{owner}\t{owner.title()}\t{issue_type}\t"
+                    f"{rng.choice(features)}\t{subject(rng, n)}\t{description}\t{priority}\t"
+                    f"{RANK[priority]}\t{rng.choice(statuses)}\t{created}\t{created}\n"
+                )
+                if len(lines) == 5000:
+                    tickets_copy.write("".join(lines))
+                    lines.clear()
+            if lines:
+                tickets_copy.write("".join(lines))
+        log(f"copied {count} tickets in {time.monotonic() - started:.1f}s")
+        conn.execute(
+            "INSERT INTO timeline (ticket_id, status, by, actor_id, at) "
+            "SELECT id, 'open', 'user', owner_id, created_at FROM tickets "
+            "WHERE id BETWEEN %s AND %s",
+            (first, first + count - 1),
+        )
+        for name, definition in indexes:
+            t = time.monotonic()
+            conn.execute(definition)
+            log(f"rebuilt {name} in {time.monotonic() - t:.1f}s")
+        conn.commit()
+    with psycopg.connect(_plain(url), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE tickets")
+        conn.execute("VACUUM ANALYZE timeline")
+    log(f"loaded {count} tickets in {time.monotonic() - started:.1f}s total")
+    return first, first + count - 1
+
+
+def main(argv=None) -> int:
+    """Parse arguments and load."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--database-url", help="default: HELPDESK_TICKETS_DATABASE_URL")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep-indexes", action="store_true")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    url = args.database_url or settings.tickets_database_url
+    first, last = load(
+        url, args.count, keyring_from_settings(settings), args.seed, args.keep_indexes
+    )
+    print(f"tickets #{first}..#{last}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

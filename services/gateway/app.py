@@ -29,7 +29,9 @@ try:  # the pages engineer's module; the API works before (and without) it
 except ImportError:  # pragma: no cover - depends on what is checked out
     register_pages = None
 
+# Ids are PostgreSQL bigints: anything else cannot name a row, so it is a 404.
 TICKET_ID = "{ticket_id:int(min=1, max=9223372036854775807)}"
+NOTICE_ID = "{notice_id:int(min=1, max=9223372036854775807)}"
 SERVICES = ("tickets", "notifications")
 
 
@@ -136,7 +138,7 @@ def create_app(settings: Settings, clients) -> falcon.App:
     app.add_route(f"{v1}/notifications", resources.NoticeCollection(clients))
     app.add_route(f"{v1}/notifications/unread-count", resources.NoticeUnreadCount(clients))
     app.add_route(f"{v1}/notifications/read-all", resources.NoticeReadAll(clients))
-    app.add_route(f"{v1}/notifications/{{notice}}/read", resources.NoticeRead(clients))
+    app.add_route(f"{v1}/notifications/{NOTICE_ID}/read", resources.NoticeRead(clients))
     app.add_route(f"{v1}/admin/tickets", resources.AdminTicketCollection(clients))
     app.add_route(f"{v1}/admin/tickets/{TICKET_ID}", resources.AdminTicketItem(clients))
     app.add_route(

@@ -40,7 +40,7 @@ NOTICE_ID = {
     "name": "id",
     "in": "path",
     "required": True,
-    "schema": {"type": ["integer", "string"]},
+    "schema": {"type": "integer", "minimum": 1},
 }
 
 

@@ -13,7 +13,6 @@ import falcon
 from services.gateway import schemas
 from services.gateway.body import NO_BODY, read_json
 from services.gateway.errors import ApiError
-from shared.errors import NotFound
 from shared.rendering import render_markdown
 
 TICKETS, NOTIFICATIONS = "tickets", "notifications"
@@ -205,15 +204,6 @@ class AdminTicketAssign(_TicketScoped):
 # ---------------------------------------------------------------- notices
 
 
-def notice_id(raw: str):
-    """A notice id from the path: digits as an int, else the text; 404 when implausible."""
-    if raw.isdigit() and len(raw) <= 18:
-        return int(raw)
-    if 0 < len(raw) <= 64 and all(c.isalnum() or c == "-" for c in raw):
-        return raw
-    raise NotFound("Notice not found.")
-
-
 class NoticeCollection(_Resource):
     """``GET /api/v1/notifications``: the caller's own notices."""
 
@@ -240,9 +230,9 @@ class NoticeRead(_Resource):
         super().__init__(clients)
         self.schema = schemas.EmptyBody()
 
-    def on_post(self, req, resp, notice):
+    def on_post(self, req, resp, notice_id):
         _body(req, self.schema, required=False)
-        resp.media = self.notifications("mark_read", req.context.actor.id, notice_id(notice))
+        resp.media = self.notifications("mark_read", req.context.actor.id, notice_id)
 
 
 class NoticeReadAll(_Resource):

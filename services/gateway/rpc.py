@@ -20,13 +20,19 @@ import os
 import socket
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 
 from kombu import Connection
 from kombu.exceptions import KombuError, OperationalError
-from nameko.exceptions import RpcTimeout, UnknownService
-from nameko.rpc import ServiceProxy
-from nameko.standalone.rpc import ClusterRpcProxy
+
+with warnings.catch_warnings():
+    # nameko imports eventlet, which announces its deprecation; the gateway never
+    # monkey-patches (gunicorn's threads are real threads), it only needs nameko's client.
+    warnings.simplefilter("ignore")
+    from nameko.exceptions import RpcTimeout, UnknownService
+    from nameko.rpc import ServiceProxy
+    from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.gateway.errors import ServiceUnavailable
 from shared.config import Settings
@@ -39,7 +45,7 @@ SERVICES = ("tickets", "notifications")
 # Errors after which a client's connection state is unknown: discard it.
 TRANSPORT_ERRORS = (RpcTimeout, OSError, socket.error, KombuError, OperationalError, RuntimeError)
 # How long a probe result (does the service have a consumer?) is trusted.
-PROBE_TTL = 1.0
+PROBE_TTL = 0.5
 
 
 class _PooledClient:

@@ -274,7 +274,7 @@ class AdminTicketPage(Schema):
 
 
 class Notice(Schema):
-    id = fields.Raw(required=True, metadata={"type": ["integer", "string"]})
+    id = fields.Integer(required=True)
     kind = fields.String(
         required=True,
         validate=validate.OneOf(

@@ -183,7 +183,9 @@ def test_notices_list_count_read_and_read_all(client, clients, auth):
     other = client.simulate_post(f"/api/v1/notifications/{theirs['id']}/read", headers=auth())
     missing = client.simulate_post("/api/v1/notifications/9999/read", headers=auth())
     assert other.status_code == missing.status_code == 404 and other.json == missing.json
-    assert client.simulate_post("/api/v1/notifications/../read", headers=auth()).status_code == 404
+    for bad in ("abc", "0", "-1", "99999999999999999999"):
+        path = f"/api/v1/notifications/{bad}/read"
+        assert client.simulate_post(path, headers=auth()).status_code == 404
     result = client.simulate_post("/api/v1/notifications/read-all", json={}, headers=auth())
     assert result.json == {"updated": 1}
     assert (

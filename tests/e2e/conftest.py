@@ -1,0 +1,72 @@
+"""Helpers for end-to-end tests through the running gateway (the ``stack`` fixture)."""
+
+import time
+import uuid
+
+import pytest
+import requests
+
+DESCRIPTION = "Every time I open the dashboard the charts stay empty, on Firefox and Chrome alike."
+
+
+class Api:
+    """HTTP calls to the stack's gateway as one identity."""
+
+    def __init__(self, stack, sub, role="user", name=None):
+        self.stack = stack
+        self.sub = sub
+        self.token = stack.token(sub, role, name or sub)
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {self.token}"
+
+    def request(self, method, path, **kwargs):
+        kwargs.setdefault("timeout", 15)
+        return self.session.request(method, self.stack.base_url + path, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, json=None, **kwargs):
+        return self.request("POST", path, json=json, **kwargs)
+
+    def create(self, **overrides):
+        body = {
+            "issue_type": "bug",
+            "feature": "dashboard",
+            "subject": f"Charts empty {uuid.uuid4().hex[:6]}",
+            "description": DESCRIPTION,
+        }
+        body.update(overrides)
+        result = self.post("/api/v1/tickets", body)
+        assert result.status_code == 201, result.text
+        return result.json()
+
+
+def unique(prefix: str) -> str:
+    """A user id no other test uses (the daily limit is per user)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def poll(fetch, until, timeout=8.0, interval=0.2):
+    """Call ``fetch`` until ``until(result)`` holds; return the last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = fetch()
+        if until(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+@pytest.fixture
+def user(stack):
+    return Api(stack, unique("user"), "user", "Alice Example")
+
+
+@pytest.fixture
+def other_user(stack):
+    return Api(stack, unique("user"), "user", "Bob Example")
+
+
+@pytest.fixture
+def admin(stack):
+    return Api(stack, unique("admin"), "admin", "Sam Support")

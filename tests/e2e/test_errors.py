@@ -1,0 +1,149 @@
+"""Every error code of the contract, and refused tokens, through the running gateway."""
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+import requests
+
+from shared.config import DEV_JWT_SECRET
+from tests.e2e.conftest import Api, unique
+
+pytestmark = pytest.mark.e2e
+
+
+def _error(result, status, code):
+    assert result.status_code == status, result.text
+    assert result.headers["Content-Type"].startswith("application/json")
+    body = result.json()
+    assert body["error"]["code"] == code and body["error"]["message"]
+    assert isinstance(body["error"]["details"], dict)
+    assert result.headers["X-Request-Id"]
+    return body["error"]
+
+
+def _raw(stack, token, path="/api/v1/tickets"):
+    return requests.get(
+        stack.base_url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.mark.filterwarnings("ignore:The HMAC key")
+def test_tokens_that_must_be_refused(stack):
+    now = int(time.time())
+    good = {"sub": unique("u"), "role": "user", "exp": now + 300}
+    refused = {
+        "expired": jwt.encode(good | {"exp": now - 10}, DEV_JWT_SECRET, "HS256"),
+        "wrong key": jwt.encode(good, "another-secret-entirely-" * 3, "HS256"),
+        "wrong algorithm": jwt.encode(good, DEV_JWT_SECRET, "HS512"),
+        "none": f"{_b64(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{_b64(json.dumps(good).encode())}.",
+        "no sub": jwt.encode(
+            {k: v for k, v in good.items() if k != "sub"}, DEV_JWT_SECRET, "HS256"
+        ),
+        "no role": jwt.encode(
+            {k: v for k, v in good.items() if k != "role"}, DEV_JWT_SECRET, "HS256"
+        ),
+        "no exp": jwt.encode(
+            {k: v for k, v in good.items() if k != "exp"}, DEV_JWT_SECRET, "HS256"
+        ),
+        "unknown role": jwt.encode(good | {"role": "owner"}, DEV_JWT_SECRET, "HS256"),
+        "garbage": "abc.def.ghi",
+    }
+    assert _raw(stack, jwt.encode(good, DEV_JWT_SECRET, "HS256")).status_code == 200
+    for name, token in refused.items():
+        result = _raw(stack, token)
+        assert result.status_code == 401, name
+        assert result.headers["WWW-Authenticate"] == "Bearer", name
+        _error(result, 401, "unauthorized")
+    _error(requests.get(stack.base_url + "/api/v1/tickets", timeout=10), 401, "unauthorized")
+
+
+def test_each_error_code(stack, user, admin):
+    ticket = user.create()
+    tid = ticket["id"]
+    _error(user.get("/api/v1/admin/tickets"), 403, "forbidden")
+    _error(user.get("/api/v1/nope"), 404, "not_found")
+    _error(requests.get(stack.base_url + "/nope", timeout=10), 404, "not_found")
+    deleted = user.request("DELETE", f"/api/v1/tickets/{tid}")
+    _error(deleted, 405, "method_not_allowed")
+    assert "GET" in deleted.headers["Allow"]
+    _error(user.request("DELETE", "/api/v1/tickets/999999999"), 404, "not_found")
+    big = json.dumps({"text": "x" * (64 * 1024)})
+    _error(
+        user.post("/api/v1/preview", data=big, headers={"Content-Type": "application/json"}),
+        413,
+        "payload_too_large",
+    )
+
+    def chunks():
+        for _ in range(100):
+            yield b"x" * 1024
+
+    # No Content-Length (chunked): the capped read still refuses it.
+    _error(
+        user.post("/api/v1/preview", data=chunks(), headers={"Content-Type": "application/json"}),
+        413,
+        "payload_too_large",
+    )
+    _error(
+        user.post("/api/v1/tickets", data="subject=x", headers={"Content-Type": "text/plain"}),
+        415,
+        "unsupported_media_type",
+    )
+    _error(
+        user.post("/api/v1/tickets", data="{oops", headers={"Content-Type": "application/json"}),
+        400,
+        "malformed_request",
+    )
+    _error(user.get("/api/v1/tickets", params={"limit": "ten"}), 400, "malformed_request")
+    _error(user.get("/api/v1/tickets", params={"limit": "0"}), 422, "validation_failed")
+    _error(user.get("/api/v1/tickets", params={"status": "pending"}), 422, "validation_failed")
+    details = _error(
+        user.post(
+            "/api/v1/tickets",
+            {
+                "issue_type": "bug",
+                "feature": "dashboard",
+                "subject": "Short",
+                "description": "x" * 60,
+                "status": "resolved",
+                "priority": "critical",
+                "user_id": "mallory",
+            },
+        ),
+        422,
+        "validation_failed",
+    )["details"]
+    assert set(details) == {"subject", "status", "priority", "user_id"}
+    assert user.post(f"/api/v1/tickets/{tid}/close").status_code == 200
+    _error(user.post(f"/api/v1/tickets/{tid}/messages", {"body": "hi"}), 409, "conflict")
+    _error(
+        admin.post(f"/api/v1/admin/tickets/{tid}/assign", {"assignee_id": admin.sub}),
+        409,
+        "conflict",
+    )
+
+
+def test_the_sixth_ticket_of_the_day_is_429(stack):
+    api = Api(stack, unique("limit"))
+    for _ in range(5):
+        api.create()
+    result = api.post(
+        "/api/v1/tickets",
+        {
+            "issue_type": "other",
+            "feature": "other",
+            "subject": "One too many today",
+            "description": "This is the sixth ticket of the day and must be refused by the limit.",
+        },
+    )
+    error = _error(result, 429, "rate_limited")
+    assert error["details"]["reset_at"].endswith("Z")
+    assert 0 < int(result.headers["Retry-After"]) <= 86400
+    assert len(api.get("/api/v1/tickets").json()["items"]) == 5

@@ -1,0 +1,57 @@
+"""A dead service gives a fast 503, and 20 racing creates give exactly 5 tickets."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.e2e.conftest import Api, poll, unique
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_a_stopped_service_is_a_fast_503_and_recovers(stack, user):
+    assert user.get("/api/v1/notifications").status_code == 200
+    stack.stop("notifications")
+    try:
+        started = time.monotonic()
+        result = user.get("/api/v1/notifications")
+        elapsed = time.monotonic() - started
+        assert result.status_code == 503, result.text
+        assert result.json()["error"]["code"] == "service_unavailable"
+        assert result.json()["error"]["details"] == {"service": "notifications"}
+        assert int(result.headers["Retry-After"]) > 0
+        # Well under the RPC timeout (5 s): the gateway sees nobody consumes the queue.
+        assert elapsed < 3.0, elapsed
+        ready = requests.get(f"{stack.base_url}/readyz", timeout=10)
+        assert ready.status_code == 503 and "notifications" in ready.json()["error"]["details"]
+        # The other service keeps working.
+        assert user.get("/api/v1/tickets").status_code == 200
+    finally:
+        stack.start("notifications")
+    stack.wait_ready()
+    recovered = poll(lambda: user.get("/api/v1/notifications"), lambda r: r.status_code == 200)
+    assert recovered.status_code == 200
+
+
+def test_twenty_concurrent_creates_give_exactly_five(stack):
+    api = Api(stack, unique("racer"))
+    body = {
+        "issue_type": "data",
+        "feature": "reports",
+        "subject": "Racing to open tickets",
+        "description": "Twenty of these arrive at once; exactly five may become tickets today.",
+    }
+    url = f"{stack.base_url}/api/v1/tickets"
+    headers = {"Authorization": f"Bearer {api.token}"}
+
+    def create(_):
+        return requests.post(url, json=body, headers=headers, timeout=30)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(create, range(20)))
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [201] * 5 + [429] * 15, [r.text for r in results if r.status_code >= 500]
+    assert all(int(r.headers["Retry-After"]) > 0 for r in results if r.status_code == 429)
+    assert len(api.get("/api/v1/tickets").json()["items"]) == 5

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import re
 import secrets
@@ -31,6 +32,10 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from nameko.extensions import DependencyProvider
+
+from shared.errors import DataIntegrityError
+
+log = logging.getLogger(__name__)
 
 PREFIX = "hd1"
 NONCE_BYTES = 12
@@ -49,8 +54,10 @@ class MissingDataKey(LookupError):
     """A value was sealed with a key this process does not have."""
 
 
-class TamperedValue(ValueError):
-    """A stored value failed authentication: altered, truncated or moved to another row."""
+# A stored value failed authentication: altered, truncated or moved to another row.
+# It is the typed RPC error of shared.errors, so the gateway answers 500
+# ``data_integrity_error`` with its message; the text itself is never returned.
+TamperedValue = DataIntegrityError
 
 
 def aad(table: str, column: str, row_id) -> bytes:
@@ -147,20 +154,23 @@ class Keyring:
         """Open a stored value; raise ``TamperedValue`` or ``MissingDataKey`` if it cannot be."""
         if stored is None:
             return None
-        key_id = key_id_of(stored)
+        try:
+            key_id = key_id_of(stored)
+        except TamperedValue as exc:
+            raise _tampered(exc.details["reason"], associated) from None
         cipher = self.keys.get(key_id)
         if cipher is None:
             raise MissingDataKey(f"value sealed with data key {key_id!r}, which is not configured")
         try:
             blob = _b64d(stored.split(":", 2)[2])
         except (ValueError, binascii.Error):
-            raise TamperedValue("stored value is not valid base64url") from None
+            raise _tampered("not valid base64url", associated) from None
         if len(blob) < NONCE_BYTES + TAG_BYTES:
-            raise TamperedValue("stored value is truncated")
+            raise _tampered("truncated", associated)
         try:
             return cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated).decode()
         except InvalidTag:
-            raise TamperedValue("stored value failed authentication") from None
+            raise _tampered("failed authentication", associated) from None
 
     def reencrypt(self, stored: str | None, associated: bytes) -> str | None:
         """The same plaintext sealed under the active key (unchanged if it already is)."""
@@ -173,8 +183,17 @@ def key_id_of(stored: str) -> str:
     """The id of the key that sealed ``stored``; ``TamperedValue`` if it is not ours."""
     parts = stored.split(":", 2) if isinstance(stored, str) else ()
     if len(parts) != 3 or parts[0] != PREFIX or not KEY_ID.fullmatch(parts[1]):
-        raise TamperedValue("stored value is not in the encrypted format")
+        raise TamperedValue.because("not in the encrypted format")
     return parts[1]
+
+
+def _tampered(reason: str, associated: bytes) -> TamperedValue:
+    # The operators' alert: which row's column, never any of its text.
+    log.error(
+        "stored value failed its integrity check",
+        extra={"reason": reason, "value_of": associated.decode(errors="replace")},
+    )
+    return TamperedValue.because(reason)
 
 
 def keyring_from_settings(settings) -> Keyring:

@@ -56,3 +56,21 @@ class RateLimited(HelpdeskError):
     """Daily ticket allowance spent; ``details`` holds ``reset_at`` and ``retry_after``."""
 
     code = "rate_limited"
+
+
+@deserialize_to_instance
+class DataIntegrityError(HelpdeskError):
+    """Stored ticket text failed its integrity check (altered, truncated, or moved
+    from another row), so it is not returned. Raised by ``shared.crypto`` (where it
+    is also called ``TamperedValue``); the gateway answers 500 with this message."""
+
+    code = "data_integrity_error"
+
+    @classmethod
+    def because(cls, reason: str) -> "DataIntegrityError":
+        """The error for one cause, worded for whoever reads the API's answer."""
+        return cls(
+            f"Stored ticket text failed its integrity check ({reason}) and is not shown; "
+            "the operators have been alerted.",
+            {"reason": reason},
+        )

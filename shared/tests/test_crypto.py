@@ -144,6 +144,26 @@ def test_any_flipped_bit_is_detected(index):
         keyring.decrypt(flip(stored, index), ROW)
 
 
+def test_tampering_crosses_rpc_as_itself_with_a_clear_message(caplog):
+    from nameko.exceptions import deserialize, serialize
+
+    from shared.errors import HelpdeskError
+
+    keyring = ring()
+    stored = keyring.encrypt("the original text", ROW)
+    with pytest.raises(TamperedValue) as info:
+        keyring.decrypt(stored, aad("messages", "body", 43))
+    error = info.value
+    assert isinstance(error, HelpdeskError) and error.code == "data_integrity_error"
+    assert "integrity check" in error.message and "the original text" not in error.message
+    # The operators' log line says where, never what.
+    assert any(getattr(r, "value_of", None) == "messages/body/43" for r in caplog.records)
+    assert all("the original text" not in r.getMessage() for r in caplog.records)
+    again = deserialize(serialize(error))
+    assert type(again) is TamperedValue and again.message == error.message
+    assert again.details == {"reason": "failed authentication"}
+
+
 def test_truncated_value_is_detected():
     keyring = ring()
     stored = keyring.encrypt("the original text", ROW)

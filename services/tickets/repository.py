@@ -12,10 +12,16 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from services.tickets.tables import messages, ticket_allowance, tickets, timeline
+from services.tickets.tables import (
+    ENCRYPTED_COLUMNS,
+    messages,
+    ticket_allowance,
+    tickets,
+    timeline,
+)
 from shared.crypto import Keyring, aad
 
-ENCRYPTED_TICKET_COLUMNS = ("description", "resolution_note", "closed_note")
+ENCRYPTED_TICKET_COLUMNS = tuple(c for t, c, _ in ENCRYPTED_COLUMNS if t == "tickets")
 
 
 class TicketRepository:

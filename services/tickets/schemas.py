@@ -31,6 +31,7 @@ from shared.catalog import (
     SUBJECT_LENGTH,
 )
 from shared.errors import ValidationFailed
+from shared.fields import StrictBoolean, Trimmed
 
 ISSUE_TYPE_KEYS = tuple(t["key"] for t in ISSUE_TYPES)
 SORTS = ("priority", "created", "updated")
@@ -42,22 +43,6 @@ def _length(bounds) -> validate.Length:
     return validate.Length(
         min=low, max=high, error=f"Must be between {low} and {high} characters after trimming."
     )
-
-
-class Trimmed(fields.String):
-    """A string with surrounding whitespace removed before it is validated."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip()
-
-
-class StrictBoolean(fields.Boolean):
-    """Only JSON ``true``/``false``: ``"yes"`` or ``1`` are type errors."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
 
 
 class StrictInteger(fields.Integer):

@@ -7,31 +7,17 @@ Thin on purpose: entrypoints and dependencies only; the rules live in
 from __future__ import annotations
 
 from nameko.dependency_providers import Config
-from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from services.tickets import handlers
 from services.tickets.handlers import Command
+from services.tickets.tables import ENCRYPTED_COLUMNS
 from services.tickets.unit_of_work import TicketsUnitOfWork
 from shared.context import RequestId
-from shared.crypto import keyring_from_settings
+from shared.crypto import DataKeyring
 from shared.db import Database
 from shared.errors import HelpdeskError
 from shared.outbox import OutboxRelay
-
-
-class DataKeyring(DependencyProvider):
-    """The at-rest keyring; without its keys the service refuses to start."""
-
-    def setup(self):
-        settings = self.container.config["HELPDESK_SETTINGS"]
-        try:
-            self.keyring = keyring_from_settings(settings)
-        except ValueError as exc:
-            raise RuntimeError(f"tickets cannot start without its data keys: {exc}") from None
-
-    def get_dependency(self, worker_ctx):
-        return self.keyring
 
 
 class TicketsService:
@@ -41,7 +27,8 @@ class TicketsService:
 
     config = Config()
     db = Database("tickets_database_url")
-    keyring = DataKeyring()
+    # Refuses to start without keys, or when stored text needs a key that is missing.
+    keyring = DataKeyring("tickets_database_url", ENCRYPTED_COLUMNS)
     relay = OutboxRelay("tickets_database_url")
     request_id = RequestId()
 

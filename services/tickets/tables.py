@@ -9,6 +9,15 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = sa.MetaData()
 
+# (table, column, id column) of every value sealed with shared.crypto: the keyring
+# checks them at start-up and ``python -m shared.rotate_keys`` re-encrypts them.
+ENCRYPTED_COLUMNS = (
+    ("tickets", "description", "id"),
+    ("tickets", "resolution_note", "id"),
+    ("tickets", "closed_note", "id"),
+    ("messages", "body", "id"),
+)
+
 tickets = sa.Table(
     "tickets",
     metadata,

@@ -74,7 +74,11 @@ class _PooledClient:
 
     def call(self, service: str, name: str, args):
         # Context data travels with every call: the request id for the services' logs.
-        self.worker_ctx.data[CONTEXT_KEY] = current_request_id()
+        request_id = current_request_id()
+        if request_id is None:  # nameko drops None headers, with a warning
+            self.worker_ctx.data.pop(CONTEXT_KEY, None)
+        else:
+            self.worker_ctx.data[CONTEXT_KEY] = request_id
         return self.method(service, name)(*args)
 
     def close(self):

@@ -1,0 +1,42 @@
+"""The gateway refuses to start on bad settings, clearly, as ``make run`` starts it."""
+
+import os
+import subprocess
+
+import pytest
+
+from shared.localrun import ROOT, process_specs
+
+pytestmark = pytest.mark.e2e
+
+
+def _gateway_argv():
+    return next(spec.argv for spec in process_specs({}) if spec.service == "gateway")
+
+
+def _run(env):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
+    return subprocess.run(
+        _gateway_argv(), cwd=ROOT, env=base | env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    "env, reason",
+    [
+        ({"HELPDESK_ENV": "production"}, "HELPDESK_JWT_SECRET is required in production"),
+        (
+            {"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": "too-short"},
+            "HELPDESK_JWT_SECRET must be a real secret",
+        ),
+        ({"HELPDESK_JWT_ALGORITHM": "RS256"}, "HELPDESK_JWT_PUBLIC_KEY"),
+        ({"HELPDESK_GATEWAY_WORKERS": "zero"}, "HELPDESK_GATEWAY_WORKERS"),
+        ({"HELPDESK_TLS_CERT_FILE": "/nonexistent.pem"}, "HELPDESK_TLS_KEY_FILE"),
+    ],
+    ids=["no-secret", "weak-secret", "no-public-key", "bad-workers", "half-tls"],
+)
+def test_bad_settings_stop_the_gateway_with_a_clear_reason(env, reason):
+    result = _run(env | {"HELPDESK_HTTP_PORT": "1"})
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "helpdesk-gateway: " in result.stderr and reason in result.stderr
+    assert "Traceback" not in result.stderr

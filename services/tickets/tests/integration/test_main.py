@@ -1,0 +1,80 @@
+"""``helpdesk-tickets``: checks its settings, serves, and stops cleanly on signals."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from nameko.exceptions import UnknownService
+from nameko.standalone.rpc import ServiceRpcProxy
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+COMMAND = [sys.executable, "-m", "services.tickets"]
+
+
+@pytest.fixture
+def env(amqp_url, tickets_database_url, data_keys):
+    return dict(
+        os.environ,
+        HELPDESK_ENV="test",
+        HELPDESK_AMQP_URL=amqp_url,
+        HELPDESK_TICKETS_DATABASE_URL=tickets_database_url,
+        HELPDESK_DATA_KEYS=data_keys,
+    )
+
+
+def test_check_validates_settings_and_exits(env):
+    done = subprocess.run([*COMMAND, "--check"], env=env, capture_output=True, timeout=60)
+    assert done.returncode == 0 and b"configuration ok" in done.stdout
+    bad = subprocess.run(
+        [*COMMAND, "--check"],
+        env={**env, "HELPDESK_TICKETS_PER_DAY": "many"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and b"HELPDESK_TICKETS_PER_DAY" in bad.stderr
+
+
+def test_refuses_to_start_without_data_keys(env):
+    production = {
+        **env,
+        "HELPDESK_ENV": "production",
+        "HELPDESK_JWT_SECRET": "p" * 40,
+        "HELPDESK_DATA_KEYS": "",
+    }
+    done = subprocess.run(COMMAND, env=production, capture_output=True, timeout=60)
+    assert done.returncode == 1
+    assert b"cannot start without its data keys" in done.stderr
+
+
+def _ping_when_up(amqp_url, timeout=30):
+    deadline = time.monotonic() + timeout
+    with ServiceRpcProxy("tickets", {"AMQP_URI": amqp_url}, timeout=10) as tickets:
+        while True:
+            try:
+                return tickets.ping()
+            except UnknownService:  # its queue is not there yet: still starting
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serves_then_stops_cleanly_on_a_signal(env, amqp_url, signum):
+    process = subprocess.Popen(COMMAND, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _ping_when_up(amqp_url) == "pong"
+        started = time.monotonic()
+        process.send_signal(signum)
+        assert process.wait(timeout=20) == 0
+        stopped_in = time.monotonic() - started
+        log = process.stderr.read()
+        assert '"service stopped"' in log, log[-2000:]
+        assert stopped_in < 20
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -159,9 +159,16 @@ class EventEnvelope(_Strict):
     payload = fields.Dict(required=True)
 
 
+def iso_utc(moment: datetime | None) -> str | None:
+    """A timestamp as the contract writes it: ISO 8601 UTC with ``Z`` (None stays None)."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def utc_now_iso() -> str:
     """Now, as the contract writes timestamps: ISO 8601 UTC with ``Z``."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return iso_utc(datetime.now(UTC))
 
 
 def make_event(

@@ -1,0 +1,116 @@
+"""The notice rules: which ticket event tells whom what. Plain Python, no I/O.
+
+``notices_for(event)`` turns one parsed event envelope (``shared.events.parse_event``)
+into the notices it causes. The rules (``docs/architecture.md``, "Notice rules"):
+the owner hears of public support replies, of status changes made by support or
+the system, and of resolutions (with the resolution note); an assigned admin hears
+of owner replies and of assignments to them. Nobody hears of their own action,
+internal notes reach nobody, and one action gives each recipient at most one
+notice: a status move caused by a message is told by the message's notice, and a
+resolution is one ``ticket_resolved``, never also a ``status_changed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.catalog import STATUSES
+
+SUPPORT_REPLY = "support_reply"
+STATUS_CHANGED = "status_changed"
+TICKET_RESOLVED = "ticket_resolved"
+USER_REPLY = "user_reply"
+TICKET_ASSIGNED = "ticket_assigned"
+NOTICE_KINDS = (SUPPORT_REPLY, STATUS_CHANGED, TICKET_RESOLVED, USER_REPLY, TICKET_ASSIGNED)
+
+# How much of a message a notice body quotes; the ticket page shows the rest.
+EXCERPT_LENGTH = 200
+
+_STATUS_LABELS = {s["key"]: s["label"] for s in STATUSES}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One in-app notice for one recipient.
+
+    ``title`` names only the ticket number (it is stored in clear); everything
+    taken from the ticket's text goes in ``body``, which is encrypted at rest.
+    """
+
+    recipient_id: str
+    kind: str
+    ticket_id: int
+    title: str
+    body: str
+
+
+def excerpt(text: str, length: int = EXCERPT_LENGTH) -> str:
+    """``text`` on one line, cut at a word boundary to at most ``length`` characters."""
+    flat = " ".join(text.split())
+    if len(flat) <= length:
+        return flat
+    cut = flat[: length - 1]
+    space = cut.rfind(" ")
+    if space > length // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def _is_own_action(payload: dict, recipient_id: str | None) -> bool:
+    return payload.get("actor_id") is not None and payload["actor_id"] == recipient_id
+
+
+def _message_notices(p: dict) -> list[Notice]:
+    if p["internal"]:
+        return []
+    ticket = p["ticket_id"]
+    body = f"{p['subject']}\n\n{excerpt(p['body'] or '')}".rstrip()
+    if p["author"] == "support":
+        recipient, kind, title = p["owner_id"], SUPPORT_REPLY, f"Support replied to #{ticket}"
+    else:
+        recipient, kind, title = p["assignee_id"], USER_REPLY, f"New reply on #{ticket}"
+    if recipient is None or _is_own_action(p, recipient):
+        return []
+    return [Notice(recipient, kind, ticket, title, body)]
+
+
+def _status_notices(p: dict) -> list[Notice]:
+    # A move caused by a message is told by that message's notice; the owner's own
+    # moves are their own action.
+    if p["caused_by_message_id"] is not None or p["actor_role"] == "user":
+        return []
+    if p["from_status"] == p["to_status"] or _is_own_action(p, p["owner_id"]):
+        return []
+    ticket = p["ticket_id"]
+    if p["to_status"] == "resolved":
+        note = p["resolution_note"] or ""
+        body = f"{p['subject']}\n\nResolution: {note}".rstrip()
+        return [Notice(p["owner_id"], TICKET_RESOLVED, ticket, f"#{ticket} was resolved", body)]
+    label = _STATUS_LABELS[p["to_status"]]
+    body = f"{p['subject']}\n\nStatus: {_STATUS_LABELS[p['from_status']]} → {label}"
+    return [Notice(p["owner_id"], STATUS_CHANGED, ticket, f"#{ticket} is now {label}", body)]
+
+
+def _assignment_notices(p: dict) -> list[Notice]:
+    assignee = p["assignee_id"]
+    if assignee is None or assignee == p["previous_assignee_id"]:
+        return []
+    if _is_own_action(p, assignee):
+        return []
+    ticket = p["ticket_id"]
+    return [
+        Notice(assignee, TICKET_ASSIGNED, ticket, f"#{ticket} was assigned to you", p["subject"])
+    ]
+
+
+_RULES = {
+    "message_added": _message_notices,
+    "status_changed": _status_notices,
+    "ticket_assigned": _assignment_notices,
+}
+
+
+def notices_for(event: dict) -> list[Notice]:
+    """The notices one parsed event causes (none for events nobody hears of)."""
+    rule = _RULES.get(event["type"])
+    return rule(event["payload"]) if rule is not None else []

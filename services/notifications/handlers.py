@@ -1,0 +1,98 @@
+"""One function per command, ``verb_noun(cmd, uow)``; each commits its own work."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from services.notifications import domain
+from services.notifications.schemas import encode_cursor
+from services.notifications.unit_of_work import UnitOfWork
+from shared.errors import NotFound
+from shared.events import iso_utc
+
+log = logging.getLogger(__name__)
+
+
+def _occurred_at(event: dict) -> datetime:
+    # A notice is dated by the action it tells of, not by when a backlog drained.
+    try:
+        moment = datetime.fromisoformat(event["occurred_at"])
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _view(notice: dict) -> dict:
+    return {
+        "id": notice["id"],
+        "kind": notice["kind"],
+        "ticket_id": notice["ticket_id"],
+        "title": notice["title"],
+        "body": notice["body"],
+        "created_at": iso_utc(notice["created_at"]),
+        "read_at": iso_utc(notice["read_at"]),
+    }
+
+
+def record_notices(event: dict, uow: UnitOfWork) -> int:
+    """Store the notices one parsed event causes, once per ``event_id``; how many."""
+    with uow:
+        if not uow.notices.claim_event(event["event_id"], event["type"]):
+            log.info("duplicate event skipped", extra={"event_id": str(event["event_id"])})
+            return 0
+        stored = 0
+        for notice in domain.notices_for(event):
+            notice_id = uow.notices.add(
+                notice,
+                event_id=event["event_id"],
+                action_id=event["action_id"],
+                created_at=_occurred_at(event),
+            )
+            stored += notice_id is not None
+        uow.commit()
+    log.info(
+        "event handled",
+        extra={"event_id": str(event["event_id"]), "event_type": event["type"], "notices": stored},
+    )
+    return stored
+
+
+def list_notices(cmd: dict, uow: UnitOfWork) -> dict:
+    """A page of the recipient's notices, newest first, with the unread count."""
+    with uow:
+        rows = uow.notices.page(
+            cmd["recipient_id"], unread=cmd["unread"], limit=cmd["limit"] + 1, after=cmd["after"]
+        )
+        unread = uow.notices.count_unread(cmd["recipient_id"])
+    page = rows[: cmd["limit"]]
+    more = len(rows) > cmd["limit"]
+    return {
+        "items": [_view(n) for n in page],
+        "next_cursor": encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None,
+        "unread_count": unread,
+    }
+
+
+def count_unread(cmd: dict, uow: UnitOfWork) -> dict:
+    """``{"unread_count": n}`` for the recipient."""
+    with uow:
+        return {"unread_count": uow.notices.count_unread(cmd["recipient_id"])}
+
+
+def mark_read(cmd: dict, uow: UnitOfWork) -> dict:
+    """Mark one of the recipient's notices read; ``NotFound`` if it is not theirs."""
+    with uow:
+        notice = uow.notices.mark_read(cmd["recipient_id"], cmd["notice_id"], datetime.now(UTC))
+        if notice is None:
+            raise NotFound("notice not found")
+        uow.commit()
+    return _view(notice)
+
+
+def mark_all_read(cmd: dict, uow: UnitOfWork) -> dict:
+    """Mark every unread notice of the recipient read: ``{"updated": n}``."""
+    with uow:
+        updated = uow.notices.mark_all_read(cmd["recipient_id"], datetime.now(UTC))
+        uow.commit()
+    return {"updated": updated}

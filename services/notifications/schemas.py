@@ -1,0 +1,83 @@
+"""Validation of RPC parameters; every bad input becomes ``ValidationFailed``.
+
+The list cursor is opaque to callers: base64url of the last item's keyset
+(``created_at`` and ``id``), so paging stays correct while new notices arrive.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from shared.errors import ValidationFailed
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+class ListNoticesParams(Schema):
+    """``list_notices`` params: ``unread`` (bool), ``limit`` (1-100), ``cursor``."""
+
+    unread = fields.Boolean(load_default=False)
+    limit = fields.Integer(
+        load_default=DEFAULT_LIMIT, strict=False, validate=validate.Range(1, MAX_LIMIT)
+    )
+    cursor = fields.String(load_default=None, allow_none=True)
+
+
+class RecipientParams(Schema):
+    recipient_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class NoticeIdParams(Schema):
+    notice_id = fields.Integer(required=True, strict=False, validate=validate.Range(min=1))
+
+
+def _load(schema: Schema, data) -> dict:
+    if not isinstance(data, dict):
+        raise ValidationFailed("invalid parameters", {"params": ["must be an object"]})
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise ValidationFailed("invalid parameters", exc.normalized_messages()) from None
+
+
+def load_recipient(recipient_id) -> str:
+    """The recipient id, checked to be a non-empty string."""
+    return _load(RecipientParams(), {"recipient_id": recipient_id})["recipient_id"]
+
+
+def load_notice_id(notice_id) -> int:
+    """A notice id as a positive integer (``"42"`` is accepted, as a URL gives it)."""
+    return _load(NoticeIdParams(), {"notice_id": notice_id})["notice_id"]
+
+
+def load_list_params(params) -> dict:
+    """Validated list params; the cursor decoded to its keyset (or None)."""
+    loaded = _load(ListNoticesParams(), {} if params is None else params)
+    loaded["after"] = decode_cursor(loaded.pop("cursor"))
+    return loaded
+
+
+def encode_cursor(created_at: datetime, notice_id: int) -> str:
+    """The opaque cursor that continues a list after this notice."""
+    raw = f"{created_at.isoformat()}|{notice_id}".encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """The keyset a cursor names; ``ValidationFailed`` if it is not one of ours."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, _, notice_id = raw.partition("|")
+        after = (datetime.fromisoformat(stamp), int(notice_id))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed("invalid parameters", {"cursor": ["invalid cursor"]}) from None
+    if after[0].tzinfo is None:
+        raise ValidationFailed("invalid parameters", {"cursor": ["invalid cursor"]})
+    return after

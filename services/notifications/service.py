@@ -1,0 +1,52 @@
+"""The notifications service: ticket events in, in-app notices out (see docs/notifications.md)."""
+
+from nameko.rpc import rpc
+
+from services.notifications import handlers
+from services.notifications.extensions import ticket_events
+from services.notifications.schemas import load_list_params, load_notice_id, load_recipient
+from services.notifications.tables import ENCRYPTED_COLUMNS
+from services.notifications.unit_of_work import UnitOfWork
+from shared.context import RequestId
+from shared.crypto import DataKeyring
+from shared.db import Database
+
+
+class NotificationsService:
+    """Store notices from ticket events and serve each recipient their own."""
+
+    name = "notifications"
+
+    db = Database("notifications_database_url")
+    # Refuses to start without the data keys, or if stored notices need a missing one.
+    keyring = DataKeyring("notifications_database_url", ENCRYPTED_COLUMNS)
+    request_id = RequestId()
+
+    def _uow(self) -> UnitOfWork:
+        return UnitOfWork(self.db, self.keyring)
+
+    @ticket_events
+    def handle_ticket_event(self, event):
+        return handlers.record_notices(event, self._uow())
+
+    @rpc
+    def ping(self):
+        return "pong"
+
+    @rpc
+    def list_notices(self, recipient_id, params=None):
+        cmd = {"recipient_id": load_recipient(recipient_id), **load_list_params(params)}
+        return handlers.list_notices(cmd, self._uow())
+
+    @rpc
+    def unread_count(self, recipient_id):
+        return handlers.count_unread({"recipient_id": load_recipient(recipient_id)}, self._uow())
+
+    @rpc
+    def mark_read(self, recipient_id, notice_id):
+        cmd = {"recipient_id": load_recipient(recipient_id), "notice_id": load_notice_id(notice_id)}
+        return handlers.mark_read(cmd, self._uow())
+
+    @rpc
+    def mark_all_read(self, recipient_id):
+        return handlers.mark_all_read({"recipient_id": load_recipient(recipient_id)}, self._uow())

@@ -1,0 +1,54 @@
+"""The notifications service's schema (its own database; never the tickets tables)."""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID
+
+metadata = sa.MetaData()
+
+# (table, column, id column) of every value sealed with shared.crypto: read by the
+# start-up key check (shared.crypto.DataKeyring) and by shared.rotate_keys.
+ENCRYPTED_COLUMNS = (("notices", "body", "id"),)
+
+# Ids are taken before the insert: the encrypted body is bound to its row id.
+notice_id_seq = sa.Sequence("notices_id_seq", metadata=metadata)
+
+notices = sa.Table(
+    "notices",
+    metadata,
+    sa.Column("id", sa.BigInteger, notice_id_seq, primary_key=True),
+    sa.Column("recipient_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("ticket_id", sa.BigInteger, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # encrypted (shared.crypto)
+    sa.Column("event_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("action_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("read_at", sa.DateTime(timezone=True)),
+    # One action gives each recipient at most one notice, even if the rules erred.
+    sa.UniqueConstraint("action_id", "recipient_id", name="notices_action_recipient_key"),
+)
+sa.Index(
+    "notices_recipient_newest",
+    notices.c.recipient_id,
+    notices.c.created_at.desc(),
+    notices.c.id.desc(),
+)
+# Partial: the unread count reads only unread rows, however many read ones pile up.
+sa.Index(
+    "notices_recipient_unread",
+    notices.c.recipient_id,
+    postgresql_where=notices.c.read_at.is_(None),
+)
+
+# Every event ever handled: the insert is the idempotency check (unique key), made
+# in the same transaction as the notices it caused.
+processed_events = sa.Table(
+    "processed_events",
+    metadata,
+    sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column(
+        "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)

@@ -1,0 +1,130 @@
+"""The notice rules, event in, notices out, without I/O."""
+
+import pytest
+
+from services.notifications.domain import excerpt, notices_for
+from services.notifications.tests.support import ADMIN, OTHER_ADMIN, OWNER, ticket_event
+from shared.events import parse_event
+
+pytestmark = pytest.mark.unit
+
+
+def event(event_type, **payload):
+    return parse_event(ticket_event(event_type, **payload))
+
+
+def message(**fields):
+    return event("message_added", **fields)
+
+
+def status(from_status, to_status, **kw):
+    return event("status_changed", from_status=from_status, to_status=to_status, **kw)
+
+
+def test_public_support_reply_tells_the_owner():
+    (notice,) = notices_for(message())
+    assert (notice.recipient_id, notice.kind, notice.ticket_id) == (OWNER, "support_reply", 1042)
+    assert notice.title == "Support replied to #1042"
+    assert "Cannot export my invoices" in notice.body and "Try again now." in notice.body
+
+
+def test_internal_note_tells_nobody():
+    assert notices_for(message(internal=True, body=None, assignee_id=OTHER_ADMIN)) == []
+
+
+def test_support_reply_on_own_ticket_tells_nobody():
+    assert notices_for(message(owner_id=ADMIN)) == []
+
+
+def test_owner_reply_tells_the_assignee_only():
+    (notice,) = notices_for(
+        message(author="user", actor_id=OWNER, actor_role="user", assignee_id=ADMIN)
+    )
+    assert (notice.recipient_id, notice.kind) == (ADMIN, "user_reply")
+    assert notice.title == "New reply on #1042"
+
+
+def test_owner_reply_on_unassigned_ticket_tells_nobody():
+    assert notices_for(message(author="user", actor_id=OWNER, actor_role="user")) == []
+
+
+def test_status_change_by_support_tells_the_owner():
+    (notice,) = notices_for(status("in_review", "awaiting_user"))
+    assert (notice.recipient_id, notice.kind) == (OWNER, "status_changed")
+    assert notice.title == "#1042 is now Awaiting User"
+    assert "In Review → Awaiting User" in notice.body
+
+
+def test_status_change_by_the_system_tells_the_owner():
+    (notice,) = notices_for(status("awaiting_user", "closed", actor_id=None, actor_role="system"))
+    assert (notice.recipient_id, notice.kind) == (OWNER, "status_changed")
+
+
+def test_status_change_caused_by_a_message_tells_nobody():
+    assert notices_for(status("open", "in_review", caused_by_message_id=7)) == []
+
+
+def test_status_change_by_the_owner_tells_nobody():
+    assert (
+        notices_for(status("awaiting_user", "in_review", actor_id=OWNER, actor_role="user")) == []
+    )
+
+
+def test_resolution_is_one_ticket_resolved_with_the_note():
+    note = "Fixed in the export job; please retry."
+    (notice,) = notices_for(status("in_review", "resolved", resolution_note=note))
+    assert (notice.recipient_id, notice.kind) == (OWNER, "ticket_resolved")
+    assert notice.title == "#1042 was resolved"
+    assert note in notice.body
+
+
+def test_assignment_tells_the_new_assignee():
+    (notice,) = notices_for(event("ticket_assigned", assignee_id=OTHER_ADMIN))
+    assert (notice.recipient_id, notice.kind) == (OTHER_ADMIN, "ticket_assigned")
+    assert notice.title == "#1042 was assigned to you"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"assignee_id": ADMIN},  # took it themselves
+        {"assignee_id": None, "previous_assignee_id": OTHER_ADMIN},  # unassigned
+        {"assignee_id": OTHER_ADMIN, "previous_assignee_id": OTHER_ADMIN},  # unchanged
+    ],
+)
+def test_assignments_nobody_hears_of(payload):
+    assert notices_for(event("ticket_assigned", **payload)) == []
+
+
+def test_creation_and_owner_close_tell_nobody():
+    created = event(
+        "ticket_created",
+        issue_type="bug",
+        feature="dashboard",
+        priority="high",
+        actor_id=OWNER,
+        actor_role="user",
+        status="open",
+    )
+    closed = event(
+        "ticket_closed", from_status="in_review", actor_id=OWNER, actor_role="user", status="closed"
+    )
+    assert notices_for(created) == [] and notices_for(closed) == []
+
+
+def test_titles_hold_no_ticket_text():
+    events = [
+        message(),
+        status("in_review", "awaiting_user"),
+        status("in_review", "resolved", resolution_note="All sorted now, thanks."),
+        event("ticket_assigned", assignee_id=OTHER_ADMIN),
+    ]
+    for notice in (n for e in events for n in notices_for(e)):
+        assert "invoices" not in notice.title
+
+
+def test_excerpt_is_one_line_and_bounded():
+    text = "word " * 100
+    cut = excerpt(text, 50)
+    assert len(cut) <= 50 and cut.endswith("…") and "\n" not in cut
+    assert excerpt("short\n\ntext") == "short text"

@@ -24,10 +24,8 @@ export function startPage() {
   const me = requireSession();
   if (!me) return null;
   $("header-actions").hidden = false;
-  $("who").replaceChildren(
-    h("span", { text: me.name || me.sub }),
-    me.role === "admin" ? h("span", { class: "role-tag", text: "Support" }) : null,
-  );
+  $("who").replaceChildren(h("span", { text: me.name || me.sub }));
+  if (me.role === "admin") $("who").append(h("span", { class: "role-tag", text: "Support" }));
   $("who").title = `Signed in as ${me.name || me.sub}`;
   for (const link of document.querySelectorAll("[data-admin-only]")) link.hidden = me.role !== "admin";
   if (canSignIn) {

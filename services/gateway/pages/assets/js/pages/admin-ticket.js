@@ -43,6 +43,9 @@ function author(message) {
 function render(ticket) {
   const newMessages = !shown || ticket.messages.length !== shown.messages.length;
   shown = ticket;
+  // Visible first: a hidden thread has no height to scroll to the latest message.
+  $("loading").hidden = true;
+  $("ticket").hidden = false;
   renderHeading(ticket, labels);
   $("closed-note-box").hidden = !ticket.closed_note;
   $("closed-note").replaceChildren(h("strong", { text: "Closing note: " }), ticket.closed_note || "");
@@ -79,8 +82,6 @@ function render(ticket) {
   if (next.includes(keep)) select.value = keep;
   showResolutionField();
 
-  $("loading").hidden = true;
-  $("ticket").hidden = false;
 }
 
 async function load() {

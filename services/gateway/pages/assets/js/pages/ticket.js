@@ -32,6 +32,9 @@ function author(message) {
 function render(ticket) {
   const newMessages = !shown || ticket.messages.length !== shown.messages.length;
   shown = ticket;
+  // Visible first: a hidden thread has no height to scroll to the latest message.
+  $("loading").hidden = true;
+  $("ticket").hidden = false;
   renderHeading(ticket, labels);
   renderTimeline(ticket, { stepsEl: $("steps"), timelineEl: $("timeline"), who: (by) => BY[by] ?? by });
   renderFacts($("facts"), [
@@ -58,8 +61,6 @@ function render(ticket) {
       ...(ticket.closed_note ? [h("br"), h("strong", { text: "Note: " }), ticket.closed_note] : []),
     );
   }
-  $("loading").hidden = true;
-  $("ticket").hidden = false;
 }
 
 async function load() {

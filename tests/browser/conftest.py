@@ -1,0 +1,154 @@
+"""Real headless Chromium against the running stack (``stack`` from ``tests/conftest.py``).
+
+Playwright's sync API needs an interpreter without eventlet's monkey patch, so
+these tests run in their own pytest process with ``HELPDESK_TEST_NO_GREEN=1``
+(``scripts/pytest-all.sh``). Playwright is imported inside the fixtures, so the
+first (eventlet) pytest process can still collect this folder and skip it by marker.
+
+Every page a test opens records console errors, uncaught exceptions and dialogs;
+a dialog is how an injected ``alert()`` would show, so tests assert there were none.
+Screenshots go to ``artifacts/screenshots/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+CHROMIUM = os.environ.get("HELPDESK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+VIEWPORTS = {
+    "laptop": {"viewport": {"width": 1280, "height": 800}},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "is_mobile": True,
+        "has_touch": True,
+        "device_scale_factor": 2,
+    },
+}
+
+
+@dataclass
+class Watched:
+    """A page plus what it did that a test must see: dialogs, errors."""
+
+    page: object
+    dialogs: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM} (run `make browser-deps`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser, stack):
+    """``open_page(path, token=None, device="laptop")`` → ``Watched``, signed in via ``#token=``."""
+    contexts = []
+
+    def open_(path: str, token: str | None = None, device: str = "laptop") -> Watched:
+        context = browser.new_context(**VIEWPORTS[device])
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        watched = Watched(page)
+
+        def on_dialog(dialog):
+            watched.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        page.on("pageerror", lambda exc: watched.errors.append(f"pageerror: {exc}"))
+        page.on(
+            "console",
+            lambda msg: (
+                watched.errors.append(f"console: {msg.text}") if msg.type == "error" else None
+            ),
+        )
+        page.goto(stack.base_url + path + (f"#token={token}" if token else ""))
+        return watched
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def shoot():
+    """``shoot(page, name)``: a full-page screenshot in artifacts/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def person(stack):
+    """A fresh identity per test (own daily ticket allowance): ``person(role, name)``."""
+
+    def make(role: str = "user", name: str | None = None):
+        sub = f"{role}-{uuid.uuid4().hex[:8]}"
+        return Person(stack, sub, role, name or sub)
+
+    return make
+
+
+class Person:
+    """Someone with a token for the stack, who can also call the API directly (test set-up)."""
+
+    def __init__(self, stack, sub, role, name):
+        self.stack = stack
+        self.sub = sub
+        self.role = role
+        self.name = name
+        self.token = stack.token(sub, role, name)
+
+    def api(self, method: str, path: str, body=None, expect: int | None = None):
+        """Call ``/api/v1{path}``; returns the JSON body; checks the status when asked."""
+        response = requests.request(
+            method,
+            f"{self.stack.base_url}/api/v1{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=15,
+        )
+        if expect is not None:
+            assert response.status_code == expect, response.text
+        return response.json() if response.content else None
+
+    def create_ticket(self, **fields):
+        body = {
+            "issue_type": "bug",
+            "feature": "dashboard",
+            "subject": f"Reports page is blank {uuid.uuid4().hex[:6]}",
+            "description": "Opening the reports page shows an empty white area instead of the charts.",
+        }
+        body.update(fields)
+        return self.api("POST", "/tickets", body, expect=201)

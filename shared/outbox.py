@@ -28,6 +28,7 @@ import json
 import logging
 import re
 import threading
+import time
 
 import sqlalchemy as sa
 from kombu import Connection
@@ -135,6 +136,20 @@ def publish_pending(
     return len(rows)
 
 
+def prune_published(
+    engine: sa.Engine, table: str, older_than_days: float, batch: int = 10_000
+) -> int:
+    """Delete up to ``batch`` rows published more than ``older_than_days`` ago; return how many."""
+    with engine.begin() as db:
+        return db.execute(
+            sa.text(
+                f"DELETE FROM {_table_name(table)} WHERE id IN (SELECT id FROM {table} "
+                "WHERE published_at < now() - make_interval(secs => :secs) LIMIT :batch)"
+            ),
+            {"secs": older_than_days * 86400, "batch": batch},
+        ).rowcount
+
+
 def confirmed_connection(amqp_url: str, ssl: dict | None = None) -> Connection:
     """A kombu connection whose publishes wait for the broker's confirm.
 
@@ -152,13 +167,24 @@ class OutboxRelay(DependencyProvider):
     """Publish a service's outbox from a background thread; the dependency wakes it.
 
     ``url_setting`` names the ``Settings`` attribute with the database URL,
-    ``table`` the outbox table, ``poll_interval`` how often it looks without a wake.
+    ``table`` the outbox table, ``poll_interval`` how often it looks without a wake;
+    published rows are kept ``retention_days`` (for inspection and replays), then pruned.
     """
 
-    def __init__(self, url_setting: str, table: str = "outbox", poll_interval: float = 1.0):
+    PRUNE_EVERY = 600.0  # seconds between prunes
+
+    def __init__(
+        self,
+        url_setting: str,
+        table: str = "outbox",
+        poll_interval: float = 1.0,
+        retention_days: float = 7.0,
+    ):
         self.url_setting = url_setting
         self.table = _table_name(table)
         self.poll_interval = poll_interval
+        self.retention_days = retention_days
+        self._next_prune = 0.0
         self.engine: sa.Engine | None = None
         self.amqp_url = None
         self.amqp_ssl = None
@@ -231,6 +257,9 @@ class OutboxRelay(DependencyProvider):
                 ):
                     pass
                 backoff = 0.0
+                if time.monotonic() >= self._next_prune:
+                    self._next_prune = time.monotonic() + self.PRUNE_EVERY
+                    prune_published(self.engine, self.table, self.retention_days)
             except Exception:
                 # Rows stay unpublished (the transaction rolled back); try again soon.
                 log.exception("outbox relay failed; retrying")

@@ -29,6 +29,7 @@ class TicketsUnitOfWork:
     ):
         self.session = session
         self.settings = settings
+        self.keyring = keyring
         self.tickets = TicketRepository(session, keyring)
         self.wake_relay = wake_relay
         self.request_id = request_id
@@ -42,11 +43,12 @@ class TicketsUnitOfWork:
         self.rollback()
 
     def add_event(self, event_type: str, payload: dict) -> dict:
-        """Validate an event and write it to the outbox in this transaction."""
+        """Validate an event and write it (sealed) to the outbox in this transaction."""
         envelope = make_event(
             event_type, payload, action_id=self.action_id, request_id=self.request_id
         )
-        write_event(self.session, envelope)
+        # Sealed at rest like all ticket text; the relay opens it to publish.
+        write_event(self.session, envelope, keyring=self.keyring)
         self.events.append(envelope)
         return envelope
 

@@ -12,6 +12,7 @@ from nameko.testing.utils import get_container
 from services.tickets.service import TicketsService
 from services.tickets.tests.integration.conftest import (
     ADMIN,
+    OTHER_USER,
     USER,
     drain,
     new_ticket_fields,
@@ -119,8 +120,11 @@ def test_an_event_committed_by_a_killed_process_is_delivered_exactly_once(
         timeout=60,
     )
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr.decode()[-2000:]
-    rows = db.execute("SELECT event_id, published_at FROM outbox").fetchall()
+    rows = db.execute("SELECT event_id, published_at, body FROM outbox").fetchall()
     assert len(rows) == 1 and rows[0][1] is None  # committed, never published
+    # Sealed at rest: no subject or other ticket text in the waiting row.
+    assert set(rows[0][2]) == {"event_id", "type", "sealed"}
+    assert "Charts" not in str(rows[0][2])
     assert db.execute("SELECT count(*) FROM tickets").fetchone()[0] == 1
     assert drain(amqp_url, timeout=0.5) == []
 
@@ -131,3 +135,40 @@ def test_an_event_committed_by_a_killed_process_is_delivered_exactly_once(
     assert [b["event_id"] for b in bodies] == [str(rows[0][0])]
     assert bodies[0]["type"] == "ticket_created"
     assert db.execute("SELECT published_at FROM outbox").fetchone()[0] is not None
+
+
+def test_published_rows_are_pruned_after_the_retention(call, settings, db):
+    from shared.db import make_engine
+    from shared.outbox import prune_published
+
+    call("create_ticket", USER, new_ticket_fields())
+    call("create_ticket", OTHER_USER, new_ticket_fields())
+    deadline = time.monotonic() + 5
+    while db.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()[0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    db.execute(
+        "UPDATE outbox SET published_at = now() - interval '8 days' "
+        "WHERE id = (SELECT min(id) FROM outbox)"
+    )
+    db.execute(
+        "INSERT INTO outbox (event_id, type, routing_key, body) SELECT gen_random_uuid(), "
+        "'ticket_created', 'tickets.ticket_created', '{}'::jsonb"
+    )  # never published
+    db.execute("UPDATE outbox SET created_at = now() - interval '30 days'")
+    engine = make_engine(settings.tickets_database_url, pool_size=1)
+    try:
+        assert prune_published(engine, "outbox", older_than_days=7) == 1
+    finally:
+        engine.dispose()
+    # The recent published row and the unpublished one stay.
+    assert db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 2
+
+
+def test_published_rows_keep_no_event_text(call, db, amqp_url):
+    ticket = call("create_ticket", USER, new_ticket_fields())
+    call("admin_add_message", ADMIN, ticket["id"], {"body": "a public reply with words"})
+    assert len(drain(amqp_url, timeout=5, expect=3)) == 3
+    for (body,) in db.execute("SELECT body FROM outbox"):
+        assert "sealed" not in body  # dropped once the broker confirmed
+        assert "a public reply" not in str(body) and "Charts" not in str(body)

@@ -181,3 +181,11 @@ def test_users_get_403_on_every_admin_endpoint_before_404_or_405(client, auth):
         result = client.simulate_request(method, path, headers=auth("alice"), json={})
         assert result.status_code == 403, (method, path, result.json)
         assert result.json["error"]["code"] == "forbidden"
+
+
+def test_a_remembered_token_is_refused_once_it_expires(client, settings):
+    token = mint_token(settings, "dora", "user", "Dora", lifetime=1)
+    assert _get(client, token).status_code == 200
+    assert _get(client, token).status_code == 200  # from the verified-token cache
+    time.sleep(1.3)
+    _unauthorized(_get(client, token))

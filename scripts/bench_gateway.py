@@ -14,6 +14,9 @@ the floor.
 Targets: list (GET /api/v1/tickets, 20 items), detail (GET one ticket with a few
 messages), create (POST /api/v1/tickets, rotating over many users' tokens) and
 reply (POST /api/v1/tickets/{id}/messages, rotating over many owners' tickets).
+Two diagnostic rows, "service alone", make the same list/detail RPC calls from the
+floor app (no auth, validation or gateway middleware), so a gap to the floor can be
+told apart: the tickets service's own cost versus the gateway's.
 Traffic goes to 127.0.0.1 only. Needs ``wrk`` (``apt-get install -y wrk``).
 """
 
@@ -39,6 +42,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 ECHO_SERVICE = "bench_echo"
+READER = "bench-reader"
 DESCRIPTION = "The dashboard charts stay empty after login, in every browser we have tried here."
 TARGET_RATIO = {"list": 0.70, "detail": 0.70, "create": 0.50, "reply": 0.50}
 
@@ -78,8 +82,22 @@ def _floor_app():
         def on_get(self, req, resp):
             resp.media = {"echo": proxy()[ECHO_SERVICE].echo("ping")}
 
+    # The same tickets calls the gateway makes, with nothing else around them: the
+    # service's own cost, to tell it apart from the gateway's.
+    reader = {"id": READER, "name": "Reader", "role": "user"}
+
+    class ServiceList:
+        def on_get(self, req, resp):
+            resp.media = proxy().tickets.list_tickets(reader, {})
+
+    class ServiceDetail:
+        def on_get(self, req, resp, ticket_id):
+            resp.media = proxy().tickets.get_ticket(reader, ticket_id)
+
     app = falcon.App()
     app.add_route("/floor", Floor())
+    app.add_route("/service/tickets", ServiceList())
+    app.add_route("/service/tickets/{ticket_id:int}", ServiceDetail())
     return app
 
 
@@ -264,11 +282,12 @@ def main(argv=None) -> int:
         log = open(stack.log_path("floor.1"), "ab")  # noqa: SIM115
         extra.append(start(_spec(*floor_argv), floor_env, log, log))
         stack.wait_ready()
-        floor_url = f"http://127.0.0.1:{floor_port}/floor"
+        floor_base = f"http://127.0.0.1:{floor_port}"
+        floor_url = f"{floor_base}/floor"
         _wait_until_echo(floor_url)
 
         base = stack.base_url
-        reader = stack.token("bench-reader", "user", "Reader")
+        reader = stack.token(READER, "user", "Reader")
         for i in range(20):
             _http("POST", f"{base}/api/v1/tickets", reader, _ticket(i))
         detail_id = _http("POST", f"{base}/api/v1/tickets", reader, _ticket(99))["id"]
@@ -295,7 +314,9 @@ def main(argv=None) -> int:
         targets = {
             "floor": (floor_url, lua_get(None)),
             "list": (f"{base}/api/v1/tickets", lua_get(reader)),
+            "list, service alone": (f"{floor_base}/service/tickets", lua_get(None)),
             "detail": (f"{base}/api/v1/tickets/{detail_id}", lua_get(reader)),
+            "detail, service alone": (f"{floor_base}/service/tickets/{detail_id}", lua_get(None)),
             "create": (f"{base}/api/v1/tickets", lua_rotating(creates)),
             "reply": (base, lua_rotating(replies)),
         }

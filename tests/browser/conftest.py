@@ -66,10 +66,13 @@ def browser():
 
 @pytest.fixture
 def open_page(browser, stack):
-    """``open_page(path, token=None, device="laptop")`` → ``Watched``, signed in via ``#token=``."""
+    """``open_page(path, token=None, device="laptop", on=stack)`` → ``Watched``.
+
+    The token is handed over as the ``#token=`` fragment, as a host platform would.
+    """
     contexts = []
 
-    def open_(path: str, token: str | None = None, device: str = "laptop") -> Watched:
+    def open_(path: str, token: str | None = None, device: str = "laptop", on=None) -> Watched:
         context = browser.new_context(**VIEWPORTS[device])
         context.set_default_timeout(15_000)
         contexts.append(context)
@@ -88,7 +91,7 @@ def open_page(browser, stack):
                 watched.errors.append(f"console: {msg.text}") if msg.type == "error" else None
             ),
         )
-        page.goto(stack.base_url + path + (f"#token={token}" if token else ""))
+        page.goto((on or stack).base_url + path + (f"#token={token}" if token else ""))
         return watched
 
     yield open_

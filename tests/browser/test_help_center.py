@@ -330,6 +330,35 @@ def test_the_thread_opens_at_the_latest_message(open_page, person, shoot):
     no_trouble(w)
 
 
+def test_notices_are_marked_read_one_by_one_or_all_at_once(open_page, person, shoot):
+    alice = person("user", "Alice Example")
+    sam = person("admin", "Sam Support")
+    first, second = alice.create_ticket(), alice.create_ticket()
+    for ticket in (first, second):
+        reply = {"body": f"Looking at #{ticket['id']} now.", "internal": False}
+        sam.api("POST", f"/admin/tickets/{ticket['id']}/messages", reply, expect=201)
+    w = open_page("/help-center/tickets", alice.token, device="phone")
+    page = w.page
+    expect(page.locator("#bell-button")).to_have_attribute("data-unread", "2", timeout=15_000)
+    page.click("#bell-button")
+    unread = page.locator("#bell-list .bell-item.unread")
+    expect(unread).to_have_count(2)
+    expect(unread.first.locator("a")).to_have_attribute(
+        "href", f"/help-center/tickets/{second['id']}"
+    )
+    shoot(page, "bell-open-phone")
+    unread.first.get_by_role("button", name=re.compile("^Mark .* as read$")).click()
+    expect(page.locator("#bell-button")).to_have_attribute("data-unread", "1")
+    expect(unread).to_have_count(1)
+    expect(page.locator("#bell-panel")).to_be_visible()  # stays open for the next one
+    page.click("#bell-read-all")
+    expect(page.locator("#bell-button")).to_have_attribute("data-unread", "0")
+    expect(unread).to_have_count(0)
+    expect(page.locator("#bell-list .bell-item")).to_have_count(2)
+    assert alice.api("GET", "/notifications/unread-count") == {"unread_count": 0}
+    no_trouble(w)
+
+
 XSS_DESCRIPTION = "\n\n".join(
     (
         "Payloads that must stay inert in every view:",
@@ -474,3 +503,35 @@ def test_a_user_on_the_support_dashboard_is_told_it_is_for_staff(open_page, pers
     expect(w.page.locator(".main-nav [data-admin-only]")).to_be_hidden()
     other = open_page("/help-center/admin/tickets/1", alice.token)
     expect(other.page.locator("#page-alert")).to_contain_text("for support staff only")
+
+
+@pytest.fixture(scope="module")
+def hosted_stack(make_stack):
+    """A stack outside development: no sign-in page, the host platform signs people in."""
+    return make_stack(HELPDESK_ENV="test")
+
+
+def test_outside_development_a_lost_session_is_explained(open_page, hosted_stack, shoot):
+    expired = hosted_stack.token("erin", "user", "Erin", lifetime=-60)
+    w = open_page("/help-center/tickets/new", expired, on=hosted_stack)
+    banner = w.page.locator("#session-banner")
+    expect(banner).to_have_text(
+        "Your session has expired. Sign in again from your account, then reload this page."
+    )
+    expect(banner).to_be_focused()
+    expect(w.page).to_have_url(re.compile(r"/help-center/tickets/new$"))
+    expect(w.page.locator("#header-actions")).to_be_hidden()
+    shoot(w.page, "session-expired-laptop")
+
+    # A token the gateway refuses (bad signature) is found out by the first API call.
+    valid = hosted_stack.token("erin", "user", "Erin")
+    forged = valid[:-4] + ("AAAA" if not valid.endswith("AAAA") else "BBBB")
+    w = open_page("/help-center/tickets", forged, on=hosted_stack)
+    expect(w.page.locator("#session-banner")).to_contain_text("Your session has expired")
+    expect(w.page.locator("#ticket-list .loading")).to_have_count(0)
+
+    w = open_page("/help-center/tickets", on=hosted_stack)
+    expect(w.page.locator("#session-banner")).to_have_text(
+        "You're not signed in. Open the Help Center from your account to sign in."
+    )
+    assert w.dialogs == []

@@ -73,6 +73,7 @@ async function load(reset) {
   } catch (error) {
     if (mine !== generation) return;
     if (reset) body.replaceChildren();
+    if (error.status === 401) return; // the session banner (or sign-in) says it
     showAlert($("list-alert"), "error", "Couldn't load the queue", [describeError(error)]);
   } finally {
     more.disabled = false;

@@ -84,6 +84,7 @@ async function load(reset) {
   } catch (error) {
     if (mine !== generation) return;
     if (reset) list.replaceChildren();
+    if (error.status === 401) return; // the session banner (or sign-in) says it
     showAlert($("list-alert"), "error", "Couldn't load your tickets", [describeError(error)]);
   } finally {
     more.disabled = false;

@@ -1,0 +1,83 @@
+"""deploy/bootstrap.py, the one-shot set-up step, against the real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import psycopg
+import pytest
+from alembic.script import ScriptDirectory
+
+from shared.migrate import alembic_config
+from tests.deploy.conftest import ROOT, process_env
+
+pytestmark = pytest.mark.integration
+BOOTSTRAP = [sys.executable, str(ROOT / "deploy" / "bootstrap.py")]
+
+
+def _run(env, *args, timeout=180):
+    return subprocess.run(
+        [*BOOTSTRAP, *args], env=process_env(**env), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _queues(amqp_url):
+    vhost = amqp_url.rsplit("/", 1)[1]
+    out = subprocess.run(
+        [
+            "rabbitmqctl",
+            "-q",
+            "list_queues",
+            "-p",
+            vhost,
+            "name",
+            "arguments",
+            "--formatter",
+            "json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    # arguments come as [name, type, value] triples
+    return {q["name"]: {a[0]: a[-1] for a in q["arguments"]} for q in json.loads(out)}
+
+
+def test_creates_databases_migrates_them_and_declares_the_topology(isolated):
+    first = _run(isolated)
+    assert first.returncode == 0, first.stderr
+    for service in ("tickets", "notifications"):
+        url = isolated[f"HELPDESK_{service.upper()}_DATABASE_URL"]
+        head = ScriptDirectory.from_config(alembic_config(service, url)).get_current_head()
+        with psycopg.connect(url) as conn:
+            (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        assert version == head, service
+    queues = _queues(isolated["HELPDESK_AMQP_URL"])
+    main = queues["notifications.ticket-events"]
+    assert main["x-queue-type"] == "quorum"
+    assert main["x-delivery-limit"] == 5
+    assert main["x-dead-letter-exchange"] == "helpdesk.dead"
+    assert queues["notifications.ticket-events.dead"]["x-queue-type"] == "quorum"
+
+    # Every compose up and every upgrade runs it again: a second run changes nothing.
+    again = _run(isolated)
+    assert again.returncode == 0, again.stderr
+    assert _queues(isolated["HELPDESK_AMQP_URL"]) == queues
+
+
+def test_fails_with_the_reason_when_the_broker_never_answers(isolated):
+    env = dict(isolated, HELPDESK_AMQP_URL="amqp://guest:guest@127.0.0.1:1/nowhere")
+    result = _run(env, "--timeout", "2", timeout=60)
+    assert result.returncode != 0
+    assert "RabbitMQ (amqp://127.0.0.1:1/nowhere) did not answer in time" in result.stderr
+    # Credentials never reach the log.
+    assert "guest:guest" not in result.stderr
+
+
+def test_refuses_invalid_settings_before_touching_anything(isolated):
+    result = _run(dict(isolated, HELPDESK_TICKETS_DATABASE_URL="mysql://x/y"))
+    assert result.returncode == 2
+    assert "HELPDESK_TICKETS_DATABASE_URL" in result.stderr

@@ -1,0 +1,145 @@
+"""Every command the compose file and the image run exists here and starts.
+
+Each runs the way the image runs it: through ``deploy/entrypoint.py``, with
+``HELPDESK_ENV=production`` and the secrets as mounted files, so a command that
+works here but needs a setting compose does not give it fails here too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from shared.crypto import generate_key
+from tests.deploy.conftest import ROOT, helpdesk_services, local_argv
+
+ENTRYPOINT = [sys.executable, str(ROOT / "deploy" / "entrypoint.py")]
+# How each kind of command proves it starts without serving.
+DRY_RUN = {
+    "helpdesk-tickets": ["--check"],
+    "helpdesk-notifications": ["--check"],
+    "gunicorn": ["--check-config"],
+    "python": ["--help"],
+}
+
+
+@pytest.fixture
+def production_env(tmp_path, compose_config):
+    """An image-like environment: production, secrets in files, compose's paths mapped here."""
+
+    def make(service: str, **overrides) -> dict:
+        jwt = tmp_path / "jwt_secret"
+        jwt.write_text("s" * 48 + "\n")
+        keys = tmp_path / "data_keys"
+        keys.write_text(f"k1={generate_key()}\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
+        env.update(compose_config["services"][service].get("environment", {}))
+        env.update(
+            {
+                "HELPDESK_JWT_SECRET_FILE": str(jwt),
+                "HELPDESK_DATA_KEY_FILE": str(keys),
+                "HELPDESK_HTTP_HOST": "127.0.0.1",
+            }
+        )
+        env.update(overrides)
+        return {k: str(v) for k, v in env.items() if v is not None}
+
+    return make
+
+
+def _dry_run(argv: list[str]) -> list[str]:
+    """``argv`` with its no-serving flag, placed where the program reads it."""
+    flags = DRY_RUN[argv[0]]
+    if argv[0] == "gunicorn":  # options before the app module
+        return [argv[0], *flags, *argv[1:]]
+    return [*argv, *flags]
+
+
+def test_every_service_command_starts_in_production(compose_config, production_env):
+    services = helpdesk_services(compose_config)
+    assert set(services) == {"setup", "tickets", "notifications", "gateway"}
+    for name, service in services.items():
+        argv = local_argv(_dry_run(service["command"]))
+        result = subprocess.run(
+            [*ENTRYPOINT, *argv],
+            cwd=ROOT,
+            env=production_env(name),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, f"{name}: {argv}\n{result.stdout}\n{result.stderr}"
+        if name in ("tickets", "notifications"):
+            assert "configuration ok (production)" in result.stdout
+
+
+def test_a_missing_secret_file_stops_the_service_with_its_name(production_env, tmp_path):
+    env = production_env("tickets", HELPDESK_JWT_SECRET_FILE=tmp_path / "nope")
+    result = subprocess.run(
+        [*ENTRYPOINT, *local_argv(["helpdesk-tickets", "--check"])],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "HELPDESK_JWT_SECRET_FILE" in result.stderr
+
+
+def test_without_the_secret_file_production_refuses_to_start(production_env):
+    env = production_env("notifications", HELPDESK_JWT_SECRET_FILE=None)
+    result = subprocess.run(
+        [*ENTRYPOINT, *local_argv(_dry_run(["helpdesk-notifications"]))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "HELPDESK_JWT_SECRET" in result.stderr
+
+
+def test_an_explicit_setting_wins_over_its_file(production_env, tmp_path):
+    (tmp_path / "url").write_text("amqp://from-file@127.0.0.1:1/x\n")
+    env = production_env(
+        "tickets",
+        HELPDESK_AMQP_URL="amqp://explicit@127.0.0.1:1/x",
+        HELPDESK_AMQP_URL_FILE=tmp_path / "url",
+        HELPDESK_TICKETS_DATABASE_URL=None,
+        HELPDESK_TICKETS_DATABASE_URL_FILE=tmp_path / "db",
+    )
+    (tmp_path / "db").write_text("postgresql://u:p@db.internal:5432/helpdesk_tickets\n")
+    probe = (
+        "import os; print(os.environ['HELPDESK_AMQP_URL'], os.environ['HELPDESK_TICKETS_DATABASE_URL'],"
+        " 'HELPDESK_AMQP_URL_FILE' in os.environ)"
+    )
+    result = subprocess.run(
+        [*ENTRYPOINT, sys.executable, "-c", probe],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "amqp://explicit@127.0.0.1:1/x",
+        "postgresql://u:p@db.internal:5432/helpdesk_tickets",
+        "False",
+    ]
+
+
+def test_health_check_commands_exist_and_start(compose_config):
+    for name, service in helpdesk_services(compose_config).items():
+        if "healthcheck" not in service:
+            continue
+        argv = local_argv(service["healthcheck"]["test"][1:])
+        result = subprocess.run(
+            [argv[0], argv[1], "--help"], capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+        assert "service" in result.stdout and "http" in result.stdout

@@ -1,0 +1,166 @@
+"""docker-compose.yml: valid, scalable, ordered, healthy, and free of secrets.
+
+Validated with Debian's docker-compose (``config``), which needs no Docker engine.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from tests.deploy.conftest import COMPOSE_FILE, OVERLAYS, ROOT, compose, helpdesk_services
+
+SCALED = ("tickets", "notifications", "gateway")
+# image:tag with an exact release, never a floating one: three numbers, or two for
+# PostgreSQL (whose minor number is the patch release: 15.10).
+PINNED = re.compile(r"^(postgres:\d+\.\d+|[a-z0-9./-]+:\d+\.\d+\.\d+)(-[a-z0-9.-]+)?$")
+
+
+@pytest.mark.parametrize(
+    "files",
+    [(COMPOSE_FILE,), *[(COMPOSE_FILE, overlay) for overlay in OVERLAYS]],
+    ids=["base", *[overlay.name for overlay in OVERLAYS]],
+)
+def test_compose_files_are_valid(files):
+    result = compose("config", "-q", files=files)
+    assert result.returncode == 0, result.stderr
+
+
+def test_refuses_to_start_without_passwords():
+    result = compose("config", "-q", env={})
+    assert result.returncode != 0
+    assert "HELPDESK_RABBITMQ_PASSWORD" in result.stderr or "HELPDESK_POSTGRES_PASSWORD" in (
+        result.stderr
+    )
+
+
+def test_scaled_services_have_no_fixed_names_or_host_ports(compose_config):
+    for name in SCALED:
+        service = compose_config["services"][name]
+        assert "container_name" not in service, name
+        assert "ports" not in service, name
+        assert "hostname" not in service, name
+
+
+def test_only_the_load_balancer_publishes_ports(compose_config):
+    published = {name for name, svc in compose_config["services"].items() if svc.get("ports")}
+    assert published == {"lb"}
+    targets = {str(port["target"]) for port in compose_config["services"]["lb"]["ports"]}
+    assert targets == {"8443", "8080"}
+
+
+def test_setup_runs_before_every_service_once_backing_services_are_healthy(compose_config):
+    services = compose_config["services"]
+    setup = services["setup"]
+    assert setup["command"] == ["python", "/app/deploy/bootstrap.py"]
+    assert setup.get("restart", "no") == "no"
+    assert setup["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "rabbitmq": {"condition": "service_healthy"},
+    }
+    for name in SCALED:
+        assert services[name]["depends_on"]["setup"] == {
+            "condition": "service_completed_successfully"
+        }, name
+    assert services["gateway"]["depends_on"]["tickets"]["condition"] == "service_healthy"
+    assert services["gateway"]["depends_on"]["notifications"]["condition"] == "service_healthy"
+
+
+def test_long_running_services_have_health_checks_and_restart_policies(compose_config):
+    for name, service in compose_config["services"].items():
+        if name == "setup":
+            continue
+        assert service["restart"] == "unless-stopped", name
+        assert service["healthcheck"]["test"][0] == "CMD", name
+    checks = {
+        name: svc["healthcheck"]["test"][1:]
+        for name, svc in compose_config["services"].items()
+        if name != "setup"
+    }
+    assert checks["gateway"] == [
+        "python",
+        "/app/deploy/probe.py",
+        "http",
+        "http://127.0.0.1:8080/healthz",
+    ]
+    assert checks["tickets"] == ["python", "/app/deploy/probe.py", "service", "helpdesk-tickets"]
+    assert checks["notifications"] == [
+        "python",
+        "/app/deploy/probe.py",
+        "service",
+        "helpdesk-notifications",
+    ]
+
+
+def test_third_party_images_are_pinned_to_exact_versions(compose_config):
+    images = {
+        name: svc["image"] for name, svc in compose_config["services"].items() if "build" not in svc
+    }
+    assert set(images) == {"postgres", "rabbitmq", "lb"}
+    for name, image in images.items():
+        assert PINNED.match(image), f"{name}: {image} is not pinned to an exact version"
+    assert images["rabbitmq"].endswith("-management")
+    assert images["postgres"].startswith("postgres:15.")
+
+
+def test_services_run_in_production_with_secrets_from_files(compose_config):
+    for name, service in helpdesk_services(compose_config).items():
+        env = service["environment"]
+        assert env["HELPDESK_ENV"] == "production", name
+        # Secret values never sit in the compose file: only paths to mounted files.
+        for secret in ("HELPDESK_JWT_SECRET", "HELPDESK_DATA_KEYS", "HELPDESK_JWT_PUBLIC_KEY"):
+            assert secret not in env, f"{name} has {secret} inline"
+        assert env["HELPDESK_JWT_SECRET_FILE"] == "/run/secrets/helpdesk_jwt_secret"
+        mounted = {s["source"] for s in service["secrets"]}
+        assert "helpdesk_jwt_secret" in mounted, name
+    for name in ("tickets", "notifications"):
+        service = compose_config["services"][name]
+        assert service["environment"]["HELPDESK_DATA_KEY_FILE"] == "/run/secrets/helpdesk_data_keys"
+        assert "helpdesk_data_keys" in {s["source"] for s in service["secrets"]}
+
+
+def test_each_service_gets_only_the_credentials_it_uses(compose_config):
+    services = compose_config["services"]
+    env = {name: set(services[name]["environment"]) for name in (*SCALED, "setup")}
+    assert "HELPDESK_TICKETS_DATABASE_URL" in env["tickets"]
+    assert "HELPDESK_NOTIFICATIONS_DATABASE_URL" not in env["tickets"]
+    assert "HELPDESK_NOTIFICATIONS_DATABASE_URL" in env["notifications"]
+    assert "HELPDESK_TICKETS_DATABASE_URL" not in env["notifications"]
+    assert (
+        not {"HELPDESK_TICKETS_DATABASE_URL", "HELPDESK_NOTIFICATIONS_DATABASE_URL"}
+        & env["gateway"]
+    )
+    assert "HELPDESK_DATA_KEY_FILE" not in env["gateway"] | env["setup"]
+
+
+def test_secret_files_are_ignored_by_git_and_docker(compose_config):
+    for name, secret in compose_config["secrets"].items():
+        path = secret["file"]
+        assert path.startswith(str(ROOT / "deploy" / "secrets") + "/"), name
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
+        assert ignored.returncode == 0, f"{path} is not ignored by git"
+    dockerignore = (ROOT / ".dockerignore").read_text().split()
+    assert "deploy/secrets" in dockerignore and ".env" in dockerignore
+    assert subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT).returncode == 0
+
+
+def test_tls_overlay_verifies_servers():
+    result = compose("config", files=(COMPOSE_FILE, OVERLAYS[0]))
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in ("setup", "tickets", "notifications", "gateway"):
+        env = services[name]["environment"]
+        assert env["HELPDESK_AMQP_URL"].startswith("amqps://"), name
+        assert env["HELPDESK_AMQP_CA_FILE"] == "/run/secrets/helpdesk_ca", name
+        for key, value in env.items():
+            if key.endswith("_DATABASE_URL"):
+                assert value.endswith("?sslmode=verify-full&sslrootcert=/run/secrets/helpdesk_ca")
+    assert "ssl=on" in services["postgres"]["command"]
+    assert "hba_file=/etc/postgresql/pg_hba.conf" in services["postgres"]["command"]
+    hba = (ROOT / "deploy" / "postgres" / "pg_hba.conf").read_text().splitlines()
+    rules = [line.split() for line in hba if line.strip() and not line.startswith("#")]
+    assert ["hostnossl", "all", "all", "all", "reject"] in rules
+    assert not [rule for rule in rules if rule[0] == "host"]

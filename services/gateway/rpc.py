@@ -81,6 +81,12 @@ class _PooledClient:
             self.worker_ctx.data[CONTEXT_KEY] = request_id
         return self.method(service, name)(*args)
 
+    @property
+    def connected(self) -> bool:
+        """Whether the reply queue's consumer still has its broker connection."""
+        consumer = self.reply_listener.queue_consumer
+        return not consumer.stopped and bool(consumer.connection.connected)
+
     def close(self):
         try:
             self.proxy.stop()
@@ -118,6 +124,10 @@ class RpcPool:
         try:
             with self._lock:
                 client = self._idle.pop() if self._idle else None
+            if client is not None and not client.connected:
+                # Its reply consumer lost the broker (a restart): replies would never arrive.
+                client.close()
+                client = None
             if client is None:
                 try:
                     client = _PooledClient(self.settings, self.timeout)

@@ -167,3 +167,11 @@ def test_readiness_pings_and_checks_the_broker(service, clients):
     clients.ping("tickets")
     with pytest.raises(ServiceUnavailable):
         clients.ping("notifications")
+
+
+def test_a_client_that_lost_its_connection_is_replaced(service, clients):
+    clients.call("tickets", "echo", 1)
+    broken = clients.pool._idle[0]
+    broken.reply_listener.queue_consumer.connection.close()
+    assert clients.call("tickets", "echo", 2)["value"] == 2
+    assert clients.pool._idle and clients.pool._idle[0] is not broken

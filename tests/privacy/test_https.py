@@ -1,0 +1,120 @@
+"""The gateway over HTTPS: gunicorn serves TLS with a certificate this test makes,
+clients verify it, every answer carries HSTS, and plain HTTP is not served."""
+
+import functools
+import itertools
+import socket
+import ssl
+import time
+
+import pytest
+import requests
+
+from shared.migrate import drop_database
+from tests.e2e.conftest import DESCRIPTION
+from tests.privacy.tlskit import issue, make_ca
+from tests.stack import Stack, create_database, create_vhost, delete_vhost
+
+pytestmark = pytest.mark.e2e
+
+_counter = itertools.count(1)
+HSTS = "max-age=31536000"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("https-pki")
+    ca_files, ca = make_ca(directory)
+    return {"ca": str(ca_files.cert), "server": issue(directory, ca)}
+
+
+@pytest.fixture(scope="module")
+def https_stack(run_id, pki):
+    """A whole stack whose gateway serves HTTPS only (``HELPDESK_TLS_*_FILE``)."""
+    tag = f"s{run_id}_{next(_counter)}"
+    amqp = create_vhost(tag)
+    databases = [create_database(tag, service) for service in ("tickets", "notifications")]
+    stack = Stack(
+        tag,
+        {
+            "HELPDESK_AMQP_URL": amqp,
+            "HELPDESK_TICKETS_DATABASE_URL": databases[0],
+            "HELPDESK_NOTIFICATIONS_DATABASE_URL": databases[1],
+            "HELPDESK_TLS_CERT_FILE": pki["server"].cert,
+            "HELPDESK_TLS_KEY_FILE": pki["server"].key,
+        },
+    )
+    stack.base_url = f"https://localhost:{stack.port}"
+    stack.start()
+    try:
+        deadline, last = time.monotonic() + 90, None
+        while time.monotonic() < deadline:
+            try:
+                last = requests.get(f"{stack.base_url}/readyz", verify=pki["ca"], timeout=5)
+                if last.status_code == 200:
+                    break
+            except requests.ConnectionError as exc:
+                last = exc
+            time.sleep(0.3)
+        else:
+            raise RuntimeError(
+                f"HTTPS gateway not ready: {last!r}\n{stack.logs('gateway')[-3000:]}"
+            )
+        yield stack
+    finally:
+        stack.close()
+        delete_vhost(amqp)
+        for url in databases:
+            drop_database(url)
+
+
+def test_the_api_over_verified_https_with_hsts(https_stack, pki):
+    token = https_stack.token("https-user", "user", "Tess TLS")
+    session = requests.Session()
+    # Per request: requests lets REQUESTS_CA_BUNDLE from the environment override
+    # ``Session.verify``, and the test must trust exactly its own CA.
+    session.request = functools.partial(session.request, verify=pki["ca"], timeout=15)
+    session.headers["Authorization"] = f"Bearer {token}"
+    created = session.post(
+        f"{https_stack.base_url}/api/v1/tickets",
+        json={
+            "issue_type": "bug",
+            "feature": "dashboard",
+            "subject": "Charts empty over TLS",
+            "description": DESCRIPTION,
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["Strict-Transport-Security"] == HSTS
+    fetched = session.get(f"{https_stack.base_url}/api/v1/tickets/{created.json()['id']}")
+    assert fetched.json()["description"] == DESCRIPTION
+    # Errors and operational endpoints carry it too.
+    assert (
+        session.get(f"{https_stack.base_url}/api/v1/nope").headers["Strict-Transport-Security"]
+        == HSTS
+    )
+    health = session.get(f"{https_stack.base_url}/healthz")
+    assert health.status_code == 200 and health.headers["Strict-Transport-Security"] == HSTS
+    context = ssl.create_default_context(cafile=pki["ca"])
+    with (
+        socket.create_connection(("localhost", https_stack.port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def test_a_client_that_does_not_trust_the_ca_is_refused(https_stack):
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"{https_stack.base_url}/healthz", verify=True, timeout=5)
+
+
+def test_plain_http_is_not_served(https_stack):
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{https_stack.port}/healthz", timeout=5)
+
+
+def test_no_hsts_over_plain_http(stack):
+    """HSTS means nothing over HTTP (RFC 6797 8.1): the plain stack does not send it."""
+    response = requests.get(f"{stack.base_url}/healthz", timeout=5)
+    assert response.status_code == 200
+    assert "Strict-Transport-Security" not in response.headers

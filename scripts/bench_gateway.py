@@ -238,6 +238,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per target")
     parser.add_argument("--users", type=int, default=200, help="distinct users for create/reply")
+    parser.add_argument(
+        "--tickets-instances", type=int, default=1, help="tickets service processes (default 1)"
+    )
     parser.add_argument("--serve-echo", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_echo:
@@ -261,6 +264,7 @@ def main(argv=None) -> int:
             "HELPDESK_NOTIFICATIONS_DATABASE_URL": databases[1],
             "HELPDESK_TICKETS_PER_DAY": "10000",
             "HELPDESK_LOG_LEVEL": "WARNING",
+            "TICKETS_INSTANCES": str(args.tickets_instances),
         },
     )
     floor_port = free_port()
@@ -366,7 +370,7 @@ def report(results: dict, args) -> str:
     floor = med["floor"]["rps"]
     lines = [
         f"{args.rounds} rounds x {args.duration} s, {args.connections} connections, "
-        f"wrk -t{args.threads}; medians",
+        f"wrk -t{args.threads}, {args.tickets_instances} tickets process(es); medians",
         "",
         "| target | requests/s | p50 ms | p99 ms | ratio to floor | target ratio | non-2xx |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

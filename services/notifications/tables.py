@@ -34,10 +34,13 @@ sa.Index(
     notices.c.created_at.desc(),
     notices.c.id.desc(),
 )
-# Partial: the unread count reads only unread rows, however many read ones pile up.
+# Partial on unread rows and ordered like the list: the unread count and the unread
+# list never visit the read notices that pile up.
 sa.Index(
-    "notices_recipient_unread",
+    "notices_recipient_unread_newest",
     notices.c.recipient_id,
+    notices.c.created_at.desc(),
+    notices.c.id.desc(),
     postgresql_where=notices.c.read_at.is_(None),
 )
 

@@ -84,7 +84,7 @@ class Notices:
         return [self._open(row) for row in self.session.execute(query)]
 
     def count_unread(self, recipient_id: str) -> int:
-        """How many of the recipient's notices are unread (served by a partial index)."""
+        """How many of the recipient's notices are unread (an index-only scan of a partial index)."""
         query = sa.select(sa.func.count()).where(
             notices.c.recipient_id == recipient_id, notices.c.read_at.is_(None)
         )

@@ -127,9 +127,9 @@ def test_bad_params_are_validation_failed(service, rpc_call, method, args, field
     assert field in err.value.details
 
 
-def test_unread_count_reads_the_partial_index(engine):
-    """At scale the count must not visit read notices: the planner uses the partial
-    index on unread rows (200k read notices and 5k unread ones of other recipients)."""
+def test_unread_count_and_unread_list_read_only_the_partial_index(engine):
+    """At scale neither the count nor the unread list visits read notices: both are
+    served by the partial index on unread rows (200k read notices, 5k unread)."""
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -144,15 +144,19 @@ def test_unread_count_reads_the_partial_index(engine):
             )
         )
         conn.execute(sa.text("ANALYZE notices"))
-        plan = "\n".join(
-            conn.execute(
-                sa.text(
-                    "EXPLAIN SELECT count(*) FROM notices "
-                    "WHERE recipient_id = 'user-42' AND read_at IS NULL"
-                )
-            ).scalars()
+
+        def plan(query):
+            return "\n".join(conn.execute(sa.text("EXPLAIN " + query)).scalars())
+
+        count = plan(
+            "SELECT count(*) FROM notices WHERE recipient_id = 'user-42' AND read_at IS NULL"
         )
-    assert "notices_recipient_unread" in plan, plan
+        unread_page = plan(
+            "SELECT * FROM notices WHERE recipient_id = 'user-42' AND read_at IS NULL "
+            "ORDER BY created_at DESC, id DESC LIMIT 21"
+        )
+    assert "notices_recipient_unread_newest" in count, count
+    assert "notices_recipient_unread_newest" in unread_page, unread_page
 
 
 def test_notices_of_one_ticket_for_two_people(service, publish, engine, rpc_call):

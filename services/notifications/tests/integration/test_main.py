@@ -1,0 +1,87 @@
+"""``helpdesk-notifications``: checks its settings, refuses to start without its
+key, handles events that were waiting before it ever started, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from nameko.exceptions import UnknownService
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from services.notifications.tests.support import OWNER, ticket_event, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("clean")]
+
+COMMAND = [sys.executable, "-m", "services.notifications"]
+
+
+@pytest.fixture
+def env(amqp_url, notifications_database_url, data_keys):
+    return dict(
+        os.environ,
+        HELPDESK_ENV="test",
+        HELPDESK_AMQP_URL=amqp_url,
+        HELPDESK_NOTIFICATIONS_DATABASE_URL=notifications_database_url,
+        HELPDESK_DATA_KEYS=data_keys,
+    )
+
+
+def test_check_validates_settings_and_exits(env):
+    done = subprocess.run([*COMMAND, "--check"], env=env, capture_output=True, timeout=60)
+    assert done.returncode == 0 and b"configuration ok" in done.stdout
+    bad = subprocess.run(
+        [*COMMAND, "--check"],
+        env={**env, "HELPDESK_NOTIFICATIONS_DATABASE_URL": "mysql://x/y"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and b"HELPDESK_NOTIFICATIONS_DATABASE_URL" in bad.stderr
+
+
+def test_refuses_to_start_without_data_keys(env):
+    production = {
+        **env,
+        "HELPDESK_ENV": "production",
+        "HELPDESK_JWT_SECRET": "p" * 40,
+        "HELPDESK_DATA_KEYS": "",
+    }
+    done = subprocess.run(COMMAND, env=production, capture_output=True, timeout=60)
+    assert done.returncode == 1
+    assert b"cannot start without its data keys" in done.stderr
+
+
+def _call_when_up(config, method, *args, timeout=30):
+    deadline = time.monotonic() + timeout
+    with ServiceRpcProxy("notifications", config, timeout=10) as proxy:
+        while True:
+            try:
+                return getattr(proxy, method)(*args)
+            except UnknownService:  # its queue is not there yet: still starting
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+def test_handles_waiting_events_then_stops_cleanly(env, config, publish):
+    waiting = ticket_event("message_added")
+    publish(waiting)  # before the process exists
+    process = subprocess.Popen(COMMAND, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _call_when_up(config, "ping") == "pong"
+
+        def the_waiting_notice():
+            return _call_when_up(config, "unread_count", OWNER)["unread_count"] == 1
+
+        wait_for(the_waiting_notice)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        assert '"service stopped"' in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -51,3 +51,7 @@ def read_json(req, required: bool = True):
         return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, "The request body is not valid JSON.", {"body": [str(exc)]}) from None
+    except RecursionError:  # "[[[[..." within 64 KiB nests deeper than the parser goes
+        raise ApiError(
+            400, "The request body nests too deeply.", {"body": ["Nested too deeply."]}
+        ) from None

@@ -136,7 +136,10 @@ class FakeTickets:
 
     def _page(self, tickets, params, admin=False):
         limit = params.get("limit", 20)
-        start = int(params.get("cursor") or 0)
+        cursor = params.get("cursor") or "0"
+        if not cursor.isdigit():
+            raise ValidationFailed("Invalid.", {"cursor": ["Not a valid cursor."]})
+        start = int(cursor)
         page = tickets[start : start + limit]
         more = start + limit < len(tickets)
         return {

@@ -113,7 +113,9 @@ def test_415_for_a_body_that_is_not_json_and_it_outranks_400(client, auth):
 
 
 @pytest.mark.parametrize(
-    "body", [b"{", b"not json", b'{"a": NaN}', b"\xff\xfe", b'{"text": "x"} trailing']
+    "body",
+    [b"{", b"not json", b'{"a": NaN}', b"\xff\xfe", b'{"text": "x"} trailing', b"[" * 60000],
+    ids=["open", "text", "nan", "not-utf8", "trailing", "deep"],
 )
 def test_400_for_a_body_that_is_not_valid_json(client, auth, body):
     headers = auth() | {"Content-Type": "application/json"}

@@ -75,6 +75,17 @@ def _postgres_url(name, raw):
     return raw
 
 
+def _data_encryption(env, environment: str) -> bool:
+    """``HELPDESK_DATA_ENCRYPTION``: ``on`` (default) or ``off``, the latter only to
+    measure the cipher's cost (``scripts/bench_encryption.py``), never in production."""
+    raw = (env.get("HELPDESK_DATA_ENCRYPTION") or "on").lower()
+    if raw not in ("on", "off"):
+        raise ConfigError(f"HELPDESK_DATA_ENCRYPTION must be on or off, got {raw!r}")
+    if raw == "off" and environment == "production":
+        raise ConfigError("HELPDESK_DATA_ENCRYPTION=off is for measurement only, never production")
+    return raw == "on"
+
+
 def _amqp_tls(env) -> dict:
     """``HELPDESK_AMQP_CA_FILE`` / ``_CERT_FILE`` / ``_KEY_FILE``, checked to exist."""
     url = env.get("HELPDESK_AMQP_URL", "")
@@ -107,7 +118,9 @@ def _frame_ancestors(raw: str | None) -> str:
     for source in sources:
         if source in ("'self'", "'none'"):
             continue
-        if not re.fullmatch(r"(https?:)|((https?://)?[A-Za-z0-9*][A-Za-z0-9.*-]*(:(\d+|\*))?)", source):
+        if not re.fullmatch(
+            r"(https?:)|((https?://)?[A-Za-z0-9*][A-Za-z0-9.*-]*(:(\d+|\*))?)", source
+        ):
             raise ConfigError(f"HELPDESK_FRAME_ANCESTORS has an invalid source {source!r}")
     return " ".join(sources)
 
@@ -142,6 +155,8 @@ class Settings:
     data_keys: str | None = None
     data_key_file: str | None = None
     data_active_key: str | None = None
+    # False only for measuring the cipher's cost; refused in production.
+    data_encryption: bool = True
     # TLS to the broker (an ``amqps://`` URL): CA bundle and optional client cert.
     amqp_ca_file: str | None = None
     amqp_cert_file: str | None = None
@@ -216,6 +231,7 @@ class Settings:
             data_keys=env.get("HELPDESK_DATA_KEYS") or None,
             data_key_file=env.get("HELPDESK_DATA_KEY_FILE") or None,
             data_active_key=env.get("HELPDESK_DATA_ACTIVE_KEY") or None,
+            data_encryption=_data_encryption(env, name),
             frame_ancestors=_frame_ancestors(env.get("HELPDESK_FRAME_ANCESTORS")),
             **_amqp_tls(env),
         )

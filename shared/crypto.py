@@ -29,6 +29,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from nameko.extensions import DependencyProvider
@@ -45,6 +46,7 @@ KEY_BYTES = 32
 KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+NOT_ENCRYPTED = "(not encrypted)"
 DEV_KEY_FILE = (
     Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "helpdesk" / "data-keys"
 )
@@ -179,6 +181,24 @@ class Keyring:
         return self.encrypt(self.decrypt(stored, associated), associated)
 
 
+class MeasurementKeyring:
+    """Stores text as it is: ``HELPDESK_DATA_ENCRYPTION=off``, for measuring the
+    cipher's cost only (refused in production). Values it wrote are refused by a
+    real keyring (not in the encrypted format), so the two can never mix silently."""
+
+    active = "plaintext"
+    key_ids: tuple[str, ...] = ()
+
+    def encrypt(self, plaintext: str | None, associated: bytes) -> str | None:
+        return plaintext
+
+    def decrypt(self, stored: str | None, associated: bytes) -> str | None:
+        return stored
+
+    def reencrypt(self, stored: str | None, associated: bytes) -> str | None:
+        return stored
+
+
 def key_id_of(stored: str) -> str:
     """The id of the key that sealed ``stored``; ``TamperedValue`` if it is not ours."""
     parts = stored.split(":", 2) if isinstance(stored, str) else ()
@@ -202,6 +222,11 @@ def keyring_from_settings(settings) -> Keyring:
     Raises ``ValueError`` with a clear message when no usable key is configured
     outside development and test: a service without its keys must not start.
     """
+    if not getattr(settings, "data_encryption", True):
+        log.warning(
+            "HELPDESK_DATA_ENCRYPTION=off: ticket text is stored READABLE (measurement only)"
+        )
+        return MeasurementKeyring()
     if settings.data_keys and settings.data_key_file:
         raise ValueError(
             "set HELPDESK_DATA_KEYS or HELPDESK_DATA_KEY_FILE, not both: "
@@ -247,24 +272,60 @@ def unknown_key_ids(connection, encrypted_columns, keyring: Keyring) -> dict[str
 
     ``encrypted_columns`` is a service's ``ENCRYPTED_COLUMNS``. Reads every
     declared column once (a sequential scan), which is what a start-up check costs.
+    Values not in the encrypted format count under ``NOT_ENCRYPTED``.
     """
-    import sqlalchemy as sa
-
     missing: dict[str, int] = {}
-    for table, column, _ in encrypted_columns:
-        sql_identifiers(table, column)
-        rows = connection.execute(
-            sa.text(
-                f"SELECT split_part({column}, ':', 2) AS key_id, count(*) AS n FROM {table} "
-                f"WHERE {column} IS NOT NULL AND split_part({column}, ':', 2) <> ALL(:ids) "
-                "GROUP BY 1"
-            ),
-            {"ids": list(keyring.key_ids)},
-        ).all()
-        for row in rows:
-            label = row.key_id or "(not encrypted)"
-            missing[label] = missing.get(label, 0) + row.n
+    for entry in encrypted_columns:
+        for key_id, n in count_by_key(connection, EncryptedColumn(*entry)).items():
+            if key_id not in keyring.key_ids:
+                missing[key_id] = missing.get(key_id, 0) + n
     return missing
+
+
+@dataclass(frozen=True)
+class EncryptedColumn:
+    """One declared encrypted column; ``field`` when the value sits in a JSON column."""
+
+    table: str
+    column: str
+    id_column: str
+    field: str | None = None
+
+    def __post_init__(self):
+        sql_identifiers(self.table, self.column, self.id_column, *filter(None, [self.field]))
+
+    @property
+    def label(self) -> str:
+        return f"{self.table}.{self.column}" + (f".{self.field}" if self.field else "")
+
+    @property
+    def value(self) -> str:
+        """The SQL expression of the stored value."""
+        return f"{self.column} ->> '{self.field}'" if self.field else self.column
+
+    def aad(self, row_id) -> bytes:
+        return aad(self.table, self.column, row_id)
+
+    def assignment(self) -> str:
+        """SQL setting the stored value to ``:new``."""
+        if self.field:
+            return (
+                f"{self.column} = jsonb_set({self.column}, '{{{self.field}}}', "
+                "to_jsonb(CAST(:new AS text)))"
+            )
+        return f"{self.column} = :new"
+
+
+def count_by_key(connection, column: EncryptedColumn) -> dict[str, int]:
+    """How many stored values of ``column`` are under each key id."""
+    rows = connection.execute(
+        sa.text(
+            f"SELECT CASE WHEN {column.value} LIKE 'hd1:%' "
+            f"THEN split_part({column.value}, ':', 2) ELSE '{NOT_ENCRYPTED}' END AS key_id, "
+            f"count(*) AS n FROM {column.table} WHERE {column.value} IS NOT NULL GROUP BY 1"
+        )
+    ).all()
+    return {row.key_id: row.n for row in rows}
 
 
 def sql_identifiers(*names: str) -> None:
@@ -278,6 +339,12 @@ def check_stored_keys(engine, encrypted_columns, keyring: Keyring) -> None:
     """Raise ``MissingDataKey`` (with what to do) if stored values need absent keys."""
     with engine.connect() as connection:
         missing = unknown_key_ids(connection, encrypted_columns, keyring)
+    plain = missing.pop(NOT_ENCRYPTED, 0)
+    if plain:
+        raise MissingDataKey(
+            f"{plain} stored values are not encrypted (written with "
+            "HELPDESK_DATA_ENCRYPTION=off, or by hand): this database is not fit to serve"
+        )
     if missing:
         counts = ", ".join(f"{key_id!r}: {n} values" for key_id, n in sorted(missing.items()))
         raise MissingDataKey(
@@ -307,7 +374,7 @@ class DataKeyring(DependencyProvider):
             self.keyring = keyring_from_settings(settings)
         except ValueError as exc:
             raise RuntimeError(f"{name} cannot start without its data keys: {exc}") from None
-        if self.url_setting and self.encrypted_columns:
+        if self.url_setting and self.encrypted_columns and isinstance(self.keyring, Keyring):
             from shared.db import make_engine
 
             engine = make_engine(getattr(settings, self.url_setting), pool_size=1)

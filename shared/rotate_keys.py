@@ -31,12 +31,13 @@ import sqlalchemy as sa
 
 from shared.config import ConfigError, Settings
 from shared.crypto import (
+    NOT_ENCRYPTED,
+    EncryptedColumn,
     Keyring,
     MissingDataKey,
     TamperedValue,
-    aad,
+    count_by_key,
     keyring_from_settings,
-    sql_identifiers,
 )
 
 # service -> (module declaring ENCRYPTED_COLUMNS, Settings attribute of its database)
@@ -44,56 +45,12 @@ SERVICES = {
     "tickets": ("services.tickets.tables", "tickets_database_url"),
     "notifications": ("services.notifications.tables", "notifications_database_url"),
 }
-NOT_ENCRYPTED = "(not encrypted)"
-
-
-@dataclass(frozen=True)
-class EncryptedColumn:
-    """One declared encrypted column; ``field`` when the value sits in a JSON column."""
-
-    table: str
-    column: str
-    id_column: str
-    field: str | None = None
-
-    def __post_init__(self):
-        sql_identifiers(self.table, self.column, self.id_column, *filter(None, [self.field]))
-
-    @property
-    def label(self) -> str:
-        return f"{self.table}.{self.column}" + (f".{self.field}" if self.field else "")
-
-    @property
-    def value(self) -> str:
-        """The SQL expression of the stored value."""
-        return f"{self.column} ->> '{self.field}'" if self.field else self.column
-
-    def aad(self, row_id) -> bytes:
-        return aad(self.table, self.column, row_id)
-
-    def assignment(self) -> str:
-        """SQL setting the stored value to ``:new``."""
-        if self.field:
-            return f"{self.column} = jsonb_set({self.column}, '{{{self.field}}}', to_jsonb(CAST(:new AS text)))"
-        return f"{self.column} = :new"
 
 
 def declared_columns(service: str) -> list[EncryptedColumn]:
     """The ``ENCRYPTED_COLUMNS`` a service's ``tables.py`` declares."""
     module = importlib.import_module(SERVICES[service][0])
     return [EncryptedColumn(*entry) for entry in module.ENCRYPTED_COLUMNS]
-
-
-def count_by_key(connection, column: EncryptedColumn) -> dict[str, int]:
-    """How many stored values of ``column`` are under each key id."""
-    rows = connection.execute(
-        sa.text(
-            f"SELECT CASE WHEN {column.value} LIKE 'hd1:%' "
-            f"THEN split_part({column.value}, ':', 2) ELSE '{NOT_ENCRYPTED}' END AS key_id, "
-            f"count(*) AS n FROM {column.table} WHERE {column.value} IS NOT NULL GROUP BY 1"
-        )
-    ).all()
-    return {row.key_id: row.n for row in rows}
 
 
 def _pending(connection, column: EncryptedColumn, active: str) -> int:

@@ -277,3 +277,27 @@ def test_generate_command_prints_a_usable_entry(capsys):
     entry = capsys.readouterr().out.strip()
     assert Keyring.from_spec(entry).encrypt("x", ROW).startswith("hd1:k")
     assert crypto.main([]) == 2
+
+
+# --- encryption off, for measurement only ----------------------------------------------
+def test_encryption_off_is_refused_in_production():
+    from shared.config import ConfigError
+
+    with pytest.raises(ConfigError, match="measurement only"):
+        Settings.from_env(
+            {
+                "HELPDESK_ENV": "production",
+                "HELPDESK_JWT_SECRET": "s" * 40,
+                "HELPDESK_DATA_ENCRYPTION": "off",
+            }
+        )
+    with pytest.raises(ConfigError, match="on or off"):
+        Settings.from_env({"HELPDESK_DATA_ENCRYPTION": "maybe"})
+
+
+def test_values_written_with_encryption_off_are_refused_once_it_is_on(make_settings):
+    off = keyring_from_settings(make_settings(HELPDESK_DATA_ENCRYPTION="off"))
+    stored = off.encrypt("readable", ROW)
+    assert stored == "readable" and off.decrypt(stored, ROW) == "readable"
+    with pytest.raises(TamperedValue, match="not in the encrypted format"):
+        ring().decrypt(stored, ROW)

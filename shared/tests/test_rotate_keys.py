@@ -13,17 +13,19 @@ import sqlalchemy as sa
 
 from shared import rotate_keys
 from shared.crypto import (
+    EncryptedColumn,
     Keyring,
     MissingDataKey,
     TamperedValue,
     aad,
     check_stored_keys,
+    count_by_key,
     generate_key,
     key_id_of,
 )
 from shared.db import make_engine
 from shared.migrate import drop_database, ensure_database
-from shared.rotate_keys import EncryptedColumn, rotate_column
+from shared.rotate_keys import rotate_column
 from tests.stack import BASE_PG
 
 pytestmark = pytest.mark.integration
@@ -81,7 +83,7 @@ def read_all(engine, keyring, column: EncryptedColumn) -> dict:
 
 def keys_in(engine, column) -> dict:
     with engine.connect() as db:
-        return rotate_keys.count_by_key(db, column)
+        return count_by_key(db, column)
 
 
 def test_rotation_moves_every_value_to_the_active_key(engine):
@@ -247,3 +249,10 @@ def test_every_service_declares_its_encrypted_columns():
 def test_values_are_bound_to_their_row_in_the_declared_column():
     assert NOTES.aad(3) == aad("notes", "body", 3)
     assert key_id_of(OLD_RING.encrypt("x", NOTES.aad(3))) == "old"
+
+
+def test_start_up_check_refuses_unencrypted_values(engine):
+    with engine.begin() as db:
+        db.execute(sa.text("UPDATE notes SET body = 'typed by hand: not sealed' WHERE id = 3"))
+    with pytest.raises(MissingDataKey, match="1 stored values are not encrypted"):
+        check_stored_keys(engine, [ENCRYPTED_COLUMNS[0]], BOTH)

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from shared.crypto import count_by_key
 from shared.db import make_engine
-from shared.rotate_keys import count_by_key, declared_columns
+from shared.rotate_keys import declared_columns
 from tests.e2e.conftest import Api, poll, unique
 
 

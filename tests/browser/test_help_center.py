@@ -521,6 +521,7 @@ def test_outside_development_a_lost_session_is_explained(open_page, hosted_stack
     expect(banner).to_be_focused()
     expect(w.page).to_have_url(re.compile(r"/help-center/tickets/new$"))
     expect(w.page.locator("#header-actions")).to_be_hidden()
+    expect(w.page.locator("#main")).to_be_hidden()  # no form that could not be sent
     shoot(w.page, "session-expired-laptop")
 
     # A token the gateway refuses (bad signature) is found out by the first API call.

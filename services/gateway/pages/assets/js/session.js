@@ -67,9 +67,11 @@ let ended = false;
 
 /**
  * The session is missing or over: in development go and sign in; otherwise say so
- * clearly (the host platform owns signing in) and stop every spinner.
+ * clearly (the host platform owns signing in) and stop every spinner. A page that
+ * never had a session hides its content; one that loses it mid-use keeps it, so
+ * nothing typed disappears from view.
  */
-export function endSession(reason) {
+export function endSession(reason, { hidePage = false } = {}) {
   if (ended) return;
   ended = true;
   sessionStorage.removeItem(KEY);
@@ -85,6 +87,7 @@ export function endSession(reason) {
   banner.hidden = false;
   banner.focus();
   for (const el of document.querySelectorAll(".loading")) el.hidden = true;
+  if (hidePage) document.getElementById("main").hidden = true;
   document.dispatchEvent(new CustomEvent("helpdesk:signed-out"));
 }
 
@@ -92,11 +95,11 @@ export function endSession(reason) {
 export function requireSession() {
   const me = identity();
   if (!me || !me.sub) {
-    endSession(token() ? "expired" : "missing");
+    endSession(token() ? "expired" : "missing", { hidePage: true });
     return null;
   }
   if (me.exp !== null && me.exp * 1000 <= Date.now()) {
-    endSession("expired");
+    endSession("expired", { hidePage: true });
     return null;
   }
   return me;

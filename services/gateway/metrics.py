@@ -22,7 +22,8 @@ from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
 REQUESTS = Counter(
     "helpdesk_http_requests_total",
-    "HTTP requests answered, by method, route template and status.",
+    "HTTP requests answered, by method, route template and status "
+    "(route 'unmatched': unknown paths, and API requests refused before routing with 401/403).",
     ["method", "route", "status"],
 )
 LATENCY = Histogram(

@@ -1,0 +1,58 @@
+"""gunicorn settings come from the HELPDESK_* environment, as localrun starts the gateway."""
+
+import importlib
+import os
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+
+def _load(monkeypatch, **env):
+    for key in (
+        "HELPDESK_GATEWAY_WORKERS",
+        "HELPDESK_GATEWAY_THREADS",
+        "HELPDESK_TLS_CERT_FILE",
+        "HELPDESK_TLS_KEY_FILE",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    # Empty counts as unset for the config; setenv makes monkeypatch restore what it sets.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    monkeypatch.setenv("HELPDESK_ENV", "test")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    sys.modules.pop("services.gateway.gunicorn_conf", None)
+    conf = importlib.import_module("services.gateway.gunicorn_conf")
+    assert conf._metrics_dir and os.path.isdir(conf._metrics_dir)
+    conf.on_exit(None)
+    assert not os.path.exists(conf._metrics_dir)
+    return conf
+
+
+def test_defaults(monkeypatch):
+    conf = _load(monkeypatch, HELPDESK_HTTP_HOST="127.0.0.1", HELPDESK_HTTP_PORT="8123")
+    assert conf.bind == "127.0.0.1:8123"
+    assert (conf.worker_class, conf.workers, conf.threads) == ("gthread", 2, 8)
+    assert conf.graceful_timeout <= conf.timeout
+    assert not hasattr(conf, "certfile")
+
+
+def test_workers_threads_and_tls(monkeypatch, tmp_path):
+    conf = _load(
+        monkeypatch,
+        HELPDESK_GATEWAY_WORKERS="3",
+        HELPDESK_GATEWAY_THREADS="4",
+        HELPDESK_TLS_CERT_FILE=str(tmp_path / "c.pem"),
+        HELPDESK_TLS_KEY_FILE=str(tmp_path / "k.pem"),
+    )
+    assert (conf.workers, conf.threads) == (3, 4)
+    assert (conf.certfile, conf.keyfile) == (str(tmp_path / "c.pem"), str(tmp_path / "k.pem"))
+
+
+def test_production_without_a_secret_exits_with_a_reason(monkeypatch, capsys):
+    monkeypatch.delenv("HELPDESK_JWT_SECRET", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        _load(monkeypatch, HELPDESK_ENV="production")
+    assert exited.value.code == 2
+    assert "HELPDESK_JWT_SECRET is required in production" in capsys.readouterr().err

@@ -222,7 +222,7 @@ def keyring_from_settings(settings) -> Keyring:
     Raises ``ValueError`` with a clear message when no usable key is configured
     outside development and test: a service without its keys must not start.
     """
-    if not getattr(settings, "data_encryption", True):
+    if not settings.data_encryption:
         log.warning(
             "HELPDESK_DATA_ENCRYPTION=off: ticket text is stored READABLE (measurement only)"
         )
@@ -249,21 +249,26 @@ def keyring_from_settings(settings) -> Keyring:
         spec = _development_key_spec()
         source = f"the development key file {DEV_KEY_FILE}"
     try:
-        return Keyring.from_spec(spec, getattr(settings, "data_active_key", None))
+        return Keyring.from_spec(spec, settings.data_active_key)
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None
 
 
 def _development_key_spec() -> str:
     if not DEV_KEY_FILE.exists():
-        DEV_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+        DEV_KEY_FILE.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Written aside, then linked into place: services started together (make run)
+        # never read a half-written file, and the first one's key wins.
+        draft = DEV_KEY_FILE.with_name(f".{DEV_KEY_FILE.name}.{secrets.token_hex(6)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"dev1={generate_key()}\n")
         try:
-            fd = os.open(DEV_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(draft, DEV_KEY_FILE)
         except FileExistsError:
-            pass  # another process made it first: use theirs
-        else:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(f"dev1={generate_key()}\n")
+            pass
+        finally:
+            draft.unlink()
     return DEV_KEY_FILE.read_text(encoding="utf-8")
 
 

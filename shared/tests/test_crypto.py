@@ -301,3 +301,15 @@ def test_values_written_with_encryption_off_are_refused_once_it_is_on(make_setti
     assert stored == "readable" and off.decrypt(stored, ROW) == "readable"
     with pytest.raises(TamperedValue, match="not in the encrypted format"):
         ring().decrypt(stored, ROW)
+
+
+def test_services_starting_together_share_one_development_key(make_settings, tmp_path, monkeypatch):
+    import concurrent.futures
+
+    monkeypatch.setattr(crypto, "DEV_KEY_FILE", tmp_path / "helpdesk" / "data-keys")
+    settings = make_settings(HELPDESK_ENV="development")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        rings = list(pool.map(lambda _: keyring_from_settings(settings), range(16)))
+    value = rings[0].encrypt("shared", ROW)
+    assert all(r.decrypt(value, ROW) == "shared" for r in rings)
+    assert [p.name for p in (tmp_path / "helpdesk").iterdir()] == ["data-keys"]

@@ -327,3 +327,9 @@ def _refs(value):
     if isinstance(value, list):
         return [r for v in value for r in _refs(v)]
     return []
+
+
+def test_openapi_document_is_valid_openapi_3_1(client):
+    from openapi_spec_validator import validate
+
+    validate(client.simulate_get("/openapi.json").json)

@@ -69,6 +69,27 @@ def assert_shared_and_once(found: dict, wanted: set) -> None:
     assert first and second, f"one instance handled all {len(wanted)}: the work was not shared"
 
 
+def tagged(api, method: str, path: str, request_id: str, **kwargs):
+    """A call as ``api``'s identity carrying our own request id (one session per call:
+    ``requests.Session`` is not thread-safe)."""
+    return lambda: requests.request(
+        method,
+        api.stack.base_url + path,
+        headers={"Authorization": f"Bearer {api.token}", "X-Request-Id": request_id},
+        timeout=30,
+        **kwargs,
+    )
+
+
+def wait_handled(stack, service: str, ids: set) -> dict:
+    """``handled_by`` once every id has reached a log (lines are flushed as written)."""
+    return poll(
+        lambda: handled_by(stack, service, ids),
+        lambda found: set().union(*found.values()) == ids,
+        timeout=5,
+    )
+
+
 def concurrently(calls, workers=20):
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(lambda call: call(), calls))
@@ -78,43 +99,28 @@ def test_rpc_calls_are_shared_between_the_tickets_instances(scaled):
     user = Api(scaled, unique("user"), "user", "Pat Example")
     ids = {f"scale-rpc-{uuid.uuid4().hex}" for _ in range(30)}
 
-    def lookup(request_id):
-        # An id nobody has: the handling instance logs the NotFound with the request id.
-        return lambda: requests.get(
-            f"{scaled.base_url}/api/v1/tickets/987654321",
-            headers={"Authorization": f"Bearer {user.token}", "X-Request-Id": request_id},
-            timeout=15,
-        )
-
-    responses = concurrently([lookup(request_id) for request_id in ids])
+    # A ticket nobody has: the handling instance logs the NotFound with the request id.
+    responses = concurrently(
+        [tagged(user, "GET", "/api/v1/tickets/987654321", request_id) for request_id in ids]
+    )
     assert {r.status_code for r in responses} == {404}
     assert {r.headers["X-Request-Id"] for r in responses} == ids
-    found = poll(
-        lambda: handled_by(scaled, "tickets", ids),
-        lambda f: set().union(*f.values()) == ids,
-        timeout=5,
-    )
-    assert_shared_and_once(found, ids)
+    assert_shared_and_once(wait_handled(scaled, "tickets", ids), ids)
 
 
 def test_the_daily_limit_stays_exact_across_instances(scaled):
     user = Api(scaled, unique("racer"), "user", "Quinn Racer")
     ids = [f"scale-limit-{uuid.uuid4().hex}" for _ in range(20)]
 
-    def create(request_id):
-        return lambda: requests.post(
-            f"{scaled.base_url}/api/v1/tickets",
-            json={
-                "issue_type": "bug",
-                "feature": "dashboard",
-                "subject": f"Race {request_id[-6:]}",
-                "description": DESCRIPTION,
-            },
-            headers={"Authorization": f"Bearer {user.token}", "X-Request-Id": request_id},
-            timeout=30,
-        )
-
-    responses = concurrently([create(request_id) for request_id in ids])
+    body = {"issue_type": "bug", "feature": "dashboard", "description": DESCRIPTION}
+    responses = concurrently(
+        [
+            tagged(
+                user, "POST", "/api/v1/tickets", rid, json={**body, "subject": f"Race {rid[-6:]}"}
+            )
+            for rid in ids
+        ]
+    )
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 5, 429: 15}, statuses
     for r in responses:
@@ -127,12 +133,7 @@ def test_the_daily_limit_stays_exact_across_instances(scaled):
     )
     # The refusals were decided by both instances, each refusal by one of them.
     refused = {r.headers["X-Request-Id"] for r in responses if r.status_code == 429}
-    found = poll(
-        lambda: handled_by(scaled, "tickets", refused),
-        lambda f: set().union(*f.values()) == refused,
-        timeout=5,
-    )
-    assert_shared_and_once(found, refused)
+    assert_shared_and_once(wait_handled(scaled, "tickets", refused), refused)
 
 
 def test_events_are_shared_and_every_action_notifies_exactly_once(scaled):

@@ -132,3 +132,27 @@ export function catalogLabels(cat) {
     feature: (key) => features.get(key) ?? key,
   };
 }
+
+const REFRESH_MS = 15_000;
+
+/**
+ * Keep a ticket page current: fetch it every 15 s while the tab is visible, on
+ * focus, and when the bell sees a new notice; re-render only when it changed.
+ */
+export function keepFresh(fetchTicket, shown, render) {
+  const refresh = async () => {
+    const current = shown();
+    if (document.hidden || !current) return;
+    try {
+      const ticket = await fetchTicket();
+      if (ticket.updated_at !== current.updated_at || ticket.messages.length !== current.messages.length) {
+        render(ticket);
+      }
+    } catch {
+      // The next refresh tries again; the page keeps what it shows.
+    }
+  };
+  setInterval(refresh, REFRESH_MS);
+  window.addEventListener("focus", refresh);
+  document.addEventListener("helpdesk:notices", refresh);
+}

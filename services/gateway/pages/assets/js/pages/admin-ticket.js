@@ -7,6 +7,7 @@ import { STATUS_LABELS, attachCounter, lengthProblem, ticketRef, timeEl } from "
 import { startPage } from "../header.js";
 import {
   catalogLabels,
+  keepFresh,
   renderFacts,
   renderHeading,
   renderThread,
@@ -23,7 +24,6 @@ const NEXT = {
   closed: [],
 };
 const BY = { user: "by the user", support: "by support", system: "automatically" };
-const REFRESH_MS = 15_000;
 
 const me = startPage();
 const id = ticketIdFromPath();
@@ -86,16 +86,6 @@ function render(ticket) {
 
 async function load() {
   render(await api(`/admin/tickets/${id}`));
-}
-
-async function refresh() {
-  if (document.hidden || !shown) return;
-  try {
-    const ticket = await api(`/admin/tickets/${id}`);
-    if (ticket.updated_at !== shown.updated_at || ticket.messages.length !== shown.messages.length) render(ticket);
-  } catch {
-    // Try again at the next tick.
-  }
 }
 
 function showResolutionField() {
@@ -213,9 +203,7 @@ if (me) {
     setUpAssignment();
     setUpStatus();
     setUpComposer();
-    setInterval(refresh, REFRESH_MS);
-    window.addEventListener("focus", refresh);
-    document.addEventListener("helpdesk:notices", refresh);
+    keepFresh(() => api(`/admin/tickets/${id}`), () => shown, render);
   } catch (error) {
     $("loading").hidden = true;
     if (!(error instanceof ApiError && error.status === 401)) {

@@ -6,6 +6,7 @@ import { attachCounter, formatDateTime, lengthProblem, ticketRef, timeEl } from 
 import { startPage } from "../header.js";
 import {
   catalogLabels,
+  keepFresh,
   renderFacts,
   renderHeading,
   renderThread,
@@ -15,7 +16,6 @@ import {
 
 // CLOSE_NOTE_LENGTH in shared/catalog.py (the catalog document does not list it).
 const CLOSE_NOTE_LIMITS = [0, 2000];
-const REFRESH_MS = 15_000;
 const BY = { user: "by you", support: "by the Support Team", system: "automatically" };
 
 const me = startPage();
@@ -67,16 +67,6 @@ async function load() {
   const ticket = await api(`/tickets/${id}`);
   render(ticket);
   return ticket;
-}
-
-async function refresh() {
-  if (document.hidden || !shown) return;
-  try {
-    const ticket = await api(`/tickets/${id}`);
-    if (ticket.updated_at !== shown.updated_at || ticket.messages.length !== shown.messages.length) render(ticket);
-  } catch {
-    // The next refresh tries again; the page keeps what it shows.
-  }
 }
 
 function setUpClose() {
@@ -143,9 +133,7 @@ if (me) {
       await load();
     }, { label: "Your reply" });
     setUpClose();
-    setInterval(refresh, REFRESH_MS);
-    window.addEventListener("focus", refresh);
-    document.addEventListener("helpdesk:notices", refresh);
+    keepFresh(() => api(`/tickets/${id}`), () => shown, render);
   } catch (error) {
     $("loading").hidden = true;
     if (!(error instanceof ApiError && error.status === 401)) {

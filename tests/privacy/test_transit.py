@@ -197,3 +197,77 @@ def test_a_nameko_service_runs_over_amqps(amqp_url, tls_broker, pki, container_f
     with ServiceRpcProxy("tls_probe", config) as probe:
         assert probe.echo("over tls") == "over tls"
     container.stop()
+
+
+# --- every hop at once ------------------------------------------------------------------
+@pytest.mark.e2e
+def test_a_whole_stack_with_every_hop_encrypted(run_id, pki, tls_postgres, tls_broker):
+    """HTTPS to the gateway, amqps between every process, verify-full to PostgreSQL:
+    a ticket, a support reply and the notice it causes all go through."""
+    import functools
+
+    import requests
+
+    from tests.e2e.conftest import DESCRIPTION, poll
+    from tests.stack import Stack, create_vhost, delete_vhost
+
+    tag = f"tls{run_id}"
+    vhost_url = create_vhost(tag)
+    tls_db = functools.partial(tls_postgres.url, sslmode="verify-full", sslrootcert=pki["ca"])
+    env = {
+        "HELPDESK_AMQP_URL": f"amqps://guest:guest@localhost:{tls_broker.port}/helpdesk_{tag}",
+        "HELPDESK_AMQP_CA_FILE": str(pki["ca"]),
+        "HELPDESK_TICKETS_DATABASE_URL": tls_db(f"helpdesk_{tag}_tickets"),
+        "HELPDESK_NOTIFICATIONS_DATABASE_URL": tls_db(f"helpdesk_{tag}_notifications"),
+        "HELPDESK_TLS_CERT_FILE": str(pki["server"].cert),
+        "HELPDESK_TLS_KEY_FILE": str(pki["server"].key),
+    }
+    for service in ("tickets", "notifications"):
+        upgrade(service, env[f"HELPDESK_{service.upper()}_DATABASE_URL"])
+    stack = Stack(tag, env)
+    base = f"https://localhost:{stack.port}"
+    https = functools.partial(requests.request, verify=str(pki["ca"]), timeout=15)
+    try:
+        stack.start()
+
+        def ready():
+            try:
+                return https("GET", f"{base}/readyz").status_code
+            except requests.ConnectionError:
+                return None
+
+        assert poll(ready, lambda status: status == 200, timeout=90) == 200, (
+            stack.logs("gateway")[-3000:] + stack.logs("tickets")[-2000:]
+        )
+        user = {"Authorization": f"Bearer {stack.token('tls-user', 'user', 'Tia')}"}
+        admin = {"Authorization": f"Bearer {stack.token('tls-admin', 'admin', 'Sam')}"}
+        created = https(
+            "POST",
+            f"{base}/api/v1/tickets",
+            headers=user,
+            json={
+                "issue_type": "bug",
+                "feature": "dashboard",
+                "subject": "Charts empty, all over TLS",
+                "description": DESCRIPTION,
+            },
+        )
+        assert created.status_code == 201, created.text
+        tid = created.json()["id"]
+        reply = https(
+            "POST",
+            f"{base}/api/v1/admin/tickets/{tid}/messages",
+            headers=admin,
+            json={"body": "Fixed on our side, over TLS."},
+        )
+        assert reply.status_code == 201, reply.text
+
+        def notices():
+            return https("GET", f"{base}/api/v1/notifications", headers=user).json()["items"]
+
+        got = poll(notices, lambda items: len(items) == 1, timeout=20)
+        assert [n["kind"] for n in got] == ["support_reply"]
+        assert "Fixed on our side, over TLS." in got[0]["body"]
+    finally:
+        stack.close()
+        delete_vhost(vhost_url)

@@ -7,9 +7,11 @@ unit tests. Routes, middleware and error handlers are all wired here.
 
 from __future__ import annotations
 
+import functools
+
 import falcon
 
-from services.gateway import metrics, resources
+from services.gateway import metrics, resources, schemas
 from services.gateway.auth import TokenVerifier
 from services.gateway.errors import (
     ApiError,
@@ -133,8 +135,15 @@ def create_app(settings: Settings, clients) -> falcon.App:
     app.add_route(f"{v1}/preview", resources.Preview())
     app.add_route(f"{v1}/tickets", resources.TicketCollection(clients, feature_keys))
     app.add_route(f"{v1}/tickets/{TICKET_ID}", resources.TicketItem(clients))
-    app.add_route(f"{v1}/tickets/{TICKET_ID}/messages", resources.TicketMessages(clients))
-    app.add_route(f"{v1}/tickets/{TICKET_ID}/close", resources.TicketClose(clients))
+    command = functools.partial(resources.TicketCommand, clients)
+    app.add_route(
+        f"{v1}/tickets/{TICKET_ID}/messages",
+        command("add_reply", schemas.ReplyBody(), created=True),
+    )
+    app.add_route(
+        f"{v1}/tickets/{TICKET_ID}/close",
+        command("close_ticket", schemas.CloseBody(), required=False),
+    )
     app.add_route(f"{v1}/notifications", resources.NoticeCollection(clients))
     app.add_route(f"{v1}/notifications/unread-count", resources.NoticeUnreadCount(clients))
     app.add_route(f"{v1}/notifications/read-all", resources.NoticeReadAll(clients))
@@ -142,10 +151,17 @@ def create_app(settings: Settings, clients) -> falcon.App:
     app.add_route(f"{v1}/admin/tickets", resources.AdminTicketCollection(clients))
     app.add_route(f"{v1}/admin/tickets/{TICKET_ID}", resources.AdminTicketItem(clients))
     app.add_route(
-        f"{v1}/admin/tickets/{TICKET_ID}/messages", resources.AdminTicketMessages(clients)
+        f"{v1}/admin/tickets/{TICKET_ID}/messages",
+        command("admin_add_message", schemas.AdminMessageBody(), admin=True, created=True),
     )
-    app.add_route(f"{v1}/admin/tickets/{TICKET_ID}/status", resources.AdminTicketStatus(clients))
-    app.add_route(f"{v1}/admin/tickets/{TICKET_ID}/assign", resources.AdminTicketAssign(clients))
+    app.add_route(
+        f"{v1}/admin/tickets/{TICKET_ID}/status",
+        command("change_status", schemas.StatusBody(), admin=True),
+    )
+    app.add_route(
+        f"{v1}/admin/tickets/{TICKET_ID}/assign",
+        command("assign_ticket", schemas.AssignBody(), admin=True),
+    )
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(clients))
     app.add_route("/openapi.json", OpenApi(settings))

@@ -38,21 +38,31 @@ class _Resource:
         return self.clients.call(NOTIFICATIONS, method, *args)
 
 
-class _TicketScoped(_Resource):
-    """A resource under one ticket: an unreachable ticket outranks a bad body (404 first)."""
+class TicketCommand(_Resource):
+    """``POST`` on one ticket: validate the body, make one call, answer with its result.
 
-    admin = False
+    An unreachable ticket outranks a bad body (the contract puts 404 before 413, 415,
+    400 and 422), so a body that fails validation is blamed only once the ticket is
+    known to be the caller's.
+    """
 
-    def ensure_ticket(self, req, ticket_id):
-        """Raise ``NotFound`` unless the caller may see the ticket (missing or not theirs)."""
-        self.tickets("admin_get_ticket" if self.admin else "get_ticket", _actor(req), ticket_id)
+    def __init__(self, clients, method, schema, *, admin=False, created=False, required=True):
+        super().__init__(clients)
+        self.method = method
+        self.schema = schema
+        self.admin = admin
+        self.status = falcon.HTTP_201 if created else falcon.HTTP_200
+        self.required = required
 
-    def body_for(self, req, ticket_id, schema, required=True):
+    def on_post(self, req, resp, ticket_id):
         try:
-            return _body(req, schema, required)
+            fields = _body(req, self.schema, self.required)
         except ApiError:
-            self.ensure_ticket(req, ticket_id)
+            getter = "admin_get_ticket" if self.admin else "get_ticket"
+            self.tickets(getter, _actor(req), ticket_id)  # NotFound wins
             raise
+        resp.media = self.tickets(self.method, _actor(req), ticket_id, fields)
+        resp.status = self.status
 
 
 # ---------------------------------------------------------------- shared
@@ -102,36 +112,11 @@ class TicketCollection(_Resource):
         resp.media = ticket
 
 
-class TicketItem(_TicketScoped):
+class TicketItem(_Resource):
     """``GET /api/v1/tickets/{id}``: the owner's view, no internal notes."""
 
     def on_get(self, req, resp, ticket_id):
         resp.media = self.tickets("get_ticket", _actor(req), ticket_id)
-
-
-class TicketMessages(_TicketScoped):
-    """``POST /api/v1/tickets/{id}/messages``: the owner replies."""
-
-    def __init__(self, clients):
-        super().__init__(clients)
-        self.schema = schemas.ReplyBody()
-
-    def on_post(self, req, resp, ticket_id):
-        fields = self.body_for(req, ticket_id, self.schema)
-        resp.status = falcon.HTTP_201
-        resp.media = self.tickets("add_reply", _actor(req), ticket_id, fields)
-
-
-class TicketClose(_TicketScoped):
-    """``POST /api/v1/tickets/{id}/close``: the owner closes, with an optional note."""
-
-    def __init__(self, clients):
-        super().__init__(clients)
-        self.schema = schemas.CloseBody()
-
-    def on_post(self, req, resp, ticket_id):
-        fields = self.body_for(req, ticket_id, self.schema, required=False)
-        resp.media = self.tickets("close_ticket", _actor(req), ticket_id, fields)
 
 
 # ---------------------------------------------------------------- support
@@ -149,56 +134,11 @@ class AdminTicketCollection(_Resource):
         resp.media = self.tickets("admin_list_tickets", _actor(req), params)
 
 
-class AdminTicketItem(_TicketScoped):
+class AdminTicketItem(_Resource):
     """``GET /api/v1/admin/tickets/{id}``: the support view, internal notes included."""
-
-    admin = True
 
     def on_get(self, req, resp, ticket_id):
         resp.media = self.tickets("admin_get_ticket", _actor(req), ticket_id)
-
-
-class AdminTicketMessages(_TicketScoped):
-    """``POST /api/v1/admin/tickets/{id}/messages``: a public reply or an internal note."""
-
-    admin = True
-
-    def __init__(self, clients):
-        super().__init__(clients)
-        self.schema = schemas.AdminMessageBody()
-
-    def on_post(self, req, resp, ticket_id):
-        fields = self.body_for(req, ticket_id, self.schema)
-        resp.status = falcon.HTTP_201
-        resp.media = self.tickets("admin_add_message", _actor(req), ticket_id, fields)
-
-
-class AdminTicketStatus(_TicketScoped):
-    """``POST /api/v1/admin/tickets/{id}/status``."""
-
-    admin = True
-
-    def __init__(self, clients):
-        super().__init__(clients)
-        self.schema = schemas.StatusBody()
-
-    def on_post(self, req, resp, ticket_id):
-        fields = self.body_for(req, ticket_id, self.schema)
-        resp.media = self.tickets("change_status", _actor(req), ticket_id, fields)
-
-
-class AdminTicketAssign(_TicketScoped):
-    """``POST /api/v1/admin/tickets/{id}/assign``."""
-
-    admin = True
-
-    def __init__(self, clients):
-        super().__init__(clients)
-        self.schema = schemas.AssignBody()
-
-    def on_post(self, req, resp, ticket_id):
-        fields = self.body_for(req, ticket_id, self.schema)
-        resp.media = self.tickets("assign_ticket", _actor(req), ticket_id, fields)
 
 
 # ---------------------------------------------------------------- notices

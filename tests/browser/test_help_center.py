@@ -335,7 +335,7 @@ def test_notices_are_marked_read_one_by_one_or_all_at_once(open_page, person, sh
     sam = person("admin", "Sam Support")
     first, second = alice.create_ticket(), alice.create_ticket()
     for ticket in (first, second):
-        reply = {"body": f"Looking at #{ticket['id']} now.", "internal": False}
+        reply = {"body": f"Looking at #{ticket['id']} **now**.", "internal": False}
         sam.api("POST", f"/admin/tickets/{ticket['id']}/messages", reply, expect=201)
     w = open_page("/help-center/tickets", alice.token, device="phone")
     page = w.page
@@ -346,6 +346,7 @@ def test_notices_are_marked_read_one_by_one_or_all_at_once(open_page, person, sh
     expect(unread.first.locator("a")).to_have_attribute(
         "href", f"/help-center/tickets/{second['id']}"
     )
+    expect(unread.first.locator(".bell-body")).to_contain_text(f"Looking at #{second['id']} now.")
     shoot(page, "bell-open-phone")
     unread.first.get_by_role("button", name=re.compile("^Mark .* as read$")).click()
     expect(page.locator("#bell-button")).to_have_attribute("data-unread", "1")

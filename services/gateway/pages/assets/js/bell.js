@@ -3,7 +3,7 @@
 // ~10 s while the tab is visible, and when the tab regains focus.
 import { api, describeError } from "./api.js";
 import { $, h, loadingRow } from "./dom.js";
-import { relativeTime, timeEl } from "./format.js";
+import { plainSnippet, relativeTime, timeEl } from "./format.js";
 
 const POLL_MS = 10_000;
 // Notices an admin gets as the assignee open the support view of the ticket.
@@ -48,7 +48,7 @@ export function startBell(me) {
       "a",
       { href },
       h("span", { class: "bell-title", text: notice.title }),
-      notice.body ? h("span", { class: "bell-body", text: notice.body }) : null,
+      notice.body ? h("span", { class: "bell-body", text: plainSnippet(notice.body) }) : null,
       h("span", { class: "bell-time" }, timeEl(notice.created_at, relativeTime(notice.created_at))),
     );
     link.addEventListener("click", async (event) => {

@@ -88,3 +88,17 @@ export function attachCounter(input, counter, [min, max]) {
   update();
   return update;
 }
+
+/**
+ * Markdown reduced to readable plain text for one-line snippets (the bell):
+ * link text without the URL, no emphasis or code markers, no heading hashes.
+ * The result is still only ever set as text.
+ */
+export function plainSnippet(markdown) {
+  return (markdown || "")
+    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, "$1")
+    .replace(/(\*\*|\*|~~|`)(?=\S)([^]*?\S)\1/g, "$2")
+    .replace(/^\s{0,3}(#{1,6}|>|[-*+]|\d+\.)\s+/gm, "")
+    .replace(/\s+/g, " ")
+    .trim();
+}

@@ -91,6 +91,7 @@ function showErrors(errors, title = "Please fix the following") {
             text: message,
             onclick: (event) => {
               event.preventDefault();
+              if (field === "description" && description.hidden) showPreview(false);
               inputFor(field).focus();
             },
           })

@@ -1,17 +1,21 @@
 """The event entrypoint, the one nameko extension this service adds to ``shared``.
 
 ``ticket_events`` consumes ``shared.events.NOTIFICATIONS_QUEUE`` with an
-acknowledgement discipline nameko's own ``@consume`` lacks:
+acknowledgement discipline nameko's own ``@consume`` lacks (it acks a failing
+handler's message, losing it):
 
 - a message is acked only after its handler returned, i.e. after the handler's
   transaction committed;
-- a handler that raises rejects the message *with* requeue (after a short, growing
-  pause, so a brief database outage is ridden out), and the quorum queue counts the
-  delivery; past ``x-delivery-limit`` the broker dead-letters it, so nothing loops
-  forever and nothing is lost;
+- while the database is unreachable (a connection-level error), the event is
+  retried in place, the message held unacked, with a growing pause: an outage
+  does not spend the queue's delivery limit, so a database restart does not
+  send every waiting event to the dead-letter queue;
+- any other failure rejects the message *with* requeue (after a short, growing
+  pause) and the quorum queue counts the delivery; past ``x-delivery-limit`` the
+  broker dead-letters it, so nothing loops forever and nothing is lost;
 - a message that is not a valid event (undecodable, or failing
-  ``shared.events.parse_event``) can never succeed: it is rejected without requeue,
-  straight to the dead-letter queue.
+  ``shared.events.parse_event``) can never succeed: it is rejected without
+  requeue, straight to the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -26,28 +30,46 @@ from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint
 from nameko.messaging import QueueConsumer
+from sqlalchemy import exc as sa_exc
 
 from shared.context import CONTEXT_KEY
 from shared.events import NOTIFICATIONS_QUEUE, declare_topology, parse_event
 
 log = logging.getLogger(__name__)
 
-# Pause before requeueing a failed event: RETRY_BASE * 2**deliveries, capped. With
-# the queue's delivery limit of 5 this rides out roughly 6 seconds of outage.
+# Pauses grow as RETRY_BASE * 2**n, capped at RETRY_CAP.
 RETRY_BASE = 0.2
 RETRY_CAP = 5.0
+# In-place retries while the database is unreachable (about five minutes) before
+# the delivery is given back to the queue, well inside RabbitMQ's consumer timeout.
+OUTAGE_RETRIES = 60
 
 
-def retry_delay(message) -> float:
-    """How long to hold a failed message before requeueing it."""
-    # Quorum queues count earlier deliveries in this header.
-    deliveries = int((message.headers or {}).get("x-delivery-count") or 0)
-    return min(RETRY_BASE * 2**deliveries, RETRY_CAP)
+def backoff(n: int) -> float:
+    """The pause before the ``n``-th retry (0-based), in seconds."""
+    return min(RETRY_BASE * 2**n, RETRY_CAP)
+
+
+def deliveries_before(message) -> int:
+    """How many times the broker delivered this message before (quorum queues count)."""
+    return int((message.headers or {}).get("x-delivery-count") or 0)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """True for errors that say the database cannot be reached, not that the event is bad."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
 
 
 def _still_connected(message) -> bool:
     # If the channel is gone the broker has already taken the message back.
     return bool(message.channel and message.channel.connection)
+
+
+def _requeue(message) -> None:
+    if _still_connected(message):
+        message.requeue()
 
 
 class EventQueueConsumer(QueueConsumer):
@@ -75,6 +97,7 @@ class TicketEvents(Entrypoint):
 
     def __init__(self, queue=NOTIFICATIONS_QUEUE, **kwargs):
         self.queue = queue
+        self.stopping = False
         super().__init__(**kwargs)
 
     def setup(self):
@@ -85,6 +108,7 @@ class TicketEvents(Entrypoint):
         self.queue_consumer.register_provider(self)
 
     def stop(self):
+        self.stopping = True
         self.queue_consumer.unregister_provider(self)
 
     def handle_message(self, body, message):
@@ -95,35 +119,54 @@ class TicketEvents(Entrypoint):
             if _still_connected(message):
                 message.reject(requeue=False)
             return
-        # The request id travels in the envelope; shared.context.RequestId binds it.
-        context_data = {CONTEXT_KEY: event["request_id"]}
+        self._run(event, message, attempt=0)
+
+    def _run(self, event, message, attempt):
         try:
             self.container.spawn_worker(
                 self,
                 (event,),
                 {},
-                context_data=context_data,
-                handle_result=partial(self.handle_result, message),
+                # The request id travels in the envelope; shared.context.RequestId binds it.
+                context_data={CONTEXT_KEY: event["request_id"]},
+                handle_result=partial(self.handle_result, message, event, attempt),
             )
         except ContainerBeingKilled:
-            if _still_connected(message):
-                message.requeue()
+            _requeue(message)
 
-    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+    def handle_result(self, message, event, attempt, worker_ctx, result=None, exc_info=None):
         if not _still_connected(message):
             return result, exc_info
         if exc_info is None:
             message.ack()
-        else:
-            delay = retry_delay(message)
+            return result, exc_info
+        error = exc_info[1]
+        if database_unreachable(error) and attempt < OUTAGE_RETRIES and not self.stopping:
+            delay = backoff(attempt)
             log.warning(
-                "event handler failed; requeueing",
-                extra={"retry_in": delay, "error": str(exc_info[1])},
+                "database unreachable; retrying event in place",
+                extra={"retry_in": delay, "attempt": attempt + 1, "error": str(error)},
             )
-            eventlet.sleep(delay)
-            if _still_connected(message):
-                message.requeue()
+            # From a managed thread, so this worker's pool slot is free meanwhile.
+            self.container.spawn_managed_thread(
+                partial(self._retry_later, event, message, attempt + 1, delay),
+                identifier="ticket_events.retry",
+            )
+            return result, exc_info
+        delay = backoff(deliveries_before(message))
+        log.warning(
+            "event handler failed; requeueing", extra={"retry_in": delay, "error": str(error)}
+        )
+        eventlet.sleep(delay)
+        _requeue(message)
         return result, exc_info
+
+    def _retry_later(self, event, message, attempt, delay):
+        eventlet.sleep(delay)
+        if self.stopping:
+            _requeue(message)
+        else:
+            self._run(event, message, attempt)
 
 
 ticket_events = TicketEvents.decorator

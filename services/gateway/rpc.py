@@ -164,6 +164,7 @@ class ServiceProbe:
         self.ttl = ttl
         self._pid = None
         self._lock = threading.Lock()
+        self._probing = threading.Lock()
         self._seen = {}
 
     def _connection(self):
@@ -201,15 +202,25 @@ class ServiceProbe:
                 raise
 
     def available(self, service: str) -> bool:
-        """True unless a recent probe found no consumer; a probe runs at most once per TTL."""
+        """True unless a recent probe found no consumer; a probe runs at most once per TTL.
+
+        While one thread probes, the others go by the last answer instead of queueing.
+        """
         now = time.monotonic()
         seen = self._seen.get(service) if self._pid == os.getpid() else None
         if seen is not None and now - seen[0] < self.ttl:
             return seen[1]
+        if not self._probing.acquire(blocking=False):
+            return True if seen is None else seen[1]
         try:
             up = self.consumers(service) > 0
         except TRANSPORT_ERRORS:
-            up = False
+            up = False  # the broker is unreachable: no call can succeed
+        except Exception:  # an odd broker answer: let the call itself decide
+            log.warning("service probe failed", exc_info=True, extra={"rpc_service": service})
+            up = True
+        finally:
+            self._probing.release()
         self._seen[service] = (now, up)
         return up
 

@@ -74,11 +74,16 @@ def status_after_support_message(status: str, internal: bool) -> str | None:
     return IN_REVIEW if status == OPEN and not internal else None
 
 
-_ID_QUERY = re.compile(r"#?(\d{1,18})")
+_ID_QUERY = re.compile(r"#?(\d+)")
+# Larger numbers cannot be ticket ids (bigint): such a query matches nothing.
+MAX_TICKET_ID = 2**63 - 1
 
 
 def parse_search(q: str | None) -> tuple[str, object] | None:
-    """``1042`` / ``#1042`` -> ("id", 1042); other text -> ("subject", text); blank -> None."""
+    """``1042`` / ``#1042`` -> ("id", 1042); other text -> ("subject", text); blank -> None.
+
+    An id beyond any ticket's is ("id", None): it still matches only by id, so nothing.
+    """
     if q is None:
         return None
     q = q.strip()
@@ -86,7 +91,8 @@ def parse_search(q: str | None) -> tuple[str, object] | None:
         return None
     match = _ID_QUERY.fullmatch(q)
     if match:
-        return ("id", int(match.group(1)))
+        number = int(match.group(1))
+        return ("id", number if number <= MAX_TICKET_ID else None)
     return ("subject", q)
 
 

@@ -88,8 +88,9 @@ def _conflict(exc: domain.ConflictError) -> Conflict:
 
 
 def _now(uow) -> datetime:
-    # The database clock: one time source however many service instances run.
-    return uow.session.execute(sa.select(sa.func.now())).scalar_one()
+    # The database clock: one time source however many service instances run; the
+    # time of the change itself (after any row lock wait), not of the transaction start.
+    return uow.session.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
 
 
 def _ref(ticket: dict, actor: domain.Actor | None, actor_role: str) -> dict:
@@ -185,7 +186,7 @@ def _search_clause(q):
         return []
     kind, value = search
     if kind == "id":
-        return [tickets.c.id == value]
+        return [tickets.c.id == value] if value is not None else [sa.false()]
     return [tickets.c.subject.ilike(domain.like_pattern(value), escape="\\")]
 
 

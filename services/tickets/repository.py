@@ -63,13 +63,13 @@ class TicketRepository:
                 "INSERT INTO ticket_allowance AS a (owner_id, day, n) "
                 "VALUES (:owner_id, (now() AT TIME ZONE 'UTC')::date, 1) "
                 "ON CONFLICT (owner_id, day) DO UPDATE SET n = a.n + 1 WHERE a.n < :limit "
-                "RETURNING n, now() AS now"
+                "RETURNING n, clock_timestamp() AS now"
             ),
             {"owner_id": owner_id, "limit": limit},
         ).first()
         if row is not None:
             return True, row.now
-        return False, self.session.execute(sa.select(sa.func.now())).scalar_one()
+        return False, self.session.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
 
     def allowance_used(self, owner_id: str) -> int:
         """How many tickets ``owner_id`` created today (UTC)."""

@@ -300,6 +300,7 @@ def test_user_list_search_filters_and_keyset_pages(call):
         created[1]
     ]
     assert call("list_tickets", USER, {"q": str(created[5])})["items"] == []  # not mine
+    assert call("list_tickets", USER, {"q": "9" * 30})["items"] == []
     call("close_ticket", USER, created[0], {})
     closed = call("list_tickets", USER, {"status": "closed"})["items"]
     assert [i["id"] for i in closed] == [created[0]]

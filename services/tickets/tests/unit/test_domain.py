@@ -96,6 +96,7 @@ def test_support_message_moves_only_open_on_public_reply(status, internal):
         ("  #7 ", ("id", 7)),
         ("# 7", ("subject", "# 7")),
         ("1042a", ("subject", "1042a")),
+        ("#" + "9" * 30, ("id", None)),
         ("Printer", ("subject", "Printer")),
         ("", None),
         ("   ", None),

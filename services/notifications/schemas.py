@@ -16,6 +16,7 @@ from shared.errors import ValidationFailed
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_ID = 2**63 - 1  # notices.id is a bigint
 
 
 class ListNoticesParams(Schema):
@@ -33,7 +34,9 @@ class RecipientParams(Schema):
 
 
 class NoticeIdParams(Schema):
-    notice_id = fields.Integer(required=True, strict=False, validate=validate.Range(min=1))
+    notice_id = fields.Integer(
+        required=True, strict=False, validate=validate.Range(min=1, max=MAX_ID)
+    )
 
 
 def _load(schema: Schema, data) -> dict:
@@ -78,6 +81,6 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         after = (datetime.fromisoformat(stamp), int(notice_id))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationFailed("invalid parameters", {"cursor": ["invalid cursor"]}) from None
-    if after[0].tzinfo is None:
+    if after[0].tzinfo is None or not 1 <= after[1] <= MAX_ID:
         raise ValidationFailed("invalid parameters", {"cursor": ["invalid cursor"]})
     return after

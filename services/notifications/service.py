@@ -10,6 +10,7 @@ from services.notifications.unit_of_work import UnitOfWork
 from shared.context import RequestId
 from shared.crypto import DataKeyring
 from shared.db import Database
+from shared.errors import HelpdeskError
 
 
 class NotificationsService:
@@ -29,24 +30,24 @@ class NotificationsService:
     def handle_ticket_event(self, event):
         return handlers.record_notices(event, self._uow())
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def ping(self):
         return "pong"
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def list_notices(self, recipient_id, params=None):
         cmd = {"recipient_id": load_recipient(recipient_id), **load_list_params(params)}
         return handlers.list_notices(cmd, self._uow())
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def unread_count(self, recipient_id):
         return handlers.count_unread({"recipient_id": load_recipient(recipient_id)}, self._uow())
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def mark_read(self, recipient_id, notice_id):
         cmd = {"recipient_id": load_recipient(recipient_id), "notice_id": load_notice_id(notice_id)}
         return handlers.mark_read(cmd, self._uow())
 
-    @rpc
+    @rpc(expected_exceptions=HelpdeskError)
     def mark_all_read(self, recipient_id):
         return handlers.mark_all_read({"recipient_id": load_recipient(recipient_id)}, self._uow())

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
+from services.notifications.schemas import encode_cursor
 from services.notifications.tests.support import (
     ADMIN,
     OTHER_ADMIN,
@@ -119,6 +121,8 @@ def test_mark_all_read(seed, rpc_call):
         ("unread_count", (None,), "recipient_id"),
         ("mark_read", (OWNER, "abc"), "notice_id"),
         ("mark_read", (OWNER, 0), "notice_id"),
+        ("mark_read", (OWNER, 2**63), "notice_id"),
+        ("list_notices", (OWNER, {"cursor": encode_cursor(datetime.now(UTC), 2**63)}), "cursor"),
     ],
 )
 def test_bad_params_are_validation_failed(service, rpc_call, method, args, field):

@@ -172,3 +172,12 @@ def test_published_rows_keep_no_event_text(call, db, amqp_url):
     for (body,) in db.execute("SELECT body FROM outbox"):
         assert "sealed" not in body  # dropped once the broker confirmed
         assert "a public reply" not in str(body) and "Charts" not in str(body)
+
+
+def test_the_relay_publishes_in_confirm_mode(amqp_url):
+    from shared.outbox import confirmed_connection
+
+    with confirmed_connection(amqp_url) as conn:
+        channel = conn.default_channel
+        # py-amqp swaps in the publish that waits for the broker's ack.
+        assert channel.basic_publish.__func__ is type(channel).basic_publish_confirm

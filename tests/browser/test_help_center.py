@@ -312,6 +312,44 @@ def test_support_and_user_work_a_ticket_to_the_end(open_page, person, shoot):
     )
 
 
+def test_a_ticket_can_be_created_and_answered_from_the_keyboard(open_page, person):
+    alice = person("user", "Alice Example")
+    w = open_page("/help-center/tickets/new", alice.token)
+    page = w.page
+    expect(page.locator("#issue-types input")).to_have_count(5)
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip-link")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#main")).to_be_focused()
+    page.focus("#type-access")
+    page.keyboard.press("Space")
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#type-bug")).to_be_checked()
+    expect(page.locator("#priority-note")).to_contain_text("High priority")
+    page.keyboard.press("Tab")
+    expect(page.locator("#feature")).to_be_focused()
+    page.select_option("#feature", "api")
+    page.keyboard.press("Tab")
+    expect(page.locator("#subject")).to_be_focused()
+    page.keyboard.type("Typed with the keyboard only")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.locator("#preview-tab")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")  # Write
+    expect(page.locator("#description")).to_be_focused()
+    page.keyboard.type("Every key of this description was typed, no mouse involved at all.")
+    page.focus("#subject")
+    page.keyboard.press("Enter")  # submits the form
+    expect(page).to_have_url(re.compile(r"/help-center/tickets/\d+$"))
+    expect(page.locator("#t-subject")).to_have_text("Typed with the keyboard only")
+    page.focus("#reply")
+    page.keyboard.type("And a reply sent with Ctrl+Enter.")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#thread .message.mine")).to_have_count(1)
+    no_trouble(w)
+
+
 def test_the_thread_opens_at_the_latest_message(open_page, person, shoot):
     alice = person("user", "Alice Example")
     tid = alice.create_ticket()["id"]

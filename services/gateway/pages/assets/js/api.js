@@ -77,12 +77,17 @@ export function describeError(error, { what = "ticket" } = {}) {
   switch (error.status) {
     case 0:
       return error.message;
+    case 400:
+    case 415:
+      return `The Help Center couldn't read that request: ${error.message}`;
     case 401:
       return "Your session has expired. Please sign in again.";
     case 403:
       return "This part of the Help Center is for support staff only.";
     case 404:
       return `We couldn't find that ${what}. It may not exist, or it isn't yours.`;
+    case 405:
+      return `That can't be done to a ${what}.`;
     case 409:
       return `This ${what} has changed and can't take that action now: ${error.message}`;
     case 413:

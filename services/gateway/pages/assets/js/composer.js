@@ -15,6 +15,13 @@ export function attachComposer(form, limits, send, { label = "Reply" } = {}) {
   input.addEventListener("input", () => {
     if (!error.hidden) setFieldError(input, error, null);
   });
+  // Ctrl+Enter (⌘+Enter) sends, as in most chat and mail tools.
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const problem = lengthProblem(label, input.value, limits);

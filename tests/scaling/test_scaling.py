@@ -13,7 +13,6 @@ What ``TICKETS_INSTANCES=2 NOTIFICATIONS_INSTANCES=2 make run`` starts (and what
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections import Counter
@@ -23,6 +22,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import DESCRIPTION, Api, poll, unique
+from tests.scaling.instances import assert_shared_and_once, ids_in, json_lines
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 INSTANCES = ("1", "2")
@@ -43,30 +43,9 @@ def scaled(make_stack):
     return stack
 
 
-def log_lines(stack, label: str) -> list[dict]:
-    """The JSON lines one process has logged so far (none if it never started)."""
-    path = stack.log_path(label)
-    lines = []
-    for raw in (path.read_text(errors="replace") if path.exists() else "").splitlines():
-        if raw.startswith("{"):
-            lines.append(json.loads(raw))
-    return lines
-
-
 def handled_by(stack, service: str, wanted: set, key: str = "request_id") -> dict:
     """For each instance of ``service``, which ``wanted`` ids (``key``) its log lines name."""
-    return {
-        n: {line.get(key) for line in log_lines(stack, f"{service}.{n}")} & wanted
-        for n in INSTANCES
-    }
-
-
-def assert_shared_and_once(found: dict, wanted: set) -> None:
-    """Every wanted id handled by exactly one instance; both instances took some."""
-    first, second = (found[n] for n in INSTANCES)
-    assert first | second == wanted, f"never handled: {wanted - first - second}"
-    assert not first & second, f"handled by both instances: {first & second}"
-    assert first and second, f"one instance handled all {len(wanted)}: the work was not shared"
+    return {n: ids_in(stack.log_path(f"{service}.{n}"), wanted, key) for n in INSTANCES}
 
 
 def tagged(api, method: str, path: str, request_id: str, **kwargs):
@@ -194,7 +173,7 @@ def test_events_are_shared_and_every_action_notifies_exactly_once(scaled):
     handled = {
         n: {
             line["event_id"]
-            for line in log_lines(scaled, f"notifications.{n}")
+            for line in json_lines(scaled.log_path(f"notifications.{n}"))
             if line["message"] == "event handled"
         }
         for n in INSTANCES
@@ -204,7 +183,7 @@ def test_events_are_shared_and_every_action_notifies_exactly_once(scaled):
     duplicates = [
         line
         for n in INSTANCES
-        for line in log_lines(scaled, f"notifications.{n}")
+        for line in json_lines(scaled.log_path(f"notifications.{n}"))
         if line["message"] == "duplicate event skipped"
     ]
     assert duplicates == []

@@ -7,11 +7,14 @@ settings and imports everything, then exits (what deployment smoke tests use).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import signal
 import sys
 
 import eventlet
+import eventlet.hubs
 from kombu import Connection
 from nameko.runners import ServiceRunner
 
@@ -21,6 +24,27 @@ from shared.events import declare_topology
 from shared.logging import configure_logging
 
 log = logging.getLogger(__name__)
+
+
+def _wake_hub_on_signals() -> None:
+    """Make a signal wake eventlet's hub at once.
+
+    Python runs a signal handler only when the main thread next executes bytecode;
+    while the hub sleeps in epoll that can be seconds later (the next timer). With a
+    wakeup fd the signal makes the fd readable, which wakes the hub immediately.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd)
+
+    def drain():
+        while True:
+            eventlet.hubs.trampoline(read_fd, read=True)
+            with contextlib.suppress(BlockingIOError):
+                os.read(read_fd, 512)
+
+    eventlet.spawn_n(drain)
 
 
 def run_service(name: str, service_cls, argv=None, on_start=None) -> int:
@@ -58,6 +82,7 @@ def run_service(name: str, service_cls, argv=None, on_start=None) -> int:
 
     signal.signal(signal.SIGTERM, _shutdown)
     signal.signal(signal.SIGINT, _shutdown)
+    _wake_hub_on_signals()
     try:
         runner.start()
     except Exception as exc:

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 
-from shared.crypto import Keyring, aad, keyring_from_settings
+from shared.crypto import Keyring, MissingDataKey, TamperedValue, aad, keyring_from_settings
 from shared.db import make_engine
 from shared.events import EVENTS_EXCHANGE, declare_topology, routing_key
 
@@ -50,6 +50,8 @@ def _table_name(table: str) -> str:
 
 
 SEALED = "sealed"
+# Marks an unpublished row whose sealed text failed to open (tampered, or its key gone).
+SET_ASIDE = "set_aside"
 
 
 def write_event(
@@ -105,6 +107,7 @@ def publish_pending(
         rows = db.execute(
             sa.text(
                 f"SELECT id, routing_key, body FROM {table} WHERE published_at IS NULL "
+                f"AND (body -> '{SET_ASIDE}') IS NULL "
                 "ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
             ),
             {"batch": batch},
@@ -112,8 +115,24 @@ def publish_pending(
         if not rows:
             return 0
         producer = amqp.Producer()
+        published, aside = [], []
         for row in rows:
-            envelope = open_event(row.body, table, keyring)
+            try:
+                envelope = open_event(row.body, table, keyring)
+            except (TamperedValue, MissingDataKey) as exc:
+                # One row that cannot be opened must not hold back every later event:
+                # it stays unpublished, marked, for an operator to inspect.
+                log.error(
+                    "outbox row cannot be opened; set aside",
+                    extra={
+                        "outbox_id": row.id,
+                        "event_id": row.body.get("event_id"),
+                        "error": str(exc),
+                    },
+                )
+                aside.append(row.id)
+                continue
+            published.append(row.id)
             # With confirm_publish each publish returns only once the broker has the
             # message; a nack or a lost connection raises and the transaction rolls back.
             producer.publish(
@@ -131,8 +150,16 @@ def publish_pending(
                 f"UPDATE {table} SET published_at = now(), body = body - '{SEALED}' "
                 "WHERE id = ANY(:ids)"
             ),
-            {"ids": [row.id for row in rows]},
+            {"ids": published},
         )
+        if aside:
+            db.execute(
+                sa.text(
+                    f"UPDATE {table} SET body = body || jsonb_build_object('{SET_ASIDE}', true) "
+                    "WHERE id = ANY(:ids)"
+                ),
+                {"ids": aside},
+            )
     return len(rows)
 
 

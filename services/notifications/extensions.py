@@ -114,8 +114,12 @@ class TicketEvents(Entrypoint):
     def handle_message(self, body, message):
         try:
             event = parse_event(body)
-        except (ValidationError, TypeError, KeyError) as exc:
-            log.error("malformed event dead-lettered", extra={"error": str(exc)})
+        except Exception as exc:  # whatever the cause, this message can never be handled
+            # (and an error escaping here would kill the whole container)
+            log.error(
+                "malformed event dead-lettered",
+                extra={"error": str(exc), "invalid": isinstance(exc, ValidationError)},
+            )
             if _still_connected(message):
                 message.reject(requeue=False)
             return

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import string
+from dataclasses import dataclass
 from pathlib import Path
 
 import falcon
@@ -85,6 +86,18 @@ def _security_headers(settings: Settings) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class _Body:
+    """Bytes to send and their ETag, computed once."""
+
+    data: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, data: bytes) -> _Body:
+        return cls(data, hashlib.sha256(data).hexdigest()[:32])
+
+
 class _Files:
     """Files under ``root``, read once; re-read on every request when ``live``.
 
@@ -92,35 +105,34 @@ class _Files:
     """
 
     def __init__(self, root: Path, live: bool):
-        self._root = root.resolve()
-        self._live = live
-        self._cache: dict[str, bytes] = {}
+        self.root = root.resolve()
+        self.live = live
+        self._cache: dict[str, _Body] = {}
 
-    def read(self, relative: str) -> bytes | None:
-        """The file's bytes, or None when it is missing or outside ``root``."""
+    def read(self, relative: str) -> _Body | None:
+        """The file, or None when it is missing or outside ``root``."""
         if relative in self._cache:
             return self._cache[relative]
-        path = (self._root / relative).resolve()
-        if not path.is_relative_to(self._root) or not path.is_file():
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root) or not path.is_file():
             return None
-        data = path.read_bytes()
-        if not self._live:
-            self._cache[relative] = data
-        return data
+        body = _Body.of(path.read_bytes())
+        if not self.live:
+            self._cache[relative] = body
+        return body
 
 
-def _send(req, resp, data: bytes, content_type: str, headers: dict):
-    """Send ``data`` with an ETag, answering a matching ``If-None-Match`` with 304."""
-    etag = hashlib.sha256(data).hexdigest()[:32]
+def _send(req, resp, body: _Body, content_type: str, headers: dict):
+    """Send ``body`` with its ETag, answering a matching ``If-None-Match`` with 304."""
     resp.set_headers(headers)
-    resp.etag = etag
+    resp.etag = body.etag
     resp.content_type = content_type
-    if req.if_none_match and any(tag == etag or tag == "*" for tag in req.if_none_match):
+    if req.if_none_match and any(tag in (body.etag, "*") for tag in req.if_none_match):
         resp.status = falcon.HTTP_304
-        return
-    resp.data = data if req.method != "HEAD" else None
-    if req.method == "HEAD":
-        resp.content_length = len(data)
+    elif req.method == "HEAD":
+        resp.content_length = len(body.data)
+    else:
+        resp.data = body.data
 
 
 class PageResource:
@@ -132,11 +144,14 @@ class PageResource:
         self._title = title
         self._sign_in = sign_in
         self._headers = headers
+        self._page: _Body | None = None
 
-    def render(self) -> bytes:
+    def render(self) -> _Body:
         """The page's HTML. Only our own files go in; no request data ever does."""
-        layout = self._files.read("layout.html").decode("utf-8")
-        view = self._files.read(f"views/{self._name}.html").decode("utf-8")
+        if self._page is not None:
+            return self._page
+        layout = self._files.read("layout.html").data.decode("utf-8")
+        view = self._files.read(f"views/{self._name}.html").data.decode("utf-8")
         html = string.Template(layout).substitute(
             title=self._title,
             page=self._name,
@@ -144,7 +159,10 @@ class PageResource:
             sign_in=self._sign_in,
             main=view,
         )
-        return html.encode("utf-8")
+        page = _Body.of(html.encode("utf-8"))
+        if not self._files.live:
+            self._page = page
+        return page
 
     def on_get(self, req, resp, **_params):
         _send(req, resp, self.render(), falcon.MEDIA_HTML, self._headers)
@@ -209,7 +227,9 @@ def register_pages(app: falcon.App, settings: Settings) -> None:
     sign_in = SIGN_IN if settings.development else ""
     pages = PAGES + (DEV_PAGES if settings.development else ())
     for route, name, title in pages:
-        app.add_route(BASE + route, PageResource(files, name, title, sign_in, headers))
+        page = PageResource(files, name, title, sign_in, headers)
+        page.render()  # a missing or broken page fails at start-up, not on first visit
+        app.add_route(BASE + route, page)
     app.add_route(
         f"{BASE}/assets/{{path:path}}",
         AssetResource(_Files(PAGES_DIR / "assets", live=settings.development), headers),

@@ -107,6 +107,11 @@ def test_assets_are_only_files_of_the_assets_folder(stack):
         base + "/css/app.css", headers={"If-None-Match": css.headers["ETag"]}, timeout=10
     )
     assert again.status_code == 304 and not again.content
+    page = requests.get(stack.base_url + "/help-center", timeout=10)
+    head = requests.head(stack.base_url + "/help-center", timeout=10)
+    assert head.status_code == 200 and not head.content
+    assert head.headers["Content-Length"] == str(len(page.content))
+    assert head.headers["ETag"] == page.headers["ETag"]
 
 
 def test_dev_sign_in_exists_only_in_development():

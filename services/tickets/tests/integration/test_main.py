@@ -10,6 +10,9 @@ import pytest
 from nameko.exceptions import UnknownService
 from nameko.standalone.rpc import ServiceRpcProxy
 
+from services.tickets.tests.integration.conftest import OTHER_USER, USER, new_ticket_fields
+from shared.errors import NotFound, ValidationFailed
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 COMMAND = [sys.executable, "-m", "services.tickets"]
@@ -67,6 +70,15 @@ def test_serves_then_stops_cleanly_on_a_signal(env, amqp_url, signum):
     process = subprocess.Popen(COMMAND, env=env, stderr=subprocess.PIPE, text=True)
     try:
         assert _ping_when_up(amqp_url) == "pong"
+        # Over real RPC (JSON over AMQP), as the gateway calls it: bodies and typed errors.
+        with ServiceRpcProxy("tickets", {"AMQP_URI": amqp_url}, timeout=10) as tickets:
+            ticket = tickets.create_ticket(USER, new_ticket_fields())
+            assert tickets.get_ticket(USER, ticket["id"]) == ticket
+            with pytest.raises(ValidationFailed) as err:
+                tickets.create_ticket(USER, new_ticket_fields(subject=5, user_id="x"))
+            assert set(err.value.details) == {"subject", "user_id"}
+            with pytest.raises(NotFound):
+                tickets.get_ticket(OTHER_USER, ticket["id"])
         started = time.monotonic()
         process.send_signal(signum)
         assert process.wait(timeout=20) == 0

@@ -353,3 +353,24 @@ def test_admin_queue_filters_and_sorts(call):
     with pytest.raises(ValidationFailed) as err:
         call("admin_list_tickets", ADMIN, {"sort": "random", "priority": "urgent"})
     assert set(err.value.details) == {"sort", "priority"}
+
+
+def test_racing_commands_on_one_ticket_are_serialized(call, tickets, db):
+    import eventlet
+
+    from services.tickets.tests.integration.conftest import run_entrypoint
+
+    tid = _create(call)["id"]
+
+    def close(_):
+        try:
+            return run_entrypoint(tickets, "close_ticket", USER, tid, {})["status"]
+        except Conflict:
+            return "conflict"
+
+    results = list(eventlet.GreenPool(10).imap(close, range(10)))
+    assert sorted(results) == ["closed"] + ["conflict"] * 9
+    timeline = db.execute("SELECT status FROM timeline WHERE ticket_id = %s", (tid,)).fetchall()
+    assert [s for (s,) in timeline] == ["open", "closed"]
+    closed_events = db.execute("SELECT count(*) FROM outbox WHERE type = 'ticket_closed'")
+    assert closed_events.fetchone()[0] == 1

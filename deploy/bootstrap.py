@@ -69,7 +69,7 @@ def bootstrap(settings: Settings, timeout: float) -> None:
         migrate.upgrade(service, url)
         print(f"bootstrap: {service}: migrated {_redacted(url)}", file=sys.stderr)
     wait_for(f"RabbitMQ ({_redacted(settings.amqp_url)})", _broker_ready(settings), deadline)
-    with Connection(settings.amqp_url, connect_timeout=10) as conn:
+    with _broker(settings, 10) as conn:
         declare_topology(conn)
     names = ", ".join(queue.name for queue in EVENT_QUEUES)
     print(f"bootstrap: broker topology declared (queues: {names})", file=sys.stderr)

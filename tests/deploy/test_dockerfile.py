@@ -49,9 +49,14 @@ def _dockerignore() -> list[str]:
 
 
 def _ignored(path: str) -> bool:
+    """Whether Docker leaves ``path`` out of the context: it or a parent matches."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
     return any(
-        fnmatch.fnmatch(path, pattern) or path.startswith(pattern.rstrip("/") + "/")
+        fnmatch.fnmatch(candidate, pattern)
+        or fnmatch.fnmatch(candidate, pattern.removeprefix("**/"))
         for pattern in _dockerignore()
+        for candidate in candidates
     )
 
 
@@ -80,6 +85,22 @@ def test_every_copied_file_exists_and_is_in_the_build_context():
 def test_the_build_context_keeps_secrets_and_local_state_out():
     for path in (".env", "deploy/secrets/jwt_secret", ".git/config", ".venv/bin/python", "tests/x"):
         assert _ignored(path), path
+
+
+def test_the_build_context_keeps_what_the_services_read_at_run_time():
+    # Every file of the shipped packages except their tests: migrations, the pages.
+    shipped = [
+        path.relative_to(ROOT).as_posix()
+        for top in ("shared", "services")
+        for path in (ROOT / top).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+    kept = [path for path in shipped if not _ignored(path)]
+    assert any(path.startswith("services/gateway/pages/assets/") for path in kept)
+    assert any("/migrations/versions/" in path for path in kept)
+    dropped = [path for path in shipped if _ignored(path)]
+    assert all("/tests/" in path for path in dropped), dropped
+    assert not [path for path in kept if "/tests/" in path]
 
 
 def test_runtime_stage_has_no_build_tools_and_runs_unprivileged_in_production():

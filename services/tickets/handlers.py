@@ -9,6 +9,7 @@ one transaction, commits and returns exactly the contract's JSON body.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -83,8 +84,13 @@ def _load_ticket(uow, ticket_id, owner: domain.Actor | None) -> dict:
     return ticket
 
 
-def _conflict(exc: domain.ConflictError) -> Conflict:
-    return Conflict(str(exc))
+@contextlib.contextmanager
+def _state_rules():
+    """Turn the domain's ``ConflictError`` into the RPC ``Conflict``."""
+    try:
+        yield
+    except domain.ConflictError as exc:
+        raise Conflict(str(exc)) from None
 
 
 def _now(uow) -> datetime:
@@ -406,10 +412,8 @@ def add_reply(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     with uow:
         ticket = _load_ticket(uow, cmd.ticket_id, owner=actor)
         data = schemas.load(schemas.AddReply(), cmd.fields)
-        try:
+        with _state_rules():
             domain.check_open_for_messages(ticket["status"])
-        except domain.ConflictError as exc:
-            raise _conflict(exc) from None
         message = _add_message(uow, ticket, actor, domain.BY_USER, data["body"], False)
         uow.commit()
     return message_view(message, support=False)
@@ -421,10 +425,8 @@ def close_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     with uow:
         ticket = _load_ticket(uow, cmd.ticket_id, owner=actor)
         data = schemas.load(schemas.CloseTicket(), cmd.fields)
-        try:
+        with _state_rules():
             domain.check_closable(ticket["status"])
-        except domain.ConflictError as exc:
-            raise _conflict(exc) from None
         now = _now(uow)
         previous = ticket["status"]
         note = data["note"] or None
@@ -446,10 +448,8 @@ def admin_add_message(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     with uow:
         ticket = _load_ticket(uow, cmd.ticket_id, owner=None)
         data = schemas.load(schemas.AdminAddMessage(), cmd.fields)
-        try:
+        with _state_rules():
             domain.check_open_for_messages(ticket["status"])
-        except domain.ConflictError as exc:
-            raise _conflict(exc) from None
         message = _add_message(
             uow, ticket, actor, domain.BY_SUPPORT, data["body"], data["internal"]
         )
@@ -463,10 +463,8 @@ def change_status(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     with uow:
         ticket = _load_ticket(uow, cmd.ticket_id, owner=None)
         data = schemas.load(schemas.ChangeStatus(), cmd.fields)
-        try:
+        with _state_rules():
             domain.check_transition(ticket["status"], data["status"])
-        except domain.ConflictError as exc:
-            raise _conflict(exc) from None
         _move(
             uow,
             ticket,
@@ -487,10 +485,8 @@ def assign_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     with uow:
         ticket = _load_ticket(uow, cmd.ticket_id, owner=None)
         data = schemas.load(schemas.AssignTicket(), cmd.fields)
-        try:
+        with _state_rules():
             domain.check_open_for_messages(ticket["status"])
-        except domain.ConflictError as exc:
-            raise _conflict(exc) from None
         if data["assignee_id"] != ticket["assignee_id"]:
             previous = ticket["assignee_id"]
             name = data["assignee_name"] if data["assignee_id"] is not None else None

@@ -514,12 +514,15 @@ def test_without_a_session_development_offers_sign_in(open_page, shoot):
     expect(page).to_have_url(re.compile(r"/help-center/tickets$"))
     expect(page.locator("#who")).to_contain_text("Sam Rivera")
     expect(page.locator(".main-nav [data-admin-only]")).to_be_visible()
+    page.click(".brand")
+    expect(page.locator("#cta-admin")).to_be_visible()
+    shoot(page, "landing-support-laptop")
     page.click("#sign-out")
     expect(page).to_have_url(re.compile(r"/help-center/dev/sign-in"))
     page.fill("#sub", "custom-person")
     page.fill("#name", "Custom Person")
     page.click("#sign-in-form button[type=submit]")
-    expect(page).to_have_url(re.compile(r"/help-center/tickets$"))
+    expect(page).to_have_url(re.compile(r"/help-center$"))  # back where sign-out started
     expect(page.locator("#who")).to_contain_text("Custom Person")
     expect(page.locator(".main-nav [data-admin-only]")).to_be_hidden()
     assert w.dialogs == []
@@ -540,6 +543,9 @@ def test_a_user_on_the_support_dashboard_is_told_it_is_for_staff(open_page, pers
     w = open_page("/help-center/admin", alice.token)
     expect(w.page.locator("#list-alert")).to_contain_text("For support staff only")
     expect(w.page.locator(".main-nav [data-admin-only]")).to_be_hidden()
+    w.page.click(".brand")
+    expect(w.page.locator("#cta-list")).to_be_visible()
+    expect(w.page.locator("#cta-admin")).to_be_hidden()
     other = open_page("/help-center/admin/tickets/1", alice.token)
     expect(other.page.locator("#page-alert")).to_contain_text("for support staff only")
 

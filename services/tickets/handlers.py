@@ -93,6 +93,19 @@ def _state_rules():
         raise Conflict(str(exc)) from None
 
 
+def _checked(uow, cmd: Command, owner, schema, rule) -> tuple[dict, dict]:
+    """The ticket, locked, and the valid fields, checked in the contract's order.
+
+    NotFound (not the caller's or missing), then ValidationFailed (``schema``), then
+    Conflict (``rule(status, fields)`` raising the domain's ``ConflictError``).
+    """
+    ticket = _load_ticket(uow, cmd.ticket_id, owner)
+    data = schemas.load(schema, cmd.fields)
+    with _state_rules():
+        rule(ticket["status"], data)
+    return ticket, data
+
+
 def _now(uow) -> datetime:
     # The database clock: one time source however many service instances run; the
     # time of the change itself (after any row lock wait), not of the transaction start.
@@ -410,10 +423,13 @@ def add_reply(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """The owner replies; on awaiting_user or resolved the ticket goes back to review."""
     actor = _actor(cmd)
     with uow:
-        ticket = _load_ticket(uow, cmd.ticket_id, owner=actor)
-        data = schemas.load(schemas.AddReply(), cmd.fields)
-        with _state_rules():
-            domain.check_open_for_messages(ticket["status"])
+        ticket, data = _checked(
+            uow,
+            cmd,
+            actor,
+            schemas.AddReply(),
+            lambda status, _data: domain.check_open_for_messages(status),
+        )
         message = _add_message(uow, ticket, actor, domain.BY_USER, data["body"], False)
         uow.commit()
     return message_view(message, support=False)
@@ -423,10 +439,13 @@ def close_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """The owner closes their ticket from any status but closed, with an optional note."""
     actor = _actor(cmd)
     with uow:
-        ticket = _load_ticket(uow, cmd.ticket_id, owner=actor)
-        data = schemas.load(schemas.CloseTicket(), cmd.fields)
-        with _state_rules():
-            domain.check_closable(ticket["status"])
+        ticket, data = _checked(
+            uow,
+            cmd,
+            actor,
+            schemas.CloseTicket(),
+            lambda status, _data: domain.check_closable(status),
+        )
         now = _now(uow)
         previous = ticket["status"]
         note = data["note"] or None
@@ -446,10 +465,13 @@ def admin_add_message(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Support replies publicly (open -> in_review) or leaves an internal note."""
     actor = _admin(cmd)
     with uow:
-        ticket = _load_ticket(uow, cmd.ticket_id, owner=None)
-        data = schemas.load(schemas.AdminAddMessage(), cmd.fields)
-        with _state_rules():
-            domain.check_open_for_messages(ticket["status"])
+        ticket, data = _checked(
+            uow,
+            cmd,
+            None,
+            schemas.AdminAddMessage(),
+            lambda status, _data: domain.check_open_for_messages(status),
+        )
         message = _add_message(
             uow, ticket, actor, domain.BY_SUPPORT, data["body"], data["internal"]
         )
@@ -461,10 +483,13 @@ def change_status(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Support moves a ticket along the transition table (resolving needs a note)."""
     actor = _admin(cmd)
     with uow:
-        ticket = _load_ticket(uow, cmd.ticket_id, owner=None)
-        data = schemas.load(schemas.ChangeStatus(), cmd.fields)
-        with _state_rules():
-            domain.check_transition(ticket["status"], data["status"])
+        ticket, data = _checked(
+            uow,
+            cmd,
+            None,
+            schemas.ChangeStatus(),
+            lambda status, data: domain.check_transition(status, data["status"]),
+        )
         _move(
             uow,
             ticket,
@@ -483,10 +508,13 @@ def assign_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Give a ticket to an admin (or nobody); the same admin again changes nothing."""
     actor = _admin(cmd)
     with uow:
-        ticket = _load_ticket(uow, cmd.ticket_id, owner=None)
-        data = schemas.load(schemas.AssignTicket(), cmd.fields)
-        with _state_rules():
-            domain.check_open_for_messages(ticket["status"])
+        ticket, data = _checked(
+            uow,
+            cmd,
+            None,
+            schemas.AssignTicket(),
+            lambda status, _data: domain.check_open_for_messages(status),
+        )
         if data["assignee_id"] != ticket["assignee_id"]:
             previous = ticket["assignee_id"]
             name = data["assignee_name"] if data["assignee_id"] is not None else None

@@ -12,7 +12,6 @@ export const STATUS_KEYS = Object.keys(STATUS_LABELS);
 export const PRIORITY_LABELS = { critical: "Critical", high: "High", medium: "Medium", low: "Low" };
 
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
 const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
 const UNITS = [
   ["year", 31536000],
@@ -25,7 +24,6 @@ const UNITS = [
 
 export const ticketRef = (id) => `#${id}`;
 export const formatDateTime = (iso) => (iso ? dateTimeFormat.format(new Date(iso)) : "");
-export const formatDate = (iso) => (iso ? dateFormat.format(new Date(iso)) : "");
 
 /** "3 hours ago", "in 5 hours", "just now". */
 export function relativeTime(iso, now = Date.now()) {

@@ -119,7 +119,7 @@ export function renderThread(el, messages, { author, emptyText, scroll }) {
   if (scroll) scrollToLatest(el);
 }
 
-export function scrollToLatest(el) {
+function scrollToLatest(el) {
   el.scrollTop = el.scrollHeight;
 }
 

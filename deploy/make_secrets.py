@@ -47,7 +47,8 @@ def _write(path: Path, text: str, written: list) -> None:
     written.append(path)
 
 
-def _pem_key(key) -> str:
+def pem_key(key) -> str:
+    """An unencrypted PKCS#8 PEM of ``key``."""
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -55,7 +56,8 @@ def _pem_key(key) -> str:
     ).decode()
 
 
-def _pem_cert(cert) -> str:
+def pem_cert(cert) -> str:
+    """The PEM of ``cert``."""
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
@@ -104,7 +106,7 @@ def make_secrets(root: Path, hostname: str, internal_tls: bool) -> list[Path]:
     _write(secrets_dir / "data_keys", f"k{secrets.token_hex(3)}={generate_key()}\n", written)
     if not (secrets_dir / "tls.pem").exists():
         key, cert = issue(hostname)
-        _write(secrets_dir / "tls.pem", _pem_cert(cert) + _pem_key(key), written)
+        _write(secrets_dir / "tls.pem", pem_cert(cert) + pem_key(key), written)
     if internal_tls:
         if (secrets_dir / "ca.pem").exists():
             ca_cert = x509.load_pem_x509_certificate((secrets_dir / "ca.pem").read_bytes())
@@ -113,14 +115,14 @@ def make_secrets(root: Path, hostname: str, internal_tls: bool) -> list[Path]:
             )
         else:
             ca_key, ca_cert = issue("Help Center internal CA", ca=True)
-            _write(secrets_dir / "ca.pem", _pem_cert(ca_cert), written)
-            _write(secrets_dir / "ca-key.pem", _pem_key(ca_key), written)
+            _write(secrets_dir / "ca.pem", pem_cert(ca_cert), written)
+            _write(secrets_dir / "ca-key.pem", pem_key(ca_key), written)
             (secrets_dir / "ca-key.pem").chmod(0o600)
         for host in ("postgres", "rabbitmq"):
             if not (secrets_dir / f"{host}.pem").exists():
                 key, cert = issue(host, ca_cert, ca_key)
-                _write(secrets_dir / f"{host}.pem", _pem_cert(cert), written)
-                _write(secrets_dir / f"{host}-key.pem", _pem_key(key), written)
+                _write(secrets_dir / f"{host}.pem", pem_cert(cert), written)
+                _write(secrets_dir / f"{host}-key.pem", pem_key(key), written)
     return written
 
 

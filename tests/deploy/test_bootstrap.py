@@ -89,7 +89,7 @@ def test_sets_up_over_verified_tls_with_the_deployments_own_ca(isolated, tmp_pat
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    from deploy.make_secrets import _pem_cert, _pem_key, issue, make_secrets
+    from deploy.make_secrets import issue, make_secrets, pem_cert, pem_key
     from tests.privacy.tlskit import Issued, TlsBrokerPort, TlsPostgres
 
     make_secrets(tmp_path, "localhost", internal_tls=True)
@@ -99,8 +99,8 @@ def test_sets_up_over_verified_tls_with_the_deployments_own_ca(isolated, tmp_pat
     ca_key = serialization.load_pem_private_key((secrets / "ca-key.pem").read_bytes(), None)
     # The broker's certificate must name the host the client dials: here, localhost.
     key, cert = issue("localhost", ca_cert, ca_key)
-    (tmp_path / "broker.pem").write_text(_pem_cert(cert))
-    (tmp_path / "broker-key.pem").write_text(_pem_key(key))
+    (tmp_path / "broker.pem").write_text(pem_cert(cert))
+    (tmp_path / "broker-key.pem").write_text(pem_key(key))
 
     database = TlsPostgres(Issued(secrets / "postgres.pem", secrets / "postgres-key.pem")).start()
     broker = TlsBrokerPort(Issued(tmp_path / "broker.pem", tmp_path / "broker-key.pem")).start()

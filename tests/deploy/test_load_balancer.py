@@ -23,7 +23,7 @@ import dns.rrset
 import pytest
 import requests
 
-from deploy.make_secrets import _pem_cert, _pem_key, issue
+from deploy.make_secrets import issue, pem_cert, pem_key
 from shared.localrun import stop
 from tests.deploy.conftest import ROOT, local_argv
 from tests.scaling.instances import assert_shared_and_once, ids_in
@@ -81,7 +81,7 @@ def certificate(tmp_path):
     """A certificate for ``localhost`` in HAProxy's one-PEM form, and its path."""
     key, cert = issue("localhost")
     pem = tmp_path / "tls.pem"
-    pem.write_text(_pem_cert(cert) + _pem_key(key))
+    pem.write_text(pem_cert(cert) + pem_key(key))
     return pem
 
 

@@ -33,10 +33,14 @@ migrate: setup
 	$(PY) -m shared.migrate
 
 ## Test tools from Debian's packages: Chromium for the browser tests (Playwright's own
-## download is unreachable) and docker-compose to validate the compose file offline.
+## download is unreachable), docker-compose to validate the compose file offline, and
+## HAProxy to test the shipped load-balancer config in front of real gateways.
+TEST_TOOLS := chromium docker-compose haproxy
 test-deps:
-	@if ! command -v chromium >/dev/null || ! command -v docker-compose >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium docker-compose >/dev/null; \
+	@missing=""; for t in $(TEST_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing" >&2; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 lint:

@@ -12,7 +12,7 @@ import requests
 
 from shared.migrate import drop_database
 from tests.e2e.conftest import DESCRIPTION
-from tests.privacy.tlskit import issue, make_ca
+from tests.privacy.tlskit import issue_for, make_ca
 from tests.stack import Stack, create_database, create_vhost, delete_vhost
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +25,7 @@ HSTS = "max-age=31536000"
 def pki(tmp_path_factory):
     directory = tmp_path_factory.mktemp("https-pki")
     ca_files, ca = make_ca(directory)
-    return {"ca": str(ca_files.cert), "server": issue(directory, ca)}
+    return {"ca": str(ca_files.cert), "server": issue_for(directory, ca)}
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from shared.config import ConfigError, Settings
 from shared.db import make_engine
 from shared.events import declare_topology
 from shared.migrate import upgrade
-from tests.privacy.tlskit import TlsBrokerPort, TlsPostgres, issue, make_ca
+from tests.privacy.tlskit import TlsBrokerPort, TlsPostgres, issue_for, make_ca
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +33,8 @@ def pki(tmp_path_factory):
     return {
         "ca": ca_files.cert,
         "other_ca": other_files.cert,
-        "server": issue(directory, ca),
-        "wrong_name": issue(directory, ca, "elsewhere", hosts=("broker.internal",)),
+        "server": issue_for(directory, ca),
+        "wrong_name": issue_for(directory, ca, "broker.internal"),
     }
 
 

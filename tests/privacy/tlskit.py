@@ -1,7 +1,7 @@
 """What the in-transit tests need: a throwaway CA, a TLS PostgreSQL, a TLS broker port.
 
-- ``make_ca`` / ``issue``: a CA and server certificates made with cryptography's
-  x509 builder (for ``localhost`` and ``127.0.0.1``), written as PEM files.
+- ``make_ca`` / ``issue_for``: a CA and server certificates made with cryptography's
+  x509 builder (``deploy/make_secrets.py``'s helpers), written as PEM files.
 - ``TlsPostgres``: a private PostgreSQL cluster from the machine's own PostgreSQL
   binaries, on a free 127.0.0.1 port, with ``ssl = on`` and a ``pg_hba.conf`` that
   rejects any connection not made over TLS (the shared cluster is left untouched).
@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
-import ipaddress
 import os
 import shutil
 import socket
@@ -24,10 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from deploy.make_secrets import issue, pem_cert, pem_key
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -40,88 +35,25 @@ class Issued:
     key: Path
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+def _write(directory: Path, name: str, key, cert) -> Issued:
+    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+    cert_path.write_text(pem_cert(cert))
+    key_path.write_text(pem_key(key))
+    key_path.chmod(0o600)
+    return Issued(cert_path, key_path)
 
 
-def _write_key(key, path: Path) -> Path:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    path.chmod(0o600)
-    return path
+def make_ca(directory: Path, name: str = "Help Center test CA") -> tuple[Issued, tuple]:
+    """A CA (``deploy/make_secrets.py``'s helpers); its files, and (cert, key) to issue with."""
+    key, cert = issue(name, ca=True)
+    return _write(directory, name.lower().replace(" ", "-"), key, cert), (cert, key)
 
 
-def make_ca(directory: Path, name: str = "Help Center test CA") -> tuple[Issued, object]:
-    """A self-signed CA; returns its files and its private key (to issue with)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(name))
-        .issuer_name(_name(name))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    slug = name.lower().replace(" ", "-")
-    cert_path = directory / f"{slug}.crt"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return Issued(cert_path, _write_key(key, directory / f"{slug}.key")), (cert, key)
-
-
-def issue(directory: Path, ca, name: str = "localhost", hosts=("localhost", "127.0.0.1")) -> Issued:
-    """A server certificate for ``hosts`` (names or IPs) signed by ``ca``."""
+def issue_for(directory: Path, ca, host: str = "localhost") -> Issued:
+    """A server certificate for ``host`` signed by ``ca``."""
     ca_cert, ca_key = ca
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(name))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([_san(host) for host in hosts]),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert_path = directory / f"{name}.crt"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return Issued(cert_path, _write_key(key, directory / f"{name}.key"))
-
-
-def _san(host: str):
-    try:
-        return x509.IPAddress(ipaddress.ip_address(host))
-    except ValueError:
-        return x509.DNSName(host)
+    key, cert = issue(host, issuer=ca_cert, issuer_key=ca_key)
+    return _write(directory, host, key, cert)
 
 
 def free_port() -> int:
@@ -190,7 +122,8 @@ class TlsPostgres:
     def url(self, database: str = "postgres", **query) -> str:
         """A ``postgresql://`` URL to this cluster with libpq query parameters."""
         params = "&".join(f"{k}={v}" for k, v in query.items())
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}" + (
+        # By name: the certificate is for ``localhost`` (verify-full checks it).
+        return f"postgresql://postgres@localhost:{self.port}/{database}" + (
             f"?{params}" if params else ""
         )
 

@@ -42,59 +42,22 @@ def test_bad_settings_stop_the_gateway_with_a_clear_reason(env, reason):
     assert "Traceback" not in result.stderr
 
 
-def _self_signed(directory):
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 def test_the_gateway_serves_https_when_given_a_certificate(tmp_path):
     import time
 
     import requests
 
+    from tests.privacy.tlskit import issue_for, make_ca
     from tests.stack import free_port
 
-    cert_file, key_file = _self_signed(tmp_path)
+    ca_files, ca = make_ca(tmp_path)
+    server = issue_for(tmp_path, ca, "localhost")
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
     env = base | {
         "HELPDESK_HTTP_PORT": str(port),
-        "HELPDESK_TLS_CERT_FILE": str(cert_file),
-        "HELPDESK_TLS_KEY_FILE": str(key_file),
+        "HELPDESK_TLS_CERT_FILE": str(server.cert),
+        "HELPDESK_TLS_KEY_FILE": str(server.key),
         "HELPDESK_GATEWAY_WORKERS": "1",
     }
     proc = subprocess.Popen(
@@ -105,7 +68,7 @@ def test_the_gateway_serves_https_when_given_a_certificate(tmp_path):
         while True:
             try:
                 result = requests.get(
-                    f"https://127.0.0.1:{port}/healthz", verify=str(cert_file), timeout=5
+                    f"https://localhost:{port}/healthz", verify=str(ca_files.cert), timeout=5
                 )
                 break
             except requests.ConnectionError:

@@ -26,7 +26,7 @@ from functools import partial
 import eventlet
 from kombu import Connection
 from marshmallow import ValidationError
-from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint
 from nameko.messaging import QueueConsumer
@@ -103,7 +103,10 @@ class TicketEvents(Entrypoint):
     def setup(self):
         # Declare the whole topology (dead-letter side included), not just the queue
         # the consumer declares, so a fresh broker is complete before we consume.
-        with Connection(self.container.config[AMQP_URI_CONFIG_KEY], connect_timeout=10) as conn:
+        config = self.container.config
+        # amqps:// needs the TLS options (CA, host name check) nameko itself uses.
+        ssl = config.get(AMQP_SSL_CONFIG_KEY) or False
+        with Connection(config[AMQP_URI_CONFIG_KEY], connect_timeout=10, ssl=ssl) as conn:
             declare_topology(conn)
         self.queue_consumer.register_provider(self)
 

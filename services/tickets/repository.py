@@ -21,7 +21,7 @@ from services.tickets.tables import (
 )
 from shared.crypto import Keyring, aad
 
-ENCRYPTED_TICKET_COLUMNS = tuple(c for t, c, _ in ENCRYPTED_COLUMNS if t == "tickets")
+ENCRYPTED_TICKET_COLUMNS = tuple(c for t, c, *_ in ENCRYPTED_COLUMNS if t == "tickets")
 
 
 class TicketRepository:

@@ -9,13 +9,15 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = sa.MetaData()
 
-# (table, column, id column) of every value sealed with shared.crypto: the keyring
-# checks them at start-up and ``python -m shared.rotate_keys`` re-encrypts them.
+# (table, column, id column[, JSON field]) of every value sealed with shared.crypto:
+# the keyring checks them at start-up and ``python -m shared.rotate_keys`` re-encrypts
+# them. Unpublished outbox rows hold their event sealed in ``body -> 'sealed'``.
 ENCRYPTED_COLUMNS = (
     ("tickets", "description", "id"),
     ("tickets", "resolution_note", "id"),
     ("tickets", "closed_note", "id"),
     ("messages", "body", "id"),
+    ("outbox", "body", "event_id", "sealed"),
 )
 
 tickets = sa.Table(

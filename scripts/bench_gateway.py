@@ -151,11 +151,11 @@ def lua_get(token: str | None) -> str:
     return f'wrk.method = "GET"\n{header}\n'
 
 
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
 
 def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
     return float(value) * _UNITS[unit]
 
 
@@ -182,7 +182,9 @@ def run_wrk(url: str, script: str, duration: int, connections: int, threads: int
         ).stdout
     finally:
         os.unlink(fh.name)
-    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+(?:us|ms|s))$", out, re.M))
+    latency = dict(re.findall(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+(?:us|ms|s|m))\s*$", out, re.M))
+    if set(latency) != {"50", "99"}:
+        raise RuntimeError(f"unexpected wrk output for {url}:\n{out}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)$", out, re.M)
     return {

@@ -1,7 +1,5 @@
 """The notifications service: ticket events in, in-app notices out (see docs/notifications.md)."""
 
-from nameko.rpc import rpc
-
 from services.notifications import handlers
 from services.notifications.extensions import ticket_events
 from services.notifications.schemas import load_list_params, load_notice_id, load_recipient
@@ -11,6 +9,7 @@ from shared.context import RequestId
 from shared.crypto import DataKeyring
 from shared.db import Database
 from shared.errors import HelpdeskError
+from shared.rpc import rpc
 
 
 class NotificationsService:

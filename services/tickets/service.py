@@ -7,7 +7,6 @@ Thin on purpose: entrypoints and dependencies only; the rules live in
 from __future__ import annotations
 
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
 
 from services.tickets import handlers
 from services.tickets.handlers import Command
@@ -18,6 +17,7 @@ from shared.crypto import DataKeyring
 from shared.db import Database
 from shared.errors import HelpdeskError
 from shared.outbox import OutboxRelay
+from shared.rpc import rpc
 
 
 class TicketsService:

@@ -56,6 +56,10 @@ def _markdown() -> MarkdownIt:
     return md
 
 
+# Rendering is pure and costs more than the rest of a ticket read; the same texts
+# are read again and again (a thread is re-read on every refresh), so keep recent
+# results in this process's memory, where the texts are anyway while served.
+@lru_cache(maxsize=4096)
 def render_markdown(text: str) -> str:
     """Render user-written Markdown to HTML that is safe to insert into a page."""
     html = _markdown().render(text or "")

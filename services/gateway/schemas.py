@@ -12,36 +12,24 @@ range (``limit=0``, an unknown ``status``) is a 422 with per-field details.
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from services.gateway.errors import ApiError
+from shared import commands
 from shared.catalog import (
-    CLOSE_NOTE_LENGTH,
     DESCRIPTION_LENGTH,
-    ISSUE_TYPES,
     MESSAGE_LENGTH,
     PRIORITIES,
-    RESOLUTION_NOTE_LENGTH,
     STATUS_KEYS,
-    SUBJECT_LENGTH,
 )
-from shared.fields import StrictBoolean, Trimmed
 
-ISSUE_TYPE_KEYS = tuple(t["key"] for t in ISSUE_TYPES)
+ISSUE_TYPE_KEYS = commands.ISSUE_TYPE_KEYS
 SORTS = ("priority", "created", "updated")
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 MAX_QUERY_LENGTH = 200
 MAX_CURSOR_LENGTH = 512
-MAX_ID_LENGTH = 200
+MAX_ID_LENGTH = commands.MAX_ID_LENGTH
 PREVIEW_LENGTH = (0, max(DESCRIPTION_LENGTH[1], MESSAGE_LENGTH[1]))
-
-
-def _length(bounds, trimmed=True) -> validate.Length:
-    low, high = bounds
-    suffix = " after trimming" if trimmed else ""
-    return validate.Length(
-        min=low, max=high, error=f"Must be between {low} and {high} characters{suffix}."
-    )
 
 
 # ---------------------------------------------------------------- fields
@@ -134,66 +122,21 @@ class NoticeListQuery(_Strict):
     cursor = fields.String(validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH))
 
 
-class CreateTicketBody(_Strict):
-    """``POST /api/v1/tickets``; ``feature`` must be a configured feature key."""
-
-    issue_type = fields.String(required=True, validate=validate.OneOf(ISSUE_TYPE_KEYS))
-    feature = fields.String(required=True)
-    subject = Trimmed(required=True, validate=_length(SUBJECT_LENGTH))
-    description = Trimmed(required=True, validate=_length(DESCRIPTION_LENGTH))
-
-    def __init__(self, feature_keys=(), **kwargs):
-        super().__init__(**kwargs)
-        self.fields["feature"].validators = [validate.OneOf(tuple(feature_keys))]
-
-
-class ReplyBody(_Strict):
-    """``POST /api/v1/tickets/{id}/messages``."""
-
-    body = Trimmed(required=True, validate=_length(MESSAGE_LENGTH))
-
-
-class CloseBody(_Strict):
-    """``POST /api/v1/tickets/{id}/close``; the body may be empty."""
-
-    note = Trimmed(allow_none=True, validate=_length(CLOSE_NOTE_LENGTH))
-
-
-class AdminMessageBody(_Strict):
-    """``POST /api/v1/admin/tickets/{id}/messages``; ``internal`` notes reach no user."""
-
-    body = Trimmed(required=True, validate=_length(MESSAGE_LENGTH))
-    internal = StrictBoolean(load_default=False)
-
-
-class StatusBody(_Strict):
-    """``POST /api/v1/admin/tickets/{id}/status``; ``resolution_note`` only when resolving."""
-
-    status = fields.String(required=True, validate=validate.OneOf(STATUS_KEYS))
-    resolution_note = Trimmed(allow_none=True, validate=_length(RESOLUTION_NOTE_LENGTH))
-
-    @validates_schema
-    def _note_only_when_resolving(self, data, **kwargs):
-        status, note = data.get("status"), data.get("resolution_note")
-        if status == "resolved" and not note:
-            raise ValidationError("Required when the status is resolved.", "resolution_note")
-        if status not in (None, "resolved") and note is not None:
-            raise ValidationError("Only allowed when the status is resolved.", "resolution_note")
-
-
-class AssignBody(_Strict):
-    """``POST /api/v1/admin/tickets/{id}/assign``; ``assignee_id`` null unassigns."""
-
-    assignee_id = fields.String(
-        required=True, allow_none=True, validate=validate.Length(min=1, max=MAX_ID_LENGTH)
-    )
-    assignee_name = Trimmed(allow_none=True, validate=validate.Length(max=MAX_ID_LENGTH))
+# Ticket command bodies: the same classes the tickets service validates with.
+CreateTicketBody = commands.CreateTicket
+ReplyBody = commands.AddReply
+CloseBody = commands.CloseTicket
+AdminMessageBody = commands.AdminAddMessage
+StatusBody = commands.ChangeStatus
+AssignBody = commands.AssignTicket
 
 
 class PreviewBody(_Strict):
     """``POST /api/v1/preview``."""
 
-    text = fields.String(required=True, validate=_length(PREVIEW_LENGTH, trimmed=False))
+    text = fields.String(
+        required=True, validate=commands.text_length(PREVIEW_LENGTH, trimmed=False)
+    )
 
 
 class EmptyBody(_Strict):

@@ -305,7 +305,9 @@ def admin_get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
 def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Open a ticket for the caller, spending one of today's allowance."""
     actor = _actor(cmd)
-    data = schemas.load(schemas.CreateTicket(uow.settings.features), cmd.fields)
+    data = schemas.load(
+        schemas.CreateTicket(key for key, _label in uow.settings.features), cmd.fields
+    )
     with uow:
         granted, now = uow.tickets.take_allowance(actor.id, uow.settings.tickets_per_day)
         if not granted:

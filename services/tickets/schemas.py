@@ -16,33 +16,24 @@ from marshmallow import (
     ValidationError,
     fields,
     validate,
-    validates,
-    validates_schema,
 )
 
 from shared.catalog import (
-    CLOSE_NOTE_LENGTH,
-    DESCRIPTION_LENGTH,
-    ISSUE_TYPES,
-    MESSAGE_LENGTH,
     PRIORITIES,
-    RESOLUTION_NOTE_LENGTH,
     STATUS_KEYS,
-    SUBJECT_LENGTH,
+)
+from shared.commands import (  # noqa: F401  (the commands this service validates)
+    AddReply,
+    AdminAddMessage,
+    AssignTicket,
+    ChangeStatus,
+    CloseTicket,
+    CreateTicket,
 )
 from shared.errors import ValidationFailed
-from shared.fields import StrictBoolean, Trimmed
 
-ISSUE_TYPE_KEYS = tuple(t["key"] for t in ISSUE_TYPES)
 SORTS = ("priority", "created", "updated")
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
-
-
-def _length(bounds) -> validate.Length:
-    low, high = bounds
-    return validate.Length(
-        min=low, max=high, error=f"Must be between {low} and {high} characters after trimming."
-    )
 
 
 class StrictInteger(fields.Integer):
@@ -57,56 +48,6 @@ class StrictInteger(fields.Integer):
 class _Command(Schema):
     class Meta:
         unknown = RAISE
-
-
-class CreateTicket(_Command):
-    """``create_ticket`` fields; the feature list comes from ``Settings.features``."""
-
-    issue_type = fields.String(required=True, validate=validate.OneOf(ISSUE_TYPE_KEYS))
-    feature = fields.String(required=True)
-    subject = Trimmed(required=True, validate=_length(SUBJECT_LENGTH))
-    description = Trimmed(required=True, validate=_length(DESCRIPTION_LENGTH))
-
-    def __init__(self, features, **kwargs):
-        super().__init__(**kwargs)
-        self.feature_keys = tuple(key for key, _label in features)
-
-    @validates("feature")
-    def _known_feature(self, value, **kwargs):
-        if value not in self.feature_keys:
-            raise ValidationError(f"Must be one of: {', '.join(self.feature_keys)}.")
-
-
-class AddReply(_Command):
-    body = Trimmed(required=True, validate=_length(MESSAGE_LENGTH))
-
-
-class AdminAddMessage(AddReply):
-    internal = StrictBoolean(load_default=False)
-
-
-class CloseTicket(_Command):
-    note = Trimmed(load_default=None, allow_none=True, validate=_length(CLOSE_NOTE_LENGTH))
-
-
-class ChangeStatus(_Command):
-    status = fields.String(required=True, validate=validate.OneOf(STATUS_KEYS))
-    resolution_note = Trimmed(
-        load_default=None, allow_none=True, validate=_length(RESOLUTION_NOTE_LENGTH)
-    )
-
-    @validates_schema
-    def _note_only_when_resolving(self, data, **kwargs):
-        status, note = data.get("status"), data.get("resolution_note")
-        if status == "resolved" and not note:
-            raise ValidationError("Required when resolving a ticket.", "resolution_note")
-        if status not in (None, "resolved") and note is not None:
-            raise ValidationError("Only allowed when the status is resolved.", "resolution_note")
-
-
-class AssignTicket(_Command):
-    assignee_id = fields.String(required=True, allow_none=True, validate=validate.Length(min=1))
-    assignee_name = fields.String(load_default=None, allow_none=True)
 
 
 class ListTickets(_Command):

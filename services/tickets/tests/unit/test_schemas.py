@@ -17,7 +17,7 @@ VALID = {
 
 
 def create(fields, features=DEFAULT_FEATURES):
-    return schemas.load(schemas.CreateTicket(features), fields)
+    return schemas.load(schemas.CreateTicket(key for key, _label in features), fields)
 
 
 def errors(fn, *args):

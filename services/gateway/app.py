@@ -20,6 +20,7 @@ from services.gateway.errors import (
     handle_remote_error,
     register_error_handlers,
 )
+from services.gateway.hsts import StrictTransportSecurity
 from services.gateway.middleware import Authenticate, RequestContext
 from services.gateway.openapi import build_openapi
 from shared.catalog import build_catalog
@@ -119,7 +120,11 @@ def _existence_first(clients):
 def create_app(settings: Settings, clients) -> falcon.App:
     """Build the WSGI app for ``settings`` on top of ``clients``."""
     app = falcon.App(
-        middleware=[RequestContext(), Authenticate(TokenVerifier(settings))],
+        middleware=[
+            StrictTransportSecurity(),
+            RequestContext(),
+            Authenticate(TokenVerifier(settings)),
+        ],
         cors_enable=False,
     )
     app.req_options.strip_url_path_trailing_slash = True

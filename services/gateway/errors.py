@@ -16,6 +16,7 @@ import falcon
 
 from shared.errors import (
     Conflict,
+    DataIntegrityError,
     Forbidden,
     HelpdeskError,
     NotFound,
@@ -33,6 +34,8 @@ REMOTE_STATUS = {
     Forbidden: 403,
     Conflict: 409,
     RateLimited: 429,
+    # Stored text failed its integrity check: the server's fault, never shown (security.md).
+    DataIntegrityError: 500,
 }
 
 # Falcon's own errors (routing, 405, ...) -> the contract's code for that status.
@@ -147,7 +150,7 @@ def handle_remote_error(req, resp, ex: HelpdeskError, params):
     _respond(
         resp,
         status,
-        CODE_BY_STATUS[status],
+        ex.code if status == 500 else CODE_BY_STATUS[status],
         ex.message or DEFAULT_MESSAGE[status],
         details,
         headers,

@@ -173,7 +173,10 @@ class ServiceProbe:
             self._pid, self._conn, self._seen = pid, None, {}
         if self._conn is None:
             self._conn = Connection(
-                self.settings.amqp_url, connect_timeout=2, transport_options={"max_retries": 1}
+                self.settings.amqp_url,
+                connect_timeout=2,
+                ssl=self.settings.amqp_ssl or False,
+                transport_options={"max_retries": 1},
             )
             self._conn.ensure_connection(max_retries=1)
         return self._conn
@@ -270,7 +273,10 @@ class RpcClients:
         """Raise ``ServiceUnavailable`` unless the broker accepts a connection."""
         try:
             with Connection(
-                self.settings.amqp_url, connect_timeout=2, transport_options={"max_retries": 1}
+                self.settings.amqp_url,
+                connect_timeout=2,
+                ssl=self.settings.amqp_ssl or False,
+                transport_options={"max_retries": 1},
             ) as conn:
                 conn.ensure_connection(max_retries=1)
         except TRANSPORT_ERRORS as exc:

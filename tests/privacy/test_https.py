@@ -118,3 +118,48 @@ def test_no_hsts_over_plain_http(stack):
     response = requests.get(f"{stack.base_url}/healthz", timeout=5)
     assert response.status_code == 200
     assert "Strict-Transport-Security" not in response.headers
+
+
+# --- the gateway app itself (Falcon TestClient on the in-process fakes) ------------------
+@pytest.fixture
+def app_client(make_settings):
+    from falcon import testing
+
+    from services.gateway.app import create_app
+    from services.gateway.tests.fakes import FakeClients
+
+    settings = make_settings(HELPDESK_JWT_SECRET="x" * 48)
+    clients = FakeClients()
+    return testing.TestClient(create_app(settings, clients)), settings, clients
+
+
+@pytest.mark.unit
+def test_hsts_on_every_https_answer_and_never_over_http(app_client):
+    client, _, _ = app_client
+    for path, status in (("/healthz", 200), ("/api/v1/tickets", 401), ("/nowhere", 404)):
+        over_tls = client.simulate_get(path, protocol="https")
+        assert over_tls.status_code == status
+        assert over_tls.headers["Strict-Transport-Security"] == HSTS, path
+        plain = client.simulate_get(path)
+        assert "Strict-Transport-Security" not in plain.headers, path
+
+
+@pytest.mark.unit
+def test_a_tampered_value_is_a_500_data_integrity_error(app_client):
+    from services.gateway.tokens import mint_token
+    from shared.crypto import TamperedValue
+
+    client, settings, clients = app_client
+
+    def tampered(*args):
+        raise TamperedValue.because("failed authentication")
+
+    clients.services["tickets"].get_ticket = tampered
+    token = mint_token(settings, "alice", "user", "Alice")
+    response = client.simulate_get(
+        "/api/v1/tickets/1", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 500
+    assert response.json["error"]["code"] == "data_integrity_error"
+    assert "integrity check" in response.json["error"]["message"]
+    assert response.json["error"]["details"] == {"reason": "failed authentication"}

@@ -56,6 +56,14 @@ def notifications_database_url(run_id):
     drop_database(url)
 
 
+@pytest.fixture(scope="session")
+def data_keys():
+    """One at-rest data key for the session, so every container reads what others stored."""
+    from shared.crypto import generate_key
+
+    return f"t1={generate_key()}"
+
+
 @pytest.fixture
 def make_settings():
     """Build ``Settings`` as a service would, from an environment of overrides."""

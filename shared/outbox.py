@@ -50,6 +50,9 @@ def _table_name(table: str) -> str:
 
 
 SEALED = "sealed"
+# A confirm that never comes (a broker stalled or a connection half-gone) must
+# not hang the relay: the publish raises, the batch rolls back and is retried.
+CONFIRM_TIMEOUT = 10.0
 # Marks an unpublished row whose sealed text failed to open (tampered, or its key gone).
 SET_ASIDE = "set_aside"
 
@@ -143,6 +146,7 @@ def publish_pending(
                 delivery_mode=2,
                 message_id=envelope.get("event_id"),
                 type=envelope.get("type"),
+                confirm_timeout=CONFIRM_TIMEOUT,
             )
         db.execute(
             # The broker has the text now: the row keeps no copy of it.

@@ -8,7 +8,6 @@ import pytest
 import sqlalchemy as sa
 from kombu import Connection, Producer
 
-from shared.crypto import generate_key
 from shared.db import make_engine
 from shared.events import (
     EVENTS_EXCHANGE,
@@ -17,12 +16,6 @@ from shared.events import (
     declare_topology,
     routing_key,
 )
-
-
-@pytest.fixture(scope="session")
-def data_keys():
-    """One data key for the whole session, so every container reads every notice."""
-    return f"t1={generate_key()}"
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""``helpdesk-notifications``: checks its settings, refuses to start without its
-key, handles events that were waiting before it ever started, stops on SIGTERM."""
+"""``helpdesk-notifications`` handles events that were waiting before it ever
+started, and stops on SIGTERM (``--check`` and the missing-key refusal:
+tests/test_entry_commands.py)."""
 
 from __future__ import annotations
 
@@ -29,30 +30,6 @@ def env(amqp_url, notifications_database_url, data_keys):
         HELPDESK_NOTIFICATIONS_DATABASE_URL=notifications_database_url,
         HELPDESK_DATA_KEYS=data_keys,
     )
-
-
-def test_check_validates_settings_and_exits(env):
-    done = subprocess.run([*COMMAND, "--check"], env=env, capture_output=True, timeout=60)
-    assert done.returncode == 0 and b"configuration ok" in done.stdout
-    bad = subprocess.run(
-        [*COMMAND, "--check"],
-        env={**env, "HELPDESK_NOTIFICATIONS_DATABASE_URL": "mysql://x/y"},
-        capture_output=True,
-        timeout=60,
-    )
-    assert bad.returncode == 2 and b"HELPDESK_NOTIFICATIONS_DATABASE_URL" in bad.stderr
-
-
-def test_refuses_to_start_without_data_keys(env):
-    production = {
-        **env,
-        "HELPDESK_ENV": "production",
-        "HELPDESK_JWT_SECRET": "p" * 40,
-        "HELPDESK_DATA_KEYS": "",
-    }
-    done = subprocess.run(COMMAND, env=production, capture_output=True, timeout=60)
-    assert done.returncode == 1
-    assert b"cannot start without its data keys" in done.stderr
 
 
 def _call_when_up(config, method, *args, timeout=30):

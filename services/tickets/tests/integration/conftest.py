@@ -8,17 +8,9 @@ from nameko.extensions import Entrypoint
 from nameko.testing.utils import get_extension
 
 from services.tickets.service import TicketsService
-from shared.crypto import generate_key
 from shared.events import NOTIFICATIONS_QUEUE, declare_topology
 
 TABLES = "tickets, messages, timeline, ticket_allowance, outbox"
-TEST_DATA_KEYS = f"test1={generate_key()}"
-
-
-@pytest.fixture(scope="session")
-def data_keys():
-    """One data key for the whole session (tests may decrypt what others stored)."""
-    return TEST_DATA_KEYS
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""``helpdesk-tickets``: checks its settings, serves, and stops cleanly on signals."""
+"""``helpdesk-tickets`` serves and stops cleanly on signals (``--check`` and the
+missing-key refusal: tests/test_entry_commands.py)."""
 
 import os
 import signal
@@ -27,30 +28,6 @@ def env(amqp_url, tickets_database_url, data_keys):
         HELPDESK_TICKETS_DATABASE_URL=tickets_database_url,
         HELPDESK_DATA_KEYS=data_keys,
     )
-
-
-def test_check_validates_settings_and_exits(env):
-    done = subprocess.run([*COMMAND, "--check"], env=env, capture_output=True, timeout=60)
-    assert done.returncode == 0 and b"configuration ok" in done.stdout
-    bad = subprocess.run(
-        [*COMMAND, "--check"],
-        env={**env, "HELPDESK_TICKETS_PER_DAY": "many"},
-        capture_output=True,
-        timeout=60,
-    )
-    assert bad.returncode == 2 and b"HELPDESK_TICKETS_PER_DAY" in bad.stderr
-
-
-def test_refuses_to_start_without_data_keys(env):
-    production = {
-        **env,
-        "HELPDESK_ENV": "production",
-        "HELPDESK_JWT_SECRET": "p" * 40,
-        "HELPDESK_DATA_KEYS": "",
-    }
-    done = subprocess.run(COMMAND, env=production, capture_output=True, timeout=60)
-    assert done.returncode == 1
-    assert b"cannot start without its data keys" in done.stderr
 
 
 def _ping_when_up(amqp_url, timeout=30):

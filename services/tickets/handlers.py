@@ -27,6 +27,7 @@ from shared.events import (
     TICKET_ASSIGNED,
     TICKET_CLOSED,
     TICKET_CREATED,
+    iso_utc,
 )
 from shared.rendering import render_markdown
 
@@ -43,13 +44,6 @@ class Command:
 
 
 # --- helpers -------------------------------------------------------------------------
-def iso(value: datetime | None) -> str | None:
-    """A timestamp as the contract writes it: ISO 8601 UTC with ``Z``."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def _actor(cmd: Command) -> domain.Actor:
     problems = domain.actor_problems(cmd.actor)
     if problems:
@@ -141,9 +135,9 @@ def list_item(ticket: dict) -> dict:
         "feature": ticket["feature"],
         "status": ticket["status"],
         "priority": ticket["priority"],
-        "created_at": iso(ticket["created_at"]),
-        "updated_at": iso(ticket["updated_at"]),
-        "last_message_at": iso(ticket["last_message_at"]),
+        "created_at": iso_utc(ticket["created_at"]),
+        "updated_at": iso_utc(ticket["updated_at"]),
+        "last_message_at": iso_utc(ticket["last_message_at"]),
     }
 
 
@@ -163,7 +157,7 @@ def message_view(message: dict, support: bool) -> dict:
         "author_name": message["author_name"],
         "body": message["body"],
         "body_html": render_markdown(message["body"]),
-        "created_at": iso(message["created_at"]),
+        "created_at": iso_utc(message["created_at"]),
     }
     if support:
         view["internal"] = message["internal"]
@@ -184,7 +178,7 @@ def ticket_view(uow, ticket: dict, support: bool) -> dict:
             for m in uow.tickets.messages(ticket["id"], include_internal=support)
         ],
         timeline=[
-            {"status": t["status"], "at": iso(t["at"]), "by": t["by"]}
+            {"status": t["status"], "at": iso_utc(t["at"]), "by": t["by"]}
             for t in uow.tickets.timeline(ticket["id"])
         ],
     )
@@ -230,7 +224,7 @@ def _keyset(sort: str, cursor: str | None):
                 < (datetime.fromisoformat(key[0]), int(key[1]))
             )
             order = [tickets.c.updated_at.desc(), tickets.c.id.desc()]
-            return order, after, lambda t: [iso(t["updated_at"]), t["id"]]
+            return order, after, lambda t: [iso_utc(t["updated_at"]), t["id"]]
         # created: ids are handed out in creation order, newest first
         key = schemas.decode_cursor(cursor, 1)
         after = None if key is None else tickets.c.id < int(key[0])
@@ -355,7 +349,7 @@ def _rate_limited(now: datetime, limit: int) -> RateLimited:
     retry_after = max(1, math.ceil((reset - now).total_seconds()))
     return RateLimited(
         f"You can open at most {limit} tickets per day; try again after midnight UTC.",
-        {"reset_at": iso(reset).replace(".000000Z", "Z"), "retry_after": str(retry_after)},
+        {"reset_at": iso_utc(reset).replace(".000000Z", "Z"), "retry_after": str(retry_after)},
     )
 
 

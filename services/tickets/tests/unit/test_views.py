@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.tickets.handlers import _rate_limited, iso
+from services.tickets.handlers import _rate_limited
+from shared.events import iso_utc as iso
 
 pytestmark = pytest.mark.unit
 

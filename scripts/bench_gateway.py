@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -188,12 +189,63 @@ def run_wrk(url: str, script: str, duration: int, connections: int, threads: int
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)$", out, re.M)
     return {
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": _ms(latency["50"]),
         "p99": _ms(latency["99"]),
         "non_2xx": int(errors.group(1)) if errors else 0,
         "socket_errors": socket_errors.group(1) if socket_errors else "",
     }
+
+
+# ---------------------------------------------------------------- CPU accounting
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_table() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command name, CPU seconds used so far) for every process."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                raw = fh.read()
+        except OSError:
+            continue  # gone meanwhile
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        # fields[1] is the parent pid; fields[11]/[12] are utime/stime in ticks.
+        table[int(entry)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / _TICKS)
+    return table
+
+
+def cpu_by_component(roots: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each named process tree, PostgreSQL, RabbitMQ and wrk.
+
+    ``roots`` maps a component to the pids of its processes; their descendants (the
+    gunicorn workers) count too. Everything else on the machine is "other".
+    """
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _name, _cpu) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    owner: dict[int, str] = {}
+    for component, pids in roots.items():
+        stack = list(pids)
+        while stack:
+            pid = stack.pop()
+            owner[pid] = component
+            stack.extend(children.get(pid, ()))
+    by_name = {"postgres": "postgres", "beam.smp": "rabbitmq"}
+    totals = dict.fromkeys([*roots, "postgres", "rabbitmq", "other"], 0.0)
+    for pid, (_ppid, name, cpu) in table.items():
+        totals[owner.get(pid) or by_name.get(name, "other")] += cpu
+    # wrk has exited by the time of the second reading: its CPU is in our children's usage.
+    children_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    totals["wrk"] = children_usage.ru_utime + children_usage.ru_stime
+    return totals
 
 
 # ---------------------------------------------------------------- set-up
@@ -242,6 +294,9 @@ def main(argv=None) -> int:
     parser.add_argument("--users", type=int, default=200, help="distinct users for create/reply")
     parser.add_argument(
         "--tickets-instances", type=int, default=1, help="tickets service processes (default 1)"
+    )
+    parser.add_argument(
+        "--only", help="comma-separated targets to run (default: all; the floor always runs)"
     )
     parser.add_argument("--serve-echo", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -326,12 +381,33 @@ def main(argv=None) -> int:
             "create": (f"{base}/api/v1/tickets", lua_rotating(creates)),
             "reply": (base, lua_rotating(replies)),
         }
+        if args.only:
+            wanted = {"floor", *(t.strip() for t in args.only.split(","))}
+            unknown = wanted - set(targets)
+            if unknown:
+                raise SystemExit(f"bench_gateway: unknown targets {sorted(unknown)}")
+            targets = {k: v for k, v in targets.items() if k in wanted}
         for url, script in targets.values():  # warm every worker's pool and caches
             run_wrk(url, script, args.warmup, args.connections, args.threads)
+        roots = {
+            "gateway": [stack.procs["gateway.1"].pid],
+            "tickets": [p.pid for k, p in stack.procs.items() if k.startswith("tickets.")],
+            "notifications": [
+                p.pid for k, p in stack.procs.items() if k.startswith("notifications.")
+            ],
+            "floor app": [extra[1].pid],
+            "echo service": [extra[0].pid],
+        }
         results = {name: [] for name in targets}
         for round_ in range(args.rounds):
             for name, (url, script) in targets.items():
+                before = cpu_by_component(roots)
                 result = run_wrk(url, script, args.duration, args.connections, args.threads)
+                after = cpu_by_component(roots)
+                # CPU milliseconds per request, by component (both cores count).
+                result["cpu_ms"] = {
+                    k: 1000 * (after[k] - before[k]) / max(1, result["requests"]) for k in after
+                }
                 results[name].append(result)
                 print(f"round {round_ + 1} {name}: {result}", file=sys.stderr)
         print(report(results, args))
@@ -387,6 +463,18 @@ def report(results: dict, args) -> str:
         lines.append(
             f"| {name} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p99']:.2f} | {ratio:.2f} | {verdict} | {errors} |"
         )
+    components = list(next(iter(results.values()))[0]["cpu_ms"])
+    lines += [
+        "",
+        "CPU milliseconds per request, by process (medians; both cores count):",
+        "",
+        "| target | " + " | ".join(components) + " | total |",
+        "| --- |" + " ---: |" * (len(components) + 1),
+    ]
+    for name, runs in results.items():
+        cpu = {c: statistics.median(r["cpu_ms"][c] for r in runs) for c in components}
+        cells = " | ".join(f"{cpu[c]:.2f}" for c in components)
+        lines.append(f"| {name} | {cells} | {sum(cpu.values()):.2f} |")
     return "\n".join(lines)
 
 

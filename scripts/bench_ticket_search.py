@@ -26,7 +26,6 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -35,7 +34,7 @@ from services.tickets import handlers  # noqa: E402
 from services.tickets.unit_of_work import TicketsUnitOfWork  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.crypto import keyring_from_settings  # noqa: E402
-from shared.db import make_engine  # noqa: E402
+from shared.db import Connections, make_engine  # noqa: E402
 from shared.migrate import drop_database, upgrade  # noqa: E402
 
 ADMIN = {"id": "bench-admin", "name": "Bench Admin", "role": "admin"}
@@ -54,17 +53,46 @@ def _timed(fn):
     return time.perf_counter() - started
 
 
+class _Kept:
+    """A connection the handler may close without ending the script's transaction."""
+
+    def __init__(self, connection: sa.Connection):
+        self._connection = connection
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+    def close(self) -> None:
+        pass
+
+
+class _Lending:
+    """``Connections`` that lend the script's own connection, in its transaction."""
+
+    def __init__(self, connection: sa.Connection):
+        self._connection = connection
+
+    def transaction(self):
+        return _Kept(self._connection)
+
+    autocommit = transaction
+
+
 def cases(engine: sa.Engine, keyring, settings):
     """(name, our call, baseline call, baseline name) for every measured query."""
 
+    connections = Connections(engine)
+
     def handler(name, actor, params, without=None):
         def run():
-            with Session(engine) as session:
-                if without:
-                    # Inside the handler's transaction, which it rolls back: the index
-                    # is gone for this query only (a catalog change, no data touched).
-                    session.execute(sa.text(f"DROP INDEX {without}"))
-                uow = TicketsUnitOfWork(session, keyring, settings)
+            if not without:
+                uow = TicketsUnitOfWork(connections, keyring, settings)
+                return getattr(handlers, name)(handlers.Command(actor, params), uow)
+            with engine.connect() as connection:  # rolled back when the block ends
+                # The index is gone for this query only, inside a transaction that is
+                # never committed (a catalog change, no data touched).
+                connection.execute(sa.text(f"DROP INDEX {without}"))
+                uow = TicketsUnitOfWork(_Lending(connection), keyring, settings)
                 return getattr(handlers, name)(handlers.Command(actor, params), uow)
 
         return run
@@ -79,14 +107,14 @@ def cases(engine: sa.Engine, keyring, settings):
 
     def sql(query, **params):
         def run():
-            with Session(engine) as session:
-                session.execute(sa.text(query), params).all()
+            with connections.autocommit() as connection:
+                connection.execute(sa.text(query), params).all()
 
         return run
 
     # The deep page: keyset cursor vs OFFSET for the same rows (SQL only, both sides).
-    with Session(engine) as session:
-        last_before = session.execute(
+    with connections.autocommit() as connection:
+        last_before = connection.execute(
             sa.text("SELECT id FROM tickets ORDER BY id DESC OFFSET :n LIMIT 1"),
             {"n": (DEEP_PAGE - 1) * 20 - 1},
         ).scalar()

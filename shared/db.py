@@ -1,9 +1,12 @@
-"""The database dependency for nameko services (SQLAlchemy 2, psycopg 3).
+"""The database dependency for nameko services (SQLAlchemy 2 Core, psycopg 3).
 
 ``Database`` is a nameko ``DependencyProvider``: one engine per service container,
-one ``Session`` per worker, always rolled back and closed when the worker ends, so
-anything not explicitly committed is discarded. ``nameko-sqlalchemy`` does not
-support SQLAlchemy 2, hence this small replacement.
+handed to workers as ``Connections``, from which a unit of work takes either a
+connection for one transaction (``transaction()``) or an autocommit connection for
+reads (``autocommit()``). Core connections, not ORM sessions: the services map
+rows to dicts themselves, and a session's bookkeeping was a measurable share of
+each call's CPU (``docs/benchmarks.md``). ``nameko-sqlalchemy`` does not support
+SQLAlchemy 2, hence this small replacement.
 
 Import ``shared.green`` before this module in a nameko process (psycopg's wait
 function must be chosen first).
@@ -11,10 +14,12 @@ function must be chosen first).
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import psycopg  # noqa: F401  (see below)
 import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
-from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import sqlalchemy_url
 
@@ -22,37 +27,88 @@ from shared.config import sqlalchemy_url
 # engine is created, and nameko sets up extensions concurrently in green threads,
 # so two engines created at once would race on a half-imported module.
 
+# A pooled connection idle for longer than this is pinged before it is lent.
+PING_AFTER_IDLE = 1.0
+
 
 def make_engine(url: str, pool_size: int = 10, **kwargs) -> sa.Engine:
-    """An engine for a ``postgresql://`` URL, with connections checked before use."""
-    return sa.create_engine(
+    """An engine for a ``postgresql://`` URL whose pool never lends a dead connection.
+
+    A connection that sat idle for over ``PING_AFTER_IDLE`` seconds is pinged when
+    checked out (a dead one is replaced, invisibly to the caller); a busy one is not,
+    which saves a round trip per call under load. A connection that dies while busy
+    fails its statement, and SQLAlchemy then discards every connection pooled before
+    it, so a database restart costs at most the calls in flight at that moment.
+    """
+    engine = sa.create_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_recycle=1800,
         **kwargs,
     )
+    sa.event.listen(engine, "checkin", _note_idle_since)
+    sa.event.listen(engine, "checkout", _ping_if_idle(engine.dialect))
+    return engine
+
+
+def _note_idle_since(dbapi_connection, record) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dialect):
+    def checkout(dbapi_connection, record, proxy) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            # The pool retries the checkout with a fresh connection.
+            raise sa.exc.DisconnectionError(f"pooled connection is dead: {exc}") from exc
+
+    return checkout
+
+
+class Connections:
+    """Where units of work get their database connections, from one engine's pool."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def transaction(self) -> sa.Connection:
+        """A connection whose first statement begins a transaction (the caller commits)."""
+        return self.engine.connect()
+
+    def autocommit(self) -> sa.Connection:
+        """A connection without a transaction: each statement sees the latest commits.
+
+        For reads only; one statement is one consistent snapshot, and nothing costs
+        a BEGIN or a ROLLBACK round trip.
+        """
+        return self._autocommit.connect()
 
 
 class Database(DependencyProvider):
-    """Give each worker its own ``Session``; roll back whatever it did not commit.
+    """Give workers ``Connections`` on the service's database.
 
-    ``url_setting`` names the ``Settings`` attribute holding the database URL.
+    ``url_setting`` names the ``Settings`` attribute holding the database URL. The
+    units of work close what they open: leaving their ``with`` block rolls back and
+    returns the connection to the pool.
     """
 
     def __init__(self, url_setting: str):
         self.url_setting = url_setting
         self.engine: sa.Engine | None = None
-        self.sessionmaker = None
-        self.sessions = {}
+        self.connections: Connections | None = None
 
     def setup(self):
         settings = self.container.config["HELPDESK_SETTINGS"]
         # One pooled connection per concurrent worker, so workers never queue for one.
         workers = self.container.config.get("max_workers", 10)
         self.engine = make_engine(getattr(settings, self.url_setting), pool_size=workers)
-        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.connections = Connections(self.engine)
 
     def stop(self):
         if self.engine is not None:
@@ -61,13 +117,61 @@ class Database(DependencyProvider):
     def kill(self):
         self.stop()
 
-    def get_dependency(self, worker_ctx) -> Session:
-        session = self.sessionmaker()
-        self.sessions[worker_ctx] = session
-        return session
+    def get_dependency(self, worker_ctx) -> Connections:
+        return self.connections
 
-    def worker_teardown(self, worker_ctx):
-        session = self.sessions.pop(worker_ctx, None)
-        if session is not None:
-            session.rollback()
-            session.close()
+
+class UnitOfWork:
+    """The base of the services' units of work: one transaction, or reads without one.
+
+    ``with uow: ...; uow.commit()`` runs a command in a transaction; leaving the
+    block rolls back whatever was not committed and returns the connection.
+    ``with uow.reading(): ...`` runs queries on an autocommit connection: each
+    statement reads the latest commits, and no BEGIN/ROLLBACK round trips are paid.
+    Subclasses attach their repositories to the connection in ``attach``.
+    """
+
+    def __init__(self, connections: Connections):
+        self.connections = connections
+        self.connection: sa.Connection | None = None
+
+    def attach(self, connection: sa.Connection | None) -> None:
+        """Point the repositories at ``connection`` (None: the work is over)."""
+
+    def __enter__(self):
+        self._open(self.connections.transaction())
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self.rollback()
+        finally:
+            self._close()
+
+    @contextlib.contextmanager
+    def reading(self):
+        """For queries: the repositories on an autocommit connection, returned after."""
+        self._open(self.connections.autocommit())
+        try:
+            yield self
+        finally:
+            self._close()
+
+    def _open(self, connection: sa.Connection) -> None:
+        self.connection = connection
+        self.attach(connection)
+
+    def _close(self) -> None:
+        connection, self.connection = self.connection, None
+        self.attach(None)
+        if connection is not None:
+            connection.close()
+
+    def commit(self) -> None:
+        """Make the work durable."""
+        self.connection.commit()
+
+    def rollback(self) -> None:
+        """Discard anything not committed (harmless after a commit)."""
+        if self.connection is not None:
+            self.connection.rollback()

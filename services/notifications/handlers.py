@@ -60,7 +60,7 @@ def record_notices(event: dict, uow: UnitOfWork) -> int:
 
 def list_notices(cmd: dict, uow: UnitOfWork) -> dict:
     """A page of the recipient's notices, newest first, with the unread count."""
-    with uow:
+    with uow.reading():
         rows = uow.notices.page(
             cmd["recipient_id"], unread=cmd["unread"], limit=cmd["limit"] + 1, after=cmd["after"]
         )
@@ -76,7 +76,7 @@ def list_notices(cmd: dict, uow: UnitOfWork) -> dict:
 
 def count_unread(cmd: dict, uow: UnitOfWork) -> dict:
     """``{"unread_count": n}`` for the recipient."""
-    with uow:
+    with uow.reading():
         return {"unread_count": uow.notices.count_unread(cmd["recipient_id"])}
 
 

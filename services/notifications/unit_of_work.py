@@ -1,7 +1,8 @@
 """The unit of work and the notice repository (the only code that touches tables).
 
-``UnitOfWork`` wraps one worker's ``Session``: leaving the ``with`` block rolls back
-whatever was not committed, so a handler that fails half-way stores nothing.
+``UnitOfWork`` gives a handler one transaction: leaving the ``with`` block rolls
+back whatever was not committed, so a handler that fails half-way stores nothing.
+Queries use ``reading()`` instead: an autocommit connection, no BEGIN/ROLLBACK.
 ``Notices`` seals bodies on the way in and opens them on the way out, so the rest
 of the service only ever sees plaintext.
 """
@@ -12,11 +13,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
 from services.notifications.domain import Notice
 from services.notifications.tables import notice_id_seq, notices, processed_events
 from shared.crypto import Keyring, aad
+from shared.db import Connections
+from shared.db import UnitOfWork as BaseUnitOfWork
 
 
 def seal_aad(notice_id: int) -> bytes:
@@ -25,10 +27,10 @@ def seal_aad(notice_id: int) -> bytes:
 
 
 class Notices:
-    """Stored notices and processed events, read and written through one session."""
+    """Stored notices and processed events, read and written through one connection."""
 
-    def __init__(self, session: Session, keyring: Keyring):
-        self.session = session
+    def __init__(self, connection: sa.Connection, keyring: Keyring):
+        self.connection = connection
         self.keyring = keyring
 
     def claim_event(self, event_id, event_type: str) -> bool:
@@ -43,11 +45,11 @@ class Notices:
             .on_conflict_do_nothing()
             .returning(processed_events.c.event_id)
         )
-        return self.session.execute(stmt).first() is not None
+        return self.connection.execute(stmt).first() is not None
 
     def add(self, notice: Notice, *, event_id, action_id, created_at: datetime) -> int | None:
         """Store ``notice``; its id, or None if this action already told this recipient."""
-        notice_id = self.session.execute(sa.select(notice_id_seq.next_value())).scalar_one()
+        notice_id = self.connection.execute(sa.select(notice_id_seq.next_value())).scalar_one()
         stmt = (
             insert(notices)
             .values(
@@ -64,7 +66,7 @@ class Notices:
             .on_conflict_do_nothing(constraint="notices_action_recipient_key")
             .returning(notices.c.id)
         )
-        return self.session.execute(stmt).scalar_one_or_none()
+        return self.connection.execute(stmt).scalar_one_or_none()
 
     def _open(self, row) -> dict:
         notice = dict(row._mapping)
@@ -81,18 +83,18 @@ class Notices:
         if after is not None:
             query = query.where(sa.tuple_(notices.c.created_at, notices.c.id) < sa.tuple_(*after))
         query = query.order_by(notices.c.created_at.desc(), notices.c.id.desc()).limit(limit)
-        return [self._open(row) for row in self.session.execute(query)]
+        return [self._open(row) for row in self.connection.execute(query)]
 
     def count_unread(self, recipient_id: str) -> int:
         """How many of the recipient's notices are unread (an index-only scan of a partial index)."""
         query = sa.select(sa.func.count()).where(
             notices.c.recipient_id == recipient_id, notices.c.read_at.is_(None)
         )
-        return self.session.execute(query).scalar_one()
+        return self.connection.execute(query).scalar_one()
 
     def mark_read(self, recipient_id: str, notice_id: int, now: datetime) -> dict | None:
         """Mark one of the recipient's notices read (kept if already); None if not theirs."""
-        self.session.execute(
+        self.connection.execute(
             sa.update(notices)
             .where(
                 notices.c.id == notice_id,
@@ -101,7 +103,7 @@ class Notices:
             )
             .values(read_at=now)
         )
-        row = self.session.execute(
+        row = self.connection.execute(
             sa.select(notices).where(
                 notices.c.id == notice_id, notices.c.recipient_id == recipient_id
             )
@@ -110,7 +112,7 @@ class Notices:
 
     def mark_all_read(self, recipient_id: str, now: datetime) -> int:
         """Mark every unread notice of the recipient read; how many were."""
-        result = self.session.execute(
+        result = self.connection.execute(
             sa.update(notices)
             .where(notices.c.recipient_id == recipient_id, notices.c.read_at.is_(None))
             .values(read_at=now)
@@ -118,23 +120,13 @@ class Notices:
         return result.rowcount
 
 
-class UnitOfWork:
-    """One transaction: ``with uow: ...; uow.commit()``; anything else rolls back."""
+class UnitOfWork(BaseUnitOfWork):
+    """The notices of one transaction (``with uow``) or of reads (``uow.reading()``)."""
 
-    def __init__(self, session: Session, keyring: Keyring):
-        self.session = session
-        self.notices = Notices(session, keyring)
+    def __init__(self, connections: Connections, keyring: Keyring):
+        super().__init__(connections)
+        self.keyring = keyring
+        self.notices: Notices | None = None
 
-    def __enter__(self) -> UnitOfWork:
-        return self
-
-    def __exit__(self, *exc_info):
-        self.rollback()
-
-    def commit(self) -> None:
-        """Make the work durable."""
-        self.session.commit()
-
-    def rollback(self) -> None:
-        """Discard anything not committed (harmless after a commit)."""
-        self.session.rollback()
+    def attach(self, connection: sa.Connection | None) -> None:
+        self.notices = None if connection is None else Notices(connection, self.keyring)

@@ -103,7 +103,7 @@ def _checked(uow, cmd: Command, owner, schema, rule) -> tuple[dict, dict]:
 def _now(uow) -> datetime:
     # The database clock: one time source however many service instances run; the
     # time of the change itself (after any row lock wait), not of the transaction start.
-    return uow.session.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+    return uow.connection.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
 
 
 def _ref(ticket: dict, actor: domain.Actor | None, actor_role: str) -> dict:
@@ -164,8 +164,9 @@ def message_view(message: dict, support: bool) -> dict:
     return view
 
 
-def ticket_view(uow, ticket: dict, support: bool) -> dict:
-    """The full ticket: the owner's view, or support's with the owner and internal notes."""
+def ticket_view(ticket: dict, support: bool) -> dict:
+    """The full ticket (as ``TicketRepository.view`` reads it): the owner's view, or
+    support's with the owner and internal notes."""
     view = list_item(ticket)
     view.update(
         description=ticket["description"],
@@ -173,18 +174,20 @@ def ticket_view(uow, ticket: dict, support: bool) -> dict:
         assignee=_person(ticket["assignee_id"], ticket["assignee_name"]),
         resolution_note=ticket["resolution_note"],
         closed_note=ticket["closed_note"],
-        messages=[
-            message_view(m, support)
-            for m in uow.tickets.messages(ticket["id"], include_internal=support)
-        ],
+        messages=[message_view(m, support) for m in ticket["messages"]],
         timeline=[
             {"status": t["status"], "at": iso_utc(t["at"]), "by": t["by"]}
-            for t in uow.tickets.timeline(ticket["id"])
+            for t in ticket["timeline"]
         ],
     )
     if support:
         view["owner"] = _person(ticket["owner_id"], ticket["owner_name"])
     return view
+
+
+def _current_view(uow, ticket_id: int, support: bool) -> dict:
+    """The view of a ticket as this transaction has left it."""
+    return ticket_view(uow.tickets.view(ticket_id, include_internal=support), support)
 
 
 # --- queries -------------------------------------------------------------------------
@@ -253,7 +256,7 @@ def list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     where = [tickets.c.owner_id == actor.id, *_search_clause(params["q"])]
     if params["status"]:
         where.append(tickets.c.status == params["status"])
-    with uow:
+    with uow.reading():
         return _page(uow, where, "created", params, list_item)
 
 
@@ -271,28 +274,30 @@ def admin_list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
         where.append(tickets.c.assignee_id.is_(None))
     elif assignee is not None:
         where.append(tickets.c.assignee_id == (actor.id if assignee == "me" else assignee))
-    with uow:
+    with uow.reading():
         return _page(uow, where, params["sort"], params, admin_list_item)
 
 
 def get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """The caller's own ticket (no internal notes); NotFound for anyone else's."""
     actor = _actor(cmd)
-    with uow:
-        ticket = uow.tickets.get(_ticket_id(cmd.ticket_id), owner_id=actor.id)
-        if ticket is None:
-            raise NotFound(NOT_FOUND_MESSAGE)
-        return ticket_view(uow, ticket, support=False)
+    with uow.reading():
+        ticket = uow.tickets.view(
+            _ticket_id(cmd.ticket_id), include_internal=False, owner_id=actor.id
+        )
+    if ticket is None:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    return ticket_view(ticket, support=False)
 
 
 def admin_get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Any ticket, as support sees it (owner, internal notes)."""
     _admin(cmd)
-    with uow:
-        ticket = uow.tickets.get(_ticket_id(cmd.ticket_id))
-        if ticket is None:
-            raise NotFound(NOT_FOUND_MESSAGE)
-        return ticket_view(uow, ticket, support=True)
+    with uow.reading():
+        ticket = uow.tickets.view(_ticket_id(cmd.ticket_id), include_internal=True)
+    if ticket is None:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    return ticket_view(ticket, support=True)
 
 
 # --- commands ------------------------------------------------------------------------
@@ -337,7 +342,7 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
                 "priority": priority,
             },
         )
-        view = ticket_view(uow, ticket, support=False)
+        view = _current_view(uow, ticket["id"], support=False)
         uow.commit()
     return view
 
@@ -452,7 +457,7 @@ def close_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             TICKET_CLOSED,
             {**_ref(ticket, actor, domain.BY_USER), "from_status": previous, "note": note},
         )
-        view = ticket_view(uow, ticket, support=False)
+        view = _current_view(uow, ticket["id"], support=False)
         uow.commit()
     return view
 
@@ -495,7 +500,7 @@ def change_status(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             _now(uow),
             resolution_note=data["resolution_note"],
         )
-        view = ticket_view(uow, ticket, support=True)
+        view = _current_view(uow, ticket["id"], support=True)
         uow.commit()
     return view
 
@@ -527,6 +532,6 @@ def assign_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
                     "previous_assignee_id": previous,
                 },
             )
-        view = ticket_view(uow, ticket, support=True)
+        view = _current_view(uow, ticket["id"], support=True)
         uow.commit()
     return view

@@ -4,6 +4,9 @@ The repository is where text meets the at-rest cipher: descriptions, message
 bodies (internal notes included), resolution and closing notes are sealed with the
 keyring, bound to their table, column and row id, on the way in and opened on the
 way out. Ids are allocated with ``nextval`` first so the binding can name the row.
+
+A ticket with its messages and timeline is read with one statement (``view``): one
+round trip, and one consistent snapshot even outside a transaction.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from services.tickets.tables import (
     ENCRYPTED_COLUMNS,
@@ -25,15 +29,15 @@ ENCRYPTED_TICKET_COLUMNS = tuple(c for t, c, *_ in ENCRYPTED_COLUMNS if t == "ti
 
 
 class TicketRepository:
-    """Tickets and what hangs off them, in one session's transaction."""
+    """Tickets and what hangs off them, through one unit of work's connection."""
 
-    def __init__(self, session, keyring: Keyring):
-        self.session = session
+    def __init__(self, connection: sa.Connection, keyring: Keyring):
+        self.connection = connection
         self.keyring = keyring
 
     # --- ids and text ---------------------------------------------------------------
     def _next_id(self, table: sa.Table) -> int:
-        return self.session.execute(
+        return self.connection.execute(
             sa.select(sa.func.nextval(sa.literal(f"{table.name}_id_seq")))
         ).scalar_one()
 
@@ -58,7 +62,7 @@ class TicketRepository:
         row's lock until the transaction ends, so racing requests across any number
         of instances are counted exactly; a rollback gives the ticket back.
         """
-        row = self.session.execute(
+        row = self.connection.execute(
             sa.text(
                 "INSERT INTO ticket_allowance AS a (owner_id, day, n) "
                 "VALUES (:owner_id, (now() AT TIME ZONE 'UTC')::date, 1) "
@@ -69,12 +73,12 @@ class TicketRepository:
         ).first()
         if row is not None:
             return True, row.now
-        return False, self.session.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+        return False, self.connection.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
 
     def allowance_used(self, owner_id: str) -> int:
         """How many tickets ``owner_id`` created today (UTC)."""
         return (
-            self.session.execute(
+            self.connection.execute(
                 sa.select(ticket_allowance.c.n).where(
                     ticket_allowance.c.owner_id == owner_id,
                     ticket_allowance.c.day == sa.text("(now() AT TIME ZONE 'UTC')::date"),
@@ -92,7 +96,7 @@ class TicketRepository:
         for column in ENCRYPTED_TICKET_COLUMNS:
             if column in stored:
                 stored[column] = self._seal("tickets", column, ticket_id, stored[column])
-        self.session.execute(tickets.insert().values(**stored))
+        self.connection.execute(tickets.insert().values(**stored))
         return row
 
     def get(self, ticket_id: int, owner_id: str | None = None, for_update: bool = False):
@@ -103,15 +107,76 @@ class TicketRepository:
         if for_update:
             # Serialize concurrent commands on one ticket: each sees the other's status.
             query = query.with_for_update()
-        row = self.session.execute(query).first()
+        row = self.connection.execute(query).first()
         return None if row is None else self._open_ticket(row)
+
+    def view(
+        self, ticket_id: int, include_internal: bool, owner_id: str | None = None
+    ) -> dict | None:
+        """The ticket with its ``messages`` and ``timeline``, oldest first, or None.
+
+        Internal notes only when ``include_internal``; None also when the ticket is
+        not ``owner_id``'s. One statement: the ticket and both lists come from the
+        same snapshot.
+        """
+        message_rows = sa.select(
+            sa.func.coalesce(
+                sa.func.json_agg(
+                    aggregate_order_by(
+                        sa.func.json_build_object(
+                            *_pairs(
+                                messages,
+                                "id",
+                                "author",
+                                "author_name",
+                                "internal",
+                                "body",
+                                "created_at",
+                            )
+                        ),
+                        messages.c.id,
+                    )
+                ),
+                sa.text("'[]'::json"),
+            )
+        ).where(messages.c.ticket_id == tickets.c.id)
+        if not include_internal:
+            message_rows = message_rows.where(messages.c.internal.is_(False))
+        timeline_rows = sa.select(
+            sa.func.coalesce(
+                sa.func.json_agg(
+                    aggregate_order_by(
+                        sa.func.json_build_object(*_pairs(timeline, "status", "at", "by")),
+                        timeline.c.id,
+                    )
+                ),
+                sa.text("'[]'::json"),
+            )
+        ).where(timeline.c.ticket_id == tickets.c.id)
+        query = sa.select(
+            tickets,
+            message_rows.scalar_subquery().label("messages"),
+            timeline_rows.scalar_subquery().label("timeline"),
+        ).where(tickets.c.id == ticket_id)
+        if owner_id is not None:
+            query = query.where(tickets.c.owner_id == owner_id)
+        row = self.connection.execute(query).first()
+        if row is None:
+            return None
+        ticket = self._open_ticket(row)
+        for message in ticket["messages"]:
+            message["body"] = self._open("messages", "body", message["id"], message["body"])
+            message["created_at"] = datetime.fromisoformat(message["created_at"])
+        for entry in ticket["timeline"]:
+            entry["at"] = datetime.fromisoformat(entry["at"])
+        return ticket
 
     def update(self, ticket_id: int, **values) -> None:
         """Change columns of one ticket, sealing the encrypted ones."""
         for column in ENCRYPTED_TICKET_COLUMNS:
             if column in values:
                 values[column] = self._seal("tickets", column, ticket_id, values[column])
-        self.session.execute(tickets.update().where(tickets.c.id == ticket_id).values(**values))
+        self.connection.execute(tickets.update().where(tickets.c.id == ticket_id).values(**values))
 
     def page(self, where: list, order_by: list, after, limit: int) -> list[dict]:
         """Up to ``limit`` list rows (no encrypted text) matching ``where`` after ``after``."""
@@ -119,7 +184,7 @@ class TicketRepository:
         query = sa.select(*columns).where(*where)
         if after is not None:
             query = query.where(after)
-        rows = self.session.execute(query.order_by(*order_by).limit(limit)).all()
+        rows = self.connection.execute(query.order_by(*order_by).limit(limit)).all()
         return [dict(r._mapping) for r in rows]
 
     # --- messages and timeline --------------------------------------------------------
@@ -128,35 +193,19 @@ class TicketRepository:
         message_id = self._next_id(messages)
         row = dict(message, id=message_id)
         sealed = self._seal("messages", "body", message_id, message["body"])
-        self.session.execute(messages.insert().values(**dict(row, body=sealed)))
+        self.connection.execute(messages.insert().values(**dict(row, body=sealed)))
         return row
-
-    def messages(self, ticket_id: int, include_internal: bool) -> list[dict]:
-        """A ticket's messages, oldest first; internal notes only when asked for."""
-        query = sa.select(messages).where(messages.c.ticket_id == ticket_id)
-        if not include_internal:
-            query = query.where(messages.c.internal.is_(False))
-        rows = self.session.execute(query.order_by(messages.c.id)).all()
-        result = []
-        for row in rows:
-            message = dict(row._mapping)
-            message["body"] = self._open("messages", "body", message["id"], message["body"])
-            result.append(message)
-        return result
 
     def add_timeline(self, ticket_id: int, status: str, by: str, actor_id, at: datetime) -> None:
         """Record that the ticket entered ``status``, caused by ``by``."""
-        self.session.execute(
+        self.connection.execute(
             timeline.insert().values(
                 ticket_id=ticket_id, status=status, by=by, actor_id=actor_id, at=at
             )
         )
 
-    def timeline(self, ticket_id: int) -> list[dict]:
-        """Every status the ticket has had, oldest first."""
-        rows = self.session.execute(
-            sa.select(timeline.c.status, timeline.c.at, timeline.c.by)
-            .where(timeline.c.ticket_id == ticket_id)
-            .order_by(timeline.c.id)
-        ).all()
-        return [dict(r._mapping) for r in rows]
+
+def _pairs(table: sa.Table, *columns: str) -> list:
+    """``json_build_object`` arguments: each column's name, then its value."""
+    # Keys as SQL literals, not bind parameters: the statement's text never changes.
+    return [part for name in columns for part in (sa.literal_column(f"'{name}'"), table.c[name])]

@@ -1,8 +1,10 @@
 """The unit of work: one transaction per command, rolled back unless committed.
 
-It owns the session, the repository and the events the command produces. Events go
-into the outbox in the same transaction as the change (one ``action_id`` per
-command), and the outbox relay is woken right after the commit.
+It owns the connection, the repository and the events the command produces. Events
+go into the outbox in the same transaction as the change (one ``action_id`` per
+command), and the outbox relay is woken right after the commit. Queries use
+``reading()`` instead (``shared.db.UnitOfWork``): no transaction, which is why each
+view is read with one statement.
 """
 
 from __future__ import annotations
@@ -10,37 +12,37 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+import sqlalchemy as sa
+
 from services.tickets.repository import TicketRepository
 from shared.crypto import Keyring
+from shared.db import Connections, UnitOfWork
 from shared.events import make_event
 from shared.outbox import write_event
 
 
-class TicketsUnitOfWork:
+class TicketsUnitOfWork(UnitOfWork):
     """Use as ``with uow: ...; uow.commit()``; leaving the block rolls back the rest."""
 
     def __init__(
         self,
-        session,
+        connections: Connections,
         keyring: Keyring,
         settings,
         wake_relay: Callable[[], None] | None = None,
         request_id: str | None = None,
     ):
-        self.session = session
+        super().__init__(connections)
         self.settings = settings
         self.keyring = keyring
-        self.tickets = TicketRepository(session, keyring)
         self.wake_relay = wake_relay
         self.request_id = request_id
         self.action_id = str(uuid.uuid4())
         self.events: list[dict] = []
+        self.tickets: TicketRepository | None = None
 
-    def __enter__(self) -> TicketsUnitOfWork:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.rollback()
+    def attach(self, connection: sa.Connection | None) -> None:
+        self.tickets = None if connection is None else TicketRepository(connection, self.keyring)
 
     def add_event(self, event_type: str, payload: dict) -> dict:
         """Validate an event and write it (sealed) to the outbox in this transaction."""
@@ -48,16 +50,12 @@ class TicketsUnitOfWork:
             event_type, payload, action_id=self.action_id, request_id=self.request_id
         )
         # Sealed at rest like all ticket text; the relay opens it to publish.
-        write_event(self.session, envelope, keyring=self.keyring)
+        write_event(self.connection, envelope, keyring=self.keyring)
         self.events.append(envelope)
         return envelope
 
     def commit(self) -> None:
         """Make the change and its events durable, then wake the relay to publish them."""
-        self.session.commit()
+        super().commit()
         if self.events and self.wake_relay is not None:
             self.wake_relay()
-
-    def rollback(self) -> None:
-        """Discard anything not committed."""
-        self.session.rollback()

@@ -26,7 +26,8 @@ class SleepyTickets:
 
     @rpc
     def sleep(self, seconds):
-        self.db.execute(sa.text("SELECT pg_sleep(:s)"), {"s": seconds})
+        with self.db.autocommit() as connection:
+            connection.execute(sa.text("SELECT pg_sleep(:s)"), {"s": seconds})
         return True
 
 

@@ -24,6 +24,7 @@ other instances or crashed processes left behind.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -57,6 +58,15 @@ CONFIRM_TIMEOUT = 10.0
 SET_ASIDE = "set_aside"
 
 
+@functools.lru_cache(maxsize=8)
+def _insert_statement(table: str) -> sa.TextClause:
+    # Built once per table: a statement and its cache key cost more than the insert.
+    return sa.text(
+        f"INSERT INTO {_table_name(table)} (event_id, type, routing_key, body) "
+        "VALUES (:event_id, :type, :routing_key, CAST(:body AS jsonb))"
+    )
+
+
 def write_event(
     connection, envelope: dict, table: str = "outbox", keyring: Keyring | None = None
 ) -> None:
@@ -75,10 +85,7 @@ def write_event(
             ),
         }
     connection.execute(
-        sa.text(
-            f"INSERT INTO {_table_name(table)} (event_id, type, routing_key, body) "
-            "VALUES (:event_id, :type, :routing_key, CAST(:body AS jsonb))"
-        ),
+        _insert_statement(table),
         {
             "event_id": envelope["event_id"],
             "type": envelope["type"],

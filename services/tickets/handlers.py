@@ -70,9 +70,7 @@ def _ticket_id(value) -> int:
 
 
 def _load_ticket(uow, ticket_id, owner: domain.Actor | None) -> dict:
-    ticket = uow.tickets.get(
-        _ticket_id(ticket_id), owner_id=owner.id if owner else None, for_update=True
-    )
+    ticket = uow.tickets.lock(_ticket_id(ticket_id), owner_id=owner.id if owner else None)
     if ticket is None:
         raise NotFound(NOT_FOUND_MESSAGE)
     return ticket
@@ -103,7 +101,7 @@ def _checked(uow, cmd: Command, owner, schema, rule) -> tuple[dict, dict]:
 def _now(uow) -> datetime:
     # The database clock: one time source however many service instances run; the
     # time of the change itself (after any row lock wait), not of the transaction start.
-    return uow.connection.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+    return uow.tickets.now()
 
 
 def _ref(ticket: dict, actor: domain.Actor | None, actor_role: str) -> dict:
@@ -252,7 +250,7 @@ def _page(uow, where, sort, params, item) -> dict:
 def list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """The caller's own tickets, newest first, filtered by status and ``q``."""
     actor = _actor(cmd)
-    params = schemas.load(schemas.ListTickets(), cmd.fields)
+    params = schemas.load(schemas.LIST_TICKETS, cmd.fields)
     where = [tickets.c.owner_id == actor.id, *_search_clause(params["q"])]
     if params["status"]:
         where.append(tickets.c.status == params["status"])
@@ -263,7 +261,7 @@ def list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
 def admin_list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Every user's tickets for support, with the queue's filters and sorts."""
     actor = _admin(cmd)
-    params = schemas.load(schemas.AdminListTickets(), cmd.fields)
+    params = schemas.load(schemas.ADMIN_LIST_TICKETS, cmd.fields)
     where = _search_clause(params["q"])
     if params["status"]:
         where.append(tickets.c.status == params["status"])
@@ -305,7 +303,7 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Open a ticket for the caller, spending one of today's allowance."""
     actor = _actor(cmd)
     data = schemas.load(
-        schemas.CreateTicket(key for key, _label in uow.settings.features), cmd.fields
+        schemas.create_ticket(tuple(key for key, _label in uow.settings.features)), cmd.fields
     )
     with uow:
         granted, now = uow.tickets.take_allowance(actor.id, uow.settings.tickets_per_day)
@@ -428,7 +426,7 @@ def add_reply(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             uow,
             cmd,
             actor,
-            schemas.AddReply(),
+            schemas.ADD_REPLY,
             lambda status, _data: domain.check_open_for_messages(status),
         )
         message = _add_message(uow, ticket, actor, domain.BY_USER, data["body"], False)
@@ -444,7 +442,7 @@ def close_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             uow,
             cmd,
             actor,
-            schemas.CloseTicket(),
+            schemas.CLOSE_TICKET,
             lambda status, _data: domain.check_closable(status),
         )
         now = _now(uow)
@@ -470,7 +468,7 @@ def admin_add_message(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             uow,
             cmd,
             None,
-            schemas.AdminAddMessage(),
+            schemas.ADMIN_ADD_MESSAGE,
             lambda status, _data: domain.check_open_for_messages(status),
         )
         message = _add_message(
@@ -488,7 +486,7 @@ def change_status(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             uow,
             cmd,
             None,
-            schemas.ChangeStatus(),
+            schemas.CHANGE_STATUS,
             lambda status, data: domain.check_transition(status, data["status"]),
         )
         _move(
@@ -513,7 +511,7 @@ def assign_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             uow,
             cmd,
             None,
-            schemas.AssignTicket(),
+            schemas.ASSIGN_TICKET,
             lambda status, _data: domain.check_open_for_messages(status),
         )
         if data["assignee_id"] != ticket["assignee_id"]:

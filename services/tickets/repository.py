@@ -19,13 +19,70 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from services.tickets.tables import (
     ENCRYPTED_COLUMNS,
     messages,
-    ticket_allowance,
     tickets,
     timeline,
 )
 from shared.crypto import Keyring, aad
 
 ENCRYPTED_TICKET_COLUMNS = tuple(c for t, c, *_ in ENCRYPTED_COLUMNS if t == "tickets")
+
+
+def _pairs(table: sa.Table, *columns: str) -> list:
+    """``json_build_object`` arguments: each column's name, then its value."""
+    # Keys as SQL literals, not bind parameters: the statement's text never changes.
+    return [part for name in columns for part in (sa.literal_column(f"'{name}'"), table.c[name])]
+
+
+def _json_list(table: sa.Table, columns: tuple[str, ...], *where) -> sa.ScalarSelect:
+    """A correlated subquery: the ticket's rows of ``table`` as a JSON list, oldest first."""
+    rows = sa.func.json_agg(
+        aggregate_order_by(sa.func.json_build_object(*_pairs(table, *columns)), table.c.id)
+    )
+    return (
+        sa.select(sa.func.coalesce(rows, sa.literal_column("'[]'::json")))
+        .where(table.c.ticket_id == tickets.c.id, *where)
+        .scalar_subquery()
+    )
+
+
+def _view_statement(include_internal: bool, owner: bool) -> sa.Select:
+    message_columns = ("id", "author", "author_name", "internal", "body", "created_at")
+    hide_internal = () if include_internal else (messages.c.internal.is_(False),)
+    query = sa.select(
+        tickets,
+        _json_list(messages, message_columns, *hide_internal).label("messages"),
+        _json_list(timeline, ("status", "at", "by")).label("timeline"),
+    ).where(tickets.c.id == sa.bindparam("ticket_id"))
+    if owner:
+        query = query.where(tickets.c.owner_id == sa.bindparam("owner_id"))
+    return query
+
+
+def _lock_statement(owner: bool) -> sa.Select:
+    query = sa.select(tickets).where(tickets.c.id == sa.bindparam("ticket_id"))
+    if owner:
+        query = query.where(tickets.c.owner_id == sa.bindparam("owner_id"))
+    # Serialize concurrent commands on one ticket: each sees the other's status.
+    return query.with_for_update()
+
+
+# Every fixed statement is built once: building one per call (and its cache key)
+# cost more CPU than running it. Keyed by (include internal notes, owner's only).
+_VIEW = {(i, o): _view_statement(i, o) for i in (False, True) for o in (False, True)}
+_LOCK = {o: _lock_statement(o) for o in (False, True)}
+_NEXT_ID = {t.name: sa.text(f"SELECT nextval('{t.name}_id_seq')") for t in (tickets, messages)}
+_CLOCK = sa.select(sa.func.clock_timestamp())
+_TAKE_ALLOWANCE = sa.text(
+    "INSERT INTO ticket_allowance AS a (owner_id, day, n) "
+    "VALUES (:owner_id, (now() AT TIME ZONE 'UTC')::date, 1) "
+    "ON CONFLICT (owner_id, day) DO UPDATE SET n = a.n + 1 WHERE a.n < :limit "
+    "RETURNING n, clock_timestamp() AS now"
+)
+_INSERT_TICKET = tickets.insert()
+_UPDATE_TICKET = tickets.update().where(tickets.c.id == sa.bindparam("ticket_id"))
+_INSERT_MESSAGE = messages.insert()
+_INSERT_TIMELINE = timeline.insert()
+_LIST_COLUMNS = [c for c in tickets.c if c.name not in ENCRYPTED_TICKET_COLUMNS]
 
 
 class TicketRepository:
@@ -35,11 +92,13 @@ class TicketRepository:
         self.connection = connection
         self.keyring = keyring
 
-    # --- ids and text ---------------------------------------------------------------
+    # --- ids, time and text -------------------------------------------------------------
     def _next_id(self, table: sa.Table) -> int:
-        return self.connection.execute(
-            sa.select(sa.func.nextval(sa.literal(f"{table.name}_id_seq")))
-        ).scalar_one()
+        return self.connection.execute(_NEXT_ID[table.name]).scalar_one()
+
+    def now(self) -> datetime:
+        """The database clock at this moment (not the transaction's start)."""
+        return self.connection.execute(_CLOCK).scalar_one()
 
     def _seal(self, table: str, column: str, row_id: int, text: str | None) -> str | None:
         return self.keyring.encrypt(text, aad(table, column, row_id))
@@ -63,29 +122,11 @@ class TicketRepository:
         of instances are counted exactly; a rollback gives the ticket back.
         """
         row = self.connection.execute(
-            sa.text(
-                "INSERT INTO ticket_allowance AS a (owner_id, day, n) "
-                "VALUES (:owner_id, (now() AT TIME ZONE 'UTC')::date, 1) "
-                "ON CONFLICT (owner_id, day) DO UPDATE SET n = a.n + 1 WHERE a.n < :limit "
-                "RETURNING n, clock_timestamp() AS now"
-            ),
-            {"owner_id": owner_id, "limit": limit},
+            _TAKE_ALLOWANCE, {"owner_id": owner_id, "limit": limit}
         ).first()
         if row is not None:
             return True, row.now
-        return False, self.connection.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
-
-    def allowance_used(self, owner_id: str) -> int:
-        """How many tickets ``owner_id`` created today (UTC)."""
-        return (
-            self.connection.execute(
-                sa.select(ticket_allowance.c.n).where(
-                    ticket_allowance.c.owner_id == owner_id,
-                    ticket_allowance.c.day == sa.text("(now() AT TIME ZONE 'UTC')::date"),
-                )
-            ).scalar()
-            or 0
-        )
+        return False, self.now()
 
     # --- tickets ----------------------------------------------------------------------
     def add(self, ticket: dict) -> dict:
@@ -96,18 +137,14 @@ class TicketRepository:
         for column in ENCRYPTED_TICKET_COLUMNS:
             if column in stored:
                 stored[column] = self._seal("tickets", column, ticket_id, stored[column])
-        self.connection.execute(tickets.insert().values(**stored))
+        self.connection.execute(_INSERT_TICKET, stored)
         return row
 
-    def get(self, ticket_id: int, owner_id: str | None = None, for_update: bool = False):
-        """The ticket with its text opened, or None (also when not ``owner_id``'s)."""
-        query = sa.select(tickets).where(tickets.c.id == ticket_id)
-        if owner_id is not None:
-            query = query.where(tickets.c.owner_id == owner_id)
-        if for_update:
-            # Serialize concurrent commands on one ticket: each sees the other's status.
-            query = query.with_for_update()
-        row = self.connection.execute(query).first()
+    def lock(self, ticket_id: int, owner_id: str | None = None) -> dict | None:
+        """The ticket, locked until the transaction ends, text opened; None if missing
+        (or not ``owner_id``'s)."""
+        params = {"ticket_id": ticket_id, "owner_id": owner_id}
+        row = self.connection.execute(_LOCK[owner_id is not None], params).first()
         return None if row is None else self._open_ticket(row)
 
     def view(
@@ -119,48 +156,8 @@ class TicketRepository:
         not ``owner_id``'s. One statement: the ticket and both lists come from the
         same snapshot.
         """
-        message_rows = sa.select(
-            sa.func.coalesce(
-                sa.func.json_agg(
-                    aggregate_order_by(
-                        sa.func.json_build_object(
-                            *_pairs(
-                                messages,
-                                "id",
-                                "author",
-                                "author_name",
-                                "internal",
-                                "body",
-                                "created_at",
-                            )
-                        ),
-                        messages.c.id,
-                    )
-                ),
-                sa.text("'[]'::json"),
-            )
-        ).where(messages.c.ticket_id == tickets.c.id)
-        if not include_internal:
-            message_rows = message_rows.where(messages.c.internal.is_(False))
-        timeline_rows = sa.select(
-            sa.func.coalesce(
-                sa.func.json_agg(
-                    aggregate_order_by(
-                        sa.func.json_build_object(*_pairs(timeline, "status", "at", "by")),
-                        timeline.c.id,
-                    )
-                ),
-                sa.text("'[]'::json"),
-            )
-        ).where(timeline.c.ticket_id == tickets.c.id)
-        query = sa.select(
-            tickets,
-            message_rows.scalar_subquery().label("messages"),
-            timeline_rows.scalar_subquery().label("timeline"),
-        ).where(tickets.c.id == ticket_id)
-        if owner_id is not None:
-            query = query.where(tickets.c.owner_id == owner_id)
-        row = self.connection.execute(query).first()
+        params = {"ticket_id": ticket_id, "owner_id": owner_id}
+        row = self.connection.execute(_VIEW[include_internal, owner_id is not None], params).first()
         if row is None:
             return None
         ticket = self._open_ticket(row)
@@ -176,12 +173,11 @@ class TicketRepository:
         for column in ENCRYPTED_TICKET_COLUMNS:
             if column in values:
                 values[column] = self._seal("tickets", column, ticket_id, values[column])
-        self.connection.execute(tickets.update().where(tickets.c.id == ticket_id).values(**values))
+        self.connection.execute(_UPDATE_TICKET, {"ticket_id": ticket_id, **values})
 
     def page(self, where: list, order_by: list, after, limit: int) -> list[dict]:
         """Up to ``limit`` list rows (no encrypted text) matching ``where`` after ``after``."""
-        columns = [c for c in tickets.c if c.name not in ENCRYPTED_TICKET_COLUMNS]
-        query = sa.select(*columns).where(*where)
+        query = sa.select(*_LIST_COLUMNS).where(*where)
         if after is not None:
             query = query.where(after)
         rows = self.connection.execute(query.order_by(*order_by).limit(limit)).all()
@@ -193,19 +189,12 @@ class TicketRepository:
         message_id = self._next_id(messages)
         row = dict(message, id=message_id)
         sealed = self._seal("messages", "body", message_id, message["body"])
-        self.connection.execute(messages.insert().values(**dict(row, body=sealed)))
+        self.connection.execute(_INSERT_MESSAGE, dict(row, body=sealed))
         return row
 
     def add_timeline(self, ticket_id: int, status: str, by: str, actor_id, at: datetime) -> None:
         """Record that the ticket entered ``status``, caused by ``by``."""
         self.connection.execute(
-            timeline.insert().values(
-                ticket_id=ticket_id, status=status, by=by, actor_id=actor_id, at=at
-            )
+            _INSERT_TIMELINE,
+            {"ticket_id": ticket_id, "status": status, "by": by, "actor_id": actor_id, "at": at},
         )
-
-
-def _pairs(table: sa.Table, *columns: str) -> list:
-    """``json_build_object`` arguments: each column's name, then its value."""
-    # Keys as SQL literals, not bind parameters: the statement's text never changes.
-    return [part for name in columns for part in (sa.literal_column(f"'{name}'"), table.c[name])]

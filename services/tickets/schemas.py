@@ -3,11 +3,15 @@
 Unknown fields are rejected (marshmallow's ``RAISE``), wrong types fail, text is
 trimmed before its length is counted. ``load`` turns a failure into the typed
 ``ValidationFailed`` whose ``details`` map each field to its messages.
+
+Each schema is instantiated once, here: a marshmallow schema deep-copies its
+fields when instantiated, which cost more than validating a command.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 
 from marshmallow import (
@@ -22,7 +26,7 @@ from shared.catalog import (
     PRIORITIES,
     STATUS_KEYS,
 )
-from shared.commands import (  # noqa: F401  (the commands this service validates)
+from shared.commands import (
     AddReply,
     AdminAddMessage,
     AssignTicket,
@@ -63,6 +67,21 @@ class AdminListTickets(ListTickets):
     )
     assignee = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1))
     sort = fields.String(load_default="created", allow_none=False, validate=validate.OneOf(SORTS))
+
+
+LIST_TICKETS = ListTickets()
+ADMIN_LIST_TICKETS = AdminListTickets()
+ADD_REPLY = AddReply()
+ADMIN_ADD_MESSAGE = AdminAddMessage()
+CLOSE_TICKET = CloseTicket()
+CHANGE_STATUS = ChangeStatus()
+ASSIGN_TICKET = AssignTicket()
+
+
+@functools.lru_cache(maxsize=4)
+def create_ticket(feature_keys: tuple[str, ...]) -> CreateTicket:
+    """The ``CreateTicket`` schema for the configured features (made once per set)."""
+    return CreateTicket(feature_keys)
 
 
 def load(schema: Schema, data) -> dict:

@@ -59,9 +59,8 @@ def test_a_busy_connection_is_not_pinged_and_a_dead_one_fails_once(engine, monke
         victim = _backend_pid(connection)
     _terminate(engine, victim)
 
-    with pytest.raises(sa.exc.OperationalError) as failure:
-        with engine.connect() as connection:
-            _backend_pid(connection)
+    with pytest.raises(sa.exc.OperationalError) as failure, engine.connect() as connection:
+        _backend_pid(connection)
     assert failure.value.connection_invalidated
     with engine.connect() as connection:  # the stale pool was discarded
         assert _backend_pid(connection) != victim

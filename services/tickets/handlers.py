@@ -14,10 +14,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
-
 from services.tickets import domain, schemas
-from services.tickets.tables import tickets
 from services.tickets.unit_of_work import TicketsUnitOfWork
 from shared.catalog import build_catalog
 from shared.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
@@ -194,56 +191,55 @@ def get_catalog(settings) -> dict:
     return build_catalog(settings.features, settings.tickets_per_day)
 
 
-def _search_clause(q):
+def _search_filter(q) -> dict | None:
+    """The list filter for the search box; None when the search can match nothing."""
     search = domain.parse_search(q)
     if search is None:
-        return []
+        return {}
     kind, value = search
     if kind == "id":
-        return [tickets.c.id == value] if value is not None else [sa.false()]
-    return [tickets.c.subject.ilike(domain.like_pattern(value), escape="\\")]
+        return None if value is None else {"id": value}
+    return {"subject_like": domain.like_pattern(value)}
 
 
-def _keyset(sort: str, cursor: str | None):
-    """ORDER BY, the condition for rows after ``cursor``, and the key of a row."""
+def _after(sort: str, cursor: str | None) -> dict | None:
+    """The repository's ``after_*`` key for a page cursor (None: the first page)."""
     try:
         if sort == "priority":  # critical first, then oldest
             key = schemas.decode_cursor(cursor, 2)
-            after = (
-                None
-                if key is None
-                else sa.tuple_(tickets.c.priority_rank, tickets.c.id) > (int(key[0]), int(key[1]))
-            )
-            order = [tickets.c.priority_rank.asc(), tickets.c.id.asc()]
-            return order, after, lambda t: [t["priority_rank"], t["id"]]
+            return key and {"after_rank": int(key[0]), "after_id": int(key[1])}
         if sort == "updated":  # newest change first
             key = schemas.decode_cursor(cursor, 2)
-            after = (
-                None
-                if key is None
-                else sa.tuple_(tickets.c.updated_at, tickets.c.id)
-                < (datetime.fromisoformat(key[0]), int(key[1]))
-            )
-            order = [tickets.c.updated_at.desc(), tickets.c.id.desc()]
-            return order, after, lambda t: [iso_utc(t["updated_at"]), t["id"]]
-        # created: ids are handed out in creation order, newest first
-        key = schemas.decode_cursor(cursor, 1)
-        after = None if key is None else tickets.c.id < int(key[0])
-        return [tickets.c.id.desc()], after, lambda t: [t["id"]]
+            return key and {
+                "after_updated": datetime.fromisoformat(key[0]),
+                "after_id": int(key[1]),
+            }
+        key = schemas.decode_cursor(cursor, 1)  # created: newest first
+        return key and {"after_id": int(key[0])}
     except (TypeError, ValueError):
         raise ValidationFailed(
             "The request is invalid.", {"cursor": ["Not a valid cursor."]}
         ) from None
 
 
-def _page(uow, where, sort, params, item) -> dict:
-    order, after, key = _keyset(sort, params["cursor"])
-    rows = uow.tickets.page(where, order, after, params["limit"] + 1)
+_CURSOR_KEY = {
+    "priority": lambda t: [t["priority_rank"], t["id"]],
+    "updated": lambda t: [iso_utc(t["updated_at"]), t["id"]],
+    "created": lambda t: [t["id"]],
+}
+
+
+def _page(uow, filters: dict | None, sort: str, params: dict, item) -> dict:
+    after = _after(sort, params["cursor"])
+    if filters is None:  # a search that can match nothing
+        return {"items": [], "next_cursor": None}
+    with uow.reading():
+        rows = uow.tickets.page(filters, sort, after, params["limit"] + 1)
     more = len(rows) > params["limit"]
     rows = rows[: params["limit"]]
     return {
         "items": [item(r) for r in rows],
-        "next_cursor": schemas.encode_cursor(key(rows[-1])) if more and rows else None,
+        "next_cursor": schemas.encode_cursor(_CURSOR_KEY[sort](rows[-1])) if more else None,
     }
 
 
@@ -251,29 +247,29 @@ def list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """The caller's own tickets, newest first, filtered by status and ``q``."""
     actor = _actor(cmd)
     params = schemas.load(schemas.LIST_TICKETS, cmd.fields)
-    where = [tickets.c.owner_id == actor.id, *_search_clause(params["q"])]
-    if params["status"]:
-        where.append(tickets.c.status == params["status"])
-    with uow.reading():
-        return _page(uow, where, "created", params, list_item)
+    filters = _search_filter(params["q"])
+    if filters is not None:
+        filters["owner_id"] = actor.id
+        if params["status"]:
+            filters["status"] = params["status"]
+    return _page(uow, filters, "created", params, list_item)
 
 
 def admin_list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Every user's tickets for support, with the queue's filters and sorts."""
     actor = _admin(cmd)
     params = schemas.load(schemas.ADMIN_LIST_TICKETS, cmd.fields)
-    where = _search_clause(params["q"])
-    if params["status"]:
-        where.append(tickets.c.status == params["status"])
-    if params["priority"]:
-        where.append(tickets.c.priority == params["priority"])
-    assignee = params["assignee"]
-    if assignee == "none":
-        where.append(tickets.c.assignee_id.is_(None))
-    elif assignee is not None:
-        where.append(tickets.c.assignee_id == (actor.id if assignee == "me" else assignee))
-    with uow.reading():
-        return _page(uow, where, params["sort"], params, admin_list_item)
+    filters = _search_filter(params["q"])
+    if filters is not None:
+        for name in ("status", "priority"):
+            if params[name]:
+                filters[name] = params[name]
+        assignee = params["assignee"]
+        if assignee == "none":
+            filters["unassigned"] = True
+        elif assignee is not None:
+            filters["assignee_id"] = actor.id if assignee == "me" else assignee
+    return _page(uow, filters, params["sort"], params, admin_list_item)
 
 
 def get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:

@@ -11,6 +11,7 @@ round trip, and one consistent snapshot even outside a transaction.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -83,6 +84,42 @@ _UPDATE_TICKET = tickets.update().where(tickets.c.id == sa.bindparam("ticket_id"
 _INSERT_MESSAGE = messages.insert()
 _INSERT_TIMELINE = timeline.insert()
 _LIST_COLUMNS = [c for c in tickets.c if c.name not in ENCRYPTED_TICKET_COLUMNS]
+
+# List filters by name; each is bound to the parameter of the same name (``unassigned``
+# takes none). A page's statement is built once per combination of filters in use.
+_FILTERS = {
+    "id": tickets.c.id == sa.bindparam("id"),
+    "owner_id": tickets.c.owner_id == sa.bindparam("owner_id"),
+    "status": tickets.c.status == sa.bindparam("status"),
+    "priority": tickets.c.priority == sa.bindparam("priority"),
+    "assignee_id": tickets.c.assignee_id == sa.bindparam("assignee_id"),
+    "unassigned": tickets.c.assignee_id.is_(None),
+    "subject_like": tickets.c.subject.ilike(sa.bindparam("subject_like"), escape="\\"),
+}
+# Per sort: ORDER BY, and the condition for rows after the last one shown, whose key
+# comes in the parameters ``after_*``.
+_SORTS = {
+    "created": ([tickets.c.id.desc()], tickets.c.id < sa.bindparam("after_id")),
+    "priority": (
+        [tickets.c.priority_rank.asc(), tickets.c.id.asc()],
+        sa.tuple_(tickets.c.priority_rank, tickets.c.id)
+        > sa.tuple_(sa.bindparam("after_rank"), sa.bindparam("after_id")),
+    ),
+    "updated": (
+        [tickets.c.updated_at.desc(), tickets.c.id.desc()],
+        sa.tuple_(tickets.c.updated_at, tickets.c.id)
+        < sa.tuple_(sa.bindparam("after_updated"), sa.bindparam("after_id")),
+    ),
+}
+
+
+@functools.lru_cache(maxsize=256)
+def _page_statement(filters: tuple[str, ...], sort: str, after: bool) -> sa.Select:
+    order_by, after_last = _SORTS[sort]
+    query = sa.select(*_LIST_COLUMNS).where(*(_FILTERS[name] for name in filters))
+    if after:
+        query = query.where(after_last)
+    return query.order_by(*order_by).limit(sa.bindparam("limit", type_=sa.Integer))
 
 
 class TicketRepository:
@@ -175,13 +212,16 @@ class TicketRepository:
                 values[column] = self._seal("tickets", column, ticket_id, values[column])
         self.connection.execute(_UPDATE_TICKET, {"ticket_id": ticket_id, **values})
 
-    def page(self, where: list, order_by: list, after, limit: int) -> list[dict]:
-        """Up to ``limit`` list rows (no encrypted text) matching ``where`` after ``after``."""
-        query = sa.select(*_LIST_COLUMNS).where(*where)
-        if after is not None:
-            query = query.where(after)
-        rows = self.connection.execute(query.order_by(*order_by).limit(limit)).all()
-        return [dict(r._mapping) for r in rows]
+    def page(self, filters: dict, sort: str, after: dict | None, limit: int) -> list[dict]:
+        """Up to ``limit`` list rows (no encrypted text), in ``sort`` order.
+
+        ``filters`` maps names in ``_FILTERS`` to the value to match (a LIKE
+        pattern for ``subject_like``, True for ``unassigned``); ``after`` holds the
+        ``after_*`` key of the last row already shown (see ``_SORTS``), or None.
+        """
+        statement = _page_statement(tuple(sorted(filters)), sort, after is not None)
+        params = {**filters, **(after or {}), "limit": limit}
+        return [dict(r._mapping) for r in self.connection.execute(statement, params)]
 
     # --- messages and timeline --------------------------------------------------------
     def add_message(self, message: dict) -> dict:

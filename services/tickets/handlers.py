@@ -302,31 +302,31 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
         schemas.create_ticket(tuple(key for key, _label in uow.settings.features)), cmd.fields
     )
     with uow:
-        granted, now = uow.tickets.take_allowance(actor.id, uow.settings.tickets_per_day)
+        granted, now, ticket_id = uow.tickets.take_allowance(actor.id, uow.settings.tickets_per_day)
         if not granted:
             raise _rate_limited(now, uow.settings.tickets_per_day)
         priority = domain.priority_for(data["issue_type"])
-        ticket = uow.tickets.add(
-            {
-                "owner_id": actor.id,
-                "owner_name": actor.name,
-                "issue_type": data["issue_type"],
-                "feature": data["feature"],
-                "subject": data["subject"],
-                "description": data["description"],
-                "priority": priority,
-                "priority_rank": domain.PRIORITY_RANK[priority],
-                "status": domain.OPEN,
-                "assignee_id": None,
-                "assignee_name": None,
-                "resolution_note": None,
-                "closed_note": None,
-                "created_at": now,
-                "updated_at": now,
-                "last_message_at": None,
-            }
-        )
-        uow.tickets.add_timeline(ticket["id"], domain.OPEN, domain.BY_USER, actor.id, now)
+        ticket = {
+            "id": ticket_id,
+            "owner_id": actor.id,
+            "owner_name": actor.name,
+            "issue_type": data["issue_type"],
+            "feature": data["feature"],
+            "subject": data["subject"],
+            "description": data["description"],
+            "priority": priority,
+            "priority_rank": domain.PRIORITY_RANK[priority],
+            "status": domain.OPEN,
+            "assignee_id": None,
+            "assignee_name": None,
+            "resolution_note": None,
+            "closed_note": None,
+            "created_at": now,
+            "updated_at": now,
+            "last_message_at": None,
+        }
+        uow.tickets.add(ticket)
+        uow.tickets.add_timeline(ticket_id, domain.OPEN, domain.BY_USER, actor.id, now)
         uow.add_event(
             TICKET_CREATED,
             {
@@ -336,9 +336,10 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
                 "priority": priority,
             },
         )
-        view = _current_view(uow, ticket["id"], support=False)
         uow.commit()
-    return view
+    # Known without reading it back: no messages yet, one timeline entry.
+    opened = {"status": domain.OPEN, "at": now, "by": domain.BY_USER}
+    return ticket_view(dict(ticket, messages=[], timeline=[opened]), support=False)
 
 
 def _rate_limited(now: datetime, limit: int) -> RateLimited:
@@ -352,12 +353,17 @@ def _rate_limited(now: datetime, limit: int) -> RateLimited:
     )
 
 
-def _move(uow, ticket, target, by, actor, now, caused_by_message_id=None, resolution_note=None):
-    """Set a new status: timeline entry and ``status_changed`` event."""
+def _move(
+    uow, ticket, target, by, actor, now, caused_by_message_id=None, resolution_note=None, **also
+):
+    """Set a new status: timeline entry and ``status_changed`` event.
+
+    ``also`` holds other columns to change in the same update (the message's time).
+    """
     previous = ticket["status"]
     ticket["status"] = target
     ticket["updated_at"] = now
-    changes = {"status": target, "updated_at": now}
+    changes = {"status": target, "updated_at": now, **also}
     if target == domain.RESOLVED:
         ticket["resolution_note"] = changes["resolution_note"] = resolution_note
     uow.tickets.update(ticket["id"], **changes)
@@ -375,7 +381,6 @@ def _move(uow, ticket, target, by, actor, now, caused_by_message_id=None, resolu
 
 
 def _add_message(uow, ticket, actor, author, body, internal) -> dict:
-    now = _now(uow)
     message = uow.tickets.add_message(
         {
             "ticket_id": ticket["id"],
@@ -384,20 +389,21 @@ def _add_message(uow, ticket, actor, author, body, internal) -> dict:
             "author_name": actor.name,
             "internal": internal,
             "body": body,
-            "created_at": now,
         }
     )
+    now = message["created_at"]
     if internal:
         target = None
     else:
         # Internal notes leave no trace a user could see, not even in updated_at.
         ticket["updated_at"] = ticket["last_message_at"] = now
-        uow.tickets.update(ticket["id"], updated_at=now, last_message_at=now)
         target = (
             domain.status_after_owner_reply(ticket["status"])
             if author == domain.BY_USER
             else domain.status_after_support_message(ticket["status"], internal)
         )
+        if target is None:
+            uow.tickets.update(ticket["id"], updated_at=now, last_message_at=now)
     status_after = target or ticket["status"]
     uow.add_event(
         MESSAGE_ADDED,
@@ -410,7 +416,16 @@ def _add_message(uow, ticket, actor, author, body, internal) -> dict:
         },
     )
     if target is not None:
-        _move(uow, ticket, target, author, actor, now, caused_by_message_id=message["id"])
+        _move(
+            uow,
+            ticket,
+            target,
+            author,
+            actor,
+            now,
+            caused_by_message_id=message["id"],
+            last_message_at=now,
+        )
     return message
 
 

@@ -71,13 +71,13 @@ def _lock_statement(owner: bool) -> sa.Select:
 # cost more CPU than running it. Keyed by (include internal notes, owner's only).
 _VIEW = {(i, o): _view_statement(i, o) for i in (False, True) for o in (False, True)}
 _LOCK = {o: _lock_statement(o) for o in (False, True)}
-_NEXT_ID = {t.name: sa.text(f"SELECT nextval('{t.name}_id_seq')") for t in (tickets, messages)}
+_NEXT_MESSAGE = sa.text("SELECT nextval('messages_id_seq') AS id, clock_timestamp() AS now")
 _CLOCK = sa.select(sa.func.clock_timestamp())
 _TAKE_ALLOWANCE = sa.text(
     "INSERT INTO ticket_allowance AS a (owner_id, day, n) "
     "VALUES (:owner_id, (now() AT TIME ZONE 'UTC')::date, 1) "
     "ON CONFLICT (owner_id, day) DO UPDATE SET n = a.n + 1 WHERE a.n < :limit "
-    "RETURNING n, clock_timestamp() AS now"
+    "RETURNING n, clock_timestamp() AS now, nextval('tickets_id_seq') AS ticket_id"
 )
 _INSERT_TICKET = tickets.insert()
 _UPDATE_TICKET = tickets.update().where(tickets.c.id == sa.bindparam("ticket_id"))
@@ -130,9 +130,6 @@ class TicketRepository:
         self.keyring = keyring
 
     # --- ids, time and text -------------------------------------------------------------
-    def _next_id(self, table: sa.Table) -> int:
-        return self.connection.execute(_NEXT_ID[table.name]).scalar_one()
-
     def now(self) -> datetime:
         """The database clock at this moment (not the transaction's start)."""
         return self.connection.execute(_CLOCK).scalar_one()
@@ -151,31 +148,29 @@ class TicketRepository:
         return ticket
 
     # --- the daily allowance ----------------------------------------------------------
-    def take_allowance(self, owner_id: str, limit: int) -> tuple[bool, datetime]:
+    def take_allowance(self, owner_id: str, limit: int) -> tuple[bool, datetime, int | None]:
         """Spend one of today's (UTC, by the database clock) tickets for ``owner_id``.
 
-        Returns (granted, database now). The conditional upsert holds the counter
-        row's lock until the transaction ends, so racing requests across any number
-        of instances are counted exactly; a rollback gives the ticket back.
+        Returns (granted, database now, the new ticket's id when granted). The
+        conditional upsert holds the counter row's lock until the transaction ends,
+        so racing requests across any number of instances are counted exactly; a
+        rollback gives the ticket back. The id comes in the same round trip.
         """
         row = self.connection.execute(
             _TAKE_ALLOWANCE, {"owner_id": owner_id, "limit": limit}
         ).first()
         if row is not None:
-            return True, row.now
-        return False, self.now()
+            return True, row.now, row.ticket_id
+        return False, self.now(), None
 
     # --- tickets ----------------------------------------------------------------------
-    def add(self, ticket: dict) -> dict:
-        """Insert a new ticket (without ``id``); return it with its id."""
-        ticket_id = self._next_id(tickets)
-        row = dict(ticket, id=ticket_id)
-        stored = dict(row)
+    def add(self, ticket: dict) -> None:
+        """Insert a new ticket, its ``id`` the one ``take_allowance`` handed out."""
+        stored = dict(ticket)
         for column in ENCRYPTED_TICKET_COLUMNS:
             if column in stored:
-                stored[column] = self._seal("tickets", column, ticket_id, stored[column])
+                stored[column] = self._seal("tickets", column, ticket["id"], stored[column])
         self.connection.execute(_INSERT_TICKET, stored)
-        return row
 
     def lock(self, ticket_id: int, owner_id: str | None = None) -> dict | None:
         """The ticket, locked until the transaction ends, text opened; None if missing
@@ -225,10 +220,11 @@ class TicketRepository:
 
     # --- messages and timeline --------------------------------------------------------
     def add_message(self, message: dict) -> dict:
-        """Insert a message (public reply or internal note); return it with its id."""
-        message_id = self._next_id(messages)
-        row = dict(message, id=message_id)
-        sealed = self._seal("messages", "body", message_id, message["body"])
+        """Insert a message (public reply or internal note) written now, by the
+        database clock; return it with its ``id`` and ``created_at``."""
+        ids = self.connection.execute(_NEXT_MESSAGE).one()
+        row = dict(message, id=ids.id, created_at=ids.now)
+        sealed = self._seal("messages", "body", ids.id, message["body"])
         self.connection.execute(_INSERT_MESSAGE, dict(row, body=sealed))
         return row
 

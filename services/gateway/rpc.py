@@ -1,38 +1,72 @@
 """RPC to the nameko services from gunicorn's threads: pooled clients, bounded waits.
 
-nameko's standalone RPC client is single-threaded, so each gunicorn worker process
-keeps a pool of them (created lazily after fork, keyed on the pid) and lends one
-to a thread per call. A client whose call failed (timeout, broken connection) is
-discarded, never returned. One client per request would be slow and would leak
-reply queues.
+Each gunicorn worker process keeps a pool of lean RPC clients (created lazily after
+fork, keyed on the pid) and lends one to a thread per call. A client is one broker
+connection with one channel and its own reply queue, so it serves one thread at a
+time; a client whose call failed (timeout, broken connection) is discarded, never
+returned. One client per request would be slow and would churn reply queues.
+
+The client speaks nameko's RPC protocol itself (the services' side is stock nameko):
+a request is a JSON ``{"args", "kwargs"}`` body published to the RPC exchange under
+``<service>.<method>``, with ``reply_to`` (the routing key of the client's reply
+queue), a ``correlation_id`` and the context data as ``nameko.*`` headers (the
+request id, ``shared.context.CONTEXT_KEY``, reaches the services' logs that way).
+The reply ``{"result", "error"}`` is matched on the correlation id and an error is
+rebuilt with ``nameko.exceptions.deserialize``, so the ``shared.errors`` classes
+come back as themselves. nameko's own standalone client costs more per call: it
+builds a kombu ``Connection`` (and probes for librabbitmq) on every publish and
+waits for a publisher confirm. What this client does differently, and why that is
+safe:
+
+- Requests are published without confirms, transient (delivery mode 1) and not
+  mandatory. A confirm only says the broker took the message; it does not make
+  the reply arrive, and the wait for the reply is bounded anyway. A request the
+  broker loses or refuses (a crash, a restart, an alarm) ends as that timeout,
+  a 503, as a confirmed request whose reply was lost already does; persisting a
+  request that expires with the caller's wait buys nothing. Without confirms,
+  nameko's "unknown service" check (mandatory + confirm) cannot work and mandatory
+  alone would only draw a warning; ``ServiceProbe`` answers that question instead.
+- The reply queue is exclusive, auto-delete and not durable, and is consumed
+  without acks: the broker deletes it with the connection, so a closed, discarded
+  or crashed client leaves no queue behind, and a reply that reached a client
+  needs no redelivery (if the client dies, nobody is left to want it).
+- A reply whose correlation id is not the one awaited (a duplicate after a
+  redelivered request) is dropped; a client whose call was cut short is not lent
+  again, so a late reply can never be taken for another call's.
 
 Bounded waits: each call waits at most ``Settings.rpc_timeout``; requests carry a
 message TTL of the same length, so a request nobody consumed in time is dropped by
 the broker instead of running later behind the caller's back. A service with no
-consumer on its RPC queue (stopped, crashed) is detected by a cheap passive queue
-declare, cached for a moment, and answered with a fast 503 instead of a timeout.
+consumer on its RPC queue (stopped, crashed, never started) is detected by a cheap
+passive queue declare, cached for a moment, and answered with a fast 503 instead
+of a timeout.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
+import select
 import threading
 import time
+import uuid
 import warnings
 from contextlib import contextmanager
 
+from amqp import Message
+from amqp.exceptions import AMQPError
 from kombu import Connection
-from kombu.exceptions import KombuError, OperationalError
+from kombu.exceptions import KombuError
+from kombu.utils.json import dumps, loads
 
 with warnings.catch_warnings():
     # nameko imports eventlet, which announces its deprecation; the gateway never
-    # monkey-patches (gunicorn's threads are real threads), it only needs nameko's client.
+    # monkey-patches (gunicorn's threads are real threads), it only needs nameko's
+    # protocol pieces: the exchange name, header prefix and error deserialization.
     warnings.simplefilter("ignore")
-    from nameko.exceptions import RpcTimeout, UnknownService
-    from nameko.rpc import ServiceProxy
-    from nameko.standalone.rpc import ClusterRpcProxy
+    from nameko.constants import CALL_ID_STACK_CONTEXT_KEY, HEADER_PREFIX, NON_PERSISTENT
+    from nameko.exceptions import RpcTimeout, deserialize
+    from nameko.rpc import get_rpc_exchange
 
 from services.gateway.errors import ServiceUnavailable
 from shared.config import Settings
@@ -43,59 +77,134 @@ log = logging.getLogger("gateway.rpc")
 
 SERVICES = ("tickets", "notifications")
 # Errors after which a client's connection state is unknown: discard it.
-TRANSPORT_ERRORS = (RpcTimeout, OSError, socket.error, KombuError, OperationalError, RuntimeError)
+TRANSPORT_ERRORS = (RpcTimeout, OSError, KombuError, AMQPError)
+# Errors that mean the broker cannot be reached at all (the probe's "down").
+BROKER_DOWN = (OSError, KombuError)
 # How long a probe result (does the service have a consumer?) is trusted.
 PROBE_TTL = 0.5
+# Context data travels as "nameko.<key>" headers, as nameko's own proxies send it.
+REQUEST_ID_HEADER = f"{HEADER_PREFIX}.{CONTEXT_KEY}"
+CALL_ID_STACK_HEADER = f"{HEADER_PREFIX}.{CALL_ID_STACK_CONTEXT_KEY}"
+JSON = "application/json"
+
+
+def _connection(settings: Settings) -> Connection:
+    """A kombu connection to the broker that gives up quickly when it is down."""
+    return Connection(
+        settings.amqp_url,
+        connect_timeout=2,
+        ssl=settings.amqp_ssl or False,
+        transport_options={"max_retries": 1},
+    )
 
 
 class _PooledClient:
-    """One started standalone client, its method proxies cached."""
+    """One broker connection, one channel, one exclusive reply queue; one thread at a time."""
 
     def __init__(self, settings: Settings, timeout: float):
-        self.proxy = ClusterRpcProxy(settings.nameko_config(), context_data={}, timeout=timeout)
-        self.proxy.start()
-        self.worker_ctx = self.proxy._worker_ctx
-        self.reply_listener = self.proxy._reply_listener
-        self.expiration = timeout
-        self.services = {}
-        self.methods = {}
+        self.timeout = timeout
+        self.expiration = str(int(timeout * 1000))  # the request's TTL, in ms
+        self.exchange = get_rpc_exchange(settings.nameko_config()).name
+        self.reply_to = str(uuid.uuid4())
+        self._waiting = self._reply = self._amqp = None
+        self._conn = _connection(settings)
+        try:
+            self._conn.ensure_connection(max_retries=1)
+            self._amqp = self._conn.connection  # py-amqp's connection: no kombu layer per call
+            # Every blocking read or write of this client, closing included, is bounded.
+            self._amqp.transport.sock.settimeout(timeout)
+            self._channel = self._amqp.channel()
+            self._consume_replies()
+        except BaseException:
+            self.close()
+            raise
 
-    def method(self, service: str, name: str):
-        key = (service, name)
-        method = self.methods.get(key)
-        if method is None:
-            proxy = self.services.get(service)
-            if proxy is None:
-                proxy = self.services[service] = ServiceProxy(
-                    self.worker_ctx, service, self.reply_listener, expiration=self.expiration
-                )
-            method = self.methods[key] = getattr(proxy, name)
-        return method
+    def _consume_replies(self):
+        channel = self._channel
+        queue = f"rpc.reply-gateway-{self.reply_to}"
+        # The services declare the same exchange; declaring it here too (same arguments)
+        # lets a client start before any service has.
+        channel.exchange_declare(self.exchange, "topic", durable=True, auto_delete=False)
+        channel.queue_declare(queue, durable=False, exclusive=True, auto_delete=True)
+        channel.queue_bind(queue, self.exchange, routing_key=self.reply_to)
+        channel.basic_consume(queue, callback=self._on_reply, no_ack=True)
+
+    def _on_reply(self, message):
+        if message.properties.get("correlation_id") == self._waiting:
+            self._reply = message.body
+        else:  # a duplicate of an answered call (request redelivered to a service)
+            log.debug("dropped a reply nobody waits for")
 
     def call(self, service: str, name: str, args):
-        # Context data travels with every call: the request id for the services' logs.
+        """Publish the request, wait for its reply, return the result or raise its error."""
+        correlation_id = str(uuid.uuid4())
+        headers = {CALL_ID_STACK_HEADER: [f"gateway.call.{correlation_id}"]}
         request_id = current_request_id()
-        if request_id is None:  # nameko drops None headers, with a warning
-            self.worker_ctx.data.pop(CONTEXT_KEY, None)
-        else:
-            self.worker_ctx.data[CONTEXT_KEY] = request_id
-        return self.method(service, name)(*args)
+        if request_id is not None:  # nameko drops None headers too
+            headers[REQUEST_ID_HEADER] = request_id
+        request = Message(
+            dumps({"args": args, "kwargs": {}}).encode(),
+            content_type=JSON,
+            content_encoding="utf-8",
+            delivery_mode=NON_PERSISTENT,
+            expiration=self.expiration,
+            reply_to=self.reply_to,
+            correlation_id=correlation_id,
+            application_headers=headers,  # py-amqp's name for the headers table
+        )
+        self._waiting, self._reply = correlation_id, None
+        self._channel.basic_publish(request, self.exchange, f"{service}.{name}")
+        reply = loads(self._wait())
+        self._waiting = None  # answered: the client may serve another call
+        error = reply.get("error")
+        if error:
+            raise deserialize(error)
+        return reply["result"]
+
+    def _wait(self) -> bytes:
+        deadline = time.monotonic() + self.timeout
+        while self._reply is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RpcTimeout(self.timeout)
+            try:
+                self._amqp.drain_events(timeout=remaining)
+            except TimeoutError:  # socket.timeout
+                raise RpcTimeout(self.timeout) from None
+        return self._reply
 
     @property
-    def connected(self) -> bool:
-        """Whether the reply queue's consumer still has its broker connection."""
-        consumer = self.reply_listener.queue_consumer
-        return not consumer.stopped and bool(consumer.connection.connected)
+    def usable(self) -> bool:
+        """Whether the connection is open and quiet, so a call on it can be answered.
+
+        Between calls nothing is due on the socket: if it is readable, the broker has
+        closed the connection (a restart) or sent something unexpected. One zero-wait
+        ``select`` finds out before a request is published into a dead connection.
+        """
+        amqp = self._amqp
+        if self._waiting is not None:  # a call was cut short: its reply may still come
+            return False
+        if amqp is None or not amqp.connected or not self._channel.is_open:
+            return False
+        try:
+            readable, _, _ = select.select([amqp.transport.sock], [], [], 0)
+        except (OSError, ValueError):  # closed underneath us
+            return False
+        return not readable
 
     def close(self):
+        """Close the connection; the broker deletes the reply queue with it."""
         try:
-            self.proxy.stop()
+            self._conn.release()  # bounded by the socket timeout
         except Exception:  # already broken; nothing to release
-            log.debug("closing a broken RPC client failed", exc_info=True)
+            log.debug("closing an RPC client failed", exc_info=True)
+        if self._amqp is not None:
+            self._amqp.collect()  # if the close handshake failed, drop the socket anyway
+            self._amqp = None
 
 
 class RpcPool:
-    """Per-process pool of standalone RPC clients; safe to share between threads."""
+    """Per-process pool of RPC clients; safe to share between threads."""
 
     def __init__(self, settings: Settings, size: int | None = None, timeout: float | None = None):
         self.settings = settings
@@ -124,8 +233,8 @@ class RpcPool:
         try:
             with self._lock:
                 client = self._idle.pop() if self._idle else None
-            if client is not None and not client.connected:
-                # Its reply consumer lost the broker (a restart): replies would never arrive.
+            if client is not None and not client.usable:
+                # It lost the broker (a restart): a call on it could never be answered.
                 client.close()
                 client = None
             if client is None:
@@ -172,12 +281,7 @@ class ServiceProbe:
         if self._pid != pid:
             self._pid, self._conn, self._seen = pid, None, {}
         if self._conn is None:
-            self._conn = Connection(
-                self.settings.amqp_url,
-                connect_timeout=2,
-                ssl=self.settings.amqp_ssl or False,
-                transport_options={"max_retries": 1},
-            )
+            self._conn = _connection(self.settings)
             self._conn.ensure_connection(max_retries=1)
         return self._conn
 
@@ -217,7 +321,7 @@ class ServiceProbe:
             return True if seen is None else seen[1]
         try:
             up = self.consumers(service) > 0
-        except TRANSPORT_ERRORS:
+        except BROKER_DOWN:
             up = False  # the broker is unreachable: no call can succeed
         except Exception:  # an odd broker answer: let the call itself decide
             log.warning("service probe failed", exc_info=True, extra={"rpc_service": service})
@@ -251,8 +355,6 @@ class RpcClients:
         try:
             with self.pool.client(service) as client:
                 return client.call(service, method, args)
-        except UnknownService:
-            raise ServiceUnavailable(service, "is not running") from None
         except RpcTimeout:
             self.probe.forget(service)
             log.warning("rpc timeout", extra={"rpc_service": service, "rpc_method": method})
@@ -272,12 +374,7 @@ class RpcClients:
     def check_broker(self) -> None:
         """Raise ``ServiceUnavailable`` unless the broker accepts a connection."""
         try:
-            with Connection(
-                self.settings.amqp_url,
-                connect_timeout=2,
-                ssl=self.settings.amqp_ssl or False,
-                transport_options={"max_retries": 1},
-            ) as conn:
+            with _connection(self.settings) as conn:
                 conn.ensure_connection(max_retries=1)
         except TRANSPORT_ERRORS as exc:
             raise ServiceUnavailable("broker", f"cannot be reached ({exc})") from None

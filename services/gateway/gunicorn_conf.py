@@ -68,6 +68,23 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 
+def pre_request(worker, req):
+    """Announce ``Connection: close`` when the request's body is too large to be read.
+
+    The app refuses a body over 64 KiB from its Content-Length without reading it,
+    and gunicorn drains at most 64 KiB of an unread body before it gives up and
+    closes the connection. Without this the 413 would say ``keep-alive`` and the
+    client's next request on that connection would find it closed.
+    """
+    from services.gateway.body import MAX_BODY_BYTES  # loaded by the app already
+
+    for name, value in req.headers:
+        if name == "CONTENT-LENGTH":
+            if value.isdigit() and int(value) > MAX_BODY_BYTES:
+                req.must_close = True
+            return
+
+
 def child_exit(server, worker):
     """Drop a dead worker's live gauges from the aggregated metrics."""
     from prometheus_client import multiprocess

@@ -1,8 +1,11 @@
 """Every error code of the contract, and refused tokens, through the running gateway."""
 
 import base64
+import http.client
 import json
+import socket
 import time
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
@@ -28,6 +31,25 @@ def _raw(stack, token, path="/api/v1/tickets"):
     return requests.get(
         stack.base_url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
+
+
+def _chunked_post_without_end(stack, token, path, kib=80):
+    """POST ``kib`` 1 KiB chunks, never the last chunk; return (status, headers, body).
+
+    A gateway that read the whole body before answering would wait for its end
+    until this socket times out.
+    """
+    url = urlsplit(stack.base_url)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"400\r\n" + b"x" * 1024 + b"\r\n"
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(head.encode() + chunk * kib)  # fits the socket buffers: nothing blocks
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, response.headers, response.read()
 
 
 def _b64(data: bytes) -> str:
@@ -75,11 +97,11 @@ def test_each_error_code(stack, user, admin):
     assert "GET" in deleted.headers["Allow"]
     _error(user.request("DELETE", "/api/v1/tickets/999999999"), 404, "not_found")
     big = json.dumps({"text": "x" * (64 * 1024)})
-    _error(
-        user.post("/api/v1/preview", data=big, headers={"Content-Type": "application/json"}),
-        413,
-        "payload_too_large",
-    )
+    too_big = user.post("/api/v1/preview", data=big, headers={"Content-Type": "application/json"})
+    _error(too_big, 413, "payload_too_large")
+    # The body is refused unread and the connection closed: said up front, so the
+    # session does not send its next request into the closing connection.
+    assert too_big.headers["Connection"] == "close"
 
     def chunks():
         for _ in range(100):
@@ -91,6 +113,10 @@ def test_each_error_code(stack, user, admin):
         413,
         "payload_too_large",
     )
+    # ... as soon as the cap is passed, without waiting for the body's end.
+    status, headers, body = _chunked_post_without_end(stack, user.token, "/api/v1/preview")
+    assert status == 413 and headers["X-Request-Id"], body
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
     _error(
         user.post("/api/v1/tickets", data="subject=x", headers={"Content-Type": "text/plain"}),
         415,

@@ -56,3 +56,21 @@ def test_production_without_a_secret_exits_with_a_reason(monkeypatch, capsys):
         _load(monkeypatch, HELPDESK_ENV="production")
     assert exited.value.code == 2
     assert "HELPDESK_JWT_SECRET is required in production" in capsys.readouterr().err
+
+
+def _request(head: str):
+    from gunicorn.config import Config
+    from gunicorn.http.parser import RequestParser
+
+    return next(RequestParser(Config(), [head.encode()], ("127.0.0.1", 4000)))
+
+
+def test_a_body_too_large_to_read_closes_the_connection_up_front(monkeypatch):
+    conf = _load(monkeypatch)
+    too_large = _request("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 65537\r\n\r\n")
+    at_cap = _request("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 65536\r\n\r\n")
+    chunked = _request("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for req in (too_large, at_cap, chunked):
+        conf.pre_request(None, req)
+    # gunicorn answers "Connection: close" for the first; the others may stay open.
+    assert [r.should_close() for r in (too_large, at_cap, chunked)] == [True, False, False]

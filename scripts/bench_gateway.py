@@ -16,7 +16,13 @@ messages), create (POST /api/v1/tickets, rotating over many users' tokens) and
 reply (POST /api/v1/tickets/{id}/messages, rotating over many owners' tickets).
 Two diagnostic rows, "service alone", make the same list/detail RPC calls from the
 floor app (no auth, validation or gateway middleware), so a gap to the floor can be
-told apart: the tickets service's own cost versus the gateway's.
+told apart: the tickets service's own cost versus the gateway's. A second floor,
+"floor, project RPC", makes the same echo call through the project's own transport
+(the gateway's pooled client, an echo service on the ``shared.rpc`` entrypoint):
+ratios to it show what the endpoints cost beyond the RPC hop itself. The goals are
+judged against the first floor, as defined in the issue. A second table gives CPU
+milliseconds per request for each process (and PostgreSQL, RabbitMQ, wrk), read
+from /proc around each run.
 Traffic goes to 127.0.0.1 only. Needs ``wrk`` (``apt-get install -y wrk``).
 """
 
@@ -43,6 +49,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 ECHO_SERVICE = "bench_echo"
+# The same echo behind the project's own RPC transport (shared.rpc entrypoint, the
+# gateway's pooled client): a second floor, to tell transport gains from the rest.
+PROJECT_ECHO_SERVICE = "bench_echo_project"
 READER = "bench-reader"
 DESCRIPTION = "The dashboard charts stay empty after login, in every browser we have tried here."
 TARGET_RATIO = {"list": 0.70, "detail": 0.70, "create": 0.50, "reply": 0.50}
@@ -83,6 +92,14 @@ def _floor_app():
         def on_get(self, req, resp):
             resp.media = {"echo": proxy()[ECHO_SERVICE].echo("ping")}
 
+    from services.gateway.rpc import RpcClients
+
+    clients = RpcClients(settings)
+
+    class ProjectFloor:
+        def on_get(self, req, resp):
+            resp.media = {"echo": clients.call(PROJECT_ECHO_SERVICE, "echo", "ping")}
+
     # The same tickets calls the gateway makes, with nothing else around them: the
     # service's own cost, to tell it apart from the gateway's.
     reader = {"id": READER, "name": "Reader", "role": "user"}
@@ -97,6 +114,7 @@ def _floor_app():
 
     app = falcon.App()
     app.add_route("/floor", Floor())
+    app.add_route("/floor-project", ProjectFloor())
     app.add_route("/service/tickets", ServiceList())
     app.add_route("/service/tickets/{ticket_id:int}", ServiceDetail())
     return app
@@ -110,17 +128,21 @@ if os.environ.get("HELPDESK_BENCH_FLOOR") == "1":
         floor_app = _floor_app()
 
 
-def serve_echo() -> int:
-    """Run the echo nameko service in the foreground (a subprocess of the benchmark)."""
-    from nameko.rpc import rpc
+def serve_echo(project: bool) -> int:
+    """Run an echo nameko service in the foreground (a subprocess of the benchmark):
+    with nameko's own ``rpc`` entrypoint, or with the project's (``project``)."""
+    import shared.green  # noqa: F401,I001  (before anything imports psycopg)
 
-    import shared.green  # noqa: F401  (before anything imports psycopg)
+    from nameko.rpc import rpc as nameko_rpc
+
+    from shared.rpc import rpc as project_rpc
     from shared.runner import run_service
 
     class Echo(EchoService):
-        echo = rpc(EchoService.echo)
+        name = PROJECT_ECHO_SERVICE if project else ECHO_SERVICE
+        echo = (project_rpc if project else nameko_rpc)(EchoService.echo)
 
-    return run_service(ECHO_SERVICE, Echo, argv=[])
+    return run_service(Echo.name, Echo, argv=[])
 
 
 # ---------------------------------------------------------------- wrk
@@ -298,10 +320,10 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--only", help="comma-separated targets to run (default: all; the floor always runs)"
     )
-    parser.add_argument("--serve-echo", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-echo", choices=("nameko", "project"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_echo:
-        return serve_echo()
+        return serve_echo(args.serve_echo == "project")
     if not shutil.which("wrk"):
         print("bench_gateway: wrk is missing (apt-get install -y wrk)", file=sys.stderr)
         return 2
@@ -330,8 +352,11 @@ def main(argv=None) -> int:
     extra = []
     try:
         stack.start()
-        log = open(stack.log_path("bench_echo.1"), "ab")  # noqa: SIM115 - kept by the process
-        extra.append(start(_spec(sys.executable, __file__, "--serve-echo"), stack.env, log, log))
+        for kind in ("nameko", "project"):
+            log = open(stack.log_path(f"bench_echo_{kind}.1"), "ab")  # noqa: SIM115 - kept by the process
+            extra.append(
+                start(_spec(sys.executable, __file__, "--serve-echo", kind), stack.env, log, log)
+            )
         floor_argv = (
             str(BIN / "gunicorn"),
             "--config",
@@ -346,6 +371,7 @@ def main(argv=None) -> int:
         floor_base = f"http://127.0.0.1:{floor_port}"
         floor_url = f"{floor_base}/floor"
         _wait_until_echo(floor_url)
+        _wait_until_echo(f"{floor_base}/floor-project")
 
         base = stack.base_url
         reader = stack.token(READER, "user", "Reader")
@@ -374,6 +400,7 @@ def main(argv=None) -> int:
 
         targets = {
             "floor": (floor_url, lua_get(None)),
+            "floor, project RPC": (f"{floor_base}/floor-project", lua_get(None)),
             "list": (f"{base}/api/v1/tickets", lua_get(reader)),
             "list, service alone": (f"{floor_base}/service/tickets", lua_get(None)),
             "detail": (f"{base}/api/v1/tickets/{detail_id}", lua_get(reader)),
@@ -382,7 +409,7 @@ def main(argv=None) -> int:
             "reply": (base, lua_rotating(replies)),
         }
         if args.only:
-            wanted = {"floor", *(t.strip() for t in args.only.split(","))}
+            wanted = {"floor", "floor, project RPC", *(t.strip() for t in args.only.split(","))}
             unknown = wanted - set(targets)
             if unknown:
                 raise SystemExit(f"bench_gateway: unknown targets {sorted(unknown)}")
@@ -395,8 +422,8 @@ def main(argv=None) -> int:
             "notifications": [
                 p.pid for k, p in stack.procs.items() if k.startswith("notifications.")
             ],
-            "floor app": [extra[1].pid],
-            "echo service": [extra[0].pid],
+            "floor app": [extra[2].pid],
+            "echo services": [extra[0].pid, extra[1].pid],
         }
         results = {name: [] for name in targets}
         for round_ in range(args.rounds):
@@ -446,22 +473,26 @@ def report(results: dict, args) -> str:
         for name, runs in results.items()
     }
     floor = med["floor"]["rps"]
+    project_floor = med["floor, project RPC"]["rps"]
     lines = [
         f"{args.rounds} rounds x {args.duration} s, {args.connections} connections, "
         f"wrk -t{args.threads}, {args.tickets_instances} tickets process(es); medians",
         "",
-        "| target | requests/s | p50 ms | p99 ms | ratio to floor | target ratio | non-2xx |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| target | requests/s | p50 ms | p99 ms | ratio to floor | target ratio "
+        "| ratio to project-RPC floor | non-2xx |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, m in med.items():
         ratio = m["rps"] / floor if floor else 0.0
+        project_ratio = m["rps"] / project_floor if project_floor else 0.0
         wanted = TARGET_RATIO.get(name)
         verdict = (
             "" if wanted is None else (f"{wanted:.0%} " + ("ok" if ratio >= wanted else "BELOW"))
         )
         errors = sum(r["non_2xx"] for r in results[name])
         lines.append(
-            f"| {name} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p99']:.2f} | {ratio:.2f} | {verdict} | {errors} |"
+            f"| {name} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p99']:.2f} | {ratio:.2f} "
+            f"| {verdict} | {project_ratio:.2f} | {errors} |"
         )
     components = list(next(iter(results.values()))[0]["cpu_ms"])
     lines += [

@@ -36,21 +36,17 @@ def _view(notice: dict) -> dict:
 
 
 def record_notices(event: dict, uow: UnitOfWork) -> int:
-    """Store the notices one parsed event causes, once per ``event_id``; how many."""
-    with uow:
-        if not uow.notices.claim_event(event["event_id"], event["type"]):
-            log.info("duplicate event skipped", extra={"event_id": str(event["event_id"])})
-            return 0
-        stored = 0
-        for notice in domain.notices_for(event):
-            notice_id = uow.notices.add(
-                notice,
-                event_id=event["event_id"],
-                action_id=event["action_id"],
-                created_at=_occurred_at(event),
-            )
-            stored += notice_id is not None
-        uow.commit()
+    """Store the notices one parsed event causes, once per ``event_id``; how many.
+
+    An event that causes none touches no table: handling it again would change
+    nothing, so it needs no claim (and most events, e.g. every ``ticket_created``,
+    cause none).
+    """
+    told = domain.notices_for(event)
+    stored = _store(event, told, uow) if told else 0
+    if stored is None:
+        log.info("duplicate event skipped", extra={"event_id": str(event["event_id"])})
+        return 0
     log.info(
         "event handled",
         extra={"event_id": str(event["event_id"]), "event_type": event["type"], "notices": stored},
@@ -58,13 +54,25 @@ def record_notices(event: dict, uow: UnitOfWork) -> int:
     return stored
 
 
+def _store(event: dict, told: list[domain.Notice], uow: UnitOfWork) -> int | None:
+    # None: the event was handled before (a redelivery or a duplicate). The claim
+    # and the notices are one statement, atomic by itself.
+    with uow.autocommit():
+        return uow.notices.record_event(
+            event["event_id"],
+            event["type"],
+            told,
+            action_id=event["action_id"],
+            created_at=_occurred_at(event),
+        )
+
+
 def list_notices(cmd: dict, uow: UnitOfWork) -> dict:
     """A page of the recipient's notices, newest first, with the unread count."""
     with uow.reading():
-        rows = uow.notices.page(
+        rows, unread = uow.notices.page(
             cmd["recipient_id"], unread=cmd["unread"], limit=cmd["limit"] + 1, after=cmd["after"]
         )
-        unread = uow.notices.count_unread(cmd["recipient_id"])
     page = rows[: cmd["limit"]]
     more = len(rows) > cmd["limit"]
     return {
@@ -82,17 +90,15 @@ def count_unread(cmd: dict, uow: UnitOfWork) -> dict:
 
 def mark_read(cmd: dict, uow: UnitOfWork) -> dict:
     """Mark one of the recipient's notices read; ``NotFound`` if it is not theirs."""
-    with uow:
+    with uow.autocommit():  # one statement
         notice = uow.notices.mark_read(cmd["recipient_id"], cmd["notice_id"], datetime.now(UTC))
-        if notice is None:
-            raise NotFound("notice not found")
-        uow.commit()
+    if notice is None:
+        raise NotFound("notice not found")
     return _view(notice)
 
 
 def mark_all_read(cmd: dict, uow: UnitOfWork) -> dict:
     """Mark every unread notice of the recipient read: ``{"updated": n}``."""
-    with uow:
+    with uow.autocommit():  # one statement
         updated = uow.notices.mark_all_read(cmd["recipient_id"], datetime.now(UTC))
-        uow.commit()
     return {"updated": updated}

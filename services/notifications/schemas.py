@@ -39,6 +39,13 @@ class NoticeIdParams(Schema):
     )
 
 
+# Instantiated once: instantiating a marshmallow schema deep-copies its fields,
+# which cost more than validating the parameters.
+_LIST_PARAMS = ListNoticesParams()
+_RECIPIENT = RecipientParams()
+_NOTICE_ID = NoticeIdParams()
+
+
 def _load(schema: Schema, data) -> dict:
     if not isinstance(data, dict):
         raise ValidationFailed("invalid parameters", {"params": ["must be an object"]})
@@ -50,17 +57,17 @@ def _load(schema: Schema, data) -> dict:
 
 def load_recipient(recipient_id) -> str:
     """The recipient id, checked to be a non-empty string."""
-    return _load(RecipientParams(), {"recipient_id": recipient_id})["recipient_id"]
+    return _load(_RECIPIENT, {"recipient_id": recipient_id})["recipient_id"]
 
 
 def load_notice_id(notice_id) -> int:
     """A notice id as a positive integer (``"42"`` is accepted, as a URL gives it)."""
-    return _load(NoticeIdParams(), {"notice_id": notice_id})["notice_id"]
+    return _load(_NOTICE_ID, {"notice_id": notice_id})["notice_id"]
 
 
 def load_list_params(params) -> dict:
     """Validated list params; the cursor decoded to its keyset (or None)."""
-    loaded = _load(ListNoticesParams(), {} if params is None else params)
+    loaded = _load(_LIST_PARAMS, {} if params is None else params)
     loaded["after"] = decode_cursor(loaded.pop("cursor"))
     return loaded
 

@@ -44,8 +44,9 @@ sa.Index(
     postgresql_where=notices.c.read_at.is_(None),
 )
 
-# Every event ever handled: the insert is the idempotency check (unique key), made
-# in the same transaction as the notices it caused.
+# Every event handled that caused notices: the insert is the idempotency check
+# (unique key), made in the same statement as the notices. An event that causes
+# none leaves no row (handling it again changes nothing).
 processed_events = sa.Table(
     "processed_events",
     metadata,

@@ -71,11 +71,27 @@ def _ping_if_idle(dialect):
 
 
 class Connections:
-    """Where units of work get their database connections, from one engine's pool."""
+    """Where units of work get their database connections.
 
-    def __init__(self, engine: sa.Engine):
+    Transactions come from ``engine``; autocommit reads from ``autocommit_engine``,
+    a pool of its own whose connections stay in autocommit (switching a pooled
+    connection's mode on every checkout and back cost a read about a fifth of its
+    CPU). Without one, reads switch ``engine``'s connections (tools and tests).
+    """
+
+    def __init__(self, engine: sa.Engine, autocommit_engine: sa.Engine | None = None):
         self.engine = engine
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._autocommit = autocommit_engine or engine.execution_options(
+            isolation_level="AUTOCOMMIT"
+        )
+
+    @classmethod
+    def open(cls, url: str, pool_size: int) -> Connections:
+        """Both pools for a database URL, each of ``pool_size`` connections."""
+        return cls(
+            make_engine(url, pool_size=pool_size),
+            make_engine(url, pool_size=pool_size, isolation_level="AUTOCOMMIT"),
+        )
 
     def transaction(self) -> sa.Connection:
         """A connection whose first statement begins a transaction (the caller commits)."""
@@ -84,10 +100,16 @@ class Connections:
     def autocommit(self) -> sa.Connection:
         """A connection without a transaction: each statement sees the latest commits.
 
-        For reads only; one statement is one consistent snapshot, and nothing costs
-        a BEGIN or a ROLLBACK round trip.
+        For reads, and for single statements that are atomic by themselves; one
+        statement is one consistent snapshot, and nothing costs a BEGIN or a
+        ROLLBACK round trip.
         """
         return self._autocommit.connect()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+        self._autocommit.dispose()
 
 
 class Database(DependencyProvider):
@@ -100,19 +122,17 @@ class Database(DependencyProvider):
 
     def __init__(self, url_setting: str):
         self.url_setting = url_setting
-        self.engine: sa.Engine | None = None
         self.connections: Connections | None = None
 
     def setup(self):
         settings = self.container.config["HELPDESK_SETTINGS"]
         # One pooled connection per concurrent worker, so workers never queue for one.
         workers = self.container.config.get("max_workers", 10)
-        self.engine = make_engine(getattr(settings, self.url_setting), pool_size=workers)
-        self.connections = Connections(self.engine)
+        self.connections = Connections.open(getattr(settings, self.url_setting), workers)
 
     def stop(self):
-        if self.engine is not None:
-            self.engine.dispose()
+        if self.connections is not None:
+            self.connections.dispose()
 
     def kill(self):
         self.stop()
@@ -126,8 +146,9 @@ class UnitOfWork:
 
     ``with uow: ...; uow.commit()`` runs a command in a transaction; leaving the
     block rolls back whatever was not committed and returns the connection.
-    ``with uow.reading(): ...`` runs queries on an autocommit connection: each
-    statement reads the latest commits, and no BEGIN/ROLLBACK round trips are paid.
+    ``with uow.autocommit(): ...`` runs without a transaction: queries (each
+    statement reads the latest commits) and writes that are one statement, atomic
+    by itself; no BEGIN/COMMIT/ROLLBACK round trips are paid.
     Subclasses attach their repositories to the connection in ``attach``.
     """
 
@@ -149,8 +170,9 @@ class UnitOfWork:
             self._close()
 
     @contextlib.contextmanager
-    def reading(self):
-        """For queries: the repositories on an autocommit connection, returned after."""
+    def autocommit(self):
+        """The repositories on an autocommit connection, returned after: for queries,
+        and for work whose every write is one statement."""
         self._open(self.connections.autocommit())
         try:
             yield self

@@ -69,7 +69,7 @@ def _store(event: dict, told: list[domain.Notice], uow: UnitOfWork) -> int | Non
 
 def list_notices(cmd: dict, uow: UnitOfWork) -> dict:
     """A page of the recipient's notices, newest first, with the unread count."""
-    with uow.reading():
+    with uow.autocommit():
         rows, unread = uow.notices.page(
             cmd["recipient_id"], unread=cmd["unread"], limit=cmd["limit"] + 1, after=cmd["after"]
         )
@@ -84,7 +84,7 @@ def list_notices(cmd: dict, uow: UnitOfWork) -> dict:
 
 def count_unread(cmd: dict, uow: UnitOfWork) -> dict:
     """``{"unread_count": n}`` for the recipient."""
-    with uow.reading():
+    with uow.autocommit():
         return {"unread_count": uow.notices.count_unread(cmd["recipient_id"])}
 
 

@@ -2,10 +2,10 @@
 
 ``UnitOfWork`` gives a handler one transaction: leaving the ``with`` block rolls
 back whatever was not committed, so a handler that fails half-way stores nothing.
-Queries use ``reading()`` instead: an autocommit connection, no BEGIN/ROLLBACK.
-Work whose every write is one statement (atomic by itself: an event's claim with
-its notices, marking read) uses ``autocommit()``, and pays no BEGIN/COMMIT round
-trips either; each round trip costs this process more CPU than the statement.
+Queries, and work whose every write is one statement (atomic by itself: an
+event's claim with its notices, marking read), use ``autocommit()`` and pay no
+BEGIN/COMMIT round trips; each round trip cost this process more CPU than the
+statement.
 ``Notices`` seals bodies on the way in and opens them on the way out, so the rest
 of the service only ever sees plaintext.
 
@@ -15,7 +15,6 @@ building one per call (and its cache key) cost more CPU than running it.
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -174,8 +173,8 @@ class Notices:
 
 
 class UnitOfWork(BaseUnitOfWork):
-    """The notices of one transaction (``with uow``), of reads (``uow.reading()``) or
-    of single-statement writes (``uow.autocommit()``)."""
+    """The notices of one transaction (``with uow``), or of reads and single-statement
+    writes (``uow.autocommit()``)."""
 
     def __init__(self, connections: Connections, keyring: Keyring):
         super().__init__(connections)
@@ -184,13 +183,3 @@ class UnitOfWork(BaseUnitOfWork):
 
     def attach(self, connection: sa.Connection | None) -> None:
         self.notices = None if connection is None else Notices(connection, self.keyring)
-
-    @contextlib.contextmanager
-    def autocommit(self):
-        """The repositories on an autocommit connection, returned after: each statement
-        commits by itself. Only for work whose every write is one statement."""
-        self._open(self.connections.autocommit())
-        try:
-            yield self
-        finally:
-            self._close()

@@ -233,7 +233,7 @@ def _page(uow, filters: dict | None, sort: str, params: dict, item) -> dict:
     after = _after(sort, params["cursor"])
     if filters is None:  # a search that can match nothing
         return {"items": [], "next_cursor": None}
-    with uow.reading():
+    with uow.autocommit():
         rows = uow.tickets.page(filters, sort, after, params["limit"] + 1)
     more = len(rows) > params["limit"]
     rows = rows[: params["limit"]]
@@ -275,7 +275,7 @@ def admin_list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
 def get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """The caller's own ticket (no internal notes); NotFound for anyone else's."""
     actor = _actor(cmd)
-    with uow.reading():
+    with uow.autocommit():
         ticket = uow.tickets.view(
             _ticket_id(cmd.ticket_id), include_internal=False, owner_id=actor.id
         )
@@ -287,7 +287,7 @@ def get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
 def admin_get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Any ticket, as support sees it (owner, internal notes)."""
     _admin(cmd)
-    with uow.reading():
+    with uow.autocommit():
         ticket = uow.tickets.view(_ticket_id(cmd.ticket_id), include_internal=True)
     if ticket is None:
         raise NotFound(NOT_FOUND_MESSAGE)

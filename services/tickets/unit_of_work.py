@@ -3,7 +3,7 @@
 It owns the connection, the repository and the events the command produces. Events
 go into the outbox in the same transaction as the change (one ``action_id`` per
 command), and the outbox relay is woken right after the commit. Queries use
-``reading()`` instead (``shared.db.UnitOfWork``): no transaction, which is why each
+``autocommit()`` instead (``shared.db.UnitOfWork``): no transaction, which is why each
 view is read with one statement.
 """
 

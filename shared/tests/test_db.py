@@ -66,8 +66,11 @@ def test_a_busy_connection_is_not_pinged_and_a_dead_one_fails_once(engine, monke
         assert _backend_pid(connection) != victim
 
 
-def test_autocommit_reads_do_not_leak_into_transactions(engine, scratch):
-    connections = Connections(engine)
+@pytest.mark.parametrize("own_pool", [False, True], ids=["shared pool", "own pool"])
+def test_autocommit_reads_do_not_leak_into_transactions(
+    engine, scratch, tickets_database_url, own_pool
+):
+    connections = Connections.open(tickets_database_url, 2) if own_pool else Connections(engine)
     for _ in range(3):  # the pool of two hands the same connections around
         with connections.autocommit() as reader:
             assert reader.connection.dbapi_connection.autocommit is True
@@ -78,6 +81,8 @@ def test_autocommit_reads_do_not_leak_into_transactions(engine, scratch):
             # Not committed: closing rolls back.
     with connections.autocommit() as reader:
         assert reader.execute(sa.text("SELECT count(*) FROM db_test_rows")).scalar() == 0
+    if own_pool:
+        connections.dispose()
 
 
 class _Rows(UnitOfWork):
@@ -97,7 +102,7 @@ def test_a_unit_of_work_keeps_only_what_it_committed(engine, scratch):
         uow.rows.execute(sa.text("INSERT INTO db_test_rows VALUES (3)"))  # never committed
 
     uow = _Rows(connections)
-    with uow.reading():
+    with uow.autocommit():
         values = uow.rows.execute(sa.text("SELECT n FROM db_test_rows")).scalars().all()
     assert values == [1]
     assert uow.rows is None and uow.connection is None  # nothing held after the block

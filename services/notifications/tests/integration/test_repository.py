@@ -45,7 +45,7 @@ def test_an_event_is_recorded_with_all_its_notices_sealed_then_never_again(uow, 
     assert _record(uow, event_id, told) is None
     assert scalar(engine, "SELECT count(*) FROM processed_events") == 1
     assert scalar(engine, "SELECT count(*) FROM notices") == 2
-    with uow.reading():
+    with uow.autocommit():
         (mine,), unread = uow.notices.page(OWNER, unread=True, limit=5, after=None)
     assert mine["body"] == "For the owner" and unread == 1
     stored = scalar(engine, "SELECT body FROM notices WHERE id = :id", id=mine["id"])
@@ -62,5 +62,5 @@ def test_one_action_tells_a_recipient_once_across_its_events(uow, engine):
 
 
 def test_a_page_of_nobody_s_notices_still_counts(uow):
-    with uow.reading():
+    with uow.autocommit():
         assert uow.notices.page("nobody", unread=False, limit=5, after=None) == ([], 0)

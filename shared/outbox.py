@@ -5,8 +5,9 @@ as the change it describes (``write_event``), so an event exists exactly when th
 change committed. ``OutboxRelay`` is a nameko dependency that runs a managed
 background thread inside the service: it claims unpublished rows with
 ``FOR UPDATE SKIP LOCKED`` (several instances never publish the same row at once),
-publishes them persistent with publisher confirms to ``EVENTS_EXCHANGE``, then marks
-them published in the same transaction. A crash before the mark republishes the
+publishes the batch persistent to ``EVENTS_EXCHANGE``, waits once for the broker to
+confirm all of it (``EventPublisher``), then marks them published in the same
+transaction. A crash before the mark republishes the
 rows (consumers are idempotent on ``event_id``); a crash before the publish loses
 nothing, because the rows are still there.
 
@@ -31,7 +32,9 @@ import re
 import threading
 import time
 
+import amqp
 import sqlalchemy as sa
+from amqp.exceptions import MessageNacked
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 
@@ -95,23 +98,85 @@ def write_event(
     )
 
 
-def open_event(body: dict, table: str, keyring: Keyring | None) -> dict:
-    """The envelope an outbox row holds, opened if it was stored sealed."""
+def open_event(body: dict, table: str, keyring: Keyring | None) -> str:
+    """The JSON text of the envelope an outbox row holds, opened if it was sealed.
+
+    Text, not a dict: it is published as it is, with no decode and re-encode.
+    """
     if SEALED not in body:
-        return body
+        return json.dumps(body)
     if keyring is None:
         raise ValueError("a sealed outbox row needs the data keyring to be published")
-    return json.loads(keyring.decrypt(body[SEALED], aad(table, "body", body["event_id"])))
+    return keyring.decrypt(body[SEALED], aad(table, "body", body["event_id"]))
+
+
+class EventPublisher:
+    """Publishes events persistent on one channel in confirm mode, a batch at a time.
+
+    ``publish`` sends without waiting; ``wait_for_confirms`` then waits once for the
+    broker to confirm every message sent so far, raising if any was refused
+    (nacked) or the confirms do not come within the timeout. Waiting per message
+    would cost a broker round trip each, and would keep the quorum queue from
+    appending a batch to its log at once.
+    """
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.channel = connection.channel()
+        self.channel.confirm_select()
+        self._sent = 0  # delivery tags count publishes on the channel, from 1
+        self._unconfirmed: set[int] = set()
+        self._refused = False
+        self.channel.events["basic_ack"].add(self._on_ack)
+        self.channel.events["basic_nack"].add(self._on_nack)
+
+    def _settle(self, tag: int, multiple: bool) -> None:
+        if multiple:
+            self._unconfirmed = {t for t in self._unconfirmed if t > tag}
+        else:
+            self._unconfirmed.discard(tag)
+
+    def _on_ack(self, tag, multiple):
+        self._settle(tag, multiple)
+
+    def _on_nack(self, tag, multiple):
+        self._refused = True
+        self._settle(tag, multiple)
+
+    def publish(self, body: str, routing_key: str, event_id: str, event_type: str) -> None:
+        """Send one event (JSON text) to ``EVENTS_EXCHANGE``; confirmed later."""
+        message = amqp.Message(
+            body,
+            content_type="application/json",
+            content_encoding="utf-8",
+            delivery_mode=2,
+            message_id=event_id,
+            type=event_type,
+        )
+        self.channel.basic_publish(message, exchange=EVENTS_EXCHANGE.name, routing_key=routing_key)
+        self._sent += 1
+        self._unconfirmed.add(self._sent)
+
+    def wait_for_confirms(self, timeout: float = CONFIRM_TIMEOUT) -> None:
+        """Return once the broker confirmed every message sent; raise otherwise."""
+        deadline = time.monotonic() + timeout
+        while self._unconfirmed and not self._refused:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{len(self._unconfirmed)} events not confirmed in {timeout}s")
+            self.connection.drain_events(timeout=remaining)
+        if self._refused:
+            raise MessageNacked("the broker refused an event")
 
 
 def publish_pending(
     engine: sa.Engine,
-    amqp: Connection,
+    publisher: EventPublisher,
     table: str,
     batch: int = 100,
     keyring: Keyring | None = None,
 ) -> int:
-    """Publish one batch of unpublished rows and mark them; return how many were published."""
+    """Publish one batch of unpublished rows and mark them; return how many were claimed."""
     table = _table_name(table)
     with engine.begin() as db:
         rows = db.execute(
@@ -124,11 +189,10 @@ def publish_pending(
         ).all()
         if not rows:
             return 0
-        producer = amqp.Producer()
         published, aside = [], []
         for row in rows:
             try:
-                envelope = open_event(row.body, table, keyring)
+                text = open_event(row.body, table, keyring)
             except (TamperedValue, MissingDataKey) as exc:
                 # One row that cannot be opened must not hold back every later event:
                 # it stays unpublished, marked, for an operator to inspect.
@@ -143,18 +207,10 @@ def publish_pending(
                 aside.append(row.id)
                 continue
             published.append(row.id)
-            # With confirm_publish each publish returns only once the broker has the
-            # message; a nack or a lost connection raises and the transaction rolls back.
-            producer.publish(
-                envelope,
-                exchange=EVENTS_EXCHANGE,
-                routing_key=row.routing_key,
-                serializer="json",
-                delivery_mode=2,
-                message_id=envelope.get("event_id"),
-                type=envelope.get("type"),
-                confirm_timeout=CONFIRM_TIMEOUT,
-            )
+            publisher.publish(text, row.routing_key, row.body["event_id"], row.body["type"])
+        # Only once the broker confirmed them all are they marked; a nack, a timeout
+        # or a lost connection raises and the transaction rolls back.
+        publisher.wait_for_confirms()
         db.execute(
             # The broker has the text now: the row keeps no copy of it.
             sa.text(
@@ -188,17 +244,12 @@ def prune_published(
         ).rowcount
 
 
-def confirmed_connection(amqp_url: str, ssl: dict | None = None) -> Connection:
-    """A kombu connection whose publishes wait for the broker's confirm.
+def relay_connection(amqp_url: str, ssl: dict | None = None) -> Connection:
+    """A kombu connection for the relay (``EventPublisher`` manages its confirms).
 
     ``ssl`` is ``Settings.amqp_ssl`` (TLS options for an ``amqps://`` URL).
     """
-    return Connection(
-        amqp_url,
-        connect_timeout=10,
-        ssl=ssl or False,
-        transport_options={"confirm_publish": True},
-    )
+    return Connection(amqp_url, connect_timeout=10, ssl=ssl or False)
 
 
 class OutboxRelay(DependencyProvider):
@@ -231,6 +282,7 @@ class OutboxRelay(DependencyProvider):
         self._running = False
         self._thread = None
         self._amqp: Connection | None = None
+        self._publisher: EventPublisher | None = None
 
     def setup(self):
         settings = self.container.config["HELPDESK_SETTINGS"]
@@ -272,15 +324,17 @@ class OutboxRelay(DependencyProvider):
             with contextlib.suppress(Exception):
                 self._amqp.release()
             self._amqp = None
+            self._publisher = None
 
-    def _connection(self) -> Connection:
+    def _events(self) -> EventPublisher:
         if self._amqp is None:
-            conn = confirmed_connection(self.amqp_url, self.amqp_ssl)
+            conn = relay_connection(self.amqp_url, self.amqp_ssl)
             conn.ensure_connection(max_retries=1)
             # An event committed before any consumer ran still reaches its queue.
             declare_topology(conn)
             self._amqp = conn
-        return self._amqp
+            self._publisher = EventPublisher(conn)
+        return self._publisher
 
     def _run(self):
         backoff = 0.0
@@ -291,7 +345,7 @@ class OutboxRelay(DependencyProvider):
                 break
             try:
                 while self._running and publish_pending(
-                    self.engine, self._connection(), self.table, keyring=self.keyring
+                    self.engine, self._events(), self.table, keyring=self.keyring
                 ):
                     pass
                 backoff = 0.0

@@ -66,8 +66,12 @@ def _ticket_id(value) -> int:
     return value
 
 
-def _load_ticket(uow, ticket_id, owner: domain.Actor | None) -> dict:
-    ticket = uow.tickets.lock(_ticket_id(ticket_id), owner_id=owner.id if owner else None)
+def _load_ticket(uow, ticket_id, owner: domain.Actor | None, reserve_message=False) -> dict:
+    ticket = uow.tickets.lock(
+        _ticket_id(ticket_id),
+        owner_id=owner.id if owner else None,
+        reserve_message=reserve_message,
+    )
     if ticket is None:
         raise NotFound(NOT_FOUND_MESSAGE)
     return ticket
@@ -82,13 +86,14 @@ def _state_rules():
         raise Conflict(str(exc)) from None
 
 
-def _checked(uow, cmd: Command, owner, schema, rule) -> tuple[dict, dict]:
+def _checked(uow, cmd: Command, owner, schema, rule, reserve_message=False) -> tuple[dict, dict]:
     """The ticket, locked, and the valid fields, checked in the contract's order.
 
     NotFound (not the caller's or missing), then ValidationFailed (``schema``), then
-    Conflict (``rule(status, fields)`` raising the domain's ``ConflictError``).
+    Conflict (``rule(status, fields)`` raising the domain's ``ConflictError``). With
+    ``reserve_message`` the ticket carries the id and time for a new message.
     """
-    ticket = _load_ticket(uow, cmd.ticket_id, owner)
+    ticket = _load_ticket(uow, cmd.ticket_id, owner, reserve_message)
     data = schemas.load(schema, cmd.fields)
     with _state_rules():
         rule(ticket["status"], data)
@@ -325,8 +330,7 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             "updated_at": now,
             "last_message_at": None,
         }
-        uow.tickets.add(ticket)
-        uow.tickets.add_timeline(ticket_id, domain.OPEN, domain.BY_USER, actor.id, now)
+        uow.tickets.add(ticket, opened_by=domain.BY_USER)
         uow.add_event(
             TICKET_CREATED,
             {
@@ -353,17 +357,12 @@ def _rate_limited(now: datetime, limit: int) -> RateLimited:
     )
 
 
-def _move(
-    uow, ticket, target, by, actor, now, caused_by_message_id=None, resolution_note=None, **also
-):
-    """Set a new status: timeline entry and ``status_changed`` event.
-
-    ``also`` holds other columns to change in the same update (the message's time).
-    """
+def _move(uow, ticket, target, by, actor, now, caused_by_message_id=None, resolution_note=None):
+    """Set a new status: timeline entry and ``status_changed`` event."""
     previous = ticket["status"]
     ticket["status"] = target
     ticket["updated_at"] = now
-    changes = {"status": target, "updated_at": now, **also}
+    changes = {"status": target, "updated_at": now}
     if target == domain.RESOLVED:
         ticket["resolution_note"] = changes["resolution_note"] = resolution_note
     uow.tickets.update(ticket["id"], **changes)
@@ -381,29 +380,29 @@ def _move(
 
 
 def _add_message(uow, ticket, actor, author, body, internal) -> dict:
-    message = uow.tickets.add_message(
-        {
-            "ticket_id": ticket["id"],
-            "author": author,
-            "author_id": actor.id,
-            "author_name": actor.name,
-            "internal": internal,
-            "body": body,
-        }
-    )
-    now = message["created_at"]
+    """Add a message to a ticket locked with ``reserve_message``."""
+    now = ticket.pop("message_at")
+    message = {
+        "id": ticket.pop("message_id"),
+        "ticket_id": ticket["id"],
+        "author": author,
+        "author_id": actor.id,
+        "author_name": actor.name,
+        "internal": internal,
+        "body": body,
+        "created_at": now,
+    }
+    uow.tickets.add_message(message)
     if internal:
         target = None
     else:
-        # Internal notes leave no trace a user could see, not even in updated_at.
+        # The repository marked the ticket's last activity; internal notes leave none.
         ticket["updated_at"] = ticket["last_message_at"] = now
         target = (
             domain.status_after_owner_reply(ticket["status"])
             if author == domain.BY_USER
             else domain.status_after_support_message(ticket["status"], internal)
         )
-        if target is None:
-            uow.tickets.update(ticket["id"], updated_at=now, last_message_at=now)
     status_after = target or ticket["status"]
     uow.add_event(
         MESSAGE_ADDED,
@@ -416,16 +415,7 @@ def _add_message(uow, ticket, actor, author, body, internal) -> dict:
         },
     )
     if target is not None:
-        _move(
-            uow,
-            ticket,
-            target,
-            author,
-            actor,
-            now,
-            caused_by_message_id=message["id"],
-            last_message_at=now,
-        )
+        _move(uow, ticket, target, author, actor, now, caused_by_message_id=message["id"])
     return message
 
 
@@ -439,6 +429,7 @@ def add_reply(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             actor,
             schemas.ADD_REPLY,
             lambda status, _data: domain.check_open_for_messages(status),
+            reserve_message=True,
         )
         message = _add_message(uow, ticket, actor, domain.BY_USER, data["body"], False)
         uow.commit()
@@ -481,6 +472,7 @@ def admin_add_message(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             None,
             schemas.ADMIN_ADD_MESSAGE,
             lambda status, _data: domain.check_open_for_messages(status),
+            reserve_message=True,
         )
         message = _add_message(
             uow, ticket, actor, domain.BY_SUPPORT, data["body"], data["internal"]

@@ -59,19 +59,29 @@ def _view_statement(include_internal: bool, owner: bool) -> sa.Select:
     return query
 
 
-def _lock_statement(owner: bool) -> sa.Select:
+def _lock_statement(owner: bool, reserve_message: bool) -> sa.Select:
     query = sa.select(tickets).where(tickets.c.id == sa.bindparam("ticket_id"))
     if owner:
         query = query.where(tickets.c.owner_id == sa.bindparam("owner_id"))
     # Serialize concurrent commands on one ticket: each sees the other's status.
-    return query.with_for_update()
+    query = query.with_for_update()
+    if not reserve_message:
+        return query
+    # The next message's id and time, drawn in the same round trip but only once the
+    # row is locked (the outer query projects from the materialized, locked row):
+    # message ids and times then follow the order in which commands got the ticket.
+    locked = query.cte("locked").prefix_with("MATERIALIZED")
+    return sa.select(
+        locked,
+        sa.func.nextval(sa.literal_column("'messages_id_seq'")).label("message_id"),
+        sa.func.clock_timestamp().label("message_at"),
+    )
 
 
 # Every fixed statement is built once: building one per call (and its cache key)
 # cost more CPU than running it. Keyed by (include internal notes, owner's only).
 _VIEW = {(i, o): _view_statement(i, o) for i in (False, True) for o in (False, True)}
-_LOCK = {o: _lock_statement(o) for o in (False, True)}
-_NEXT_MESSAGE = sa.text("SELECT nextval('messages_id_seq') AS id, clock_timestamp() AS now")
+_LOCK = {(o, r): _lock_statement(o, r) for o in (False, True) for r in (False, True)}
 _CLOCK = sa.select(sa.func.clock_timestamp())
 _TAKE_ALLOWANCE = sa.text(
     "INSERT INTO ticket_allowance AS a (owner_id, day, n) "
@@ -79,10 +89,37 @@ _TAKE_ALLOWANCE = sa.text(
     "ON CONFLICT (owner_id, day) DO UPDATE SET n = a.n + 1 WHERE a.n < :limit "
     "RETURNING n, clock_timestamp() AS now, nextval('tickets_id_seq') AS ticket_id"
 )
-_INSERT_TICKET = tickets.insert()
-_UPDATE_TICKET = tickets.update().where(tickets.c.id == sa.bindparam("ticket_id"))
-_INSERT_MESSAGE = messages.insert()
+# A new ticket and its first timeline entry ("open", by ``opened_by``): one statement.
+_NEW_TICKET = (
+    tickets.insert()
+    .values({c.name: sa.bindparam(c.name) for c in tickets.c})
+    .returning(tickets.c.id, tickets.c.status, tickets.c.owner_id, tickets.c.created_at)
+    .cte("new")
+)
+_ADD_TICKET = timeline.insert().from_select(
+    ["ticket_id", "status", "by", "actor_id", "at"],
+    sa.select(
+        _NEW_TICKET.c.id,
+        _NEW_TICKET.c.status,
+        sa.bindparam("opened_by"),
+        _NEW_TICKET.c.owner_id,
+        _NEW_TICKET.c.created_at,
+    ),
+)
 _INSERT_TIMELINE = timeline.insert()
+_UPDATE_TICKET = tickets.update().where(tickets.c.id == sa.bindparam("ticket_id"))
+# Parameters prefixed "m_": in the UPDATE below, a parameter named like a column
+# of tickets (id, created_at) would be taken as a value to SET.
+_INSERT_MESSAGE = messages.insert().values(
+    {c.name: sa.bindparam(f"m_{c.name}") for c in messages.c}
+)
+# A public message also marks its ticket's last activity, in the same statement.
+_NEW_MESSAGE = _INSERT_MESSAGE.returning(messages.c.ticket_id, messages.c.created_at).cte("new")
+_ADD_PUBLIC_MESSAGE = (
+    tickets.update()
+    .where(tickets.c.id == _NEW_MESSAGE.c.ticket_id)
+    .values(updated_at=_NEW_MESSAGE.c.created_at, last_message_at=_NEW_MESSAGE.c.created_at)
+)
 _LIST_COLUMNS = [c for c in tickets.c if c.name not in ENCRYPTED_TICKET_COLUMNS]
 
 # List filters by name; each is bound to the parameter of the same name (``unassigned``
@@ -164,19 +201,26 @@ class TicketRepository:
         return False, self.now(), None
 
     # --- tickets ----------------------------------------------------------------------
-    def add(self, ticket: dict) -> None:
-        """Insert a new ticket, its ``id`` the one ``take_allowance`` handed out."""
-        stored = dict(ticket)
+    def add(self, ticket: dict, opened_by: str) -> None:
+        """Insert a new ticket (every column; ``id`` the one ``take_allowance`` handed
+        out) with its first timeline entry, its status entered by ``opened_by``."""
+        stored = dict(ticket, opened_by=opened_by)
         for column in ENCRYPTED_TICKET_COLUMNS:
-            if column in stored:
-                stored[column] = self._seal("tickets", column, ticket["id"], stored[column])
-        self.connection.execute(_INSERT_TICKET, stored)
+            stored[column] = self._seal("tickets", column, ticket["id"], stored[column])
+        self.connection.execute(_ADD_TICKET, stored)
 
-    def lock(self, ticket_id: int, owner_id: str | None = None) -> dict | None:
+    def lock(
+        self, ticket_id: int, owner_id: str | None = None, reserve_message: bool = False
+    ) -> dict | None:
         """The ticket, locked until the transaction ends, text opened; None if missing
-        (or not ``owner_id``'s)."""
+        (or not ``owner_id``'s).
+
+        With ``reserve_message`` it also holds ``message_id`` and ``message_at``: the
+        id and database time for a message added to it (see ``add_message``).
+        """
         params = {"ticket_id": ticket_id, "owner_id": owner_id}
-        row = self.connection.execute(_LOCK[owner_id is not None], params).first()
+        row = self.connection.execute(_LOCK[owner_id is not None, reserve_message], params)
+        row = row.first()
         return None if row is None else self._open_ticket(row)
 
     def view(
@@ -219,14 +263,18 @@ class TicketRepository:
         return [dict(r._mapping) for r in self.connection.execute(statement, params)]
 
     # --- messages and timeline --------------------------------------------------------
-    def add_message(self, message: dict) -> dict:
-        """Insert a message (public reply or internal note) written now, by the
-        database clock; return it with its ``id`` and ``created_at``."""
-        ids = self.connection.execute(_NEXT_MESSAGE).one()
-        row = dict(message, id=ids.id, created_at=ids.now)
-        sealed = self._seal("messages", "body", ids.id, message["body"])
-        self.connection.execute(_INSERT_MESSAGE, dict(row, body=sealed))
-        return row
+    def add_message(self, message: dict) -> None:
+        """Insert a message (public reply or internal note), its ``id`` and
+        ``created_at`` those ``lock(..., reserve_message=True)`` drew.
+
+        A public message also sets its ticket's ``updated_at`` and ``last_message_at``
+        to that time; an internal note leaves no trace a user could see.
+        """
+        sealed = self._seal("messages", "body", message["id"], message["body"])
+        statement = _INSERT_MESSAGE if message["internal"] else _ADD_PUBLIC_MESSAGE
+        self.connection.execute(
+            statement, {f"m_{k}": v for k, v in message.items()} | {"m_body": sealed}
+        )
 
     def add_timeline(self, ticket_id: int, status: str, by: str, actor_id, at: datetime) -> None:
         """Record that the ticket entered ``status``, caused by ``by``."""

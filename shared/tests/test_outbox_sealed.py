@@ -5,13 +5,14 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from amqp.exceptions import MessageNacked
 from kombu import Connection
 
 from shared.crypto import Keyring, generate_key, key_id_of
 from shared.db import make_engine
 from shared.events import MESSAGE_ADDED, NOTIFICATIONS_QUEUE, declare_topology, make_event
 from shared.migrate import drop_database
-from shared.outbox import confirmed_connection, publish_pending, write_event
+from shared.outbox import EventPublisher, publish_pending, relay_connection, write_event
 from tests.stack import create_database, create_vhost, delete_vhost
 
 pytestmark = pytest.mark.integration
@@ -85,9 +86,9 @@ def test_event_text_is_sealed_at_rest_and_published_intact(engine, vhost_url):
     assert stored["event_id"] == envelope["event_id"] and stored["type"] == MESSAGE_ADDED
     assert key_id_of(stored["sealed"]) == "k1"
 
-    with confirmed_connection(vhost_url) as amqp:
+    with relay_connection(vhost_url) as amqp:
         declare_topology(amqp)
-        assert publish_pending(engine, amqp, "outbox", keyring=KEYRING) == 1
+        assert publish_pending(engine, EventPublisher(amqp), "outbox", keyring=KEYRING) == 1
     assert drain(vhost_url) == [envelope]
     # Once the broker has it, the row keeps no text at all, sealed or not.
     (published,) = stored_bodies(engine)
@@ -108,9 +109,10 @@ def test_a_sealed_event_moved_to_another_row_is_set_aside_not_published(engine, 
             ),
             {"a": first["event_id"], "b": second["event_id"]},
         )
-    with confirmed_connection(vhost_url) as amqp:
-        assert publish_pending(engine, amqp, "outbox", keyring=KEYRING) == 3
-        assert publish_pending(engine, amqp, "outbox", keyring=KEYRING) == 0
+    with relay_connection(vhost_url) as amqp:
+        publisher = EventPublisher(amqp)
+        assert publish_pending(engine, publisher, "outbox", keyring=KEYRING) == 3
+        assert publish_pending(engine, publisher, "outbox", keyring=KEYRING) == 0
     assert drain(vhost_url) == [first, third]
     with engine.connect() as db:
         aside = db.execute(
@@ -124,6 +126,46 @@ def test_plain_rows_still_publish_without_a_keyring(engine, vhost_url):
     envelope = event("plain")
     with engine.begin() as db:
         write_event(db, envelope)
-    with confirmed_connection(vhost_url) as amqp:
-        assert publish_pending(engine, amqp, "outbox") == 1
+    with relay_connection(vhost_url) as amqp:
+        assert publish_pending(engine, EventPublisher(amqp), "outbox") == 1
     assert drain(vhost_url) == [envelope]
+
+
+def test_a_batch_the_broker_refuses_stays_unpublished(engine, vhost_url):
+    """A nacked event rolls its whole batch back: nothing is marked, nothing is lost."""
+    # A queue that refuses publishes once it holds one message: the broker nacks.
+    full = f"full-{uuid.uuid4().hex[:8]}"
+    with relay_connection(vhost_url) as amqp:
+        declare_topology(amqp)
+        channel = amqp.channel()
+        channel.queue_declare(
+            full, auto_delete=True, arguments={"x-max-length": 1, "x-overflow": "reject-publish"}
+        )
+        channel.queue_bind(full, "helpdesk.events", routing_key="tickets.#")
+        envelopes = [event("first"), event("second")]
+        with engine.begin() as db:
+            for envelope in envelopes:
+                write_event(db, envelope, keyring=KEYRING)
+        with pytest.raises(MessageNacked):
+            publish_pending(engine, EventPublisher(amqp), "outbox", keyring=KEYRING)
+        channel.queue_delete(full)
+    with engine.connect() as db:
+        waiting = db.execute(sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+        assert waiting.scalar() == 2
+    assert all("sealed" in body for body in stored_bodies(engine))  # text kept for the retry
+    drain(vhost_url)
+
+
+def test_confirms_are_awaited_once_for_a_whole_batch(vhost_url):
+    with relay_connection(vhost_url) as amqp:
+        declare_topology(amqp)
+        publisher = EventPublisher(amqp)
+        for i in range(50):
+            envelope = event(f"batch {i}")
+            publisher.publish(
+                json.dumps(envelope), "tickets.message_added", envelope["event_id"], MESSAGE_ADDED
+            )
+        assert publisher._sent == 50
+        publisher.wait_for_confirms()
+        assert not publisher._unconfirmed
+    assert len(drain(vhost_url)) == 50

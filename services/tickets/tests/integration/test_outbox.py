@@ -175,9 +175,12 @@ def test_published_rows_keep_no_event_text(call, db, amqp_url):
 
 
 def test_the_relay_publishes_in_confirm_mode(amqp_url):
-    from shared.outbox import confirmed_connection
+    from shared.outbox import EventPublisher, relay_connection
 
-    with confirmed_connection(amqp_url) as conn:
-        channel = conn.default_channel
-        # py-amqp swaps in the publish that waits for the broker's ack.
-        assert channel.basic_publish.__func__ is type(channel).basic_publish_confirm
+    with relay_connection(amqp_url) as conn:
+        publisher = EventPublisher(conn)
+        # Confirm mode is on: a publish leaves a delivery tag waiting for its ack.
+        publisher.publish("{}", "tickets.test", "e-1", "test")
+        assert publisher._unconfirmed == {1}
+        publisher.wait_for_confirms()
+        assert publisher._unconfirmed == set()

@@ -189,7 +189,7 @@ def make_event(
         "source": SOURCE,
         "request_id": request_id,
         "action_id": str(action_id),
-        "payload": _PAYLOADS[event_type].dump(_PAYLOADS[event_type].load(payload)),
+        "payload": _PAYLOADS[event_type].load(payload),
     }
     _ENVELOPE.load(envelope)
     return envelope

@@ -26,6 +26,8 @@ from services.tickets.tables import (
 from shared.crypto import Keyring, aad
 
 ENCRYPTED_TICKET_COLUMNS = tuple(c for t, c, *_ in ENCRYPTED_COLUMNS if t == "tickets")
+# A ticket's columns but its encrypted text: lists, and the row a command locks.
+_LIST_COLUMNS = [c for c in tickets.c if c.name not in ENCRYPTED_TICKET_COLUMNS]
 
 
 def _pairs(table: sa.Table, *columns: str) -> list:
@@ -60,7 +62,8 @@ def _view_statement(include_internal: bool, owner: bool) -> sa.Select:
 
 
 def _lock_statement(owner: bool, reserve_message: bool) -> sa.Select:
-    query = sa.select(tickets).where(tickets.c.id == sa.bindparam("ticket_id"))
+    # No encrypted text: commands decide on status and ids, and read their view after.
+    query = sa.select(*_LIST_COLUMNS).where(tickets.c.id == sa.bindparam("ticket_id"))
     if owner:
         query = query.where(tickets.c.owner_id == sa.bindparam("owner_id"))
     # Serialize concurrent commands on one ticket: each sees the other's status.
@@ -120,7 +123,6 @@ _ADD_PUBLIC_MESSAGE = (
     .where(tickets.c.id == _NEW_MESSAGE.c.ticket_id)
     .values(updated_at=_NEW_MESSAGE.c.created_at, last_message_at=_NEW_MESSAGE.c.created_at)
 )
-_LIST_COLUMNS = [c for c in tickets.c if c.name not in ENCRYPTED_TICKET_COLUMNS]
 
 # List filters by name; each is bound to the parameter of the same name (``unassigned``
 # takes none). A page's statement is built once per combination of filters in use.
@@ -212,8 +214,8 @@ class TicketRepository:
     def lock(
         self, ticket_id: int, owner_id: str | None = None, reserve_message: bool = False
     ) -> dict | None:
-        """The ticket, locked until the transaction ends, text opened; None if missing
-        (or not ``owner_id``'s).
+        """The ticket, locked until the transaction ends, without its encrypted text;
+        None if missing (or not ``owner_id``'s).
 
         With ``reserve_message`` it also holds ``message_id`` and ``message_at``: the
         id and database time for a message added to it (see ``add_message``).
@@ -221,7 +223,7 @@ class TicketRepository:
         params = {"ticket_id": ticket_id, "owner_id": owner_id}
         row = self.connection.execute(_LOCK[owner_id is not None, reserve_message], params)
         row = row.first()
-        return None if row is None else self._open_ticket(row)
+        return None if row is None else row._asdict()
 
     def view(
         self, ticket_id: int, include_internal: bool, owner_id: str | None = None

@@ -82,7 +82,8 @@ def _lock_statement(owner: bool, reserve_message: bool) -> sa.Select:
 
 
 # Every fixed statement is built once: building one per call (and its cache key)
-# cost more CPU than running it. Keyed by (include internal notes, owner's only).
+# cost more CPU than running it. _VIEW is keyed by (include internal notes, owner's
+# only), _LOCK by (owner's only, reserve a message).
 _VIEW = {(i, o): _view_statement(i, o) for i in (False, True) for o in (False, True)}
 _LOCK = {(o, r): _lock_statement(o, r) for o in (False, True) for r in (False, True)}
 _CLOCK = sa.select(sa.func.clock_timestamp())

@@ -119,12 +119,14 @@ def _existence_first(clients):
 
 def create_app(settings: Settings, clients) -> falcon.App:
     """Build the WSGI app for ``settings`` on top of ``clients``."""
+    router = falcon.routing.CompiledRouter()
     app = falcon.App(
         middleware=[
             StrictTransportSecurity(),
-            RequestContext(),
+            RequestContext(router),
             Authenticate(TokenVerifier(settings)),
         ],
+        router=router,
         cors_enable=False,
     )
     app.req_options.strip_url_path_trailing_slash = True

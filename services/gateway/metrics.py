@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 REQUESTS = Counter(
     "helpdesk_http_requests_total",
     "HTTP requests answered, by method, route template and status "
-    "(route 'unmatched': unknown paths, and API requests refused before routing with 401/403).",
+    "(route 'unmatched': unknown paths).",
     ["method", "route", "status"],
 )
 LATENCY = Histogram(

@@ -42,7 +42,21 @@ def request_id_from(header: str | None) -> str:
 
 
 class RequestContext:
-    """Give every request an id (echoed or made), bind it for logs; time and count it."""
+    """Give every request an id (echoed or made), bind it for logs; time and count it.
+
+    ``router`` names the route of a request refused before routing (401/403 come
+    from ``Authenticate``, which runs first), so those count under their route too.
+    """
+
+    def __init__(self, router=None):
+        self.router = router
+
+    def _route(self, req) -> str:
+        template = req.uri_template
+        if template is None and self.router is not None:
+            found = self.router.find(req.path)
+            template = found[3] if found else None
+        return route_label(template)
 
     def process_request(self, req, resp):
         req.context.started = time.perf_counter()
@@ -55,7 +69,7 @@ class RequestContext:
         resp.set_header(REQUEST_ID_HEADER, request_id)
         started = req.context.get("started")
         elapsed = time.perf_counter() - started if started else 0.0
-        route = route_label(req.uri_template)
+        route = self._route(req)
         status = resp.status_code
         metrics.observe(req.method, route, status, elapsed)
         if access_log.isEnabledFor(logging.INFO):

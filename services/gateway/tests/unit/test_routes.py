@@ -271,6 +271,19 @@ def test_healthz_readyz_and_metrics(client, clients, auth):
     assert "helpdesk_http_request_duration_seconds_bucket" in metrics.text
 
 
+def test_requests_refused_before_routing_count_under_their_route(client, auth):
+    client.simulate_get("/api/v1/tickets/7")  # no token: 401 before routing
+    client.simulate_get("/api/v1/admin/tickets", headers=auth())  # a user: 403
+    client.simulate_get("/api/v1/nowhere", headers=auth())  # no such route: 404
+    text = client.simulate_get("/metrics").text
+    assert (
+        'helpdesk_http_requests_total{method="GET",route="/api/v1/tickets/{ticket_id}",status="401"}'
+        in text
+    )
+    assert 'route="/api/v1/admin/tickets",status="403"' in text
+    assert 'helpdesk_http_requests_total{method="GET",route="unmatched",status="404"}' in text
+
+
 def test_openapi_describes_every_route_and_error(client, settings):
     doc = client.simulate_get("/openapi.json").json
     assert doc["openapi"].startswith("3.1")

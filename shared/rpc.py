@@ -31,43 +31,8 @@ from nameko.constants import (
     NON_PERSISTENT,
 )
 from nameko.exceptions import UnserializableValueError, serialize
-from nameko.rpc import Responder, RpcConsumer, get_rpc_exchange
 from nameko.rpc import Rpc as NamekoRpc
-
-
-class _Responder(Responder):
-    def __init__(self, producer_pool, exchange, message):
-        self.producer_pool = producer_pool
-        self.exchange = exchange
-        self.message = message
-
-    def send_response(self, result, exc_info):
-        """Publish ``result`` (or the error) to the caller's reply queue, as nameko does."""
-        error = None if exc_info is None else serialize(exc_info[1])
-        # Reply encoded the way the request was.
-        serializer = registry.type_to_name[self.message.properties["content_type"]]
-        try:
-            encoded = dumps({"result": result, "error": error}, serializer)
-        except Exception:
-            # An unserializable result is the caller's error, not a reason to crash.
-            exc_info = sys.exc_info()
-            error = serialize(UnserializableValueError(result))
-            result = None
-            encoded = dumps({"result": None, "error": error}, serializer)
-        content_type, content_encoding, body = encoded
-        with self.producer_pool.acquire(block=True) as producer:
-            producer.publish(
-                body,
-                content_type=content_type,
-                content_encoding=content_encoding,
-                exchange=self.exchange,
-                routing_key=self.message.properties["reply_to"],
-                correlation_id=self.message.properties.get("correlation_id"),
-                delivery_mode=NON_PERSISTENT,
-                retry=True,
-                retry_policy=DEFAULT_RETRY_POLICY,
-            )
-        return result, exc_info
+from nameko.rpc import RpcConsumer, get_rpc_exchange
 
 
 class _RpcConsumer(RpcConsumer):
@@ -87,8 +52,31 @@ class _RpcConsumer(RpcConsumer):
         self.reply_exchange = get_rpc_exchange(config)
 
     def handle_result(self, message, result, exc_info):
-        responder = _Responder(self.producer_pool, self.reply_exchange, message)
-        result, exc_info = responder.send_response(result, exc_info)
+        """Reply to the caller (as nameko's responder does, see the module doc); ack."""
+        error = None if exc_info is None else serialize(exc_info[1])
+        # Reply encoded the way the request was.
+        serializer = registry.type_to_name[message.properties["content_type"]]
+        try:
+            encoded = dumps({"result": result, "error": error}, serializer)
+        except Exception:
+            # An unserializable result is the caller's error, not a reason to crash.
+            exc_info = sys.exc_info()
+            error = serialize(UnserializableValueError(result))
+            result = None
+            encoded = dumps({"result": None, "error": error}, serializer)
+        content_type, content_encoding, body = encoded
+        with self.producer_pool.acquire(block=True) as producer:
+            producer.publish(
+                body,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                exchange=self.reply_exchange,
+                routing_key=message.properties["reply_to"],
+                correlation_id=message.properties.get("correlation_id"),
+                delivery_mode=NON_PERSISTENT,
+                retry=True,
+                retry_policy=DEFAULT_RETRY_POLICY,
+            )
         self.queue_consumer.ack_message(message)
         return result, exc_info
 

@@ -75,7 +75,6 @@ from shared.logging import current_request_id
 
 log = logging.getLogger("gateway.rpc")
 
-SERVICES = ("tickets", "notifications")
 # Errors after which a client's connection state is unknown: discard it.
 TRANSPORT_ERRORS = (RpcTimeout, OSError, KombuError, AMQPError)
 # Errors that mean the broker cannot be reached at all (the probe's "down").

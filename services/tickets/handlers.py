@@ -100,12 +100,6 @@ def _checked(uow, cmd: Command, owner, schema, rule, reserve_message=False) -> t
     return ticket, data
 
 
-def _now(uow) -> datetime:
-    # The database clock: one time source however many service instances run; the
-    # time of the change itself (after any row lock wait), not of the transaction start.
-    return uow.tickets.now()
-
-
 def _ref(ticket: dict, actor: domain.Actor | None, actor_role: str) -> dict:
     """The ``TicketRef`` part of every event payload."""
     return {
@@ -447,7 +441,7 @@ def close_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             schemas.CLOSE_TICKET,
             lambda status, _data: domain.check_closable(status),
         )
-        now = _now(uow)
+        now = uow.tickets.now()
         previous = ticket["status"]
         note = data["note"] or None
         ticket.update(status=domain.CLOSED, closed_note=note, updated_at=now)
@@ -498,7 +492,7 @@ def change_status(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             data["status"],
             domain.BY_SUPPORT,
             actor,
-            _now(uow),
+            uow.tickets.now(),
             resolution_note=data["resolution_note"],
         )
         view = _current_view(uow, ticket["id"], support=True)
@@ -520,7 +514,7 @@ def assign_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
         if data["assignee_id"] != ticket["assignee_id"]:
             previous = ticket["assignee_id"]
             name = data["assignee_name"] if data["assignee_id"] is not None else None
-            now = _now(uow)
+            now = uow.tickets.now()
             ticket.update(assignee_id=data["assignee_id"], assignee_name=name, updated_at=now)
             uow.tickets.update(
                 ticket["id"], assignee_id=data["assignee_id"], assignee_name=name, updated_at=now

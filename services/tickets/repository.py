@@ -171,7 +171,9 @@ class TicketRepository:
 
     # --- ids, time and text -------------------------------------------------------------
     def now(self) -> datetime:
-        """The database clock at this moment (not the transaction's start)."""
+        """The database clock at this moment: one time source however many instances
+        run, and the time of the change itself (after any row lock wait), not of the
+        transaction's start."""
         return self.connection.execute(_CLOCK).scalar_one()
 
     def _seal(self, table: str, column: str, row_id: int, text: str | None) -> str | None:

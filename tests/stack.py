@@ -80,12 +80,16 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.specs = process_specs(self.env)
         self.procs = {}
+        # Where each process's log stood when it was (re)started: its start-up line
+        # must come after that.
+        self.log_starts = {}
 
     def start(self, service: str | None = None) -> None:
         """Start every process of ``service`` (all services when None)."""
         for spec in self.specs:
             if service in (None, spec.service) and spec.label not in self.procs:
                 log = open(self.log_path(spec.label), "ab")  # noqa: SIM115 - kept by the process
+                self.log_starts[spec.label] = log.tell()
                 self.procs[spec.label] = start(spec, self.env, stdout=log, stderr=log)
 
     def stop(self, service: str | None = None) -> None:
@@ -114,8 +118,25 @@ class Stack:
             p.read_text(errors="replace") for p in sorted(self.log_dir.glob(f"{service}.*.log"))
         )
 
+    def unstarted(self) -> list[str]:
+        """The service processes that have not yet logged that they started.
+
+        ``/readyz`` pings each service once, so one instance answering says nothing
+        of a second: each logs ``service started`` only once it consumes its queues.
+        """
+        waiting = []
+        for label in self.procs:
+            if label.startswith("gateway."):
+                continue
+            with open(self.log_path(label), "rb") as log:
+                log.seek(self.log_starts[label])
+                if b'"message": "service started"' not in log.read():
+                    waiting.append(label)
+        return waiting
+
     def wait_ready(self, timeout: float = 90.0) -> None:
-        """Block until ``/readyz`` answers 200; fail with the logs if it never does."""
+        """Block until ``/readyz`` answers 200 and every service process has started;
+        fail with the logs if that never happens."""
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -126,7 +147,8 @@ class Stack:
                     )
             try:
                 with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=5) as resp:
-                    if resp.status == 200:
+                    last = f"not started yet: {self.unstarted()}"
+                    if resp.status == 200 and not self.unstarted():
                         return
             except urllib.error.HTTPError as exc:
                 last = f"{exc.code} {exc.read()[:300]!r}"

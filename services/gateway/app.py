@@ -93,19 +93,27 @@ class Metrics:
 
 
 def _existence_first(clients):
-    """405 handler: an unreachable ticket is a 404, which outranks 405.
+    """405 handler: an unreachable ticket or notice is a 404, which outranks 405.
 
     Errors raised inside an error handler are not handled again, so this handler
     serializes whichever error wins itself.
     """
 
-    def handle(req, resp, ex, params):
-        ticket_id = (params or {}).get("ticket_id")
-        actor = req.context.get("actor")
-        if ticket_id is not None and actor is not None:
+    def lookup(req, params, actor):
+        # The call that raises NotFound if the path names nothing the caller may see.
+        if params.get("ticket_id") is not None:
             method = "admin_get_ticket" if req.path.startswith("/api/v1/admin/") else "get_ticket"
+            return "tickets", method, actor.as_dict(), params["ticket_id"]
+        if params.get("notice_id") is not None:
+            return "notifications", "get_notice", actor.id, params["notice_id"]
+        return None
+
+    def handle(req, resp, ex, params):
+        actor = req.context.get("actor")
+        call = lookup(req, params or {}, actor) if actor is not None else None
+        if call is not None:
             try:
-                clients.call("tickets", method, actor.as_dict(), ticket_id)
+                clients.call(*call)
             except HelpdeskError as remote:
                 handle_remote_error(req, resp, remote, params)
                 return

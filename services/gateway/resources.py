@@ -171,7 +171,12 @@ class NoticeRead(_Resource):
         self.schema = schemas.EmptyBody()
 
     def on_post(self, req, resp, notice_id):
-        _body(req, self.schema, required=False)
+        try:
+            _body(req, self.schema, required=False)
+        except ApiError:
+            # As for a ticket: someone else's notice is a 404 before any body error.
+            self.notifications("get_notice", req.context.actor.id, notice_id)
+            raise
         resp.media = self.notifications("mark_read", req.context.actor.id, notice_id)
 
 

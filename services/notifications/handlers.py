@@ -88,6 +88,15 @@ def count_unread(cmd: dict, uow: UnitOfWork) -> dict:
         return {"unread_count": uow.notices.count_unread(cmd["recipient_id"])}
 
 
+def get_notice(cmd: dict, uow: UnitOfWork) -> dict:
+    """One of the recipient's notices, unchanged; ``NotFound`` if it is not theirs."""
+    with uow.autocommit():
+        notice = uow.notices.get(cmd["recipient_id"], cmd["notice_id"])
+    if notice is None:
+        raise NotFound("notice not found")
+    return _view(notice)
+
+
 def mark_read(cmd: dict, uow: UnitOfWork) -> dict:
     """Mark one of the recipient's notices read; ``NotFound`` if it is not theirs."""
     with uow.autocommit():  # one statement

@@ -43,6 +43,11 @@ class NotificationsService:
         return handlers.count_unread({"recipient_id": load_recipient(recipient_id)}, self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
+    def get_notice(self, recipient_id, notice_id):
+        cmd = {"recipient_id": load_recipient(recipient_id), "notice_id": load_notice_id(notice_id)}
+        return handlers.get_notice(cmd, self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
     def mark_read(self, recipient_id, notice_id):
         cmd = {"recipient_id": load_recipient(recipient_id), "notice_id": load_notice_id(notice_id)}
         return handlers.mark_read(cmd, self._uow())

@@ -87,6 +87,7 @@ def _page_statement(unread: bool, after: bool) -> sa.Select:
 
 # Keyed by (unread only, after a keyset).
 _PAGE = {(u, a): _page_statement(u, a) for u in (False, True) for a in (False, True)}
+_GET = sa.select(notices).where(notices.c.id == sa.bindparam("notice_id"), _MINE)
 # One statement: a notice already read keeps its read_at, and the row comes back
 # either way (none if it is missing or someone else's).
 _MARK_READ = (
@@ -159,6 +160,12 @@ class Notices:
     def count_unread(self, recipient_id: str) -> int:
         """How many of the recipient's notices are unread (an index-only scan of a partial index)."""
         return self.connection.execute(_COUNT_UNREAD, {"recipient": recipient_id}).scalar_one()
+
+    def get(self, recipient_id: str, notice_id: int) -> dict | None:
+        """One of the recipient's notices; None if it is missing or someone else's."""
+        params = {"recipient": recipient_id, "notice_id": notice_id}
+        row = self.connection.execute(_GET, params).first()
+        return self._open(row) if row is not None else None
 
     def mark_read(self, recipient_id: str, notice_id: int, now: datetime) -> dict | None:
         """Mark one of the recipient's notices read (kept if already); None if not theirs."""

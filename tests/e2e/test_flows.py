@@ -160,6 +160,12 @@ def test_nobody_reaches_another_users_ticket_or_notice(user, other_user, admin):
     notice = page["items"][0]
     stolen = other_user.post(f"/api/v1/notifications/{notice['id']}/read")
     assert stolen.status_code == 404
+    # Another's notice stays unseen behind a wrong method or a bad body too (404 first).
+    path = f"/api/v1/notifications/{notice['id']}/read"
+    assert other_user.get(path).status_code == 404
+    assert other_user.post(path, {"read": True}).status_code == 404
+    assert user.get(path).status_code == 405
+    assert user.post(path, {"read": True}).status_code == 422
     assert other_user.get("/api/v1/notifications").json()["items"] == []
     assert user.get("/api/v1/notifications/unread-count").json()["unread_count"] == 1
 

@@ -286,6 +286,12 @@ class FakeNotifications:
     def unread_count(self, recipient_id):
         return {"unread_count": sum(1 for n in self._mine(recipient_id) if n["read_at"] is None)}
 
+    def get_notice(self, recipient_id, notice_id):
+        for n in self._mine(recipient_id):
+            if n["id"] == notice_id:
+                return self._view(n)
+        raise NotFound("Notice not found.")
+
     def mark_read(self, recipient_id, notice_id):
         for n in self._mine(recipient_id):
             if n["id"] == notice_id:

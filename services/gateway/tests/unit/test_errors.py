@@ -59,6 +59,28 @@ def test_404_outranks_405_for_a_ticket_that_is_not_the_callers(client, auth, new
     _error(result, 405, "method_not_allowed")
 
 
+def test_404_outranks_405_and_body_errors_for_a_notice_that_is_not_the_callers(
+    client, clients, auth
+):
+    notices = clients.services["notifications"]
+    mine, theirs = notices.add("alice"), notices.add("bob")
+    json_headers = auth() | {"Content-Type": "application/json"}
+    for notice_id in (theirs["id"], 9999):
+        path = f"/api/v1/notifications/{notice_id}/read"
+        _error(client.simulate_get(path, headers=auth()), 404, "not_found")
+        _error(client.simulate_delete(path, headers=auth()), 404, "not_found")
+        _error(client.simulate_post(path, json={"x": 1}, headers=auth()), 404, "not_found")
+        _error(client.simulate_post(path, body=b"{", headers=json_headers), 404, "not_found")
+    # On one's own notice the other errors stand, and nothing was marked read.
+    path = f"/api/v1/notifications/{mine['id']}/read"
+    result = client.simulate_get(path, headers=auth())
+    _error(result, 405, "method_not_allowed")
+    assert "POST" in result.headers["Allow"]
+    _error(client.simulate_post(path, json={"x": 1}, headers=auth()), 422, "validation_failed")
+    _error(client.simulate_post(path, body=b"{", headers=json_headers), 400, "malformed_request")
+    assert mine["read_at"] is None and theirs["read_at"] is None
+
+
 def test_someone_elses_ticket_looks_exactly_like_a_missing_one(client, auth, new_ticket):
     ticket = new_ticket("bob")
     theirs = client.simulate_get(f"/api/v1/tickets/{ticket['id']}", headers=auth("alice"))

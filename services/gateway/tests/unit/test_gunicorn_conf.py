@@ -33,7 +33,11 @@ def _load(monkeypatch, **env):
 def test_defaults(monkeypatch):
     conf = _load(monkeypatch, HELPDESK_HTTP_HOST="127.0.0.1", HELPDESK_HTTP_PORT="8123")
     assert conf.bind == "127.0.0.1:8123"
-    assert (conf.worker_class, conf.workers, conf.threads) == ("gthread", 2, 8)
+    assert (conf.worker_class, conf.workers, conf.threads) == (
+        "services.gateway.worker.GatewayWorker",
+        2,
+        8,
+    )
     assert conf.graceful_timeout <= conf.timeout
     assert not hasattr(conf, "certfile")
 

@@ -98,6 +98,18 @@ def test_mark_read_of_someone_elses_notice_is_not_found(seed, rpc_call):
     assert rpc_call("unread_count", OWNER) == {"unread_count": 1}
 
 
+def test_get_notice_reads_one_of_ones_own_and_changes_nothing(seed, rpc_call):
+    seed(1)
+    (notice,) = rpc_call("list_notices", OWNER, {})["items"]
+    assert rpc_call("get_notice", OWNER, str(notice["id"])) == notice
+    assert rpc_call("unread_count", OWNER) == {"unread_count": 1}
+    for recipient, notice_id in (("user-2", notice["id"]), (OWNER, notice["id"] + 1000)):
+        with pytest.raises(NotFound):
+            rpc_call("get_notice", recipient, notice_id)
+    with pytest.raises(ValidationFailed):
+        rpc_call("get_notice", OWNER, 0)
+
+
 def test_mark_all_read(seed, rpc_call):
     seed(4)
     seed(2, recipient="user-2")

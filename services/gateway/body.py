@@ -33,12 +33,19 @@ def read_json(req, required: bool = True):
     length = req.content_length
     if length is not None and length > MAX_BODY_BYTES:
         raise ApiError(413, details={"max_bytes": MAX_BODY_BYTES})
-    if length is None and "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
-        # No length to trust: read at most one byte past the cap from the raw stream
-        # (Falcon's bounded stream is empty without a Content-Length).
-        raw = req.stream.read(MAX_BODY_BYTES + 1)
-    else:
-        raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
+    try:
+        if length is None and "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
+            # No length to trust: read at most one byte past the cap from the raw stream
+            # (Falcon's bounded stream is empty without a Content-Length).
+            raw = req.stream.read(MAX_BODY_BYTES + 1)
+        else:
+            raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
+    except Exception as exc:
+        # The server's stream refused the body's framing (a bad chunk size, a chunk
+        # without its terminator, a client gone mid-body): the client's fault, a 400.
+        raise ApiError(
+            400, "The request body could not be read.", {"body": [str(exc) or type(exc).__name__]}
+        ) from None
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, details={"max_bytes": MAX_BODY_BYTES})
     if not raw.strip():

@@ -47,10 +47,14 @@ CODE_BY_STATUS = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
+    417: "expectation_failed",
     422: "validation_failed",
     429: "rate_limited",
+    431: "header_fields_too_large",
     500: "internal_error",
+    501: "not_implemented",
     503: "service_unavailable",
 }
 
@@ -61,7 +65,9 @@ DEFAULT_MESSAGE = {
     404: "Not found.",
     405: "This method is not allowed here.",
     413: "The request body is larger than 64 KiB.",
+    414: "The request line is too long.",
     415: "The request body must be application/json.",
+    431: "The request has too many or too large header fields.",
     500: "Something went wrong on our side.",
     503: "A backend service did not answer in time; try again shortly.",
 }

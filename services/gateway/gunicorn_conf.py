@@ -36,7 +36,8 @@ def _positive(name, default):
 
 
 bind = f"{_settings.http_host}:{_settings.http_port}"
-worker_class = "gthread"
+# gthread, with gunicorn's own parse errors in the contract's JSON shape.
+worker_class = "services.gateway.worker.GatewayWorker"
 workers = _positive("HELPDESK_GATEWAY_WORKERS", 2)
 threads = _positive("HELPDESK_GATEWAY_THREADS", 8)
 timeout = 30

@@ -447,7 +447,10 @@ def build_openapi(settings) -> dict:
                 "Support tickets, notices and the support queue. Every error has the body "
                 "{error: {code, message, details}}; when several apply the first of 401, 403, "
                 "404, 405, 413, 415, 400, 422, 409, 429 wins. Every response carries X-Request-Id. "
-                "Unknown query parameters are ignored; unknown body fields are a 422."
+                "Unknown query parameters are ignored; unknown body fields are a 422. "
+                "A request that cannot be parsed as HTTP gets the same error body: "
+                "400 malformed_request, or 414 uri_too_long for a request line over 8190 "
+                "bytes, or 431 header_fields_too_large for more than 100 header fields."
             ),
         },
         "servers": [{"url": "/"}],

@@ -52,6 +52,53 @@ def _chunked_post_without_end(stack, token, path, kib=80):
         return response.status, response.headers, response.read()
 
 
+def _unparsable(stack, request: bytes):
+    """Send raw bytes gunicorn cannot parse as a request; return (status, headers, body)."""
+    url = urlsplit(stack.base_url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, response.headers, response.read()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (
+            b"GET /api/v1/tickets HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n",
+            400,
+            "malformed_request",
+        ),
+        (b"GET /api/v1/tickets HTTP/9.9\r\nHost: x\r\n\r\n", 400, "malformed_request"),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-H%d: 1\r\n" % n for n in range(120))
+            + b"\r\n",
+            431,
+            "header_fields_too_large",
+        ),
+        (
+            b"POST /api/v1/preview HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %(token)s\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+            "malformed_request",
+        ),
+    ],
+    ids=["header-name", "http-version", "request-line", "header-count", "chunk-size"],
+)
+def test_what_gunicorn_cannot_parse_still_gets_the_contracts_error(
+    stack, user, request_bytes, status, code
+):
+    request_bytes = request_bytes.replace(b"%(token)s", user.token.encode())
+    got, headers, body = _unparsable(stack, request_bytes)
+    assert got == status, body
+    assert headers["Content-Type"] == "application/json" and headers["X-Request-Id"]
+    error = json.loads(body)["error"]
+    assert error["code"] == code and error["message"] and isinstance(error["details"], dict)
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 

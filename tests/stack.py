@@ -147,9 +147,10 @@ class Stack:
                     )
             try:
                 with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=5) as resp:
-                    last = f"not started yet: {self.unstarted()}"
-                    if resp.status == 200 and not self.unstarted():
+                    waiting = self.unstarted()
+                    if resp.status == 200 and not waiting:
                         return
+                    last = f"not started yet: {waiting}"
             except urllib.error.HTTPError as exc:
                 last = f"{exc.code} {exc.read()[:300]!r}"
             except OSError as exc:

@@ -3,7 +3,9 @@
 Secrets are never baked into an image. Compose (or any orchestrator) mounts them
 as files, and ``<NAME>_FILE`` names the file holding the value of ``<NAME>`` for
 the settings below, which ``shared.config`` reads only from the environment. A
-value set directly wins over a file. ``HELPDESK_DATA_KEY_FILE`` and
+value set directly wins over a file, and a ``<NAME>_FILE`` that is not set is
+skipped: compose gives ``HELPDESK_JWT_SECRET_FILE`` to the gateway only, the one
+process that verifies tokens. ``HELPDESK_DATA_KEY_FILE`` and
 ``HELPDESK_JWT_PUBLIC_KEY_FILE`` are read by the services themselves.
 """
 

@@ -3,6 +3,10 @@
 Every service and command builds one ``Settings`` with ``Settings.from_env()``.
 Local defaults are safe for a laptop; secrets have no production default, so a
 ``production`` process refuses to start without them (``ConfigError``).
+
+Only the gateway verifies tokens, so only it (and the token-minting command) reads
+the ``HELPDESK_JWT_*`` settings; every other process passes
+``verifies_tokens=False`` and neither needs nor holds the token-signing secret.
 """
 
 from __future__ import annotations
@@ -125,6 +129,48 @@ def _frame_ancestors(raw: str | None) -> str:
     return " ".join(sources)
 
 
+def _jwt_settings(env, environment: str) -> dict:
+    """The ``jwt_*`` fields from ``HELPDESK_JWT_*``, for a process that verifies tokens.
+
+    Production needs a real HS256 secret (32+ characters, not the development one);
+    RS256/ES256 need ``HELPDESK_JWT_PUBLIC_KEY`` or ``HELPDESK_JWT_PUBLIC_KEY_FILE``.
+    """
+    algorithm = env.get("HELPDESK_JWT_ALGORITHM", "HS256").upper()
+    if algorithm not in JWT_ALGORITHMS:
+        raise ConfigError(f"HELPDESK_JWT_ALGORITHM must be one of {JWT_ALGORITHMS}")
+    secret = env.get("HELPDESK_JWT_SECRET") or None
+    public_key = env.get("HELPDESK_JWT_PUBLIC_KEY") or None
+    key_file = env.get("HELPDESK_JWT_PUBLIC_KEY_FILE")
+    if key_file and not public_key:
+        try:
+            with open(key_file, encoding="utf-8") as fh:
+                public_key = fh.read()
+        except OSError as exc:
+            raise ConfigError(f"HELPDESK_JWT_PUBLIC_KEY_FILE unreadable: {exc}") from None
+    if algorithm == "HS256":
+        if secret is None:
+            if environment == "production":
+                raise ConfigError("HELPDESK_JWT_SECRET is required in production")
+            secret = DEV_JWT_SECRET
+        if environment == "production" and (secret == DEV_JWT_SECRET or len(secret) < 32):
+            raise ConfigError(
+                "HELPDESK_JWT_SECRET must be a real secret of at least 32 characters in production"
+            )
+    elif not public_key:
+        raise ConfigError(f"HELPDESK_JWT_PUBLIC_KEY(_FILE) is required for {algorithm}")
+    return {
+        "jwt_algorithm": algorithm,
+        "jwt_secret": secret if algorithm == "HS256" else None,
+        "jwt_public_key": public_key if algorithm != "HS256" else None,
+        "jwt_issuer": env.get("HELPDESK_JWT_ISSUER") or None,
+        "jwt_audience": env.get("HELPDESK_JWT_AUDIENCE") or None,
+    }
+
+
+# A process that verifies no token holds no token key (``verifies_tokens=False``).
+_NO_JWT = {"jwt_secret": None, "jwt_public_key": None, "jwt_issuer": None, "jwt_audience": None}
+
+
 def sqlalchemy_url(url: str) -> str:
     """A ``postgresql://`` URL as SQLAlchemy's psycopg 3 dialect wants it."""
     scheme, rest = url.split("://", 1)
@@ -143,6 +189,7 @@ class Settings:
     notifications_database_url: str = "postgresql://root@127.0.0.1:5432/helpdesk_notifications"
     tickets_per_day: int = 5
     features: tuple = DEFAULT_FEATURES
+    # Read only by a process that verifies tokens (the gateway); None in the others.
     jwt_algorithm: str = "HS256"
     jwt_secret: str | None = DEV_JWT_SECRET
     jwt_public_key: str | None = None
@@ -174,37 +221,23 @@ class Settings:
         return self.env == "production"
 
     @classmethod
-    def from_env(cls, environ=None) -> Settings:
-        """Read and validate every ``HELPDESK_*`` variable; raise ``ConfigError``."""
+    def from_env(cls, environ=None, *, verifies_tokens: bool = True) -> Settings:
+        """Read and validate every ``HELPDESK_*`` variable; raise ``ConfigError``.
+
+        ``verifies_tokens``: whether this process verifies (or mints) JWTs. True
+        (the default) for the gateway and ``helpdesk-token``: the ``HELPDESK_JWT_*``
+        settings are read and validated, and production refuses to start without
+        a real ``HELPDESK_JWT_SECRET`` (or the public key of RS256/ES256). False for
+        every other process (the nameko services, set-up, migrations, key
+        rotation): no ``HELPDESK_JWT_*`` variable is read or required, and the
+        settings carry no JWT secret, public key, issuer or audience.
+        """
         env = os.environ if environ is None else environ
         name = env.get("HELPDESK_ENV", "development")
         if name not in ENVIRONMENTS:
             raise ConfigError(f"HELPDESK_ENV must be one of {ENVIRONMENTS}, got {name!r}")
 
-        algorithm = env.get("HELPDESK_JWT_ALGORITHM", "HS256").upper()
-        if algorithm not in JWT_ALGORITHMS:
-            raise ConfigError(f"HELPDESK_JWT_ALGORITHM must be one of {JWT_ALGORITHMS}")
-        secret = env.get("HELPDESK_JWT_SECRET") or None
-        public_key = env.get("HELPDESK_JWT_PUBLIC_KEY") or None
-        key_file = env.get("HELPDESK_JWT_PUBLIC_KEY_FILE")
-        if key_file and not public_key:
-            try:
-                with open(key_file, encoding="utf-8") as fh:
-                    public_key = fh.read()
-            except OSError as exc:
-                raise ConfigError(f"HELPDESK_JWT_PUBLIC_KEY_FILE unreadable: {exc}") from None
-        if algorithm == "HS256":
-            if secret is None:
-                if name == "production":
-                    raise ConfigError("HELPDESK_JWT_SECRET is required in production")
-                secret = DEV_JWT_SECRET
-            if name == "production" and (secret == DEV_JWT_SECRET or len(secret) < 32):
-                raise ConfigError(
-                    "HELPDESK_JWT_SECRET must be a real secret of at least 32 characters in production"
-                )
-        elif not public_key:
-            raise ConfigError(f"HELPDESK_JWT_PUBLIC_KEY(_FILE) is required for {algorithm}")
-
+        jwt = _jwt_settings(env, name) if verifies_tokens else _NO_JWT
         return cls(
             env=name,
             http_host=env.get("HELPDESK_HTTP_HOST", "127.0.0.1"),
@@ -220,11 +253,7 @@ class Settings:
             ),
             tickets_per_day=_int(env, "HELPDESK_TICKETS_PER_DAY", 5, 1, 10_000),
             features=_features(env.get("HELPDESK_FEATURES")),
-            jwt_algorithm=algorithm,
-            jwt_secret=secret if algorithm == "HS256" else None,
-            jwt_public_key=public_key if algorithm != "HS256" else None,
-            jwt_issuer=env.get("HELPDESK_JWT_ISSUER") or None,
-            jwt_audience=env.get("HELPDESK_JWT_AUDIENCE") or None,
+            **jwt,
             rpc_timeout=_float(env, "HELPDESK_RPC_TIMEOUT", 5.0),
             rpc_pool_size=_int(env, "HELPDESK_RPC_POOL_SIZE", 8, 1, 256),
             log_level=env.get("HELPDESK_LOG_LEVEL", "INFO").upper(),

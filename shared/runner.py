@@ -55,7 +55,8 @@ def run_service(name: str, service_cls, argv=None, on_start=None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env()
+        # Only the gateway verifies tokens: a service neither reads nor holds the JWT settings.
+        settings = Settings.from_env(verifies_tokens=False)
     except ConfigError as exc:
         print(f"helpdesk-{name}: configuration error: {exc}", file=sys.stderr)
         return 2

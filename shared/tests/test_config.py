@@ -31,6 +31,32 @@ def test_production_refuses_the_development_secret():
     assert ok.production and ok.jwt_secret == "x" * 40
 
 
+def test_only_a_token_verifying_process_needs_the_jwt_settings():
+    production = {"HELPDESK_ENV": "production"}
+    with pytest.raises(ConfigError, match="HELPDESK_JWT_SECRET is required"):
+        Settings.from_env(production)
+    with pytest.raises(ConfigError, match="HELPDESK_JWT_SECRET is required"):
+        Settings.from_env(production, verifies_tokens=True)
+    s = Settings.from_env(production, verifies_tokens=False)
+    assert s.production
+    assert s.jwt_secret is None and s.jwt_public_key is None
+    assert s.jwt_issuer is None and s.jwt_audience is None
+    # Not read at all, so neither validated nor carried.
+    s = Settings.from_env(
+        {
+            **production,
+            "HELPDESK_JWT_SECRET": "x" * 40,
+            "HELPDESK_JWT_ALGORITHM": "none",
+            "HELPDESK_JWT_PUBLIC_KEY_FILE": "/nonexistent.pem",
+            "HELPDESK_JWT_ISSUER": "https://issuer.example",
+        },
+        verifies_tokens=False,
+    )
+    assert s.jwt_secret is None and s.jwt_issuer is None
+    # Nor does development fall back to the development secret.
+    assert Settings.from_env({}, verifies_tokens=False).jwt_secret is None
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [

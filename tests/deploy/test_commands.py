@@ -37,13 +37,11 @@ def production_env(tmp_path, compose_config):
         keys.write_text(f"k1={generate_key()}\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
         env.update(compose_config["services"][service].get("environment", {}))
-        env.update(
-            {
-                "HELPDESK_JWT_SECRET_FILE": str(jwt),
-                "HELPDESK_DATA_KEY_FILE": str(keys),
-                "HELPDESK_HTTP_HOST": "127.0.0.1",
-            }
-        )
+        # Only the secret files compose gives this service, at a local path.
+        for name, path in (("HELPDESK_JWT_SECRET_FILE", jwt), ("HELPDESK_DATA_KEY_FILE", keys)):
+            if name in env:
+                env[name] = str(path)
+        env["HELPDESK_HTTP_HOST"] = "127.0.0.1"
         env.update(overrides)
         return {k: str(v) for k, v in env.items() if v is not None}
 
@@ -76,10 +74,12 @@ def test_every_service_command_starts_in_production(compose_config, production_e
             assert "configuration ok (production)" in result.stdout
 
 
-def test_a_missing_secret_file_stops_the_service_with_its_name(production_env, tmp_path):
-    env = production_env("tickets", HELPDESK_JWT_SECRET_FILE=tmp_path / "nope")
+def test_a_missing_secret_file_stops_the_service_with_its_name(
+    compose_config, production_env, tmp_path
+):
+    env = production_env("gateway", HELPDESK_JWT_SECRET_FILE=tmp_path / "nope")
     result = subprocess.run(
-        [*ENTRYPOINT, *local_argv(["helpdesk-tickets", "--check"])],
+        [*ENTRYPOINT, *local_argv(_dry_run(compose_config["services"]["gateway"]["command"]))],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -90,10 +90,10 @@ def test_a_missing_secret_file_stops_the_service_with_its_name(production_env, t
     assert "HELPDESK_JWT_SECRET_FILE" in result.stderr
 
 
-def test_without_the_secret_file_production_refuses_to_start(production_env):
-    env = production_env("notifications", HELPDESK_JWT_SECRET_FILE=None)
+def test_without_the_secret_file_the_gateway_refuses_to_start(compose_config, production_env):
+    env = production_env("gateway", HELPDESK_JWT_SECRET_FILE=None)
     result = subprocess.run(
-        [*ENTRYPOINT, *local_argv(_dry_run(["helpdesk-notifications"]))],
+        [*ENTRYPOINT, *local_argv(_dry_run(compose_config["services"]["gateway"]["command"]))],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -101,7 +101,26 @@ def test_without_the_secret_file_production_refuses_to_start(production_env):
         timeout=60,
     )
     assert result.returncode == 2
-    assert "HELPDESK_JWT_SECRET" in result.stderr
+    assert "HELPDESK_JWT_SECRET is required in production" in result.stderr
+
+
+@pytest.mark.parametrize("service", ["tickets", "notifications"])
+def test_a_service_starts_in_production_without_any_jwt_setting(production_env, service):
+    """Only the gateway verifies tokens: the services neither need nor read the JWT settings."""
+    env = production_env(service)
+    assert not [name for name in env if name.startswith("HELPDESK_JWT_")]
+    # Not read at all: even an invalid algorithm is no concern of a service.
+    env["HELPDESK_JWT_ALGORITHM"] = "none"
+    result = subprocess.run(
+        [*ENTRYPOINT, *local_argv(_dry_run([f"helpdesk-{service}"]))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "configuration ok (production)" in result.stdout
 
 
 def test_an_explicit_setting_wins_over_its_file(production_env, tmp_path):

@@ -113,9 +113,6 @@ def test_services_run_in_production_with_secrets_from_files(compose_config):
         # Secret values never sit in the compose file: only paths to mounted files.
         for secret in ("HELPDESK_JWT_SECRET", "HELPDESK_DATA_KEYS", "HELPDESK_JWT_PUBLIC_KEY"):
             assert secret not in env, f"{name} has {secret} inline"
-        assert env["HELPDESK_JWT_SECRET_FILE"] == "/run/secrets/helpdesk_jwt_secret"
-        mounted = {s["source"] for s in service["secrets"]}
-        assert "helpdesk_jwt_secret" in mounted, name
     for name in ("tickets", "notifications"):
         service = compose_config["services"][name]
         assert service["environment"]["HELPDESK_DATA_KEY_FILE"] == "/run/secrets/helpdesk_data_keys"
@@ -134,6 +131,33 @@ def test_each_service_gets_only_the_credentials_it_uses(compose_config):
         & env["gateway"]
     )
     assert "HELPDESK_DATA_KEY_FILE" not in env["gateway"] | env["setup"]
+
+
+@pytest.mark.parametrize(
+    "overlays", [(), *((overlay,) for overlay in OVERLAYS)], ids=["base", "tls", "management"]
+)
+def test_only_the_gateway_gets_the_jwt_settings_and_secret(overlays):
+    """Only the gateway verifies tokens: no other container holds the signing secret,
+    with or without an overlay (Compose merges an overlay's secret lists into the base's)."""
+    result = compose("config", files=(COMPOSE_FILE, *overlays))
+    assert result.returncode == 0, result.stderr
+    for name, service in helpdesk_services(yaml.safe_load(result.stdout)).items():
+        jwt_settings = {k for k in service.get("environment", {}) if k.startswith("HELPDESK_JWT_")}
+        mounted = {s["source"] for s in service.get("secrets", [])}
+        if name == "gateway":
+            assert service["environment"]["HELPDESK_JWT_SECRET_FILE"] == (
+                "/run/secrets/helpdesk_jwt_secret"
+            )
+            assert jwt_settings == {
+                "HELPDESK_JWT_ALGORITHM",
+                "HELPDESK_JWT_ISSUER",
+                "HELPDESK_JWT_AUDIENCE",
+                "HELPDESK_JWT_SECRET_FILE",
+            }
+            assert "helpdesk_jwt_secret" in mounted
+        else:
+            assert not jwt_settings, f"{name} has {sorted(jwt_settings)}"
+            assert "helpdesk_jwt_secret" not in mounted, name
 
 
 def test_secret_files_are_ignored_by_git_and_docker(compose_config):

@@ -23,6 +23,8 @@ from shared.fields import StrictBoolean, Trimmed
 
 ISSUE_TYPE_KEYS = tuple(t["key"] for t in ISSUE_TYPES)
 MAX_ID_LENGTH = 200
+# What the support list's ``assignee`` filter means by itself, never an admin's id.
+ASSIGNEE_KEYWORDS = ("me", "none")
 
 
 def text_length(bounds, trimmed=True) -> validate.Length:
@@ -93,8 +95,14 @@ class AssignTicket(_Command):
     """Support assigns a ticket (``POST /api/v1/admin/tickets/{id}/assign``);
     ``assignee_id`` null unassigns."""
 
-    assignee_id = fields.String(
-        required=True, allow_none=True, validate=validate.Length(min=1, max=MAX_ID_LENGTH)
+    assignee_id = Trimmed(
+        required=True,
+        allow_none=True,
+        validate=[
+            validate.Length(min=1, max=MAX_ID_LENGTH),
+            # The list filter's keywords: a ticket held by "me" could never be found.
+            validate.NoneOf(ASSIGNEE_KEYWORDS, error="'me' and 'none' are not admin ids."),
+        ],
     )
     assignee_name = Trimmed(
         load_default=None, allow_none=True, validate=validate.Length(max=MAX_ID_LENGTH)

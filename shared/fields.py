@@ -6,9 +6,25 @@ are the field types whose behaviour is not marshmallow's default.
 
 from marshmallow import fields
 
+from shared.text import is_text
 
-class Trimmed(fields.String):
-    """A string with surrounding whitespace removed before its length is counted."""
+
+class Text(fields.String):
+    """A string that can be stored and sent on as UTF-8: a 422, not a 500, otherwise."""
+
+    default_error_messages = {
+        "not_text": "Must not contain NUL characters or unpaired surrogates.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not is_text(text):
+            raise self.make_error("not_text")
+        return text
+
+
+class Trimmed(Text):
+    """Text with surrounding whitespace removed before its length is counted."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).strip()

@@ -17,6 +17,7 @@ import jwt
 
 from services.gateway.errors import Unauthorized
 from shared.config import Settings
+from shared.text import is_text
 
 ROLES = ("user", "admin")
 MAX_SUB_LENGTH = 200
@@ -102,10 +103,12 @@ class TokenVerifier:
 
 def _actor(claims: dict) -> Actor:
     sub, role, name = claims.get("sub"), claims.get("role"), claims.get("name")
-    if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUB_LENGTH:
+    if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUB_LENGTH or not is_text(sub):
         raise Unauthorized("The token's sub claim must be a non-empty string.")
     if role not in ROLES:
         raise Unauthorized("The token's role claim must be user or admin.")
-    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_LENGTH):
+    if name is not None and (
+        not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or not is_text(name)
+    ):
         raise Unauthorized("The token's name claim must be a string.")
     return Actor(id=sub, role=role, name=name or None)

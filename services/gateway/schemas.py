@@ -12,6 +12,8 @@ range (``limit=0``, an unknown ``status``) is a 422 with per-field details.
 
 from __future__ import annotations
 
+import re
+
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from services.gateway.errors import ApiError
@@ -22,6 +24,7 @@ from shared.catalog import (
     PRIORITIES,
     STATUS_KEYS,
 )
+from shared.fields import Text
 
 ISSUE_TYPE_KEYS = commands.ISSUE_TYPE_KEYS
 SORTS = ("priority", "created", "updated")
@@ -43,14 +46,21 @@ def _malformed(name: str, expected: str) -> ApiError:
     )
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+# Beyond any range a parameter has; keeps int() off a thousand-digit string.
+_HUGE = 10**18
+
+
 class QueryInteger(fields.Integer):
-    """A query-string integer; anything but digits is a 400, not a 422."""
+    """A query-string integer: anything but ASCII digits (after an optional minus) is a
+    400; a well-formed integer of any size is the range rule's business (422)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = value.strip() if isinstance(value, str) else value
-        if not isinstance(text, str) or not text.lstrip("-").isdigit() or len(text) > 12:
+        if not isinstance(value, str) or not _INTEGER.fullmatch(value):
             raise _malformed(attr, "an integer")
-        return int(text)
+        digits = value.lstrip("-").lstrip("0") or "0"
+        number = int(digits) if len(digits) <= 18 else _HUGE
+        return -number if value.startswith("-") else number
 
 
 class QueryBoolean(fields.Boolean):
@@ -80,7 +90,7 @@ class TicketListQuery(_Strict):
         validate=validate.OneOf(STATUS_KEYS),
         metadata={"description": "Only tickets in this status."},
     )
-    q = fields.String(
+    q = Text(
         validate=validate.Length(max=MAX_QUERY_LENGTH),
         metadata={
             "description": "Digits (optionally after '#') match the ticket id; other text a case-insensitive substring of the subject."
@@ -89,7 +99,7 @@ class TicketListQuery(_Strict):
     limit = QueryInteger(
         validate=validate.Range(min=1, max=MAX_LIMIT), metadata={"default": DEFAULT_LIMIT}
     )
-    cursor = fields.String(
+    cursor = Text(
         validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH),
         metadata={"description": "next_cursor of the previous page."},
     )
@@ -99,7 +109,7 @@ class AdminTicketListQuery(TicketListQuery):
     """``GET /api/v1/admin/tickets`` query parameters."""
 
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
-    assignee = fields.String(
+    assignee = Text(
         validate=validate.Length(min=1, max=MAX_ID_LENGTH),
         metadata={"description": "An admin id, 'me' or 'none'."},
     )
@@ -119,7 +129,7 @@ class NoticeListQuery(_Strict):
     limit = QueryInteger(
         validate=validate.Range(min=1, max=MAX_LIMIT), metadata={"default": DEFAULT_LIMIT}
     )
-    cursor = fields.String(validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH))
+    cursor = Text(validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH))
 
 
 # Ticket command bodies: the same classes the tickets service validates with.
@@ -134,9 +144,7 @@ AssignBody = commands.AssignTicket
 class PreviewBody(_Strict):
     """``POST /api/v1/preview``."""
 
-    text = fields.String(
-        required=True, validate=commands.text_length(PREVIEW_LENGTH, trimmed=False)
-    )
+    text = Text(required=True, validate=commands.text_length(PREVIEW_LENGTH, trimmed=False))
 
 
 class EmptyBody(_Strict):

@@ -13,6 +13,7 @@ from datetime import datetime
 from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.errors import ValidationFailed
+from shared.fields import Text
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -26,11 +27,11 @@ class ListNoticesParams(Schema):
     limit = fields.Integer(
         load_default=DEFAULT_LIMIT, strict=False, validate=validate.Range(1, MAX_LIMIT)
     )
-    cursor = fields.String(load_default=None, allow_none=True)
+    cursor = Text(load_default=None, allow_none=True)
 
 
 class RecipientParams(Schema):
-    recipient_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    recipient_id = Text(required=True, validate=validate.Length(min=1, max=200))
 
 
 class NoticeIdParams(Schema):

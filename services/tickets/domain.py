@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from shared.catalog import PRIORITIES, PRIORITY_BY_ISSUE_TYPE
+from shared.text import is_text
 
 OPEN, IN_REVIEW, AWAITING_USER, RESOLVED, CLOSED = (
     "open",
@@ -123,9 +124,10 @@ def actor_problems(actor) -> list[str]:
     if not isinstance(actor, dict):
         return ["Must be an object with id, name and role."]
     problems = []
-    if not isinstance(actor.get("id"), str) or not actor.get("id"):
+    actor_id, name = actor.get("id"), actor.get("name")
+    if not isinstance(actor_id, str) or not actor_id or not is_text(actor_id):
         problems.append("id must be a non-empty string.")
-    if actor.get("name") is not None and not isinstance(actor.get("name"), str):
+    if name is not None and (not isinstance(name, str) or not is_text(name)):
         problems.append("name must be a string or null.")
     if actor.get("role") not in ROLES:
         problems.append(f"role must be one of {', '.join(ROLES)}.")

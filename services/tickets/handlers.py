@@ -203,22 +203,14 @@ def _search_filter(q) -> dict | None:
 
 def _after(sort: str, cursor: str | None) -> dict | None:
     """The repository's ``after_*`` key for a page cursor (None: the first page)."""
-    try:
-        if sort == "priority":  # critical first, then oldest
-            key = schemas.decode_cursor(cursor, 2)
-            return key and {"after_rank": int(key[0]), "after_id": int(key[1])}
-        if sort == "updated":  # newest change first
-            key = schemas.decode_cursor(cursor, 2)
-            return key and {
-                "after_updated": datetime.fromisoformat(key[0]),
-                "after_id": int(key[1]),
-            }
-        key = schemas.decode_cursor(cursor, 1)  # created: newest first
-        return key and {"after_id": int(key[0])}
-    except (TypeError, ValueError):
-        raise ValidationFailed(
-            "The request is invalid.", {"cursor": ["Not a valid cursor."]}
-        ) from None
+    if sort == "priority":  # critical first, then oldest
+        key = schemas.decode_cursor(cursor, (int, int))
+        return key and {"after_rank": key[0], "after_id": key[1]}
+    if sort == "updated":  # newest change first
+        key = schemas.decode_cursor(cursor, (datetime, int))
+        return key and {"after_updated": key[0], "after_id": key[1]}
+    key = schemas.decode_cursor(cursor, (int,))  # created: newest first
+    return key and {"after_id": key[0]}
 
 
 _CURSOR_KEY = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+from datetime import datetime
 
 from marshmallow import (
     RAISE,
@@ -35,6 +36,7 @@ from shared.commands import (
     CreateTicket,
 )
 from shared.errors import ValidationFailed
+from shared.fields import Text
 
 SORTS = ("priority", "created", "updated")
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
@@ -56,16 +58,16 @@ class _Command(Schema):
 
 class ListTickets(_Command):
     status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(STATUS_KEYS))
-    q = fields.String(load_default=None, allow_none=True)
+    q = Text(load_default=None, allow_none=True)
     limit = StrictInteger(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT))
-    cursor = fields.String(load_default=None, allow_none=True)
+    cursor = Text(load_default=None, allow_none=True)
 
 
 class AdminListTickets(ListTickets):
     priority = fields.String(
         load_default=None, allow_none=True, validate=validate.OneOf(PRIORITIES)
     )
-    assignee = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1))
+    assignee = Text(load_default=None, allow_none=True, validate=validate.Length(min=1))
     sort = fields.String(load_default="created", allow_none=False, validate=validate.OneOf(SORTS))
 
 
@@ -110,14 +112,33 @@ def encode_cursor(key: list) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, length: int) -> list | None:
-    """The keyset position in ``cursor``; ``ValidationFailed`` if it is not one of ours."""
+MAX_BIGINT = 2**63 - 1
+
+
+def _key_part(kind: type, value):
+    # A cursor is only base64 of JSON, easily edited: every part is checked for the
+    # type and range its column takes, so a forged one is a 422, never a database error.
+    if kind is int:
+        if type(value) is not int or not 0 <= value <= MAX_BIGINT:
+            raise ValueError(value)
+        return value
+    moment = datetime.fromisoformat(value)  # TypeError unless a string
+    if moment.tzinfo is None:
+        raise ValueError(value)
+    return moment
+
+
+def decode_cursor(cursor: str | None, shape: tuple[type, ...]) -> list | None:
+    """The keyset position in ``cursor``, one value per ``shape`` entry (``int`` or
+    ``datetime``); ``ValidationFailed`` if it is not one of ours."""
     if cursor is None or cursor == "":
         return None
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError):
-        key = None
-    if not isinstance(key, list) or len(key) != length:
-        raise ValidationFailed("The request is invalid.", {"cursor": ["Not a valid cursor."]})
-    return key
+        if not isinstance(key, list) or len(key) != len(shape):
+            raise ValueError(key)
+        return [_key_part(kind, value) for kind, value in zip(shape, key, strict=True)]
+    except (ValueError, TypeError, RecursionError):
+        raise ValidationFailed(
+            "The request is invalid.", {"cursor": ["Not a valid cursor."]}
+        ) from None

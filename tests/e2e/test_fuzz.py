@@ -10,12 +10,12 @@ pytestmark = pytest.mark.e2e
 
 
 def test_random_requests_never_fail_the_stack(user, admin):
-    user.create()
+    ticket = user.create()
     rng = random.Random(20261127)
     for _ in range(300):
         api = rng.choice([user, admin])
         identity = {"Authorization": f"Bearer {api.token}"}
-        method, path, query, headers, body = random_request(rng, identity)
+        method, path, query, headers, body = random_request(rng, identity, ticket["id"])
         result = api.session.request(
             method,
             f"{api.stack.base_url}{path}" + (f"?{query}" if query else ""),

@@ -52,6 +52,9 @@ def test_no_token_or_another_scheme_is_refused(client, token):
         {"sub": ""},
         {"sub": 42},
         {"name": ["not", "a", "string"]},
+        {"sub": "ali\x00ce"},
+        {"sub": "ali\ud800ce"},
+        {"name": "Ali\x00ce"},
     ],
     ids=[
         "expired",
@@ -63,6 +66,9 @@ def test_no_token_or_another_scheme_is_refused(client, token):
         "empty-sub",
         "int-sub",
         "bad-name",
+        "nul-in-sub",
+        "surrogate-in-sub",
+        "nul-in-name",
     ],
 )
 def test_tokens_with_bad_claims_are_refused(client, signed, claims):

@@ -1,5 +1,6 @@
 """Every error in the contract's shape, and the contract's precedence between them."""
 
+import json
 import logging
 
 import pytest
@@ -311,3 +312,104 @@ def test_request_ids_are_echoed_sanitized_or_made_and_reach_the_services(client,
     assert len(made) == 32 and made != echoed
     for result in (client.simulate_get("/nothing"), client.simulate_get("/api/v1/tickets")):
         assert result.headers["X-Request-Id"]
+
+
+NOT_TEXT = ["\x00", "\ud800", "\udfff"]
+
+
+@pytest.mark.parametrize("bad", NOT_TEXT, ids=["nul", "high-surrogate", "low-surrogate"])
+def test_text_that_cannot_be_stored_is_a_422_in_every_field(client, auth, new_ticket, bad):
+    """NUL (PostgreSQL refuses it) and lone surrogates (no UTF-8 for them) in any text."""
+    ticket = new_ticket()
+    admin = auth("sam", "admin")
+    tid = ticket["id"]
+    cases = [
+        ("/api/v1/tickets", auth(), GOOD | {"subject": f"Report {bad} totals off"}, "subject"),
+        (
+            "/api/v1/tickets",
+            auth(),
+            GOOD | {"description": GOOD["description"] + bad},
+            "description",
+        ),
+        (f"/api/v1/tickets/{tid}/messages", auth(), {"body": f"hi {bad}"}, "body"),
+        (f"/api/v1/tickets/{tid}/close", auth(), {"note": f"done {bad}"}, "note"),
+        ("/api/v1/preview", auth(), {"text": bad}, "text"),
+        (f"/api/v1/admin/tickets/{tid}/messages", admin, {"body": bad}, "body"),
+        (
+            f"/api/v1/admin/tickets/{tid}/status",
+            admin,
+            {"status": "resolved", "resolution_note": f"Fixed it {bad} for good"},
+            "resolution_note",
+        ),
+        (f"/api/v1/admin/tickets/{tid}/assign", admin, {"assignee_id": f"s{bad}m"}, "assignee_id"),
+        (
+            f"/api/v1/admin/tickets/{tid}/assign",
+            admin,
+            {"assignee_id": "sam", "assignee_name": f"S{bad}"},
+            "assignee_name",
+        ),
+    ]
+    for path, headers, body, field in cases:
+        # JSON escapes the surrogate ("\\ud800"), as a client's encoder would.
+        headers = headers | {"Content-Type": "application/json"}
+        result = client.simulate_post(path, body=json.dumps(body), headers=headers)
+        error = _error(result, 422, "validation_failed")
+        assert list(error["details"]) == [field], (path, error)
+    # In a URL: %00 is a NUL; a surrogate has no UTF-8, so %ED%A0%80 is not UTF-8 at all.
+    encoded = "%00" if bad == "\x00" else "%ED%A0%80"
+    for path, headers, names in (
+        ("/api/v1/tickets", auth(), ("q", "cursor")),
+        ("/api/v1/admin/tickets", admin, ("q", "cursor", "assignee")),
+    ):
+        for name in names:
+            result = client.simulate_get(path, query_string=f"{name}=a{encoded}", headers=headers)
+            if bad == "\x00":
+                assert list(_error(result, 422, "validation_failed")["details"]) == [name]
+            else:
+                assert result.status_code in (200, 422), result.text
+    # Nothing was stored or changed on the way.
+    assert client.simulate_get(f"/api/v1/tickets/{tid}", headers=auth()).json == ticket
+
+
+def test_an_emoji_is_text_and_an_assignee_id_is_trimmed_and_never_a_filter_keyword(
+    client, auth, new_ticket
+):
+    ticket = new_ticket()
+    admin = auth("sam", "admin")
+    reply = client.simulate_post(
+        f"/api/v1/tickets/{ticket['id']}/messages", json={"body": "Thanks 😀"}, headers=auth()
+    )
+    assert reply.status_code == 201 and reply.json["body"] == "Thanks 😀"
+    path = f"/api/v1/admin/tickets/{ticket['id']}/assign"
+    for keyword in ("me", "none", " me "):
+        error = _error(
+            client.simulate_post(path, json={"assignee_id": keyword}, headers=admin),
+            422,
+            "validation_failed",
+        )
+        assert list(error["details"]) == ["assignee_id"]
+    _error(
+        client.simulate_post(path, json={"assignee_id": "   "}, headers=admin),
+        422,
+        "validation_failed",
+    )
+    assigned = client.simulate_post(path, json={"assignee_id": " sam "}, headers=admin)
+    assert assigned.status_code == 200 and assigned.json["assignee"]["id"] == "sam"
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        ("99999999999999999999999", 422),
+        ("-0", 422),
+        ("0005", 200),
+        ("\uff15", 400),  # a full-width digit is not an ASCII integer
+        (" 5", 400),
+        ("+5", 400),
+    ],
+)
+def test_an_integer_of_any_size_is_a_range_error_and_anything_else_a_type_error(
+    client, auth, value, status
+):
+    result = client.simulate_get("/api/v1/tickets", params={"limit": value}, headers=auth())
+    assert result.status_code == status, result.text

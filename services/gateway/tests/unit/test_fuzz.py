@@ -11,11 +11,11 @@ pytestmark = pytest.mark.unit
 
 @pytest.mark.parametrize("seed", range(6))
 def test_random_requests_get_a_contract_answer(client, auth, new_ticket, seed):
-    new_ticket()
+    ticket = new_ticket()
     rng = random.Random(seed)
     for _ in range(120):
         identity = auth(rng.choice(["alice", "bob"]), rng.choice(["user", "admin"]))
-        method, path, query, headers, body = random_request(rng, identity)
+        method, path, query, headers, body = random_request(rng, identity, ticket["id"])
         result = client.simulate_request(
             method, path, query_string=query, headers=headers, body=body
         )

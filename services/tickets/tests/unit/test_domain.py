@@ -115,4 +115,6 @@ def test_actor_problems():
     assert domain.actor_problems({"id": "u1", "name": None, "role": "user"}) == []
     assert domain.actor_problems({"id": "a1", "role": "admin"}) == []
     assert len(domain.actor_problems({"id": 5, "name": 3, "role": "root"})) == 3
+    # NUL cannot be stored, a lone surrogate cannot be encoded: neither names anyone.
+    assert len(domain.actor_problems({"id": "u\x001", "name": "A\ud800", "role": "user"})) == 2
     assert domain.actor_problems("u1") != []

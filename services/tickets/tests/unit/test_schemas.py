@@ -1,5 +1,8 @@
 """Command validation: trimming, lengths, unknown fields, wrong types, cursors."""
 
+import base64
+from datetime import UTC, datetime
+
 import pytest
 
 from services.tickets import schemas
@@ -131,8 +134,39 @@ def test_list_params():
 
 def test_cursor_round_trip_and_garbage():
     cursor = schemas.encode_cursor([1, 42])
-    assert schemas.decode_cursor(cursor, 2) == [1, 42]
-    assert schemas.decode_cursor(None, 1) is None
+    assert schemas.decode_cursor(cursor, (int, int)) == [1, 42]
+    assert schemas.decode_cursor(None, (int,)) is None
+    stamped = schemas.decode_cursor(
+        schemas.encode_cursor(["2026-11-27T12:43:10Z", 7]), (datetime, int)
+    )
+    assert stamped == [datetime(2026, 11, 27, 12, 43, 10, tzinfo=UTC), 7]
     for garbage in ("!!", "e30", cursor):
         with pytest.raises(ValidationFailed):
-            schemas.decode_cursor(garbage, 1)
+            schemas.decode_cursor(garbage, (int,))
+
+
+@pytest.mark.parametrize(
+    ("key", "shape"),
+    [
+        ([99999999999999999999999], (int,)),  # past a bigint
+        ([-1], (int,)),
+        ([1.5], (int,)),
+        ([True], (int,)),
+        (["7"], (int,)),
+        ([1, 2], (int,)),
+        (["2026-11-27T12:43:10", 1], (datetime, int)),  # no zone
+        (["yesterday", 1], (datetime, int)),
+        ([None, 1], (datetime, int)),
+    ],
+)
+def test_a_forged_cursor_is_a_validation_error_not_a_database_error(key, shape):
+    with pytest.raises(ValidationFailed) as err:
+        schemas.decode_cursor(schemas.encode_cursor(key), shape)
+    assert err.value.details == {"cursor": ["Not a valid cursor."]}
+
+
+@pytest.mark.parametrize("text", ["[1e400]", "[Infinity]", "[NaN]", "[" * 5000 + "]" * 5000])
+def test_a_cursor_of_unrepresentable_numbers_or_deep_nesting_is_refused(text):
+    forged = base64.urlsafe_b64encode(text.encode()).decode()
+    with pytest.raises(ValidationFailed):
+        schemas.decode_cursor(forged, (int,))

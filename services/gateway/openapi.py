@@ -7,11 +7,17 @@ description of each operation's summary, role, statuses and schemas.
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+import inspect
+
+from marshmallow import RAISE, Schema, fields, validate
 
 from services.gateway import schemas
 from services.gateway.body import MAX_BODY_BYTES
 from services.gateway.errors import CODE_BY_STATUS
+from shared.fields import Trimmed
+
+# The app drops blank query values (``keep_blank_qs_values = False``) before validation.
+BLANK_QUERY_VALUE = "An empty value is treated as absent."
 
 ERROR_TEXT = {
     400: "Malformed request: the body is not JSON, or a query parameter has the wrong type.",
@@ -270,29 +276,54 @@ def _validators(field) -> dict:
     out = {}
     for v in field.validators:
         if isinstance(v, validate.Length):
+            if v.equal is not None:
+                out["minLength"] = out["maxLength"] = v.equal
             if v.min is not None:
                 out["minLength"] = v.min
             if v.max is not None:
                 out["maxLength"] = v.max
         elif isinstance(v, validate.OneOf):
             out["enum"] = list(v.choices)
+        elif isinstance(v, validate.NoneOf):
+            out["not"] = {"enum": list(v.iterable)}
         elif isinstance(v, validate.Range):
             if v.min is not None:
-                out["minimum"] = v.min
+                out["minimum" if v.min_inclusive else "exclusiveMinimum"] = v.min
             if v.max is not None:
-                out["maximum"] = v.max
+                out["maximum" if v.max_inclusive else "exclusiveMaximum"] = v.max
     return out
 
 
-def field_schema(field, components) -> dict:
-    """JSON Schema of one marshmallow field."""
+def _after_trimming(out: dict) -> str:
+    """Move the rules a trimmed field checks on its trimmed text into words.
+
+    Trimming only shortens, so ``minLength`` holds for the text as sent, while a
+    ``maxLength`` or ``enum`` would refuse text the server accepts (``"x" * max + " "``).
+    """
+    low, high = out.get("minLength") or 0, out.pop("maxLength", None)
+    if not low:
+        out.pop("minLength", None)
+    choices = out.pop("enum", None)
+    rule = []
+    if choices is not None:
+        rule.append("one of " + ", ".join(str(c) for c in choices))
+    if high is not None:
+        rule.append(f"{low}-{high} characters" if low else f"at most {high} characters")
+    elif low:
+        rule.append(f"at least {low} characters")
+    text = "Surrounding whitespace is trimmed first"
+    return text + (": the trimmed text must be " + " and ".join(rule) if rule else "") + "."
+
+
+def field_schema(field, components, request=False) -> dict:
+    """JSON Schema of one marshmallow field (``request``: as a request validates it)."""
     meta = dict(field.metadata)
     if isinstance(field, fields.Nested):
-        ref = {"$ref": f"#/components/schemas/{schema_ref(field.nested, components)}"}
+        ref = {"$ref": f"#/components/schemas/{schema_ref(field.nested, components, request)}"}
         out = {"oneOf": [ref, {"type": "null"}]} if field.allow_none else ref
         return out
     if isinstance(field, fields.List):
-        out = {"type": "array", "items": field_schema(field.inner, components)}
+        out = {"type": "array", "items": field_schema(field.inner, components, request)}
     elif isinstance(field, fields.Boolean):
         out = {"type": "boolean"}
     elif isinstance(field, fields.Integer):
@@ -309,6 +340,8 @@ def field_schema(field, components) -> dict:
     for key in ("format", "description", "default", "minimum"):
         if key in meta:
             out[key] = meta[key]
+    if request and isinstance(field, Trimmed):
+        out["description"] = " ".join(filter(None, (out.get("description"), _after_trimming(out))))
     if field.allow_none and "type" in out:
         out["type"] = [*([out["type"]] if isinstance(out["type"], str) else out["type"]), "null"]
         if "enum" in out:
@@ -316,50 +349,74 @@ def field_schema(field, components) -> dict:
     return out
 
 
-def schema_ref(schema, components) -> str:
+def schema_ref(schema, components, request=False) -> str:
     """Register ``schema`` (class or instance) under components; return its name."""
     cls = schema if isinstance(schema, type) else type(schema)
     name = cls.__name__
     if name not in components:
         components[name] = {}  # placeholder against recursion
         instance = schema() if isinstance(schema, type) else schema
-        components[name] = object_schema(
-            instance, components, strict=issubclass(cls, schemas._Strict)
-        )
-        if cls.__doc__:
-            components[name]["description"] = cls.__doc__.strip().splitlines()[0]
+        components[name] = described_schema(instance, components, request)
     return name
 
 
-def object_schema(instance: Schema, components, strict=False) -> dict:
-    """JSON Schema of a schema instance's fields."""
+def described_schema(instance: Schema, components, request=False) -> dict:
+    """``object_schema`` with the first paragraph of the class docstring as its description."""
+    out = object_schema(instance, components, request)
+    doc = type(instance).__doc__
+    if doc:
+        out["description"] = " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+    return out
+
+
+def object_schema(instance: Schema, components, request=False) -> dict:
+    """JSON Schema of a schema instance's fields.
+
+    A request schema that refuses unknown fields (marshmallow's ``unknown = RAISE``,
+    however it is set) says ``additionalProperties: false``; a response schema is
+    never loaded, so its ``unknown`` describes nothing and it stays open.
+    """
     props, required = {}, []
     for name, field in instance.fields.items():
-        props[name] = field_schema(field, components)
+        props[name] = field_schema(field, components, request)
         if field.required:
             required.append(name)
     out = {"type": "object", "properties": props}
     if required:
         out["required"] = required
-    if strict:
+    if request and instance.unknown == RAISE:
         out["additionalProperties"] = False
     return out
 
 
 def _query_parameters(query_cls, components) -> list:
+    """Query parameters as the app reads them: a blank value never reaches validation,
+    so the schema describes non-empty values and a ``minLength`` of 1 (which says
+    only "not empty") is left out."""
     params = []
     for name, field in query_cls().fields.items():
-        schema = field_schema(field, components)
+        schema = field_schema(field, components, request=True)
+        if schema.get("minLength", 0) <= 1:
+            schema.pop("minLength", None)
+        description = " ".join(filter(None, (schema.pop("description", None), BLANK_QUERY_VALUE)))
         params.append(
             {
                 "name": name,
                 "in": "query",
-                "required": False,
+                "required": field.required,
+                "allowEmptyValue": True,
                 "schema": schema,
-                **({"description": schema.pop("description")} if "description" in schema else {}),
+                "description": description,
             }
         )
     return params
+
+
+def request_body_schema(body, settings):
+    """The schema instance that validates ``body`` (a ``ROUTES`` body class) for ``settings``."""
+    if body is schemas.CreateTicketBody:
+        return schemas.CreateTicketBody([k for k, _ in settings.features])
+    return body()
 
 
 def _error_response(status):
@@ -400,13 +457,13 @@ def build_openapi(settings) -> dict:
             if parameters:
                 operation["parameters"] = parameters
             if op["body"] is not None:
+                instance = request_body_schema(op["body"], settings)
                 if op["body"] is schemas.CreateTicketBody:
-                    instance = schemas.CreateTicketBody([k for k, _ in settings.features])
-                    body_schema = object_schema(instance, components, strict=True)
+                    # The feature keys are configuration: described inline, per document.
+                    body_schema = described_schema(instance, components, request=True)
                 else:
-                    body_schema = {
-                        "$ref": f"#/components/schemas/{schema_ref(op['body'], components)}"
-                    }
+                    name = schema_ref(instance, components, request=True)
+                    body_schema = {"$ref": f"#/components/schemas/{name}"}
                 operation["requestBody"] = {
                     "required": not op["body_optional"],
                     "content": {"application/json": {"schema": body_schema}},
@@ -447,7 +504,8 @@ def build_openapi(settings) -> dict:
                 "Support tickets, notices and the support queue. Every error has the body "
                 "{error: {code, message, details}}; when several apply the first of 401, 403, "
                 "404, 405, 413, 415, 400, 422, 409, 429 wins. Every response carries X-Request-Id. "
-                "Unknown query parameters are ignored; unknown body fields are a 422. "
+                "Unknown query parameters are ignored, and one sent with an empty value "
+                "(cursor=) is treated as absent; unknown body fields are a 422. "
                 "A request that cannot be parsed as HTTP gets the same error body: "
                 "400 malformed_request, or 414 uri_too_long for a request line over 8190 "
                 "bytes, or 431 header_fields_too_large for more than 100 header fields."

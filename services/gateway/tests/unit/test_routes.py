@@ -4,7 +4,9 @@ import re
 
 import pytest
 
-from services.gateway.openapi import ROUTES
+from services.gateway import schemas
+from services.gateway.errors import ApiError
+from services.gateway.openapi import ROUTES, request_body_schema
 
 pytestmark = pytest.mark.unit
 
@@ -346,3 +348,132 @@ def test_openapi_document_is_valid_openapi_3_1(client):
     from openapi_spec_validator import validate
 
     validate(client.simulate_get("/openapi.json").json)
+
+
+# ---------------------------------------------------------------- the document against the schemas
+
+UNKNOWN = "zz_not_a_field"
+
+
+def _resolve(doc, schema):
+    if "$ref" in schema:
+        return doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _request_bodies(doc):
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            if "requestBody" in op:
+                schema = op["requestBody"]["content"]["application/json"]["schema"]
+                yield path, method, _resolve(doc, schema)
+
+
+def _query_parameters(doc):
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            for param in op.get("parameters", []):
+                if param["in"] == "query":
+                    yield path, method, param
+
+
+def _refused(schema, data, query=False) -> dict:
+    """The error details ``schema`` answers ``data`` with, as the gateway loads it ({} if valid)."""
+    try:
+        (schemas.load_query if query else schemas.load_body)(schema, data)
+    except ApiError as exc:
+        return exc.details
+    return {}
+
+
+def _limits(prop, query=False):
+    """(values the document refuses, values it allows) by the constraints it states."""
+    wrap = str if query else (lambda v: v)
+    refused, allowed = [], []
+    if "maxLength" in prop:
+        high = prop["maxLength"]
+        # One over the limit, by a trailing space: the limit must hold for the text as sent.
+        refused.append("x" * high + " ")
+        allowed.append("x" * high)
+    if prop.get("minLength"):
+        refused.append("x" * (prop["minLength"] - 1))
+        allowed.append("x" * prop["minLength"])
+    if "enum" in prop:
+        refused.append("zz-not-listed")
+        allowed += [v for v in prop["enum"] if not query or v is not None]
+    refused += prop.get("not", {}).get("enum", [])
+    for key, step in (("minimum", -1), ("maximum", 1)):
+        if key in prop:
+            refused.append(wrap(prop[key] + step))
+            allowed.append(wrap(prop[key]))
+    if not query:
+        types = prop.get("type", [])
+        (allowed if "null" in types else refused).append(None)
+    return refused, allowed
+
+
+def test_openapi_says_additional_properties_false_exactly_where_unknown_fields_are_a_422(
+    client, clients, auth, new_ticket
+):
+    doc = client.simulate_get("/openapi.json").json
+    ticket = new_ticket()
+    notice = clients.services["notifications"].add("alice")
+    seen = set()
+    for path, method, body in _request_bodies(doc):
+        url = path.replace("{id}", str(notice["id"] if "notifications" in path else ticket["id"]))
+        headers = auth("root", "admin") if path.startswith("/api/v1/admin/") else auth()
+        result = client.simulate_request(method.upper(), url, json={UNKNOWN: 1}, headers=headers)
+        refused = result.status_code == 422 and UNKNOWN in result.json["error"]["details"]
+        assert refused == (body.get("additionalProperties") is False), (method, path, result.json)
+        seen.add(path)
+    assert seen == {p for p, ops in ROUTES.items() if any(op["body"] for op in ops.values())}
+
+
+def test_openapi_query_parameters_document_a_blank_value_as_absent(client, clients, auth):
+    doc = client.simulate_get("/openapi.json").json
+    seen = set()
+    for path, method, param in _query_parameters(doc):
+        headers = auth("root", "admin") if path.startswith("/api/v1/admin/") else auth()
+        absent = client.simulate_request(method.upper(), path, headers=headers)
+        absent_params = clients.calls[-1][2][-1]
+        blank = client.simulate_request(
+            method.upper(), path, query_string=f"{param['name']}=", headers=headers
+        )
+        assert blank.status_code == absent.status_code == 200, (path, param["name"], blank.json)
+        assert clients.calls[-1][2][-1] == absent_params
+        assert param["allowEmptyValue"] is True, (path, param)
+        assert "empty value is treated as absent" in param["description"], (path, param)
+        # A blank never reaches validation, so minLength 1 would refuse what is accepted.
+        assert param["schema"].get("minLength", 2) > 1, (path, param)
+        seen.add(path)
+    assert seen == {p for p, ops in ROUTES.items() if any(op["query"] for op in ops.values())}
+
+
+def test_openapi_request_constraints_are_exactly_what_the_schemas_enforce(client, settings):
+    doc = client.simulate_get("/openapi.json").json
+    checks = 0
+    for path, method, body in _request_bodies(doc):
+        schema = request_body_schema(ROUTES[path][method]["body"], settings)
+        assert set(body["properties"]) == set(schema.fields), path
+        required = {name for name in schema.fields if name in _refused(schema, {})}
+        assert set(body.get("required", [])) == required, path
+        for name, prop in body["properties"].items():
+            refused, allowed = _limits(prop)
+            for value in refused:
+                assert name in _refused(schema, {name: value}), (path, name, value)
+                checks += 1
+            for value in allowed:
+                assert name not in _refused(schema, {name: value}), (path, name, value)
+                checks += 1
+    for path, method, param in _query_parameters(doc):
+        schema = ROUTES[path][method]["query"]()
+        name = param["name"]
+        assert param["required"] == (name in _refused(schema, {}, query=True)), (path, name)
+        refused, allowed = _limits(param["schema"], query=True)
+        for value in refused:
+            assert name in _refused(schema, {name: value}, query=True), (path, name, value)
+            checks += 1
+        for value in allowed:
+            assert name not in _refused(schema, {name: value}, query=True), (path, name, value)
+            checks += 1
+    assert checks > 50

@@ -152,7 +152,10 @@ def handle_remote_error(req, resp, ex: HelpdeskError, params):
     details = ex.details if isinstance(ex.details, dict) else {}
     headers = {}
     if status == 429:
-        headers["Retry-After"] = str(retry_after_seconds(details))
+        seconds = retry_after_seconds(details)
+        headers["Retry-After"] = str(seconds)
+        # nameko carries an error's details as text; the API says seconds as a number.
+        details = {**details, "retry_after": seconds}
     _respond(
         resp,
         status,

@@ -93,7 +93,7 @@ def get_notice(cmd: dict, uow: UnitOfWork) -> dict:
     with uow.autocommit():
         notice = uow.notices.get(cmd["recipient_id"], cmd["notice_id"])
     if notice is None:
-        raise NotFound("notice not found")
+        raise NotFound("Notice not found.")
     return _view(notice)
 
 
@@ -102,7 +102,7 @@ def mark_read(cmd: dict, uow: UnitOfWork) -> dict:
     with uow.autocommit():  # one statement
         notice = uow.notices.mark_read(cmd["recipient_id"], cmd["notice_id"], datetime.now(UTC))
     if notice is None:
-        raise NotFound("notice not found")
+        raise NotFound("Notice not found.")
     return _view(notice)
 
 

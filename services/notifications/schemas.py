@@ -49,11 +49,11 @@ _NOTICE_ID = NoticeIdParams()
 
 def _load(schema: Schema, data) -> dict:
     if not isinstance(data, dict):
-        raise ValidationFailed("invalid parameters", {"params": ["must be an object"]})
+        raise ValidationFailed("The request is invalid.", {"params": ["Must be an object."]})
     try:
         return schema.load(data)
     except ValidationError as exc:
-        raise ValidationFailed("invalid parameters", exc.normalized_messages()) from None
+        raise ValidationFailed("The request is invalid.", exc.normalized_messages()) from None
 
 
 def load_recipient(recipient_id) -> str:
@@ -88,7 +88,9 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         stamp, _, notice_id = raw.partition("|")
         after = (datetime.fromisoformat(stamp), int(notice_id))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed("invalid parameters", {"cursor": ["invalid cursor"]}) from None
+        raise ValidationFailed(
+            "The request is invalid.", {"cursor": ["Not a valid cursor."]}
+        ) from None
     if after[0].tzinfo is None or not 1 <= after[1] <= MAX_ID:
-        raise ValidationFailed("invalid parameters", {"cursor": ["invalid cursor"]})
+        raise ValidationFailed("The request is invalid.", {"cursor": ["Not a valid cursor."]})
     return after

@@ -219,4 +219,5 @@ def test_the_sixth_ticket_of_the_day_is_429(stack):
     error = _error(result, 429, "rate_limited")
     assert error["details"]["reset_at"].endswith("Z")
     assert 0 < int(result.headers["Retry-After"]) <= 86400
+    assert error["details"]["retry_after"] == int(result.headers["Retry-After"])
     assert len(api.get("/api/v1/tickets").json()["items"]) == 5

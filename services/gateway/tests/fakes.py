@@ -113,7 +113,10 @@ class FakeTickets:
             retry = int((midnight - datetime.now(UTC)).total_seconds()) + 1
             raise RateLimited(
                 "Daily limit reached.",
-                {"reset_at": midnight.isoformat().replace("+00:00", "Z"), "retry_after": retry},
+                {
+                    "reset_at": midnight.isoformat().replace("+00:00", "Z"),
+                    "retry_after": str(retry),
+                },
             )
         now = _now()
         t = {

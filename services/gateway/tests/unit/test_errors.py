@@ -240,6 +240,7 @@ def test_429_with_retry_after_and_reset_at_but_422_outranks_it(client, auth, new
     error = _error(result, 429, "rate_limited")
     assert error["details"]["reset_at"].endswith("Z")
     assert 0 < int(result.headers["Retry-After"]) <= 86400
+    assert error["details"]["retry_after"] == int(result.headers["Retry-After"])
     bad = GOOD | {"subject": "x"}
     _error(
         client.simulate_post("/api/v1/tickets", json=bad, headers=auth("carol")),

@@ -125,9 +125,23 @@ def _existence_first(clients):
     return handle
 
 
+class Router(falcon.routing.CompiledRouter):
+    """Falcon's router, answering HEAD wherever GET is answered.
+
+    HTTP asks every server for HEAD beside GET (RFC 9110, 9.1); Falcon sends no body
+    for a HEAD, so the GET responder serves it as it is.
+    """
+
+    def map_http_methods(self, resource, **kwargs):
+        responders = super().map_http_methods(resource, **kwargs)
+        if "GET" in responders and "HEAD" not in responders:
+            responders["HEAD"] = responders["GET"]
+        return responders
+
+
 def create_app(settings: Settings, clients) -> falcon.App:
     """Build the WSGI app for ``settings`` on top of ``clients``."""
-    router = falcon.routing.CompiledRouter()
+    router = Router()
     app = falcon.App(
         middleware=[
             StrictTransportSecurity(),

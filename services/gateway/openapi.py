@@ -506,6 +506,7 @@ def build_openapi(settings) -> dict:
                 "404, 405, 413, 415, 400, 422, 409, 429 wins. Every response carries X-Request-Id. "
                 "Unknown query parameters are ignored, and one sent with an empty value "
                 "(cursor=) is treated as absent; unknown body fields are a 422. "
+                "HEAD is answered wherever GET is: the same status and headers, no body. "
                 "A request that cannot be parsed as HTTP gets the same error body: "
                 "400 malformed_request, or 414 uri_too_long for a request line over 8190 "
                 "bytes, or 431 header_fields_too_large for more than 100 header fields."

@@ -143,6 +143,8 @@ def test_each_error_code(stack, user, admin):
     _error(deleted, 405, "method_not_allowed")
     assert "GET" in deleted.headers["Allow"]
     _error(user.request("DELETE", "/api/v1/tickets/999999999"), 404, "not_found")
+    head = user.request("HEAD", f"/api/v1/tickets/{tid}")
+    assert head.status_code == 200 and head.content == b"" and head.headers["X-Request-Id"]
     big = json.dumps({"text": "x" * (64 * 1024)})
     too_big = user.post("/api/v1/preview", data=big, headers={"Content-Type": "application/json"})
     _error(too_big, 413, "payload_too_large")

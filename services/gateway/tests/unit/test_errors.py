@@ -50,6 +50,27 @@ def test_405_carries_allow_and_tickets_are_never_deleted(client, auth, new_ticke
     assert set(result.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
 
 
+def test_head_is_answered_wherever_get_is_without_a_body(client, auth, new_ticket):
+    ticket = new_ticket()
+    for path, headers in (
+        ("/healthz", {}),
+        ("/openapi.json", {}),
+        ("/api/v1/tickets", auth()),
+        (f"/api/v1/tickets/{ticket['id']}", auth()),
+        ("/help-center", {}),
+    ):
+        got = client.simulate_get(path, headers=headers)
+        head = client.simulate_head(path, headers=headers)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"" and head.headers["Content-Type"] == got.headers["Content-Type"]
+    # Not where there is no GET, and authorization and existence are checked as for GET.
+    result = client.simulate_head("/api/v1/notifications/read-all", headers=auth())
+    assert result.status_code == 405 and "HEAD" not in result.headers["Allow"]
+    assert client.simulate_head("/api/v1/tickets").status_code == 401
+    assert client.simulate_head("/api/v1/tickets/777", headers=auth()).status_code == 404
+    assert client.simulate_head("/api/v1/admin/tickets", headers=auth()).status_code == 403
+
+
 def test_404_outranks_405_for_a_ticket_that_is_not_the_callers(client, auth, new_ticket):
     ticket = new_ticket("bob")
     for path in (f"/api/v1/tickets/{ticket['id']}", "/api/v1/tickets/777"):

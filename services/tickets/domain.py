@@ -75,7 +75,8 @@ def status_after_support_message(status: str, internal: bool) -> str | None:
     return IN_REVIEW if status == OPEN and not internal else None
 
 
-_ID_QUERY = re.compile(r"#?(\d+)")
+# ASCII digits only: str.isdigit and \d take any script's digits ("١٢", "１２").
+_ID_QUERY = re.compile(r"#?([0-9]+)")
 # Larger numbers cannot be ticket ids (bigint): such a query matches nothing.
 MAX_TICKET_ID = 2**63 - 1
 

@@ -506,6 +506,8 @@ def assign_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
         if data["assignee_id"] != ticket["assignee_id"]:
             previous = ticket["assignee_id"]
             name = data["assignee_name"] if data["assignee_id"] is not None else None
+            if name is None and data["assignee_id"] == actor.id:
+                name = actor.name  # taking a ticket oneself: one's own name is known
             now = uow.tickets.now()
             ticket.update(assignee_id=data["assignee_id"], assignee_name=name, updated_at=now)
             uow.tickets.update(

@@ -263,6 +263,9 @@ def test_assignment(call, amqp_url):
     again = call("assign_ticket", ADMIN, tid, {"assignee_id": "a-2", "assignee_name": "Kim"})
     assert again["updated_at"] == view["updated_at"]
     assert call("assign_ticket", ADMIN, tid, {"assignee_id": None})["assignee"] is None
+    # Taking it oneself without a name: the actor's own name is used.
+    mine = call("assign_ticket", ADMIN, tid, {"assignee_id": ADMIN["id"]})
+    assert mine["assignee"] == {"id": ADMIN["id"], "name": ADMIN["name"]}
     with pytest.raises(ValidationFailed) as err:
         call("assign_ticket", ADMIN, tid, {})
     assert list(err.value.details) == ["assignee_id"]

@@ -96,6 +96,8 @@ def test_support_message_moves_only_open_on_public_reply(status, internal):
         ("  #7 ", ("id", 7)),
         ("# 7", ("subject", "# 7")),
         ("1042a", ("subject", "1042a")),
+        ("\u0661\u0662", ("subject", "\u0661\u0662")),  # Arabic-Indic digits are text
+        ("#\uff11\uff12", ("subject", "#\uff11\uff12")),  # so are full-width ones
         ("#" + "9" * 30, ("id", None)),
         ("Printer", ("subject", "Printer")),
         ("", None),

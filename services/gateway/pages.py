@@ -10,11 +10,16 @@ HTML).
 
 In development a sign-in page mints tokens with ``tokens.mint_token``; in any
 other environment it is not routed at all, so it answers 404.
+
+Any other path under ``/help-center`` (no route matched) answers 404 with an HTML
+"page not found" page in the same layout and headers, so a person following a bad
+link sees the Help Center, not the API's JSON error. ``/api/...`` is untouched.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +46,9 @@ PAGES = (
     ("/admin/tickets/{ticket_id:int(min=1)}", "admin-ticket", "Ticket · Support"),
 )
 DEV_PAGES = (("/dev/sign-in", "dev-sign-in", "Development sign-in"),)
+NOT_FOUND = ("not-found", "Page not found")
+# Every path under BASE (routes take precedence over a sink, so this is what is left).
+UNDER_BASE = re.compile(rf"^{re.escape(BASE)}(?:/|$)")
 
 ASSET_TYPES = {
     ".css": "text/css; charset=utf-8",
@@ -170,6 +178,28 @@ class PageResource:
     on_head = on_get
 
 
+class NotFoundPage:
+    """A sink for every path under BASE that no route matched: the HTML 404 page.
+
+    The status stays 404 and the headers are the pages' own; no ETag, so a 404 is
+    never answered with a 304.
+    """
+
+    def __init__(self, page: PageResource, headers: dict):
+        self._page = page
+        self._headers = headers
+
+    def __call__(self, req, resp, **_params):
+        body = self._page.render()
+        resp.set_headers(self._headers)
+        resp.status = falcon.HTTP_404
+        resp.content_type = falcon.MEDIA_HTML
+        if req.method == "HEAD":
+            resp.content_length = len(body.data)
+        else:
+            resp.data = body.data
+
+
 class AssetResource:
     """CSS, JavaScript modules and icons under ``pages/assets``."""
 
@@ -230,6 +260,9 @@ def register_pages(app: falcon.App, settings: Settings) -> None:
         page = PageResource(files, name, title, sign_in, headers)
         page.render()  # a missing or broken page fails at start-up, not on first visit
         app.add_route(BASE + route, page)
+    not_found = PageResource(files, *NOT_FOUND, sign_in, headers)
+    not_found.render()
+    app.add_sink(NotFoundPage(not_found, headers), UNDER_BASE)
     app.add_route(
         f"{BASE}/assets/{{path:path}}",
         AssetResource(_Files(PAGES_DIR / "assets", live=settings.development), headers),

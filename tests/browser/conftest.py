@@ -39,6 +39,15 @@ VIEWPORTS = {
         "has_touch": True,
         "device_scale_factor": 2,
     },
+    # The narrowest phone width the pages are checked at, and a tablet below the
+    # two-column ticket layout (60rem).
+    "narrow": {
+        "viewport": {"width": 375, "height": 812},
+        "is_mobile": True,
+        "has_touch": True,
+        "device_scale_factor": 2,
+    },
+    "tablet": {"viewport": {"width": 768, "height": 1024}, "has_touch": True},
 }
 
 

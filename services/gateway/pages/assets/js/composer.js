@@ -5,7 +5,8 @@ import { attachCounter, lengthProblem } from "./format.js";
 
 /**
  * Wire `form` (with #reply, #reply-counter, #reply-error, #send-reply) to send(body).
- * send returns a promise; on success the box is cleared.
+ * send returns a promise; on success the box is cleared. A failure send marks
+ * `handled` is not shown beside the box (the page has shown it elsewhere).
  */
 export function attachComposer(form, limits, send, { label = "Reply" } = {}) {
   const input = form.querySelector("#reply");
@@ -38,6 +39,9 @@ export function attachComposer(form, limits, send, { label = "Reply" } = {}) {
       setFieldError(input, error, null);
     } catch (failure) {
       if (failure instanceof ApiError && failure.status === 401) return;
+      // The page has already told the person (e.g. the ticket was closed meanwhile and
+      // the form is gone); the typed text stays in the box.
+      if (failure?.handled) return;
       const message =
         failure instanceof ApiError && failure.status === 422
           ? fieldMessage(failure, "body") || describeError(failure)

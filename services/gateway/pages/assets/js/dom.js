@@ -63,6 +63,22 @@ export function showAlert(container, kind, title, lines = [], { focus = false } 
   return box;
 }
 
+let keptCount = 0;
+
+/**
+ * A read-only box holding text that could not be sent, so nothing typed is lost
+ * from view: the person can select and copy it. Goes inside an alert.
+ */
+export function keptText(label, text) {
+  const id = `kept-text-${++keptCount}`;
+  return h(
+    "div",
+    { class: "kept-text" },
+    h("label", { for: id, text: label }),
+    h("textarea", { id, readonly: true, rows: "4", text }),
+  );
+}
+
 export function clearAlert(container) {
   container.replaceChildren();
 }

@@ -4,6 +4,7 @@ import { $, h } from "./dom.js";
 import { canSignIn, requireSession, signInHref, signOut } from "./session.js";
 
 function markCurrentNav() {
+  if (document.body.dataset.page === "not-found") return; // no page of the menu is shown
   const links = [...document.querySelectorAll(".main-nav a")];
   const here = location.pathname.replace(/\/$/, "");
   let best = null;

@@ -1,5 +1,5 @@
 // Pieces of a ticket shared by the user's and the support pages.
-import { $, h, setServerHtml } from "./dom.js";
+import { $, h, keptText, setServerHtml, showAlert } from "./dom.js";
 import {
   STATUS_LABELS,
   formatDateTime,
@@ -49,16 +49,30 @@ export function renderHeading(ticket, labels) {
 }
 
 const MAIN_PATH = ["open", "in_review", "resolved", "closed"];
+// Awaiting User is a kind of review: it shows on the In Review step.
+const STEP_OF = { open: "open", in_review: "in_review", awaiting_user: "in_review", resolved: "resolved", closed: "closed" };
 
-/** The progress strip (Open → In Review → Resolved → Closed) and the status history. */
+/**
+ * The progress strip (Open → In Review → Resolved → Closed) and the status history.
+ * A step before the current one is done only if the timeline shows the ticket went
+ * through it: a ticket closed straight from Open never shows Resolved as reached
+ * (such steps are "skipped"). Steps after the current one are still ahead, even if
+ * the ticket was there before (reopened after Resolved).
+ */
 export function renderTimeline(ticket, { stepsEl, timelineEl, who }) {
   if (stepsEl) {
-    const current = ticket.status === "awaiting_user" ? "in_review" : ticket.status;
+    const current = STEP_OF[ticket.status] ?? ticket.status;
     const at = MAIN_PATH.indexOf(current);
+    const reached = new Set(["open", ...(ticket.timeline || []).map((entry) => STEP_OF[entry.status])]);
+    const state = (key, i) => {
+      if (i === at) return "done now";
+      if (i > at) return "";
+      return reached.has(key) ? "done" : "skipped";
+    };
     stepsEl.replaceChildren(
       ...MAIN_PATH.map((key, i) =>
         h("li", {
-          class: i < at ? "done" : i === at ? "done now" : "",
+          class: state(key, i),
           text: key === "in_review" && ticket.status === "awaiting_user" ? STATUS_LABELS.awaiting_user : STATUS_LABELS[key],
         }),
       ),
@@ -155,4 +169,21 @@ export function keepFresh(fetchTicket, shown, render) {
   setInterval(refresh, REFRESH_MS);
   window.addEventListener("focus", refresh);
   document.addEventListener("helpdesk:notices", refresh);
+}
+
+/**
+ * Say that a reply or note was not sent because the ticket was closed meanwhile,
+ * and keep its text on screen to copy (the reply box is gone on a closed ticket).
+ */
+export function showNotSentToClosed(alertBox, what, text) {
+  showAlert(
+    alertBox,
+    "warning",
+    `Your ${what} was not sent`,
+    [
+      `This ticket was closed before your ${what} arrived. A closed ticket can't be added to, so nothing was sent.`,
+      keptText(`Your ${what}, to copy:`, text),
+    ],
+    { focus: true },
+  );
 }

@@ -2,7 +2,7 @@
 // resolving), public replies and internal notes (marked as hidden from the user).
 import { ApiError, api, catalog, describeError, fieldMessage } from "../api.js";
 import { attachComposer } from "../composer.js";
-import { $, h, setFieldError, showAlert } from "../dom.js";
+import { $, clearAlert, h, keptText, setFieldError, showAlert } from "../dom.js";
 import { STATUS_LABELS, attachCounter, lengthProblem, ticketRef, timeEl } from "../format.js";
 import { startPage } from "../header.js";
 import {
@@ -12,6 +12,7 @@ import {
   renderHeading,
   renderThread,
   renderTimeline,
+  showNotSentToClosed,
   ticketIdFromPath,
 } from "../ticket-view.js";
 
@@ -96,6 +97,7 @@ function showResolutionField() {
 /** Run an assignment change, then show the ticket as it now is; errors go in `errorEl`. */
 async function act(button, errorEl, call, success) {
   button.disabled = true;
+  clearAlert(alertBox); // an earlier success no longer describes the page
   setFieldError(null, errorEl, null);
   try {
     await call();
@@ -124,6 +126,25 @@ function setUpAssignment() {
   );
 }
 
+/**
+ * The status change was refused because the ticket moved on (another admin changed
+ * it first): show the ticket as it is now, and say so at the top of the page, where
+ * it stays visible even when the status form goes away (a closed ticket).
+ */
+async function statusConflict(wanted, resolutionNote) {
+  await load().catch(() => {});
+  const now = shown ? STATUS_LABELS[shown.status] ?? shown.status : null;
+  const lines = [
+    `The ticket was changed by someone else before your change to ${STATUS_LABELS[wanted]} arrived, so it was not applied.` +
+      (now ? ` It is now ${now}.` : ""),
+  ];
+  // The resolution note box is gone if Resolved is no longer a choice: keep the text.
+  if (resolutionNote && $("resolution-field").hidden) {
+    lines.push(keptText("Your resolution note, to copy:", resolutionNote));
+  }
+  showAlert(alertBox, "error", "Status not changed", lines, { focus: true });
+}
+
 function setUpStatus() {
   const select = $("new-status");
   const note = $("resolution-input");
@@ -148,6 +169,7 @@ function setUpStatus() {
     }
     const button = $("status-submit");
     button.disabled = true;
+    clearAlert(alertBox); // an earlier "Status changed to ..." no longer describes the page
     setFieldError(select, $("status-error"), null);
     try {
       await api(`/admin/tickets/${id}/status`, { method: "POST", body });
@@ -157,11 +179,12 @@ function setUpStatus() {
       showAlert(alertBox, "success", null, [`Status changed to ${STATUS_LABELS[status]}.`]);
     } catch (failure) {
       if (failure instanceof ApiError && failure.status === 401) return;
-      if (failure instanceof ApiError && failure.status === 422 && fieldMessage(failure, "resolution_note")) {
+      if (failure instanceof ApiError && failure.status === 409) {
+        await statusConflict(status, body.resolution_note);
+      } else if (failure instanceof ApiError && failure.status === 422 && fieldMessage(failure, "resolution_note")) {
         setFieldError(note, noteError, fieldMessage(failure, "resolution_note"));
       } else {
         setFieldError(select, $("status-error"), describeError(failure));
-        if (failure instanceof ApiError && failure.status === 409) await load().catch(() => {});
       }
     } finally {
       button.disabled = false;
@@ -184,10 +207,18 @@ function setUpComposer() {
   form.addEventListener("change", sync);
   sync();
   attachComposer(form, limits.message, async (body) => {
+    const note = internal();
     try {
-      await api(`/admin/tickets/${id}/messages`, { method: "POST", body: { body, internal: internal() } });
+      await api(`/admin/tickets/${id}/messages`, { method: "POST", body: { body, internal: note } });
     } catch (failure) {
-      if (failure instanceof ApiError && failure.status === 409) await load().catch(() => {});
+      if (failure instanceof ApiError && failure.status === 409) {
+        await load().catch(() => {});
+        // Closed meanwhile by someone else: the composer is gone now.
+        if (shown?.status === "closed") {
+          showNotSentToClosed(alertBox, note ? "internal note" : "reply", body);
+          failure.handled = true;
+        }
+      }
       throw failure;
     }
     await load();

@@ -11,6 +11,7 @@ import {
   renderHeading,
   renderThread,
   renderTimeline,
+  showNotSentToClosed,
   ticketIdFromPath,
 } from "../ticket-view.js";
 
@@ -127,7 +128,14 @@ if (me) {
       try {
         await api(`/tickets/${id}/messages`, { method: "POST", body: { body } });
       } catch (failure) {
-        if (failure instanceof ApiError && failure.status === 409) await load().catch(() => {});
+        if (failure instanceof ApiError && failure.status === 409) {
+          await load().catch(() => {});
+          // Closed meanwhile (here or in another tab): the reply box is gone now.
+          if (shown?.status === "closed") {
+            showNotSentToClosed(alertBox, "reply", body);
+            failure.handled = true;
+          }
+        }
         throw failure;
       }
       await load();

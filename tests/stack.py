@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 from shared.localrun import ROOT, process_specs, start, stop
@@ -80,16 +81,12 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.specs = process_specs(self.env)
         self.procs = {}
-        # Where each process's log stood when it was (re)started: its start-up line
-        # must come after that.
-        self.log_starts = {}
 
     def start(self, service: str | None = None) -> None:
         """Start every process of ``service`` (all services when None)."""
         for spec in self.specs:
             if service in (None, spec.service) and spec.label not in self.procs:
                 log = open(self.log_path(spec.label), "ab")  # noqa: SIM115 - kept by the process
-                self.log_starts[spec.label] = log.tell()
                 self.procs[spec.label] = start(spec, self.env, stdout=log, stderr=log)
 
     def stop(self, service: str | None = None) -> None:
@@ -119,19 +116,27 @@ class Stack:
         )
 
     def unstarted(self) -> list[str]:
-        """The service processes that have not yet logged that they started.
+        """The services with fewer consumers on their RPC queue than instances started.
 
         ``/readyz`` pings each service once, so one instance answering says nothing
-        of a second: each logs ``service started`` only once it consumes its queues.
+        of a second; the broker counts every instance that consumes (whatever the
+        processes log).
         """
+        from amqp.exceptions import NotFound
+        from kombu import Connection
+
+        instances = Counter(k.split(".")[0] for k in self.procs if not k.startswith("gateway."))
         waiting = []
-        for label in self.procs:
-            if label.startswith("gateway."):
-                continue
-            with open(self.log_path(label), "rb") as log:
-                log.seek(self.log_starts[label])
-                if b'"message": "service started"' not in log.read():
-                    waiting.append(label)
+        with Connection(self.env["HELPDESK_AMQP_URL"], connect_timeout=5) as conn:
+            for service, started in sorted(instances.items()):
+                try:
+                    _queue, _messages, consumers = conn.channel().queue_declare(
+                        queue=f"rpc-{service}", passive=True
+                    )
+                except NotFound:  # not declared yet (and the failure closed that channel)
+                    consumers = 0
+                if consumers < started:
+                    waiting.append(service)
         return waiting
 
     def wait_ready(self, timeout: float = 90.0) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from kombu import Exchange, Queue
+from kombu import Exchange, Queue, binding
 from marshmallow import Schema, fields, validate
 
 from shared.catalog import PRIORITIES, STATUS_KEYS
@@ -44,11 +44,19 @@ DEAD_LETTER_EXCHANGE = Exchange("helpdesk.dead", type="direct", durable=True)
 NOTIFICATIONS_QUEUE_NAME = "notifications.ticket-events"
 # After this many deliveries a message is dead-lettered instead of looping forever.
 DELIVERY_LIMIT = 5
+# The events that can make a notice (services.notifications.domain has a rule for
+# each). The queue is bound to these only: a ticket_created or ticket_closed nobody
+# is told of is never written to the replicated queue, delivered, parsed and acked.
+NOTICE_EVENT_TYPES = (MESSAGE_ADDED, STATUS_CHANGED, TICKET_ASSIGNED)
+# What the queue was bound to before; declare_topology removes that binding.
+_FORMER_NOTIFICATIONS_KEY = f"{SOURCE}.#"
 
 NOTIFICATIONS_QUEUE = Queue(
     NOTIFICATIONS_QUEUE_NAME,
-    exchange=EVENTS_EXCHANGE,
-    routing_key="tickets.#",
+    bindings=[
+        binding(EVENTS_EXCHANGE, routing_key=f"{SOURCE}.{event_type}")
+        for event_type in NOTICE_EVENT_TYPES
+    ],
     durable=True,
     queue_arguments={
         # Quorum queues replicate across a RabbitMQ cluster and count redeliveries.
@@ -82,6 +90,11 @@ def declare_topology(connection) -> None:
             exchange.bind(channel).declare()
         for queue in EVENT_QUEUES:
             queue.bind(channel).declare()
+        # A broker set up by an earlier version still routes every event to the
+        # queue; removing a binding that is not there is a no-op.
+        NOTIFICATIONS_QUEUE.bind(channel).unbind_from(
+            EVENTS_EXCHANGE, routing_key=_FORMER_NOTIFICATIONS_KEY
+        )
     finally:
         channel.close()
 

@@ -1,5 +1,8 @@
 """The event contract: envelopes validate, payloads are strict, topology is declared."""
 
+import uuid
+
+import amqp
 import pytest
 from kombu import Connection
 from marshmallow import ValidationError
@@ -57,9 +60,43 @@ def test_parse_rejects_unknown_types_and_versions():
         events.parse_event({**good, "version": 99})
 
 
-def test_routing_keys_match_the_notifications_binding():
+def test_the_notifications_queue_is_bound_to_the_events_that_can_make_a_notice():
     assert events.routing_key(events.STATUS_CHANGED) == "tickets.status_changed"
-    assert events.NOTIFICATIONS_QUEUE.routing_key == "tickets.#"
+    assert {b.routing_key for b in events.NOTIFICATIONS_QUEUE.bindings} == {
+        "tickets.message_added",
+        "tickets.status_changed",
+        "tickets.ticket_assigned",
+    }
+
+
+@pytest.mark.integration
+def test_events_no_notice_comes_of_never_reach_the_queue_even_on_an_old_broker():
+    from tests.stack import create_vhost, delete_vhost
+
+    url = create_vhost(f"routing_{uuid.uuid4().hex[:8]}")
+    try:
+        with Connection(url) as conn:
+            channel = conn.channel()
+            # As an earlier version left it: the queue took every ticket event.
+            events.declare_topology(conn)
+            channel.queue_bind(
+                events.NOTIFICATIONS_QUEUE_NAME, events.EVENTS_EXCHANGE.name, "tickets.#"
+            )
+            events.declare_topology(conn)  # removes that binding
+            channel.confirm_select()  # each publish is in its queue before the next line
+            for event_type in events.EVENT_TYPES:
+                channel.basic_publish(
+                    amqp.Message(event_type),
+                    exchange=events.EVENTS_EXCHANGE.name,
+                    routing_key=events.routing_key(event_type),
+                )
+            received = []
+            while (message := channel.basic_get(events.NOTIFICATIONS_QUEUE_NAME)) is not None:
+                received.append(message.body)
+                channel.basic_ack(message.delivery_tag)
+            assert sorted(received) == sorted(events.NOTICE_EVENT_TYPES)
+    finally:
+        delete_vhost(url)
 
 
 @pytest.mark.integration

@@ -75,7 +75,15 @@ def publish(broker):
     """Publish an envelope (dict) as the tickets relay does: JSON, persistent, confirmed."""
     producer = Producer(broker.channel(), exchange=EVENTS_EXCHANGE)
 
-    def send(envelope, *, body=None, content_type=None, key=None):
+    def send(envelope, *, body=None, content_type=None, key=None, direct=False):
+        if direct:  # straight into the queue (the default exchange), whatever its bindings
+            Producer(producer.channel).publish(
+                envelope,
+                routing_key=NOTIFICATIONS_QUEUE.name,
+                serializer="json",
+                delivery_mode=2,
+            )
+            return
         if body is not None:  # raw bytes, for malformed messages
             producer.publish(
                 body,

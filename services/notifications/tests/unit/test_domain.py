@@ -128,3 +128,12 @@ def test_excerpt_is_one_line_and_bounded():
     cut = excerpt(text, 50)
     assert len(cut) <= 50 and cut.endswith("…") and "\n" not in cut
     assert excerpt("short\n\ntext") == "short text"
+
+
+def test_a_rule_exists_for_every_event_the_queue_is_bound_to_and_only_those():
+    """The queue hears only ``NOTICE_EVENT_TYPES``; a rule for any other type would
+    never run, and a bound type without a rule would be delivered for nothing."""
+    from services.notifications.domain import _RULES
+    from shared.events import NOTICE_EVENT_TYPES
+
+    assert set(_RULES) == set(NOTICE_EVENT_TYPES)

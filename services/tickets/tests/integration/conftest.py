@@ -3,12 +3,18 @@
 import psycopg
 import pytest
 from eventlet.event import Event
-from kombu import Connection
+from kombu import Connection, Queue
 from nameko.extensions import Entrypoint
 from nameko.testing.utils import get_extension
 
 from services.tickets.service import TicketsService
-from shared.events import NOTIFICATIONS_QUEUE, declare_topology
+from shared.events import EVENTS_EXCHANGE, NOTIFICATIONS_QUEUE, declare_topology
+
+# What these tests read the relay's output from: every ticket event, whatever the
+# notifications queue is bound to (it hears only the types that can make a notice).
+EVERY_EVENT = Queue(
+    "tests.every-ticket-event", exchange=EVENTS_EXCHANGE, routing_key="tickets.#", durable=True
+)
 
 TABLES = "tickets, messages, timeline, ticket_allowance, outbox"
 
@@ -32,12 +38,14 @@ def db(tickets_database_url):
 
 @pytest.fixture(autouse=True)
 def clean(tickets_database_url, amqp_url):
-    """Every test starts with empty tables and an empty notifications queue."""
+    """Every test starts with empty tables and empty event queues."""
     with psycopg.connect(tickets_database_url, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
     with Connection(amqp_url) as conn:
         declare_topology(conn)
-        NOTIFICATIONS_QUEUE.bind(conn.default_channel).purge()
+        for queue in (NOTIFICATIONS_QUEUE, EVERY_EVENT):
+            queue.bind(conn.default_channel).declare()
+            queue.bind(conn.default_channel).purge()
     yield
 
 
@@ -101,7 +109,7 @@ def new_ticket_fields(**overrides):
 
 
 def drain(amqp_url, timeout=2.0, expect=None):
-    """Messages waiting in the notifications queue (JSON bodies), acked.
+    """Ticket events the relay published (JSON bodies, from ``EVERY_EVENT``), acked.
 
     With ``expect``, waits up to ``timeout`` for that many, then a short while for extras.
     """
@@ -109,7 +117,7 @@ def drain(amqp_url, timeout=2.0, expect=None):
 
     bodies = []
     with Connection(amqp_url) as conn:
-        queue = conn.SimpleQueue(NOTIFICATIONS_QUEUE)
+        queue = conn.SimpleQueue(EVERY_EVENT)
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()

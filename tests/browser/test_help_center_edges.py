@@ -139,12 +139,17 @@ def test_long_names_and_subjects_wrap_on_a_phone(open_page, person, shoot):
     quiet(w)
 
 
-def test_a_status_change_another_admin_beat_says_it_failed(open_page, person):
+def _two_admins_on_one_ticket(open_page, person):
+    """Sam's admin page on a new ticket, and Kim, who will change it behind Sam's back."""
     alice = person("user", "Alice Example")
     sam = person("admin", "Sam Support")
     kim = person("admin", "Kim Support")
     tid = alice.create_ticket()["id"]
-    w = open_page(f"/help-center/admin/tickets/{tid}", sam.token)
+    return open_page(f"/help-center/admin/tickets/{tid}", sam.token), kim, tid
+
+
+def test_a_status_change_another_admin_beat_says_it_failed(open_page, person):
+    w, kim, tid = _two_admins_on_one_ticket(open_page, person)
     page = w.page
     page.select_option("#new-status", "in_review")
     page.click("#status-submit")
@@ -166,11 +171,7 @@ def test_a_status_change_another_admin_beat_says_it_failed(open_page, person):
 
 
 def test_a_status_change_that_still_leaves_choices_also_says_it_failed(open_page, person):
-    alice = person("user", "Alice Example")
-    sam = person("admin", "Sam Support")
-    kim = person("admin", "Kim Support")
-    tid = alice.create_ticket()["id"]
-    w = open_page(f"/help-center/admin/tickets/{tid}", sam.token)
+    w, kim, tid = _two_admins_on_one_ticket(open_page, person)
     page = w.page
     expect(page.locator("#t-meta")).to_contain_text("Open")
     kim.api("POST", f"/admin/tickets/{tid}/status", {"status": "awaiting_user"}, expect=200)

@@ -210,11 +210,7 @@ def test_a_reply_to_a_ticket_closed_meanwhile_is_not_lost(open_page, person, sho
 
 
 def test_a_support_note_to_a_ticket_closed_meanwhile_is_not_lost(open_page, person):
-    alice = person("user", "Alice Example")
-    sam = person("admin", "Sam Support")
-    kim = person("admin", "Kim Support")
-    tid = alice.create_ticket()["id"]
-    w = open_page(f"/help-center/admin/tickets/{tid}", sam.token)
+    w, kim, tid = _two_admins_on_one_ticket(open_page, person)
     page = w.page
     page.check("input[name=kind][value=internal]")
     page.fill("#reply", INTERNAL_NOTE)

@@ -261,6 +261,7 @@ class OutboxRelay(DependencyProvider):
     """
 
     PRUNE_EVERY = 600.0  # seconds between prunes
+    BATCH = 100  # rows claimed, published and marked per transaction
 
     def __init__(
         self,
@@ -344,8 +345,14 @@ class OutboxRelay(DependencyProvider):
             if not self._running:
                 break
             try:
-                while self._running and publish_pending(
-                    self.engine, self._events(), self.table, keyring=self.keyring
+                # A short batch means the outbox was drained: stop without another
+                # (empty) transaction. A row committed since then woke us again.
+                while (
+                    self._running
+                    and publish_pending(
+                        self.engine, self._events(), self.table, self.BATCH, self.keyring
+                    )
+                    == self.BATCH
                 ):
                     pass
                 backoff = 0.0

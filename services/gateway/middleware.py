@@ -18,7 +18,9 @@ access_log = logging.getLogger("gateway.access")
 
 REQUEST_ID_HEADER = "X-Request-Id"
 MAX_REQUEST_ID_LENGTH = 128
-_UNSAFE = re.compile(r"[^A-Za-z0-9._:@+=/-]")
+# The characters a caller's request id keeps (a regex class body; OpenAPI states it).
+REQUEST_ID_CHARACTERS = "A-Za-z0-9._:@+=/-"
+_UNSAFE = re.compile(f"[^{REQUEST_ID_CHARACTERS}]")
 API_PREFIX = "/api/"
 ADMIN_PREFIX = "/api/v1/admin"
 

@@ -14,6 +14,11 @@ from marshmallow import RAISE, Schema, fields, validate
 from services.gateway import schemas
 from services.gateway.body import MAX_BODY_BYTES
 from services.gateway.errors import CODE_BY_STATUS
+from services.gateway.middleware import (
+    MAX_REQUEST_ID_LENGTH,
+    REQUEST_ID_CHARACTERS,
+    REQUEST_ID_HEADER,
+)
 from shared.fields import Trimmed
 
 # The app drops blank query values (``keep_blank_qs_values = False``) before validation.
@@ -24,7 +29,7 @@ ERROR_TEXT = {
     401: "No token, or a bad, expired or wrongly signed one.",
     403: "A user called an admin endpoint.",
     404: "Not found, or not the caller's.",
-    405: "Method not allowed here (see the Allow header).",
+    405: "This path does not offer the method (the Allow header lists those it does).",
     409: "The ticket's state forbids this.",
     413: f"The body is larger than {MAX_BODY_BYTES} bytes.",
     415: "The body is not application/json.",
@@ -33,7 +38,9 @@ ERROR_TEXT = {
     500: "Unexpected fault (logged with the request id).",
     503: "A backend service did not answer in time (Retry-After).",
 }
-ALWAYS = (401, 500, 503)
+# Every path answers a method it does not offer with 405, so every operation lists it.
+ALWAYS = (401, 405, 500, 503)
+PUBLIC_ALWAYS = (405, 500)
 BODY_ERRORS = (400, 413, 415, 422)
 TICKET_ID = {
     "name": "id",
@@ -83,7 +90,7 @@ def _op(
     }
 
 
-TICKET_ACTION_ERRORS = (404, 405, *BODY_ERRORS, 409)
+TICKET_ACTION_ERRORS = (404, *BODY_ERRORS, 409)
 
 
 def _ticket_action(summary, body, response, *, tag, **kwargs):
@@ -143,7 +150,7 @@ ROUTES = {
             tag="tickets",
             path=[TICKET_ID],
             response=schemas.Ticket,
-            errors=(404, 405),
+            errors=(404,),
         )
     },
     "/api/v1/tickets/{id}/messages": {
@@ -188,7 +195,7 @@ ROUTES = {
             body=schemas.EmptyBody,
             body_optional=True,
             response=schemas.Notice,
-            errors=(404, 405, *BODY_ERRORS),
+            errors=(404, *BODY_ERRORS),
         )
     },
     "/api/v1/notifications/read-all": {
@@ -218,7 +225,7 @@ ROUTES = {
             admin=True,
             path=[TICKET_ID],
             response=schemas.AdminTicket,
-            errors=(404, 405),
+            errors=(404,),
         )
     },
     "/api/v1/admin/tickets/{id}/messages": {
@@ -419,6 +426,33 @@ def request_body_schema(body, settings):
     return body()
 
 
+# The request id: an optional request header, and a header of every response.
+REQUEST_ID_REF = {"$ref": f"#/components/parameters/{REQUEST_ID_HEADER}"}
+REQUEST_ID_PARAMETER = {
+    "name": REQUEST_ID_HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": (
+        "Your id for this request, echoed in the response and written in every log line "
+        f"about it. Only the characters {REQUEST_ID_CHARACTERS} are kept, and the first "
+        f"{MAX_REQUEST_ID_LENGTH} of them; when none is left, or none is sent, the gateway "
+        "makes one."
+    ),
+}
+REQUEST_ID_RESPONSE_HEADER = {
+    "description": f"The request's id (the {REQUEST_ID_HEADER} sent, as kept, or a new one).",
+    "schema": {
+        "type": "string",
+        "pattern": f"^[{REQUEST_ID_CHARACTERS}]{{1,{MAX_REQUEST_ID_LENGTH}}}$",
+    },
+}
+
+
+def _with_request_id(headers: dict) -> dict:
+    return {REQUEST_ID_HEADER: {"$ref": f"#/components/headers/{REQUEST_ID_HEADER}"}, **headers}
+
+
 def _error_response(status):
     headers = {}
     if status == 401:
@@ -427,13 +461,11 @@ def _error_response(status):
         headers["Retry-After"] = {"description": "Seconds to wait", "schema": {"type": "integer"}}
     if status == 405:
         headers["Allow"] = {"schema": {"type": "string"}}
-    out = {
+    return {
         "description": f"{ERROR_TEXT[status]} (code {CODE_BY_STATUS[status]})",
+        "headers": _with_request_id(headers),
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
-    if headers:
-        out["headers"] = headers
-    return out
 
 
 def build_openapi(settings) -> dict:
@@ -451,11 +483,10 @@ def build_openapi(settings) -> dict:
             }
             if op["public"]:
                 operation["security"] = []
-            parameters = list(op["path"])
+            parameters = [*op["path"], REQUEST_ID_REF]
             if op["query"] is not None:
                 parameters += _query_parameters(op["query"], components)
-            if parameters:
-                operation["parameters"] = parameters
+            operation["parameters"] = parameters
             if op["body"] is not None:
                 instance = request_body_schema(op["body"], settings)
                 if op["body"] is schemas.CreateTicketBody:
@@ -485,10 +516,9 @@ def build_openapi(settings) -> dict:
                         else {"type": "string"}
                     }
                 }
-            if op["headers"]:
-                ok["headers"] = op["headers"]
+            ok["headers"] = _with_request_id(op["headers"])
             responses = {str(op["ok"]): ok}
-            statuses = set(op["errors"]) | ({500} if op["public"] else set(ALWAYS))
+            statuses = set(op["errors"]) | set(PUBLIC_ALWAYS if op["public"] else ALWAYS)
             if op["admin"]:
                 statuses.add(403)
             for status in sorted(statuses):
@@ -520,6 +550,8 @@ def build_openapi(settings) -> dict:
         "paths": paths,
         "components": {
             "schemas": components,
+            "parameters": {REQUEST_ID_HEADER: REQUEST_ID_PARAMETER},
+            "headers": {REQUEST_ID_HEADER: REQUEST_ID_RESPONSE_HEADER},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

@@ -321,7 +321,51 @@ def test_openapi_describes_every_route_and_error(client, settings):
         "503",
     }
     refs = _refs(doc)
-    assert refs and all(ref.split("/")[-1] in doc["components"]["schemas"] for ref in refs)
+    assert refs and all(_component(doc, ref) for ref in refs)
+
+
+def _component(doc, ref):
+    """The component ``ref`` (``#/components/<section>/<name>``) points at, or None."""
+    _, _, section, name = ref.split("/")
+    return doc["components"].get(section, {}).get(name)
+
+
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def test_openapi_405_and_allow_are_what_each_path_answers(client, clients, auth, new_ticket):
+    """Every operation lists 405, and each method a path does not offer gets exactly that."""
+    doc = client.simulate_get("/openapi.json").json
+    # An id the caller can reach: for anyone else's (or a missing) one 404 outranks 405.
+    ticket_id = new_ticket("sam")["id"]
+    notice_id = clients.services["notifications"].add("sam")["id"]
+    for path, methods in doc["paths"].items():
+        for method, operation in methods.items():
+            assert "Allow" in operation["responses"]["405"]["headers"], (method, path)
+        url = path.replace("{id}", str(notice_id if "/notifications/" in path else ticket_id))
+        role = "admin" if path.startswith("/api/v1/admin") else "user"
+        for method in set(HTTP_METHODS) - set(methods):
+            result = client.simulate_request(method.upper(), url, headers=auth("sam", role))
+            assert result.status_code == 405, (method, path, result.status_code)
+            allowed = {m.strip().lower() for m in result.headers["Allow"].split(",")}
+            assert set(methods) <= allowed, (path, allowed)
+
+
+def test_openapi_documents_the_request_id_on_every_request_and_response(client, auth):
+    doc = client.simulate_get("/openapi.json").json
+    parameter = _component(doc, "#/components/parameters/X-Request-Id")
+    assert parameter["in"] == "header" and parameter["required"] is False
+    pattern = re.compile(_component(doc, "#/components/headers/X-Request-Id")["schema"]["pattern"])
+    for path, methods in doc["paths"].items():
+        for method, operation in methods.items():
+            assert {"$ref": "#/components/parameters/X-Request-Id"} in operation["parameters"]
+            for status, response in operation["responses"].items():
+                assert "X-Request-Id" in response["headers"], (method, path, status)
+    # The pattern holds for what the gateway really answers: kept, cleaned or made.
+    for sent in ("abc-123", "a b<c>" + "x" * 300, "é", None):
+        headers = auth() | ({"X-Request-Id": sent} if sent is not None else {})
+        echoed = client.simulate_get("/api/v1/tickets", headers=headers).headers["X-Request-Id"]
+        assert pattern.fullmatch(echoed), (sent, echoed)
 
 
 def _routes(app):
@@ -373,7 +417,7 @@ def _query_parameters(doc):
     for path, methods in doc["paths"].items():
         for method, op in methods.items():
             for param in op.get("parameters", []):
-                if param["in"] == "query":
+                if param.get("in") == "query":
                     yield path, method, param
 
 

@@ -347,6 +347,12 @@ def test_a_ticket_can_be_created_and_answered_from_the_keyboard(open_page, perso
     page.keyboard.type("And a reply sent with Ctrl+Enter.")
     page.keyboard.press("Control+Enter")
     expect(page.locator("#thread .message.mine")).to_have_count(1)
+    # Sent from the button with Enter: focus stays on it, not lost to the page body.
+    page.keyboard.type("And one more, sent from the button.")
+    page.focus("#send-reply")
+    page.keyboard.press("Enter")
+    expect(page.locator("#thread .message.mine")).to_have_count(2)
+    expect(page.locator("#send-reply")).to_be_focused()
     no_trouble(w)
 
 
@@ -542,6 +548,7 @@ def test_a_user_on_the_support_dashboard_is_told_it_is_for_staff(open_page, pers
     alice = person("user", "Alice Example")
     w = open_page("/help-center/admin", alice.token)
     expect(w.page.locator("#list-alert")).to_contain_text("For support staff only")
+    expect(w.page.locator("#queue")).to_be_hidden()  # no empty queue table
     expect(w.page.locator(".main-nav [data-admin-only]")).to_be_hidden()
     w.page.click(".brand")
     expect(w.page.locator("#cta-list")).to_be_visible()
@@ -569,11 +576,16 @@ def test_outside_development_a_lost_session_is_explained(open_page, hosted_stack
     expect(w.page.locator("#main")).to_be_hidden()  # no form that could not be sent
     shoot(w.page, "session-expired-laptop")
 
-    # A token the gateway refuses (bad signature) is found out by the first API call.
+    # A token the gateway refuses (bad signature) is found out by the first API call:
+    # never a session, so not "expired"; its name and bell leave the header.
     valid = hosted_stack.token("erin", "user", "Erin")
     forged = valid[:-4] + ("AAAA" if not valid.endswith("AAAA") else "BBBB")
     w = open_page("/help-center/tickets", forged, on=hosted_stack)
-    expect(w.page.locator("#session-banner")).to_contain_text("Your session has expired")
+    expect(w.page.locator("#session-banner")).to_have_text(
+        "Your sign-in wasn't accepted. Open the Help Center from your account to sign in again."
+    )
+    expect(w.page.locator("#header-actions")).to_be_hidden()
+    expect(w.page.locator("#main")).to_be_hidden()
     expect(w.page.locator("#ticket-list .loading")).to_have_count(0)
 
     w = open_page("/help-center/tickets", on=hosted_stack)

@@ -7,6 +7,7 @@ Each test drives real Chromium against the real stack, like ``test_help_center.p
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 import requests
@@ -226,6 +227,61 @@ def test_a_support_note_to_a_ticket_closed_meanwhile_is_not_lost(open_page, pers
 
 
 INTERNAL_NOTE = "Customer is on the legacy cluster; see runbook 7."
+
+
+def test_keyboard_focus_stays_on_the_page_when_the_pressed_button_goes(open_page, person):
+    """A button that an action disables or hides hands focus to what happened."""
+    w, _kim, _tid = _two_admins_on_one_ticket(open_page, person)
+    page = w.page
+    expect(page.locator("#t-meta")).to_contain_text("Open")  # loaded, buttons wired
+    page.focus("#assign-me")
+    page.keyboard.press("Enter")
+    expect(page.locator("#page-alert")).to_contain_text("Assigned to you.")
+    expect(page.locator("#assign-me")).to_be_disabled()
+    expect(page.locator("#page-alert .alert")).to_be_focused()
+
+    page.select_option("#new-status", "in_review")
+    page.focus("#status-submit")
+    page.keyboard.press("Enter")
+    expect(page.locator("#page-alert")).to_contain_text("Status changed to In Review.")
+    expect(page.locator("#status-submit")).to_be_focused()  # still there: focus stays
+
+    page.select_option("#new-status", "closed")
+    page.focus("#status-submit")
+    page.keyboard.press("Enter")
+    expect(page.locator("#status-section")).to_be_hidden()
+    expect(page.locator("#page-alert .alert")).to_be_focused()
+    quiet(w)
+
+
+def test_load_more_takes_keyboard_focus_to_the_first_new_ticket(open_page, person):
+    marker = uuid.uuid4().hex[:8]
+    for _ in range(6):  # 30 tickets: more than one page (25) of the queue
+        owner = person("user")
+        for n in range(5):
+            owner.create_ticket(subject=f"Paging check {marker} number {n}")
+    sam = person("admin", "Sam Support")
+    w = open_page(f"/help-center/admin?q={marker}", sam.token)
+    page = w.page
+    rows = page.locator("#queue-body tr[data-ticket-id]")
+    expect(rows).to_have_count(25)
+    page.focus("#load-more")
+    page.keyboard.press("Enter")
+    expect(rows).to_have_count(30)
+    expect(page.locator("#load-more")).to_be_hidden()  # the last page
+    expect(rows.nth(25).locator("a")).to_be_focused()
+    quiet(w)
+
+
+def test_a_missing_ticket_is_explained_in_each_reader_s_terms(open_page, person):
+    sam = person("admin", "Sam Support")
+    w = open_page("/help-center/admin/tickets/999999999", sam.token)
+    alert = w.page.locator("#page-alert")
+    expect(alert).to_contain_text("We couldn't find that ticket. It may not exist.")
+    expect(alert).not_to_contain_text("isn't yours")  # support staff see every ticket
+    alice = person("user", "Alice Example")
+    w = open_page("/help-center/tickets/999999999", alice.token)
+    expect(w.page.locator("#page-alert")).to_contain_text("It may not exist, or it isn't yours.")
 
 
 def steps_done(page) -> list[str]:

@@ -5,15 +5,20 @@ import { formatDateTime, relativeTime } from "./format.js";
 
 /** An error response (or no response at all: status 0). */
 export class ApiError extends Error {
-  constructor(status, code, message, details = {}, retryAfter = null, requestId = null) {
+  constructor(status, code, message, details = {}, retryAfter = null, requestId = null, path = null) {
     super(message);
     this.status = status;
     this.code = code;
     this.details = details && typeof details === "object" ? details : {};
     this.retryAfter = retryAfter;
     this.requestId = requestId;
+    this.path = path; // the API path called, e.g. "/admin/tickets/7"
   }
 }
+
+// Whether any call of this page was accepted: a token refused from the start was
+// never a session, so it is not "expired".
+let accepted = false;
 
 /**
  * Call the API: api("/tickets", {method, body, query}) → the parsed JSON body.
@@ -41,7 +46,7 @@ export async function api(path, { method = "GET", body, query } = {}) {
   try {
     response = await fetch(url, init);
   } catch {
-    throw new ApiError(0, "network", "We couldn't reach the Help Center. Check your connection and try again.");
+    throw new ApiError(0, "network", "We couldn't reach the Help Center. Check your connection and try again.", {}, null, null, path);
   }
   let data = null;
   try {
@@ -49,7 +54,10 @@ export async function api(path, { method = "GET", body, query } = {}) {
   } catch {
     data = null;
   }
-  if (response.ok) return data;
+  if (response.ok) {
+    accepted = true;
+    return data;
+  }
   const error = data && data.error ? data.error : {};
   const failure = new ApiError(
     response.status,
@@ -58,8 +66,9 @@ export async function api(path, { method = "GET", body, query } = {}) {
     error.details,
     Number(response.headers.get("Retry-After")) || null,
     response.headers.get("X-Request-Id"),
+    path,
   );
-  if (response.status === 401) endSession("expired");
+  if (response.status === 401) endSession(accepted ? "expired" : "refused", { hidePage: !accepted });
   throw failure;
 }
 
@@ -85,7 +94,10 @@ export function describeError(error, { what = "ticket" } = {}) {
     case 403:
       return "This part of the Help Center is for support staff only.";
     case 404:
-      return `We couldn't find that ${what}. It may not exist, or it isn't yours.`;
+      // Support staff reach every ticket: for them a 404 can only mean it doesn't exist.
+      return error.path?.startsWith("/admin/")
+        ? `We couldn't find that ${what}. It may not exist.`
+        : `We couldn't find that ${what}. It may not exist, or it isn't yours.`;
     case 405:
       return `That can't be done to a ${what}.`;
     case 409:

@@ -1,6 +1,6 @@
 // A reply box: live count, limits checked before sending, API errors shown beside it.
 import { ApiError, describeError, fieldMessage } from "./api.js";
-import { setFieldError } from "./dom.js";
+import { setFieldError, whileBusy } from "./dom.js";
 import { attachCounter, lengthProblem } from "./format.js";
 
 /**
@@ -31,25 +31,24 @@ export function attachComposer(form, limits, send, { label = "Reply" } = {}) {
       input.focus();
       return;
     }
-    button.disabled = true;
-    try {
-      await send(input.value.trim());
-      input.value = "";
-      update();
-      setFieldError(input, error, null);
-    } catch (failure) {
-      if (failure instanceof ApiError && failure.status === 401) return;
-      // The page has already told the person (e.g. the ticket was closed meanwhile and
-      // the form is gone); the typed text stays in the box.
-      if (failure?.handled) return;
-      const message =
-        failure instanceof ApiError && failure.status === 422
-          ? fieldMessage(failure, "body") || describeError(failure)
-          : describeError(failure);
-      setFieldError(input, error, message);
-      input.focus();
-    } finally {
-      button.disabled = false;
-    }
+    await whileBusy(button, async () => {
+      try {
+        await send(input.value.trim());
+        input.value = "";
+        update();
+        setFieldError(input, error, null);
+      } catch (failure) {
+        if (failure instanceof ApiError && failure.status === 401) return;
+        // The page has already told the person (e.g. the ticket was closed meanwhile and
+        // the form is gone); the typed text stays in the box.
+        if (failure?.handled) return;
+        const message =
+          failure instanceof ApiError && failure.status === 422
+            ? fieldMessage(failure, "body") || describeError(failure)
+            : describeError(failure);
+        setFieldError(input, error, message);
+        input.focus();
+      }
+    });
   });
 }

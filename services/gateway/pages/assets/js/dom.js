@@ -88,6 +88,29 @@ export function loadingRow(tag = "li", text = "Loading…") {
   return h(tag, { class: "loading" }, h("span", { class: "spinner", "aria-hidden": "true" }), text);
 }
 
+/**
+ * Run `work()` with `button` marked busy; a press meanwhile is ignored (undefined).
+ * The button is aria-disabled, not disabled: a disabled button drops keyboard focus
+ * to <body>, leaving keyboard and screen-reader users nowhere. If the button had
+ * focus and lost it all the same (the new state hid or disabled it), focus goes to
+ * `fallback()` (an element, or null to leave it).
+ */
+export async function whileBusy(button, work, { fallback = null } = {}) {
+  if (button.getAttribute("aria-disabled") === "true") return undefined;
+  const hadFocus = document.activeElement === button;
+  button.setAttribute("aria-disabled", "true");
+  try {
+    return await work();
+  } finally {
+    button.removeAttribute("aria-disabled");
+    // The browser moves focus off a button that became disabled or hidden only later,
+    // so ask the button itself whether it can still hold focus.
+    const gone = button.disabled || !button.getClientRects().length;
+    const lost = document.activeElement === button ? gone : document.activeElement === document.body;
+    if (hadFocus && fallback && lost) fallback()?.focus();
+  }
+}
+
 /** Call fn at most once per `ms` of quiet. */
 export function debounce(fn, ms) {
   let timer = null;

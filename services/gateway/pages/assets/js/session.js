@@ -65,11 +65,18 @@ export function signInHref() {
 
 let ended = false;
 
+const ENDED = {
+  expired: "Your session has expired. Sign in again from your account, then reload this page.",
+  missing: "You're not signed in. Open the Help Center from your account to sign in.",
+  refused: "Your sign-in wasn't accepted. Open the Help Center from your account to sign in again.",
+};
+
 /**
- * The session is missing or over: in development go and sign in; otherwise say so
- * clearly (the host platform owns signing in) and stop every spinner. A page that
- * never had a session hides its content; one that loses it mid-use keeps it, so
- * nothing typed disappears from view.
+ * The session is missing, refused or over (`reason`: expired | missing | refused):
+ * in development go and sign in; otherwise say so clearly (the host platform owns
+ * signing in), take the name and bell out of the header and stop every spinner. A
+ * page that never had a session hides its content; one that loses it mid-use keeps
+ * it, so nothing typed disappears from view.
  */
 export function endSession(reason, { hidePage = false } = {}) {
   if (ended) return;
@@ -80,11 +87,9 @@ export function endSession(reason, { hidePage = false } = {}) {
     return;
   }
   const banner = document.getElementById("session-banner");
-  banner.textContent =
-    reason === "expired"
-      ? "Your session has expired. Sign in again from your account, then reload this page."
-      : "You're not signed in. Open the Help Center from your account to sign in.";
+  banner.textContent = ENDED[reason];
   banner.hidden = false;
+  document.getElementById("header-actions").hidden = true;
   banner.focus();
   for (const el of document.querySelectorAll(".loading")) el.hidden = true;
   if (hidePage) document.getElementById("main").hidden = true;
@@ -95,7 +100,7 @@ export function endSession(reason, { hidePage = false } = {}) {
 export function requireSession() {
   const me = identity();
   if (!me || !me.sub) {
-    endSession(token() ? "expired" : "missing", { hidePage: true });
+    endSession(token() ? "refused" : "missing", { hidePage: true });
     return null;
   }
   if (me.exp !== null && me.exp * 1000 <= Date.now()) {

@@ -2,7 +2,7 @@
 // resolving), public replies and internal notes (marked as hidden from the user).
 import { ApiError, api, catalog, describeError, fieldMessage } from "../api.js";
 import { attachComposer } from "../composer.js";
-import { $, clearAlert, h, keptText, setFieldError, showAlert } from "../dom.js";
+import { $, clearAlert, h, keptText, setFieldError, showAlert, whileBusy } from "../dom.js";
 import { STATUS_LABELS, attachCounter, lengthProblem, ticketRef, timeEl } from "../format.js";
 import { startPage } from "../header.js";
 import {
@@ -96,19 +96,26 @@ function showResolutionField() {
 
 /** Run an assignment change, then show the ticket as it now is; errors go in `errorEl`. */
 async function act(button, errorEl, call, success) {
-  button.disabled = true;
   clearAlert(alertBox); // an earlier success no longer describes the page
   setFieldError(null, errorEl, null);
-  try {
-    await call();
-    await load();
-    showAlert(alertBox, "success", null, [success]);
-  } catch (failure) {
-    if (!(failure instanceof ApiError && failure.status === 401)) setFieldError(null, errorEl, describeError(failure));
-    if (failure instanceof ApiError && failure.status === 409) await load().catch(() => {});
-  } finally {
-    if (shown) render(shown); // recompute which assignment buttons apply
-  }
+  // The pressed button may not apply any more ("Assign to me" once it is): focus
+  // then goes to the message saying what happened.
+  await whileBusy(
+    button,
+    async () => {
+      try {
+        await call();
+        await load();
+        showAlert(alertBox, "success", null, [success]);
+      } catch (failure) {
+        if (!(failure instanceof ApiError && failure.status === 401)) setFieldError(null, errorEl, describeError(failure));
+        if (failure instanceof ApiError && failure.status === 409) await load().catch(() => {});
+      } finally {
+        if (shown) render(shown); // recompute which assignment buttons apply
+      }
+    },
+    { fallback: () => alertBox.firstElementChild },
+  );
 }
 
 function setUpAssignment() {
@@ -167,28 +174,31 @@ function setUpStatus() {
       }
       body.resolution_note = note.value.trim();
     }
-    const button = $("status-submit");
-    button.disabled = true;
     clearAlert(alertBox); // an earlier "Status changed to ..." no longer describes the page
     setFieldError(select, $("status-error"), null);
-    try {
-      await api(`/admin/tickets/${id}/status`, { method: "POST", body });
-      await load();
-      note.value = "";
-      note.dispatchEvent(new Event("input"));
-      showAlert(alertBox, "success", null, [`Status changed to ${STATUS_LABELS[status]}.`]);
-    } catch (failure) {
-      if (failure instanceof ApiError && failure.status === 401) return;
-      if (failure instanceof ApiError && failure.status === 409) {
-        await statusConflict(status, body.resolution_note);
-      } else if (failure instanceof ApiError && failure.status === 422 && fieldMessage(failure, "resolution_note")) {
-        setFieldError(note, noteError, fieldMessage(failure, "resolution_note"));
-      } else {
-        setFieldError(select, $("status-error"), describeError(failure));
-      }
-    } finally {
-      button.disabled = false;
-    }
+    // A ticket now closed has no status form: focus then goes to the message.
+    await whileBusy(
+      $("status-submit"),
+      async () => {
+        try {
+          await api(`/admin/tickets/${id}/status`, { method: "POST", body });
+          await load();
+          note.value = "";
+          note.dispatchEvent(new Event("input"));
+          showAlert(alertBox, "success", null, [`Status changed to ${STATUS_LABELS[status]}.`]);
+        } catch (failure) {
+          if (failure instanceof ApiError && failure.status === 401) return;
+          if (failure instanceof ApiError && failure.status === 409) {
+            await statusConflict(status, body.resolution_note);
+          } else if (failure instanceof ApiError && failure.status === 422 && fieldMessage(failure, "resolution_note")) {
+            setFieldError(note, noteError, fieldMessage(failure, "resolution_note"));
+          } else {
+            setFieldError(select, $("status-error"), describeError(failure));
+          }
+        }
+      },
+      { fallback: () => alertBox.firstElementChild },
+    );
   });
 }
 

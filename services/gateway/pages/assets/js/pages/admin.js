@@ -1,6 +1,6 @@
 // The support queue: filters (status, priority, assignee), sorts, search, paging.
 import { api, describeError } from "../api.js";
-import { $, clearAlert, debounce, h, showAlert } from "../dom.js";
+import { $, clearAlert, debounce, h, showAlert, whileBusy } from "../dom.js";
 import { STATUS_KEYS, STATUS_LABELS, age, formatDateTime, priorityBadge, statusBadge, ticketRef } from "../format.js";
 import { startPage } from "../header.js";
 
@@ -54,15 +54,18 @@ async function load(reset) {
   const q = query();
   if (reset) {
     cursor = null;
+    more.hidden = true; // the old cursor belongs to the old filters
     syncUrl(q);
   }
-  more.disabled = true;
   try {
     const data = await api("/admin/tickets", { query: { ...q, limit: PAGE_SIZE, cursor } });
     if (mine !== generation) return;
     clearAlert($("list-alert"));
     if (reset) body.replaceChildren();
-    body.append(...data.items.map(row));
+    const rows = data.items.map(row);
+    body.append(...rows);
+    // "Load more": keyboard and screen-reader users go on from the first new ticket.
+    if (!reset) rows[0]?.querySelector("a").focus();
     if (!body.childElementCount) {
       body.append(h("tr", {}, h("td", { colspan: "7", class: "empty" }, h("strong", { text: "Nothing in this view" }), "No tickets match these filters.")));
     }
@@ -75,8 +78,6 @@ async function load(reset) {
     if (reset) body.replaceChildren();
     if (error.status === 401) return; // the session banner (or sign-in) says it
     showAlert($("list-alert"), "error", "Couldn't load the queue", [describeError(error)]);
-  } finally {
-    more.disabled = false;
   }
 }
 
@@ -89,6 +90,7 @@ if (me) {
   }
   if (me.role !== "admin") {
     $("queue-filters").hidden = true;
+    $("queue-card").hidden = true; // an empty queue table would only confuse
     showAlert($("list-alert"), "warning", "For support staff only", [
       "This dashboard is for the Support Team. Your own tickets are under My Tickets.",
     ]);
@@ -99,7 +101,7 @@ if (me) {
       event.preventDefault();
       load(true);
     });
-    more.addEventListener("click", () => load(false));
+    more.addEventListener("click", () => whileBusy(more, () => load(false)));
     load(true);
   }
 }

@@ -1,7 +1,7 @@
 // Create New Ticket: issue type (with its priority), feature, subject and
 // description with live counts, limits checked before submit, server preview.
 import { ApiError, api, catalog, describeError, fieldMessage, resetText } from "../api.js";
-import { $, clearAlert, h, setFieldError, setServerHtml, showAlert } from "../dom.js";
+import { $, clearAlert, h, setFieldError, setServerHtml, showAlert, whileBusy } from "../dom.js";
 import { PRIORITY_LABELS, attachCounter, lengthProblem } from "../format.js";
 import { startPage } from "../header.js";
 
@@ -139,42 +139,42 @@ async function submit(event) {
     return;
   }
   const button = $("submit");
-  button.disabled = true;
-  button.textContent = "Submitting…";
-  try {
-    const ticket = await api("/tickets", {
-      method: "POST",
-      body: {
-        issue_type: selectedType().key,
-        feature: feature.value,
-        subject: subject.value.trim(),
-        description: description.value.trim(),
-      },
-    });
-    location.assign(`/help-center/tickets/${ticket.id}?created=1`);
-  } catch (error) {
-    button.disabled = false;
-    button.textContent = "Submit ticket";
-    if (error instanceof ApiError && error.status === 422) {
-      const fieldErrors = {};
-      for (const field of Object.keys(error.details)) fieldErrors[field] = fieldMessage(error, field);
-      if (!Object.keys(fieldErrors).length) fieldErrors.form = error.message;
-      showErrors(fieldErrors, "The Help Center couldn't accept this ticket");
-    } else if (error instanceof ApiError && error.status === 429) {
-      showAlert(
-        alertBox,
-        "warning",
-        "Daily ticket limit reached",
-        [
-          `You can create up to ${cat.limits.tickets_per_day} tickets per day. You can create a new ticket again on ${resetText(error)}.`,
-          "Your text is still here. If this is about an existing problem, you can reply on that ticket instead.",
-        ],
-        { focus: true },
-      );
-    } else if (!(error instanceof ApiError && error.status === 401)) {
-      showAlert(alertBox, "error", "Your ticket wasn't sent", [describeError(error)], { focus: true });
+  await whileBusy(button, async () => {
+    button.textContent = "Submitting…";
+    try {
+      const ticket = await api("/tickets", {
+        method: "POST",
+        body: {
+          issue_type: selectedType().key,
+          feature: feature.value,
+          subject: subject.value.trim(),
+          description: description.value.trim(),
+        },
+      });
+      location.assign(`/help-center/tickets/${ticket.id}?created=1`);
+    } catch (error) {
+      button.textContent = "Submit ticket";
+      if (error instanceof ApiError && error.status === 422) {
+        const fieldErrors = {};
+        for (const field of Object.keys(error.details)) fieldErrors[field] = fieldMessage(error, field);
+        if (!Object.keys(fieldErrors).length) fieldErrors.form = error.message;
+        showErrors(fieldErrors, "The Help Center couldn't accept this ticket");
+      } else if (error instanceof ApiError && error.status === 429) {
+        showAlert(
+          alertBox,
+          "warning",
+          "Daily ticket limit reached",
+          [
+            `You can create up to ${cat.limits.tickets_per_day} tickets per day. You can create a new ticket again on ${resetText(error)}.`,
+            "Your text is still here. If this is about an existing problem, you can reply on that ticket instead.",
+          ],
+          { focus: true },
+        );
+      } else if (!(error instanceof ApiError && error.status === 401)) {
+        showAlert(alertBox, "error", "Your ticket wasn't sent", [describeError(error)], { focus: true });
+      }
     }
-  }
+  });
 }
 
 if (me) {

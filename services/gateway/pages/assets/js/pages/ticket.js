@@ -1,7 +1,7 @@
 // A user's ticket: description, status timeline, the thread, reply, close.
 import { ApiError, api, catalog, describeError, fieldMessage } from "../api.js";
 import { attachComposer } from "../composer.js";
-import { $, h, setFieldError, showAlert } from "../dom.js";
+import { $, h, setFieldError, showAlert, whileBusy } from "../dom.js";
 import { attachCounter, formatDateTime, lengthProblem, ticketRef, timeEl } from "../format.js";
 import { startPage } from "../header.js";
 import {
@@ -88,27 +88,25 @@ function setUpClose() {
       setFieldError(note, error, problem);
       return;
     }
-    const confirm = $("close-confirm");
-    confirm.disabled = true;
-    try {
-      const text = note.value.trim();
-      const ticket = await api(`/tickets/${id}/close`, { method: "POST", body: text ? { note: text } : {} });
-      dialog.close();
-      note.value = "";
-      render({ ...shown, ...ticket });
-      showAlert(alertBox, "success", null, [`Ticket ${ticketRef(id)} is closed. Thank you!`], { focus: true });
-    } catch (failure) {
-      if (failure instanceof ApiError && failure.status === 409) {
+    await whileBusy($("close-confirm"), async () => {
+      try {
+        const text = note.value.trim();
+        const ticket = await api(`/tickets/${id}/close`, { method: "POST", body: text ? { note: text } : {} });
         dialog.close();
-        showAlert(alertBox, "warning", null, ["This ticket is already closed."], { focus: true });
-        await load().catch(() => {});
-      } else if (!(failure instanceof ApiError && failure.status === 401)) {
-        const message = failure instanceof ApiError && failure.status === 422 ? fieldMessage(failure, "note") || describeError(failure) : describeError(failure);
-        setFieldError(note, error, message);
+        note.value = "";
+        render({ ...shown, ...ticket });
+        showAlert(alertBox, "success", null, [`Ticket ${ticketRef(id)} is closed. Thank you!`], { focus: true });
+      } catch (failure) {
+        if (failure instanceof ApiError && failure.status === 409) {
+          dialog.close();
+          showAlert(alertBox, "warning", null, ["This ticket is already closed."], { focus: true });
+          await load().catch(() => {});
+        } else if (!(failure instanceof ApiError && failure.status === 401)) {
+          const message = failure instanceof ApiError && failure.status === 422 ? fieldMessage(failure, "note") || describeError(failure) : describeError(failure);
+          setFieldError(note, error, message);
+        }
       }
-    } finally {
-      confirm.disabled = false;
-    }
+    });
   });
 }
 

@@ -1,6 +1,6 @@
 // My Tickets: search by id or subject, filter by status, page with next_cursor.
 import { api, describeError } from "../api.js";
-import { $, clearAlert, debounce, h, loadingRow, showAlert } from "../dom.js";
+import { $, clearAlert, debounce, h, loadingRow, showAlert, whileBusy } from "../dom.js";
 import { STATUS_KEYS, STATUS_LABELS } from "../format.js";
 import { startPage } from "../header.js";
 import { ticketRow } from "../ticket-view.js";
@@ -65,9 +65,9 @@ async function load(reset) {
   if (reset) {
     state.cursor = null;
     list.replaceChildren(loadingRow("li", "Loading tickets…"));
+    more.hidden = true; // the old cursor belongs to the old search
     syncUrl();
   }
-  more.disabled = true;
   try {
     const data = await api("/tickets", {
       query: { status: state.status, q: state.q, limit: PAGE_SIZE, cursor: state.cursor },
@@ -75,7 +75,10 @@ async function load(reset) {
     if (mine !== generation) return; // a newer search replaced this one
     clearAlert($("list-alert"));
     if (reset) list.replaceChildren();
-    list.append(...data.items.map((t) => ticketRow(t, `/help-center/tickets/${t.id}`)));
+    const rows = data.items.map((t) => ticketRow(t, `/help-center/tickets/${t.id}`));
+    list.append(...rows);
+    // "Load more": keyboard and screen-reader users go on from the first new ticket.
+    if (!reset) rows[0]?.querySelector("a").focus();
     if (!list.childElementCount) list.append(emptyState());
     state.cursor = data.next_cursor;
     more.hidden = !data.next_cursor;
@@ -86,8 +89,6 @@ async function load(reset) {
     if (reset) list.replaceChildren();
     if (error.status === 401) return; // the session banner (or sign-in) says it
     showAlert($("list-alert"), "error", "Couldn't load your tickets", [describeError(error)]);
-  } finally {
-    more.disabled = false;
   }
 }
 
@@ -105,6 +106,6 @@ if (me) {
     load(true);
   });
   search.addEventListener("input", debounce(searchNow, 350));
-  more.addEventListener("click", () => load(false));
+  more.addEventListener("click", () => whileBusy(more, () => load(false)));
   load(true);
 }

@@ -14,10 +14,10 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.errors import ValidationFailed
 from shared.fields import Text
+from shared.ids import MAX_ROW_ID
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-MAX_ID = 2**63 - 1  # notices.id is a bigint
 
 
 class ListNoticesParams(Schema):
@@ -36,7 +36,7 @@ class RecipientParams(Schema):
 
 class NoticeIdParams(Schema):
     notice_id = fields.Integer(
-        required=True, strict=False, validate=validate.Range(min=1, max=MAX_ID)
+        required=True, strict=False, validate=validate.Range(min=1, max=MAX_ROW_ID)
     )
 
 
@@ -91,6 +91,6 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         raise ValidationFailed(
             "The request is invalid.", {"cursor": ["Not a valid cursor."]}
         ) from None
-    if after[0].tzinfo is None or not 1 <= after[1] <= MAX_ID:
+    if after[0].tzinfo is None or not 1 <= after[1] <= MAX_ROW_ID:
         raise ValidationFailed("The request is invalid.", {"cursor": ["Not a valid cursor."]})
     return after

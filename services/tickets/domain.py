@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from shared.catalog import PRIORITIES, PRIORITY_BY_ISSUE_TYPE
+from shared.ids import MAX_ROW_ID
 from shared.text import is_text
 
 OPEN, IN_REVIEW, AWAITING_USER, RESOLVED, CLOSED = (
@@ -77,8 +78,6 @@ def status_after_support_message(status: str, internal: bool) -> str | None:
 
 # ASCII digits only: str.isdigit and \d take any script's digits ("١٢", "１２").
 _ID_QUERY = re.compile(r"#?([0-9]+)")
-# Larger numbers cannot be ticket ids (bigint): such a query matches nothing.
-MAX_TICKET_ID = 2**63 - 1
 
 
 def parse_search(q: str | None) -> tuple[str, object] | None:
@@ -94,7 +93,8 @@ def parse_search(q: str | None) -> tuple[str, object] | None:
     match = _ID_QUERY.fullmatch(q)
     if match:
         number = int(match.group(1))
-        return ("id", number if number <= MAX_TICKET_ID else None)
+        # Larger numbers cannot be ticket ids (bigint): such a query matches nothing.
+        return ("id", number if number <= MAX_ROW_ID else None)
     return ("subject", q)
 
 

@@ -26,6 +26,7 @@ from shared.events import (
     TICKET_CREATED,
     iso_utc,
 )
+from shared.ids import row_id
 from shared.rendering import render_markdown
 
 NOT_FOUND_MESSAGE = "Ticket not found."
@@ -57,13 +58,10 @@ def _admin(cmd: Command) -> domain.Actor:
 
 def _ticket_id(value) -> int:
     # A malformed id names no ticket: the same NotFound as a missing one.
-    if isinstance(value, bool):
+    ticket_id = row_id(value)
+    if ticket_id is None:
         raise NotFound(NOT_FOUND_MESSAGE)
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or not 0 < value < 2**63:
-        raise NotFound(NOT_FOUND_MESSAGE)
-    return value
+    return ticket_id
 
 
 def _load_ticket(uow, ticket_id, owner: domain.Actor | None, reserve_message=False) -> dict:

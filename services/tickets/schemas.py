@@ -37,6 +37,7 @@ from shared.commands import (
 )
 from shared.errors import ValidationFailed
 from shared.fields import Text
+from shared.ids import MAX_ROW_ID
 
 SORTS = ("priority", "created", "updated")
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
@@ -112,14 +113,11 @@ def encode_cursor(key: list) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
-MAX_BIGINT = 2**63 - 1
-
-
 def _key_part(kind: type, value):
     # A cursor is only base64 of JSON, easily edited: every part is checked for the
     # type and range its column takes, so a forged one is a 422, never a database error.
     if kind is int:
-        if type(value) is not int or not 0 <= value <= MAX_BIGINT:
+        if type(value) is not int or not 0 <= value <= MAX_ROW_ID:
             raise ValueError(value)
         return value
     moment = datetime.fromisoformat(value)  # TypeError unless a string

@@ -40,6 +40,22 @@ def test_unknown_routes_are_404_json(client, auth):
     )
 
 
+def test_a_ticket_or_notice_has_one_name_in_a_path(client, clients, auth, new_ticket):
+    """ASCII digits only: Falcon's int converter also read "+7" and "٧" as 7."""
+    ticket_id = new_ticket()["id"]
+    notice_id = clients.services["notifications"].add("alice")["id"]
+    assert client.simulate_get(f"/api/v1/tickets/{ticket_id}", headers=auth()).status_code == 200
+    for other_name in (
+        f"+{ticket_id}",
+        str(ticket_id).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+    ):
+        _error(
+            client.simulate_get(f"/api/v1/tickets/{other_name}", headers=auth()), 404, "not_found"
+        )
+    notice = f"/api/v1/notifications/+{notice_id}/read"
+    _error(client.simulate_post(notice, headers=auth()), 404, "not_found")
+
+
 def test_405_carries_allow_and_tickets_are_never_deleted(client, auth, new_ticket):
     ticket = new_ticket()
     result = client.simulate_delete(f"/api/v1/tickets/{ticket['id']}", headers=auth())

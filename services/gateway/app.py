@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 import falcon
+from falcon.routing import BaseConverter
 
 from services.gateway import metrics, resources, schemas
 from services.gateway.auth import TokenVerifier
@@ -23,18 +24,26 @@ from services.gateway.errors import (
 from services.gateway.hsts import StrictTransportSecurity
 from services.gateway.middleware import Authenticate, RequestContext
 from services.gateway.openapi import build_openapi
+from services.gateway.pages import register_pages
 from shared.catalog import build_catalog
 from shared.config import Settings
 from shared.errors import HelpdeskError
+from shared.ids import row_id
 
-try:  # the pages engineer's module; the API works before (and without) it
-    from services.gateway.pages import register_pages
-except ImportError:  # pragma: no cover - depends on what is checked out
-    register_pages = None
+TICKET_ID = "{ticket_id:row_id}"
+NOTICE_ID = "{notice_id:row_id}"
 
-# Ids are PostgreSQL bigints: anything else cannot name a row, so it is a 404.
-TICKET_ID = "{ticket_id:int(min=1, max=9223372036854775807)}"
-NOTICE_ID = "{notice_id:int(min=1, max=9223372036854775807)}"
+
+class RowIdConverter(BaseConverter):
+    """A ticket or notice id in a path (``shared.ids.row_id``); anything else is a 404.
+
+    Falcon's ``int`` converter would also take "+12" and "١٢" as ticket 12.
+    """
+
+    def convert(self, value):
+        return row_id(value)
+
+
 SERVICES = ("tickets", "notifications")
 
 
@@ -142,6 +151,7 @@ class Router(falcon.routing.CompiledRouter):
 def create_app(settings: Settings, clients) -> falcon.App:
     """Build the WSGI app for ``settings`` on top of ``clients``."""
     router = Router()
+    router.options.converters["row_id"] = RowIdConverter
     app = falcon.App(
         middleware=[
             StrictTransportSecurity(),
@@ -195,6 +205,5 @@ def create_app(settings: Settings, clients) -> falcon.App:
     app.add_route("/readyz", Ready(clients))
     app.add_route("/openapi.json", OpenApi(settings))
     app.add_route("/metrics", Metrics())
-    if register_pages is not None:
-        register_pages(app, settings)
+    register_pages(app, settings)
     return app

@@ -1,4 +1,9 @@
-"""One function per command, ``verb_noun(cmd, uow)``; each commits its own work."""
+"""One function per command, ``verb_noun(cmd, uow)``.
+
+Every write here is one statement, atomic by itself (an event's claim with its
+notices, a read mark), so each handler runs on ``uow.autocommit()``: its work is
+stored whole or not at all, with no transaction to commit.
+"""
 
 from __future__ import annotations
 

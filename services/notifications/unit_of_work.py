@@ -1,11 +1,10 @@
 """The unit of work and the notice repository (the only code that touches tables).
 
-``UnitOfWork`` gives a handler one transaction: leaving the ``with`` block rolls
-back whatever was not committed, so a handler that fails half-way stores nothing.
-Queries, and work whose every write is one statement (atomic by itself: an
-event's claim with its notices, marking read), use ``autocommit()`` and pay no
-BEGIN/COMMIT round trips; each round trip cost this process more CPU than the
-statement.
+``UnitOfWork`` (``shared.db``) offers a transaction that rolls back unless
+committed, but this service never needs one: each of its writes is one statement,
+atomic by itself (an event's claim with its notices, marking read). So queries and
+writes alike use ``autocommit()`` and pay no BEGIN/COMMIT round trips; each round
+trip cost this process more CPU than the statement.
 ``Notices`` seals bodies on the way in and opens them on the way out, so the rest
 of the service only ever sees plaintext.
 

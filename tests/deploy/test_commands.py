@@ -16,6 +16,8 @@ import pytest
 from shared.crypto import generate_key
 from tests.deploy.conftest import ROOT, helpdesk_services, local_argv
 
+pytestmark = pytest.mark.integration
+
 ENTRYPOINT = [sys.executable, str(ROOT / "deploy" / "entrypoint.py")]
 # How each kind of command proves it starts without serving.
 DRY_RUN = {

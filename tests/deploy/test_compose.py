@@ -13,6 +13,8 @@ import yaml
 
 from tests.deploy.conftest import COMPOSE_FILE, OVERLAYS, ROOT, compose, helpdesk_services
 
+pytestmark = pytest.mark.unit
+
 SCALED = ("tickets", "notifications", "gateway")
 # image:tag with an exact release, never a floating one: three numbers, or two for
 # PostgreSQL (whose minor number is the patch release: 15.10).

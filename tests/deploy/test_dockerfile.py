@@ -15,7 +15,11 @@ import subprocess
 import sys
 import tomllib
 
+import pytest
+
 from tests.deploy.conftest import DOCKERFILE, ROOT
+
+pytestmark = pytest.mark.unit
 
 
 def instructions(path=DOCKERFILE) -> list[tuple[str, str, str]]:

@@ -16,6 +16,8 @@ from shared.config import Settings
 from shared.crypto import Keyring
 from tests.deploy.conftest import compose
 
+pytestmark = pytest.mark.unit
+
 
 def _mode(path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
@@ -58,7 +60,13 @@ def test_the_secrets_are_accepted_by_the_services(made, tmp_path):
     root, _ = made
     secrets = root / "deploy" / "secrets"
     jwt = (secrets / "jwt_secret").read_text().strip()
-    settings = Settings.from_env({"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": jwt})
+    settings = Settings.from_env(
+        {
+            "HELPDESK_ENV": "production",
+            "HELPDESK_JWT_SECRET": jwt,
+            "HELPDESK_AMQP_URL": "amqp://helpdesk:made@rabbitmq:5672/helpdesk",
+        }
+    )
     assert settings.jwt_secret == jwt
     keyring = Keyring.from_spec((secrets / "data_keys").read_text())
     sealed = keyring.encrypt("a ticket's text", b"tickets/description/1")

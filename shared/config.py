@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from shared.catalog import DEFAULT_FEATURES
@@ -22,6 +22,7 @@ from shared.catalog import DEFAULT_FEATURES
 DEV_JWT_SECRET = "helpdesk-development-secret-do-not-use-in-production"
 ENVIRONMENTS = ("development", "test", "production")
 JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(ValueError):
@@ -167,6 +168,16 @@ def _jwt_settings(env, environment: str) -> dict:
     }
 
 
+def _amqp_url(env, environment: str) -> str:
+    url = env.get("HELPDESK_AMQP_URL")
+    if url:
+        return url
+    # The local default logs in as RabbitMQ's well-known guest: never in production.
+    if environment == "production":
+        raise ConfigError("HELPDESK_AMQP_URL is required in production")
+    return Settings.amqp_url
+
+
 # A process that verifies no token holds no token key (``verifies_tokens=False``).
 _NO_JWT = {"jwt_secret": None, "jwt_public_key": None, "jwt_issuer": None, "jwt_audience": None}
 
@@ -210,7 +221,6 @@ class Settings:
     amqp_key_file: str | None = None
     # Who may embed the Help Center pages in a frame (CSP frame-ancestors).
     frame_ancestors: str = "'self'"
-    extra: dict = field(default_factory=dict)
 
     @property
     def development(self) -> bool:
@@ -238,11 +248,14 @@ class Settings:
             raise ConfigError(f"HELPDESK_ENV must be one of {ENVIRONMENTS}, got {name!r}")
 
         jwt = _jwt_settings(env, name) if verifies_tokens else _NO_JWT
+        log_level = env.get("HELPDESK_LOG_LEVEL", cls.log_level).upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"HELPDESK_LOG_LEVEL must be one of {LOG_LEVELS}, got {log_level!r}")
         return cls(
             env=name,
-            http_host=env.get("HELPDESK_HTTP_HOST", "127.0.0.1"),
-            http_port=_int(env, "HELPDESK_HTTP_PORT", 8080, 1, 65535),
-            amqp_url=env.get("HELPDESK_AMQP_URL", cls.amqp_url),
+            http_host=env.get("HELPDESK_HTTP_HOST", cls.http_host),
+            http_port=_int(env, "HELPDESK_HTTP_PORT", cls.http_port, 1, 65535),
+            amqp_url=_amqp_url(env, name),
             tickets_database_url=_postgres_url(
                 "HELPDESK_TICKETS_DATABASE_URL",
                 env.get("HELPDESK_TICKETS_DATABASE_URL", cls.tickets_database_url),
@@ -251,12 +264,12 @@ class Settings:
                 "HELPDESK_NOTIFICATIONS_DATABASE_URL",
                 env.get("HELPDESK_NOTIFICATIONS_DATABASE_URL", cls.notifications_database_url),
             ),
-            tickets_per_day=_int(env, "HELPDESK_TICKETS_PER_DAY", 5, 1, 10_000),
+            tickets_per_day=_int(env, "HELPDESK_TICKETS_PER_DAY", cls.tickets_per_day, 1, 10_000),
             features=_features(env.get("HELPDESK_FEATURES")),
             **jwt,
-            rpc_timeout=_float(env, "HELPDESK_RPC_TIMEOUT", 5.0),
-            rpc_pool_size=_int(env, "HELPDESK_RPC_POOL_SIZE", 8, 1, 256),
-            log_level=env.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
+            rpc_timeout=_float(env, "HELPDESK_RPC_TIMEOUT", cls.rpc_timeout),
+            rpc_pool_size=_int(env, "HELPDESK_RPC_POOL_SIZE", cls.rpc_pool_size, 1, 256),
+            log_level=log_level,
             data_keys=env.get("HELPDESK_DATA_KEYS") or None,
             data_key_file=env.get("HELPDESK_DATA_KEY_FILE") or None,
             data_active_key=env.get("HELPDESK_DATA_ACTIVE_KEY") or None,

@@ -20,19 +20,38 @@ def test_local_defaults_match_the_contract():
     assert s.jwt_algorithm == "HS256" and s.jwt_secret == DEV_JWT_SECRET
 
 
+# Production as a deployment gives it: the broker named, with its own credentials.
+PRODUCTION = {"HELPDESK_ENV": "production", "HELPDESK_AMQP_URL": "amqp://helpdesk:pw@mq:5672/hd"}
+
+
 def test_production_refuses_the_development_secret():
     with pytest.raises(ConfigError, match="HELPDESK_JWT_SECRET"):
-        Settings.from_env({"HELPDESK_ENV": "production"})
+        Settings.from_env(PRODUCTION)
     with pytest.raises(ConfigError, match="real secret"):
-        Settings.from_env({"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": DEV_JWT_SECRET})
+        Settings.from_env({**PRODUCTION, "HELPDESK_JWT_SECRET": DEV_JWT_SECRET})
     with pytest.raises(ConfigError, match="real secret"):
-        Settings.from_env({"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": "short"})
-    ok = Settings.from_env({"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": "x" * 40})
+        Settings.from_env({**PRODUCTION, "HELPDESK_JWT_SECRET": "short"})
+    ok = Settings.from_env({**PRODUCTION, "HELPDESK_JWT_SECRET": "x" * 40})
     assert ok.production and ok.jwt_secret == "x" * 40
 
 
+def test_production_names_its_broker_rather_than_log_in_as_guest():
+    for process in ({"verifies_tokens": False}, {}):
+        with pytest.raises(ConfigError, match="HELPDESK_AMQP_URL is required in production"):
+            Settings.from_env(
+                {"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": "x" * 40}, **process
+            )
+    assert Settings.from_env({}).amqp_url == "amqp://guest:guest@127.0.0.1:5672/"  # local
+
+
+def test_an_unknown_log_level_is_refused_at_start_up():
+    with pytest.raises(ConfigError, match="HELPDESK_LOG_LEVEL must be one of"):
+        Settings.from_env({"HELPDESK_LOG_LEVEL": "loud"})
+    assert Settings.from_env({"HELPDESK_LOG_LEVEL": "warning"}).log_level == "WARNING"
+
+
 def test_only_a_token_verifying_process_needs_the_jwt_settings():
-    production = {"HELPDESK_ENV": "production"}
+    production = PRODUCTION
     with pytest.raises(ConfigError, match="HELPDESK_JWT_SECRET is required"):
         Settings.from_env(production)
     with pytest.raises(ConfigError, match="HELPDESK_JWT_SECRET is required"):

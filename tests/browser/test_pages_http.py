@@ -42,7 +42,14 @@ def policy(header: str) -> dict:
 
 
 def app_client(env: str, **extra) -> testing.TestClient:
-    settings = Settings.from_env({"HELPDESK_ENV": env, "HELPDESK_JWT_SECRET": SECRET, **extra})
+    settings = Settings.from_env(
+        {
+            "HELPDESK_ENV": env,
+            "HELPDESK_JWT_SECRET": SECRET,
+            "HELPDESK_AMQP_URL": "amqp://helpdesk:pw@rabbitmq:5672/helpdesk",
+            **extra,
+        }
+    )
     return testing.TestClient(create_app(settings, FakeClients()))
 
 

@@ -11,6 +11,7 @@ the ``HELPDESK_JWT_*`` settings; every other process passes
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import ssl
@@ -42,7 +43,7 @@ def _int(env, name, default, minimum=None, maximum=None):
     return value
 
 
-def _float(env, name, default, minimum=0.0):
+def _float(env, name, default, minimum=0.0, maximum=None):
     raw = env.get(name)
     if raw in (None, ""):
         return default
@@ -50,8 +51,12 @@ def _float(env, name, default, minimum=0.0):
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
     if value <= minimum:
         raise ConfigError(f"{name} must be greater than {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -130,6 +135,20 @@ def _frame_ancestors(raw: str | None) -> str:
     return " ".join(sources)
 
 
+def _check_public_key(algorithm: str, public_key: str) -> None:
+    # Parsed now: a key that cannot verify anything must stop start-up, not turn every
+    # signed request into a 500.
+    from jwt.algorithms import get_default_algorithms
+    from jwt.exceptions import InvalidKeyError
+
+    try:
+        get_default_algorithms()[algorithm].prepare_key(public_key)
+    except (InvalidKeyError, ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"HELPDESK_JWT_PUBLIC_KEY(_FILE) is not a usable {algorithm} public key: {exc}"
+        ) from None
+
+
 def _jwt_settings(env, environment: str) -> dict:
     """The ``jwt_*`` fields from ``HELPDESK_JWT_*``, for a process that verifies tokens.
 
@@ -159,6 +178,8 @@ def _jwt_settings(env, environment: str) -> dict:
             )
     elif not public_key:
         raise ConfigError(f"HELPDESK_JWT_PUBLIC_KEY(_FILE) is required for {algorithm}")
+    else:
+        _check_public_key(algorithm, public_key)
     return {
         "jwt_algorithm": algorithm,
         "jwt_secret": secret if algorithm == "HS256" else None,
@@ -267,7 +288,8 @@ class Settings:
             tickets_per_day=_int(env, "HELPDESK_TICKETS_PER_DAY", cls.tickets_per_day, 1, 10_000),
             features=_features(env.get("HELPDESK_FEATURES")),
             **jwt,
-            rpc_timeout=_float(env, "HELPDESK_RPC_TIMEOUT", cls.rpc_timeout),
+            # Bounded: a request must never wait longer than a person would.
+            rpc_timeout=_float(env, "HELPDESK_RPC_TIMEOUT", cls.rpc_timeout, maximum=600.0),
             rpc_pool_size=_int(env, "HELPDESK_RPC_POOL_SIZE", cls.rpc_pool_size, 1, 256),
             log_level=log_level,
             data_keys=env.get("HELPDESK_DATA_KEYS") or None,

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from shared.config import Settings, sqlalchemy_url
+from shared.config import ConfigError, Settings, sqlalchemy_url
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 DATABASE_SETTING = {
@@ -93,7 +93,11 @@ def main(argv=None) -> int:
     unknown = set(args.services) - set(DATABASE_SETTING)
     if unknown:
         parser.error(f"unknown service(s): {', '.join(sorted(unknown))}")
-    settings = Settings.from_env(verifies_tokens=False)
+    try:
+        settings = Settings.from_env(verifies_tokens=False)
+    except ConfigError as exc:
+        print(f"helpdesk-migrate: configuration error: {exc}", file=sys.stderr)
+        return 2
     for service in args.services or list(DATABASE_SETTING):
         url = getattr(settings, DATABASE_SETTING[service])
         upgrade(service, url)

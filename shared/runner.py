@@ -20,6 +20,7 @@ from nameko.runners import ServiceRunner
 
 import shared.green  # noqa: F401,I001  (must precede psycopg)
 from shared.config import ConfigError, Settings
+from shared.crypto import DataKeyring, keyring_from_settings
 from shared.events import declare_topology
 from shared.logging import configure_logging
 
@@ -61,6 +62,14 @@ def run_service(name: str, service_cls, argv=None, on_start=None) -> int:
         print(f"helpdesk-{name}: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(name, settings.log_level)
+    if any(isinstance(dependency, DataKeyring) for dependency in vars(service_cls).values()):
+        # The keys the service's keyring will load, checked here so that a bad or
+        # missing key is one clear line (and fails --check), not a container traceback.
+        try:
+            keyring_from_settings(settings)
+        except ValueError as exc:
+            print(f"helpdesk-{name}: configuration error: {exc}", file=sys.stderr)
+            return 2
     if args.check:
         print(f"helpdesk-{name}: configuration ok ({settings.env})")
         return 0

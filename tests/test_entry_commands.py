@@ -1,5 +1,5 @@
-"""Both nameko services' entry commands: ``--check`` validates settings, and a
-service without its data keys refuses to start in production with a clear message.
+"""Both nameko services' entry commands: ``--check`` validates settings and data keys,
+and a service without its data keys refuses to start in production with one clear line.
 
 Serving and signal handling are tested per service, in its own ``test_main.py``.
 """
@@ -57,5 +57,39 @@ def test_refuses_to_start_without_data_keys(service):
         "HELPDESK_DATA_KEYS": "",
     }
     done = subprocess.run(command, env=production, capture_output=True, timeout=60)
-    assert done.returncode == 1
-    assert b"cannot start without its data keys" in done.stderr
+    assert done.returncode == 2
+    assert b"configuration error: no data keys: set HELPDESK_DATA_KEYS" in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "keys, reason",
+    [
+        ({"HELPDESK_DATA_KEYS": "garbage"}, b"HELPDESK_DATA_KEYS"),
+        ({"HELPDESK_DATA_KEYS": "", "HELPDESK_DATA_KEY_FILE": "/nonexistent"}, b"unreadable"),
+        ({"HELPDESK_DATA_ACTIVE_KEY": "nope"}, b"'nope'"),
+    ],
+    ids=["garbage", "missing-file", "unknown-active-key"],
+)
+def test_check_refuses_keys_the_service_could_not_use(service, keys, reason):
+    command, env, _ = service
+    done = subprocess.run(
+        [*command, "--check"], env={**env, **keys}, capture_output=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert b"configuration error" in done.stderr and reason in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+def test_migrate_refuses_bad_settings_in_one_line():
+    """``make run`` migrates first: a bad setting must read the same there."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.migrate"],
+        env={**env, "HELPDESK_TICKETS_PER_DAY": "abc"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert b"helpdesk-migrate: configuration error: HELPDESK_TICKETS_PER_DAY" in done.stderr
+    assert b"Traceback" not in done.stderr

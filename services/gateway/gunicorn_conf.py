@@ -12,6 +12,7 @@ invalid (e.g. no real JWT secret in production).
 
 import os
 import shutil
+import ssl
 import sys
 import tempfile
 
@@ -59,6 +60,13 @@ if bool(_cert) != bool(_key):
     )
     sys.exit(2)
 if _cert:
+    # Loaded now, as the workers will: a missing or mismatched file is one line here,
+    # not gunicorn's traceback.
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(_cert, _key)
+    except (OSError, ssl.SSLError) as _exc:
+        print(f"helpdesk-gateway: configuration error: HELPDESK_TLS_*: {_exc}", file=sys.stderr)
+        sys.exit(2)
     certfile, keyfile = _cert, _key
 
 # Prometheus multiprocess mode: every worker writes its samples under one directory,

@@ -90,6 +90,10 @@ def test_only_a_token_verifying_process_needs_the_jwt_settings():
         ({"HELPDESK_FEATURES": "a:A,a:B"}, "twice"),
         ({"HELPDESK_FEATURES": "bad key!:X"}, "invalid key"),
         ({"HELPDESK_RPC_TIMEOUT": "-1"}, "HELPDESK_RPC_TIMEOUT"),
+        ({"HELPDESK_RPC_TIMEOUT": "nan"}, "finite"),
+        ({"HELPDESK_RPC_TIMEOUT": "inf"}, "finite"),
+        ({"HELPDESK_RPC_TIMEOUT": "1e308"}, "at most 600"),
+        ({"HELPDESK_JWT_ALGORITHM": "ES256", "HELPDESK_JWT_PUBLIC_KEY": "garbage"}, "ES256"),
     ],
 )
 def test_invalid_settings_name_the_variable(env, message):

@@ -32,8 +32,26 @@ def _run(env):
         ({"HELPDESK_JWT_ALGORITHM": "RS256"}, "HELPDESK_JWT_PUBLIC_KEY"),
         ({"HELPDESK_GATEWAY_WORKERS": "zero"}, "HELPDESK_GATEWAY_WORKERS"),
         ({"HELPDESK_TLS_CERT_FILE": "/nonexistent.pem"}, "HELPDESK_TLS_KEY_FILE"),
+        (
+            {"HELPDESK_TLS_CERT_FILE": "/nonexistent.pem", "HELPDESK_TLS_KEY_FILE": "/no.pem"},
+            "HELPDESK_TLS_*",
+        ),
+        (
+            {"HELPDESK_JWT_ALGORITHM": "RS256", "HELPDESK_JWT_PUBLIC_KEY": "garbage"},
+            "not a usable RS256 public key",
+        ),
+        ({"HELPDESK_RPC_TIMEOUT": "nan"}, "HELPDESK_RPC_TIMEOUT must be a finite number"),
     ],
-    ids=["no-secret", "weak-secret", "no-public-key", "bad-workers", "half-tls"],
+    ids=[
+        "no-secret",
+        "weak-secret",
+        "no-public-key",
+        "bad-workers",
+        "half-tls",
+        "missing-tls-files",
+        "garbage-public-key",
+        "nan-timeout",
+    ],
 )
 def test_bad_settings_stop_the_gateway_with_a_clear_reason(env, reason):
     result = _run(env | {"HELPDESK_HTTP_PORT": "1"})

@@ -43,15 +43,31 @@ def test_defaults(monkeypatch):
 
 
 def test_workers_threads_and_tls(monkeypatch, tmp_path):
+    from tests.privacy.tlskit import issue_for, make_ca
+
+    _ca_files, ca = make_ca(tmp_path)
+    server = issue_for(tmp_path, ca, "localhost")
     conf = _load(
         monkeypatch,
         HELPDESK_GATEWAY_WORKERS="3",
         HELPDESK_GATEWAY_THREADS="4",
-        HELPDESK_TLS_CERT_FILE=str(tmp_path / "c.pem"),
-        HELPDESK_TLS_KEY_FILE=str(tmp_path / "k.pem"),
+        HELPDESK_TLS_CERT_FILE=str(server.cert),
+        HELPDESK_TLS_KEY_FILE=str(server.key),
     )
     assert (conf.workers, conf.threads) == (3, 4)
-    assert (conf.certfile, conf.keyfile) == (str(tmp_path / "c.pem"), str(tmp_path / "k.pem"))
+    assert (conf.certfile, conf.keyfile) == (str(server.cert), str(server.key))
+
+
+def test_a_certificate_that_cannot_be_loaded_stops_start_up(monkeypatch, tmp_path, capsys):
+    (tmp_path / "c.pem").write_text("not a certificate")
+    with pytest.raises(SystemExit) as exited:
+        _load(
+            monkeypatch,
+            HELPDESK_TLS_CERT_FILE=str(tmp_path / "c.pem"),
+            HELPDESK_TLS_KEY_FILE=str(tmp_path / "k.pem"),
+        )
+    assert exited.value.code == 2
+    assert "helpdesk-gateway: configuration error: HELPDESK_TLS_*" in capsys.readouterr().err
 
 
 def test_production_without_a_secret_exits_with_a_reason(monkeypatch, capsys):

@@ -40,6 +40,8 @@ PRIORITY_BY_ISSUE_TYPE = {t["key"]: t["priority"] for t in ISSUE_TYPES}
 
 # Ordered from most to least urgent: the admin queue sorts by this rank.
 PRIORITIES = ("critical", "high", "medium", "low")
+# A token's role claim: who files tickets, and who works the support queue.
+ROLES = ("user", "admin")
 
 STATUSES = (
     {"key": "open", "label": "Open"},

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import jwt
 
 from services.gateway.errors import Unauthorized
+from shared.catalog import ROLES
 from shared.config import Settings
 from shared.text import is_text
 
-ROLES = ("user", "admin")
 MAX_SUB_LENGTH = 200
 MAX_NAME_LENGTH = 200
 # Verified tokens remembered per process: a client sends the same token on every

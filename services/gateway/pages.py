@@ -27,9 +27,9 @@ from pathlib import Path
 import falcon
 
 from services.gateway.body import read_json
-from services.gateway.tokens import ROLES, mint_token
+from services.gateway.schemas import DevTokenBody, load_body
+from services.gateway.tokens import mint_token
 from shared.config import Settings
-from shared.errors import ValidationFailed
 
 PAGES_DIR = Path(__file__).with_name("pages")
 BASE = "/help-center"
@@ -208,6 +208,9 @@ class AssetResource:
         _send(req, resp, data, content_type, self._headers)
 
 
+DEV_TOKEN_BODY = DevTokenBody()
+
+
 class DevTokenResource:
     """``POST {"sub", "role", "name"?}`` → ``{"token", "expires_in"}``; development only."""
 
@@ -215,26 +218,15 @@ class DevTokenResource:
         self._settings = settings
 
     def on_post(self, req, resp):
-        body = read_json(req)
-        if not isinstance(body, dict):
-            raise ValidationFailed("The body must be a JSON object.", {"body": ["Not an object."]})
-        errors = {}
-        sub = body.get("sub")
-        role = body.get("role", "user")
-        name = body.get("name") or None
-        if not isinstance(sub, str) or not sub.strip() or len(sub) > 64:
-            errors["sub"] = ["A user id of 1 to 64 characters is required."]
-        if role not in ROLES:
-            errors["role"] = [f"Must be one of: {', '.join(ROLES)}."]
-        if name is not None and (not isinstance(name, str) or len(name) > 100):
-            errors["name"] = ["At most 100 characters."]
-        unknown = set(body) - {"sub", "role", "name"}
-        for field in sorted(unknown):
-            errors[field] = ["Unknown field."]
-        if errors:
-            raise ValidationFailed("Some fields are invalid.", errors)
+        claims = load_body(DEV_TOKEN_BODY, read_json(req))
         try:
-            token = mint_token(self._settings, sub.strip(), role, name, DEV_TOKEN_LIFETIME)
+            token = mint_token(
+                self._settings,
+                claims["sub"],
+                claims["role"],
+                claims["name"] or None,
+                DEV_TOKEN_LIFETIME,
+            )
         except ValueError as exc:  # RS256/ES256: the gateway holds no private key
             raise falcon.HTTPNotImplemented(description=str(exc)) from None
         resp.set_header("Cache-Control", "no-store")

@@ -16,15 +16,17 @@ import re
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from services.gateway.auth import MAX_NAME_LENGTH, MAX_SUB_LENGTH
 from services.gateway.errors import ApiError
 from shared import commands
 from shared.catalog import (
     DESCRIPTION_LENGTH,
     MESSAGE_LENGTH,
     PRIORITIES,
+    ROLES,
     STATUS_KEYS,
 )
-from shared.fields import Text
+from shared.fields import Text, Trimmed
 
 ISSUE_TYPE_KEYS = commands.ISSUE_TYPE_KEYS
 SORTS = ("priority", "created", "updated")
@@ -149,6 +151,17 @@ class PreviewBody(_Strict):
 
 class EmptyBody(_Strict):
     """Endpoints that take no fields (an empty body or ``{}``)."""
+
+
+class DevTokenBody(_Strict):
+    """``POST /help-center/dev/token`` (development only): the claims of a local token,
+    within the limits the gateway accepts in any token."""
+
+    sub = Trimmed(required=True, validate=validate.Length(min=1, max=MAX_SUB_LENGTH))
+    role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
+    name = Trimmed(
+        load_default=None, allow_none=True, validate=validate.Length(max=MAX_NAME_LENGTH)
+    )
 
 
 # ---------------------------------------------------------------- responses

@@ -13,9 +13,8 @@ import time
 
 import jwt
 
+from shared.catalog import ROLES
 from shared.config import ConfigError, Settings
-
-ROLES = ("user", "admin")
 
 
 def mint_token(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from shared.catalog import PRIORITIES, PRIORITY_BY_ISSUE_TYPE
+from shared.catalog import PRIORITIES, PRIORITY_BY_ISSUE_TYPE, ROLES
 from shared.ids import MAX_ROW_ID
 from shared.text import is_text
 
@@ -102,9 +102,6 @@ def like_pattern(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere, with LIKE's wildcards taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
-
-
-ROLES = ("user", "admin")
 
 
 class Actor:

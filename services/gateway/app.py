@@ -108,21 +108,10 @@ def _existence_first(clients):
     serializes whichever error wins itself.
     """
 
-    def lookup(req, params, actor):
-        # The call that raises NotFound if the path names nothing the caller may see.
-        if params.get("ticket_id") is not None:
-            method = "admin_get_ticket" if req.path.startswith("/api/v1/admin/") else "get_ticket"
-            return "tickets", method, actor.as_dict(), params["ticket_id"]
-        if params.get("notice_id") is not None:
-            return "notifications", "get_notice", actor.id, params["notice_id"]
-        return None
-
     def handle(req, resp, ex, params):
-        actor = req.context.get("actor")
-        call = lookup(req, params or {}, actor) if actor is not None else None
-        if call is not None:
+        if req.context.get("actor") is not None:
             try:
-                clients.call(*call)
+                resources.check_reachable(clients, req, params or {})
             except HelpdeskError as remote:
                 handle_remote_error(req, resp, remote, params)
                 return
@@ -191,15 +180,15 @@ def create_app(settings: Settings, clients) -> falcon.App:
     app.add_route(f"{v1}/admin/tickets/{TICKET_ID}", resources.AdminTicketItem(clients))
     app.add_route(
         f"{v1}/admin/tickets/{TICKET_ID}/messages",
-        command("admin_add_message", schemas.AdminMessageBody(), admin=True, created=True),
+        command("admin_add_message", schemas.AdminMessageBody(), created=True),
     )
     app.add_route(
         f"{v1}/admin/tickets/{TICKET_ID}/status",
-        command("change_status", schemas.StatusBody(), admin=True),
+        command("change_status", schemas.StatusBody()),
     )
     app.add_route(
         f"{v1}/admin/tickets/{TICKET_ID}/assign",
-        command("assign_ticket", schemas.AssignBody(), admin=True),
+        command("assign_ticket", schemas.AssignBody()),
     )
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(clients))

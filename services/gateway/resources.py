@@ -13,6 +13,7 @@ import falcon
 from services.gateway import schemas
 from services.gateway.body import NO_BODY, read_json
 from services.gateway.errors import ApiError
+from services.gateway.middleware import ADMIN_PREFIX
 from shared.rendering import render_markdown
 
 TICKETS, NOTIFICATIONS = "tickets", "notifications"
@@ -25,6 +26,22 @@ def _actor(req) -> dict:
 def _body(req, schema, required=True) -> dict:
     data = read_json(req, required=required)
     return schemas.load_body(schema, {} if data is NO_BODY else data)
+
+
+def check_reachable(clients, req, params: dict) -> None:
+    """Raise the service's NotFound if the path names a ticket or notice the caller
+    cannot see (someone else's, or none).
+
+    The contract ranks 404 above 405 and every body error, so a request refused for
+    one of those asks this first: the one place that decides what "reachable" means.
+    """
+    actor = req.context.actor
+    if params.get("ticket_id") is not None:
+        admin = req.path.startswith(ADMIN_PREFIX + "/")
+        getter = "admin_get_ticket" if admin else "get_ticket"
+        clients.call(TICKETS, getter, actor.as_dict(), params["ticket_id"])
+    elif params.get("notice_id") is not None:
+        clients.call(NOTIFICATIONS, "get_notice", actor.id, params["notice_id"])
 
 
 class _Resource:
@@ -46,11 +63,10 @@ class TicketCommand(_Resource):
     known to be the caller's.
     """
 
-    def __init__(self, clients, method, schema, *, admin=False, created=False, required=True):
+    def __init__(self, clients, method, schema, *, created=False, required=True):
         super().__init__(clients)
         self.method = method
         self.schema = schema
-        self.admin = admin
         self.status = falcon.HTTP_201 if created else falcon.HTTP_200
         self.required = required
 
@@ -58,8 +74,7 @@ class TicketCommand(_Resource):
         try:
             fields = _body(req, self.schema, self.required)
         except ApiError:
-            getter = "admin_get_ticket" if self.admin else "get_ticket"
-            self.tickets(getter, _actor(req), ticket_id)  # NotFound wins
+            check_reachable(self.clients, req, {"ticket_id": ticket_id})  # NotFound wins
             raise
         resp.media = self.tickets(self.method, _actor(req), ticket_id, fields)
         resp.status = self.status
@@ -174,8 +189,7 @@ class NoticeRead(_Resource):
         try:
             _body(req, self.schema, required=False)
         except ApiError:
-            # As for a ticket: someone else's notice is a 404 before any body error.
-            self.notifications("get_notice", req.context.actor.id, notice_id)
+            check_reachable(self.clients, req, {"notice_id": notice_id})  # NotFound wins
             raise
         resp.media = self.notifications("mark_read", req.context.actor.id, notice_id)
 

@@ -27,31 +27,38 @@ class NotificationsService:
 
     @ticket_events
     def handle_ticket_event(self, event):
+        """Store the notices one ticket event causes, exactly once per event."""
         return handlers.record_notices(event, self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def ping(self):
+        """Answer ``pong``: the gateway's readiness check."""
         return "pong"
 
     @rpc(expected_exceptions=HelpdeskError)
     def list_notices(self, recipient_id, params=None):
+        """A page of the recipient's notices, newest first, with their unread count."""
         cmd = {"recipient_id": load_recipient(recipient_id), **load_list_params(params)}
         return handlers.list_notices(cmd, self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def unread_count(self, recipient_id):
+        """How many of the recipient's notices are unread."""
         return handlers.count_unread({"recipient_id": load_recipient(recipient_id)}, self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def get_notice(self, recipient_id, notice_id):
+        """One of the recipient's notices; NotFound if not theirs."""
         cmd = {"recipient_id": load_recipient(recipient_id), "notice_id": load_notice_id(notice_id)}
         return handlers.get_notice(cmd, self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def mark_read(self, recipient_id, notice_id):
+        """Mark one of the recipient's notices read (idempotent); the notice."""
         cmd = {"recipient_id": load_recipient(recipient_id), "notice_id": load_notice_id(notice_id)}
         return handlers.mark_read(cmd, self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def mark_all_read(self, recipient_id):
+        """Mark every notice of the recipient read; how many changed."""
         return handlers.mark_all_read({"recipient_id": load_recipient(recipient_id)}, self._uow())

@@ -43,48 +43,60 @@ class TicketsService:
 
     @rpc(expected_exceptions=HelpdeskError)
     def ping(self):
+        """Answer ``pong``: the gateway's readiness check."""
         return "pong"
 
     @rpc(expected_exceptions=HelpdeskError)
     def get_catalog(self):
+        """Issue types, features, statuses and limits, as ``GET /api/v1/catalog`` shows them."""
         return handlers.get_catalog(self.config["HELPDESK_SETTINGS"])
 
     @rpc(expected_exceptions=HelpdeskError)
     def create_ticket(self, actor, fields):
+        """Open a ticket for ``actor`` from the contract's fields; the ticket."""
         return handlers.create_ticket(Command(actor, fields), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def list_tickets(self, actor, params=None):
+        """A page of ``actor``'s own tickets (``status``, ``q``, ``limit``, ``cursor``)."""
         return handlers.list_tickets(Command(actor, params), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def get_ticket(self, actor, ticket_id):
+        """One of ``actor``'s tickets, without internal notes; NotFound if not theirs."""
         return handlers.get_ticket(Command(actor, ticket_id=ticket_id), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def add_reply(self, actor, ticket_id, fields):
+        """The owner's reply on their ticket; the message."""
         return handlers.add_reply(Command(actor, fields, ticket_id), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def close_ticket(self, actor, ticket_id, fields=None):
+        """The owner closes their ticket (an optional ``note``); the ticket."""
         return handlers.close_ticket(Command(actor, fields, ticket_id), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def admin_list_tickets(self, actor, params=None):
+        """A page of every user's tickets, for support (filters, sorts)."""
         return handlers.admin_list_tickets(Command(actor, params), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def admin_get_ticket(self, actor, ticket_id):
+        """Any ticket with its owner and internal notes, for support."""
         return handlers.admin_get_ticket(Command(actor, ticket_id=ticket_id), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def admin_add_message(self, actor, ticket_id, fields):
+        """A support reply or internal note on a ticket; the message."""
         return handlers.admin_add_message(Command(actor, fields, ticket_id), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def change_status(self, actor, ticket_id, fields):
+        """Support moves a ticket along its lifecycle (a resolution note to resolve)."""
         return handlers.change_status(Command(actor, fields, ticket_id), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def assign_ticket(self, actor, ticket_id, fields):
+        """Support assigns a ticket to an admin, or unassigns it (``assignee_id`` null)."""
         return handlers.assign_ticket(Command(actor, fields, ticket_id), self._uow())

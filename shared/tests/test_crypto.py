@@ -249,8 +249,16 @@ def test_keys_and_key_file_together_are_ambiguous(make_settings, tmp_path):
         )
 
 
+# Production as a deployment configures it, but for what a test leaves out.
+PRODUCTION = {
+    "HELPDESK_ENV": "production",
+    "HELPDESK_JWT_SECRET": "s" * 40,
+    "HELPDESK_AMQP_URL": "amqp://helpdesk:pw@rabbitmq:5672/helpdesk",
+}
+
+
 def test_production_without_keys_refuses_to_start():
-    settings = Settings.from_env({"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": "s" * 40})
+    settings = Settings.from_env(PRODUCTION)
     with pytest.raises(ValueError, match="no data keys: set HELPDESK_DATA_KEYS"):
         keyring_from_settings(settings)
 
@@ -284,13 +292,7 @@ def test_encryption_off_is_refused_in_production():
     from shared.config import ConfigError
 
     with pytest.raises(ConfigError, match="measurement only"):
-        Settings.from_env(
-            {
-                "HELPDESK_ENV": "production",
-                "HELPDESK_JWT_SECRET": "s" * 40,
-                "HELPDESK_DATA_ENCRYPTION": "off",
-            }
-        )
+        Settings.from_env({**PRODUCTION, "HELPDESK_DATA_ENCRYPTION": "off"})
     with pytest.raises(ConfigError, match="on or off"):
         Settings.from_env({"HELPDESK_DATA_ENCRYPTION": "maybe"})
 

@@ -33,6 +33,7 @@ import threading
 import time
 
 import amqp
+import eventlet
 import sqlalchemy as sa
 from amqp.exceptions import MessageNacked
 from kombu import Connection
@@ -262,6 +263,10 @@ class OutboxRelay(DependencyProvider):
 
     PRUNE_EVERY = 600.0  # seconds between prunes
     BATCH = 100  # rows claimed, published and marked per transaction
+    # How long a stop waits for the batch in hand. Some broker calls (declaring the
+    # topology, opening a channel) wait for an answer with no timeout of their own:
+    # a stalled broker must not keep the service from stopping.
+    STOP_TIMEOUT = 15.0
 
     def __init__(
         self,
@@ -301,7 +306,12 @@ class OutboxRelay(DependencyProvider):
         self._running = False
         self._wake.set()
         if self._thread is not None:
-            self._thread.wait()
+            with eventlet.Timeout(self.STOP_TIMEOUT, False):
+                self._thread.wait()
+            if not self._thread.dead:
+                # Its unmarked rows stay in the outbox and go out after the restart.
+                log.warning("outbox relay did not stop in %ss; killed", self.STOP_TIMEOUT)
+                self._thread.kill()
             self._thread = None
         self._close_amqp()
         if self.engine is not None:

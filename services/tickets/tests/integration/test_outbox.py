@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import eventlet
 import pytest
 from nameko.testing.utils import get_container
 
@@ -19,6 +20,7 @@ from services.tickets.tests.integration.conftest import (
     run_entrypoint,
 )
 from shared.events import parse_event
+from shared.outbox import OutboxRelay
 
 pytestmark = pytest.mark.integration
 
@@ -184,3 +186,28 @@ def test_the_relay_publishes_in_confirm_mode(amqp_url):
         assert publisher._unconfirmed == {1}
         publisher.wait_for_confirms()
         assert publisher._unconfirmed == set()
+
+
+class StalledBrokerRelay(OutboxRelay):
+    """A relay whose broker never answers (as a channel open or declare can wait)."""
+
+    STOP_TIMEOUT = 0.5
+
+    def _events(self):
+        eventlet.sleep(3600)
+
+
+class TicketsWithAStalledBroker(TicketsService):
+    relay = StalledBrokerRelay("tickets_database_url")
+
+
+def test_a_stalled_broker_does_not_keep_the_service_from_stopping(container_factory, settings, db):
+    container = container_factory(TicketsWithAStalledBroker, settings.nameko_config())
+    container.start()
+    run_entrypoint(container, "create_ticket", USER, new_ticket_fields())
+    eventlet.sleep(0.1)  # the relay is woken, and stuck
+    started = time.monotonic()
+    container.stop()
+    assert time.monotonic() - started < 5
+    # Nothing lost: the event waits in the outbox for the next start.
+    assert db.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()[0] == 1

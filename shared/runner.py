@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import logging
 import os
 import signal
@@ -62,7 +63,7 @@ def run_service(name: str, service_cls, argv=None, on_start=None) -> int:
         print(f"helpdesk-{name}: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(name, settings.log_level)
-    if any(isinstance(dependency, DataKeyring) for dependency in vars(service_cls).values()):
+    if inspect.getmembers(service_cls, lambda member: isinstance(member, DataKeyring)):
         # The keys the service's keyring will load, checked here so that a bad or
         # missing key is one clear line (and fails --check), not a container traceback.
         try:

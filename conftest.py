@@ -21,6 +21,49 @@ import pytest
 
 from tests.stack import create_database, create_vhost, delete_vhost
 
+# A test still running after this many seconds gets every green thread's stack
+# written to stderr, before pytest-timeout (300 s) ends the run: its own dump shows
+# only OS threads, and under eventlet the work is in green threads.
+STALL_DUMP_AFTER = float(os.environ.get("HELPDESK_TEST_STALL_DUMP", "150"))
+
+
+def _dump_green_stacks(item) -> None:
+    import gc
+    import sys
+    import traceback
+
+    import greenlet
+
+    out = [f"\n===== {item.nodeid} still running after {STALL_DUMP_AFTER:.0f} s: green threads"]
+    for obj in gc.get_objects():
+        if isinstance(obj, greenlet.greenlet) and obj.gr_frame is not None:
+            out.append(f"--- {obj!r}")
+            out.append("".join(traceback.format_stack(obj.gr_frame)))
+    # Past pytest's capture, as pytest-timeout writes its own dump.
+    capture = item.config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.suspend_global_capture(in_=True)
+    sys.stderr.write("\n".join(out) + "\n")
+    sys.stderr.flush()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Arm a real (not green) timer per test that dumps green stacks if the test stalls."""
+    timer = None
+    if os.environ.get("HELPDESK_TEST_NO_GREEN") != "1":
+        import eventlet.patcher
+
+        threading = eventlet.patcher.original("threading")
+        timer = threading.Timer(STALL_DUMP_AFTER, _dump_green_stacks, (item,))
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
+
 
 @pytest.fixture(scope="session")
 def run_id():

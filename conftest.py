@@ -36,9 +36,13 @@ def _dump_green_stacks(item) -> None:
 
     out = [f"\n===== {item.nodeid} still running after {STALL_DUMP_AFTER:.0f} s: green threads"]
     for obj in gc.get_objects():
-        if isinstance(obj, greenlet.greenlet) and obj.gr_frame is not None:
-            out.append(f"--- {obj!r}")
-            out.append("".join(traceback.format_stack(obj.gr_frame)))
+        try:
+            if not isinstance(obj, greenlet.greenlet) or obj.gr_frame is None:
+                continue
+        except ReferenceError:  # a dead weak proxy among the objects
+            continue
+        out.append(f"--- {obj!r}")
+        out.append("".join(traceback.format_stack(obj.gr_frame)))
     # Past pytest's capture, as pytest-timeout writes its own dump.
     capture = item.config.pluginmanager.getplugin("capturemanager")
     if capture is not None:

@@ -267,6 +267,7 @@ class OutboxRelay(DependencyProvider):
     # topology, opening a channel) wait for an answer with no timeout of their own:
     # a stalled broker must not keep the service from stopping.
     STOP_TIMEOUT = 15.0
+    CLOSE_TIMEOUT = 5.0  # for the broker to answer a polite close
 
     def __init__(
         self,
@@ -320,7 +321,13 @@ class OutboxRelay(DependencyProvider):
     def kill(self):
         self._running = False
         self._wake.set()
-        self._close_amqp()
+        if self._thread is not None:
+            # First, so that nothing else reads the broker connection: a close that
+            # waits for the broker's answer while the relay thread reads the same
+            # socket can lose that answer to the thread and wait forever.
+            self._thread.kill()
+            self._thread = None
+        self._close_amqp(handshake=False)
 
     def wake(self) -> None:
         """Ask the relay to publish now (call after a commit that wrote events)."""
@@ -329,13 +336,21 @@ class OutboxRelay(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self.wake
 
-    def _close_amqp(self):
-        if self._amqp is not None:
+    def _close_amqp(self, handshake: bool = True):
+        """Drop the broker connection: closed politely within CLOSE_TIMEOUT when
+        ``handshake``, else (a kill, or no answer) by dropping its socket."""
+        if self._amqp is None:
+            return
+        connection, self._amqp, self._publisher = self._amqp, None, None
+        closed = False
+        if handshake:
             # Closing a broken connection may itself fail; it is gone either way.
+            with contextlib.suppress(Exception), eventlet.Timeout(self.CLOSE_TIMEOUT, False):
+                connection.release()
+                closed = True
+        if not closed:
             with contextlib.suppress(Exception):
-                self._amqp.release()
-            self._amqp = None
-            self._publisher = None
+                connection.collect()
 
     def _events(self) -> EventPublisher:
         if self._amqp is None:

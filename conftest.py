@@ -15,7 +15,12 @@ import os
 if os.environ.get("HELPDESK_TEST_NO_GREEN") != "1":
     import shared.green  # noqa: F401  (must precede psycopg)
 
+import gc
+import sys
+import traceback
 import uuid
+import warnings
+from pathlib import Path
 
 import pytest
 
@@ -24,14 +29,11 @@ from tests.stack import create_database, create_vhost, delete_vhost
 # A test still running after this many seconds gets every green thread's stack
 # written to stderr, before pytest-timeout (300 s) ends the run: its own dump shows
 # only OS threads, and under eventlet the work is in green threads.
-STALL_DUMP_AFTER = float(os.environ.get("HELPDESK_TEST_STALL_DUMP", "150"))
+STALL_DUMP_AFTER = 150.0
 
 
 def green_stacks() -> str:
     """Every green thread's stack, as text (a hang's evidence under eventlet)."""
-    import gc
-    import traceback
-
     import greenlet
 
     out = []
@@ -47,8 +49,6 @@ def green_stacks() -> str:
 
 
 def _dump_green_stacks(item) -> None:
-    import sys
-
     text = green_stacks()
     # Past pytest's capture, as pytest-timeout writes its own dump.
     capture = item.config.pluginmanager.getplugin("capturemanager")
@@ -87,7 +87,7 @@ RUNNER_KILL_LIMIT = 20.0
 
 @pytest.fixture
 def runner_factory():
-    """nameko's ``runner_factory``, whose teardown kill is bounded (see above)."""
+    """nameko's ``runner_factory`` as it is, but for its teardown kill, bounded (see above)."""
     from nameko.runners import ServiceRunner
 
     runners = []
@@ -100,9 +100,6 @@ def runner_factory():
         return runner
 
     yield make_runner
-    import warnings
-    from pathlib import Path
-
     import eventlet
 
     for runner in runners:

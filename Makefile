@@ -29,8 +29,9 @@ $(STAMP): pyproject.toml
 services:
 	@bash scripts/ensure-backing-services.sh
 
+## Unset HELPDESK_ENV means production; the local commands say development explicitly.
 migrate: setup
-	$(PY) -m shared.migrate
+	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(PY) -m shared.migrate
 
 ## Test tools from Debian's packages: Chromium for the browser tests (Playwright's own
 ## download is unreachable), docker-compose to validate the compose file offline, and

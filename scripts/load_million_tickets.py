@@ -17,6 +17,7 @@ that is not serving traffic. Ids are reserved from the sequence up front.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -232,7 +233,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep-indexes", action="store_true")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    # A local measurement: development unless the environment says otherwise.
+    settings = Settings.from_env({"HELPDESK_ENV": "development", **os.environ})
     url = args.database_url or settings.tickets_database_url
     first, last = load(
         url, args.count, keyring_from_settings(settings), args.seed, args.keep_indexes

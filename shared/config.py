@@ -1,8 +1,10 @@
 """Settings read from the environment, validated once at start-up.
 
 Every service and command builds one ``Settings`` with ``Settings.from_env()``.
-Local defaults are safe for a laptop; secrets have no production default, so a
-``production`` process refuses to start without them (``ConfigError``).
+``HELPDESK_ENV`` unset means ``production``: the local defaults (guest broker,
+development JWT secret, the sign-in page) apply only when a process says
+``development`` (loopback addresses only) or ``test``. Secrets have no production
+default, so a ``production`` process refuses to start without them (``ConfigError``).
 
 Only the gateway verifies tokens, so only it (and the token-minting command) reads
 the ``HELPDESK_JWT_*`` settings; every other process passes
@@ -11,6 +13,7 @@ the ``HELPDESK_JWT_*`` settings; every other process passes
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -189,6 +192,27 @@ def _jwt_settings(env, environment: str) -> dict:
     }
 
 
+def _http_host(env, environment: str) -> str:
+    """``HELPDESK_HTTP_HOST``; development (its published JWT secret and the sign-in
+    page that mints admin tokens) is refused on anything but a loopback address."""
+    host = env.get("HELPDESK_HTTP_HOST") or Settings.http_host
+    if environment == "development" and not _loopback(host):
+        raise ConfigError(
+            f"HELPDESK_ENV=development serves on loopback only (127.0.0.0/8, ::1, localhost), "
+            f"got HELPDESK_HTTP_HOST={host!r}"
+        )
+    return host
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
+
+
 def _amqp_url(env, environment: str) -> str:
     url = env.get("HELPDESK_AMQP_URL")
     if url:
@@ -213,7 +237,9 @@ def sqlalchemy_url(url: str) -> str:
 class Settings:
     """Every setting of every service; each service reads the ones it needs."""
 
-    env: str = "development"
+    # Unset means production: a deployment that forgets HELPDESK_ENV must not get the
+    # development secret and sign-in page. make run and the tests say development/test.
+    env: str = "production"
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
@@ -264,7 +290,7 @@ class Settings:
         settings carry no JWT secret, public key, issuer or audience.
         """
         env = os.environ if environ is None else environ
-        name = env.get("HELPDESK_ENV", "development")
+        name = env.get("HELPDESK_ENV") or "production"
         if name not in ENVIRONMENTS:
             raise ConfigError(f"HELPDESK_ENV must be one of {ENVIRONMENTS}, got {name!r}")
 
@@ -274,7 +300,7 @@ class Settings:
             raise ConfigError(f"HELPDESK_LOG_LEVEL must be one of {LOG_LEVELS}, got {log_level!r}")
         return cls(
             env=name,
-            http_host=env.get("HELPDESK_HTTP_HOST", cls.http_host),
+            http_host=_http_host(env, name),
             http_port=_int(env, "HELPDESK_HTTP_PORT", cls.http_port, 1, 65535),
             amqp_url=_amqp_url(env, name),
             tickets_database_url=_postgres_url(

@@ -7,8 +7,12 @@ from shared.config import DEV_JWT_SECRET, ConfigError, Settings, sqlalchemy_url
 pytestmark = pytest.mark.unit
 
 
+# make run's environment: the local defaults below apply to it (and to "test").
+LOCAL = {"HELPDESK_ENV": "development"}
+
+
 def test_local_defaults_match_the_contract():
-    s = Settings.from_env({})
+    s = Settings.from_env(LOCAL)
     assert s.env == "development"
     assert s.http_port == 8080
     assert s.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
@@ -41,13 +45,13 @@ def test_production_names_its_broker_rather_than_log_in_as_guest():
             Settings.from_env(
                 {"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": "x" * 40}, **process
             )
-    assert Settings.from_env({}).amqp_url == "amqp://guest:guest@127.0.0.1:5672/"  # local
+    assert Settings.from_env(LOCAL).amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
 
 
 def test_an_unknown_log_level_is_refused_at_start_up():
     with pytest.raises(ConfigError, match="HELPDESK_LOG_LEVEL must be one of"):
-        Settings.from_env({"HELPDESK_LOG_LEVEL": "loud"})
-    assert Settings.from_env({"HELPDESK_LOG_LEVEL": "warning"}).log_level == "WARNING"
+        Settings.from_env({**LOCAL, "HELPDESK_LOG_LEVEL": "loud"})
+    assert Settings.from_env({**LOCAL, "HELPDESK_LOG_LEVEL": "warning"}).log_level == "WARNING"
 
 
 def test_only_a_token_verifying_process_needs_the_jwt_settings():
@@ -73,7 +77,7 @@ def test_only_a_token_verifying_process_needs_the_jwt_settings():
     )
     assert s.jwt_secret is None and s.jwt_issuer is None
     # Nor does development fall back to the development secret.
-    assert Settings.from_env({}, verifies_tokens=False).jwt_secret is None
+    assert Settings.from_env(LOCAL, verifies_tokens=False).jwt_secret is None
 
 
 @pytest.mark.parametrize(
@@ -98,12 +102,41 @@ def test_only_a_token_verifying_process_needs_the_jwt_settings():
 )
 def test_invalid_settings_name_the_variable(env, message):
     with pytest.raises(ConfigError, match=message):
-        Settings.from_env(env)
+        Settings.from_env({**LOCAL, **env})
 
 
 def test_features_are_configuration():
-    s = Settings.from_env({"HELPDESK_FEATURES": "exports:Data exports, sso"})
+    s = Settings.from_env({**LOCAL, "HELPDESK_FEATURES": "exports:Data exports, sso"})
     assert s.features == (("exports", "Data exports"), ("sso", "Sso"))
+
+
+def test_an_unset_environment_is_production_not_development():
+    # A deployment that forgets HELPDESK_ENV gets no development secret or sign-in page.
+    for unset in ({}, {"HELPDESK_ENV": ""}):
+        with pytest.raises(ConfigError, match="HELPDESK_JWT_SECRET is required in production"):
+            Settings.from_env(unset)
+        settings = Settings.from_env({**unset, **PRODUCTION_SECRETS})
+        assert settings.production and not settings.development
+
+
+PRODUCTION_SECRETS = {
+    "HELPDESK_AMQP_URL": PRODUCTION["HELPDESK_AMQP_URL"],
+    "HELPDESK_JWT_SECRET": "x" * 40,
+}
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"])
+def test_development_serves_on_loopback(host):
+    assert Settings.from_env({**LOCAL, "HELPDESK_HTTP_HOST": host}).http_host == host
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "192.168.1.2", "helpdesk.example"])
+def test_development_is_refused_off_loopback(host):
+    with pytest.raises(ConfigError, match="development serves on loopback only"):
+        Settings.from_env({**LOCAL, "HELPDESK_HTTP_HOST": host})
+    # Production and test may listen anywhere.
+    for env in ({**PRODUCTION, "HELPDESK_JWT_SECRET": "x" * 40}, {"HELPDESK_ENV": "test"}):
+        assert Settings.from_env({**env, "HELPDESK_HTTP_HOST": host}).http_host == host
 
 
 def test_sqlalchemy_url_uses_psycopg3():

@@ -294,7 +294,7 @@ def test_encryption_off_is_refused_in_production():
     with pytest.raises(ConfigError, match="measurement only"):
         Settings.from_env({**PRODUCTION, "HELPDESK_DATA_ENCRYPTION": "off"})
     with pytest.raises(ConfigError, match="on or off"):
-        Settings.from_env({"HELPDESK_DATA_ENCRYPTION": "maybe"})
+        Settings.from_env({"HELPDESK_ENV": "test", "HELPDESK_DATA_ENCRYPTION": "maybe"})
 
 
 def test_values_written_with_encryption_off_are_refused_once_it_is_on(make_settings):

@@ -15,9 +15,16 @@ def _gateway_argv():
 
 
 def _run(env):
+    # As make run starts it (development) unless a case names its environment.
     base = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
+    base["HELPDESK_ENV"] = "development"
     return subprocess.run(
-        _gateway_argv(), cwd=ROOT, env=base | env, capture_output=True, text=True, timeout=60
+        _gateway_argv(),
+        cwd=ROOT,
+        env={k: v for k, v in (base | env).items() if v is not None},  # None: unset
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -41,6 +48,9 @@ def _run(env):
             "not a usable RS256 public key",
         ),
         ({"HELPDESK_RPC_TIMEOUT": "nan"}, "HELPDESK_RPC_TIMEOUT must be a finite number"),
+        # Unset means production, which has no default secret.
+        ({"HELPDESK_ENV": None}, "HELPDESK_JWT_SECRET is required in production"),
+        ({"HELPDESK_HTTP_HOST": "0.0.0.0"}, "HELPDESK_ENV=development serves on loopback only"),
     ],
     ids=[
         "no-secret",
@@ -51,6 +61,8 @@ def _run(env):
         "missing-tls-files",
         "garbage-public-key",
         "nan-timeout",
+        "unset-env-is-production",
+        "development-off-loopback",
     ],
 )
 def test_bad_settings_stop_the_gateway_with_a_clear_reason(env, reason):
@@ -73,6 +85,7 @@ def test_the_gateway_serves_https_when_given_a_certificate(tmp_path):
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
     env = base | {
+        "HELPDESK_ENV": "development",
         "HELPDESK_HTTP_PORT": str(port),
         "HELPDESK_TLS_CERT_FILE": str(server.cert),
         "HELPDESK_TLS_KEY_FILE": str(server.key),

@@ -119,23 +119,38 @@ def test_amqps_settings_verify_certificate_and_host_name(amqp_url, tls_broker, p
     assert settings.amqp_ssl["server_hostname"] == "localhost"
     assert settings.amqp_ssl["ca_certs"] == str(pki["ca"])
     assert settings.nameko_config()["AMQP_SSL"] == settings.amqp_ssl
-    assert Settings.from_env({"HELPDESK_AMQP_URL": amqp_url}).amqp_ssl is None
-    assert "AMQP_SSL" not in Settings.from_env({"HELPDESK_AMQP_URL": amqp_url}).nameko_config()
+    assert (
+        Settings.from_env({"HELPDESK_ENV": "test", "HELPDESK_AMQP_URL": amqp_url}).amqp_ssl is None
+    )
+    assert (
+        "AMQP_SSL"
+        not in Settings.from_env(
+            {"HELPDESK_ENV": "test", "HELPDESK_AMQP_URL": amqp_url}
+        ).nameko_config()
+    )
 
 
 def test_amqp_tls_settings_errors(tmp_path, pki):
     with pytest.raises(ConfigError, match="needs an amqps://"):
-        Settings.from_env({"HELPDESK_AMQP_CA_FILE": str(pki["ca"])})
+        Settings.from_env({"HELPDESK_ENV": "test", "HELPDESK_AMQP_CA_FILE": str(pki["ca"])})
     with pytest.raises(ConfigError, match="no such file"):
         Settings.from_env(
-            {"HELPDESK_AMQP_URL": "amqps://h/", "HELPDESK_AMQP_CA_FILE": str(tmp_path / "x")}
+            {
+                "HELPDESK_ENV": "test",
+                "HELPDESK_AMQP_URL": "amqps://h/",
+                "HELPDESK_AMQP_CA_FILE": str(tmp_path / "x"),
+            }
         )
     with pytest.raises(ConfigError, match="go together"):
         Settings.from_env(
-            {"HELPDESK_AMQP_URL": "amqps://h/", "HELPDESK_AMQP_CERT_FILE": str(pki["ca"])}
+            {
+                "HELPDESK_ENV": "test",
+                "HELPDESK_AMQP_URL": "amqps://h/",
+                "HELPDESK_AMQP_CERT_FILE": str(pki["ca"]),
+            }
         )
     with pytest.raises(ConfigError, match="amqp:// or amqps://"):
-        Settings.from_env({"HELPDESK_AMQP_URL": "http://h/"})
+        Settings.from_env({"HELPDESK_ENV": "test", "HELPDESK_AMQP_URL": "http://h/"})
 
 
 def test_broker_traffic_over_verified_tls(amqp_url, tls_broker, pki):

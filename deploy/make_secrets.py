@@ -14,8 +14,21 @@ never overwrites a file that exists (so it is safe to re-run):
 ``--internal-tls`` also writes a private CA (``ca.pem``) and server certificates
 for ``postgres`` and ``rabbitmq`` that ``deploy/compose.tls.yml`` uses.
 
-The directory is mode 0700; the files are 0644 because the containers read them
-as their own non-root users (compose bind-mounts them with these modes).
+Who may read what (compose bind-mounts a secret file with its host owner and mode,
+so these modes are what the containers see too):
+
+- the directory ``deploy/secrets`` is 0700, also when it exists already (git checks
+  it out 0755);
+- the secrets a container reads as a non-root user (``jwt_secret``, ``data_keys``,
+  ``tls.pem``) are 0640, group ``SECRETS_GID`` (10001: the Help Center image's
+  ``helpdesk`` group; the load balancer joins it with ``group_add``);
+- the internal servers' keys (``postgres-key.pem``, ``rabbitmq-key.pem``) are
+  0600: their containers start as root and copy the key into place for their own
+  user (``deploy/compose.tls.yml``);
+- ``ca-key.pem`` and ``.env`` are 0600 (never mounted); certificates are 0644.
+
+Re-running fixes the modes of files that exist (never their contents). Setting the
+group needs root (or membership of group 10001); without it the script says so.
 """
 
 from __future__ import annotations
@@ -36,15 +49,50 @@ from shared.crypto import generate_key
 
 ROOT = Path(__file__).resolve().parent.parent
 VALIDITY = dt.timedelta(days=825)
+# The group the Help Center image runs as (deploy/Dockerfile's helpdesk, gid 10001).
+SECRETS_GID = 10001
+# name -> (mode, readable by SECRETS_GID); anything else under deploy/secrets is 0600.
+ACCESS = {
+    "jwt_secret": (0o640, True),
+    "data_keys": (0o640, True),
+    "tls.pem": (0o640, True),
+    "postgres-key.pem": (0o600, False),
+    "rabbitmq-key.pem": (0o600, False),
+    "ca-key.pem": (0o600, False),
+    "ca.pem": (0o644, False),
+    "postgres.pem": (0o644, False),
+    "rabbitmq.pem": (0o644, False),
+}
 
 
 def _write(path: Path, text: str, written: list) -> None:
     if path.exists():
         return
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    # Created owner-only; restrict() then opens it to exactly who needs it.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     written.append(path)
+
+
+def restrict(secrets_dir: Path) -> list[str]:
+    """Apply ``ACCESS`` to every file in ``secrets_dir`` (and 0700 to the directory).
+
+    Returns the files whose group could not be set (not root, not in the group).
+    """
+    secrets_dir.chmod(0o700)
+    ungrouped = []
+    for path in sorted(secrets_dir.iterdir()):
+        if not path.is_file() or path.name == ".gitignore":
+            continue
+        mode, grouped = ACCESS.get(path.name, (0o600, False))
+        if grouped and path.stat().st_gid != SECRETS_GID:
+            try:
+                os.chown(path, -1, SECRETS_GID)
+            except PermissionError:
+                ungrouped.append(path.name)
+        path.chmod(mode)
+    return ungrouped
 
 
 def pem_key(key) -> str:
@@ -93,6 +141,7 @@ def make_secrets(root: Path, hostname: str, internal_tls: bool) -> list[Path]:
     written: list[Path] = []
     secrets_dir = root / "deploy" / "secrets"
     secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secrets_dir.chmod(0o700)  # mkdir leaves an existing (checked-out, 0755) directory as it is
     env = root / ".env"
     if not env.exists():
         _write(
@@ -117,12 +166,19 @@ def make_secrets(root: Path, hostname: str, internal_tls: bool) -> list[Path]:
             ca_key, ca_cert = issue("Help Center internal CA", ca=True)
             _write(secrets_dir / "ca.pem", pem_cert(ca_cert), written)
             _write(secrets_dir / "ca-key.pem", pem_key(ca_key), written)
-            (secrets_dir / "ca-key.pem").chmod(0o600)
         for host in ("postgres", "rabbitmq"):
             if not (secrets_dir / f"{host}.pem").exists():
                 key, cert = issue(host, ca_cert, ca_key)
                 _write(secrets_dir / f"{host}.pem", pem_cert(cert), written)
                 _write(secrets_dir / f"{host}-key.pem", pem_key(key), written)
+    ungrouped = restrict(secrets_dir)
+    if ungrouped:
+        print(
+            f"make_secrets: could not give group {SECRETS_GID} read access to "
+            f"{', '.join(ungrouped)}: run as root, or `chgrp {SECRETS_GID}` them, "
+            "or the containers cannot read them",
+            file=sys.stderr,
+        )
     return written
 
 

@@ -190,3 +190,25 @@ def test_tls_overlay_verifies_servers():
     rules = [line.split() for line in hba if line.strip() and not line.startswith("#")]
     assert ["hostnossl", "all", "all", "all", "reject"] in rules
     assert not [rule for rule in rules if rule[0] == "host"]
+
+
+def test_owner_only_secret_files_reach_the_servers_that_read_them(compose_config):
+    # make_secrets leaves tls.pem 0640 for group SECRETS_GID and the servers' keys
+    # 0600: HAProxy joins that group; RabbitMQ and PostgreSQL copy their key as root.
+    from deploy.make_secrets import ACCESS, SECRETS_GID
+
+    assert ACCESS["tls.pem"] == (0o640, True)
+    assert f"--gid {SECRETS_GID} helpdesk" in (ROOT / "deploy" / "Dockerfile").read_text()
+    assert compose_config["services"]["lb"]["group_add"] == [str(SECRETS_GID)]
+    result = compose("config", files=(COMPOSE_FILE, OVERLAYS[0]))
+    services = yaml.safe_load(result.stdout)["services"]
+    for server, user, key in (
+        ("rabbitmq", "rabbitmq", "/etc/rabbitmq/tls-key.pem"),
+        ("postgres", "postgres", "/var/lib/postgresql/server.key"),
+    ):
+        assert ACCESS[f"{server}-key.pem"] == (0o600, False)
+        script = services[server]["entrypoint"][2]
+        assert f"install -o {user} -g {user} -m 0600 /run/secrets/{server}_key {key}" in script
+    tls_conf = (ROOT / "deploy" / "rabbitmq" / "20-tls.conf").read_text()
+    assert "ssl_options.keyfile = /etc/rabbitmq/tls-key.pem" in tls_conf
+    assert services["rabbitmq"]["command"] == ["rabbitmq-server"]

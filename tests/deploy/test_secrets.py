@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from deploy.make_secrets import make_secrets
+from deploy.make_secrets import SECRETS_GID, make_secrets
 from shared.config import Settings
 from shared.crypto import Keyring
 from tests.deploy.conftest import compose
@@ -25,6 +25,11 @@ def _mode(path) -> int:
 
 @pytest.fixture
 def made(tmp_path):
+    # As a checkout has it: the directory is committed (its .gitignore), mode 0755.
+    secrets = tmp_path / "deploy" / "secrets"
+    secrets.mkdir(parents=True)
+    secrets.chmod(0o755)
+    (secrets / ".gitignore").write_text("*\n!.gitignore\n")
     written = make_secrets(tmp_path, "help.example.com", internal_tls=True)
     return tmp_path, written
 
@@ -50,10 +55,34 @@ def test_writes_every_secret_compose_reads_with_safe_modes(made):
             )
         ),
     }
-    assert _mode(secrets) == 0o700
+    assert _mode(secrets) == 0o700  # also when the checkout made it 0755
     assert _mode(root / ".env") == 0o600
     assert _mode(secrets / "ca-key.pem") == 0o600  # signs certificates; never mounted
-    assert _mode(secrets / "jwt_secret") == 0o644  # read by the containers' own users
+    # Read by the containers' non-root users through the image's group, by no one else.
+    for name in ("jwt_secret", "data_keys", "tls.pem"):
+        assert _mode(secrets / name) == 0o640, name
+        assert (secrets / name).stat().st_gid == SECRETS_GID, name
+    # Copied into place by their servers' root entrypoints (compose.tls.yml).
+    for name in ("postgres-key.pem", "rabbitmq-key.pem"):
+        assert _mode(secrets / name) == 0o600, name
+    for name in ("ca.pem", "postgres.pem", "rabbitmq.pem"):  # certificates are public
+        assert _mode(secrets / name) == 0o644, name
+    for path in [secrets, *written]:
+        assert not _mode(path) & stat.S_IWOTH, path
+    assert not [p for p in written if _mode(p) & stat.S_IROTH and not p.name.endswith(".pem")]
+
+
+def test_running_again_tightens_what_an_older_version_left_readable(made):
+    root, _ = made
+    secrets = root / "deploy" / "secrets"
+    secrets.chmod(0o755)
+    (secrets / "jwt_secret").chmod(0o644)
+    (secrets / "data_keys").chmod(0o644)
+    before = (secrets / "jwt_secret").read_bytes()
+    assert make_secrets(root, "help.example.com", internal_tls=True) == []
+    assert _mode(secrets) == 0o700
+    assert _mode(secrets / "jwt_secret") == 0o640 and _mode(secrets / "data_keys") == 0o640
+    assert (secrets / "jwt_secret").read_bytes() == before
 
 
 def test_the_secrets_are_accepted_by_the_services(made, tmp_path):

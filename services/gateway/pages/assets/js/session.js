@@ -1,7 +1,10 @@
 // The signed-in person: a bearer token kept in sessionStorage["helpdesk_token"].
 // The host platform (or the development sign-in page) puts it there, or hands it
-// over once as the URL fragment #token=<JWT>, which is moved here and removed from
-// the address bar at once (a fragment never reaches a server log).
+// over once as the URL fragment #token=<JWT>, which is removed from the address bar
+// at once (a fragment never reaches a server log). A handed-over token is adopted
+// only when no session is stored (or it is the same account's fresh token): a link
+// must never silently sign someone in as another account, e.g. as the attacker who
+// sent it. For a different account the person chooses, in a dialog that names both.
 
 const KEY = "helpdesk_token";
 const signInPath = document.body.dataset.signIn || "";
@@ -9,15 +12,78 @@ const signInPath = document.body.dataset.signIn || "";
 function adoptFragmentToken() {
   if (!location.hash.includes("token=")) return;
   const params = new URLSearchParams(location.hash.slice(1));
-  const value = params.get("token");
-  if (value) sessionStorage.setItem(KEY, value);
+  const offered = params.get("token");
   params.delete("token");
   const rest = params.toString();
+  // Out of the address bar and history whatever is decided below.
   history.replaceState(history.state, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
+  if (!offered || offered === token()) return;
+  const current = claimsOf(token());
+  const next = claimsOf(offered);
+  if (!current || (next && next.sub === current.sub && next.role === current.role)) {
+    sessionStorage.setItem(KEY, offered);
+  } else if (next) {
+    askToSwitch(current, next, offered);
+  }
+  // An unreadable token cannot name an account to switch to: the session stays.
 }
 
-// Runs when the first module imports this one, before any page code asks for the token.
-adoptFragmentToken();
+function accountName(who) {
+  const role = who.role === "admin" ? ", support" : "";
+  return who.name ? `${who.name} (${who.sub}${role})` : `${who.sub}${role}`;
+}
+
+// A button of a method="dialog" form: closes the dialog with returnValue = value.
+function choice(value, label, className) {
+  const button = document.createElement("button");
+  button.className = className;
+  button.value = value;
+  button.textContent = label;
+  return button;
+}
+
+/**
+ * A modal dialog naming who is signed in and who the link would sign in; the
+ * stored session changes only on "Switch" (then the page reloads as that person).
+ * Escape, or "Keep", keeps the current session.
+ */
+function askToSwitch(current, next, offered) {
+  const dialog = document.createElement("dialog");
+  dialog.id = "switch-account";
+  dialog.setAttribute("aria-labelledby", "switch-account-title");
+  dialog.setAttribute("aria-describedby", "switch-account-text");
+  const form = document.createElement("form");
+  form.method = "dialog";
+  const title = document.createElement("h2");
+  title.id = "switch-account-title";
+  title.textContent = "Switch account?";
+  const text = document.createElement("p");
+  text.id = "switch-account-text";
+  const signedIn = document.createElement("strong");
+  signedIn.textContent = accountName(current);
+  const offeredName = document.createElement("strong");
+  offeredName.textContent = accountName(next);
+  text.append("You're signed in as ", signedIn, ". The link you opened would sign you in as ", offeredName, " instead.");
+  const hint = document.createElement("p");
+  hint.className = "muted";
+  hint.textContent = "If you didn't expect this, keep your account: someone may have sent you a link to theirs.";
+  const row = document.createElement("div");
+  row.className = "button-row end";
+  const keep = choice("keep", `Keep ${current.name || current.sub}`, "button");
+  keep.autofocus = true;  // the safe choice has the focus
+  row.append(keep, choice("switch", `Switch to ${next.name || next.sub}`, "button primary"));
+  form.append(title, text, hint, row);
+  dialog.append(form);
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "switch") {
+      sessionStorage.setItem(KEY, offered);
+      location.reload();
+    }
+    dialog.remove();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+}
 
 /** The raw JWT, or null. */
 export function token() {
@@ -40,7 +106,10 @@ function base64UrlDecode(part) {
  * Only for display and links: the gateway verifies the token on every call.
  */
 export function identity() {
-  const raw = token();
+  return claimsOf(token());
+}
+
+function claimsOf(raw) {
   if (!raw) return null;
   try {
     const claims = JSON.parse(base64UrlDecode(raw.split(".")[1]));
@@ -114,3 +183,6 @@ export function requireSession() {
 export function signOut() {
   sessionStorage.removeItem(KEY);
 }
+
+// Runs when the first module imports this one, before any page code asks for the token.
+adoptFragmentToken();

@@ -5,12 +5,41 @@ endpoint, so a preview is exactly what will be shown. Raw HTML in the text is no
 rendered (markdown-it's ``html`` option is off, so it comes out escaped, as text),
 and the result then passes an allow-list sanitizer (nh3) as a second wall: only the
 elements Markdown produces survive, no event handlers, no ``javascript:`` URLs.
+
+Rendering is bounded (docs/decisions/0002-bounded-rendering.md): a few characters of
+Markdown can expand into a great deal of HTML (a table's empty cells, a long link
+target used by reference again and again, deep nesting), and the renderer is pure
+Python running on a service's event loop. So tables, nesting and link targets are
+capped while parsing, and a text whose HTML would still exceed ``MAX_HTML_BYTES`` is
+shown as escaped plain text instead: every character stays visible, nothing amplifies.
 """
 
 from functools import lru_cache
+from html import escape
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_block.table import escapedSplit
+from markdown_it.rules_block.table import table as _gfm_table
+from markdown_it.rules_inline import StateInline
+from markdown_it.rules_inline import image as _image
+from markdown_it.rules_inline import link as _link
+from markdown_it.token import Token
+
+# The contract's bound for any text within the length limits.
+MAX_HTML_BYTES = 100 * 1024
+# A table wider than this is not a table (its lines read as a paragraph); rows past
+# MAX_TABLE_ROWS, or past the text's MAX_TABLE_CELLS, continue as a paragraph.
+MAX_TABLE_COLUMNS = 20
+MAX_TABLE_ROWS = 100
+MAX_TABLE_CELLS = 500
+# Nesting of blocks (quotes, lists, list items) and of inline spans, as markdown-it
+# counts it: also bounds the parser's look-ahead for links, which is quadratic in it.
+MAX_NESTING = 16
+# Bytes of link targets, image sources and titles per text: a reference link repeats
+# its (long) target at each use; past this, links are shown as their text.
+MAX_LINK_BYTES = 16 * 1024
 
 _ALLOWED_TAGS = {
     "p",
@@ -49,11 +78,96 @@ _ALLOWED_ATTRIBUTES = {
 }
 
 
+def _table_columns(state: StateBlock, line: int) -> int:
+    """How many columns the delimiter row on ``line`` declares (0: not one)."""
+    start = state.bMarks[line] + state.tShift[line]
+    cells = escapedSplit(state.src[start : state.eMarks[line]].strip())
+    if cells and cells[0] == "":
+        cells.pop(0)
+    if cells and cells[-1] == "":
+        cells.pop()
+    return len(cells)
+
+
+def _bounded_table(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+    """GFM tables, at most MAX_TABLE_COLUMNS wide and within the text's cell budget."""
+    if start_line + 2 > end_line:
+        return False
+    columns = _table_columns(state, start_line + 1)
+    cells_left = state.env.get("table_cells_left", MAX_TABLE_CELLS)
+    rows = min(MAX_TABLE_ROWS, cells_left // columns - 1) if columns else 0
+    if not 0 < columns <= MAX_TABLE_COLUMNS or rows < 0:
+        return False
+    # Header, delimiter and at most ``rows`` body rows: the table ends there.
+    if not _gfm_table(state, start_line, min(end_line, start_line + 2 + rows), silent):
+        return False
+    if not silent:
+        body_rows = max(0, state.line - start_line - 2)
+        state.env["table_cells_left"] = cells_left - columns * (1 + body_rows)
+    return True
+
+
+def _closable(rule):
+    """An inline rule for ``[``/``![`` that gives up at once when no ``]`` follows:
+    without it, a text of ``[`` costs quadratic time looking for one."""
+
+    def bounded(state: StateInline, silent: bool) -> bool:
+        if state.src.find("]", state.pos, state.posMax) < 0:
+            return False
+        return rule(state, silent)
+
+    return bounded
+
+
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
     # "js-default": CommonMark without raw HTML, plus tables and strikethrough.
-    md = MarkdownIt("js-default", {"linkify": False, "typographer": False, "breaks": True})
+    md = MarkdownIt(
+        "js-default",
+        {"linkify": False, "typographer": False, "breaks": True, "maxNesting": MAX_NESTING},
+    )
+    md.block.ruler.at("table", _bounded_table, {"alt": ["paragraph", "reference"]})
+    md.inline.ruler.at("link", _closable(_link))
+    md.inline.ruler.at("image", _closable(_image))
     return md
+
+
+def _link_bytes(token: Token) -> int:
+    return sum(len(str(token.attrs.get(name) or "")) for name in ("href", "src", "title"))
+
+
+def _bound_links(tokens: list[Token]) -> None:
+    """Past MAX_LINK_BYTES of targets in the text, links become their text."""
+    budget = MAX_LINK_BYTES
+    for block in tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        children, dropping = [], False
+        for token in block.children:
+            if token.type == "link_open":
+                budget -= _link_bytes(token)
+                dropping = budget < 0
+                if dropping:
+                    continue
+            elif token.type == "link_close" and dropping:
+                dropping = False
+                continue
+            elif token.type == "image":
+                budget -= _link_bytes(token)
+                if budget < 0:
+                    token = Token("text", "", 0, content=token.content)
+            children.append(token)
+        block.children = children
+
+
+def _plain_text(text: str) -> str:
+    """The text escaped, its line breaks kept: at most a few times its length."""
+    return "<p>" + escape(text, quote=False).replace("\n", "<br>\n") + "</p>"
+
+
+def _nesting_exhausted(tokens: list[Token]) -> bool:
+    # At MAX_NESTING markdown-it silently drops the rest of the text's blocks.
+    return any(t.level >= MAX_NESTING - 1 for t in tokens)
 
 
 # Rendering is pure and costs more than the rest of a ticket read; the same texts
@@ -61,13 +175,25 @@ def _markdown() -> MarkdownIt:
 # results in this process's memory, where the texts are anyway while served.
 @lru_cache(maxsize=4096)
 def render_markdown(text: str) -> str:
-    """Render user-written Markdown to HTML that is safe to insert into a page."""
-    html = _markdown().render(text or "")
-    return nh3.clean(
-        html,
+    """Render user-written Markdown to HTML that is safe to insert into a page.
+
+    At most ``MAX_HTML_BYTES`` of UTF-8 for any text within the contract's limits:
+    a text whose Markdown would render larger is rendered as escaped plain text.
+    """
+    text = text or ""
+    md = _markdown()
+    tokens = md.parse(text, {"table_cells_left": MAX_TABLE_CELLS})
+    if _nesting_exhausted(tokens):
+        return _plain_text(text).strip()
+    _bound_links(tokens)
+    html = nh3.clean(
+        md.renderer.render(tokens, md.options, {}),
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
         filter_style_properties={"text-align"},
     ).strip()
+    if len(html.encode()) > MAX_HTML_BYTES:
+        return _plain_text(text)
+    return html

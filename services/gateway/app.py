@@ -8,6 +8,8 @@ unit tests. Routes, middleware and error handlers are all wired here.
 from __future__ import annotations
 
 import functools
+import threading
+import time
 
 import falcon
 from falcon.routing import BaseConverter
@@ -22,7 +24,7 @@ from services.gateway.errors import (
     register_error_handlers,
 )
 from services.gateway.hsts import StrictTransportSecurity
-from services.gateway.middleware import Authenticate, RequestContext
+from services.gateway.middleware import Authenticate, NoStoreNoSniff, RequestContext
 from services.gateway.openapi import build_openapi
 from services.gateway.pages import register_pages
 from shared.catalog import build_catalog
@@ -37,7 +39,8 @@ NOTICE_ID = "{notice_id:row_id}"
 class RowIdConverter(BaseConverter):
     """A ticket or notice id in a path (``shared.ids.row_id``); anything else is a 404.
 
-    Falcon's ``int`` converter would also take "+12" and "١٢" as ticket 12.
+    The one rule for ids in every route, the API's and the pages'. Falcon's ``int``
+    converter would also take "+12" and "١٢" as ticket 12, and any length.
     """
 
     def convert(self, value):
@@ -45,6 +48,8 @@ class RowIdConverter(BaseConverter):
 
 
 SERVICES = ("tickets", "notifications")
+# Operations routes: public (the load balancer keeps /metrics from the internet).
+OPERATIONS = ("/healthz", "/readyz", "/openapi.json", "/metrics")
 
 
 class Health:
@@ -54,31 +59,57 @@ class Health:
         resp.media = {"status": "ok"}
 
 
+# How old an answer of /readyz may be: a burst of callers (or of probes from many
+# load balancers) costs one check of the broker and services a second, not one each.
+READY_MAX_AGE = 1.0
+
+
 class Ready:
-    """``GET /readyz``: the broker and each service answer; else 503 naming what failed."""
+    """``GET /readyz``: the broker and each service answer; else 503 naming what failed.
+
+    One check at a time: a caller that finds the last result older than
+    ``READY_MAX_AGE`` runs the check while the others wait for it and share its
+    result. The answer names what failed, never an exception's text (it may carry
+    addresses or credentials of the broker).
+    """
 
     def __init__(self, clients):
         self.clients = clients
+        self._lock = threading.Lock()
+        self._checked_at = None
+        self._failed: tuple = ()
 
-    def on_get(self, req, resp):
-        failed = {}
+    def _check(self) -> tuple:
         try:
             self.clients.check_broker()
-        except ApiError as exc:
-            failed["broker"] = exc.message
-        if not failed:
-            for service in SERVICES:
-                try:
-                    self.clients.ping(service)
-                except ApiError as exc:
-                    failed[service] = exc.message
-                except Exception as exc:  # any fault means not ready, and is named
-                    failed[service] = f"{type(exc).__name__}: {exc}"
+        except Exception:  # any fault means not ready; what it was goes to no one
+            return ("broker",)
+        failed = []
+        for service in SERVICES:
+            try:
+                self.clients.ping(service)
+            except Exception:
+                failed.append(service)
+        return tuple(failed)
+
+    def failed(self) -> tuple:
+        """What failed in a check at most ``READY_MAX_AGE`` old (empty when ready)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._checked_at is None or now - self._checked_at >= READY_MAX_AGE:
+                self._failed = self._check()
+                self._checked_at = now
+            return self._failed
+
+    def on_get(self, req, resp):
+        failed = self.failed()
         if failed:
             resp.status = falcon.HTTP_503
             resp.set_header("Retry-After", "5")
             resp.media = error_body(
-                "service_unavailable", "Not ready: " + ", ".join(failed), failed
+                "service_unavailable",
+                "Not ready: " + ", ".join(failed),
+                dict.fromkeys(failed, "unavailable"),
             )
             return
         resp.media = {"status": "ok"}
@@ -144,8 +175,8 @@ def create_app(settings: Settings, clients) -> falcon.App:
     app = falcon.App(
         middleware=[
             StrictTransportSecurity(),
+            NoStoreNoSniff(),
             RequestContext(router),
-            Authenticate(TokenVerifier(settings)),
         ],
         router=router,
         cors_enable=False,
@@ -190,9 +221,16 @@ def create_app(settings: Settings, clients) -> falcon.App:
         f"{v1}/admin/tickets/{TICKET_ID}/assign",
         command("assign_ticket", schemas.AssignBody()),
     )
-    app.add_route("/healthz", Health())
-    app.add_route("/readyz", Ready(clients))
-    app.add_route("/openapi.json", OpenApi(settings))
-    app.add_route("/metrics", Metrics())
-    register_pages(app, settings)
+    operations = {
+        "/healthz": Health(),
+        "/readyz": Ready(clients),
+        "/openapi.json": OpenApi(settings),
+        "/metrics": Metrics(),
+    }
+    for route in OPERATIONS:
+        app.add_route(route, operations[route])
+    pages = register_pages(app, settings)
+    # Added last, once every route is known: the routes answered without a token are
+    # listed here; every other route needs one (see Authenticate).
+    app.add_middleware(Authenticate(TokenVerifier(settings), router, OPERATIONS + pages))
     return app

@@ -20,10 +20,16 @@ from prometheus_client import (
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
+# Methods labelled as they are; any other (gunicorn passes any token, "FOO" or
+# "X123") is counted as "other", so invented methods cannot add series without end.
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+OTHER_METHOD = "other"
+
 REQUESTS = Counter(
     "helpdesk_http_requests_total",
     "HTTP requests answered, by method, route template and status "
-    "(route 'unmatched': unknown paths).",
+    "(method 'other': any but GET HEAD POST PUT PATCH DELETE OPTIONS; "
+    "route 'unmatched': unknown paths).",
     ["method", "route", "status"],
 )
 LATENCY = Histogram(
@@ -34,8 +40,14 @@ LATENCY = Histogram(
 )
 
 
+def method_label(method: str) -> str:
+    """``method`` when it is one of ``METHODS``, else ``"other"``."""
+    return method if method in METHODS else OTHER_METHOD
+
+
 def observe(method: str, route: str, status: int, seconds: float) -> None:
-    """Count one answered request and its latency."""
+    """Count one answered request and its latency (``route`` is a template: bounded)."""
+    method = method_label(method)
     REQUESTS.labels(method, route, str(status)).inc()
     LATENCY.labels(method, route).observe(seconds)
 

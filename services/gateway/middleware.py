@@ -1,4 +1,5 @@
-"""Cross-cutting concerns only: request ids, authentication, metrics, access log."""
+"""Cross-cutting concerns only: request ids, authentication, metrics, access log,
+the headers every API answer carries."""
 
 from __future__ import annotations
 
@@ -54,10 +55,9 @@ class RequestContext:
         self.router = router
 
     def _route(self, req) -> str:
-        template = req.uri_template
+        template = req.uri_template or req.context.get("route_template")
         if template is None and self.router is not None:
-            found = self.router.find(req.path)
-            template = found[3] if found else None
+            template = matched_template(self.router, req.path)
         return route_label(template)
 
     def process_request(self, req, resp):
@@ -92,22 +92,65 @@ class RequestContext:
                 reset_request_id(token)
 
 
-class Authenticate:
-    """Verify the bearer token on every API path, before routing.
+def matched_template(router, path: str) -> str | None:
+    """The URI template of the route ``router`` answers ``path`` with, or None.
 
-    Doing it before routing makes 401 outrank 404 and 405, and the admin check on
-    the path prefix makes 403 outrank them too, as the contract's order requires.
+    The router reads a path its own way (leading slashes dropped, so ``//api/v1/x``
+    is ``/api/v1/x``): anything decided about a request goes by this, never by the
+    raw path.
+    """
+    found = router.find(path)
+    return found[3] if found else None
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+class Authenticate:
+    """Verify the bearer token for every route but the public ones, before the responder.
+
+    Decided on the route the router matches, not on the raw path: the router takes
+    ``//api/v1/tickets`` for ``/api/v1/tickets``, so a check on the raw path let such
+    spellings reach a handler with no identity. A matched route is public only when
+    its template is in ``public_routes`` (the app's explicit list); every other
+    route, present or future, needs a token. A path no route matches needs one when
+    the router would read it as under ``/api/`` (401 outranks 404), and a route
+    under the admin prefix needs the admin role (403 outranks 404 and 405).
     """
 
-    def __init__(self, verifier: TokenVerifier):
+    def __init__(self, verifier: TokenVerifier, router, public_routes):
         self.verifier = verifier
+        self.router = router
+        self.public_routes = frozenset(public_routes)
 
     def process_request(self, req, resp):
-        if not req.path.startswith(API_PREFIX):
+        template = matched_template(self.router, req.path)
+        req.context.route_template = template
+        if template is None:
+            routed = "/" + req.path.lstrip("/")
+            if not routed.startswith(API_PREFIX):
+                return  # not the API: answered 404 (or a page's own 404) below
+        elif template in self.public_routes:
             return
+        else:
+            routed = template
         actor = self.verifier.verify(req.get_header("Authorization"))
         req.context.actor = actor
-        if (
-            req.path == ADMIN_PREFIX or req.path.startswith(ADMIN_PREFIX + "/")
-        ) and not actor.admin:
+        if _under(routed, ADMIN_PREFIX) and not actor.admin:
             raise ApiError(403, "This endpoint needs the admin role.")
+
+
+class NoStoreNoSniff:
+    """``Cache-Control: no-store`` and ``X-Content-Type-Options: nosniff`` on every
+    answer, errors included (401 before routing, 404, 405, 413...).
+
+    An API answer carries one caller's data, so no cache may keep it; a resource
+    that sets its own ``Cache-Control`` (the pages and assets revalidate with an
+    ETag) keeps it.
+    """
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        resp.set_header("X-Content-Type-Options", "nosniff")
+        if resp.get_header("Cache-Control") is None:
+            resp.set_header("Cache-Control", "no-store")

@@ -41,9 +41,9 @@ PAGES = (
     ("", "landing", "Help Center"),
     ("/tickets", "tickets", "My Tickets"),
     ("/tickets/new", "new-ticket", "Create New Ticket"),
-    ("/tickets/{ticket_id:int(min=1)}", "ticket", "Ticket"),
+    ("/tickets/{ticket_id:row_id}", "ticket", "Ticket"),
     ("/admin", "admin", "Support queue"),
-    ("/admin/tickets/{ticket_id:int(min=1)}", "admin-ticket", "Ticket · Support"),
+    ("/admin/tickets/{ticket_id:row_id}", "admin-ticket", "Ticket · Support"),
 )
 DEV_PAGES = (("/dev/sign-in", "dev-sign-in", "Development sign-in"),)
 NOT_FOUND = ("not-found", "Page not found")
@@ -107,27 +107,42 @@ class _Body:
 
 
 class _Files:
-    """Files under ``root``, read once; re-read on every request when ``live``.
+    """The files under ``root``, found once at start-up; read once, or on every
+    request when ``live``.
 
-    ``live`` is for development, so an edited page shows on reload without a restart.
+    Only names found at start-up are served, each under its one spelling
+    (``css/app.css``): a request path is a key, never a path on disk, so
+    ``css/./app.css`` or ``../x`` is simply unknown, and what is held in memory is
+    this fixed set, whatever the requests. ``live`` is for development, so an
+    edited page shows on reload without a restart (a new file needs one).
     """
 
-    def __init__(self, root: Path, live: bool):
+    def __init__(self, root: Path, live: bool, suffixes=None):
         self.root = root.resolve()
         self.live = live
-        self._cache: dict[str, _Body] = {}
+        self._paths = {
+            path.relative_to(self.root).as_posix(): path
+            for path in sorted(self.root.rglob("*"))
+            if path.is_file()
+            and path.resolve().is_relative_to(self.root)
+            and (suffixes is None or path.suffix in suffixes)
+        }
+        self._bodies = (
+            {}
+            if live
+            else {name: _Body.of(path.read_bytes()) for name, path in self._paths.items()}
+        )
+
+    def __len__(self) -> int:
+        """How many files are served (and, unless ``live``, held in memory)."""
+        return len(self._bodies) if not self.live else len(self._paths)
 
     def read(self, relative: str) -> _Body | None:
-        """The file, or None when it is missing or outside ``root``."""
-        if relative in self._cache:
-            return self._cache[relative]
-        path = (self.root / relative).resolve()
-        if not path.is_relative_to(self.root) or not path.is_file():
-            return None
-        body = _Body.of(path.read_bytes())
+        """The file named ``relative`` (as found at start-up), or None."""
         if not self.live:
-            self._cache[relative] = body
-        return body
+            return self._bodies.get(relative)
+        path = self._paths.get(relative)
+        return _Body.of(path.read_bytes()) if path is not None else None
 
 
 def _send(req, resp, body: _Body, content_type: str, headers: dict):
@@ -201,11 +216,10 @@ class AssetResource:
         self._headers = headers
 
     def on_get(self, req, resp, path):
-        content_type = ASSET_TYPES.get(Path(path).suffix)
-        data = self._files.read(path) if content_type else None
+        data = self._files.read(path)  # only the names found at start-up
         if data is None:
             raise falcon.HTTPNotFound()
-        _send(req, resp, data, content_type, self._headers)
+        _send(req, resp, data, ASSET_TYPES[Path(path).suffix], self._headers)
 
 
 DEV_TOKEN_BODY = DevTokenBody()
@@ -233,22 +247,29 @@ class DevTokenResource:
         resp.media = {"token": token, "expires_in": DEV_TOKEN_LIFETIME}
 
 
-def register_pages(app: falcon.App, settings: Settings) -> None:
-    """Route the Help Center's pages and assets (and, in development, the sign-in)."""
+def register_pages(app: falcon.App, settings: Settings) -> tuple[str, ...]:
+    """Route the Help Center's pages and assets (and, in development, the sign-in);
+    return the routes added, all public (the pages carry no data).
+
+    The page routes take ticket ids with the app's ``row_id`` converter.
+    """
     files = _Files(PAGES_DIR, live=settings.development)
     headers = _security_headers(settings)
     sign_in = SIGN_IN if settings.development else ""
     pages = PAGES + (DEV_PAGES if settings.development else ())
+    routes = {}
     for route, name, title in pages:
         page = PageResource(files, name, title, sign_in, headers)
         page.render()  # a missing or broken page fails at start-up, not on first visit
-        app.add_route(BASE + route, page)
+        routes[BASE + route] = page
+    routes[f"{BASE}/assets/{{path:path}}"] = AssetResource(
+        _Files(PAGES_DIR / "assets", live=settings.development, suffixes=ASSET_TYPES), headers
+    )
+    if settings.development:
+        routes[f"{BASE}/dev/token"] = DevTokenResource(settings)
+    for route, resource in routes.items():
+        app.add_route(route, resource)
     not_found = PageResource(files, *NOT_FOUND, sign_in, headers)
     not_found.render()
     app.add_sink(NotFoundPage(not_found, headers), UNDER_BASE)
-    app.add_route(
-        f"{BASE}/assets/{{path:path}}",
-        AssetResource(_Files(PAGES_DIR / "assets", live=settings.development), headers),
-    )
-    if settings.development:
-        app.add_route(f"{BASE}/dev/token", DevTokenResource(settings))
+    return tuple(routes)

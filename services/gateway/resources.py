@@ -37,7 +37,8 @@ def check_reachable(clients, req, params: dict) -> None:
     """
     actor = req.context.actor
     if params.get("ticket_id") is not None:
-        admin = req.path.startswith(ADMIN_PREFIX + "/")
+        # The matched route, not the raw path: "//api/v1/admin/..." is routed too.
+        admin = (req.uri_template or "").startswith(ADMIN_PREFIX + "/")
         getter = "admin_get_ticket" if admin else "get_ticket"
         clients.call(TICKETS, getter, actor.as_dict(), params["ticket_id"])
     elif params.get("notice_id") is not None:

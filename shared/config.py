@@ -255,6 +255,8 @@ class Settings:
     jwt_audience: str | None = None
     rpc_timeout: float = 5.0
     rpc_pool_size: int = 8
+    # Seconds a client has to send a request's head and body once it starts.
+    request_read_timeout: float = 10.0
     log_level: str = "INFO"
     # Raw key material spec for the at-rest cipher; parsed by shared.crypto.
     data_keys: str | None = None
@@ -317,6 +319,10 @@ class Settings:
             # Bounded: a request must never wait longer than a person would.
             rpc_timeout=_float(env, "HELPDESK_RPC_TIMEOUT", cls.rpc_timeout, maximum=600.0),
             rpc_pool_size=_int(env, "HELPDESK_RPC_POOL_SIZE", cls.rpc_pool_size, 1, 256),
+            # A slow client holds one of the gateway's few threads: bounded, and short.
+            request_read_timeout=_float(
+                env, "HELPDESK_REQUEST_READ_TIMEOUT", cls.request_read_timeout, maximum=120.0
+            ),
             log_level=log_level,
             data_keys=env.get("HELPDESK_DATA_KEYS") or None,
             data_key_file=env.get("HELPDESK_DATA_KEY_FILE") or None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from services.gateway.errors import ApiError
+from services.gateway.errors import ApiError, RequestTimeout
 
 MAX_BODY_BYTES = 64 * 1024
 JSON_MEDIA_TYPE = "application/json"
@@ -40,6 +40,10 @@ def read_json(req, required: bool = True):
             raw = req.stream.read(MAX_BODY_BYTES + 1)
         else:
             raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
+    except RequestTimeout as exc:
+        # The worker's read deadline passed mid-body; gunicorn closes the connection
+        # after this answer (the body's end is unknown).
+        raise ApiError(408, str(exc)) from None
     except Exception as exc:
         # The server's stream refused the body's framing (a bad chunk size, a chunk
         # without its terminator, a client gone mid-body): the client's fault, a 400.

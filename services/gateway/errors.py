@@ -45,6 +45,7 @@ CODE_BY_STATUS = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     414: "uri_too_long",
@@ -64,6 +65,7 @@ DEFAULT_MESSAGE = {
     403: "This needs the admin role.",
     404: "Not found.",
     405: "This method is not allowed here.",
+    408: "The request was not received in time.",
     413: "The request body is larger than 64 KiB.",
     414: "The request line is too long.",
     415: "The request body must be application/json.",
@@ -93,6 +95,11 @@ class Unauthorized(ApiError):
 
     def __init__(self, message="A valid bearer token is required."):
         super().__init__(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class RequestTimeout(Exception):
+    """The client did not send its request's head and body within the bound
+    (``Settings.request_read_timeout``); raised by the worker's socket reads."""
 
 
 class ServiceUnavailable(ApiError):

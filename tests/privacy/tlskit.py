@@ -2,8 +2,8 @@
 
 - ``make_ca`` / ``issue_for``: a CA and server certificates made with cryptography's
   x509 builder (``deploy/make_secrets.py``'s helpers), written as PEM files.
-- ``TlsPostgres``: a private PostgreSQL cluster from the machine's own PostgreSQL
-  binaries, on a free 127.0.0.1 port, with ``ssl = on`` and a ``pg_hba.conf`` that
+- ``TlsPostgres``: a private PostgreSQL cluster (``tests.backing.PrivatePostgres``)
+  with ``ssl = on`` and a ``pg_hba.conf`` that
   rejects any connection not made over TLS (the shared cluster is left untouched).
 - ``TlsBrokerPort``: a TLS front for the local RabbitMQ (``amqps://`` on a free
   port, forwarding to 127.0.0.1:5672), run as a separate process with plain threads.
@@ -11,20 +11,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.make_secrets import issue, pem_cert, pem_key
-
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+from tests.backing import PrivatePostgres, wait_for_port
+from tests.stack import free_port
 
 
 @dataclass
@@ -56,82 +52,41 @@ def issue_for(directory: Path, ca, host: str = "localhost") -> Issued:
     return _write(directory, host, key, cert)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
-
-
-class TlsPostgres:
+class TlsPostgres(PrivatePostgres):
     """A private PostgreSQL cluster that accepts TLS connections only."""
 
+    prefix = "helpdesk-tls-pg-"
+
     def __init__(self, server: Issued):
-        self.dir = Path(tempfile.mkdtemp(prefix="helpdesk-tls-pg-"))
-        self.port = free_port()
-        self.data = self.dir / "data"
+        super().__init__()
         # The server reads its key as the postgres user; it insists on 0600.
         self.cert = self.dir / "server.crt"
         self.key = self.dir / "server.key"
         shutil.copy(server.cert, self.cert)
         shutil.copy(server.key, self.key)
         self.key.chmod(0o600)
-        self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
-            shutil.chown(self.dir, "postgres", "postgres")
             for path in (self.cert, self.key):
                 shutil.chown(path, "postgres", "postgres")
 
-    def _run(self, *argv, **kwargs):
-        prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
-        return subprocess.run(
-            [*prefix, *argv], check=True, capture_output=True, timeout=120, **kwargs
-        )
-
-    def start(self) -> TlsPostgres:
-        """initdb, configure TLS only, start; returns self once it accepts connections."""
-        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
+    def configure(self) -> None:
+        """The private cluster's settings, plus TLS only."""
+        super().configure()
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.write(
-                f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
-                f"unix_socket_directories = '{self.dir}'\n"
                 f"ssl = on\nssl_cert_file = '{self.cert}'\nssl_key_file = '{self.key}'\n"
-                "ssl_min_protocol_version = 'TLSv1.2'\nfsync = off\nshared_buffers = 16MB\n"
+                "ssl_min_protocol_version = 'TLSv1.2'\n"
             )
         (self.data / "pg_hba.conf").write_text(
             "local all all trust\n"
             "hostssl all all 127.0.0.1/32 trust\n"
             "hostnossl all all 127.0.0.1/32 reject\n"
         )
-        self._run(
-            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "start"
-        )
-        return self
 
     def url(self, database: str = "postgres", **query) -> str:
         """A ``postgresql://`` URL to this cluster with libpq query parameters."""
-        params = "&".join(f"{k}={v}" for k, v in query.items())
         # By name: the certificate is for ``localhost`` (verify-full checks it).
-        return f"postgresql://postgres@localhost:{self.port}/{database}" + (
-            f"?{params}" if params else ""
-        )
-
-    def stop(self) -> None:
-        """Stop the cluster and delete it."""
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)
+        return super().url(database, host="localhost", **query)
 
 
 class TlsBrokerPort:
@@ -157,7 +112,7 @@ class TlsBrokerPort:
             cwd=Path(__file__).resolve().parents[2],
             env={k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")},
         )
-        _wait_for_port(self.port)
+        wait_for_port(self.port)
         return self
 
     def stop(self) -> None:

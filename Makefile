@@ -32,6 +32,7 @@ services:
 ## Unset HELPDESK_ENV means production; the local commands say development explicitly.
 migrate: setup
 	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(PY) -m shared.migrate
+	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(PY) -m services.tickets.fill_html
 
 ## Test tools from Debian's packages: Chromium for the browser tests (Playwright's own
 ## download is unreachable), docker-compose to validate the compose file offline, and

@@ -170,10 +170,8 @@ def _nesting_exhausted(tokens: list[Token]) -> bool:
     return any(t.level >= MAX_NESTING - 1 for t in tokens)
 
 
-# Rendering is pure and costs more than the rest of a ticket read; the same texts
-# are read again and again (a thread is re-read on every refresh), so keep recent
-# results in this process's memory, where the texts are anyway while served.
-@lru_cache(maxsize=4096)
+# No cache: stored text is rendered once, when written, and its HTML stored beside
+# it (services/tickets); a cache of up to 100 KiB per entry would be unbounded memory.
 def render_markdown(text: str) -> str:
     """Render user-written Markdown to HTML that is safe to insert into a page.
 

@@ -141,6 +141,12 @@ def admin_list_item(ticket: dict) -> dict:
     return item
 
 
+def _html(text: str, stored: str | None) -> str:
+    # Stored when the text was written; only rows older than that (until
+    # services.tickets.fill_html has run) are rendered here, on read.
+    return render_markdown(text) if stored is None else stored
+
+
 def message_view(message: dict, support: bool) -> dict:
     """A message; support views also say whether it is an internal note."""
     view = {
@@ -148,7 +154,7 @@ def message_view(message: dict, support: bool) -> dict:
         "author": message["author"],
         "author_name": message["author_name"],
         "body": message["body"],
-        "body_html": render_markdown(message["body"]),
+        "body_html": _html(message["body"], message["body_html"]),
         "created_at": iso_utc(message["created_at"]),
     }
     if support:
@@ -162,7 +168,7 @@ def ticket_view(ticket: dict, support: bool) -> dict:
     view = list_item(ticket)
     view.update(
         description=ticket["description"],
-        description_html=render_markdown(ticket["description"]),
+        description_html=_html(ticket["description"], ticket["description_html"]),
         assignee=_person(ticket["assignee_id"], ticket["assignee_name"]),
         resolution_note=ticket["resolution_note"],
         closed_note=ticket["closed_note"],
@@ -303,6 +309,8 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             "feature": data["feature"],
             "subject": data["subject"],
             "description": data["description"],
+            # Rendered once, here: reads return the stored HTML.
+            "description_html": render_markdown(data["description"]),
             "priority": priority,
             "priority_rank": domain.PRIORITY_RANK[priority],
             "status": domain.OPEN,
@@ -374,6 +382,7 @@ def _add_message(uow, ticket, actor, author, body, internal) -> dict:
         "author_name": actor.name,
         "internal": internal,
         "body": body,
+        "body_html": render_markdown(body),
         "created_at": now,
     }
     uow.tickets.add_message(message)

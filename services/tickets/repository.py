@@ -26,6 +26,7 @@ from services.tickets.tables import (
 from shared.crypto import Keyring, aad
 
 ENCRYPTED_TICKET_COLUMNS = tuple(c for t, c, *_ in ENCRYPTED_COLUMNS if t == "tickets")
+ENCRYPTED_MESSAGE_COLUMNS = tuple(c for t, c, *_ in ENCRYPTED_COLUMNS if t == "messages")
 # A ticket's columns but its encrypted text: lists, and the row a command locks.
 _LIST_COLUMNS = [c for c in tickets.c if c.name not in ENCRYPTED_TICKET_COLUMNS]
 
@@ -49,7 +50,7 @@ def _json_list(table: sa.Table, columns: tuple[str, ...], *where) -> sa.ScalarSe
 
 
 def _view_statement(include_internal: bool, owner: bool) -> sa.Select:
-    message_columns = ("id", "author", "author_name", "internal", "body", "created_at")
+    message_columns = ("id", "author", "author_name", "internal", "body", "body_html", "created_at")
     hide_internal = () if include_internal else (messages.c.internal.is_(False),)
     query = sa.select(
         tickets,
@@ -243,7 +244,8 @@ class TicketRepository:
             return None
         ticket = self._open_ticket(row)
         for message in ticket["messages"]:
-            message["body"] = self._open("messages", "body", message["id"], message["body"])
+            for column in ENCRYPTED_MESSAGE_COLUMNS:
+                message[column] = self._open("messages", column, message["id"], message[column])
             message["created_at"] = datetime.fromisoformat(message["created_at"])
         for entry in ticket["timeline"]:
             entry["at"] = datetime.fromisoformat(entry["at"])
@@ -275,11 +277,11 @@ class TicketRepository:
         A public message also sets its ticket's ``updated_at`` and ``last_message_at``
         to that time; an internal note leaves no trace a user could see.
         """
-        sealed = self._seal("messages", "body", message["id"], message["body"])
+        stored = {f"m_{k}": v for k, v in message.items()}
+        for column in ENCRYPTED_MESSAGE_COLUMNS:
+            stored[f"m_{column}"] = self._seal("messages", column, message["id"], message[column])
         statement = _INSERT_MESSAGE if message["internal"] else _ADD_PUBLIC_MESSAGE
-        self.connection.execute(
-            statement, {f"m_{k}": v for k, v in message.items()} | {"m_body": sealed}
-        )
+        self.connection.execute(statement, stored)
 
     def add_timeline(self, ticket_id: int, status: str, by: str, actor_id, at: datetime) -> None:
         """Record that the ticket entered ``status``, caused by ``by``."""
@@ -287,3 +289,38 @@ class TicketRepository:
             _INSERT_TIMELINE,
             {"ticket_id": ticket_id, "status": status, "by": by, "actor_id": actor_id, "at": at},
         )
+
+    # --- rendered HTML of rows written before it was stored -------------------------------
+    def without_html(self, table: str, batch: int) -> list[dict]:
+        """Up to ``batch`` rows of ``table`` (tickets or messages) with no stored HTML,
+        their text opened, locked until the transaction ends (rows locked by a command
+        right now are skipped: it stores their HTML itself)."""
+        text = RENDERED_TEXT[table]
+        rows = self.connection.execute(
+            sa.select(_TABLES[table])
+            .where(_TABLES[table].c[f"{text}_html"].is_(None))
+            .order_by(_TABLES[table].c.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        opened = []
+        for row in rows:
+            row = dict(row._mapping)
+            row[text] = self._open(table, text, row["id"], row[text])
+            opened.append(row)
+        return opened
+
+    def store_html(self, table: str, row: dict, html: str) -> None:
+        """Seal and store the rendered HTML of ``row``'s text."""
+        column = f"{RENDERED_TEXT[table]}_html"
+        self.connection.execute(
+            _TABLES[table]
+            .update()
+            .where(_TABLES[table].c.id == row["id"])
+            .values({column: self._seal(table, column, row["id"], html)})
+        )
+
+
+# The text column whose HTML is stored beside it, ``<text>_html``, per table.
+RENDERED_TEXT = {"tickets": "description", "messages": "body"}
+_TABLES = {"tickets": tickets, "messages": messages}

@@ -14,9 +14,11 @@ metadata = sa.MetaData()
 # them. Unpublished outbox rows hold their event sealed in ``body -> 'sealed'``.
 ENCRYPTED_COLUMNS = (
     ("tickets", "description", "id"),
+    ("tickets", "description_html", "id"),
     ("tickets", "resolution_note", "id"),
     ("tickets", "closed_note", "id"),
     ("messages", "body", "id"),
+    ("messages", "body_html", "id"),
     ("outbox", "body", "event_id", "sealed"),
 )
 
@@ -30,6 +32,8 @@ tickets = sa.Table(
     sa.Column("feature", sa.Text, nullable=False),
     sa.Column("subject", sa.Text, nullable=False),
     sa.Column("description", sa.Text, nullable=False),  # encrypted
+    # Rendered when written (shared.rendering); NULL only on rows older than that.
+    sa.Column("description_html", sa.Text),  # encrypted
     sa.Column("priority", sa.Text, nullable=False),
     sa.Column("priority_rank", sa.SmallInteger, nullable=False),
     sa.Column("status", sa.Text, nullable=False),
@@ -52,6 +56,7 @@ messages = sa.Table(
     sa.Column("author_name", sa.Text),
     sa.Column("internal", sa.Boolean, nullable=False, default=False),
     sa.Column("body", sa.Text, nullable=False),  # encrypted
+    sa.Column("body_html", sa.Text),  # encrypted, like description_html
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 

@@ -62,8 +62,8 @@ def test_a_message_id_is_drawn_only_once_the_ticket_is_locked(settings):
     now = datetime.now(UTC)
     ticket = {
         "id": None, "owner_id": "u1", "owner_name": "U", "issue_type": "bug",
-        "feature": "dashboard", "subject": "Locked", "description": "d", "priority": "high",
-        "priority_rank": 1, "status": "open", "assignee_id": None, "assignee_name": None,
+        "feature": "dashboard", "subject": "Locked", "description": "d",
+        "description_html": "<p>d</p>", "priority": "high", "priority_rank": 1, "status": "open", "assignee_id": None, "assignee_name": None,
         "resolution_note": None, "closed_note": None, "created_at": now, "updated_at": now,
         "last_message_at": None,
     }  # fmt: skip

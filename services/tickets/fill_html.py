@@ -1,0 +1,65 @@
+"""Render and store the HTML of ticket text written before HTML was stored.
+
+``python -m services.tickets.fill_html`` fills ``tickets.description_html`` and
+``messages.body_html`` where they are NULL (rows older than migration 0002), in
+short batches that lock only the rows they change, so the service keeps serving.
+It needs the data keys (the text is sealed), which is why it is not part of the
+migration; ``make migrate`` runs it after migrating. Until it has run, views render
+such rows on every read. Running it again is harmless: it finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from services.tickets.repository import RENDERED_TEXT, TicketRepository
+from shared.config import ConfigError, Settings
+from shared.crypto import Keyring, keyring_from_settings
+from shared.db import make_engine
+from shared.rendering import render_markdown
+
+
+def fill_html(engine, keyring: Keyring, batch: int = 200) -> dict[str, int]:
+    """Render every stored text that has no HTML yet; how many rows, per table."""
+    filled = {}
+    for table in ("tickets", "messages"):
+        filled[table] = 0
+        while True:
+            with engine.begin() as connection:
+                repository = TicketRepository(connection, keyring)
+                rows = repository.without_html(table, batch)
+                for row in rows:
+                    text = row[RENDERED_TEXT[table]]
+                    repository.store_html(table, row, render_markdown(text))
+            filled[table] += len(rows)
+            if len(rows) < batch:
+                break
+    return filled
+
+
+def main(argv=None) -> int:
+    """Fill the missing HTML of the tickets database the settings name."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=200, help="rows per transaction")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env(verifies_tokens=False)
+        keyring = keyring_from_settings(settings)
+    except (ConfigError, ValueError) as exc:
+        print(f"fill_html: configuration error: {exc}", file=sys.stderr)
+        return 2
+    engine = make_engine(settings.tickets_database_url, pool_size=1)
+    try:
+        filled = fill_html(engine, keyring, args.batch)
+    finally:
+        engine.dispose()
+    print(
+        f"fill_html: rendered {filled['tickets']} descriptions, {filled['messages']} messages",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

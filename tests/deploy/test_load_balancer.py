@@ -4,13 +4,17 @@ Docker's part is played by a small DNS server that answers the name ``gateway``
 with two loopback addresses, as Docker's DNS answers a scaled service's name with
 every replica. HAProxy (Debian's, the same major configuration language as the
 image's) must then terminate TLS with the configured certificate, balance over
-both gateways, keep serving when one dies, redirect HTTP and hide ``/metrics``.
+both gateways, keep serving when one dies, redirect HTTP, hide ``/metrics`` in
+every spelling and absorb slow clients.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -32,6 +36,9 @@ from tests.stack import free_port
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 REPLICAS = ("127.0.0.1", "127.0.0.2")
+# The gateways' bound on reading a request (HELPDESK_REQUEST_READ_TIMEOUT), short here
+# so that a body HAProxy did not buffer would be cut.
+GATEWAY_READ_TIMEOUT = 1.0
 
 
 def haproxy() -> str:
@@ -106,6 +113,7 @@ def gateways(stack, compose_config, tmp_path):
             HELPDESK_HTTP_HOST=host,
             HELPDESK_HTTP_PORT=str(port),
             HELPDESK_GATEWAY_WORKERS="1",
+            HELPDESK_REQUEST_READ_TIMEOUT=str(GATEWAY_READ_TIMEOUT),
         )
         with open(log, "ab") as out:
             procs.append(
@@ -215,3 +223,93 @@ def test_terminates_tls_and_balances_over_every_replica(stack, gateways, balance
     stop(procs[0])
     after = [get("/api/v1/catalog").status_code for _ in range(10)]
     assert after == [200] * 10
+
+
+def _send(connection, method, path, body=b"", headers=None, drip=0.0):
+    """One request with ``path`` exactly as written; ``body`` sent a tenth at a time,
+    ``drip`` seconds apart. (status, parsed body); (None, b"") when cut without one."""
+    try:
+        connection.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        step = max(1, len(body) // 10)
+        try:
+            for start in range(0, len(body), step):
+                time.sleep(drip)
+                connection.send(body[start : start + step])
+        except OSError:  # the server answered and closed before the body was all sent
+            pass
+        try:
+            response = connection.getresponse()
+        except OSError:
+            return None, b""
+        raw = response.read()
+        try:
+            return response.status, json.loads(raw)
+        except ValueError:
+            return response.status, raw
+    finally:
+        connection.close()
+
+
+# Spellings of /metrics: the first five are /metrics to the gateway itself.
+METRICS_SPELLINGS = (
+    "/metrics",
+    "/metrics/",
+    "//metrics",
+    "/%6Detrics",
+    "/metrics?format=text",
+    "/%2Fmetrics",
+    "/metrics%2F",
+    "/./metrics",
+    "/metrics;x",
+    "/METRICS",
+    "/%4D%45TRICS/",
+    "/.//metrics//",
+)
+
+
+def test_refuses_metrics_in_every_spelling_and_absorbs_slow_bodies(
+    stack, gateways, balancer, certificate
+):
+    port, _, _ = gateways
+    context = ssl.create_default_context(cafile=str(certificate))
+
+    def public():
+        return http.client.HTTPSConnection(
+            "localhost", balancer["https"], context=context, timeout=15
+        )
+
+    def direct():
+        return http.client.HTTPConnection(REPLICAS[0], port, timeout=15)
+
+    assert (
+        _wait(
+            lambda: requests.get(
+                f"https://localhost:{balancer['https']}/readyz", verify=str(certificate), timeout=5
+            )
+        ).status_code
+        == 200
+    )
+    # The gateway answers these spellings itself, on its own address...
+    for spelling in METRICS_SPELLINGS[:5]:
+        assert _send(direct(), "GET", spelling)[0] == 200, spelling
+    # ...and the public entry point refuses every spelling, with the API's error body.
+    for spelling in METRICS_SPELLINGS:
+        status, body = _send(public(), "GET", spelling)
+        assert status == 404, (spelling, status, body)
+        assert body["error"]["code"] == "not_found"
+
+    # A body dripping in over three times the gateway's bound: HAProxy reads it whole
+    # before passing it on, so the gateway sees a quick request.
+    token = stack.token("lb-slow", "user", "Sid Slow")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    body = json.dumps({"text": "slow " * 200}).encode()
+    drip = 3 * GATEWAY_READ_TIMEOUT / 10
+    status, answer = _send(public(), "POST", "/api/v1/preview", body, headers, drip)
+    assert status == 200 and answer["html"].startswith("<p>slow"), (status, answer)
+    # Straight to the gateway, the same client is cut at its bound (408, or a reset
+    # if the gateway closed while it was still sending).
+    status, answer = _send(direct(), "POST", "/api/v1/preview", body, headers, drip)
+    assert status in (408, None), (status, answer)

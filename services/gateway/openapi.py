@@ -20,6 +20,7 @@ from services.gateway.middleware import (
     REQUEST_ID_HEADER,
 )
 from shared.fields import Trimmed
+from shared.ids import MAX_ROW_ID
 
 # The app drops blank query values (``keep_blank_qs_values = False``) before validation.
 BLANK_QUERY_VALUE = "An empty value is treated as absent."
@@ -30,6 +31,8 @@ ERROR_TEXT = {
     403: "A user called an admin endpoint.",
     404: "Not found, or not the caller's.",
     405: "This path does not offer the method (the Allow header lists those it does).",
+    408: "The body was not received within HELPDESK_REQUEST_READ_TIMEOUT seconds "
+    "(the connection is closed).",
     409: "The ticket's state forbids this.",
     413: f"The body is larger than {MAX_BODY_BYTES} bytes.",
     415: "The body is not application/json.",
@@ -41,19 +44,22 @@ ERROR_TEXT = {
 # Every path answers a method it does not offer with 405, so every operation lists it.
 ALWAYS = (401, 405, 500, 503)
 PUBLIC_ALWAYS = (405, 500)
-BODY_ERRORS = (400, 413, 415, 422)
+BODY_ERRORS = (400, 408, 413, 415, 422)
+# Any other id (more than 18 digits, a sign, a non-ASCII digit) is a 404.
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}
 TICKET_ID = {
     "name": "id",
     "in": "path",
     "required": True,
-    "schema": {"type": "integer", "minimum": 1},
-    "description": "The ticket id (shown as #id).",
+    "schema": ID_SCHEMA,
+    "description": "The ticket id (shown as #id): 1 to 18 digits; anything else is a 404.",
 }
 NOTICE_ID = {
     "name": "id",
     "in": "path",
     "required": True,
-    "schema": {"type": "integer", "minimum": 1},
+    "schema": ID_SCHEMA,
+    "description": "The notice id: 1 to 18 digits; anything else is a 404.",
 }
 
 
@@ -449,8 +455,21 @@ REQUEST_ID_RESPONSE_HEADER = {
 }
 
 
+# Headers on every response of the API, errors included (middleware.NoStoreNoSniff).
+EVERY_RESPONSE_HEADERS = {
+    REQUEST_ID_HEADER: REQUEST_ID_RESPONSE_HEADER,
+    "Cache-Control": {
+        "description": "Never stored by a cache: an answer carries one caller's data.",
+        "schema": {"type": "string", "const": "no-store"},
+    },
+    "X-Content-Type-Options": {"schema": {"type": "string", "const": "nosniff"}},
+}
+
+
 def _with_request_id(headers: dict) -> dict:
-    return {REQUEST_ID_HEADER: {"$ref": f"#/components/headers/{REQUEST_ID_HEADER}"}, **headers}
+    """``headers`` and the ones every response carries (by reference)."""
+    common = {name: {"$ref": f"#/components/headers/{name}"} for name in EVERY_RESPONSE_HEADERS}
+    return {**common, **headers}
 
 
 def _error_response(status):
@@ -533,13 +552,20 @@ def build_openapi(settings) -> dict:
             "description": (
                 "Support tickets, notices and the support queue. Every error has the body "
                 "{error: {code, message, details}}; when several apply the first of 401, 403, "
-                "404, 405, 413, 415, 400, 422, 409, 429 wins. Every response carries X-Request-Id. "
+                "404, 405, 413, 415, 400, 422, 409, 429 wins. Every response carries X-Request-Id, "
+                "Cache-Control: no-store and X-Content-Type-Options: nosniff. "
+                "A path is answered only as routed: another spelling (//api/v1/tickets, "
+                "/api//v1/...) is a 404 or needs the same token as the canonical path. "
+                "An id in a path that is not 1 to 18 ASCII digits is a 404. "
                 "Unknown query parameters are ignored, and one sent with an empty value "
                 "(cursor=) is treated as absent; unknown body fields are a 422. "
                 "HEAD is answered wherever GET is: the same status and headers, no body. "
                 "A request that cannot be parsed as HTTP gets the same error body: "
                 "400 malformed_request, or 414 uri_too_long for a request line over 8190 "
-                "bytes, or 431 header_fields_too_large for more than 100 header fields."
+                "bytes, or 431 header_fields_too_large for more than 100 header fields; "
+                "a request whose head and body do not arrive within "
+                "HELPDESK_REQUEST_READ_TIMEOUT seconds (10) of its first byte is answered "
+                "408 request_timeout and the connection closed."
             ),
         },
         "servers": [{"url": "/"}],
@@ -551,7 +577,7 @@ def build_openapi(settings) -> dict:
         "components": {
             "schemas": components,
             "parameters": {REQUEST_ID_HEADER: REQUEST_ID_PARAMETER},
-            "headers": {REQUEST_ID_HEADER: REQUEST_ID_RESPONSE_HEADER},
+            "headers": EVERY_RESPONSE_HEADERS,
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

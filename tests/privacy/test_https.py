@@ -42,6 +42,8 @@ def https_stack(run_id, pki):
             "HELPDESK_NOTIFICATIONS_DATABASE_URL": databases[1],
             "HELPDESK_TLS_CERT_FILE": pki["server"].cert,
             "HELPDESK_TLS_KEY_FILE": pki["server"].key,
+            # Short, so the slow-client test below waits little.
+            "HELPDESK_REQUEST_READ_TIMEOUT": "2",
         },
     )
     stack.base_url = f"https://localhost:{stack.port}"
@@ -163,3 +165,28 @@ def test_a_tampered_value_is_a_500_data_integrity_error(app_client):
     assert response.json["error"]["code"] == "data_integrity_error"
     assert "integrity check" in response.json["error"]["message"]
     assert response.json["error"]["details"] == {"reason": "failed authentication"}
+
+
+def test_a_slow_head_over_tls_is_cut_within_the_read_timeout(https_stack, pki):
+    """The worker's read deadline holds on a TLS socket too (one byte per record)."""
+    context = ssl.create_default_context(cafile=pki["ca"])
+    started = time.monotonic()
+    raw = socket.create_connection(("localhost", https_stack.port), timeout=10)
+    with context.wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        tls.settimeout(0.3)
+        received = b""
+        for _ in range(30):  # a header byte every 0.3 s, up to 9 s
+            try:
+                chunk = tls.recv(4096)
+            except TimeoutError:
+                try:
+                    tls.sendall(b"a")
+                except OSError:  # closed by the gateway meanwhile
+                    break
+                continue
+            if not chunk:
+                break
+            received += chunk
+    assert time.monotonic() - started < 4.0
+    assert received.startswith(b"HTTP/1.1 408"), received[:200]

@@ -77,6 +77,7 @@ def start_stack(mode: str):
         "HELPDESK_TICKETS_DATABASE_URL": databases[0],
         "HELPDESK_NOTIFICATIONS_DATABASE_URL": databases[1],
         "HELPDESK_TICKETS_PER_DAY": "10000",
+        "HELPDESK_MESSAGES_PER_HOUR": "100000",
         "HELPDESK_LOG_LEVEL": "WARNING",
     }
     if mode == "off":

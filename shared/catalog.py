@@ -70,8 +70,8 @@ DEFAULT_FEATURES = (
 )
 
 
-def build_catalog(features, tickets_per_day: int) -> dict:
-    """The ``GET /api/v1/catalog`` document for the configured features and limit."""
+def build_catalog(features, tickets_per_day: int, messages_per_hour: int) -> dict:
+    """The ``GET /api/v1/catalog`` document for the configured features and limits."""
     return {
         "issue_types": [dict(t) for t in ISSUE_TYPES],
         "features": [{"key": k, "label": label} for k, label in features],
@@ -82,5 +82,6 @@ def build_catalog(features, tickets_per_day: int) -> dict:
             "message": list(MESSAGE_LENGTH),
             "resolution_note": list(RESOLUTION_NOTE_LENGTH),
             "tickets_per_day": tickets_per_day,
+            "messages_per_hour": messages_per_hour,
         },
     }

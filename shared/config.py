@@ -246,6 +246,8 @@ class Settings:
     tickets_database_url: str = "postgresql://root@127.0.0.1:5432/helpdesk_tickets"
     notifications_database_url: str = "postgresql://root@127.0.0.1:5432/helpdesk_notifications"
     tickets_per_day: int = 5
+    # An owner's messages per ticket in any rolling hour (support is not limited).
+    messages_per_hour: int = 20
     features: tuple = DEFAULT_FEATURES
     # Read only by a process that verifies tokens (the gateway); None in the others.
     jwt_algorithm: str = "HS256"
@@ -314,6 +316,9 @@ class Settings:
                 env.get("HELPDESK_NOTIFICATIONS_DATABASE_URL", cls.notifications_database_url),
             ),
             tickets_per_day=_int(env, "HELPDESK_TICKETS_PER_DAY", cls.tickets_per_day, 1, 10_000),
+            messages_per_hour=_int(
+                env, "HELPDESK_MESSAGES_PER_HOUR", cls.messages_per_hour, 1, 100_000
+            ),
             features=_features(env.get("HELPDESK_FEATURES")),
             **jwt,
             # Bounded: a request must never wait longer than a person would.

@@ -188,7 +188,7 @@ def create_app(settings: Settings, clients) -> falcon.App:
     app.add_error_handler(falcon.HTTPMethodNotAllowed, _existence_first(clients))
 
     feature_keys = tuple(key for key, _label in settings.features)
-    catalog = build_catalog(settings.features, settings.tickets_per_day)
+    catalog = build_catalog(settings.features, settings.tickets_per_day, settings.messages_per_hour)
     v1 = "/api/v1"
     app.add_route(f"{v1}/catalog", resources.Catalog(catalog))
     app.add_route(f"{v1}/preview", resources.Preview())

@@ -37,7 +37,10 @@ ERROR_TEXT = {
     413: f"The body is larger than {MAX_BODY_BYTES} bytes.",
     415: "The body is not application/json.",
     422: "Validation failed; details map each field to its messages.",
-    429: "Daily ticket allowance spent (Retry-After; details.reset_at).",
+    429: (
+        "A limit is reached: the daily ticket allowance, or the owner's messages per "
+        "ticket per rolling hour (Retry-After; details.reset_at)."
+    ),
     500: "Unexpected fault (logged with the request id).",
     503: "A backend service did not answer in time (Retry-After).",
 }
@@ -99,7 +102,7 @@ def _op(
 TICKET_ACTION_ERRORS = (404, *BODY_ERRORS, 409)
 
 
-def _ticket_action(summary, body, response, *, tag, **kwargs):
+def _ticket_action(summary, body, response, *, tag, errors=TICKET_ACTION_ERRORS, **kwargs):
     """An operation on one ticket that takes a body."""
     return _op(
         summary,
@@ -107,7 +110,7 @@ def _ticket_action(summary, body, response, *, tag, **kwargs):
         path=[TICKET_ID],
         body=body,
         response=response,
-        errors=TICKET_ACTION_ERRORS,
+        errors=errors,
         **kwargs,
     )
 
@@ -161,11 +164,12 @@ ROUTES = {
     },
     "/api/v1/tickets/{id}/messages": {
         "post": _ticket_action(
-            "Reply on the caller's ticket",
+            "Reply on the caller's ticket (at most messages_per_hour per ticket, rolling hour)",
             schemas.ReplyBody,
             schemas.Message,
             tag="tickets",
             ok=201,
+            errors=(*TICKET_ACTION_ERRORS, 429),
         )
     },
     "/api/v1/tickets/{id}/close": {

@@ -284,6 +284,7 @@ class Limits(Schema):
     message = fields.List(fields.Integer(), required=True)
     resolution_note = fields.List(fields.Integer(), required=True)
     tickets_per_day = fields.Integer(required=True)
+    messages_per_hour = fields.Integer(required=True)
 
 
 class Catalog(Schema):

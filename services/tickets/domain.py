@@ -6,6 +6,7 @@ Plain Python, no framework or I/O, so every rule is unit-tested on its own.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 from shared.catalog import PRIORITIES, PRIORITY_BY_ISSUE_TYPE, ROLES
 from shared.ids import MAX_ROW_ID
@@ -74,6 +75,22 @@ def status_after_owner_reply(status: str) -> str | None:
 def status_after_support_message(status: str, internal: bool) -> str | None:
     """The first public support reply on an open ticket puts it in review; notes move nothing."""
     return IN_REVIEW if status == OPEN and not internal else None
+
+
+# An owner's messages on one ticket are limited per rolling window of this length.
+REPLY_WINDOW = timedelta(hours=1)
+
+
+def reply_allowed_at(nth_latest_at: datetime | None, now: datetime) -> datetime | None:
+    """When the owner may reply again, or None if they may now.
+
+    ``nth_latest_at`` is when their n-th latest message on the ticket was written, n
+    being the limit (None: fewer than n). While it is inside the window the limit is
+    reached; once it leaves, at most n - 1 of theirs remain in it.
+    """
+    if nth_latest_at is None or nth_latest_at + REPLY_WINDOW <= now:
+        return None
+    return nth_latest_at + REPLY_WINDOW
 
 
 # ASCII digits only: str.isdigit and \d take any script's digits ("١٢", "１２").

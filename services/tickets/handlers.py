@@ -191,7 +191,7 @@ def _current_view(uow, ticket_id: int, support: bool) -> dict:
 # --- queries -------------------------------------------------------------------------
 def get_catalog(settings) -> dict:
     """The catalog document for the configured features and daily limit."""
-    return build_catalog(settings.features, settings.tickets_per_day)
+    return build_catalog(settings.features, settings.tickets_per_day, settings.messages_per_hour)
 
 
 def _search_filter(q) -> dict | None:
@@ -299,7 +299,7 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     with uow:
         granted, now, ticket_id = uow.tickets.take_allowance(actor.id, uow.settings.tickets_per_day)
         if not granted:
-            raise _rate_limited(now, uow.settings.tickets_per_day)
+            raise _daily_limit_reached(now, uow.settings.tickets_per_day)
         priority = domain.priority_for(data["issue_type"])
         ticket = {
             "id": ticket_id,
@@ -338,15 +338,39 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     return ticket_view(dict(ticket, messages=[], timeline=[opened]), support=False)
 
 
-def _rate_limited(now: datetime, limit: int) -> RateLimited:
-    reset = datetime.combine(
-        now.astimezone(UTC).date() + timedelta(days=1), datetime.min.time(), UTC
-    )
+def _rate_limited(message: str, now: datetime, reset: datetime) -> RateLimited:
+    """``RateLimited`` until ``reset`` (``now`` by the database clock)."""
     retry_after = max(1, math.ceil((reset - now).total_seconds()))
     return RateLimited(
-        f"You can open at most {limit} tickets per day; try again after midnight UTC.",
+        message,
         {"reset_at": iso_utc(reset).replace(".000000Z", "Z"), "retry_after": str(retry_after)},
     )
+
+
+def _daily_limit_reached(now: datetime, limit: int) -> RateLimited:
+    """``RateLimited`` until the next UTC midnight."""
+    return _rate_limited(
+        f"You can open at most {limit} tickets per day; try again after midnight UTC.",
+        now,
+        datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), datetime.min.time(), UTC),
+    )
+
+
+def _check_reply_rate(uow, ticket: dict, owner: domain.Actor) -> None:
+    """RateLimited once the owner wrote ``messages_per_hour`` messages on the ticket in
+    the last hour. Exact under races: the ticket is locked, so replies on it take
+    turns and each counts the ones committed before it."""
+    limit = uow.settings.messages_per_hour
+    now = ticket["message_at"]
+    reset = domain.reply_allowed_at(
+        uow.tickets.nth_latest_reply_at(ticket["id"], owner.id, limit), now
+    )
+    if reset is not None:
+        raise _rate_limited(
+            f"You can post at most {limit} messages per ticket per hour; try again later.",
+            now,
+            reset,
+        )
 
 
 def _move(uow, ticket, target, by, actor, now, caused_by_message_id=None, resolution_note=None):
@@ -413,7 +437,11 @@ def _add_message(uow, ticket, actor, author, body, internal) -> dict:
 
 
 def add_reply(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """The owner replies; on awaiting_user or resolved the ticket goes back to review."""
+    """The owner replies; on awaiting_user or resolved the ticket goes back to review.
+
+    At most ``messages_per_hour`` per ticket in any rolling hour (RateLimited after
+    the other checks); support staff replying on their own ticket are not limited.
+    """
     actor = _actor(cmd)
     with uow:
         ticket, data = _checked(
@@ -424,6 +452,8 @@ def add_reply(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             lambda status, _data: domain.check_open_for_messages(status),
             reserve_message=True,
         )
+        if not actor.is_admin:
+            _check_reply_rate(uow, ticket, actor)
         message = _add_message(uow, ticket, actor, domain.BY_USER, data["body"], False)
         uow.commit()
     return message_view(message, support=False)

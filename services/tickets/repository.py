@@ -111,6 +111,18 @@ _ADD_TICKET = timeline.insert().from_select(
         _NEW_TICKET.c.created_at,
     ),
 )
+# The ``skip``+1-th latest message by ``author_id`` as the owner on a ticket.
+_NTH_LATEST_OWNER_MESSAGE = (
+    sa.select(messages.c.created_at)
+    .where(
+        messages.c.ticket_id == sa.bindparam("ticket_id"),
+        messages.c.author_id == sa.bindparam("author_id"),
+        messages.c.author == "user",
+    )
+    .order_by(messages.c.id.desc())
+    .offset(sa.bindparam("skip", type_=sa.Integer))
+    .limit(1)
+)
 _INSERT_TIMELINE = timeline.insert()
 _UPDATE_TICKET = tickets.update().where(tickets.c.id == sa.bindparam("ticket_id"))
 # Parameters prefixed "m_": in the UPDATE below, a parameter named like a column
@@ -282,6 +294,12 @@ class TicketRepository:
             stored[f"m_{column}"] = self._seal("messages", column, message["id"], message[column])
         statement = _INSERT_MESSAGE if message["internal"] else _ADD_PUBLIC_MESSAGE
         self.connection.execute(statement, stored)
+
+    def nth_latest_reply_at(self, ticket_id: int, owner_id: str, n: int) -> datetime | None:
+        """When ``owner_id``'s ``n``-th latest message on the ticket was written, or
+        None if they wrote fewer. Exact under races only with the ticket locked."""
+        params = {"ticket_id": ticket_id, "author_id": owner_id, "skip": n - 1}
+        return self.connection.execute(_NTH_LATEST_OWNER_MESSAGE, params).scalar()
 
     def add_timeline(self, ticket_id: int, status: str, by: str, actor_id, at: datetime) -> None:
         """Record that the ticket entered ``status``, caused by ``by``."""

@@ -55,3 +55,24 @@ def test_twenty_concurrent_creates_give_exactly_five(stack):
     assert statuses == [201] * 5 + [429] * 15, [r.text for r in results if r.status_code >= 500]
     assert all(int(r.headers["Retry-After"]) > 0 for r in results if r.status_code == 429)
     assert len(api.get("/api/v1/tickets").json()["items"]) == 5
+
+
+def test_thirty_concurrent_replies_give_exactly_twenty(stack):
+    api = Api(stack, unique("flood"))
+    ticket = api.create()
+    url = f"{stack.base_url}/api/v1/tickets/{ticket['id']}/messages"
+    headers = {"Authorization": f"Bearer {api.token}"}
+
+    def reply(i):
+        return requests.post(url, json={"body": f"reply {i}"}, headers=headers, timeout=30)
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        results = list(pool.map(reply, range(30)))
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [201] * 20 + [429] * 10, [r.text for r in results if r.status_code >= 500]
+    limited = [r for r in results if r.status_code == 429]
+    for result in limited:
+        error = result.json()["error"]
+        assert error["code"] == "rate_limited" and error["details"]["reset_at"].endswith("Z")
+        assert 3500 < int(result.headers["Retry-After"]) <= 3600
+    assert len(api.get(f"/api/v1/tickets/{ticket['id']}").json()["messages"]) == 20

@@ -1,6 +1,7 @@
 """The ticket rules on their own: no database, no broker."""
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -120,3 +121,11 @@ def test_actor_problems():
     # NUL cannot be stored, a lone surrogate cannot be encoded: neither names anyone.
     assert len(domain.actor_problems({"id": "u\x001", "name": "A\ud800", "role": "user"})) == 2
     assert domain.actor_problems("u1") != []
+
+
+def test_reply_allowed_again_when_the_nth_latest_leaves_the_window():
+    now = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+    assert domain.reply_allowed_at(None, now) is None  # fewer than the limit
+    assert domain.reply_allowed_at(now - timedelta(hours=1), now) is None  # just left
+    inside = now - timedelta(minutes=59, seconds=30)
+    assert domain.reply_allowed_at(inside, now) == now + timedelta(seconds=30)

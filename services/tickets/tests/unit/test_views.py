@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.tickets.handlers import _rate_limited
+from services.tickets.handlers import _daily_limit_reached
 from shared.events import iso_utc as iso
 
 pytestmark = pytest.mark.unit
@@ -25,6 +25,6 @@ def test_iso_is_utc_with_z():
     ],
 )
 def test_rate_limited_says_when_the_allowance_resets(now, reset_at, retry_after):
-    error = _rate_limited(now, 5)
+    error = _daily_limit_reached(now, 5)
     assert error.details == {"reset_at": reset_at, "retry_after": retry_after}
     assert "5 tickets" in error.message

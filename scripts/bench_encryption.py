@@ -157,10 +157,10 @@ def seed(stack, users: int) -> dict:
 
 def cipher_alone() -> dict:
     """Microseconds per encrypt and decrypt of typical ticket text, median of repeats."""
-    from shared.crypto import Keyring, aad, generate_key
+    from shared.crypto import Binding, Keyring, generate_key
 
     keyring = Keyring.from_spec(f"k1={generate_key()}")
-    where = aad("messages", "body", 123456)
+    where = Binding("messages", "body", 123456, (("ticket_id", "4242"), ("internal", "false")))
     result = {}
     for size in (100, 1000, 2000, 5000):
         text = ("x" * (size - 1)) + "\u00e9"

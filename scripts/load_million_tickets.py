@@ -25,9 +25,17 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from services.tickets.tables import ENCRYPTED_COLUMNS, SEALED_CONTEXT
 from shared.catalog import DEFAULT_FEATURES, PRIORITIES, PRIORITY_BY_ISSUE_TYPE
 from shared.config import Settings
-from shared.crypto import aad, keyring_from_settings
+from shared.crypto import keyring_from_settings, sealed_columns
+
+# Sealed as the tickets repository seals it: bound to the row and its owner.
+(DESCRIPTION,) = (
+    c
+    for c in sealed_columns(ENCRYPTED_COLUMNS, SEALED_CONTEXT)
+    if (c.table, c.column) == ("tickets", "description")
+)
 
 BENCH_USER = "bench-user"
 BENCH_USER_TICKETS = 500
@@ -194,7 +202,7 @@ def load(url: str, count: int, keyring, seed: int = 42, keep_indexes: bool = Fal
                 description = keyring.encrypt(
                     f"Steps to reproduce ticket {ticket_id}: open the page, wait, see the error "
                     "message, try again later.",
-                    aad("tickets", "description", ticket_id),
+                    DESCRIPTION.binding(ticket_id, {"owner_id": owner}),
                 )
                 lines.append(
                     f"{ticket_id}\t{owner}\t{owner.title()}\t{issue_type}\t"

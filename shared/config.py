@@ -99,6 +99,16 @@ def _data_encryption(env, environment: str) -> bool:
     return raw == "on"
 
 
+def _data_legacy_binding(env) -> bool:
+    """``HELPDESK_DATA_LEGACY_BINDING``: ``refuse`` (default) or ``accept`` values
+    sealed with the old, row-only binding (an upgrade, until the rotation command
+    has re-sealed them; docs/decisions/0001-sealed-value-bindings.md)."""
+    raw = (env.get("HELPDESK_DATA_LEGACY_BINDING") or "refuse").lower()
+    if raw not in ("refuse", "accept"):
+        raise ConfigError(f"HELPDESK_DATA_LEGACY_BINDING must be refuse or accept, got {raw!r}")
+    return raw == "accept"
+
+
 def _amqp_tls(env) -> dict:
     """``HELPDESK_AMQP_CA_FILE`` / ``_CERT_FILE`` / ``_KEY_FILE``, checked to exist."""
     url = env.get("HELPDESK_AMQP_URL", "")
@@ -266,6 +276,8 @@ class Settings:
     data_active_key: str | None = None
     # False only for measuring the cipher's cost; refused in production.
     data_encryption: bool = True
+    # True only during an upgrade: open values under the old (row-only) binding.
+    data_legacy_binding: bool = False
     # TLS to the broker (an ``amqps://`` URL): CA bundle and optional client cert.
     amqp_ca_file: str | None = None
     amqp_cert_file: str | None = None
@@ -333,6 +345,7 @@ class Settings:
             data_key_file=env.get("HELPDESK_DATA_KEY_FILE") or None,
             data_active_key=env.get("HELPDESK_DATA_ACTIVE_KEY") or None,
             data_encryption=_data_encryption(env, name),
+            data_legacy_binding=_data_legacy_binding(env),
             frame_ancestors=_frame_ancestors(env.get("HELPDESK_FRAME_ANCESTORS")),
             **_amqp_tls(env),
         )

@@ -1,10 +1,14 @@
 """Ticket text encrypted at rest: AES-256-GCM, bound to its row, with key rotation.
 
-Stored form: ``hd1:<key_id>:<base64url(nonce || ciphertext+tag)>``. Every value
+Stored form: ``hd2:<key_id>:<base64url(nonce || ciphertext+tag)>``. Every value
 records the id of the key that sealed it, so several keys can be live during a
-rotation. The associated data names the row and column the value belongs to
-(``aad("messages", "body", 42)``), so a ciphertext copied into another row or
-column fails authentication instead of decrypting.
+rotation. The associated data (a ``Binding``) names the row and column the value
+belongs to and what decides who may read it (a ticket's owner, a message's ticket
+and internal flag, a notice's recipient): a ciphertext copied into another row or
+column, or whose row is moved to another reader, fails authentication instead of
+decrypting. The prefix is the binding's version: ``hd1`` values (bound to the row
+only) still open while ``HELPDESK_DATA_LEGACY_BINDING=accept``, until the rotation
+command re-seals them (docs/decisions/0001-sealed-value-bindings.md).
 
 Keys come from ``HELPDESK_DATA_KEYS`` (``id=base64key,id2=base64key``; the first
 is active unless ``HELPDESK_DATA_ACTIVE_KEY`` names another) or from a key file
@@ -13,7 +17,8 @@ development, with neither set, a key is generated once and kept outside the
 repository in ``~/.config/helpdesk/data-keys``.
 
 Each service declares its encrypted columns once (``ENCRYPTED_COLUMNS`` in its
-``tables.py``: ``(table, column, id column)``); ``DataKeyring`` loads the keys at
+``tables.py``: ``(table, column, id column)``) and, per table, the columns of the
+same row each value is bound to (``SEALED_CONTEXT``); ``DataKeyring`` loads the keys at
 start and refuses to start when a stored value needs a key that is not configured.
 ``python -m shared.rotate_keys`` re-encrypts under the active key.
 """
@@ -22,10 +27,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import os
 import re
 import secrets
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +46,12 @@ from shared.errors import DataIntegrityError
 
 log = logging.getLogger(__name__)
 
-PREFIX = "hd1"
+# The envelope's prefix is the version of its binding: hd2 binds the row's context
+# (``Binding``), hd1 only table/column/row id (values written before; re-sealed by
+# the rotation command).
+PREFIX = "hd2"
+LEGACY_PREFIX = "hd1"
+PREFIXES = (LEGACY_PREFIX, PREFIX)
 NONCE_BYTES = 12
 TAG_BYTES = 16
 KEY_BYTES = 32
@@ -62,9 +75,44 @@ class MissingDataKey(LookupError):
 TamperedValue = DataIntegrityError
 
 
-def aad(table: str, column: str, row_id) -> bytes:
-    """Associated data binding a value to one row's column."""
-    return f"{table}/{column}/{row_id}".encode()
+def _context_value(value) -> str | None:
+    # One text form whatever the driver returned (a JSON bool or int, a Python one).
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a sealed value is bound to: one row's column, and the columns of that
+    row that decide who may read it (``context``: name, value pairs).
+
+    Build one with ``EncryptedColumn.binding``; the associated data of a value
+    sealed under binding version ``prefix`` is ``associated(prefix)``.
+    """
+
+    table: str
+    column: str
+    row_id: object
+    context: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The row's column, for log lines (never any context or text)."""
+        return f"{self.table}/{self.column}/{self.row_id}"
+
+    def associated(self, prefix: str = PREFIX) -> bytes:
+        """The associated data of binding version ``prefix``."""
+        if prefix == LEGACY_PREFIX:
+            return self.label.encode()
+        # JSON: unambiguous whatever the values hold; the version leads, so a value
+        # relabelled to another version never authenticates.
+        return json.dumps(
+            [prefix, self.table, self.column, str(self.row_id), [list(c) for c in self.context]],
+            separators=(",", ":"),
+        ).encode()
 
 
 def _b64d(text: str) -> bytes:
@@ -124,9 +172,14 @@ class Keyring:
 
     keys: dict[str, AESGCM]
     active: str
+    # Open values sealed under the old (hd1, row only) binding, with a warning:
+    # HELPDESK_DATA_LEGACY_BINDING=accept, during an upgrade until they are re-sealed.
+    accept_legacy: bool = False
 
     @classmethod
-    def from_spec(cls, spec: str, active: str | None = None) -> Keyring:
+    def from_spec(
+        cls, spec: str, active: str | None = None, accept_legacy: bool = False
+    ) -> Keyring:
         """Build from a key spec; the first key is active unless ``active`` names one."""
         entries = parse_key_spec(spec)
         if not entries:
@@ -135,50 +188,90 @@ class Keyring:
         keys = {key_id: AESGCM(raw) for key_id, raw in entries}
         if active not in keys:
             raise ValueError(f"active data key {active!r} is not among the configured keys")
-        return cls(keys=keys, active=active)
+        return cls(keys=keys, active=active, accept_legacy=accept_legacy)
 
     @property
     def key_ids(self) -> tuple[str, ...]:
         """Ids of every configured key, the active one included."""
         return tuple(self.keys)
 
-    def encrypt(self, plaintext: str | None, associated: bytes) -> str | None:
-        """Seal ``plaintext`` under the active key; ``None`` stays ``None``."""
+    def encrypt(self, plaintext: str | None, binding: Binding) -> str | None:
+        """Seal ``plaintext`` under the active key, bound to ``binding``; ``None`` stays ``None``."""
         if plaintext is None:
             return None
         # A random 96-bit nonce per value: safe far beyond any help desk's volume
         # (NIST's 2**32 messages per key bound), and rotation resets the count.
         nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = self.keys[self.active].encrypt(nonce, plaintext.encode(), associated)
+        sealed = self.keys[self.active].encrypt(nonce, plaintext.encode(), binding.associated())
         return f"{PREFIX}:{self.active}:{_b64e(nonce + sealed)}"
 
-    def decrypt(self, stored: str | None, associated: bytes) -> str | None:
-        """Open a stored value; raise ``TamperedValue`` or ``MissingDataKey`` if it cannot be."""
+    def decrypt(self, stored: str | None, binding: Binding) -> str | None:
+        """Open a stored value; raise ``TamperedValue`` or ``MissingDataKey`` if it cannot be.
+
+        A value under the old binding opens only while ``accept_legacy``.
+        """
+        return self._open(stored, binding, self.accept_legacy)
+
+    def _open(self, stored: str | None, binding: Binding, accept_legacy: bool) -> str | None:
         if stored is None:
             return None
         try:
-            key_id = key_id_of(stored)
+            prefix, key_id = format_of(stored)
         except TamperedValue as exc:
-            raise _tampered(exc.details["reason"], associated) from None
+            raise _tampered(exc.details["reason"], binding) from None
+        if prefix == LEGACY_PREFIX and not accept_legacy:
+            raise _tampered("sealed with the old binding", binding)
         cipher = self.keys.get(key_id)
         if cipher is None:
             raise MissingDataKey(f"value sealed with data key {key_id!r}, which is not configured")
         try:
             blob = _b64d(stored.split(":", 2)[2])
         except (ValueError, binascii.Error):
-            raise _tampered("not valid base64url", associated) from None
+            raise _tampered("not valid base64url", binding) from None
         if len(blob) < NONCE_BYTES + TAG_BYTES:
-            raise _tampered("truncated", associated)
+            raise _tampered("truncated", binding)
         try:
-            return cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated).decode()
+            text = cipher.decrypt(
+                blob[:NONCE_BYTES], blob[NONCE_BYTES:], binding.associated(prefix)
+            ).decode()
         except InvalidTag:
-            raise _tampered("failed authentication", associated) from None
+            raise _tampered("failed authentication", binding) from None
+        if prefix == LEGACY_PREFIX:
+            _LEGACY_READS.note(binding)
+        return text
 
-    def reencrypt(self, stored: str | None, associated: bytes) -> str | None:
-        """The same plaintext sealed under the active key (unchanged if it already is)."""
-        if stored is None or key_id_of(stored) == self.active:
+    def reencrypt(self, stored: str | None, binding: Binding) -> str | None:
+        """The same plaintext sealed under the active key and the current binding
+        (unchanged if it already is). Opens old-binding values whatever
+        ``accept_legacy`` says: this is how they are re-sealed."""
+        if stored is None or format_of(stored) == (PREFIX, self.active):
             return stored
-        return self.encrypt(self.decrypt(stored, associated), associated)
+        return self.encrypt(self._open(stored, binding, accept_legacy=True), binding)
+
+
+class _LegacyReads:
+    """Counts old-binding values opened, and says so at most once a minute: during
+    an upgrade every read may be one, and a line each would drown the log."""
+
+    EVERY = 60.0
+
+    def __init__(self):
+        self.count = 0
+        self._next = 0.0
+
+    def note(self, binding: Binding) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self.EVERY
+            log.warning(
+                "stored value read under the old binding (hd1); re-seal with "
+                "python -m shared.rotate_keys, then set HELPDESK_DATA_LEGACY_BINDING=refuse",
+                extra={"value_of": binding.label, "legacy_reads": self.count},
+            )
+
+
+_LEGACY_READS = _LegacyReads()
 
 
 class MeasurementKeyring:
@@ -188,30 +281,36 @@ class MeasurementKeyring:
 
     active = "plaintext"
     key_ids: tuple[str, ...] = ()
+    accept_legacy = False
 
-    def encrypt(self, plaintext: str | None, associated: bytes) -> str | None:
+    def encrypt(self, plaintext: str | None, binding: Binding) -> str | None:
         return plaintext
 
-    def decrypt(self, stored: str | None, associated: bytes) -> str | None:
+    def decrypt(self, stored: str | None, binding: Binding) -> str | None:
         return stored
 
-    def reencrypt(self, stored: str | None, associated: bytes) -> str | None:
+    def reencrypt(self, stored: str | None, binding: Binding) -> str | None:
         return stored
+
+
+def format_of(stored: str) -> tuple[str, str]:
+    """(binding version prefix, key id) of ``stored``; ``TamperedValue`` if it is not ours."""
+    parts = stored.split(":", 2) if isinstance(stored, str) else ()
+    if len(parts) != 3 or parts[0] not in PREFIXES or not KEY_ID.fullmatch(parts[1]):
+        raise TamperedValue.because("not in the encrypted format")
+    return parts[0], parts[1]
 
 
 def key_id_of(stored: str) -> str:
     """The id of the key that sealed ``stored``; ``TamperedValue`` if it is not ours."""
-    parts = stored.split(":", 2) if isinstance(stored, str) else ()
-    if len(parts) != 3 or parts[0] != PREFIX or not KEY_ID.fullmatch(parts[1]):
-        raise TamperedValue.because("not in the encrypted format")
-    return parts[1]
+    return format_of(stored)[1]
 
 
-def _tampered(reason: str, associated: bytes) -> TamperedValue:
+def _tampered(reason: str, binding: Binding) -> TamperedValue:
     # The operators' alert: which row's column, never any of its text.
     log.error(
         "stored value failed its integrity check",
-        extra={"reason": reason, "value_of": associated.decode(errors="replace")},
+        extra={"reason": reason, "value_of": binding.label},
     )
     return TamperedValue.because(reason)
 
@@ -249,7 +348,7 @@ def keyring_from_settings(settings) -> Keyring:
         spec = _development_key_spec()
         source = f"the development key file {DEV_KEY_FILE}"
     try:
-        return Keyring.from_spec(spec, settings.data_active_key)
+        return Keyring.from_spec(spec, settings.data_active_key, settings.data_legacy_binding)
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None
 
@@ -272,32 +371,36 @@ def _development_key_spec() -> str:
     return DEV_KEY_FILE.read_text(encoding="utf-8")
 
 
-def unknown_key_ids(connection, encrypted_columns, keyring: Keyring) -> dict[str, int]:
-    """Key ids found in stored values that ``keyring`` lacks -> how many values each.
+def stored_formats(connection, encrypted_columns) -> dict[tuple[str, str], int]:
+    """(binding version, key id) of stored values -> how many, over ``encrypted_columns``
+    (a service's ``ENCRYPTED_COLUMNS``).
 
-    ``encrypted_columns`` is a service's ``ENCRYPTED_COLUMNS``. Reads every
-    declared column once (a sequential scan), which is what a start-up check costs.
-    Values not in the encrypted format count under ``NOT_ENCRYPTED``.
+    Reads every declared column once (a sequential scan), which is what a start-up
+    check costs. Values not in the encrypted format count under
+    ``(NOT_ENCRYPTED, NOT_ENCRYPTED)``.
     """
-    missing: dict[str, int] = {}
+    totals: dict[tuple[str, str], int] = {}
     for entry in encrypted_columns:
-        for key_id, n in count_by_key(connection, EncryptedColumn(*entry)).items():
-            if key_id not in keyring.key_ids:
-                missing[key_id] = missing.get(key_id, 0) + n
-    return missing
+        for found, n in count_by_format(connection, EncryptedColumn(*entry)).items():
+            totals[found] = totals.get(found, 0) + n
+    return totals
 
 
 @dataclass(frozen=True)
 class EncryptedColumn:
-    """One declared encrypted column; ``field`` when the value sits in a JSON column."""
+    """One declared encrypted column; ``field`` when the value sits in a JSON column;
+    ``context`` the columns of the same row its values are bound to (``Binding``)."""
 
     table: str
     column: str
     id_column: str
     field: str | None = None
+    context: tuple[str, ...] = ()
 
     def __post_init__(self):
-        sql_identifiers(self.table, self.column, self.id_column, *filter(None, [self.field]))
+        sql_identifiers(
+            self.table, self.column, self.id_column, *filter(None, [self.field]), *self.context
+        )
 
     @property
     def label(self) -> str:
@@ -308,8 +411,11 @@ class EncryptedColumn:
         """The SQL expression of the stored value."""
         return f"{self.column} ->> '{self.field}'" if self.field else self.column
 
-    def aad(self, row_id) -> bytes:
-        return aad(self.table, self.column, row_id)
+    def binding(self, row_id, row: Mapping | None = None) -> Binding:
+        """The binding of this column's value in row ``row_id``, whose ``context``
+        columns ``row`` holds (a KeyError if one is missing: never bound to less)."""
+        context = tuple((name, _context_value(row[name])) for name in self.context)
+        return Binding(self.table, self.column, row_id, context)
 
     def assignment(self) -> str:
         """SQL setting the stored value to ``:new``."""
@@ -321,16 +427,41 @@ class EncryptedColumn:
         return f"{self.column} = :new"
 
 
-def count_by_key(connection, column: EncryptedColumn) -> dict[str, int]:
-    """How many stored values of ``column`` are under each key id."""
+def sealed_columns(encrypted_columns, sealed_context: Mapping[str, tuple[str, ...]]) -> list:
+    """A service's declared ``EncryptedColumn``s, each with its table's bound context.
+
+    ``encrypted_columns`` is its ``ENCRYPTED_COLUMNS``, ``sealed_context`` its
+    ``SEALED_CONTEXT`` (table -> columns bound): every sealed column of a table gets
+    the same binding, so a column added to a table is bound like the others.
+    """
+    return [
+        EncryptedColumn(*entry, context=tuple(sealed_context.get(entry[0], ())))
+        for entry in encrypted_columns
+    ]
+
+
+def count_by_format(connection, column: EncryptedColumn) -> dict[tuple[str, str], int]:
+    """How many stored values of ``column`` are under each (binding version, key id)."""
+    prefixes = ", ".join(f"'{prefix}:'" for prefix in PREFIXES)
+    ours = f"left({column.value}, 4) IN ({prefixes})"
     rows = connection.execute(
         sa.text(
-            f"SELECT CASE WHEN {column.value} LIKE 'hd1:%' "
-            f"THEN split_part({column.value}, ':', 2) ELSE '{NOT_ENCRYPTED}' END AS key_id, "
-            f"count(*) AS n FROM {column.table} WHERE {column.value} IS NOT NULL GROUP BY 1"
+            f"SELECT CASE WHEN {ours} THEN split_part({column.value}, ':', 1) "
+            f"ELSE '{NOT_ENCRYPTED}' END AS prefix, "
+            f"CASE WHEN {ours} THEN split_part({column.value}, ':', 2) "
+            f"ELSE '{NOT_ENCRYPTED}' END AS key_id, "
+            f"count(*) AS n FROM {column.table} WHERE {column.value} IS NOT NULL GROUP BY 1, 2"
         )
     ).all()
-    return {row.key_id: row.n for row in rows}
+    return {(row.prefix, row.key_id): row.n for row in rows}
+
+
+def count_by_key(connection, column: EncryptedColumn) -> dict[str, int]:
+    """How many stored values of ``column`` are under each key id."""
+    counts: dict[str, int] = {}
+    for (_, key_id), n in count_by_format(connection, column).items():
+        counts[key_id] = counts.get(key_id, 0) + n
+    return counts
 
 
 def sql_identifiers(*names: str) -> None:
@@ -340,22 +471,52 @@ def sql_identifiers(*names: str) -> None:
             raise ValueError(f"{name!r} is not a plain SQL identifier")
 
 
+class LegacyBindingRefused(MissingDataKey):
+    """Stored values are under the old binding and this process refuses them
+    (a ``MissingDataKey``: the same refusal to start, the same handling)."""
+
+
 def check_stored_keys(engine, encrypted_columns, keyring: Keyring) -> None:
-    """Raise ``MissingDataKey`` (with what to do) if stored values need absent keys."""
+    """Raise ``MissingDataKey`` (with what to do) if stored values need absent keys,
+    or ``LegacyBindingRefused`` if some are under the old binding and the keyring
+    refuses it; log how many remain when it accepts them."""
     with engine.connect() as connection:
-        missing = unknown_key_ids(connection, encrypted_columns, keyring)
-    plain = missing.pop(NOT_ENCRYPTED, 0)
+        formats = stored_formats(connection, encrypted_columns)
+    plain = formats.pop((NOT_ENCRYPTED, NOT_ENCRYPTED), 0)
     if plain:
         raise MissingDataKey(
             f"{plain} stored values are not encrypted (written with "
             "HELPDESK_DATA_ENCRYPTION=off, or by hand): this database is not fit to serve"
         )
+    missing: dict[str, int] = {}
+    for (_, key_id), n in formats.items():
+        if key_id not in keyring.key_ids:
+            missing[key_id] = missing.get(key_id, 0) + n
     if missing:
         counts = ", ".join(f"{key_id!r}: {n} values" for key_id, n in sorted(missing.items()))
         raise MissingDataKey(
             f"stored ticket text needs data keys that are not configured ({counts}); "
             "add them to HELPDESK_DATA_KEYS / HELPDESK_DATA_KEY_FILE, or finish the "
             "rotation (python -m shared.rotate_keys) before removing a key"
+        )
+    legacy = sum(n for (prefix, _), n in formats.items() if prefix == LEGACY_PREFIX)
+    if legacy and not keyring.accept_legacy:
+        raise LegacyBindingRefused(
+            f"{legacy} stored values are sealed with the old binding ({LEGACY_PREFIX}, "
+            "row only); to upgrade, set HELPDESK_DATA_LEGACY_BINDING=accept, start, and "
+            "re-seal them with python -m shared.rotate_keys"
+        )
+    if legacy:
+        log.warning(
+            "%d stored values are still sealed with the old binding (%s); re-seal them "
+            "with python -m shared.rotate_keys, then set HELPDESK_DATA_LEGACY_BINDING=refuse",
+            legacy,
+            LEGACY_PREFIX,
+        )
+    elif keyring.accept_legacy:
+        log.warning(
+            "HELPDESK_DATA_LEGACY_BINDING=accept but no stored value needs it: "
+            "set it to refuse (the default) and restart"
         )
 
 
@@ -364,7 +525,8 @@ class DataKeyring(DependencyProvider):
 
     ``url_setting`` names the ``Settings`` attribute of the service's database
     and ``encrypted_columns`` its ``ENCRYPTED_COLUMNS``: when both are given, the
-    container refuses to start if a stored value needs a key it lacks.
+    container refuses to start if a stored value needs a key it lacks, or is under
+    the old binding while ``HELPDESK_DATA_LEGACY_BINDING`` refuses it.
     """
 
     def __init__(self, url_setting: str | None = None, encrypted_columns=()):

@@ -12,8 +12,8 @@ rows (consumers are idempotent on ``event_id``); a crash before the publish lose
 nothing, because the rows are still there.
 
 At rest, an event's text (public replies, resolution and closing notes) is sealed
-with the data keyring (``shared.crypto``), bound to its ``event_id``, when a keyring
-is given: the row holds ``{"event_id", "type", "sealed"}``. The relay opens it to
+with the data keyring (``shared.crypto``), bound to its ``event_id`` and its
+routing key (which decides who gets it), when a keyring is given: the row holds ``{"event_id", "type", "sealed"}``. The relay opens it to
 publish and drops the sealed text once the broker confirmed it, so published rows
 keep only their id and type (nothing to leak, nothing to rotate).
 
@@ -39,7 +39,13 @@ from amqp.exceptions import MessageNacked
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 
-from shared.crypto import Keyring, MissingDataKey, TamperedValue, aad, keyring_from_settings
+from shared.crypto import (
+    EncryptedColumn,
+    Keyring,
+    MissingDataKey,
+    TamperedValue,
+    keyring_from_settings,
+)
 from shared.db import make_engine
 from shared.events import EVENTS_EXCHANGE, declare_topology, routing_key
 
@@ -55,11 +61,20 @@ def _table_name(table: str) -> str:
 
 
 SEALED = "sealed"
+# The columns of an outbox row its sealed event is bound to (besides its event_id):
+# the routing key decides which queues, so which services, receive it.
+OUTBOX_CONTEXT = ("routing_key",)
 # A confirm that never comes (a broker stalled or a connection half-gone) must
 # not hang the relay: the publish raises, the batch rolls back and is retried.
 CONFIRM_TIMEOUT = 10.0
 # Marks an unpublished row whose sealed text failed to open (tampered, or its key gone).
 SET_ASIDE = "set_aside"
+
+
+@functools.lru_cache(maxsize=8)
+def _sealed_column(table: str) -> EncryptedColumn:
+    # As the tickets service declares it (ENCRYPTED_COLUMNS, SEALED_CONTEXT).
+    return EncryptedColumn(_table_name(table), "body", "event_id", SEALED, OUTBOX_CONTEXT)
 
 
 @functools.lru_cache(maxsize=8)
@@ -79,28 +94,25 @@ def write_event(
     Call it inside the transaction that makes the change the event describes. With a
     ``keyring`` the envelope is stored sealed (see the module doc).
     """
+    row = {
+        "event_id": envelope["event_id"],
+        "type": envelope["type"],
+        "routing_key": routing_key(envelope["type"]),
+    }
     body = envelope
     if keyring is not None:
+        binding = _sealed_column(table).binding(envelope["event_id"], row)
         body = {
             "event_id": envelope["event_id"],
             "type": envelope["type"],
-            SEALED: keyring.encrypt(
-                json.dumps(envelope), aad(_table_name(table), "body", envelope["event_id"])
-            ),
+            SEALED: keyring.encrypt(json.dumps(envelope), binding),
         }
-    connection.execute(
-        _insert_statement(table),
-        {
-            "event_id": envelope["event_id"],
-            "type": envelope["type"],
-            "routing_key": routing_key(envelope["type"]),
-            "body": json.dumps(body),
-        },
-    )
+    connection.execute(_insert_statement(table), {**row, "body": json.dumps(body)})
 
 
-def open_event(body: dict, table: str, keyring: Keyring | None) -> str:
-    """The JSON text of the envelope an outbox row holds, opened if it was sealed.
+def open_event(body: dict, routing_key: str, table: str, keyring: Keyring | None) -> str:
+    """The JSON text of the envelope an outbox row holds, opened if it was sealed
+    (``routing_key``: the row's, which the sealed text is bound to).
 
     Text, not a dict: it is published as it is, with no decode and re-encode.
     """
@@ -108,7 +120,8 @@ def open_event(body: dict, table: str, keyring: Keyring | None) -> str:
         return json.dumps(body)
     if keyring is None:
         raise ValueError("a sealed outbox row needs the data keyring to be published")
-    return keyring.decrypt(body[SEALED], aad(table, "body", body["event_id"]))
+    binding = _sealed_column(table).binding(body["event_id"], {"routing_key": routing_key})
+    return keyring.decrypt(body[SEALED], binding)
 
 
 class EventPublisher:
@@ -193,7 +206,7 @@ def publish_pending(
         published, aside = [], []
         for row in rows:
             try:
-                text = open_event(row.body, table, keyring)
+                text = open_event(row.body, row.routing_key, table, keyring)
             except (TamperedValue, MissingDataKey) as exc:
                 # One row that cannot be opened must not hold back every later event:
                 # it stays unpublished, marked, for an operator to inspect.

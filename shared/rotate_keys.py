@@ -6,12 +6,17 @@ id column)``, or ``(table, column, id column, json field)`` for a value kept ins
 a JSON document) by id, in batches. Each batch is one short transaction that locks
 only the rows it changes (``FOR UPDATE SKIP LOCKED``: rows a service is changing
 right now are skipped and retried), and only rows whose value is not already under
-the active key are touched, so the services keep serving, and an interrupted
-rotation resumes by simply running the command again. Progress goes to stderr.
+the active key and the current binding are touched, so the services keep serving,
+and an interrupted rotation resumes by simply running the command again. Progress
+goes to stderr.
+
+It is also the re-seal after the upgrade to context bindings: a value sealed with
+the old, row-only binding (``hd1``) is re-sealed bound to its row's
+``SEALED_CONTEXT`` (its owner, ticket, recipient...), read from the same locked row.
 
 ``--check`` changes nothing: it reports how many values remain under each key id
-and, for each key, whether a service would still start without it
-(``--without KEY`` answers for one key through the exit code: 0 yes, 1 no).
+and the old binding and, for each key, whether a service would still start without
+it (``--without KEY`` answers for one key through the exit code: 0 yes, 1 no).
 
 Rotation, step by step (``docs/security.md``): add the new key to every service
 and restart them; make it active (``HELPDESK_DATA_ACTIVE_KEY`` or list it first)
@@ -31,13 +36,16 @@ import sqlalchemy as sa
 
 from shared.config import ConfigError, Settings
 from shared.crypto import (
+    LEGACY_PREFIX,
     NOT_ENCRYPTED,
+    PREFIX,
     EncryptedColumn,
     Keyring,
     MissingDataKey,
     TamperedValue,
-    count_by_key,
+    count_by_format,
     keyring_from_settings,
+    sealed_columns,
 )
 
 # service -> (module declaring ENCRYPTED_COLUMNS, Settings attribute of its database)
@@ -48,18 +56,25 @@ SERVICES = {
 
 
 def declared_columns(service: str) -> list[EncryptedColumn]:
-    """The ``ENCRYPTED_COLUMNS`` a service's ``tables.py`` declares."""
+    """The ``ENCRYPTED_COLUMNS`` a service's ``tables.py`` declares, each bound to
+    its table's ``SEALED_CONTEXT``."""
     module = importlib.import_module(SERVICES[service][0])
-    return [EncryptedColumn(*entry) for entry in module.ENCRYPTED_COLUMNS]
+    return sealed_columns(module.ENCRYPTED_COLUMNS, module.SEALED_CONTEXT)
 
 
-def _pending(connection, column: EncryptedColumn, active: str) -> int:
+def _stale(column: EncryptedColumn) -> str:
+    # Not yet under the active key and the current binding: what rotation re-seals.
+    return f"{column.value} IS NOT NULL AND NOT starts_with({column.value}, :current)"
+
+
+def _current(keyring: Keyring) -> str:
+    return f"{PREFIX}:{keyring.active}:"
+
+
+def _pending(connection, column: EncryptedColumn, keyring: Keyring) -> int:
     return connection.execute(
-        sa.text(
-            f"SELECT count(*) FROM {column.table} WHERE {column.value} IS NOT NULL "
-            f"AND split_part({column.value}, ':', 2) <> :active"
-        ),
-        {"active": active},
+        sa.text(f"SELECT count(*) FROM {column.table} WHERE {_stale(column)}"),
+        {"current": _current(keyring)},
     ).scalar_one()
 
 
@@ -82,7 +97,8 @@ def rotate_column(
     passes: int = 5,
     pause: float = 0.2,
 ) -> ColumnResult:
-    """Re-encrypt every value of ``column`` not under the active key; return the tally.
+    """Re-encrypt every value of ``column`` not under the active key and the current
+    binding (the row's context, read from the locked row); return the tally.
 
     Each batch locks at most ``batch`` rows for one short transaction. Rows locked by
     someone else are skipped and picked up by the next pass; values that fail
@@ -92,10 +108,11 @@ def rotate_column(
     result = ColumnResult(column.label, tampered=[])
     bad = set()
     with engine.connect() as connection:
-        total = _pending(connection, column, keyring.active)
-    where = f"{column.value} IS NOT NULL AND split_part({column.value}, ':', 2) <> :active"
+        total = _pending(connection, column, keyring)
+    where = _stale(column)
     order = f"ORDER BY {column.id_column} LIMIT :batch FOR UPDATE SKIP LOCKED"
-    columns = f"SELECT {column.id_column} AS id, {column.value} AS value FROM {column.table}"
+    selected = ", ".join([f"{column.id_column} AS id", f"{column.value} AS value", *column.context])
+    columns = f"SELECT {selected} FROM {column.table}"
     first = sa.text(f"{columns} WHERE {where} {order}")
     then = sa.text(f"{columns} WHERE {where} AND {column.id_column} > :after {order}")
     update = sa.text(
@@ -105,14 +122,14 @@ def rotate_column(
         after = None
         while True:
             with engine.begin() as db:
-                params = {"active": keyring.active, "batch": batch, "after": after}
+                params = {"current": _current(keyring), "batch": batch, "after": after}
                 rows = db.execute(first if after is None else then, params).all()
                 if not rows:
                     break
                 changes = []
                 for row in rows:
                     try:
-                        new = keyring.reencrypt(row.value, column.aad(row.id))
+                        new = keyring.reencrypt(row.value, column.binding(row.id, row._mapping))
                     except TamperedValue:
                         bad.add(row.id)
                         continue
@@ -124,7 +141,7 @@ def rotate_column(
             if progress is not None:
                 progress(column.label, result.rotated, total)
         with engine.connect() as connection:
-            result.remaining = _pending(connection, column, keyring.active)
+            result.remaining = _pending(connection, column, keyring)
         if result.remaining <= len(bad):
             break
         time.sleep(pause * (attempt + 1))  # rows locked by a service: try them again
@@ -139,21 +156,42 @@ def _engine(settings: Settings, service: str) -> sa.Engine:
 
 
 def check(settings: Settings, services, keyring: Keyring | None, out=None) -> dict:
-    """Print and return ``{key_id: values}`` over every declared column of ``services``."""
+    """Print and return ``{key_id: values}`` over every declared column of ``services``,
+    and how many values are still under the old binding."""
     out = out or sys.stdout
     totals: dict[str, int] = {}
+    legacy = 0
     for service in services:
         engine = _engine(settings, service)
         try:
             with engine.connect() as connection:
                 for column in declared_columns(service):
-                    counts = count_by_key(connection, column)
+                    counts: dict[str, int] = {}
+                    column_legacy = 0
+                    for (prefix, key_id), n in count_by_format(connection, column).items():
+                        counts[key_id] = counts.get(key_id, 0) + n
+                        column_legacy += n if prefix == LEGACY_PREFIX else 0
                     shown = "  ".join(f"{k}: {n}" for k, n in sorted(counts.items())) or "empty"
+                    if column_legacy:
+                        shown += f"  (old binding: {column_legacy})"
                     print(f"{service:<14} {column.label:<28} {shown}", file=out)
                     for key_id, n in counts.items():
                         totals[key_id] = totals.get(key_id, 0) + n
+                    legacy += column_legacy
         finally:
             engine.dispose()
+    if legacy:
+        print(
+            f"old binding ({LEGACY_PREFIX}): {legacy} values: run the rotation to re-seal "
+            "them; keep HELPDESK_DATA_LEGACY_BINDING=accept until it is done",
+            file=out,
+        )
+    else:
+        print(
+            f"old binding ({LEGACY_PREFIX}): 0 values: "
+            "HELPDESK_DATA_LEGACY_BINDING=refuse (the default) is safe",
+            file=out,
+        )
     if keyring is not None:
         print(f"active key: {keyring.active}", file=out)
         for key_id in sorted(set(totals) | set(keyring.key_ids)):
@@ -187,7 +225,11 @@ def rotate(settings: Settings, services, keyring: Keyring, batch: int, err=None)
         engine = _engine(settings, service)
         try:
             for column in declared_columns(service):
-                print(f"{service}: {column.label} -> key {keyring.active}", file=err, flush=True)
+                print(
+                    f"{service}: {column.label} -> key {keyring.active}, binding {PREFIX}",
+                    file=err,
+                    flush=True,
+                )
                 result = rotate_column(engine, column, keyring, batch, progress)
                 if result.tampered:
                     code = 1

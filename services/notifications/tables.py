@@ -8,6 +8,9 @@ metadata = sa.MetaData()
 # (table, column, id column) of every value sealed with shared.crypto: read by the
 # start-up key check (shared.crypto.DataKeyring) and by shared.rotate_keys.
 ENCRYPTED_COLUMNS = (("notices", "body", "id"),)
+# The columns of a row each sealed value is bound to (shared.crypto.Binding): a
+# notice moved to another recipient or ticket fails authentication.
+SEALED_CONTEXT = {"notices": ("recipient_id", "ticket_id")}
 
 # Ids are taken before the insert: the encrypted body is bound to its row id.
 notice_id_seq = sa.Sequence("notices_id_seq", metadata=metadata)

@@ -6,7 +6,9 @@ atomic by itself (an event's claim with its notices, marking read). So queries a
 writes alike use ``autocommit()`` and pay no BEGIN/COMMIT round trips; each round
 trip cost this process more CPU than the statement.
 ``Notices`` seals bodies on the way in and opens them on the way out, so the rest
-of the service only ever sees plaintext.
+of the service only ever sees plaintext; each body is bound to its row and to its
+recipient and ticket (``SEALED_CONTEXT``), so a notice moved to another recipient
+is refused, never shown.
 
 Every statement is built once, at import, and run with a dict of parameters:
 building one per call (and its cache key) cost more CPU than running it.
@@ -19,8 +21,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from services.notifications.domain import Notice
-from services.notifications.tables import notices
-from shared.crypto import Keyring, aad
+from services.notifications.tables import ENCRYPTED_COLUMNS, SEALED_CONTEXT, notices
+from shared.crypto import Keyring, sealed_columns
 from shared.db import Connections
 from shared.db import UnitOfWork as BaseUnitOfWork
 
@@ -98,9 +100,7 @@ _MARK_READ = (
 _MARK_ALL_READ = sa.update(notices).where(_MINE, _UNREAD).values(read_at=_NOW)
 
 
-def seal_aad(notice_id: int) -> bytes:
-    """The associated data binding a notice body to its row."""
-    return aad("notices", "body", notice_id)
+(_BODY,) = sealed_columns(ENCRYPTED_COLUMNS, SEALED_CONTEXT)
 
 
 class Notices:
@@ -132,7 +132,8 @@ class Notices:
             "ticket_ids": [n.ticket_id for n in told],
             "titles": [n.title for n in told],
             "bodies": [
-                self.keyring.encrypt(n.body, seal_aad(i)) for n, i in zip(told, ids, strict=True)
+                self.keyring.encrypt(n.body, _BODY.binding(i, vars(n)))
+                for n, i in zip(told, ids, strict=True)
             ],
         }
         row = self.connection.execute(_RECORD, params).one()
@@ -141,7 +142,7 @@ class Notices:
     def _open(self, row) -> dict:
         notice = row._asdict()
         notice.pop("unread_count", None)  # a page row carries the count too
-        notice["body"] = self.keyring.decrypt(notice["body"], seal_aad(notice["id"]))
+        notice["body"] = self.keyring.decrypt(notice["body"], _BODY.binding(notice["id"], notice))
         return notice
 
     def page(

@@ -381,7 +381,7 @@ def _move(uow, ticket, target, by, actor, now, caused_by_message_id=None, resolu
     changes = {"status": target, "updated_at": now}
     if target == domain.RESOLVED:
         ticket["resolution_note"] = changes["resolution_note"] = resolution_note
-    uow.tickets.update(ticket["id"], **changes)
+    uow.tickets.update(ticket, **changes)
     uow.tickets.add_timeline(ticket["id"], target, by, actor.id if actor else None, now)
     uow.add_event(
         STATUS_CHANGED,
@@ -474,7 +474,7 @@ def close_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
         previous = ticket["status"]
         note = data["note"] or None
         ticket.update(status=domain.CLOSED, closed_note=note, updated_at=now)
-        uow.tickets.update(ticket["id"], status=domain.CLOSED, closed_note=note, updated_at=now)
+        uow.tickets.update(ticket, status=domain.CLOSED, closed_note=note, updated_at=now)
         uow.tickets.add_timeline(ticket["id"], domain.CLOSED, domain.BY_USER, actor.id, now)
         uow.add_event(
             TICKET_CLOSED,
@@ -548,7 +548,7 @@ def assign_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             now = uow.tickets.now()
             ticket.update(assignee_id=data["assignee_id"], assignee_name=name, updated_at=now)
             uow.tickets.update(
-                ticket["id"], assignee_id=data["assignee_id"], assignee_name=name, updated_at=now
+                ticket, assignee_id=data["assignee_id"], assignee_name=name, updated_at=now
             )
             uow.add_event(
                 TICKET_ASSIGNED,

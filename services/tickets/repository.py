@@ -2,8 +2,10 @@
 
 The repository is where text meets the at-rest cipher: descriptions, message
 bodies (internal notes included), resolution and closing notes are sealed with the
-keyring, bound to their table, column and row id, on the way in and opened on the
-way out. Ids are allocated with ``nextval`` first so the binding can name the row.
+keyring on the way in and opened on the way out, every one through ``_seal`` and
+``_open``, bound to its table, column and row id and to what decides who reads it
+(``SEALED_CONTEXT``: a ticket's owner, a message's ticket and internal flag). Ids
+are allocated with ``nextval`` first so the binding can name the row.
 
 A ticket with its messages and timeline is read with one statement (``view``): one
 round trip, and one consistent snapshot even outside a transaction.
@@ -19,14 +21,17 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from services.tickets.tables import (
     ENCRYPTED_COLUMNS,
+    SEALED_CONTEXT,
     messages,
     tickets,
     timeline,
 )
-from shared.crypto import Keyring, aad
+from shared.crypto import Keyring, sealed_columns
 
-ENCRYPTED_TICKET_COLUMNS = tuple(c for t, c, *_ in ENCRYPTED_COLUMNS if t == "tickets")
-ENCRYPTED_MESSAGE_COLUMNS = tuple(c for t, c, *_ in ENCRYPTED_COLUMNS if t == "messages")
+# (table, column) -> its EncryptedColumn, which binds a value to its row's context.
+_SEALED = {(c.table, c.column): c for c in sealed_columns(ENCRYPTED_COLUMNS, SEALED_CONTEXT)}
+ENCRYPTED_TICKET_COLUMNS = tuple(c for t, c in _SEALED if t == "tickets")
+ENCRYPTED_MESSAGE_COLUMNS = tuple(c for t, c in _SEALED if t == "messages")
 # A ticket's columns but its encrypted text: lists, and the row a command locks.
 _LIST_COLUMNS = [c for c in tickets.c if c.name not in ENCRYPTED_TICKET_COLUMNS]
 
@@ -189,17 +194,20 @@ class TicketRepository:
         transaction's start."""
         return self.connection.execute(_CLOCK).scalar_one()
 
-    def _seal(self, table: str, column: str, row_id: int, text: str | None) -> str | None:
-        return self.keyring.encrypt(text, aad(table, column, row_id))
+    def _seal(self, table: str, column: str, row: dict, text: str | None) -> str | None:
+        """``text`` sealed for ``column`` of ``row`` (its id and its bound context)."""
+        return self.keyring.encrypt(text, _SEALED[table, column].binding(row["id"], row))
 
-    def _open(self, table: str, column: str, row_id: int, stored: str | None) -> str | None:
-        return self.keyring.decrypt(stored, aad(table, column, row_id))
+    def _open(self, table: str, column: str, row: dict) -> str | None:
+        """``row[column]`` opened; ``DataIntegrityError`` if it was sealed for another
+        row, column or context (another owner, ticket or audience)."""
+        return self.keyring.decrypt(row[column], _SEALED[table, column].binding(row["id"], row))
 
     def _open_ticket(self, row) -> dict:
         ticket = dict(row._mapping)
         for column in ENCRYPTED_TICKET_COLUMNS:
             if column in ticket:
-                ticket[column] = self._open("tickets", column, ticket["id"], ticket[column])
+                ticket[column] = self._open("tickets", column, ticket)
         return ticket
 
     # --- the daily allowance ----------------------------------------------------------
@@ -224,7 +232,7 @@ class TicketRepository:
         out) with its first timeline entry, its status entered by ``opened_by``."""
         stored = dict(ticket, opened_by=opened_by)
         for column in ENCRYPTED_TICKET_COLUMNS:
-            stored[column] = self._seal("tickets", column, ticket["id"], stored[column])
+            stored[column] = self._seal("tickets", column, ticket, stored[column])
         self.connection.execute(_ADD_TICKET, stored)
 
     def lock(
@@ -256,19 +264,22 @@ class TicketRepository:
             return None
         ticket = self._open_ticket(row)
         for message in ticket["messages"]:
+            # The statement picked the messages whose ticket_id is this ticket's id.
+            message["ticket_id"] = ticket["id"]
             for column in ENCRYPTED_MESSAGE_COLUMNS:
-                message[column] = self._open("messages", column, message["id"], message[column])
+                message[column] = self._open("messages", column, message)
             message["created_at"] = datetime.fromisoformat(message["created_at"])
         for entry in ticket["timeline"]:
             entry["at"] = datetime.fromisoformat(entry["at"])
         return ticket
 
-    def update(self, ticket_id: int, **values) -> None:
-        """Change columns of one ticket, sealing the encrypted ones."""
+    def update(self, ticket: dict, **values) -> None:
+        """Change columns of one ticket (the row ``lock`` returned), sealing the
+        encrypted ones for it."""
         for column in ENCRYPTED_TICKET_COLUMNS:
             if column in values:
-                values[column] = self._seal("tickets", column, ticket_id, values[column])
-        self.connection.execute(_UPDATE_TICKET, {"ticket_id": ticket_id, **values})
+                values[column] = self._seal("tickets", column, ticket, values[column])
+        self.connection.execute(_UPDATE_TICKET, {"ticket_id": ticket["id"], **values})
 
     def page(self, filters: dict, sort: str, after: dict | None, limit: int) -> list[dict]:
         """Up to ``limit`` list rows (no encrypted text), in ``sort`` order.
@@ -289,11 +300,11 @@ class TicketRepository:
         A public message also sets its ticket's ``updated_at`` and ``last_message_at``
         to that time; an internal note leaves no trace a user could see.
         """
-        stored = {f"m_{k}": v for k, v in message.items()}
+        stored = dict(message)
         for column in ENCRYPTED_MESSAGE_COLUMNS:
-            stored[f"m_{column}"] = self._seal("messages", column, message["id"], message[column])
+            stored[column] = self._seal("messages", column, message, message[column])
         statement = _INSERT_MESSAGE if message["internal"] else _ADD_PUBLIC_MESSAGE
-        self.connection.execute(statement, stored)
+        self.connection.execute(statement, {f"m_{k}": v for k, v in stored.items()})
 
     def nth_latest_reply_at(self, ticket_id: int, owner_id: str, n: int) -> datetime | None:
         """When ``owner_id``'s ``n``-th latest message on the ticket was written, or
@@ -324,18 +335,19 @@ class TicketRepository:
         opened = []
         for row in rows:
             row = dict(row._mapping)
-            row[text] = self._open(table, text, row["id"], row[text])
+            row[text] = self._open(table, text, row)
             opened.append(row)
         return opened
 
     def store_html(self, table: str, row: dict, html: str) -> None:
-        """Seal and store the rendered HTML of ``row``'s text."""
+        """Seal and store the rendered HTML of ``row``'s text (``row``: as
+        ``without_html`` returned it, the context its value is bound to included)."""
         column = f"{RENDERED_TEXT[table]}_html"
         self.connection.execute(
             _TABLES[table]
             .update()
             .where(_TABLES[table].c.id == row["id"])
-            .values({column: self._seal(table, column, row["id"], html)})
+            .values({column: self._seal(table, column, row, html)})
         )
 
 

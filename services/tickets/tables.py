@@ -1,11 +1,14 @@
 """The tickets service's schema as SQLAlchemy Core tables (migrations create them).
 
-Columns marked *encrypted* hold ``shared.crypto`` values bound to their row id;
-subjects stay plaintext so they can be searched.
+Columns marked *encrypted* hold ``shared.crypto`` values bound to their row id
+and to what decides who reads them (``SEALED_CONTEXT``); subjects stay plaintext
+so they can be searched.
 """
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from shared.outbox import OUTBOX_CONTEXT
 
 metadata = sa.MetaData()
 
@@ -21,6 +24,16 @@ ENCRYPTED_COLUMNS = (
     ("messages", "body_html", "id"),
     ("outbox", "body", "event_id", "sealed"),
 )
+# Per table, the columns of a row that decide who may read its sealed values: each
+# value is bound to them (shared.crypto.Binding), so a row moved to another owner,
+# ticket or audience by a write behind the service's back fails authentication.
+# Per table, not per column: a sealed column added to a table is bound the same way.
+SEALED_CONTEXT = {
+    "tickets": ("owner_id",),  # the owner reads a ticket's text
+    # The ticket's readers, and whether its owner is among them.
+    "messages": ("ticket_id", "internal"),
+    "outbox": OUTBOX_CONTEXT,
+}
 
 tickets = sa.Table(
     "tickets",

@@ -9,20 +9,25 @@ import pytest
 from shared import crypto
 from shared.config import Settings
 from shared.crypto import (
+    Binding,
     Keyring,
     MissingDataKey,
     TamperedValue,
-    aad,
     generate_key,
     key_id_of,
     keyring_from_settings,
     parse_key_spec,
 )
+from shared.tests.sealed_before import seal_as_before
 
 pytestmark = pytest.mark.unit
 
 K1, K2 = generate_key(), generate_key()
-ROW = aad("messages", "body", 42)
+ROW = Binding("messages", "body", 42, (("ticket_id", "7"), ("internal", "false")))
+
+
+def row(table="messages", column="body", row_id=42, ticket_id="7", internal="false"):
+    return Binding(table, column, row_id, (("ticket_id", ticket_id), ("internal", internal)))
 
 
 def ring(spec=None, active=None):
@@ -42,7 +47,7 @@ def flip(stored: str, index: int) -> str:
 def test_round_trip(text):
     keyring = ring()
     stored = keyring.encrypt(text, ROW)
-    assert stored.startswith("hd1:k1:")
+    assert stored.startswith("hd2:k1:")
     if len(text) >= 5:
         assert text not in stored
     assert keyring.decrypt(stored, ROW) == text
@@ -63,20 +68,96 @@ def test_value_records_its_key_id():
     assert key_id_of(ring(active="k2").encrypt("t", ROW)) == "k2"
 
 
-# --- bound to its row ------------------------------------------------------------------
+# --- bound to its row and to who may read it -------------------------------------------
 @pytest.mark.parametrize(
     "other",
-    [aad("messages", "body", 43), aad("tickets", "description", 42), aad("messages", "x", 42)],
+    [
+        row(row_id=43),
+        row(table="tickets", column="description"),
+        row(column="x"),
+        row(ticket_id="8"),  # the message moved to another ticket
+        row(internal="true"),  # an internal note's flag flipped, or the reverse
+        Binding("messages", "body", 42),  # bound to less
+    ],
 )
-def test_a_value_moved_to_another_row_or_column_is_refused(other):
+def test_a_value_moved_to_another_row_column_or_reader_is_refused(other):
     keyring = ring()
     stored = keyring.encrypt("secret", ROW)
     with pytest.raises(TamperedValue, match="authentication"):
         keyring.decrypt(stored, other)
 
 
-def test_aad_names_table_column_and_row():
-    assert aad("tickets", "description", 7) == b"tickets/description/7"
+def test_the_associated_data_leads_with_its_version_and_is_unambiguous():
+    assert ROW.associated() == (
+        b'["hd2","messages","body","42",[["ticket_id","7"],["internal","false"]]]'
+    )
+    assert ROW.associated("hd1") == b"messages/body/42"
+    # Separators inside a value cannot forge another binding.
+    a = Binding("tickets", "description", 1, (("owner_id", 'a","b'),))
+    b = Binding("tickets", "description", 1, (("owner_id", "a"), ("b", None)))
+    assert a.associated() != b.associated()
+
+
+def test_context_values_are_compared_as_text_whatever_their_type():
+    from shared.crypto import EncryptedColumn
+
+    column = EncryptedColumn("messages", "body", "id", context=("ticket_id", "internal"))
+    from_python = column.binding(42, {"ticket_id": 7, "internal": False})
+    from_json = column.binding("42", {"ticket_id": "7", "internal": "false"})
+    assert from_python.associated() == from_json.associated() == ROW.associated()
+    with pytest.raises(KeyError):
+        column.binding(42, {"ticket_id": 7})  # never bound to less than declared
+
+
+# --- values sealed before context bindings (hd1) ----------------------------------------
+def test_an_old_binding_value_is_refused_by_default(caplog):
+    keyring = ring()
+    old = seal_as_before(keyring, "secret", ROW)
+    with pytest.raises(TamperedValue, match="old binding"):
+        keyring.decrypt(old, ROW)
+    assert any(getattr(r, "value_of", None) == "messages/body/42" for r in caplog.records)
+
+
+def test_an_old_binding_value_opens_while_accepted_with_a_warning(caplog, monkeypatch):
+    monkeypatch.setattr(crypto, "_LEGACY_READS", crypto._LegacyReads())
+    keyring = Keyring.from_spec(f"k1={K1}", accept_legacy=True)
+    old = seal_as_before(keyring, "secret", ROW)
+    assert keyring.decrypt(old, ROW) == "secret"
+    assert keyring.decrypt(old, ROW) == "secret"
+    warnings = [r for r in caplog.records if "old binding" in r.getMessage()]
+    assert len(warnings) == 1  # at most one a minute, with a count
+    assert warnings[0].value_of == "messages/body/42" and "secret" not in warnings[0].getMessage()
+    # Still bound to its row: moved to another, it is refused.
+    with pytest.raises(TamperedValue):
+        keyring.decrypt(old, row(row_id=43))
+
+
+def test_a_current_value_relabelled_as_old_never_opens():
+    keyring = Keyring.from_spec(f"k1={K1}", accept_legacy=True)
+    stored = keyring.encrypt("secret", ROW).replace("hd2:", "hd1:", 1)
+    with pytest.raises(TamperedValue, match="authentication"):
+        keyring.decrypt(stored, ROW)
+
+
+def test_reencrypt_reseals_an_old_binding_value_even_when_refusing_them():
+    keyring = ring()
+    assert not keyring.accept_legacy
+    new = keyring.reencrypt(seal_as_before(keyring, "secret", ROW), ROW)
+    assert new.startswith("hd2:k1:")
+    assert keyring.decrypt(new, ROW) == "secret"
+    with pytest.raises(TamperedValue):
+        keyring.decrypt(new, row(ticket_id="8"))
+    assert keyring.reencrypt(new, ROW) is new
+
+
+def test_the_legacy_binding_setting(make_settings):
+    from shared.config import ConfigError
+
+    assert not make_settings().data_legacy_binding
+    assert make_settings(HELPDESK_DATA_LEGACY_BINDING="accept").data_legacy_binding
+    assert keyring_from_settings(make_settings(HELPDESK_DATA_LEGACY_BINDING="accept")).accept_legacy
+    with pytest.raises(ConfigError, match="refuse or accept"):
+        Settings.from_env({"HELPDESK_DATA_LEGACY_BINDING": "yes"})
 
 
 # --- keys ------------------------------------------------------------------------------
@@ -89,7 +170,7 @@ def test_a_value_under_a_key_not_configured_raises_missing_key():
 
 def test_a_relabelled_key_id_fails_authentication():
     keyring = ring()
-    stored = keyring.encrypt("secret", ROW).replace("hd1:k1:", "hd1:k2:")
+    stored = keyring.encrypt("secret", ROW).replace("hd2:k1:", "hd2:k2:")
     with pytest.raises(TamperedValue):
         keyring.decrypt(stored, ROW)
 
@@ -113,7 +194,7 @@ def test_reencrypt_moves_a_value_to_the_active_key():
 def test_reencrypt_refuses_a_tampered_value():
     old = ring(active="k1").encrypt("secret", ROW)
     with pytest.raises(TamperedValue):
-        ring(active="k2").reencrypt(old, aad("messages", "body", 99))
+        ring(active="k2").reencrypt(old, row(row_id=99))
 
 
 # --- malformed values ------------------------------------------------------------------
@@ -123,12 +204,12 @@ def test_reencrypt_refuses_a_tampered_value():
         "plain text someone wrote by hand",
         "",
         "hd1:k1",
-        "hd2:k1:AAAA",
-        "hd1::AAAA",
-        "hd1:k 1:AAAA",
-        "hd1:k1:not*base64!",
-        "hd1:k1:AAAA",  # shorter than nonce + tag
-        "hd1:k1:" + "A" * 38,  # 28 bytes, all zero: right length, wrong tag
+        "hd3:k1:AAAA",
+        "hd2::AAAA",
+        "hd2:k 1:AAAA",
+        "hd2:k1:not*base64!",
+        "hd2:k1:AAAA",  # shorter than nonce + tag
+        "hd2:k1:" + "A" * 38,  # 28 bytes, all zero: right length, wrong tag
     ],
 )
 def test_malformed_values_are_tampered_not_crashes(stored):
@@ -152,7 +233,7 @@ def test_tampering_crosses_rpc_as_itself_with_a_clear_message(caplog):
     keyring = ring()
     stored = keyring.encrypt("the original text", ROW)
     with pytest.raises(TamperedValue) as info:
-        keyring.decrypt(stored, aad("messages", "body", 43))
+        keyring.decrypt(stored, row(row_id=43))
     error = info.value
     assert isinstance(error, HelpdeskError) and error.code == "data_integrity_error"
     assert "integrity check" in error.message and "the original text" not in error.message
@@ -283,7 +364,7 @@ def test_the_default_development_key_file_is_outside_the_repository():
 def test_generate_command_prints_a_usable_entry(capsys):
     assert crypto.main(["generate"]) == 0
     entry = capsys.readouterr().out.strip()
-    assert Keyring.from_spec(entry).encrypt("x", ROW).startswith("hd1:k")
+    assert Keyring.from_spec(entry).encrypt("x", ROW).startswith("hd2:k")
     assert crypto.main([]) == 2
 
 

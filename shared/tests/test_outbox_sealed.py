@@ -8,11 +8,12 @@ import sqlalchemy as sa
 from amqp.exceptions import MessageNacked
 from kombu import Connection
 
-from shared.crypto import Keyring, generate_key, key_id_of
+from shared.crypto import Binding, Keyring, generate_key, key_id_of
 from shared.db import make_engine
 from shared.events import MESSAGE_ADDED, NOTIFICATIONS_QUEUE, declare_topology, make_event
 from shared.migrate import drop_database
 from shared.outbox import EventPublisher, publish_pending, relay_connection, write_event
+from shared.tests.sealed_before import seal_as_before
 from tests.stack import create_database, create_vhost, delete_vhost
 
 pytestmark = pytest.mark.integration
@@ -120,6 +121,40 @@ def test_a_sealed_event_moved_to_another_row_is_set_aside_not_published(engine, 
         ).all()
     assert [str(r.event_id) for r in aside] == [second["event_id"]]
     assert aside[0].body["set_aside"] is True and "sealed" in aside[0].body  # kept for inspection
+
+
+def test_a_sealed_event_rerouted_or_sealed_the_old_way_is_set_aside(engine, vhost_url):
+    """Its routing key decides who gets it: bound, so a changed one is refused. A row
+    sealed before that binding (hd1) goes out only while the old binding is accepted."""
+    rerouted, old, fine = event("rerouted"), event("old"), event("fine")
+    with engine.begin() as db:
+        for envelope in (rerouted, old, fine):
+            write_event(db, envelope, keyring=KEYRING)
+        db.execute(
+            sa.text("UPDATE outbox SET routing_key = 'ticket.elsewhere' WHERE event_id = :e"),
+            {"e": rerouted["event_id"]},
+        )
+        binding = Binding("outbox", "body", old["event_id"])
+        db.execute(
+            sa.text(
+                "UPDATE outbox SET body = jsonb_set(body, '{sealed}', to_jsonb(CAST(:s AS text))) "
+                "WHERE event_id = :e"
+            ),
+            {"e": old["event_id"], "s": seal_as_before(KEYRING, json.dumps(old), binding)},
+        )
+    with relay_connection(vhost_url) as amqp:
+        declare_topology(amqp)
+        assert publish_pending(engine, EventPublisher(amqp), "outbox", keyring=KEYRING) == 3
+    assert drain(vhost_url) == [fine]
+    accepting = Keyring(KEYRING.keys, KEYRING.active, accept_legacy=True)
+    with engine.begin() as db:  # an operator puts the old row back after the upgrade
+        db.execute(
+            sa.text("UPDATE outbox SET body = body - 'set_aside' WHERE event_id = :e"),
+            {"e": old["event_id"]},
+        )
+    with relay_connection(vhost_url) as amqp:
+        assert publish_pending(engine, EventPublisher(amqp), "outbox", keyring=accepting) == 1
+    assert drain(vhost_url) == [old]
 
 
 def test_plain_rows_still_publish_without_a_keyring(engine, vhost_url):

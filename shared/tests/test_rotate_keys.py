@@ -13,26 +13,30 @@ import sqlalchemy as sa
 
 from shared import rotate_keys
 from shared.crypto import (
-    EncryptedColumn,
+    Binding,
     Keyring,
+    LegacyBindingRefused,
     MissingDataKey,
     TamperedValue,
-    aad,
     check_stored_keys,
+    count_by_format,
     count_by_key,
     generate_key,
     key_id_of,
+    sealed_columns,
 )
 from shared.db import make_engine
 from shared.migrate import drop_database, ensure_database
 from shared.rotate_keys import rotate_column
+from shared.tests.sealed_before import seal_as_before
 from tests.stack import BASE_PG
 
 pytestmark = pytest.mark.integration
 
 # Declared as a service's tables.py would (the check command reads it from here).
 ENCRYPTED_COLUMNS = (("notes", "body", "id"), ("events", "body", "event_id", "sealed"))
-NOTES, EVENTS = (EncryptedColumn(*entry) for entry in ENCRYPTED_COLUMNS)
+SEALED_CONTEXT = {"notes": ("owner",), "events": ("routing_key",)}
+NOTES, EVENTS = sealed_columns(ENCRYPTED_COLUMNS, SEALED_CONTEXT)
 OLD, NEW = generate_key(), generate_key()
 OLD_RING = Keyring.from_spec(f"old={OLD}")
 BOTH = Keyring.from_spec(f"new={NEW},old={OLD}")
@@ -54,31 +58,54 @@ def engine(database_url):
     engine = make_engine(database_url, pool_size=2)
     with engine.begin() as db:
         db.execute(sa.text("DROP TABLE IF EXISTS notes, events"))
-        db.execute(sa.text("CREATE TABLE notes (id bigint PRIMARY KEY, body text)"))
-        db.execute(sa.text("CREATE TABLE events (id bigserial, event_id uuid UNIQUE, body jsonb)"))
+        db.execute(sa.text("CREATE TABLE notes (id bigint PRIMARY KEY, owner text, body text)"))
+        db.execute(
+            sa.text(
+                "CREATE TABLE events (id bigserial, event_id uuid UNIQUE, "
+                "routing_key text, body jsonb)"
+            )
+        )
         for i in range(1, ROWS + 1):
-            body = None if i in (5, 6) else OLD_RING.encrypt(f"note {i}", NOTES.aad(i))
-            db.execute(sa.text("INSERT INTO notes VALUES (:id, :body)"), {"id": i, "body": body})
+            note = {"id": i, "owner": f"owner-{i % 3}"}
+            body = None if i in (5, 6) else OLD_RING.encrypt(f"note {i}", NOTES.binding(i, note))
+            db.execute(
+                sa.text("INSERT INTO notes VALUES (:id, :owner, :body)"), note | {"body": body}
+            )
             event_id = f"00000000-0000-0000-0000-{i:012d}"
-            sealed = OLD_RING.encrypt(f"event {i}", EVENTS.aad(event_id))
+            event = {"routing_key": f"ticket.kind{i % 2}"}
+            sealed = OLD_RING.encrypt(f"event {i}", EVENTS.binding(event_id, event))
             db.execute(
                 sa.text(
-                    "INSERT INTO events (event_id, body) VALUES "
-                    "(CAST(:e AS uuid), jsonb_build_object('event_id', CAST(:t AS text), "
+                    "INSERT INTO events (event_id, routing_key, body) VALUES "
+                    "(CAST(:e AS uuid), :r, jsonb_build_object('event_id', CAST(:t AS text), "
                     "'sealed', CAST(:s AS text)))"
                 ),
-                {"e": event_id, "t": event_id, "s": sealed},
+                {"e": event_id, "t": event_id, "s": sealed, "r": event["routing_key"]},
             )
     yield engine
     engine.dispose()
 
 
-def read_all(engine, keyring, column: EncryptedColumn) -> dict:
+def read_all(engine, keyring, column) -> dict:
+    selected = ", ".join([f"{column.id_column} AS id", f"{column.value} AS v", *column.context])
     with engine.connect() as db:
-        rows = db.execute(
-            sa.text(f"SELECT {column.id_column} AS id, {column.value} AS v FROM {column.table}")
-        ).all()
-    return {str(r.id): keyring.decrypt(r.v, column.aad(r.id)) for r in rows}
+        rows = db.execute(sa.text(f"SELECT {selected} FROM {column.table}")).all()
+    return {str(r.id): keyring.decrypt(r.v, column.binding(r.id, r._mapping)) for r in rows}
+
+
+def seal_notes_as_before(engine, keyring) -> None:
+    """Every note's body as the code before context bindings sealed it (hd1)."""
+    with engine.begin() as db:
+        for note in db.execute(sa.text("SELECT id, owner FROM notes WHERE body IS NOT NULL")):
+            old = seal_as_before(keyring, f"note {note.id}", NOTES.binding(note.id, note._mapping))
+            db.execute(
+                sa.text("UPDATE notes SET body = :b WHERE id = :id"), {"b": old, "id": note.id}
+            )
+
+
+def formats_in(engine, column) -> dict:
+    with engine.connect() as db:
+        return count_by_format(db, column)
 
 
 def keys_in(engine, column) -> dict:
@@ -106,14 +133,17 @@ def test_rotation_moves_every_value_to_the_active_key(engine):
     assert rotate_column(engine, NOTES, BOTH, batch=5, pause=0).rotated == 0
 
 
+class Interrupted(Exception):
+    pass
+
+
+def stop_after_two_batches(label, done, total):
+    """A progress callback that interrupts the rotation after two batches of 5."""
+    if done >= 10:
+        raise Interrupted
+
+
 def test_an_interrupted_rotation_resumes_by_running_again(engine):
-    class Interrupted(Exception):
-        pass
-
-    def stop_after_two_batches(label, done, total):
-        if done >= 10:
-            raise Interrupted
-
     with pytest.raises(Interrupted):
         rotate_column(engine, NOTES, BOTH, batch=5, progress=stop_after_two_batches, pause=0)
     assert keys_in(engine, NOTES) == {"new": 10, "old": ROWS - 12}
@@ -210,6 +240,7 @@ def test_check_command_reports_keys_and_what_can_be_removed(
     text = out.getvalue()
     assert "notes.body" in text and "events.body.sealed" in text
     assert "key old: 44 values still need it" in text
+    assert "old binding (hd1): 0 values" in text
     assert rotate_keys.rotate(settings, ["scratch"], BOTH, batch=7, err=io.StringIO()) == 0
     out = io.StringIO()
     assert rotate_keys.check(settings, ["scratch"], BOTH, out) == {"new": 2 * ROWS - 2}
@@ -246,9 +277,65 @@ def test_every_service_declares_its_encrypted_columns():
     assert "notices.body" in declared["notifications"]
 
 
-def test_values_are_bound_to_their_row_in_the_declared_column():
-    assert NOTES.aad(3) == aad("notes", "body", 3)
-    assert key_id_of(OLD_RING.encrypt("x", NOTES.aad(3))) == "old"
+def test_values_are_bound_to_their_row_and_its_context_in_the_declared_column():
+    assert NOTES.binding(3, {"owner": "o"}) == Binding("notes", "body", 3, (("owner", "o"),))
+    assert key_id_of(OLD_RING.encrypt("x", NOTES.binding(3, {"owner": "o"}))) == "old"
+
+
+def test_every_service_binds_who_may_read_its_values():
+    bound = {
+        (c.table, c.column): c.context
+        for s in rotate_keys.SERVICES
+        for c in rotate_keys.declared_columns(s)
+    }
+    for column in ("description", "resolution_note", "closed_note"):
+        assert "owner_id" in bound["tickets", column]
+    assert {"ticket_id", "internal"} <= set(bound["messages", "body"])
+    assert {"recipient_id", "ticket_id"} <= set(bound["notices", "body"])
+    assert "routing_key" in bound["outbox", "body"]
+    # Every sealed column of a table is bound alike (a column added later too).
+    for table in {t for t, _ in bound}:
+        assert len({bound[k] for k in bound if k[0] == table}) == 1, table
+
+
+# --- the re-seal from the old, row-only binding (hd1) -----------------------------------
+def test_rotation_reseals_old_binding_values_under_the_same_key(engine):
+    seal_notes_as_before(engine, OLD_RING)
+    assert formats_in(engine, NOTES) == {("hd1", "old"): ROWS - 2}
+    with pytest.raises(TamperedValue, match="old binding"):
+        read_all(engine, OLD_RING, NOTES)  # refused by default
+    result = rotate_column(engine, NOTES, OLD_RING, batch=5, pause=0)
+    assert result.rotated == ROWS - 2 and result.remaining == 0 and result.tampered == []
+    assert formats_in(engine, NOTES) == {("hd2", "old"): ROWS - 2}
+    assert read_all(engine, OLD_RING, NOTES)["23"] == "note 23"
+    # Now bound to the owner: a note moved to another owner is refused.
+    with engine.begin() as db:
+        db.execute(sa.text("UPDATE notes SET owner = 'someone else' WHERE id = 4"))
+    with pytest.raises(TamperedValue, match="authentication"):
+        read_all(engine, OLD_RING, NOTES)
+    assert rotate_column(engine, NOTES, OLD_RING, batch=5, pause=0).rotated == 0
+
+
+def test_an_interrupted_reseal_resumes_and_rotates_the_key_at_once(engine):
+    seal_notes_as_before(engine, OLD_RING)
+
+    with pytest.raises(Interrupted):
+        rotate_column(engine, NOTES, BOTH, batch=5, progress=stop_after_two_batches, pause=0)
+    assert formats_in(engine, NOTES) == {("hd2", "new"): 10, ("hd1", "old"): ROWS - 12}
+    assert rotate_column(engine, NOTES, BOTH, batch=5, pause=0).rotated == ROWS - 12
+    assert read_all(engine, NEW_ONLY, NOTES)["23"] == "note 23"
+
+
+def test_start_up_check_refuses_old_binding_values_unless_accepted(engine, caplog):
+    seal_notes_as_before(engine, OLD_RING)
+    with pytest.raises(LegacyBindingRefused, match="21 stored values are sealed with the old"):
+        check_stored_keys(engine, [ENCRYPTED_COLUMNS[0]], BOTH)
+    accepting = Keyring.from_spec(f"new={NEW},old={OLD}", accept_legacy=True)
+    check_stored_keys(engine, [ENCRYPTED_COLUMNS[0]], accepting)
+    assert "21 stored values are still sealed with the old binding" in caplog.text
+    assert read_all(engine, accepting, NOTES)["7"] == "note 7"  # served during the upgrade
+    rotate_column(engine, NOTES, BOTH, pause=0)
+    check_stored_keys(engine, [ENCRYPTED_COLUMNS[0]], BOTH)  # re-sealed: refusing is fine
 
 
 def test_start_up_check_refuses_unencrypted_values(engine):

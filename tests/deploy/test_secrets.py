@@ -13,7 +13,7 @@ from cryptography.x509.oid import NameOID
 
 from deploy.make_secrets import SECRETS_GID, make_secrets
 from shared.config import Settings
-from shared.crypto import Keyring
+from shared.crypto import Binding, Keyring
 from tests.deploy.conftest import compose
 
 pytestmark = pytest.mark.unit
@@ -98,8 +98,8 @@ def test_the_secrets_are_accepted_by_the_services(made, tmp_path):
     )
     assert settings.jwt_secret == jwt
     keyring = Keyring.from_spec((secrets / "data_keys").read_text())
-    sealed = keyring.encrypt("a ticket's text", b"tickets/description/1")
-    assert keyring.decrypt(sealed, b"tickets/description/1") == "a ticket's text"
+    row = Binding("tickets", "description", 1, (("owner_id", "someone"),))
+    assert keyring.decrypt(keyring.encrypt("a ticket's text", row), row) == "a ticket's text"
     passwords = dict(line.split("=", 1) for line in (root / ".env").read_text().splitlines())
     assert set(passwords) == {"HELPDESK_POSTGRES_PASSWORD", "HELPDESK_RABBITMQ_PASSWORD"}
     for value in passwords.values():

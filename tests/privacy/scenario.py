@@ -10,14 +10,19 @@ the outbox is drained, so a dump taken afterwards sees the resting state.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+import sys
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from shared.crypto import count_by_key
+from shared.crypto import count_by_format
 from shared.db import make_engine
+from shared.localrun import ROOT
 from shared.rotate_keys import declared_columns
 from tests.e2e.conftest import Api, poll, unique
 
@@ -146,6 +151,39 @@ def execute(url: str, sql: str, **params) -> None:
         engine.dispose()
 
 
+def sealed_rows(db, column) -> list:
+    """Every stored value of ``column`` (``v``) with its row's ``id`` and bound context."""
+    selected = ", ".join([f"{column.id_column} AS id", f"{column.value} AS v", *column.context])
+    return db.execute(
+        sa.text(f"SELECT {selected} FROM {column.table} WHERE {column.value} IS NOT NULL")
+    ).all()
+
+
+@contextlib.contextmanager
+def replies_meanwhile(seeded: Seeded, what: str, most: int = 40):
+    """Post the owner's replies while the block runs; yields (written, failures)."""
+    written, failures, done = [], [], threading.Event()
+
+    def keep_writing():
+        while not done.is_set() and len(written) < most:
+            text = f"written during {what} {len(written)} {seeded.marker}"
+            response = seeded.user.post(
+                f"/api/v1/tickets/{seeded.resolved_id}/messages", {"body": text}
+            )
+            (written if response.status_code == 201 else failures).append(
+                text if response.status_code == 201 else response.text
+            )
+            time.sleep(0.02)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        yield written, failures
+    finally:
+        done.set()
+        writer.join()
+
+
 def pg_dump(url: str) -> str:
     """The whole database as ``pg_dump`` writes it (schema and data, plain SQL)."""
     return subprocess.run(
@@ -157,24 +195,59 @@ def pg_dump(url: str) -> str:
     ).stdout
 
 
+SERVICES = ("tickets", "notifications")
+
+
+def restart_services(stack, keys: str | None = None, **env) -> None:
+    """Restart both services with ``keys`` (``HELPDESK_DATA_KEYS``) and ``env`` set."""
+    if keys is not None:
+        stack.env["HELPDESK_DATA_KEYS"] = keys
+    stack.env.update(env)
+    for service in SERVICES:
+        stack.stop(service)
+        stack.start(service)
+    stack.wait_ready()
+
+
+def rotate_keys(stack, *args) -> subprocess.CompletedProcess:
+    """``python -m shared.rotate_keys *args`` with the stack's settings."""
+    return subprocess.run(
+        [sys.executable, "-m", "shared.rotate_keys", *args],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 DATABASES = {
     "tickets": "HELPDESK_TICKETS_DATABASE_URL",
     "notifications": "HELPDESK_NOTIFICATIONS_DATABASE_URL",
 }
 
 
-def keys_in_use(stack) -> dict:
-    """``{key_id: values}`` over every declared encrypted column of both services."""
+def formats_in_use(stack) -> dict:
+    """``{(binding version, key_id): values}`` over every declared encrypted column
+    of both services."""
     totals: dict = {}
     for service, var in DATABASES.items():
         engine = make_engine(stack.env[var], pool_size=1)
         try:
             with engine.connect() as db:
                 for column in declared_columns(service):
-                    for key_id, n in count_by_key(db, column).items():
-                        totals[key_id] = totals.get(key_id, 0) + n
+                    for found, n in count_by_format(db, column).items():
+                        totals[found] = totals.get(found, 0) + n
         finally:
             engine.dispose()
+    return totals
+
+
+def keys_in_use(stack) -> dict:
+    """``{key_id: values}`` over every declared encrypted column of both services."""
+    totals: dict = {}
+    for (_, key_id), n in formats_in_use(stack).items():
+        totals[key_id] = totals.get(key_id, 0) + n
     return totals
 
 

@@ -5,18 +5,29 @@ seeded over HTTP with text carrying a unique marker (``scenario.seed``). Then:
 ``pg_dump`` of both databases contains the marker nowhere; every declared
 encrypted column holds only sealed values bound to their rows; the API returns
 every text intact to whoever may read it; and a value altered or moved in the
-database is refused with 500 ``data_integrity_error``, never shown.
+database is refused with 500 ``data_integrity_error``, never shown, with a log line.
+So is a value whose *row* is moved to another reader with one SQL UPDATE (a
+ticket's owner, a message's ticket or internal flag, a notice's recipient): each
+value is bound to what decides who reads it.
 """
 
 import contextlib
 
 import pytest
-import sqlalchemy as sa
 
 from shared.crypto import Keyring
 from shared.db import make_engine
 from shared.rotate_keys import declared_columns
-from tests.privacy.scenario import DATABASES, execute, pg_dump, read_back, scalar, seed
+from tests.e2e.conftest import Api, poll, unique
+from tests.privacy.scenario import (
+    DATABASES,
+    execute,
+    pg_dump,
+    read_back,
+    scalar,
+    sealed_rows,
+    seed,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +51,7 @@ def test_a_database_dump_contains_no_ticket_text(seeded, dumps):
     for name, dump in dumps.items():
         assert seeded.marker not in dump, f"ticket text readable in the {name} dump"
         assert seeded.marker.upper() not in dump.upper()
-        assert "hd1:t1:" in dump, f"no sealed values in the {name} dump"
+        assert "hd2:t1:" in dump, f"no sealed values in the {name} dump"
     # The control: the dump is real and readable, and subjects are stored readable
     # on purpose (searchable by substring; the form says not to put secrets there).
     assert seeded.subject_marker in dumps["tickets"]
@@ -51,8 +62,6 @@ def test_the_api_returns_every_text_intact_to_those_allowed(seeded):
 
 
 def test_nobody_else_reads_it(private_stack, seeded):
-    from tests.e2e.conftest import Api, unique
-
     stranger = Api(private_stack, unique("stranger"), "user")
     response = stranger.get(f"/api/v1/tickets/{seeded.resolved_id}")
     assert response.status_code == 404 and seeded.marker not in response.text
@@ -60,7 +69,7 @@ def test_nobody_else_reads_it(private_stack, seeded):
     assert notices.status_code == 200 and seeded.marker not in notices.text
 
 
-def test_every_stored_value_is_sealed_and_bound_to_its_row(private_stack, seeded):
+def test_every_stored_value_is_sealed_and_bound_to_its_row_and_readers(private_stack, seeded):
     keyring = Keyring.from_spec(private_stack.env["HELPDESK_DATA_KEYS"])
     opened = 0
     for service, var in DATABASES.items():
@@ -68,15 +77,10 @@ def test_every_stored_value_is_sealed_and_bound_to_its_row(private_stack, seeded
         try:
             with engine.connect() as db:
                 for column in declared_columns(service):
-                    rows = db.execute(
-                        sa.text(
-                            f"SELECT {column.id_column} AS id, {column.value} AS v "
-                            f"FROM {column.table} WHERE {column.value} IS NOT NULL"
-                        )
-                    ).all()
-                    for row in rows:
-                        assert row.v.startswith("hd1:t1:"), (column.label, row.id)
-                        keyring.decrypt(row.v, column.aad(row.id))
+                    assert column.context, f"{column.label} is bound to its row only"
+                    for row in sealed_rows(db, column):
+                        assert row.v.startswith("hd2:t1:"), (column.label, row.id)
+                        keyring.decrypt(row.v, column.binding(row.id, row._mapping))
                         opened += 1
         finally:
             engine.dispose()
@@ -154,5 +158,74 @@ def test_a_tampered_notice_is_detected(private_stack, seeded):
         url, "SELECT id FROM notices WHERE recipient_id = :r ORDER BY id LIMIT 1", r=seeded.user.sub
     )
     with stored_as(url, "notices", "body", notice_id, _flip_one_character):
+        _assert_refused(seeded.user.get("/api/v1/notifications"), seeded.marker)
+    read_back(seeded)
+
+
+# --- a row moved to another reader with one UPDATE ---------------------------------------
+def _refused_and_logged(stack, service, response, marker, value_of):
+    """500 ``data_integrity_error`` without the text, and the operators' log line
+    naming the row (``value_of``), never its text."""
+    _assert_refused(response, marker)
+    logs = poll(
+        lambda: stack.logs(service),
+        lambda text: value_of in text and "failed its integrity check" in text,
+    )
+    lines = [line for line in logs.splitlines() if value_of in line]
+    assert any("stored value failed its integrity check" in line for line in lines), lines
+    assert marker not in logs
+
+
+@pytest.fixture(scope="module")
+def other_user(private_stack):
+    return Api(private_stack, unique("other-user"), "user", "Otto Other")
+
+
+def test_a_ticket_moved_to_another_owner_is_refused_to_them(private_stack, seeded, other_user):
+    url = private_stack.env["HELPDESK_TICKETS_DATABASE_URL"]
+    tid = seeded.resolved_id
+    with stored_as(url, "tickets", "owner_id", tid, lambda _: other_user.sub):
+        response = other_user.get(f"/api/v1/tickets/{tid}")
+        _refused_and_logged(
+            private_stack, "tickets", response, seeded.marker, f"tickets/description/{tid}"
+        )
+    read_back(seeded)
+
+
+def test_a_message_moved_to_another_ticket_is_refused(private_stack, seeded, other_user):
+    url = private_stack.env["HELPDESK_TICKETS_DATABASE_URL"]
+    own = other_user.create(subject="My own ticket")
+    reply_id = _message_id(url, seeded.resolved_id, False)
+    with stored_as(url, "messages", "ticket_id", reply_id, lambda _: own["id"]):
+        response = other_user.get(f"/api/v1/tickets/{own['id']}")
+        _refused_and_logged(
+            private_stack, "tickets", response, seeded.marker, f"messages/body/{reply_id}"
+        )
+    read_back(seeded)
+
+
+def test_an_internal_note_made_public_is_refused_to_the_owner(private_stack, seeded):
+    url = private_stack.env["HELPDESK_TICKETS_DATABASE_URL"]
+    note_id = _message_id(url, seeded.resolved_id, True)
+    with stored_as(url, "messages", "internal", note_id, lambda _: False):
+        response = seeded.user.get(f"/api/v1/tickets/{seeded.resolved_id}")
+        _refused_and_logged(
+            private_stack, "tickets", response, seeded.marker, f"messages/body/{note_id}"
+        )
+        assert seeded.texts["internal"] not in response.text
+    read_back(seeded)
+
+
+def test_a_notice_given_to_another_recipient_is_refused(private_stack, seeded, other_user):
+    url = private_stack.env["HELPDESK_NOTIFICATIONS_DATABASE_URL"]
+    notice_id = scalar(
+        url, "SELECT id FROM notices WHERE recipient_id = :r ORDER BY id LIMIT 1", r=seeded.user.sub
+    )
+    with stored_as(url, "notices", "recipient_id", notice_id, lambda _: other_user.sub):
+        response = other_user.get("/api/v1/notifications")
+        _refused_and_logged(
+            private_stack, "notifications", response, seeded.marker, f"notices/body/{notice_id}"
+        )
+    with stored_as(url, "notices", "ticket_id", notice_id, lambda t: t + 1):
         _assert_refused(seeded.user.get("/api/v1/notifications"), seeded.marker)
     read_back(seeded)

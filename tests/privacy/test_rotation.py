@@ -6,41 +6,37 @@
 3. ``--check --without OLD`` says the old key is no longer needed.
 4. The services restart with the new key only and every text reads back intact.
 5. A service given only the old key refuses to start, naming the key it lacks.
+
+And the upgrade to context bindings: values sealed with the old, row-only binding
+read while ``HELPDESK_DATA_LEGACY_BINDING=accept``, the same command re-seals them
+online, and afterwards they are bound to their readers.
 """
 
-import subprocess
-import sys
-import threading
 import time
 
 import pytest
+import sqlalchemy as sa
 
-from shared.crypto import generate_key
-from shared.localrun import ROOT
-from tests.privacy.scenario import keys_in_use, read_back, seed
+from shared.crypto import Keyring, generate_key
+from shared.db import make_engine
+from shared.rotate_keys import declared_columns
+from shared.tests.sealed_before import seal_as_before
+from tests.e2e.conftest import Api
+from tests.privacy.scenario import (
+    DATABASES,
+    SERVICES,
+    execute,
+    formats_in_use,
+    keys_in_use,
+    read_back,
+    replies_meanwhile,
+    restart_services,
+    rotate_keys,
+    sealed_rows,
+    seed,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-SERVICES = ("tickets", "notifications")
-
-
-def restart_services(stack, keys: str) -> None:
-    stack.env["HELPDESK_DATA_KEYS"] = keys
-    for service in SERVICES:
-        stack.stop(service)
-        stack.start(service)
-    stack.wait_ready()
-
-
-def rotate_keys(stack, *args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "shared.rotate_keys", *args],
-        cwd=ROOT,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_rotation_leaves_everything_readable_and_nothing_under_the_old_key(make_stack):
@@ -55,26 +51,8 @@ def test_rotation_leaves_everything_readable_and_nothing_under_the_old_key(make_
     restart_services(stack, f"{new},{old}")
 
     # 2. Rotate online: the API keeps taking replies while the command runs.
-    written, failures, done = [], [], threading.Event()
-
-    def keep_writing():
-        while not done.is_set() and len(written) < 40:
-            text = f"written during rotation {len(written)} {seeded.marker}"
-            response = seeded.user.post(
-                f"/api/v1/tickets/{seeded.resolved_id}/messages", {"body": text}
-            )
-            (written if response.status_code == 201 else failures).append(
-                text if response.status_code == 201 else response.text
-            )
-            time.sleep(0.02)
-
-    writer = threading.Thread(target=keep_writing)
-    writer.start()
-    try:
+    with replies_meanwhile(seeded, "rotation") as (written, failures):
         rotation = rotate_keys(stack, "--batch", "2")
-    finally:
-        done.set()
-        writer.join()
     assert rotation.returncode == 0, rotation.stderr
     assert "messages.body: 2/" in rotation.stderr  # progress, batch by batch
     assert "notices.body: done" in rotation.stderr
@@ -111,3 +89,73 @@ def test_rotation_leaves_everything_readable_and_nothing_under_the_old_key(make_
         stack.stop(service)
     restart_services(stack, new)
     read_back(seeded)
+
+
+def seal_everything_as_before(stack) -> int:
+    """Every sealed value of both databases re-written as the code before context
+    bindings wrote it (hd1, bound to its row only): a database being upgraded."""
+    keyring = Keyring.from_spec(stack.env["HELPDESK_DATA_KEYS"])
+    done = 0
+    for service, var in DATABASES.items():
+        engine = make_engine(stack.env[var], pool_size=1)
+        try:
+            with engine.begin() as db:
+                for column in declared_columns(service):
+                    update = sa.text(
+                        f"UPDATE {column.table} SET {column.assignment()} "
+                        f"WHERE {column.id_column} = :id"
+                    )
+                    for row in sealed_rows(db, column):
+                        binding = column.binding(row.id, row._mapping)
+                        old = seal_as_before(keyring, keyring.decrypt(row.v, binding), binding)
+                        db.execute(update, {"id": row.id, "new": old})
+                        done += 1
+        finally:
+            engine.dispose()
+    return done
+
+
+def bindings_in_use(stack) -> set:
+    """The binding versions of every stored value of both services."""
+    return {prefix for prefix, _ in formats_in_use(stack)}
+
+
+def test_the_rotation_command_reseals_values_of_the_old_binding(make_stack):
+    """An upgrade: values sealed before context bindings keep reading while
+    accepted, the rotation command re-seals them online, then they are bound."""
+    stack = make_stack()
+    seeded = seed(stack)
+    assert seal_everything_as_before(stack) >= 11
+    assert bindings_in_use(stack) == {"hd1"}
+
+    # Refused by default: the services read none of it.
+    response = seeded.user.get(f"/api/v1/tickets/{seeded.resolved_id}")
+    assert response.status_code == 500 and seeded.marker not in response.text
+    assert "old binding" in response.json()["error"]["message"]
+
+    # During the upgrade: accepted (with a warning), so everything reads back.
+    restart_services(stack, HELPDESK_DATA_LEGACY_BINDING="accept")
+    read_back(seeded)
+    assert "stored values are still sealed with the old binding" in stack.logs("tickets")
+
+    # The re-seal, while the API keeps taking replies.
+    with replies_meanwhile(seeded, "the re-seal", most=20) as (written, failures):
+        reseal = rotate_keys(stack, "--batch", "2")
+    assert reseal.returncode == 0, reseal.stderr
+    assert "binding hd2" in reseal.stderr and "messages.body: 2/" in reseal.stderr
+    assert failures == [] and written
+    assert bindings_in_use(stack) == {"hd2"}
+    check = rotate_keys(stack, "--check")
+    assert "old binding (hd1): 0 values" in check.stdout, check.stdout
+
+    # Re-sealed: the old binding refused again, everything reads, and is now bound.
+    restart_services(stack, HELPDESK_DATA_LEGACY_BINDING="refuse")
+    read_back(seeded)
+    messages = seeded.user.get(f"/api/v1/tickets/{seeded.resolved_id}").json()["messages"]
+    assert [m["body"] for m in messages][3:] == written
+    url = stack.env["HELPDESK_TICKETS_DATABASE_URL"]
+    execute(url, "UPDATE tickets SET owner_id = 'someone-else' WHERE id = :id", id=seeded.closed_id)
+    thief = Api(stack, "someone-else", "user")
+    response = thief.get(f"/api/v1/tickets/{seeded.closed_id}")
+    assert response.status_code == 500 and seeded.marker not in response.text
+    assert response.json()["error"]["code"] == "data_integrity_error"

@@ -115,7 +115,7 @@ def test_each_rule_stores_one_notice_for_its_recipient(
     assert (row["recipient_id"], row["kind"], row["ticket_id"]) == (recipient, kind, 1042)
     assert str(row["event_id"]) == envelope["event_id"]
     # Encrypted at rest; the clear title names only the ticket number.
-    assert row["body"].startswith("hd1:t1:") and "invoices" not in row["body"]
+    assert row["body"].startswith("hd2:t1:") and "invoices" not in row["body"]
     assert "invoices" not in row["title"] and "#1042" in row["title"]
 
 

@@ -49,7 +49,7 @@ def test_an_event_is_recorded_with_all_its_notices_sealed_then_never_again(uow, 
         (mine,), unread = uow.notices.page(OWNER, unread=True, limit=5, after=None)
     assert mine["body"] == "For the owner" and unread == 1
     stored = scalar(engine, "SELECT body FROM notices WHERE id = :id", id=mine["id"])
-    assert stored.startswith("hd1:") and "owner" not in stored
+    assert stored.startswith("hd2:") and "owner" not in stored
 
 
 def test_one_action_tells_a_recipient_once_across_its_events(uow, engine):

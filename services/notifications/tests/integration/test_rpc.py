@@ -153,7 +153,7 @@ def test_unread_count_and_unread_list_read_only_the_partial_index(engine):
                 INSERT INTO notices (id, recipient_id, kind, ticket_id, title, body,
                                      event_id, action_id, created_at, read_at)
                 SELECT nextval('notices_id_seq'), 'user-' || (g % 5000), 'support_reply', g,
-                       'Support replied to #' || g, 'hd1:t1:sealed', gen_random_uuid(),
+                       'Support replied to #' || g, 'hd2:t1:sealed', gen_random_uuid(),
                        gen_random_uuid(), now(), CASE WHEN g > 5000 THEN now() END
                 FROM generate_series(1, 205000) AS g
                 """

@@ -1,9 +1,11 @@
 """Text is rendered once, when written: its HTML is stored sealed beside it."""
 
 import pytest
+import sqlalchemy as sa
 
 from services.tickets.fill_html import fill_html
 from services.tickets.repository import TicketRepository
+from services.tickets.tables import messages, tickets
 from services.tickets.tests.integration.conftest import ADMIN, USER, new_ticket_fields
 from shared.crypto import keyring_from_settings
 from shared.db import make_engine
@@ -12,12 +14,15 @@ pytestmark = pytest.mark.integration
 
 
 def _store_html(settings, table, row_id, html):
-    """Seal ``html`` into ``table``'s HTML column for ``row_id`` as the service would."""
+    """Seal ``html`` into ``table``'s HTML column for ``row_id`` as the service would
+    (bound to the row as it is stored: its owner, or its ticket and audience)."""
     engine = make_engine(settings.tickets_database_url, pool_size=1)
     try:
         with engine.begin() as connection:
             repository = TicketRepository(connection, keyring_from_settings(settings))
-            repository.store_html(table, {"id": row_id}, html)
+            rows = {"tickets": tickets, "messages": messages}[table]
+            row = connection.execute(sa.select(rows).where(rows.c.id == row_id)).mappings().one()
+            repository.store_html(table, dict(row), html)
     finally:
         engine.dispose()
 
@@ -29,7 +34,7 @@ def test_html_is_stored_sealed_when_the_text_is_written(call, db):
     stored = db.execute("SELECT description_html FROM tickets").fetchone()[0]
     bodies = [r[0] for r in db.execute("SELECT body_html FROM messages ORDER BY id")]
     for value in [stored, *bodies]:
-        assert value.startswith("hd1:t1:")  # sealed like the text, not readable
+        assert value.startswith("hd2:t1:")  # sealed like the text, not readable
     dump = " ".join(str(r) for r in db.execute("SELECT * FROM messages"))
     assert "<em>" not in dump and "<code>" not in dump
     view = call("admin_get_ticket", ADMIN, ticket["id"])
@@ -83,6 +88,6 @@ def test_rows_older_than_stored_html_are_filled_and_read_the_same(call, db, sett
         assert fill_html(engine, keyring_from_settings(settings)) == {"tickets": 0, "messages": 0}
     finally:
         engine.dispose()
-    assert db.execute("SELECT description_html FROM tickets").fetchone()[0].startswith("hd1:")
-    assert db.execute("SELECT body_html FROM messages").fetchone()[0].startswith("hd1:")
+    assert db.execute("SELECT description_html FROM tickets").fetchone()[0].startswith("hd2:")
+    assert db.execute("SELECT body_html FROM messages").fetchone()[0].startswith("hd2:")
     assert call("get_ticket", USER, ticket["id"]) == before

@@ -126,9 +126,9 @@ def test_text_is_encrypted_at_rest_and_bound_to_its_row(call, db):
     ).fetchone()
     assert row[0] == "Charts do not load"  # subjects stay searchable
     for stored in row[1:]:
-        assert stored.startswith("hd1:t1:")
+        assert stored.startswith("hd2:t1:")
     bodies = [r[0] for r in db.execute("SELECT body FROM messages ORDER BY id")]
-    assert len(bodies) == 2 and all(b.startswith("hd1:t1:") for b in bodies)
+    assert len(bodies) == 2 and all(b.startswith("hd2:t1:") for b in bodies)
     dump = " ".join(str(r) for r in db.execute("SELECT * FROM messages"))
     assert "secret internal" not in dump and "my reply" not in dump
     # A value moved to another row no longer opens: the service refuses to show it.

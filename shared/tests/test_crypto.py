@@ -157,7 +157,7 @@ def test_the_legacy_binding_setting(make_settings):
     assert make_settings(HELPDESK_DATA_LEGACY_BINDING="accept").data_legacy_binding
     assert keyring_from_settings(make_settings(HELPDESK_DATA_LEGACY_BINDING="accept")).accept_legacy
     with pytest.raises(ConfigError, match="refuse or accept"):
-        Settings.from_env({"HELPDESK_DATA_LEGACY_BINDING": "yes"})
+        make_settings(HELPDESK_DATA_LEGACY_BINDING="yes")
 
 
 # --- keys ------------------------------------------------------------------------------

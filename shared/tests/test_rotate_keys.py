@@ -214,11 +214,12 @@ def test_a_service_without_a_needed_key_refuses_to_start(
         def ping(self):
             return "pong"
 
-    def settings(keys):
+    def settings(keys, **env):
         return make_settings(
             HELPDESK_AMQP_URL=amqp_url,
             HELPDESK_TICKETS_DATABASE_URL=database_url,
             HELPDESK_DATA_KEYS=keys,
+            **env,
         ).nameko_config()
 
     container = container_factory(Scratch, settings(f"new={NEW}"))
@@ -228,23 +229,36 @@ def test_a_service_without_a_needed_key_refuses_to_start(
     container.start()
     container.stop()
 
+    # Values under the old binding: refused at start unless the upgrade accepts them.
+    seal_notes_as_before(engine, OLD_RING)
+    container = container_factory(Scratch, settings(f"new={NEW},old={OLD}"))
+    with pytest.raises(RuntimeError, match=r"refuses to start: 21 .* old binding"):
+        container.start()
+    container = container_factory(
+        Scratch, settings(f"new={NEW},old={OLD}", HELPDESK_DATA_LEGACY_BINDING="accept")
+    )
+    container.start()
+    container.stop()
+
 
 def test_check_command_reports_keys_and_what_can_be_removed(
     engine, database_url, make_settings, monkeypatch
 ):
     monkeypatch.setitem(rotate_keys.SERVICES, "scratch", (__name__, "tickets_database_url"))
     settings = make_settings(HELPDESK_TICKETS_DATABASE_URL=database_url)
+    seal_notes_as_before(engine, OLD_RING)
     out = io.StringIO()
     totals = rotate_keys.check(settings, ["scratch"], BOTH, out)
     assert totals == {"old": 2 * ROWS - 2}
     text = out.getvalue()
     assert "notes.body" in text and "events.body.sealed" in text
     assert "key old: 44 values still need it" in text
-    assert "old binding (hd1): 0 values" in text
+    assert "(old binding: 21)" in text and "old binding (hd1): 21 values: run the rotation" in text
     assert rotate_keys.rotate(settings, ["scratch"], BOTH, batch=7, err=io.StringIO()) == 0
     out = io.StringIO()
     assert rotate_keys.check(settings, ["scratch"], BOTH, out) == {"new": 2 * ROWS - 2}
     assert "key old: 0 values: safe to remove" in out.getvalue()
+    assert "old binding (hd1): 0 values" in out.getvalue()
 
 
 def test_command_line(engine, database_url, monkeypatch, capsys):

@@ -1,15 +1,16 @@
-# Help Center: the two commands are `make run` and `make test` (see README.md).
+# Help Center: the two commands are `make run` and `make test` (see README.md);
+# `make unit` and `make lint` give feedback in seconds while you change code.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup services migrate lint format test-deps clean
+.PHONY: run test unit setup services migrate lint format test-deps clean
 
 ## make run: set up if needed, migrate, start every service and the gateway (Ctrl-C stops all)
 run: setup migrate
-	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(PY) -m shared.localrun
+	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(PY) -m tools.localrun
 
 ## make test: every test: lint, unit, integration, end-to-end and browser
 test: setup test-deps
@@ -31,8 +32,12 @@ services:
 
 ## Unset HELPDESK_ENV means production; the local commands say development explicitly.
 migrate: setup
-	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(PY) -m shared.migrate
+	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(VENV)/bin/helpdesk-migrate
 	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(PY) -m services.tickets.fill_html
+
+## make unit: the unit-marked tests only (no database, broker or browser); seconds
+unit: $(STAMP)
+	$(PY) -m pytest -p no:cacheprovider -m unit -q
 
 ## Test tools from Debian's packages: Chromium for the browser tests (Playwright's own
 ## download is unreachable), docker-compose to validate the compose file offline, and
@@ -45,7 +50,8 @@ test-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-lint:
+## make lint: ruff's checks and formatting, changing nothing
+lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 

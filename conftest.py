@@ -133,7 +133,7 @@ def amqp_url(run_id):
 @pytest.fixture(scope="session")
 def tickets_database_url(run_id):
     """A freshly migrated tickets database for this session."""
-    from shared.migrate import drop_database
+    from tools.migrate import drop_database
 
     url = create_database(f"t{run_id}", "tickets")
     yield url
@@ -143,7 +143,7 @@ def tickets_database_url(run_id):
 @pytest.fixture(scope="session")
 def notifications_database_url(run_id):
     """A freshly migrated notifications database for this session."""
-    from shared.migrate import drop_database
+    from tools.migrate import drop_database
 
     url = create_database(f"t{run_id}", "notifications")
     yield url

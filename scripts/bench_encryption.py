@@ -66,8 +66,8 @@ NOTE = (
 
 def start_stack(mode: str):
     """A fresh stack with encryption ``on`` or ``off``; returns (stack, cleanup)."""
-    from shared.migrate import drop_database
     from tests.stack import Stack, create_database, create_vhost, delete_vhost
+    from tools.migrate import drop_database
 
     tag = f"benc{mode}{uuid.uuid4().hex[:6]}"
     amqp = create_vhost(tag)

@@ -284,18 +284,6 @@ def _http(method, url, token=None, body=None):
         return json.loads(resp.read())
 
 
-def _wait_http(url, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
-
-
 def _ticket(i: int) -> dict:
     return {
         "issue_type": ("bug", "billing", "data", "other", "access")[i % 5],
@@ -328,9 +316,9 @@ def main(argv=None) -> int:
         print("bench_gateway: wrk is missing (apt-get install -y wrk)", file=sys.stderr)
         return 2
 
-    from shared.localrun import BIN, start, stop
-    from shared.migrate import drop_database
     from tests.stack import Stack, create_database, create_vhost, delete_vhost, free_port
+    from tools.localrun import BIN, start, stop
+    from tools.migrate import drop_database
 
     tag = f"bench{uuid.uuid4().hex[:6]}"
     amqp = create_vhost(tag)
@@ -344,7 +332,7 @@ def main(argv=None) -> int:
             "HELPDESK_TICKETS_PER_DAY": "10000",
             "HELPDESK_MESSAGES_PER_HOUR": "100000",
             "HELPDESK_LOG_LEVEL": "WARNING",
-            "TICKETS_INSTANCES": str(args.tickets_instances),
+            "HELPDESK_TICKETS_INSTANCES": str(args.tickets_instances),
         },
     )
     floor_port = free_port()
@@ -450,7 +438,7 @@ def main(argv=None) -> int:
 
 
 def _spec(*argv):
-    from shared.localrun import ProcessSpec
+    from tools.localrun import ProcessSpec
 
     return ProcessSpec("bench", 1, tuple(argv))
 

@@ -36,7 +36,7 @@ from services.tickets.unit_of_work import TicketsUnitOfWork  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.crypto import keyring_from_settings  # noqa: E402
 from shared.db import Connections, make_engine  # noqa: E402
-from shared.migrate import drop_database, upgrade  # noqa: E402
+from tools.migrate import drop_database, upgrade  # noqa: E402
 
 ADMIN = {"id": "bench-admin", "name": "Bench Admin", "role": "admin"}
 USER = {"id": BENCH_USER, "name": "Bench User", "role": "user"}

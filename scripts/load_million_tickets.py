@@ -2,7 +2,7 @@
 
     python scripts/load_million_tickets.py [--count 1000000] [--database-url URL]
 
-The database must already be migrated (``python -m shared.migrate tickets``); the
+The database must already be migrated (``helpdesk-migrate tickets``); the
 URL defaults to ``HELPDESK_TICKETS_DATABASE_URL``. Rows look like real ones: varied
 subjects from a word list, descriptions encrypted with the configured data keys and
 bound to their row ids (so the service can open them), priorities from issue types,

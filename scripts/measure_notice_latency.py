@@ -44,8 +44,8 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue  # noqa: E402
 from nameko.exceptions import UnknownService  # noqa: E402
 from nameko.standalone.rpc import ServiceRpcProxy  # noqa: E402
 
-from shared.migrate import drop_database  # noqa: E402
 from tests.stack import Stack, create_database, create_vhost, delete_vhost  # noqa: E402
+from tools.migrate import drop_database  # noqa: E402
 
 OWNER = {"id": "latency-owner", "name": "Owner", "role": "user"}
 ADMIN = {"id": "latency-agent", "name": "Agent", "role": "admin"}

@@ -133,6 +133,15 @@ def _amqp_tls(env) -> dict:
     return values
 
 
+def _tls(env) -> dict:
+    """``HELPDESK_TLS_CERT_FILE`` / ``HELPDESK_TLS_KEY_FILE``: the gateway serves HTTPS."""
+    cert = env.get("HELPDESK_TLS_CERT_FILE") or None
+    key = env.get("HELPDESK_TLS_KEY_FILE") or None
+    if bool(cert) != bool(key):
+        raise ConfigError("set both HELPDESK_TLS_CERT_FILE and HELPDESK_TLS_KEY_FILE, or neither")
+    return {"tls_cert_file": cert, "tls_key_file": key}
+
+
 def _frame_ancestors(raw: str | None) -> str:
     """``HELPDESK_FRAME_ANCESTORS``: the CSP ``frame-ancestors`` sources of the web pages."""
     if not raw or not raw.strip():
@@ -284,6 +293,14 @@ class Settings:
     amqp_key_file: str | None = None
     # Who may embed the Help Center pages in a frame (CSP frame-ancestors).
     frame_ancestors: str = "'self'"
+    # The gateway's gunicorn: worker processes, threads each, and HTTPS (both or neither).
+    gateway_workers: int = 2
+    gateway_threads: int = 8
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    # How many instances of each service ``make run`` starts.
+    tickets_instances: int = 1
+    notifications_instances: int = 1
 
     @property
     def development(self) -> bool:
@@ -347,7 +364,14 @@ class Settings:
             data_encryption=_data_encryption(env, name),
             data_legacy_binding=_data_legacy_binding(env),
             frame_ancestors=_frame_ancestors(env.get("HELPDESK_FRAME_ANCESTORS")),
+            gateway_workers=_int(env, "HELPDESK_GATEWAY_WORKERS", cls.gateway_workers, 1, 256),
+            gateway_threads=_int(env, "HELPDESK_GATEWAY_THREADS", cls.gateway_threads, 1, 1024),
+            tickets_instances=_int(env, "HELPDESK_TICKETS_INSTANCES", cls.tickets_instances, 1, 16),
+            notifications_instances=_int(
+                env, "HELPDESK_NOTIFICATIONS_INSTANCES", cls.notifications_instances, 1, 16
+            ),
             **_amqp_tls(env),
+            **_tls(env),
         )
 
     @property

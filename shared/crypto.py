@@ -20,7 +20,7 @@ Each service declares its encrypted columns once (``ENCRYPTED_COLUMNS`` in its
 ``tables.py``: ``(table, column, id column)``) and, per table, the columns of the
 same row each value is bound to (``SEALED_CONTEXT``); ``DataKeyring`` loads the keys at
 start and refuses to start when a stored value needs a key that is not configured.
-``python -m shared.rotate_keys`` re-encrypts under the active key.
+``helpdesk-rotate-keys`` re-encrypts under the active key.
 """
 
 from __future__ import annotations
@@ -497,7 +497,7 @@ def check_stored_keys(engine, encrypted_columns, keyring: Keyring) -> None:
         raise MissingDataKey(
             f"stored ticket text needs data keys that are not configured ({counts}); "
             "add them to HELPDESK_DATA_KEYS / HELPDESK_DATA_KEY_FILE, or finish the "
-            "rotation (python -m shared.rotate_keys) before removing a key"
+            "rotation (helpdesk-rotate-keys) before removing a key"
         )
     legacy = sum(n for (prefix, _), n in formats.items() if prefix == LEGACY_PREFIX)
     if legacy and not keyring.accept_legacy:

@@ -2,7 +2,7 @@
 
 Services raise these; nameko serializes them and, because each is registered with
 ``deserialize_to_instance``, the gateway's RPC client gets the same class back and
-maps it to HTTP in one table (``services/gateway/errors.py``). Arguments must stay
+maps it to HTTP in one table (the gateway's ``errors.py``). Arguments must stay
 JSON-friendly: nameko stringifies anything that is not a string, list or dict.
 """
 

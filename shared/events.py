@@ -11,9 +11,10 @@ routing key ``tickets.<type>``.
 Privacy rule: an internal note's text never travels in an event; ``message_added``
 for an internal note has ``internal: true`` and ``body: null``.
 
-The broker topology is declared here, once, by ``declare_topology``: the relay
-calls it before publishing and consumers before consuming, so an event committed
-before any consumer ever started still waits in its durable queue.
+The exchanges are declared here (``declare_topology``); each consumer builds its
+queues with ``consumer_queues`` and declares them itself, and ``helpdesk-setup``
+declares every consumer's queues before any service starts, so an event committed
+before its consumer ever ran still waits in its durable queue.
 """
 
 from __future__ import annotations
@@ -41,40 +42,8 @@ ACTOR_ROLES = ("user", "support", "system")
 # --- broker topology -------------------------------------------------------------
 EVENTS_EXCHANGE = Exchange("helpdesk.events", type="topic", durable=True)
 DEAD_LETTER_EXCHANGE = Exchange("helpdesk.dead", type="direct", durable=True)
-NOTIFICATIONS_QUEUE_NAME = "notifications.ticket-events"
 # After this many deliveries a message is dead-lettered instead of looping forever.
 DELIVERY_LIMIT = 5
-# The events that can make a notice (services.notifications.domain has a rule for
-# each). The queue is bound to these only: a ticket_created or ticket_closed nobody
-# is told of is never written to the replicated queue, delivered, parsed and acked.
-NOTICE_EVENT_TYPES = (MESSAGE_ADDED, STATUS_CHANGED, TICKET_ASSIGNED)
-# What the queue was bound to before; declare_topology removes that binding.
-_FORMER_NOTIFICATIONS_KEY = f"{SOURCE}.#"
-
-NOTIFICATIONS_QUEUE = Queue(
-    NOTIFICATIONS_QUEUE_NAME,
-    bindings=[
-        binding(EVENTS_EXCHANGE, routing_key=f"{SOURCE}.{event_type}")
-        for event_type in NOTICE_EVENT_TYPES
-    ],
-    durable=True,
-    queue_arguments={
-        # Quorum queues replicate across a RabbitMQ cluster and count redeliveries.
-        "x-queue-type": "quorum",
-        "x-delivery-limit": DELIVERY_LIMIT,
-        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
-        "x-dead-letter-routing-key": NOTIFICATIONS_QUEUE_NAME,
-    },
-)
-NOTIFICATIONS_DEAD_QUEUE = Queue(
-    NOTIFICATIONS_QUEUE_NAME + ".dead",
-    exchange=DEAD_LETTER_EXCHANGE,
-    routing_key=NOTIFICATIONS_QUEUE_NAME,
-    durable=True,
-    queue_arguments={"x-queue-type": "quorum"},
-)
-# Every durable queue that consumes ticket events; add new consumers here.
-EVENT_QUEUES = (NOTIFICATIONS_QUEUE, NOTIFICATIONS_DEAD_QUEUE)
 
 
 def routing_key(event_type: str) -> str:
@@ -82,19 +51,48 @@ def routing_key(event_type: str) -> str:
     return f"{SOURCE}.{event_type}"
 
 
-def declare_topology(connection) -> None:
-    """Declare exchanges, queues and bindings (idempotent) on a kombu connection."""
+def consumer_queues(name: str, event_types) -> tuple[Queue, Queue]:
+    """A consumer's durable queue for ``event_types``, and the queue its dead letters go to.
+
+    Bound to those types only: an event the consumer never acts on is never written to
+    the replicated queue, delivered, parsed and acked. Quorum queues replicate across
+    a RabbitMQ cluster and count redeliveries; past ``DELIVERY_LIMIT`` a message goes
+    to ``<name>.dead``.
+    """
+    queue = Queue(
+        name,
+        bindings=[binding(EVENTS_EXCHANGE, routing_key=routing_key(t)) for t in event_types],
+        durable=True,
+        queue_arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
+            "x-dead-letter-routing-key": name,
+        },
+    )
+    dead = Queue(
+        f"{name}.dead",
+        exchange=DEAD_LETTER_EXCHANGE,
+        routing_key=name,
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum"},
+    )
+    return queue, dead
+
+
+def declare_topology(connection, queues=()) -> None:
+    """Declare both exchanges and ``queues`` with their bindings (idempotent).
+
+    The relay declares the exchanges it publishes to; each consumer declares its own
+    queues; ``helpdesk-setup`` declares every service's queues before any service
+    starts, so an event committed before its consumer first ran still waits for it.
+    """
     channel = connection.channel()
     try:
         for exchange in (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE):
             exchange.bind(channel).declare()
-        for queue in EVENT_QUEUES:
+        for queue in queues:
             queue.bind(channel).declare()
-        # A broker set up by an earlier version still routes every event to the
-        # queue; removing a binding that is not there is a no-op.
-        NOTIFICATIONS_QUEUE.bind(channel).unbind_from(
-            EVENTS_EXCHANGE, routing_key=_FORMER_NOTIFICATIONS_KEY
-        )
     finally:
         channel.close()
 

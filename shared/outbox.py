@@ -369,7 +369,8 @@ class OutboxRelay(DependencyProvider):
         if self._amqp is None:
             conn = relay_connection(self.amqp_url, self.amqp_ssl)
             conn.ensure_connection(max_retries=1)
-            # An event committed before any consumer ran still reaches its queue.
+            # The exchange exists before the first publish (consumers' queues are
+            # declared by helpdesk-setup and by the consumers themselves).
             declare_topology(conn)
             self._amqp = conn
             self._publisher = EventPublisher(conn)

@@ -16,13 +16,11 @@ import sys
 
 import eventlet
 import eventlet.hubs
-from kombu import Connection
 from nameko.runners import ServiceRunner
 
 import shared.green  # noqa: F401,I001  (must precede psycopg)
 from shared.config import ConfigError, Settings
 from shared.crypto import DataKeyring, keyring_from_settings
-from shared.events import declare_topology
 from shared.logging import configure_logging
 
 log = logging.getLogger(__name__)
@@ -74,10 +72,6 @@ def run_service(name: str, service_cls, argv=None, on_start=None) -> int:
     if args.check:
         print(f"helpdesk-{name}: configuration ok ({settings.env})")
         return 0
-
-    # Queues and exchanges exist before anything publishes or consumes.
-    with Connection(settings.amqp_url, connect_timeout=10, ssl=settings.amqp_ssl or False) as conn:
-        declare_topology(conn)
 
     runner = ServiceRunner(settings.nameko_config())
     runner.add_service(service_cls)

@@ -4,8 +4,8 @@ import itertools
 
 import pytest
 
-from shared.migrate import drop_database
 from tests.stack import Stack, create_database, create_vhost, delete_vhost
+from tools.migrate import drop_database
 
 _counter = itertools.count(1)
 

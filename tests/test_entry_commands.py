@@ -6,9 +6,10 @@ Serving and signal handling are tested per service, in its own ``test_main.py``.
 
 import os
 import subprocess
-import sys
 
 import pytest
+
+from tools.localrun import BIN
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,7 +36,7 @@ def service(request, amqp_url, tickets_database_url, notifications_database_url,
         HELPDESK_DATA_KEYS=data_keys,
         **{database_variable: url},
     )
-    return [sys.executable, "-m", f"services.{name}"], env, bad
+    return [str(BIN / f"helpdesk-{name}")], env, bad
 
 
 def test_check_validates_settings_and_exits(service):
@@ -85,7 +86,7 @@ def test_migrate_refuses_bad_settings_in_one_line():
     """``make run`` migrates first: a bad setting must read the same there."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
     done = subprocess.run(
-        [sys.executable, "-m", "shared.migrate"],
+        [str(BIN / "helpdesk-migrate")],
         # As make migrate runs it: development, said explicitly.
         env={**env, "HELPDESK_ENV": "development", "HELPDESK_TICKETS_PER_DAY": "abc"},
         capture_output=True,

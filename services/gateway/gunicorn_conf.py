@@ -1,7 +1,7 @@
-"""gunicorn settings for the gateway: ``gunicorn --config python:services.gateway.gunicorn_conf``.
+"""gunicorn settings for the gateway, which ``helpdesk-gateway`` starts with.
 
-gthread workers (nameko's standalone client is thread-confined, so each thread
-borrows a pooled client). Reads ``HELPDESK_HTTP_HOST``/``HELPDESK_HTTP_PORT``,
+gthread workers (each thread borrows a pooled RPC client). Every value comes from
+the validated ``Settings``: ``HELPDESK_HTTP_HOST``/``HELPDESK_HTTP_PORT``,
 ``HELPDESK_GATEWAY_WORKERS`` (2), ``HELPDESK_GATEWAY_THREADS`` (8) and, for HTTPS,
 ``HELPDESK_TLS_CERT_FILE``/``HELPDESK_TLS_KEY_FILE``. Access lines are written by
 the app as JSON (``gateway.access``), so gunicorn's own access log is off.
@@ -25,22 +25,11 @@ except ConfigError as _exc:
     sys.exit(2)
 
 
-def _positive(name, default):
-    raw = os.environ.get(name) or str(default)
-    if not raw.isdigit() or int(raw) < 1:
-        print(
-            f"helpdesk-gateway: {name} must be a positive whole number, got {raw!r}",
-            file=sys.stderr,
-        )
-        sys.exit(2)
-    return int(raw)
-
-
 bind = f"{_settings.http_host}:{_settings.http_port}"
 # gthread, with gunicorn's own parse errors in the contract's JSON shape.
 worker_class = "services.gateway.worker.GatewayWorker"
-workers = _positive("HELPDESK_GATEWAY_WORKERS", 2)
-threads = _positive("HELPDESK_GATEWAY_THREADS", 8)
+workers = _settings.gateway_workers
+threads = _settings.gateway_threads
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
@@ -52,13 +41,7 @@ proc_name = "helpdesk-gateway"
 limit_request_line = 8190
 limit_request_fields = 100
 
-_cert, _key = os.environ.get("HELPDESK_TLS_CERT_FILE"), os.environ.get("HELPDESK_TLS_KEY_FILE")
-if bool(_cert) != bool(_key):
-    print(
-        "helpdesk-gateway: set both HELPDESK_TLS_CERT_FILE and HELPDESK_TLS_KEY_FILE, or neither",
-        file=sys.stderr,
-    )
-    sys.exit(2)
+_cert, _key = _settings.tls_cert_file, _settings.tls_key_file
 if _cert:
     # Loaded now, as the workers will: a missing or mismatched file is one line here,
     # not gunicorn's traceback.

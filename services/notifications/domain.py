@@ -21,7 +21,6 @@ STATUS_CHANGED = "status_changed"
 TICKET_RESOLVED = "ticket_resolved"
 USER_REPLY = "user_reply"
 TICKET_ASSIGNED = "ticket_assigned"
-NOTICE_KINDS = (SUPPORT_REPLY, STATUS_CHANGED, TICKET_RESOLVED, USER_REPLY, TICKET_ASSIGNED)
 
 # How much of a message a notice body quotes; the ticket page shows the rest.
 EXCERPT_LENGTH = 200
@@ -108,6 +107,8 @@ _RULES = {
     "status_changed": _status_notices,
     "ticket_assigned": _assignment_notices,
 }
+# The ticket events a notice can come of: the service's queue is bound to these only.
+HEARD_EVENT_TYPES = tuple(_RULES)
 
 
 def notices_for(event: dict) -> list[Notice]:

@@ -1,6 +1,6 @@
 """The event entrypoint, the one nameko extension this service adds to ``shared``.
 
-``ticket_events`` consumes ``shared.events.NOTIFICATIONS_QUEUE`` with an
+``ticket_events`` consumes ``services.notifications.queues.TICKET_EVENTS`` with an
 acknowledgement discipline nameko's own ``@consume`` lacks (it acks a failing
 handler's message, losing it):
 
@@ -32,8 +32,9 @@ from nameko.extensions import Entrypoint
 from nameko.messaging import QueueConsumer
 from sqlalchemy import exc as sa_exc
 
+from services.notifications.queues import QUEUES, TICKET_EVENTS
 from shared.context import CONTEXT_KEY
-from shared.events import NOTIFICATIONS_QUEUE, declare_topology, parse_event
+from shared.events import declare_topology, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -95,19 +96,19 @@ class TicketEvents(Entrypoint):
 
     queue_consumer = EventQueueConsumer()
 
-    def __init__(self, queue=NOTIFICATIONS_QUEUE, **kwargs):
+    def __init__(self, queue=TICKET_EVENTS, **kwargs):
         self.queue = queue
         self.stopping = False
         super().__init__(**kwargs)
 
     def setup(self):
-        # Declare the whole topology (dead-letter side included), not just the queue
-        # the consumer declares, so a fresh broker is complete before we consume.
+        # Declare the dead-letter side too, not just the queue the consumer declares,
+        # so a fresh broker is complete before we consume.
         config = self.container.config
         # amqps:// needs the TLS options (CA, host name check) nameko itself uses.
         ssl = config.get(AMQP_SSL_CONFIG_KEY) or False
         with Connection(config[AMQP_URI_CONFIG_KEY], connect_timeout=10, ssl=ssl) as conn:
-            declare_topology(conn)
+            declare_topology(conn, QUEUES)
         self.queue_consumer.register_provider(self)
 
     def stop(self):

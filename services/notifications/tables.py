@@ -6,7 +6,7 @@ from sqlalchemy.dialects.postgresql import UUID
 metadata = sa.MetaData()
 
 # (table, column, id column) of every value sealed with shared.crypto: read by the
-# start-up key check (shared.crypto.DataKeyring) and by shared.rotate_keys.
+# start-up key check (shared.crypto.DataKeyring) and by helpdesk-rotate-keys.
 ENCRYPTED_COLUMNS = (("notices", "body", "id"),)
 # The columns of a row each sealed value is bound to (shared.crypto.Binding): a
 # notice moved to another recipient or ticket fails authentication.

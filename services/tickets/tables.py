@@ -13,7 +13,7 @@ from shared.outbox import OUTBOX_CONTEXT
 metadata = sa.MetaData()
 
 # (table, column, id column[, JSON field]) of every value sealed with shared.crypto:
-# the keyring checks them at start-up and ``python -m shared.rotate_keys`` re-encrypts
+# the keyring checks them at start-up and ``helpdesk-rotate-keys`` re-encrypts
 # them. Unpublished outbox rows hold their event sealed in ``body -> 'sealed'``.
 ENCRYPTED_COLUMNS = (
     ("tickets", "description", "id"),

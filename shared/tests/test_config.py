@@ -100,11 +100,33 @@ def test_only_a_token_verifying_process_needs_the_jwt_settings():
         ({"HELPDESK_RPC_TIMEOUT": "inf"}, "finite"),
         ({"HELPDESK_RPC_TIMEOUT": "1e308"}, "at most 600"),
         ({"HELPDESK_JWT_ALGORITHM": "ES256", "HELPDESK_JWT_PUBLIC_KEY": "garbage"}, "ES256"),
+        ({"HELPDESK_GATEWAY_WORKERS": "zero"}, "HELPDESK_GATEWAY_WORKERS"),
+        ({"HELPDESK_GATEWAY_THREADS": "0"}, "HELPDESK_GATEWAY_THREADS"),
+        ({"HELPDESK_TICKETS_INSTANCES": "17"}, "HELPDESK_TICKETS_INSTANCES"),
+        ({"HELPDESK_NOTIFICATIONS_INSTANCES": "two"}, "HELPDESK_NOTIFICATIONS_INSTANCES"),
+        ({"HELPDESK_TLS_CERT_FILE": "/c.pem"}, "HELPDESK_TLS_KEY_FILE"),
     ],
 )
 def test_invalid_settings_name_the_variable(env, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env({**LOCAL, **env})
+
+
+def test_process_counts_are_validated_settings_too():
+    """What make run and the gateway's gunicorn start is read where every setting is."""
+    s = Settings.from_env(
+        {
+            "HELPDESK_GATEWAY_WORKERS": "3",
+            "HELPDESK_GATEWAY_THREADS": "4",
+            "HELPDESK_TICKETS_INSTANCES": "2",
+            "HELPDESK_NOTIFICATIONS_INSTANCES": "3",
+        }
+    )
+    assert (s.gateway_workers, s.gateway_threads) == (3, 4)
+    assert (s.tickets_instances, s.notifications_instances) == (2, 3)
+    defaults = Settings.from_env({})
+    assert (defaults.gateway_workers, defaults.gateway_threads) == (2, 8)
+    assert (defaults.tickets_instances, defaults.notifications_instances) == (1, 1)
 
 
 def test_features_are_configuration():

@@ -356,7 +356,7 @@ def test_development_key_is_made_once_outside_the_repository(make_settings, tmp_
 
 
 def test_the_default_development_key_file_is_outside_the_repository():
-    from shared.localrun import ROOT
+    from tools.localrun import ROOT
 
     assert ROOT.resolve() not in crypto.DEV_KEY_FILE.resolve().parents
 

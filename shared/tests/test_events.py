@@ -56,10 +56,11 @@ def test_parse_rejects_unknown_types_and_versions():
         events.parse_event({**good, "version": 99})
 
 
-def test_the_notifications_queue_is_bound_to_the_events_that_can_make_a_notice():
+def test_a_consumer_queue_is_bound_to_the_routing_keys_of_its_event_types():
+    queue, dead = events.consumer_queues("q", (events.STATUS_CHANGED, events.MESSAGE_ADDED))
     assert events.routing_key(events.STATUS_CHANGED) == "tickets.status_changed"
-    assert {b.routing_key for b in events.NOTIFICATIONS_QUEUE.bindings} == {
-        "tickets.message_added",
+    assert {b.routing_key for b in queue.bindings} == {
         "tickets.status_changed",
-        "tickets.ticket_assigned",
+        "tickets.message_added",
     }
+    assert (dead.name, dead.exchange.name) == ("q.dead", events.DEAD_LETTER_EXCHANGE.name)

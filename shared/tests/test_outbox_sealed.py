@@ -10,15 +10,17 @@ from kombu import Connection
 
 from shared.crypto import Binding, Keyring, generate_key, key_id_of
 from shared.db import make_engine
-from shared.events import MESSAGE_ADDED, NOTIFICATIONS_QUEUE, declare_topology, make_event
-from shared.migrate import drop_database
+from shared.events import MESSAGE_ADDED, consumer_queues, declare_topology, make_event
 from shared.outbox import EventPublisher, publish_pending, relay_connection, write_event
 from shared.tests.sealed_before import seal_as_before
 from tests.stack import create_database, create_vhost, delete_vhost
+from tools.migrate import drop_database
 
 pytestmark = pytest.mark.integration
 
 KEYRING = Keyring.from_spec(f"k1={generate_key()}")
+# Where these tests read what the relay published.
+QUEUES = consumer_queues("tests.outbox-sealed", [MESSAGE_ADDED])
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,7 @@ def stored_bodies(engine) -> list:
 
 def drain(vhost_url) -> list:
     with Connection(vhost_url) as conn:
-        queue = NOTIFICATIONS_QUEUE.bind(conn.channel())
+        queue = QUEUES[0].bind(conn.channel())
         bodies = []
         while (message := queue.get(no_ack=True)) is not None:
             bodies.append(json.loads(message.body))
@@ -88,7 +90,7 @@ def test_event_text_is_sealed_at_rest_and_published_intact(engine, vhost_url):
     assert key_id_of(stored["sealed"]) == "k1"
 
     with relay_connection(vhost_url) as amqp:
-        declare_topology(amqp)
+        declare_topology(amqp, QUEUES)
         assert publish_pending(engine, EventPublisher(amqp), "outbox", keyring=KEYRING) == 1
     assert drain(vhost_url) == [envelope]
     # Once the broker has it, the row keeps no text at all, sealed or not.
@@ -171,7 +173,7 @@ def test_a_batch_the_broker_refuses_stays_unpublished(engine, vhost_url):
     # A queue that refuses publishes once it holds one message: the broker nacks.
     full = f"full-{uuid.uuid4().hex[:8]}"
     with relay_connection(vhost_url) as amqp:
-        declare_topology(amqp)
+        declare_topology(amqp, QUEUES)
         channel = amqp.channel()
         channel.queue_declare(
             full, auto_delete=True, arguments={"x-max-length": 1, "x-overflow": "reject-publish"}
@@ -193,7 +195,7 @@ def test_a_batch_the_broker_refuses_stays_unpublished(engine, vhost_url):
 
 def test_confirms_are_awaited_once_for_a_whole_batch(vhost_url):
     with relay_connection(vhost_url) as amqp:
-        declare_topology(amqp)
+        declare_topology(amqp, QUEUES)
         publisher = EventPublisher(amqp)
         for i in range(50):
             envelope = event(f"batch {i}")

@@ -26,10 +26,10 @@ from shared.crypto import (
     sealed_columns,
 )
 from shared.db import make_engine
-from shared.migrate import drop_database, ensure_database
 from shared.rotate_keys import rotate_column
 from shared.tests.sealed_before import seal_as_before
 from tests.stack import BASE_PG
+from tools.migrate import drop_database, ensure_database
 
 pytestmark = pytest.mark.integration
 

@@ -75,8 +75,8 @@ def isolated(run_id, request):
 
     The databases are not created here: the set-up step under test creates them.
     """
-    from shared.migrate import drop_database
     from tests.stack import BASE_PG, create_vhost, delete_vhost
+    from tools.migrate import drop_database
 
     tag = f"d{run_id}_{request.module.__name__.rsplit('_', 1)[-1]}"
     amqp = create_vhost(tag)

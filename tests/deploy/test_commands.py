@@ -23,8 +23,8 @@ ENTRYPOINT = [sys.executable, str(ROOT / "deploy" / "entrypoint.py")]
 DRY_RUN = {
     "helpdesk-tickets": ["--check"],
     "helpdesk-notifications": ["--check"],
-    "gunicorn": ["--check-config"],
-    "python": ["--help"],
+    "helpdesk-gateway": ["--check-config"],
+    "helpdesk-setup": ["--help"],
 }
 
 
@@ -51,11 +51,8 @@ def production_env(tmp_path, compose_config):
 
 
 def _dry_run(argv: list[str]) -> list[str]:
-    """``argv`` with its no-serving flag, placed where the program reads it."""
-    flags = DRY_RUN[argv[0]]
-    if argv[0] == "gunicorn":  # options before the app module
-        return [argv[0], *flags, *argv[1:]]
-    return [*argv, *flags]
+    """``argv`` with its no-serving flag."""
+    return [*argv, *DRY_RUN[argv[0]]]
 
 
 def test_every_service_command_starts_in_production(compose_config, production_env):

@@ -57,7 +57,7 @@ def test_only_the_load_balancer_publishes_ports(compose_config):
 def test_setup_runs_before_every_service_once_backing_services_are_healthy(compose_config):
     services = compose_config["services"]
     setup = services["setup"]
-    assert setup["command"] == ["python", "/app/deploy/bootstrap.py"]
+    assert setup["command"] == ["helpdesk-setup"]
     assert setup.get("restart", "no") == "no"
     assert setup["depends_on"] == {
         "postgres": {"condition": "service_healthy"},

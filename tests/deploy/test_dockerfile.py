@@ -130,12 +130,7 @@ def test_entrypoint_and_default_command_are_the_shipped_programs():
     assert entrypoint == ["python", "/app/deploy/entrypoint.py"]
     copied = [args for stage, op, args in instructions() if stage == "runtime" and op == "COPY"]
     assert any("deploy/entrypoint.py" in args and "deploy/probe.py" in args for args in copied)
-    assert json.loads(runtime["CMD"]) == [
-        "gunicorn",
-        "--config",
-        "python:services.gateway.gunicorn_conf",
-        "services.gateway.wsgi:app",
-    ]
+    assert json.loads(runtime["CMD"]) == ["helpdesk-gateway"]
 
 
 def test_the_image_installs_the_project_as_make_run_does():

@@ -28,10 +28,10 @@ import pytest
 import requests
 
 from deploy.make_secrets import issue, pem_cert, pem_key
-from shared.localrun import stop
 from tests.deploy.conftest import ROOT, local_argv
 from tests.scaling.instances import assert_shared_and_once, ids_in
 from tests.stack import free_port
+from tools.localrun import stop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"

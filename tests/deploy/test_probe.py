@@ -14,9 +14,9 @@ import time
 import pytest
 
 from shared.crypto import generate_key
-from shared.localrun import stop
 from tests.deploy.conftest import ROOT, process_env
 from tests.stack import free_port
+from tools.localrun import BIN, stop
 
 pytestmark = pytest.mark.integration
 PROBE = [sys.executable, str(ROOT / "deploy" / "probe.py")]
@@ -40,7 +40,7 @@ def wait_for_probe(args, healthy: bool, timeout: float = 30.0) -> subprocess.Com
 def bootstrapped(isolated):
     """The module's vhost and databases, set up as the compose file's setup step does."""
     done = subprocess.run(
-        [sys.executable, str(ROOT / "deploy" / "bootstrap.py")],
+        [str(BIN / "helpdesk-setup")],
         env=process_env(**isolated),
         capture_output=True,
         text=True,
@@ -53,9 +53,7 @@ def bootstrapped(isolated):
 def start_service(name: str, env: dict) -> subprocess.Popen:
     """The service as the image starts it: its entry command."""
     return subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / f"helpdesk-{name}")]
-        if (ROOT / ".venv" / "bin" / f"helpdesk-{name}").exists()
-        else [sys.executable, "-m", f"services.{name}"],
+        [str(BIN / f"helpdesk-{name}")],
         env=process_env(**env, HELPDESK_DATA_KEYS=f"k1={generate_key()}"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -5,13 +5,13 @@ import subprocess
 
 import pytest
 
-from shared.localrun import ROOT, process_specs
+from tools.localrun import ROOT, process_specs
 
 pytestmark = pytest.mark.e2e
 
 
 def _gateway_argv():
-    return next(spec.argv for spec in process_specs({}) if spec.service == "gateway")
+    return next(spec.argv for spec in process_specs() if spec.service == "gateway")
 
 
 def _run(env):

@@ -22,9 +22,9 @@ import sqlalchemy as sa
 
 from shared.crypto import count_by_format
 from shared.db import make_engine
-from shared.localrun import ROOT
 from shared.rotate_keys import declared_columns
 from tests.e2e.conftest import Api, poll, unique
+from tools.localrun import ROOT
 
 
 @dataclass

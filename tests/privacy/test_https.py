@@ -10,10 +10,10 @@ import time
 import pytest
 import requests
 
-from shared.migrate import drop_database
 from tests.e2e.conftest import DESCRIPTION
 from tests.privacy.tlskit import issue_for, make_ca
 from tests.stack import Stack, create_database, create_vhost, delete_vhost
+from tools.migrate import drop_database
 
 pytestmark = pytest.mark.e2e
 

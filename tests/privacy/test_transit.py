@@ -18,8 +18,8 @@ from kombu import Connection, Exchange, Queue
 from shared.config import ConfigError, Settings
 from shared.db import make_engine
 from shared.events import declare_topology
-from shared.migrate import upgrade
 from tests.privacy.tlskit import TlsBrokerPort, TlsPostgres, issue_for, make_ca
+from tools.migrate import upgrade
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """Two instances of each nameko service on one broker and one database pair.
 
-What ``TICKETS_INSTANCES=2 NOTIFICATIONS_INSTANCES=2 make run`` starts (and what
+What ``HELPDESK_TICKETS_INSTANCES=2 HELPDESK_NOTIFICATIONS_INSTANCES=2 make run`` starts (and what
 ``docker compose up --scale`` does on containers), driven through the gateway:
 
 - the work is shared: both tickets instances answer RPC calls and both
@@ -31,7 +31,7 @@ INSTANCES = ("1", "2")
 @pytest.fixture(scope="module")
 def scaled(make_stack):
     """A stack with two tickets and two notifications processes."""
-    stack = make_stack(TICKETS_INSTANCES=2, NOTIFICATIONS_INSTANCES=2)
+    stack = make_stack(HELPDESK_TICKETS_INSTANCES=2, HELPDESK_NOTIFICATIONS_INSTANCES=2)
     labels = sorted(stack.procs)
     assert labels == [
         "gateway.1",

@@ -1,6 +1,6 @@
-"""Alembic environment for the notifications database (``python -m shared.migrate notifications``)."""
+"""Alembic environment for the notifications database (``helpdesk-migrate notifications``)."""
 
 from services.notifications.tables import metadata
-from shared.migrate import run_migrations
+from tools.migrate import run_migrations
 
 run_migrations(target_metadata=metadata)

@@ -8,14 +8,9 @@ import pytest
 import sqlalchemy as sa
 from kombu import Connection, Producer
 
+from services.notifications.queues import QUEUES, TICKET_EVENTS
 from shared.db import make_engine
-from shared.events import (
-    EVENTS_EXCHANGE,
-    NOTIFICATIONS_DEAD_QUEUE,
-    NOTIFICATIONS_QUEUE,
-    declare_topology,
-    routing_key,
-)
+from shared.events import EVENTS_EXCHANGE, declare_topology, routing_key
 
 
 @pytest.fixture
@@ -47,7 +42,7 @@ def broker(amqp_url):
     """A kombu connection to the session's vhost, topology declared."""
     # confirm_publish: each publish returns only once the broker has the message.
     with Connection(amqp_url, transport_options={"confirm_publish": True}) as conn:
-        declare_topology(conn)
+        declare_topology(conn, QUEUES)
         yield conn
 
 
@@ -60,7 +55,7 @@ def clean(engine, broker):
             conn.execute(sa.text("TRUNCATE notices, processed_events"))
         channel = broker.channel()
         try:
-            for queue in (NOTIFICATIONS_QUEUE, NOTIFICATIONS_DEAD_QUEUE):
+            for queue in QUEUES:
                 queue.bind(channel).purge()
         finally:
             channel.close()
@@ -79,7 +74,7 @@ def publish(broker):
         if direct:  # straight into the queue (the default exchange), whatever its bindings
             Producer(producer.channel).publish(
                 envelope,
-                routing_key=NOTIFICATIONS_QUEUE.name,
+                routing_key=TICKET_EVENTS.name,
                 serializer="json",
                 delivery_mode=2,
             )

@@ -1,6 +1,6 @@
-"""Alembic environment for the tickets database (``python -m shared.migrate tickets``)."""
+"""Alembic environment for the tickets database (``helpdesk-migrate tickets``)."""
 
 from services.tickets.tables import metadata
-from shared.migrate import run_migrations
+from tools.migrate import run_migrations
 
 run_migrations(target_metadata=metadata)

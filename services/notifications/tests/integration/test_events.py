@@ -8,6 +8,8 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from services.notifications.domain import HEARD_EVENT_TYPES
+from services.notifications.queues import TICKET_EVENTS, TICKET_EVENTS_DEAD
 from services.notifications.service import NotificationsService
 from services.notifications.tests.support import (
     ADMIN,
@@ -19,12 +21,7 @@ from services.notifications.tests.support import (
     wait_for,
 )
 from shared.crypto import generate_key
-from shared.events import (
-    DELIVERY_LIMIT,
-    NOTICE_EVENT_TYPES,
-    NOTIFICATIONS_DEAD_QUEUE,
-    NOTIFICATIONS_QUEUE,
-)
+from shared.events import DELIVERY_LIMIT
 from shared.logging import JsonFormatter
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean")]
@@ -157,9 +154,9 @@ def test_events_nobody_hears_of_store_nothing(
 ):
     caplog.set_level(logging.INFO, logger="services.notifications")
     envelope = ticket_event(event_type, **payload)
-    # The queue is not bound to the types no rule hears of (shared.events): put those
-    # straight into it, as a broker bound by an earlier version would.
-    publish(envelope, direct=event_type not in NOTICE_EVENT_TYPES)
+    # The queue is not bound to the types no rule hears of (services.notifications.queues):
+    # put those straight into it, as a broker bound by an earlier version would.
+    publish(envelope, direct=event_type not in HEARD_EVENT_TYPES)
     wait_for(logged_handled(caplog, envelope))
     assert notices(engine) == []
     # Not even the claim: handling such an event again changes nothing either.
@@ -286,19 +283,19 @@ def test_database_outage_is_ridden_out_and_the_event_handled_once(
     wait_for(handled(engine, envelope))
     assert len(notices(engine)) == 1
     assert "event handler failed; requeueing" not in caplog.text
-    assert queue_depth(broker, NOTIFICATIONS_DEAD_QUEUE)[0] == 0
+    assert queue_depth(broker, TICKET_EVENTS_DEAD)[0] == 0
 
 
 def test_malformed_messages_go_straight_to_the_dead_letter_queue(service, publish, broker, engine):
     publish(None, body=b"not an event", content_type="text/plain")
     publish(None, body=b"{not json", content_type="application/json")
     publish(None, body=b'{"type": "message_added", "payload": {}}')
-    wait_for(lambda: queue_depth(broker, NOTIFICATIONS_DEAD_QUEUE)[0] == 3)
+    wait_for(lambda: queue_depth(broker, TICKET_EVENTS_DEAD)[0] == 3)
     # The consumer survived them all and still handles good events.
     good = ticket_event("message_added")
     publish(good)
     wait_for(handled(engine, good))
-    assert queue_depth(broker, NOTIFICATIONS_DEAD_QUEUE)[0] == 3
+    assert queue_depth(broker, TICKET_EVENTS_DEAD)[0] == 3
 
 
 @pytest.fixture
@@ -350,10 +347,10 @@ def test_an_event_that_always_fails_is_dead_lettered_after_the_delivery_limit(
     container.start()
     envelope = ticket_event("message_added")
     publish(envelope)
-    wait_for(lambda: queue_depth(broker, NOTIFICATIONS_DEAD_QUEUE)[0] == 1, timeout=40)
+    wait_for(lambda: queue_depth(broker, TICKET_EVENTS_DEAD)[0] == 1, timeout=40)
     assert caplog.text.count("event handler failed; requeueing") >= DELIVERY_LIMIT
     container.stop()
-    assert queue_depth(broker, NOTIFICATIONS_QUEUE)[0] == 0
+    assert queue_depth(broker, TICKET_EVENTS)[0] == 0
 
 
 @pytest.mark.slow
@@ -363,7 +360,7 @@ def test_events_published_while_the_service_is_down_are_all_handled_once(
     burst = [ticket_event("message_added", ticket_id=n) for n in range(1, 201)]
     for envelope in burst:
         publish(envelope)
-    wait_for(lambda: queue_depth(broker, NOTIFICATIONS_QUEUE) == (200, 0), timeout=5)
+    wait_for(lambda: queue_depth(broker, TICKET_EVENTS) == (200, 0), timeout=5)
     container_factory(NotificationsService, config).start()
     wait_for(handled(engine, *burst), timeout=60)
     assert scalar(engine, "SELECT count(*) FROM notices") == 200
@@ -377,13 +374,13 @@ def test_two_instances_share_the_queue_without_duplicates(
 ):
     for _ in range(2):
         container_factory(NotificationsService, config).start()
-    assert queue_depth(broker, NOTIFICATIONS_QUEUE)[1] == 2
+    assert queue_depth(broker, TICKET_EVENTS)[1] == 2
     events = [ticket_event("message_added", ticket_id=n) for n in range(1, 151)]
     for envelope in events:  # every event delivered twice, as after a relay crash
         publish(envelope)
         publish(envelope)
     wait_for(handled(engine, *events), timeout=60)
-    wait_for(lambda: queue_depth(broker, NOTIFICATIONS_QUEUE)[0] == 0)
+    wait_for(lambda: queue_depth(broker, TICKET_EVENTS)[0] == 0)
     assert scalar(engine, "SELECT count(*) FROM notices") == 150
     assert scalar(engine, "SELECT count(DISTINCT event_id) FROM notices") == 150
 

@@ -130,10 +130,15 @@ def test_excerpt_is_one_line_and_bounded():
     assert excerpt("short\n\ntext") == "short text"
 
 
-def test_a_rule_exists_for_every_event_the_queue_is_bound_to_and_only_those():
-    """The queue hears only ``NOTICE_EVENT_TYPES``; a rule for any other type would
-    never run, and a bound type without a rule would be delivered for nothing."""
+def test_the_queue_is_bound_to_exactly_the_events_a_rule_hears_of():
+    """A rule for a type the queue is not bound to would never run, and a bound type
+    without a rule would be delivered, parsed and acked for nothing."""
     from services.notifications.domain import _RULES
-    from shared.events import NOTICE_EVENT_TYPES
+    from services.notifications.queues import TICKET_EVENTS
 
-    assert set(_RULES) == set(NOTICE_EVENT_TYPES)
+    assert {b.routing_key for b in TICKET_EVENTS.bindings} == {
+        "tickets.message_added",
+        "tickets.status_changed",
+        "tickets.ticket_assigned",
+    }
+    assert {b.routing_key.split(".", 1)[1] for b in TICKET_EVENTS.bindings} == set(_RULES)

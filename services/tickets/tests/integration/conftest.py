@@ -8,10 +8,9 @@ from nameko.extensions import Entrypoint
 from nameko.testing.utils import get_extension
 
 from services.tickets.service import TicketsService
-from shared.events import EVENTS_EXCHANGE, NOTIFICATIONS_QUEUE, declare_topology
+from shared.events import EVENTS_EXCHANGE, declare_topology
 
-# What these tests read the relay's output from: every ticket event, whatever the
-# notifications queue is bound to (it hears only the types that can make a notice).
+# What these tests read the relay's output from: every ticket event.
 EVERY_EVENT = Queue(
     "tests.every-ticket-event", exchange=EVENTS_EXCHANGE, routing_key="tickets.#", durable=True
 )
@@ -38,14 +37,12 @@ def db(tickets_database_url):
 
 @pytest.fixture(autouse=True)
 def clean(tickets_database_url, amqp_url):
-    """Every test starts with empty tables and empty event queues."""
+    """Every test starts with empty tables and an empty event queue."""
     with psycopg.connect(tickets_database_url, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
     with Connection(amqp_url) as conn:
-        declare_topology(conn)
-        for queue in (NOTIFICATIONS_QUEUE, EVERY_EVENT):
-            queue.bind(conn.default_channel).declare()
-            queue.bind(conn.default_channel).purge()
+        declare_topology(conn, [EVERY_EVENT])
+        EVERY_EVENT.bind(conn.default_channel).purge()
     yield
 
 

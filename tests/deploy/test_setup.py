@@ -1,25 +1,25 @@
-"""deploy/bootstrap.py, the one-shot set-up step, against the real PostgreSQL and RabbitMQ."""
+"""``helpdesk-setup``, the one-shot set-up step, against the real PostgreSQL and RabbitMQ."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import psycopg
 import pytest
 from alembic.script import ScriptDirectory
 
-from shared.migrate import alembic_config
-from tests.deploy.conftest import ROOT, process_env
+from tests.deploy.conftest import process_env
+from tools.localrun import BIN
+from tools.migrate import alembic_config
 
 pytestmark = pytest.mark.integration
-BOOTSTRAP = [sys.executable, str(ROOT / "deploy" / "bootstrap.py")]
+SETUP = [str(BIN / "helpdesk-setup")]
 
 
 def _run(env, *args, timeout=180):
     return subprocess.run(
-        [*BOOTSTRAP, *args], env=process_env(**env), capture_output=True, text=True, timeout=timeout
+        [*SETUP, *args], env=process_env(**env), capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -1,10 +1,12 @@
 """What ``make run`` starts: every service and the gateway, in the foreground.
 
 ``process_specs`` is the one description of the local process set; both this
-supervisor and the test suite's ``stack`` fixture start processes from it.
-Instances per service: ``TICKETS_INSTANCES``, ``NOTIFICATIONS_INSTANCES`` (default
-1 each); the gateway's gunicorn runs ``HELPDESK_GATEWAY_WORKERS`` worker processes.
-Ctrl-C (or SIGTERM) stops all of them; if one dies, the rest are stopped too.
+supervisor (``python -m tools.localrun``, after ``helpdesk-migrate``) and the test
+suite's ``Stack`` start processes from it, after declaring every service's queues as
+``helpdesk-setup`` does (``declare_queues``): each registered service's
+``helpdesk-<name>`` command, ``HELPDESK_<NAME>_INSTANCES`` times (1 by default),
+then ``helpdesk-gateway``. Ctrl-C (or SIGTERM) stops all of them; if one dies, the
+rest are stopped too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from shared.config import ConfigError, Settings
+from tools import registry
+from tools.setup import declare_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -34,35 +40,15 @@ class ProcessSpec:
         return f"{self.service}.{self.instance}"
 
 
-def _instances(env, name) -> int:
-    raw = env.get(name, "1") or "1"
-    if not raw.isdigit() or not 1 <= int(raw) <= 16:
-        raise SystemExit(f"{name} must be a whole number from 1 to 16, got {raw!r}")
-    return int(raw)
-
-
-def process_specs(env=None) -> list[ProcessSpec]:
-    """The processes a local stack runs, for the environment ``env``."""
-    env = os.environ if env is None else env
-    specs = []
-    for service, var in (
-        ("tickets", "TICKETS_INSTANCES"),
-        ("notifications", "NOTIFICATIONS_INSTANCES"),
-    ):
-        for i in range(1, _instances(env, var) + 1):
-            specs.append(ProcessSpec(service, i, (sys.executable, "-m", f"services.{service}")))
-    specs.append(
-        ProcessSpec(
-            "gateway",
-            1,
-            (
-                str(BIN / "gunicorn"),
-                "--config",
-                "python:services.gateway.gunicorn_conf",
-                "services.gateway.wsgi:app",
-            ),
-        )
-    )
+def process_specs(settings: Settings | None = None) -> list[ProcessSpec]:
+    """The processes a local stack runs under ``settings`` (the defaults when None)."""
+    settings = Settings() if settings is None else settings
+    specs = [
+        ProcessSpec(service.name, i, (str(BIN / service.command),))
+        for service in registry.services()
+        for i in range(1, service.instances(settings) + 1)
+    ]
+    specs.append(ProcessSpec("gateway", 1, (str(BIN / "helpdesk-gateway"),)))
     return specs
 
 
@@ -89,8 +75,6 @@ def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
 
 def main() -> int:
     """Start everything; return when Ctrl-C is pressed or a process dies."""
-    from shared.config import ConfigError, Settings
-
     env = dict(os.environ)
     env.setdefault("HELPDESK_ENV", "development")
     try:
@@ -98,6 +82,9 @@ def main() -> int:
     except ConfigError as exc:
         print(f"make run: configuration error: {exc}", file=sys.stderr)
         return 2
+    # Before any service runs, as helpdesk-setup does in a deployment: an event
+    # published before its consumer first starts then waits for it.
+    declare_queues(settings)
     running = []
     stopping = False
 
@@ -107,7 +94,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    for spec in process_specs(env):
+    for spec in process_specs(settings):
         running.append((spec, start(spec, env)))
     url = f"http://{settings.http_host}:{settings.http_port}"
     print(f"Help Center ({settings.env}) starting: {url}/help-center", file=sys.stderr)

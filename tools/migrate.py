@@ -1,37 +1,33 @@
-"""Create each service's database if missing and apply its Alembic migrations.
+"""``helpdesk-migrate``: create each service's database if missing and apply its migrations.
 
-``python -m shared.migrate [tickets] [notifications]`` is what ``make run`` and the
-deployment's one-shot set-up step call. Each service keeps its migrations in
-``services/<name>/migrations`` and its ``env.py`` calls ``run_migrations``.
+``helpdesk-migrate [SERVICE ...]`` (every registered service by default) is what
+``make migrate`` runs; ``helpdesk-setup`` calls ``upgrade`` too. Each service names
+its Alembic folder in its ``manifest.py`` (``tools.registry``), and its
+``migrations/env.py`` calls ``run_migrations``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
 from shared.config import ConfigError, Settings, sqlalchemy_url
-
-SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
-DATABASE_SETTING = {
-    "tickets": "tickets_database_url",
-    "notifications": "notifications_database_url",
-}
+from tools import registry
 
 
-def _plain_url(url: str) -> str:
+def plain_url(url: str) -> str:
+    """A database URL as psycopg wants it (``postgresql://``, no SQLAlchemy driver)."""
     scheme, rest = url.split("://", 1)
     return f"postgresql://{rest}" if scheme.startswith("postgres") else url
 
 
 def ensure_database(url: str) -> bool:
     """Create the database named in ``url`` if it does not exist; True if created."""
-    parts = urlsplit(_plain_url(url))
+    parts = urlsplit(plain_url(url))
     name = parts.path.lstrip("/")
     maintenance = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(maintenance, autocommit=True) as conn:
@@ -43,7 +39,7 @@ def ensure_database(url: str) -> bool:
 
 def drop_database(url: str) -> None:
     """Drop the database named in ``url`` (tests only), ending its connections."""
-    parts = urlsplit(_plain_url(url))
+    parts = urlsplit(plain_url(url))
     name = parts.path.lstrip("/")
     maintenance = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(maintenance, autocommit=True) as conn:
@@ -57,7 +53,7 @@ def alembic_config(service: str, url: str):
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(SERVICES_DIR / service / "migrations"))
+    cfg.set_main_option("script_location", str(registry.service(service).migrations))
     cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
     return cfg
 
@@ -87,10 +83,12 @@ def run_migrations(target_metadata=None) -> None:
 
 def main(argv=None) -> int:
     """Migrate the named services (all by default) to their newest schema."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(DATABASE_SETTING))
+    parser = argparse.ArgumentParser(
+        prog="helpdesk-migrate", description="Create and migrate each service's database."
+    )
+    parser.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(registry.names()))
     args = parser.parse_args(argv)
-    unknown = set(args.services) - set(DATABASE_SETTING)
+    unknown = set(args.services) - set(registry.names())
     if unknown:
         parser.error(f"unknown service(s): {', '.join(sorted(unknown))}")
     try:
@@ -98,12 +96,8 @@ def main(argv=None) -> int:
     except ConfigError as exc:
         print(f"helpdesk-migrate: configuration error: {exc}", file=sys.stderr)
         return 2
-    for service in args.services or list(DATABASE_SETTING):
-        url = getattr(settings, DATABASE_SETTING[service])
+    for service in args.services or registry.names():
+        url = registry.service(service).database_url(settings)
         upgrade(service, url)
-        print(f"{service}: migrated {urlsplit(_plain_url(url)).path.lstrip('/')}", file=sys.stderr)
+        print(f"{service}: migrated {urlsplit(plain_url(url)).path.lstrip('/')}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,11 @@
-"""One-shot set-up a deployment runs before any service starts.
+"""``helpdesk-setup``: the one-shot set-up that runs before any service starts.
 
-``python deploy/bootstrap.py`` waits for PostgreSQL and RabbitMQ to answer, creates
-each service's database if missing and applies every migration
-(``shared.migrate``), then declares the broker's exchanges and queues
-(``shared.events.declare_topology``). Every step is idempotent, so it runs on each
-``docker compose up`` and before each upgrade's new code. Exit 0 on success.
+It waits for PostgreSQL and RabbitMQ to answer, creates each registered service's
+database if missing and applies every migration (``tools.migrate``), then declares
+the broker's exchanges and every queue a service consumes (``tools.registry``), so an
+event published before its consumer first runs still waits for it. Every step is
+idempotent, so it runs on each ``docker compose up``, before each upgrade's new code,
+and at each ``make run``. Exit 0 on success.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from urllib.parse import urlsplit
 import psycopg
 from kombu import Connection
 
-from shared import migrate
 from shared.config import ConfigError, Settings
-from shared.events import EVENT_QUEUES, declare_topology
+from shared.events import declare_topology
+from tools import migrate, registry
 
 
 def _redacted(url: str) -> str:
@@ -36,14 +37,14 @@ def wait_for(name: str, attempt, deadline: float, interval: float = 1.0) -> None
             return
         except Exception as exc:  # any failure to connect means "not yet"
             if time.monotonic() >= deadline:
-                raise SystemExit(f"bootstrap: {name} did not answer in time: {exc}") from None
-            print(f"bootstrap: waiting for {name}: {exc}", file=sys.stderr)
+                raise SystemExit(f"helpdesk-setup: {name} did not answer in time: {exc}") from None
+            print(f"helpdesk-setup: waiting for {name}: {exc}", file=sys.stderr)
             time.sleep(interval)
 
 
 def _postgres_ready(url: str):
     # The maintenance database: the service's own may not exist yet.
-    maintenance = urlsplit(migrate._plain_url(url))._replace(path="/postgres").geturl()
+    maintenance = urlsplit(migrate.plain_url(url))._replace(path="/postgres").geturl()
     return lambda: psycopg.connect(maintenance, connect_timeout=5).close()
 
 
@@ -60,24 +61,33 @@ def _broker_ready(settings: Settings):
     return attempt
 
 
-def bootstrap(settings: Settings, timeout: float) -> None:
-    """Wait for the backing services, migrate both databases, declare the topology."""
-    deadline = time.monotonic() + timeout
-    for service, setting in migrate.DATABASE_SETTING.items():
-        url = getattr(settings, setting)
-        wait_for(f"PostgreSQL ({_redacted(url)})", _postgres_ready(url), deadline)
-        migrate.upgrade(service, url)
-        print(f"bootstrap: {service}: migrated {_redacted(url)}", file=sys.stderr)
-    wait_for(f"RabbitMQ ({_redacted(settings.amqp_url)})", _broker_ready(settings), deadline)
+def declare_queues(settings: Settings) -> tuple:
+    """Declare the exchanges and every registered service's queues; return the queues."""
+    queues = registry.event_queues()
     with _broker(settings, 10) as conn:
-        declare_topology(conn)
-    names = ", ".join(queue.name for queue in EVENT_QUEUES)
-    print(f"bootstrap: broker topology declared (queues: {names})", file=sys.stderr)
+        declare_topology(conn, queues)
+    return queues
+
+
+def setup(settings: Settings, timeout: float) -> None:
+    """Wait for the backing services, migrate every database, declare the topology."""
+    deadline = time.monotonic() + timeout
+    for service in registry.services():
+        url = service.database_url(settings)
+        wait_for(f"PostgreSQL ({_redacted(url)})", _postgres_ready(url), deadline)
+        migrate.upgrade(service.name, url)
+        print(f"helpdesk-setup: {service.name}: migrated {_redacted(url)}", file=sys.stderr)
+    wait_for(f"RabbitMQ ({_redacted(settings.amqp_url)})", _broker_ready(settings), deadline)
+    names = ", ".join(queue.name for queue in declare_queues(settings))
+    print(f"helpdesk-setup: broker topology declared (queues: {names})", file=sys.stderr)
 
 
 def main(argv=None) -> int:
     """Run the set-up with settings from the environment; non-zero exit on failure."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="helpdesk-setup",
+        description="Create and migrate the databases, then declare the broker's queues.",
+    )
     parser.add_argument(
         "--timeout",
         type=float,
@@ -88,11 +98,7 @@ def main(argv=None) -> int:
     try:
         settings = Settings.from_env(verifies_tokens=False)
     except ConfigError as exc:
-        print(f"bootstrap: configuration error: {exc}", file=sys.stderr)
+        print(f"helpdesk-setup: configuration error: {exc}", file=sys.stderr)
         return 2
-    bootstrap(settings, args.timeout)
+    setup(settings, args.timeout)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

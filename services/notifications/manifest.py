@@ -1,0 +1,12 @@
+"""What the cross-service tools (``tools/``) need to know of the notifications service."""
+
+from pathlib import Path
+
+from services.notifications import queues, tables
+
+NAME = "notifications"
+DATABASE_SETTING = "notifications_database_url"
+INSTANCES_SETTING = "notifications_instances"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+ENCRYPTED_COLUMNS = tables.ENCRYPTED_COLUMNS
+EVENT_QUEUES = queues.QUEUES

@@ -1,0 +1,13 @@
+"""What the cross-service tools (``tools/``) need to know of the tickets service."""
+
+from pathlib import Path
+
+from services.tickets import tables
+
+NAME = "tickets"
+DATABASE_SETTING = "tickets_database_url"
+INSTANCES_SETTING = "tickets_instances"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+ENCRYPTED_COLUMNS = tables.ENCRYPTED_COLUMNS
+# The tickets service publishes events and consumes none.
+EVENT_QUEUES = ()

@@ -116,6 +116,7 @@ def test_process_counts_are_validated_settings_too():
     """What make run and the gateway's gunicorn start is read where every setting is."""
     s = Settings.from_env(
         {
+            **LOCAL,
             "HELPDESK_GATEWAY_WORKERS": "3",
             "HELPDESK_GATEWAY_THREADS": "4",
             "HELPDESK_TICKETS_INSTANCES": "2",
@@ -124,7 +125,7 @@ def test_process_counts_are_validated_settings_too():
     )
     assert (s.gateway_workers, s.gateway_threads) == (3, 4)
     assert (s.tickets_instances, s.notifications_instances) == (2, 3)
-    defaults = Settings.from_env({})
+    defaults = Settings.from_env(LOCAL)
     assert (defaults.gateway_workers, defaults.gateway_threads) == (2, 8)
     assert (defaults.tickets_instances, defaults.notifications_instances) == (1, 1)
 

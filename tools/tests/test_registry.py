@@ -29,7 +29,11 @@ def test_every_service_with_a_database_is_registered_and_declares_itself():
 
 def test_make_run_starts_each_service_as_often_as_its_instances_setting_says():
     settings = Settings.from_env(
-        {"HELPDESK_TICKETS_INSTANCES": "2", "HELPDESK_NOTIFICATIONS_INSTANCES": "3"}
+        {
+            "HELPDESK_ENV": "development",
+            "HELPDESK_TICKETS_INSTANCES": "2",
+            "HELPDESK_NOTIFICATIONS_INSTANCES": "3",
+        }
     )
     specs = process_specs(settings)
     assert [spec.label for spec in specs] == [

@@ -8,9 +8,9 @@ them costs several seconds each.
 
 import pytest
 
-from shared.migrate import upgrade
 from tests.backing import PrivateBroker, PrivatePostgres
 from tests.stack import Stack
+from tools.migrate import upgrade
 
 
 @pytest.fixture(scope="session")

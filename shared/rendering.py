@@ -171,7 +171,7 @@ def _nesting_exhausted(tokens: list[Token]) -> bool:
 
 
 # No cache: stored text is rendered once, when written, and its HTML stored beside
-# it (services/tickets); a cache of up to 100 KiB per entry would be unbounded memory.
+# it by its caller; a cache of up to 100 KiB per entry would be unbounded memory.
 def render_markdown(text: str) -> str:
     """Render user-written Markdown to HTML that is safe to insert into a page.
 

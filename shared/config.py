@@ -102,7 +102,7 @@ def _data_encryption(env, environment: str) -> bool:
 def _data_legacy_binding(env) -> bool:
     """``HELPDESK_DATA_LEGACY_BINDING``: ``refuse`` (default) or ``accept`` values
     sealed with the old, row-only binding (an upgrade, until the rotation command
-    has re-sealed them; docs/decisions/0001-sealed-value-bindings.md)."""
+    has re-sealed them; docs/decisions/0004-sealed-value-bindings.md)."""
     raw = (env.get("HELPDESK_DATA_LEGACY_BINDING") or "refuse").lower()
     if raw not in ("refuse", "accept"):
         raise ConfigError(f"HELPDESK_DATA_LEGACY_BINDING must be refuse or accept, got {raw!r}")

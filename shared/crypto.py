@@ -8,7 +8,7 @@ and internal flag, a notice's recipient): a ciphertext copied into another row o
 column, or whose row is moved to another reader, fails authentication instead of
 decrypting. The prefix is the binding's version: ``hd1`` values (bound to the row
 only) still open while ``HELPDESK_DATA_LEGACY_BINDING=accept``, until the rotation
-command re-seals them (docs/decisions/0001-sealed-value-bindings.md).
+command re-seals them (docs/decisions/0004-sealed-value-bindings.md).
 
 Keys come from ``HELPDESK_DATA_KEYS`` (``id=base64key,id2=base64key``; the first
 is active unless ``HELPDESK_DATA_ACTIVE_KEY`` names another) or from a key file

@@ -171,11 +171,39 @@ def _check_public_key(algorithm: str, public_key: str) -> None:
         ) from None
 
 
+def _jwks_url(raw: str | None, environment: str, algorithm: str) -> str | None:
+    """``HELPDESK_JWT_JWKS_URL``: where the host publishes its signing keys.
+
+    https, or http to a loopback address outside production (a local identity
+    provider, the tests): the keys decide who is an admin, so they never travel
+    in the clear over a network. Only RS256/ES256 publish keys.
+    """
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    name = "HELPDESK_JWT_JWKS_URL"
+    if not parts.hostname:
+        raise ConfigError(f"{name} must be an absolute URL, got {raw!r}")
+    if parts.scheme == "http":
+        if environment == "production" or not _loopback(parts.hostname):
+            raise ConfigError(
+                f"{name} must be https:// (http:// only to a loopback address outside production)"
+            )
+    elif parts.scheme != "https":
+        raise ConfigError(f"{name} must be an https:// URL, got scheme {parts.scheme!r}")
+    if algorithm == "HS256":
+        raise ConfigError(
+            f"{name} needs HELPDESK_JWT_ALGORITHM RS256 or ES256 (HS256 has no public keys)"
+        )
+    return raw
+
+
 def _jwt_settings(env, environment: str) -> dict:
     """The ``jwt_*`` fields from ``HELPDESK_JWT_*``, for a process that verifies tokens.
 
     Production needs a real HS256 secret (32+ characters, not the development one);
-    RS256/ES256 need ``HELPDESK_JWT_PUBLIC_KEY`` or ``HELPDESK_JWT_PUBLIC_KEY_FILE``.
+    RS256/ES256 need ``HELPDESK_JWT_PUBLIC_KEY`` or ``HELPDESK_JWT_PUBLIC_KEY_FILE``,
+    or the host's key set at ``HELPDESK_JWT_JWKS_URL`` (one or the other, not both).
     """
     algorithm = env.get("HELPDESK_JWT_ALGORITHM", "HS256").upper()
     if algorithm not in JWT_ALGORITHMS:
@@ -189,6 +217,12 @@ def _jwt_settings(env, environment: str) -> dict:
                 public_key = fh.read()
         except OSError as exc:
             raise ConfigError(f"HELPDESK_JWT_PUBLIC_KEY_FILE unreadable: {exc}") from None
+    jwks_url = _jwks_url(env.get("HELPDESK_JWT_JWKS_URL"), environment, algorithm)
+    if jwks_url and public_key:
+        raise ConfigError(
+            "Set HELPDESK_JWT_JWKS_URL or HELPDESK_JWT_PUBLIC_KEY(_FILE), not both: "
+            "which keys count must be unambiguous"
+        )
     if algorithm == "HS256":
         if secret is None:
             if environment == "production":
@@ -198,8 +232,12 @@ def _jwt_settings(env, environment: str) -> dict:
             raise ConfigError(
                 "HELPDESK_JWT_SECRET must be a real secret of at least 32 characters in production"
             )
+    elif jwks_url:
+        pass  # keys come from the host, fetched when the first token needs one
     elif not public_key:
-        raise ConfigError(f"HELPDESK_JWT_PUBLIC_KEY(_FILE) is required for {algorithm}")
+        raise ConfigError(
+            f"HELPDESK_JWT_PUBLIC_KEY(_FILE) or HELPDESK_JWT_JWKS_URL is required for {algorithm}"
+        )
     else:
         _check_public_key(algorithm, public_key)
     return {
@@ -208,6 +246,11 @@ def _jwt_settings(env, environment: str) -> dict:
         "jwt_public_key": public_key if algorithm != "HS256" else None,
         "jwt_issuer": env.get("HELPDESK_JWT_ISSUER") or None,
         "jwt_audience": env.get("HELPDESK_JWT_AUDIENCE") or None,
+        "jwt_jwks_url": jwks_url,
+        # Seconds between two fetches of the key set, however many unknown kids arrive.
+        "jwt_jwks_min_interval": _float(
+            env, "HELPDESK_JWT_JWKS_MIN_INTERVAL", Settings.jwt_jwks_min_interval, maximum=3600.0
+        ),
     }
 
 
@@ -243,7 +286,13 @@ def _amqp_url(env, environment: str) -> str:
 
 
 # A process that verifies no token holds no token key (``verifies_tokens=False``).
-_NO_JWT = {"jwt_secret": None, "jwt_public_key": None, "jwt_issuer": None, "jwt_audience": None}
+_NO_JWT = {
+    "jwt_secret": None,
+    "jwt_public_key": None,
+    "jwt_issuer": None,
+    "jwt_audience": None,
+    "jwt_jwks_url": None,
+}
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -274,6 +323,9 @@ class Settings:
     jwt_public_key: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    # The host's JWKS (RS256/ES256): keys picked by the token's kid, refreshed on rotation.
+    jwt_jwks_url: str | None = None
+    jwt_jwks_min_interval: float = 30.0
     rpc_timeout: float = 5.0
     rpc_pool_size: int = 8
     # Seconds a client has to send a request's head and body once it starts.

@@ -3,7 +3,10 @@
 The algorithm is pinned by configuration (``Settings.jwt_algorithm``); the token
 header's ``alg`` is never trusted, so ``none`` or an HS256 token forged with a
 public key as secret are refused. ``sub``, ``role`` and ``exp`` are required;
-``iss``/``aud`` are checked when configured.
+``iss``/``aud`` are checked when configured. The key is the configured secret or
+public key, or (``HELPDESK_JWT_JWKS_URL``) the host's key named by the token's
+``kid`` (``jwks.KeySet``). ``exp``/``nbf``/``iat`` allow ``LEEWAY`` seconds of
+clock difference between the host and the gateway.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 import jwt
 
 from services.gateway.errors import Unauthorized
+from services.gateway.jwks import KeySet, UnknownKey
 from shared.catalog import ROLES
 from shared.config import Settings
 from shared.text import is_text
@@ -25,6 +29,9 @@ MAX_NAME_LENGTH = 200
 # Verified tokens remembered per process: a client sends the same token on every
 # request, and checking its signature is half the gateway's own work per request.
 CACHE_SIZE = 4096
+# Seconds of clock difference tolerated on exp/nbf/iat: the host's clock and ours
+# are never exactly alike, and a token minted "now" must not be "not yet valid".
+LEEWAY = 30
 
 
 @dataclass(frozen=True)
@@ -46,9 +53,16 @@ class Actor:
 class TokenVerifier:
     """Verifies bearer tokens against the configured key and algorithm."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, key_set: KeySet | None = None):
         self.algorithm = settings.jwt_algorithm
         self.key = settings.jwt_secret if self.algorithm == "HS256" else settings.jwt_public_key
+        if key_set is None and settings.jwt_jwks_url:
+            key_set = KeySet(
+                settings.jwt_jwks_url,
+                self.algorithm,
+                min_interval=settings.jwt_jwks_min_interval,
+            )
+        self.key_set = key_set
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
         self.options = {
@@ -86,19 +100,24 @@ class TokenVerifier:
 
     def _decode(self, token: str) -> tuple[Actor, float]:
         try:
+            key = self.key_set.key_for(token) if self.key_set is not None else self.key
+        except UnknownKey:
+            raise Unauthorized("The token is invalid.") from None
+        try:
             claims = jwt.decode(
                 token,
-                self.key,
+                key,
                 algorithms=[self.algorithm],
                 options=self.options,
                 issuer=self.issuer,
                 audience=self.audience,
+                leeway=LEEWAY,
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The token has expired.") from None
         except jwt.InvalidTokenError:
             raise Unauthorized("The token is invalid.") from None
-        return _actor(claims), float(claims["exp"])
+        return _actor(claims), float(claims["exp"]) + LEEWAY
 
 
 def _actor(claims: dict) -> Actor:

@@ -108,7 +108,7 @@ def test_tokens_that_must_be_refused(stack):
     now = int(time.time())
     good = {"sub": unique("u"), "role": "user", "exp": now + 300}
     refused = {
-        "expired": jwt.encode(good | {"exp": now - 10}, DEV_JWT_SECRET, "HS256"),
+        "expired": jwt.encode(good | {"exp": now - 120}, DEV_JWT_SECRET, "HS256"),
         "wrong key": jwt.encode(good, "another-secret-entirely-" * 3, "HS256"),
         "wrong algorithm": jwt.encode(good, DEV_JWT_SECRET, "HS512"),
         "none": f"{_b64(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{_b64(json.dumps(good).encode())}.",

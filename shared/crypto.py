@@ -265,7 +265,7 @@ class _LegacyReads:
             self._next = now + self.EVERY
             log.warning(
                 "stored value read under the old binding (hd1); re-seal with "
-                "python -m shared.rotate_keys, then set HELPDESK_DATA_LEGACY_BINDING=refuse",
+                "helpdesk-rotate-keys, then set HELPDESK_DATA_LEGACY_BINDING=refuse",
                 extra={"value_of": binding.label, "legacy_reads": self.count},
             )
 
@@ -503,12 +503,12 @@ def check_stored_keys(engine, encrypted_columns, keyring: Keyring) -> None:
         raise LegacyBindingRefused(
             f"{legacy} stored values are sealed with the old binding ({LEGACY_PREFIX}, "
             "row only); to upgrade, set HELPDESK_DATA_LEGACY_BINDING=accept, start, and "
-            "re-seal them with python -m shared.rotate_keys"
+            "re-seal them with helpdesk-rotate-keys"
         )
     if legacy:
         log.warning(
             "%d stored values are still sealed with the old binding (%s); re-seal them "
-            "with python -m shared.rotate_keys, then set HELPDESK_DATA_LEGACY_BINDING=refuse",
+            "with helpdesk-rotate-keys, then set HELPDESK_DATA_LEGACY_BINDING=refuse",
             legacy,
             LEGACY_PREFIX,
         )

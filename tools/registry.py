@@ -2,8 +2,8 @@
 
 A service that owns a database has a ``manifest.py`` beside its ``service.py`` with
 ``NAME``, ``DATABASE_SETTING`` and ``INSTANCES_SETTING`` (``Settings`` attributes),
-``MIGRATIONS`` (its Alembic folder), ``ENCRYPTED_COLUMNS`` (what key rotation walks)
-and ``EVENT_QUEUES`` (the kombu queues it consumes, declared by ``helpdesk-setup``
+``MIGRATIONS`` (its Alembic folder), ``ENCRYPTED_COLUMNS`` and ``SEALED_CONTEXT``
+(what key rotation walks, and what each value is bound to) and ``EVENT_QUEUES`` (the kombu queues it consumes, declared by ``helpdesk-setup``
 before anything publishes). Adding a service is one line in ``MANIFESTS``.
 """
 
@@ -29,6 +29,7 @@ class Service:
     instances_setting: str
     migrations: Path
     encrypted_columns: tuple
+    sealed_context: dict
     event_queues: tuple
 
     @property
@@ -53,6 +54,7 @@ def _load(module_name: str) -> Service:
         instances_setting=module.INSTANCES_SETTING,
         migrations=Path(module.MIGRATIONS),
         encrypted_columns=tuple(module.ENCRYPTED_COLUMNS),
+        sealed_context=dict(module.SEALED_CONTEXT),
         event_queues=tuple(module.EVENT_QUEUES),
     )
 

@@ -9,4 +9,5 @@ DATABASE_SETTING = "notifications_database_url"
 INSTANCES_SETTING = "notifications_instances"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 ENCRYPTED_COLUMNS = tables.ENCRYPTED_COLUMNS
+SEALED_CONTEXT = tables.SEALED_CONTEXT
 EVENT_QUEUES = queues.QUEUES

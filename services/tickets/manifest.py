@@ -9,5 +9,6 @@ DATABASE_SETTING = "tickets_database_url"
 INSTANCES_SETTING = "tickets_instances"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 ENCRYPTED_COLUMNS = tables.ENCRYPTED_COLUMNS
+SEALED_CONTEXT = tables.SEALED_CONTEXT
 # The tickets service publishes events and consumes none.
 EVENT_QUEUES = ()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,9 +21,9 @@ import sqlalchemy as sa
 
 from shared.crypto import count_by_format
 from shared.db import make_engine
-from shared.rotate_keys import declared_columns
 from tests.e2e.conftest import Api, poll, unique
-from tools.localrun import ROOT
+from tools.localrun import BIN, ROOT
+from tools.rotate_keys import declared_columns
 
 
 @dataclass
@@ -210,9 +209,9 @@ def restart_services(stack, keys: str | None = None, **env) -> None:
 
 
 def rotate_keys(stack, *args) -> subprocess.CompletedProcess:
-    """``python -m shared.rotate_keys *args`` with the stack's settings."""
+    """``helpdesk-rotate-keys *args`` with the stack's settings."""
     return subprocess.run(
-        [sys.executable, "-m", "shared.rotate_keys", *args],
+        [str(BIN / "helpdesk-rotate-keys"), *args],
         cwd=ROOT,
         env=stack.env,
         capture_output=True,

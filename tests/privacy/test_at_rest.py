@@ -17,7 +17,6 @@ import pytest
 
 from shared.crypto import Keyring
 from shared.db import make_engine
-from shared.rotate_keys import declared_columns
 from tests.e2e.conftest import Api, poll, unique
 from tests.privacy.scenario import (
     DATABASES,
@@ -28,6 +27,7 @@ from tests.privacy.scenario import (
     sealed_rows,
     seed,
 )
+from tools.rotate_keys import declared_columns
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,7 @@
 """Key rotation on a running stack, by the documented procedure (docs/security.md).
 
 1. The services get the new key, active, beside the old one (restart).
-2. ``python -m shared.rotate_keys`` re-encrypts both databases while the API keeps
+2. ``helpdesk-rotate-keys`` re-encrypts both databases while the API keeps
    taking writes.
 3. ``--check --without OLD`` says the old key is no longer needed.
 4. The services restart with the new key only and every text reads back intact.
@@ -19,7 +19,6 @@ import sqlalchemy as sa
 
 from shared.crypto import Keyring, generate_key
 from shared.db import make_engine
-from shared.rotate_keys import declared_columns
 from shared.tests.sealed_before import seal_as_before
 from tests.e2e.conftest import Api
 from tests.privacy.scenario import (
@@ -35,6 +34,7 @@ from tests.privacy.scenario import (
     sealed_rows,
     seed,
 )
+from tools.rotate_keys import declared_columns
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -11,7 +11,6 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from shared import rotate_keys
 from shared.crypto import (
     Binding,
     Keyring,
@@ -26,14 +25,20 @@ from shared.crypto import (
     sealed_columns,
 )
 from shared.db import make_engine
-from shared.rotate_keys import rotate_column
 from shared.tests.sealed_before import seal_as_before
 from tests.stack import BASE_PG
+from tools import registry, rotate_keys
 from tools.migrate import drop_database, ensure_database
+from tools.rotate_keys import rotate_column
 
 pytestmark = pytest.mark.integration
 
-# Declared as a service's tables.py would (the check command reads it from here).
+# Declared as a service's manifest.py would: the commands find "scratch" here.
+NAME = "scratch"
+DATABASE_SETTING = "tickets_database_url"
+INSTANCES_SETTING = "tickets_instances"
+MIGRATIONS = "."
+EVENT_QUEUES = ()
 ENCRYPTED_COLUMNS = (("notes", "body", "id"), ("events", "body", "event_id", "sealed"))
 SEALED_CONTEXT = {"notes": ("owner",), "events": ("routing_key",)}
 NOTES, EVENTS = sealed_columns(ENCRYPTED_COLUMNS, SEALED_CONTEXT)
@@ -241,10 +246,22 @@ def test_a_service_without_a_needed_key_refuses_to_start(
     container.stop()
 
 
+def register_scratch(monkeypatch):
+    """Make this module the only registered service, for the commands under test."""
+    monkeypatch.setattr(registry, "MANIFESTS", (__name__,))
+    registry.services.cache_clear()  # and again after the test (below)
+
+
+@pytest.fixture(autouse=True)
+def _registry_as_it_was():
+    yield
+    registry.services.cache_clear()
+
+
 def test_check_command_reports_keys_and_what_can_be_removed(
     engine, database_url, make_settings, monkeypatch
 ):
-    monkeypatch.setitem(rotate_keys.SERVICES, "scratch", (__name__, "tickets_database_url"))
+    register_scratch(monkeypatch)
     settings = make_settings(HELPDESK_TICKETS_DATABASE_URL=database_url)
     seal_notes_as_before(engine, OLD_RING)
     out = io.StringIO()
@@ -262,7 +279,7 @@ def test_check_command_reports_keys_and_what_can_be_removed(
 
 
 def test_command_line(engine, database_url, monkeypatch, capsys):
-    monkeypatch.setitem(rotate_keys.SERVICES, "scratch", (__name__, "tickets_database_url"))
+    register_scratch(monkeypatch)
     monkeypatch.setenv("HELPDESK_ENV", "test")
     monkeypatch.setenv("HELPDESK_TICKETS_DATABASE_URL", database_url)
     monkeypatch.setenv("HELPDESK_DATA_KEYS", f"old={OLD},new={NEW}")
@@ -283,7 +300,7 @@ def test_command_line(engine, database_url, monkeypatch, capsys):
 
 
 def test_every_service_declares_its_encrypted_columns():
-    declared = {s: {c.label for c in rotate_keys.declared_columns(s)} for s in rotate_keys.SERVICES}
+    declared = {s: {c.label for c in rotate_keys.declared_columns(s)} for s in registry.names()}
     assert {"tickets.description", "tickets.resolution_note", "tickets.closed_note"} <= declared[
         "tickets"
     ]
@@ -299,7 +316,7 @@ def test_values_are_bound_to_their_row_and_its_context_in_the_declared_column():
 def test_every_service_binds_who_may_read_its_values():
     bound = {
         (c.table, c.column): c.context
-        for s in rotate_keys.SERVICES
+        for s in registry.names()
         for c in rotate_keys.declared_columns(s)
     }
     for column in ("description", "resolution_note", "closed_note"):

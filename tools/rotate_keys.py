@@ -1,8 +1,8 @@
-"""Re-encrypt stored ticket text under the active data key, online and resumable.
+"""``helpdesk-rotate-keys``: re-encrypt stored text under the active data key, online.
 
-``python -m shared.rotate_keys [SERVICE ...]`` walks every encrypted column a
-service declares (``ENCRYPTED_COLUMNS`` in its ``tables.py``: ``(table, column,
-id column)``, or ``(table, column, id column, json field)`` for a value kept inside
+``helpdesk-rotate-keys [SERVICE ...]`` walks every encrypted column a registered
+service declares (``ENCRYPTED_COLUMNS`` in its ``tables.py``, named by its
+``manifest.py``: ``(table, column, id column)``, or ``(table, column, id column, json field)`` for a value kept inside
 a JSON document) by id, in batches. Each batch is one short transaction that locks
 only the rows it changes (``FOR UPDATE SKIP LOCKED``: rows a service is changing
 right now are skipped and retried), and only rows whose value is not already under
@@ -27,7 +27,6 @@ then remove the old key and restart.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
 from dataclasses import dataclass
@@ -47,19 +46,14 @@ from shared.crypto import (
     keyring_from_settings,
     sealed_columns,
 )
-
-# service -> (module declaring ENCRYPTED_COLUMNS, Settings attribute of its database)
-SERVICES = {
-    "tickets": ("services.tickets.tables", "tickets_database_url"),
-    "notifications": ("services.notifications.tables", "notifications_database_url"),
-}
+from tools import registry
 
 
 def declared_columns(service: str) -> list[EncryptedColumn]:
-    """The ``ENCRYPTED_COLUMNS`` a service's ``tables.py`` declares, each bound to
-    its table's ``SEALED_CONTEXT``."""
-    module = importlib.import_module(SERVICES[service][0])
-    return sealed_columns(module.ENCRYPTED_COLUMNS, module.SEALED_CONTEXT)
+    """The ``ENCRYPTED_COLUMNS`` a registered service declares, each bound to its
+    table's ``SEALED_CONTEXT``."""
+    declared = registry.service(service)
+    return sealed_columns(declared.encrypted_columns, declared.sealed_context)
 
 
 def _stale(column: EncryptedColumn) -> str:
@@ -152,7 +146,7 @@ def rotate_column(
 def _engine(settings: Settings, service: str) -> sa.Engine:
     from shared.db import make_engine
 
-    return make_engine(getattr(settings, SERVICES[service][1]), pool_size=1)
+    return make_engine(registry.service(service).database_url(settings), pool_size=1)
 
 
 def check(settings: Settings, services, keyring: Keyring | None, out=None) -> dict:
@@ -255,28 +249,29 @@ def rotate(settings: Settings, services, keyring: Keyring, batch: int, err=None)
 def main(argv=None) -> int:
     """Entry point: rotate (default) or ``--check``; see the module doc."""
     parser = argparse.ArgumentParser(
-        prog="python -m shared.rotate_keys", description=__doc__.splitlines()[0]
+        prog="helpdesk-rotate-keys",
+        description="Re-encrypt stored text under the active data key, online and resumable.",
     )
-    parser.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(SERVICES))
+    parser.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(registry.names()))
     parser.add_argument("--check", action="store_true", help="report only; change nothing")
     parser.add_argument(
         "--without", metavar="KEY", help="with --check: exit 0 only if KEY is no longer needed"
     )
     parser.add_argument("--batch", type=int, default=500, help="rows per transaction (500)")
     args = parser.parse_args(argv)
-    unknown = set(args.services) - set(SERVICES)
+    unknown = set(args.services) - set(registry.names())
     if unknown:
         parser.error(f"unknown service(s): {', '.join(sorted(unknown))}")
     if args.without and not args.check:
         parser.error("--without goes with --check")
     if not 1 <= args.batch <= 10_000:
         parser.error("--batch must be from 1 to 10000")
-    services = args.services or list(SERVICES)
+    services = args.services or list(registry.names())
     try:
         settings = Settings.from_env(verifies_tokens=False)
         keyring = keyring_from_settings(settings)
     except (ConfigError, ValueError) as exc:
-        print(f"rotate_keys: configuration error: {exc}", file=sys.stderr)
+        print(f"helpdesk-rotate-keys: configuration error: {exc}", file=sys.stderr)
         return 2
     try:
         if args.check:
@@ -291,11 +286,7 @@ def main(argv=None) -> int:
         return rotate(settings, services, keyring, args.batch)
     except MissingDataKey as exc:
         print(
-            f"rotate_keys: {exc}; keep every old key in HELPDESK_DATA_KEYS while rotating",
+            f"helpdesk-rotate-keys: {exc}; keep every old key in HELPDESK_DATA_KEYS while rotating",
             file=sys.stderr,
         )
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -157,6 +157,56 @@ def _frame_ancestors(raw: str | None) -> str:
     return " ".join(sources)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _cors_origins(raw: str | None, environment: str) -> tuple[str, ...]:
+    """``HELPDESK_CORS_ORIGINS``: the origins whose pages may call the API.
+
+    Comma-separated ``scheme://host[:port]``, written as a browser sends ``Origin``
+    (lower case, no default port); no path, no ``*`` (every site could then read a
+    caller's answers with a token it got hold of). Production takes https only,
+    but for loopback.
+    """
+    if not raw or not raw.strip():
+        return ()
+    origins = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if "*" in item:
+            raise ConfigError("HELPDESK_CORS_ORIGINS never takes '*': list each origin")
+        parts = urlsplit(item)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if (
+            parts.scheme not in _DEFAULT_PORTS
+            or not parts.hostname
+            or port == -1
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+            or item.endswith(("?", "#"))
+        ):
+            raise ConfigError(
+                f"HELPDESK_CORS_ORIGINS takes scheme://host[:port] origins, got {item!r}"
+            )
+        if parts.scheme == "http" and environment == "production" and not _loopback(parts.hostname):
+            raise ConfigError(f"HELPDESK_CORS_ORIGINS must be https:// in production, got {item!r}")
+        host = parts.hostname.lower()
+        if ":" in host:
+            host = f"[{host}]"
+        origin = f"{parts.scheme}://{host}"
+        if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+            origin += f":{port}"
+        origins.append(origin)
+    return tuple(dict.fromkeys(origins))
+
+
 def _check_public_key(algorithm: str, public_key: str) -> None:
     # Parsed now: a key that cannot verify anything must stop start-up, not turn every
     # signed request into a 500.
@@ -345,6 +395,8 @@ class Settings:
     amqp_key_file: str | None = None
     # Who may embed the Help Center pages in a frame (CSP frame-ancestors).
     frame_ancestors: str = "'self'"
+    # Origins whose pages may call the API across origins (CORS); none by default.
+    cors_origins: tuple = ()
     # The gateway's gunicorn: worker processes, threads each, and HTTPS (both or neither).
     gateway_workers: int = 2
     gateway_threads: int = 8
@@ -416,6 +468,7 @@ class Settings:
             data_encryption=_data_encryption(env, name),
             data_legacy_binding=_data_legacy_binding(env),
             frame_ancestors=_frame_ancestors(env.get("HELPDESK_FRAME_ANCESTORS")),
+            cors_origins=_cors_origins(env.get("HELPDESK_CORS_ORIGINS"), name),
             gateway_workers=_int(env, "HELPDESK_GATEWAY_WORKERS", cls.gateway_workers, 1, 256),
             gateway_threads=_int(env, "HELPDESK_GATEWAY_THREADS", cls.gateway_threads, 1, 1024),
             tickets_instances=_int(env, "HELPDESK_TICKETS_INSTANCES", cls.tickets_instances, 1, 16),

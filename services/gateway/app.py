@@ -24,7 +24,7 @@ from services.gateway.errors import (
     register_error_handlers,
 )
 from services.gateway.hsts import StrictTransportSecurity
-from services.gateway.middleware import Authenticate, NoStoreNoSniff, RequestContext
+from services.gateway.middleware import Authenticate, Cors, NoStoreNoSniff, RequestContext
 from services.gateway.openapi import build_openapi
 from services.gateway.pages import register_pages
 from shared.catalog import build_catalog
@@ -177,6 +177,8 @@ def create_app(settings: Settings, clients) -> falcon.App:
             StrictTransportSecurity(),
             NoStoreNoSniff(),
             RequestContext(router),
+            # Before Authenticate (added last): a preflight carries no token.
+            Cors(settings.cors_origins),
         ],
         router=router,
         cors_enable=False,

@@ -141,6 +141,68 @@ class Authenticate:
             raise ApiError(403, "This endpoint needs the admin role.")
 
 
+# What a page on a listed origin may send and read (CORS). Credentials are never
+# allowed: callers authenticate with a bearer token, not cookies.
+CORS_METHODS = ("GET", "HEAD", "POST")
+CORS_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "Last-Event-ID",
+    REQUEST_ID_HEADER,
+)
+CORS_EXPOSED_HEADERS = ("Retry-After", REQUEST_ID_HEADER)
+CORS_MAX_AGE = 600  # seconds a browser may reuse a preflight's answer
+
+
+def is_preflight(req) -> bool:
+    """A CORS preflight: ``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``."""
+    return (
+        req.method == "OPTIONS"
+        and req.get_header("Origin") is not None
+        and req.get_header("Access-Control-Request-Method") is not None
+    )
+
+
+class Cors:
+    """Cross-origin calls from the origins in ``HELPDESK_CORS_ORIGINS`` only.
+
+    A preflight is answered here, before authentication (a browser never sends a
+    token with one): 204, with the allowed methods and headers when the origin is
+    listed, with no CORS header at all when it is not, so the browser refuses the
+    call. Any other answer to a listed origin names it (never ``*``) and exposes
+    ``Retry-After`` and ``X-Request-Id``. ``Vary: Origin`` on every answer while
+    any origin is listed, since the headers depend on it.
+    """
+
+    def __init__(self, origins):
+        self.origins = frozenset(origins)
+
+    def process_request(self, req, resp):
+        if not is_preflight(req):
+            return
+        resp.status = 204
+        if req.get_header("Origin") in self.origins:
+            resp.set_headers(
+                {
+                    "Access-Control-Allow-Methods": ", ".join(CORS_METHODS),
+                    "Access-Control-Allow-Headers": ", ".join(CORS_REQUEST_HEADERS),
+                    "Access-Control-Max-Age": str(CORS_MAX_AGE),
+                }
+            )
+        resp.complete = True
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        if not self.origins:
+            return
+        resp.append_header("Vary", "Origin")
+        origin = req.get_header("Origin")
+        if origin in self.origins:
+            resp.set_header("Access-Control-Allow-Origin", origin)
+            if not is_preflight(req):
+                resp.set_header("Access-Control-Expose-Headers", ", ".join(CORS_EXPOSED_HEADERS))
+
+
 class NoStoreNoSniff:
     """``Cache-Control: no-store`` and ``X-Content-Type-Options: nosniff`` on every
     answer, errors included (401 before routing, 404, 405, 413...).

@@ -15,6 +15,10 @@ from services.gateway import schemas
 from services.gateway.body import MAX_BODY_BYTES
 from services.gateway.errors import CODE_BY_STATUS
 from services.gateway.middleware import (
+    CORS_EXPOSED_HEADERS,
+    CORS_MAX_AGE,
+    CORS_METHODS,
+    CORS_REQUEST_HEADERS,
     MAX_REQUEST_ID_LENGTH,
     REQUEST_ID_CHARACTERS,
     REQUEST_ID_HEADER,
@@ -569,8 +573,24 @@ def build_openapi(settings) -> dict:
                 "bytes, or 431 header_fields_too_large for more than 100 header fields; "
                 "a request whose head and body do not arrive within "
                 "HELPDESK_REQUEST_READ_TIMEOUT seconds (10) of its first byte is answered "
-                "408 request_timeout and the connection closed."
+                "408 request_timeout and the connection closed. "
+                "Cross-origin callers (CORS, see x-cors): only the origins an operator lists "
+                "in HELPDESK_CORS_ORIGINS, never *, no credentials (bearer tokens, not "
+                "cookies). A preflight (OPTIONS with Origin and Access-Control-Request-Method, "
+                "on any path) is answered 204 without a token: with the allowed methods, "
+                "headers and max age for a listed origin, with no CORS header for any other. "
+                "Every other answer to a listed origin, errors included, carries "
+                "Access-Control-Allow-Origin (that origin) and Access-Control-Expose-Headers; "
+                "Vary: Origin is on every answer while any origin is listed."
             ),
+        },
+        "x-cors": {
+            "allowOrigins": "HELPDESK_CORS_ORIGINS (none by default)",
+            "allowMethods": list(CORS_METHODS),
+            "allowHeaders": list(CORS_REQUEST_HEADERS),
+            "exposeHeaders": list(CORS_EXPOSED_HEADERS),
+            "maxAge": CORS_MAX_AGE,
+            "allowCredentials": False,
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],

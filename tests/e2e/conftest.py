@@ -70,3 +70,24 @@ def other_user(stack):
 @pytest.fixture
 def admin(stack):
     return Api(stack, unique("admin"), "admin", "Sam Support")
+
+
+SERVICES = ("gateway", "tickets", "notifications")
+
+
+def log_marks(stack) -> dict:
+    """Where each service's logs end now; pass it to ``faults_logged_since``."""
+    return {service: len(stack.logs(service)) for service in SERVICES}
+
+
+def faults_logged_since(stack, marks: dict) -> list[str]:
+    """The log lines written since ``marks`` that tell of a fault: an ERROR, or a
+    traceback other than nameko's for an expected (typed) error, which it logs as
+    a WARNING with its traceback for every 4xx a service raises."""
+    faults = []
+    for service in SERVICES:
+        for line in stack.logs(service)[marks[service] :].splitlines():
+            expected = "(expected) error handling worker" in line
+            if '"level": "ERROR"' in line or ("Traceback" in line and not expected):
+                faults.append(line[:2000])
+    return faults

@@ -1,5 +1,5 @@
 # Help Center: the two commands are `make run` and `make test` (see README.md);
-# `make unit` and `make lint` give feedback in seconds while you change code.
+# `make unit` and `make lint` give fast feedback while you change code.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -35,7 +35,7 @@ migrate: setup
 	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(VENV)/bin/helpdesk-migrate
 	HELPDESK_ENV=$${HELPDESK_ENV:-development} $(PY) -m services.tickets.fill_html
 
-## make unit: the unit-marked tests only (no database, broker or browser); seconds
+## make unit: the unit-marked tests only (no database, broker or browser)
 unit: $(STAMP)
 	$(PY) -m pytest -p no:cacheprovider -m unit -q
 

@@ -3,8 +3,11 @@
 ``python deploy/make_secrets.py`` writes what ``docker-compose.yml`` reads and
 never overwrites a file that exists (so it is safe to re-run):
 
-- ``.env``: ``HELPDESK_POSTGRES_PASSWORD`` and ``HELPDESK_RABBITMQ_PASSWORD``
-  (random, URL-safe, so they can sit inside connection URLs);
+- ``.env``: the administrative ``HELPDESK_POSTGRES_PASSWORD`` and
+  ``HELPDESK_RABBITMQ_PASSWORD`` (only the set-up step gets them) and each
+  service's own database and broker password (``PASSWORDS``); random and URL-safe,
+  so they can sit inside connection URLs. A password missing from an existing
+  ``.env`` is appended; none is ever changed;
 - ``deploy/secrets/jwt_secret``: the HS256 secret shared with the host platform
   that signs the tokens (replace it with the platform's own);
 - ``deploy/secrets/data_keys``: the at-rest encryption key (``id=base64key``);
@@ -49,6 +52,16 @@ from shared.crypto import generate_key
 
 ROOT = Path(__file__).resolve().parent.parent
 VALIDITY = dt.timedelta(days=825)
+# Every password docker-compose.yml reads from .env (tools/access.py: one login each).
+PASSWORDS = (
+    "HELPDESK_POSTGRES_PASSWORD",
+    "HELPDESK_RABBITMQ_PASSWORD",
+    "HELPDESK_TICKETS_DB_PASSWORD",
+    "HELPDESK_NOTIFICATIONS_DB_PASSWORD",
+    "HELPDESK_TICKETS_AMQP_PASSWORD",
+    "HELPDESK_NOTIFICATIONS_AMQP_PASSWORD",
+    "HELPDESK_GATEWAY_AMQP_PASSWORD",
+)
 # The group the Help Center image runs as (deploy/Dockerfile's helpdesk, gid 10001).
 SECRETS_GID = 10001
 # name -> (mode, readable by SECRETS_GID); anything else under deploy/secrets is 0600.
@@ -73,6 +86,25 @@ def _write(path: Path, text: str, written: list) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     written.append(path)
+
+
+def _passwords(env: Path, written: list) -> None:
+    """Write ``.env`` (0600) with every password of ``PASSWORDS``, or append the
+    ones an existing ``.env`` lacks (one made by an earlier version)."""
+    have = set()
+    if env.exists():
+        have = {line.split("=", 1)[0].strip() for line in env.read_text().splitlines()}
+    missing = "".join(f"{name}={secrets.token_hex(24)}\n" for name in PASSWORDS if name not in have)
+    if not missing:
+        return
+    if have:
+        with env.open("a", encoding="utf-8") as fh:
+            fh.write(missing)
+    else:
+        _write(env, missing, written)
+    if env not in written:
+        written.append(env)
+    env.chmod(0o600)
 
 
 def restrict(secrets_dir: Path) -> list[str]:
@@ -142,15 +174,7 @@ def make_secrets(root: Path, hostname: str, internal_tls: bool) -> list[Path]:
     secrets_dir = root / "deploy" / "secrets"
     secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secrets_dir.chmod(0o700)  # mkdir leaves an existing (checked-out, 0755) directory as it is
-    env = root / ".env"
-    if not env.exists():
-        _write(
-            env,
-            f"HELPDESK_POSTGRES_PASSWORD={secrets.token_hex(24)}\n"
-            f"HELPDESK_RABBITMQ_PASSWORD={secrets.token_hex(24)}\n",
-            written,
-        )
-        env.chmod(0o600)
+    _passwords(root / ".env", written)
     _write(secrets_dir / "jwt_secret", secrets.token_urlsafe(48) + "\n", written)
     _write(secrets_dir / "data_keys", f"k{secrets.token_hex(3)}={generate_key()}\n", written)
     if not (secrets_dir / "tls.pem").exists():

@@ -14,14 +14,17 @@ the ``HELPDESK_JWT_*`` settings; every other process passes
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import os
 import re
 import ssl
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from shared.catalog import DEFAULT_FEATURES
+
+log = logging.getLogger(__name__)
 
 DEV_JWT_SECRET = "helpdesk-development-secret-do-not-use-in-production"
 ENVIRONMENTS = ("development", "test", "production")
@@ -325,6 +328,53 @@ def _loopback(host: str) -> bool:
         return False
 
 
+TRANSPORT_SETTINGS = (
+    "HELPDESK_AMQP_URL",
+    "HELPDESK_TICKETS_DATABASE_URL",
+    "HELPDESK_NOTIFICATIONS_DATABASE_URL",
+)
+
+
+def verified_transport(url: str) -> bool:
+    """Whether ``url`` is TLS with the server's certificate and host name verified:
+    ``amqps://`` (``Settings.amqp_ssl`` always verifies), ``https://``, or a
+    PostgreSQL URL with ``sslmode=verify-full``."""
+    parts = urlsplit(url)
+    if parts.scheme in ("amqps", "https"):
+        return True
+    if parts.scheme.startswith("postgres"):
+        return parse_qs(parts.query).get("sslmode") == ["verify-full"]
+    return False
+
+
+def _allow_unverified(env) -> bool:
+    raw = (env.get("HELPDESK_ALLOW_UNVERIFIED_TRANSPORT") or "false").lower()
+    if raw not in ("true", "false"):
+        raise ConfigError(f"HELPDESK_ALLOW_UNVERIFIED_TRANSPORT must be true or false, got {raw!r}")
+    return raw == "true"
+
+
+def check_transport(env, environment: str, urls: dict) -> None:
+    """Production refuses broker/database URLs (``{variable: url}``) that are not
+    TLS-verified, unless ``HELPDESK_ALLOW_UNVERIFIED_TRANSPORT=true``, which is
+    logged as a warning naming each one."""
+    if environment != "production":
+        return
+    unverified = sorted(name for name, url in urls.items() if url and not verified_transport(url))
+    if not unverified:
+        return
+    if not _allow_unverified(env):
+        raise ConfigError(
+            f"{', '.join(unverified)} must be TLS-verified in production (amqps://, "
+            "sslmode=verify-full), or set HELPDESK_ALLOW_UNVERIFIED_TRANSPORT=true"
+        )
+    log.warning(
+        "HELPDESK_ALLOW_UNVERIFIED_TRANSPORT=true: %s connect without a verified TLS "
+        "certificate; anyone on that network can read or change the traffic",
+        ", ".join(unverified),
+    )
+
+
 def _amqp_url(env, environment: str) -> str:
     url = env.get("HELPDESK_AMQP_URL")
     if url:
@@ -435,7 +485,7 @@ class Settings:
         log_level = env.get("HELPDESK_LOG_LEVEL", cls.log_level).upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(f"HELPDESK_LOG_LEVEL must be one of {LOG_LEVELS}, got {log_level!r}")
-        return cls(
+        settings = cls(
             env=name,
             http_host=_http_host(env, name),
             http_port=_int(env, "HELPDESK_HTTP_PORT", cls.http_port, 1, 65535),
@@ -478,6 +528,9 @@ class Settings:
             **_amqp_tls(env),
             **_tls(env),
         )
+        # Those set: a process given no database URL (the gateway) connects to none.
+        check_transport(env, name, {var: env.get(var) for var in TRANSPORT_SETTINGS})
+        return settings
 
     @property
     def amqp_ssl(self) -> dict | None:

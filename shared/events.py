@@ -14,7 +14,9 @@ for an internal note has ``internal: true`` and ``body: null``.
 The exchanges are declared here (``declare_topology``); each consumer builds its
 queues with ``consumer_queues`` and declares them itself, and ``helpdesk-setup``
 declares every consumer's queues before any service starts, so an event committed
-before its consumer ever ran still waits in its durable queue.
+before its consumer ever ran still waits in its durable queue. A service whose own
+broker user may not configure them (``tools/access.py``) calls ``ensure_topology``,
+which then only checks that ``helpdesk-setup`` declared them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from amqp.exceptions import AccessRefused, NotFound
 from kombu import Exchange, Queue, binding
 from marshmallow import Schema, fields, validate
 
@@ -95,6 +98,37 @@ def declare_topology(connection, queues=()) -> None:
             queue.bind(channel).declare()
     finally:
         channel.close()
+
+
+class TopologyMissing(RuntimeError):
+    """The broker lacks part of the topology and this user may not declare it."""
+
+
+def ensure_topology(connection, queues=()) -> None:
+    """``declare_topology`` where this broker user may configure it (local runs,
+    ``helpdesk-setup``); a service's own, restricted user instead checks, with passive
+    declares (which need no permission), that ``helpdesk-setup`` declared it all."""
+    try:
+        declare_topology(connection, queues)
+        return
+    except AccessRefused:
+        pass
+    for kind, name in (
+        *(("exchange", exchange.name) for exchange in (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE)),
+        *(("queue", queue.name) for queue in queues),
+    ):
+        channel = connection.channel()  # a refused or missing name closes the channel
+        try:
+            if kind == "exchange":
+                channel.exchange_declare(name, "topic", passive=True)
+            else:
+                channel.queue_declare(name, passive=True)
+        except NotFound:
+            raise TopologyMissing(
+                f"the broker has no {kind} {name!r}: run helpdesk-setup first"
+            ) from None
+        finally:
+            channel.close()
 
 
 # --- schemas ----------------------------------------------------------------------

@@ -47,7 +47,7 @@ from shared.crypto import (
     keyring_from_settings,
 )
 from shared.db import make_engine
-from shared.events import EVENTS_EXCHANGE, declare_topology, routing_key
+from shared.events import EVENTS_EXCHANGE, ensure_topology, routing_key
 
 log = logging.getLogger(__name__)
 
@@ -370,8 +370,9 @@ class OutboxRelay(DependencyProvider):
             conn = relay_connection(self.amqp_url, self.amqp_ssl)
             conn.ensure_connection(max_retries=1)
             # The exchange exists before the first publish (consumers' queues are
-            # declared by helpdesk-setup and by the consumers themselves).
-            declare_topology(conn)
+            # declared by helpdesk-setup and by the consumers themselves); checked
+            # only, when the tickets service's broker user may not declare it.
+            ensure_topology(conn)
             self._amqp = conn
             self._publisher = EventPublisher(conn)
         return self._publisher

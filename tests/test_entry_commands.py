@@ -55,6 +55,7 @@ def test_refuses_to_start_without_data_keys(service):
         **env,
         "HELPDESK_ENV": "production",
         "HELPDESK_JWT_SECRET": "p" * 40,
+        "HELPDESK_ALLOW_UNVERIFIED_TRANSPORT": "true",  # the local broker and database
         "HELPDESK_DATA_KEYS": "",
     }
     done = subprocess.run(command, env=production, capture_output=True, timeout=60)

@@ -6,21 +6,42 @@ the broker's exchanges and every queue a service consumes (``tools.registry``), 
 event published before its consumer first runs still waits for it. Every step is
 idempotent, so it runs on each ``docker compose up``, before each upgrade's new code,
 and at each ``make run``. Exit 0 on success.
+
+It is the one process with administrative credentials. Given them, it also gives
+each service its own logins, with the permissions ``tools/access.py`` lists:
+
+- ``HELPDESK_POSTGRES_ADMIN_URL`` (a superuser, e.g. ``.../postgres``): each
+  service's database URL names a role and password; the role is made (or its
+  password reset) without superuser, database or role creation, may connect to its
+  own database only and read and change its rows only. Migrations run as the
+  administrator.
+- ``HELPDESK_RABBITMQ_MANAGEMENT_URL`` (``https://admin:password@host:15671/``, the
+  management API): each ``HELPDESK_<SERVICE>_AMQP_URL`` (and the gateway's) names a
+  user, password and vhost; the user is made with its configure/write/read and topic
+  permissions. ``HELPDESK_AMQP_URL`` is then the administrator's.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import json
+import os
+import ssl
 import sys
 import time
-from urllib.parse import urlsplit
+import urllib.request
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg
 from kombu import Connection
+from psycopg import sql
 
-from shared.config import ConfigError, Settings
+from shared.config import ConfigError, Settings, check_transport
 from shared.events import declare_topology
 from tools import migrate, registry
+from tools.access import DATABASE_PRIVILEGES, broker_grants
 
 
 def _redacted(url: str) -> str:
@@ -61,6 +82,142 @@ def _broker_ready(settings: Settings):
     return attempt
 
 
+@dataclass(frozen=True)
+class Access:
+    """The administrative logins, and each service's login to create (none: skip)."""
+
+    postgres_admin_url: str | None = None
+    management_url: str | None = None
+    # service -> its amqp(s):// URL (user, password, vhost)
+    broker_logins: dict = field(default_factory=dict)
+
+
+def access_from_env(env, settings: Settings) -> Access:
+    """``Access`` from the environment; ``ConfigError`` naming a bad variable."""
+    admin = env.get("HELPDESK_POSTGRES_ADMIN_URL") or None
+    if admin and urlsplit(admin).scheme not in ("postgresql", "postgres"):
+        raise ConfigError("HELPDESK_POSTGRES_ADMIN_URL must be a postgresql:// URL")
+    management = env.get("HELPDESK_RABBITMQ_MANAGEMENT_URL") or None
+    logins = {}
+    if management:
+        parts = urlsplit(management)
+        if parts.scheme not in ("http", "https") or not parts.username:
+            raise ConfigError(
+                "HELPDESK_RABBITMQ_MANAGEMENT_URL must be http(s)://user:password@host:port/"
+            )
+        vhost = urlsplit(settings.amqp_url).path
+        for service in broker_grants():
+            name = f"HELPDESK_{service.upper()}_AMQP_URL"
+            url = env.get(name) or ""
+            login = urlsplit(url)
+            if login.scheme not in ("amqp", "amqps") or not login.username or not login.password:
+                raise ConfigError(f"{name} must be amqp(s)://user:password@host/vhost")
+            if login.path != vhost:
+                raise ConfigError(f"{name} must name the vhost of HELPDESK_AMQP_URL ({vhost!r})")
+            logins[service] = url
+    check_transport(
+        env,
+        settings.env,
+        {"HELPDESK_POSTGRES_ADMIN_URL": admin, "HELPDESK_RABBITMQ_MANAGEMENT_URL": management},
+    )
+    return Access(admin, management, logins)
+
+
+def _in_database(admin_url: str, database: str) -> str:
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{database}"))
+
+
+def grant_database(admin_url: str, service: str, service_url: str) -> None:
+    """Make ``service_url``'s role (no superuser), migrate its database as the
+    administrator, and let the role connect to that database only and read and
+    change its rows only. Idempotent; re-running resets the password."""
+    parts = urlsplit(migrate.plain_url(service_url))
+    role, database = unquote(parts.username or ""), parts.path.lstrip("/")
+    if not role or parts.password is None:
+        raise ConfigError(f"the {service} database URL must name its own role and password")
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        conn.execute(
+            sql.SQL(
+                "{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                "NOBYPASSRLS NOINHERIT PASSWORD {}"
+            ).format(
+                sql.SQL("ALTER" if exists else "CREATE"),
+                sql.Identifier(role),
+                sql.Literal(unquote(parts.password)),
+            )
+        )
+    owned = _in_database(admin_url, database)
+    migrate.upgrade(service, owned)
+    with psycopg.connect(owned, autocommit=True, connect_timeout=10) as conn:
+        ident = {"db": sql.Identifier(database), "role": sql.Identifier(role)}
+        for statement in (
+            # No one but the administrator and this role may even connect.
+            "REVOKE ALL ON DATABASE {db} FROM PUBLIC",
+            "GRANT CONNECT ON DATABASE {db} TO {role}",
+            "REVOKE ALL ON SCHEMA public FROM PUBLIC",
+            "GRANT USAGE ON SCHEMA public TO {role}",
+            f"GRANT {DATABASE_PRIVILEGES['tables']} ON ALL TABLES IN SCHEMA public TO {{role}}",
+            f"GRANT {DATABASE_PRIVILEGES['sequences']} ON ALL SEQUENCES IN SCHEMA public "
+            "TO {role}",
+            # The schema version is the migrations' business.
+            "REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {role}",
+        ):
+            conn.execute(sql.SQL(statement).format(**ident))
+
+
+class ManagementApi:
+    """RabbitMQ's management HTTP API, as the administrator in its URL."""
+
+    def __init__(self, url: str, ca_file: str | None = None, timeout: float = 10.0):
+        parts = urlsplit(url)
+        credentials = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+        self._auth = "Basic " + base64.b64encode(credentials.encode()).decode()
+        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+        self._base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/api", "", ""))
+        self._context = (
+            ssl.create_default_context(cafile=ca_file) if parts.scheme == "https" else None
+        )
+        self._timeout = timeout
+
+    def request(self, method: str, path: str, body=None):
+        """``method`` ``/api{path}``; the decoded JSON answer (None when empty)."""
+        request = urllib.request.Request(  # noqa: S310 - http(s) only (access_from_env)
+            self._base + path,
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={"Authorization": self._auth, "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(  # noqa: S310  # nosec B310 - http(s) only
+            request, timeout=self._timeout, context=self._context
+        ) as response:
+            data = response.read()
+        return json.loads(data) if data else None
+
+
+def grant_broker(api: ManagementApi, logins: dict) -> None:
+    """Make each service's broker user (``logins``: service -> URL) with its grants."""
+    for service, url in logins.items():
+        parts = urlsplit(url)
+        user, password = unquote(parts.username), unquote(parts.password)
+        vhost = quote(unquote(parts.path[1:]) or "/", safe="")
+        grant = broker_grants()[service]
+        api.request("PUT", f"/vhosts/{vhost}", {})
+        # No tags: no management UI, no administrator rights.
+        api.request("PUT", f"/users/{quote(user, safe='')}", {"password": password, "tags": ""})
+        api.request(
+            "PUT",
+            f"/permissions/{vhost}/{quote(user, safe='')}",
+            {"configure": grant.configure, "write": grant.write, "read": grant.read},
+        )
+        for exchange, (write, read) in grant.topics.items():
+            api.request(
+                "PUT",
+                f"/topic-permissions/{vhost}/{quote(user, safe='')}",
+                {"exchange": exchange, "write": write, "read": read},
+            )
+
+
 def declare_queues(settings: Settings) -> tuple:
     """Declare the exchanges and every registered service's queues; return the queues."""
     queues = registry.event_queues()
@@ -69,14 +226,32 @@ def declare_queues(settings: Settings) -> tuple:
     return queues
 
 
-def setup(settings: Settings, timeout: float) -> None:
-    """Wait for the backing services, migrate every database, declare the topology."""
+def setup(settings: Settings, timeout: float, access: Access | None = None) -> None:
+    """Wait for the backing services, migrate every database (giving each service its
+    own role when ``access`` has the administrator's), make each broker user when
+    ``access`` has the management API, and declare the topology."""
+    access = access or Access()
     deadline = time.monotonic() + timeout
     for service in registry.services():
         url = service.database_url(settings)
+        if access.postgres_admin_url:
+            admin = access.postgres_admin_url
+            wait_for(f"PostgreSQL ({_redacted(admin)})", _postgres_ready(admin), deadline)
+            grant_database(admin, service.name, url)
+            print(
+                f"helpdesk-setup: {service.name}: migrated; role for {_redacted(url)}",
+                file=sys.stderr,
+            )
+            continue
         wait_for(f"PostgreSQL ({_redacted(url)})", _postgres_ready(url), deadline)
         migrate.upgrade(service.name, url)
         print(f"helpdesk-setup: {service.name}: migrated {_redacted(url)}", file=sys.stderr)
+    if access.management_url:
+        # First: it also makes the vhost (with the administrator's permissions on it).
+        api = ManagementApi(access.management_url, settings.amqp_ca_file)
+        wait_for("RabbitMQ management API", lambda: api.request("GET", "/whoami"), deadline)
+        grant_broker(api, access.broker_logins)
+        print(f"helpdesk-setup: broker users: {', '.join(access.broker_logins)}", file=sys.stderr)
     wait_for(f"RabbitMQ ({_redacted(settings.amqp_url)})", _broker_ready(settings), deadline)
     names = ", ".join(queue.name for queue in declare_queues(settings))
     print(f"helpdesk-setup: broker topology declared (queues: {names})", file=sys.stderr)
@@ -97,8 +272,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env(verifies_tokens=False)
+        access = access_from_env(os.environ, settings)
     except ConfigError as exc:
         print(f"helpdesk-setup: configuration error: {exc}", file=sys.stderr)
         return 2
-    setup(settings, args.timeout)
+    setup(settings, args.timeout, access)
     return 0

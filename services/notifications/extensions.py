@@ -20,6 +20,7 @@ handler's message, losing it):
 
 from __future__ import annotations
 
+import copy
 import logging
 from functools import partial
 
@@ -34,7 +35,7 @@ from sqlalchemy import exc as sa_exc
 
 from services.notifications.queues import QUEUES, TICKET_EVENTS
 from shared.context import CONTEXT_KEY
-from shared.events import declare_topology, parse_event
+from shared.events import ensure_topology, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,11 @@ class TicketEvents(Entrypoint):
     queue_consumer = EventQueueConsumer()
 
     def __init__(self, queue=TICKET_EVENTS, **kwargs):
-        self.queue = queue
+        # Declared (with its bindings) by ensure_topology in setup, not by the consumer:
+        # kombu would also declare the events exchange, which the notifications
+        # service's broker user may not configure (tools/access.py).
+        self.queue = copy.copy(queue)
+        self.queue.no_declare = True
         self.stopping = False
         super().__init__(**kwargs)
 
@@ -108,7 +113,7 @@ class TicketEvents(Entrypoint):
         # amqps:// needs the TLS options (CA, host name check) nameko itself uses.
         ssl = config.get(AMQP_SSL_CONFIG_KEY) or False
         with Connection(config[AMQP_URI_CONFIG_KEY], connect_timeout=10, ssl=ssl) as conn:
-            declare_topology(conn, QUEUES)
+            ensure_topology(conn, QUEUES)
         self.queue_consumer.register_provider(self)
 
     def stop(self):

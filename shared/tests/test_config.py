@@ -1,5 +1,8 @@
 """Settings: safe local defaults, validation, and no default secret in production."""
 
+import logging
+import ssl
+
 import pytest
 
 from shared.config import DEV_JWT_SECRET, ConfigError, Settings, sqlalchemy_url
@@ -25,7 +28,7 @@ def test_local_defaults_match_the_contract():
 
 
 # Production as a deployment gives it: the broker named, with its own credentials.
-PRODUCTION = {"HELPDESK_ENV": "production", "HELPDESK_AMQP_URL": "amqp://helpdesk:pw@mq:5672/hd"}
+PRODUCTION = {"HELPDESK_ENV": "production", "HELPDESK_AMQP_URL": "amqps://helpdesk:pw@mq:5671/hd"}
 
 
 def test_production_refuses_the_development_secret():
@@ -167,3 +170,47 @@ def test_development_is_refused_off_loopback(host):
 def test_sqlalchemy_url_uses_psycopg3():
     assert sqlalchemy_url("postgresql://root@h/db") == "postgresql+psycopg://root@h/db"
     assert sqlalchemy_url("postgresql+psycopg://h/db") == "postgresql+psycopg://h/db"
+
+
+PRODUCTION_SERVICE = {"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": "x" * 40}
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("HELPDESK_AMQP_URL", "amqp://tickets:pw@rabbitmq:5672/helpdesk"),
+        ("HELPDESK_TICKETS_DATABASE_URL", "postgresql://t:pw@postgres/helpdesk_tickets"),
+        (
+            "HELPDESK_NOTIFICATIONS_DATABASE_URL",
+            "postgresql://n:pw@postgres/helpdesk_notifications?sslmode=require",
+        ),
+        ("HELPDESK_TICKETS_DATABASE_URL", "postgresql://t:pw@postgres/h?sslmode=verify-ca"),
+    ],
+)
+def test_production_refuses_backends_without_verified_tls(variable, url, caplog):
+    env = {**PRODUCTION_SERVICE, "HELPDESK_AMQP_URL": "amqps://t:pw@rabbitmq:5671/h", variable: url}
+    with pytest.raises(ConfigError, match=f"{variable} must be TLS-verified in production"):
+        Settings.from_env(env)
+    with pytest.raises(ConfigError, match="true or false"):
+        Settings.from_env({**env, "HELPDESK_ALLOW_UNVERIFIED_TRANSPORT": "yes please"})
+    # The explicit opt-out starts, and says so as a warning naming the setting.
+    caplog.set_level(logging.WARNING, logger="shared.config")
+    Settings.from_env({**env, "HELPDESK_ALLOW_UNVERIFIED_TRANSPORT": "true"})
+    (record,) = [r for r in caplog.records if r.name == "shared.config"]
+    assert record.levelno == logging.WARNING and variable in record.getMessage()
+    # Development and test are not production: plain local connections are fine.
+    Settings.from_env({"HELPDESK_ENV": "test", variable: url})
+
+
+def test_production_accepts_verified_tls_backends(caplog):
+    settings = Settings.from_env(
+        {
+            **PRODUCTION_SERVICE,
+            "HELPDESK_AMQP_URL": "amqps://tickets:pw@rabbitmq:5671/helpdesk",
+            "HELPDESK_TICKETS_DATABASE_URL": (
+                "postgresql://t:pw@postgres/helpdesk_tickets?sslmode=verify-full&sslrootcert=/ca"
+            ),
+        }
+    )
+    assert settings.amqp_ssl["cert_reqs"] == ssl.CERT_REQUIRED
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

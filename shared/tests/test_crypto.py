@@ -333,7 +333,7 @@ def test_keys_and_key_file_together_are_ambiguous(make_settings, tmp_path):
 PRODUCTION = {
     "HELPDESK_ENV": "production",
     "HELPDESK_JWT_SECRET": "s" * 40,
-    "HELPDESK_AMQP_URL": "amqp://helpdesk:pw@rabbitmq:5672/helpdesk",
+    "HELPDESK_AMQP_URL": "amqps://helpdesk:pw@rabbitmq:5671/helpdesk",
 }
 
 

@@ -17,7 +17,15 @@ OVERLAYS = (ROOT / "deploy" / "compose.tls.yml", ROOT / "deploy" / "compose.mana
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 # Where the image puts the checkout, and which of its programs the venv provides.
 IMAGE_ROOT = "/app/"
-PASSWORDS = {"HELPDESK_POSTGRES_PASSWORD": "pgpass0123", "HELPDESK_RABBITMQ_PASSWORD": "mqpass0123"}
+PASSWORDS = {
+    "HELPDESK_POSTGRES_PASSWORD": "pgadmin0123",
+    "HELPDESK_RABBITMQ_PASSWORD": "mqadmin0123",
+    "HELPDESK_TICKETS_DB_PASSWORD": "tdbpass0123",
+    "HELPDESK_NOTIFICATIONS_DB_PASSWORD": "ndbpass0123",
+    "HELPDESK_TICKETS_AMQP_PASSWORD": "tmqpass0123",
+    "HELPDESK_NOTIFICATIONS_AMQP_PASSWORD": "nmqpass0123",
+    "HELPDESK_GATEWAY_AMQP_PASSWORD": "gmqpass0123",
+}
 
 
 def docker_compose() -> str:

@@ -7,11 +7,19 @@ from __future__ import annotations
 
 import re
 import subprocess
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from tests.deploy.conftest import COMPOSE_FILE, OVERLAYS, ROOT, compose, helpdesk_services
+from tests.deploy.conftest import (
+    COMPOSE_FILE,
+    OVERLAYS,
+    PASSWORDS,
+    ROOT,
+    compose,
+    helpdesk_services,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -212,3 +220,32 @@ def test_owner_only_secret_files_reach_the_servers_that_read_them(compose_config
     tls_conf = (ROOT / "deploy" / "rabbitmq" / "20-tls.conf").read_text()
     assert "ssl_options.keyfile = /etc/rabbitmq/tls-key.pem" in tls_conf
     assert services["rabbitmq"]["command"] == ["rabbitmq-server"]
+
+
+@pytest.mark.parametrize("overlays", [(), (OVERLAYS[0],)], ids=["base", "tls"])
+def test_each_service_logs_in_as_itself_and_only_setup_is_administrator(overlays):
+    result = compose("config", files=(COMPOSE_FILE, *overlays))
+    services = yaml.safe_load(result.stdout)["services"]
+    admin_passwords = (
+        PASSWORDS["HELPDESK_POSTGRES_PASSWORD"],
+        PASSWORDS["HELPDESK_RABBITMQ_PASSWORD"],
+    )
+    users = {}
+    for name in SCALED:
+        env = services[name]["environment"]
+        users[name] = urlsplit(env["HELPDESK_AMQP_URL"]).username
+        for key, value in env.items():
+            assert not any(p in str(value) for p in admin_passwords), f"{name}: {key}"
+            if key.endswith("_DATABASE_URL"):
+                assert urlsplit(value).username == f"helpdesk_{name}", name
+    assert users == {name: f"helpdesk_{name}" for name in SCALED}
+    setup = services["setup"]["environment"]
+    assert urlsplit(setup["HELPDESK_AMQP_URL"]).username == "helpdesk"  # the administrator
+    assert setup["HELPDESK_POSTGRES_ADMIN_URL"].startswith("postgresql://helpdesk:")
+    for name in SCALED:
+        assert setup[f"HELPDESK_{name.upper()}_AMQP_URL"].startswith(f"amqp://helpdesk_{name}:")
+    verified = setup["HELPDESK_ALLOW_UNVERIFIED_TRANSPORT"] == "false"
+    assert verified == bool(overlays)
+    if overlays:
+        assert setup["HELPDESK_RABBITMQ_MANAGEMENT_URL"].startswith("https://")
+        assert "sslmode=verify-full" in setup["HELPDESK_POSTGRES_ADMIN_URL"]

@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from deploy.make_secrets import SECRETS_GID, make_secrets
+from deploy.make_secrets import PASSWORDS, SECRETS_GID, make_secrets
 from shared.config import Settings
 from shared.crypto import Binding, Keyring
 from tests.deploy.conftest import compose
@@ -93,7 +93,7 @@ def test_the_secrets_are_accepted_by_the_services(made, tmp_path):
         {
             "HELPDESK_ENV": "production",
             "HELPDESK_JWT_SECRET": jwt,
-            "HELPDESK_AMQP_URL": "amqp://helpdesk:made@rabbitmq:5672/helpdesk",
+            "HELPDESK_AMQP_URL": "amqps://helpdesk:made@rabbitmq:5671/helpdesk",
         }
     )
     assert settings.jwt_secret == jwt
@@ -101,7 +101,7 @@ def test_the_secrets_are_accepted_by_the_services(made, tmp_path):
     row = Binding("tickets", "description", 1, (("owner_id", "someone"),))
     assert keyring.decrypt(keyring.encrypt("a ticket's text", row), row) == "a ticket's text"
     passwords = dict(line.split("=", 1) for line in (root / ".env").read_text().splitlines())
-    assert set(passwords) == {"HELPDESK_POSTGRES_PASSWORD", "HELPDESK_RABBITMQ_PASSWORD"}
+    assert set(passwords) == set(PASSWORDS)  # the administrative ones and each service's
     for value in passwords.values():
         assert len(value) >= 32 and value.isalnum()  # safe inside a URL
     assert compose("config", "-q", env=passwords).returncode == 0
@@ -158,3 +158,16 @@ def test_running_again_overwrites_nothing(made):
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
     assert make_secrets(root, "other.example.com", internal_tls=True) == []
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+
+
+def test_an_older_env_gains_the_service_passwords_and_keeps_its_own(made):
+    root, _ = made
+    env = root / ".env"
+    env.write_text("HELPDESK_POSTGRES_PASSWORD=old0\nHELPDESK_RABBITMQ_PASSWORD=old1\n")
+    env.chmod(0o644)
+    assert make_secrets(root, "help.example.com", internal_tls=True) == [env]
+    values = dict(line.split("=", 1) for line in env.read_text().splitlines())
+    assert set(values) == set(PASSWORDS)
+    assert values["HELPDESK_POSTGRES_PASSWORD"] == "old0"
+    assert values["HELPDESK_RABBITMQ_PASSWORD"] == "old1"
+    assert _mode(env) == 0o600

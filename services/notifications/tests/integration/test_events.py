@@ -393,6 +393,7 @@ def test_the_service_refuses_to_start_without_its_data_key(
         HELPDESK_JWT_SECRET="x" * 40,
         HELPDESK_AMQP_URL=amqp_url,
         HELPDESK_NOTIFICATIONS_DATABASE_URL=notifications_database_url,
+        HELPDESK_ALLOW_UNVERIFIED_TRANSPORT="true",  # the local broker and database
     )
     container = container_factory(NotificationsService, production.nameko_config())
     with pytest.raises(RuntimeError, match="no data keys"):

@@ -164,7 +164,8 @@ def message_view(message: dict, support: bool) -> dict:
 
 def ticket_view(ticket: dict, support: bool) -> dict:
     """The full ticket (as ``TicketRepository.view`` reads it): the owner's view, or
-    support's with the owner and internal notes."""
+    support's with the owner and internal notes. Its latest ``VIEW_MESSAGES``
+    messages only, and how many it has before them (``list_messages`` pages back)."""
     view = list_item(ticket)
     view.update(
         description=ticket["description"],
@@ -173,6 +174,7 @@ def ticket_view(ticket: dict, support: bool) -> dict:
         resolution_note=ticket["resolution_note"],
         closed_note=ticket["closed_note"],
         messages=[message_view(m, support) for m in ticket["messages"]],
+        earlier_messages=ticket["earlier_messages"],
         timeline=[
             {"status": t["status"], "at": iso_utc(t["at"]), "by": t["by"]}
             for t in ticket["timeline"]
@@ -185,7 +187,10 @@ def ticket_view(ticket: dict, support: bool) -> dict:
 
 def _current_view(uow, ticket_id: int, support: bool) -> dict:
     """The view of a ticket as this transaction has left it."""
-    return ticket_view(uow.tickets.view(ticket_id, include_internal=support), support)
+    ticket = uow.tickets.view(
+        ticket_id, include_internal=support, messages_limit=domain.VIEW_MESSAGES
+    )
+    return ticket_view(ticket, support)
 
 
 # --- queries -------------------------------------------------------------------------
@@ -272,7 +277,10 @@ def get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     actor = _actor(cmd)
     with uow.autocommit():
         ticket = uow.tickets.view(
-            _ticket_id(cmd.ticket_id), include_internal=False, owner_id=actor.id
+            _ticket_id(cmd.ticket_id),
+            include_internal=False,
+            owner_id=actor.id,
+            messages_limit=domain.VIEW_MESSAGES,
         )
     if ticket is None:
         raise NotFound(NOT_FOUND_MESSAGE)
@@ -283,10 +291,50 @@ def admin_get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Any ticket, as support sees it (owner, internal notes)."""
     _admin(cmd)
     with uow.autocommit():
-        ticket = uow.tickets.view(_ticket_id(cmd.ticket_id), include_internal=True)
+        ticket = uow.tickets.view(
+            _ticket_id(cmd.ticket_id), include_internal=True, messages_limit=domain.VIEW_MESSAGES
+        )
     if ticket is None:
         raise NotFound(NOT_FOUND_MESSAGE)
     return ticket_view(ticket, support=True)
+
+
+def _messages_page(cmd: Command, uow, owner: domain.Actor | None) -> dict:
+    """A page of a ticket's messages: the latest ``limit`` before message ``before``,
+    oldest first, and how many it has before them. NotFound first, like a view."""
+    ticket_id = _ticket_id(cmd.ticket_id)
+    support = owner is None
+
+    def read(before_id, limit):
+        with uow.autocommit():
+            page = uow.tickets.messages_before(
+                ticket_id, support, before_id, limit, owner_id=None if support else owner.id
+            )
+        if page is None:
+            raise NotFound(NOT_FOUND_MESSAGE)
+        return page
+
+    try:
+        params = schemas.load(schemas.LIST_MESSAGES, cmd.fields)
+    except ValidationFailed:
+        read(None, 1)  # a ticket the caller cannot see outranks a bad query: NotFound
+        raise
+    page = read(params["before"], params["limit"])
+    return {
+        "items": [message_view(m, support) for m in page["messages"]],
+        "earlier_messages": page["earlier_messages"],
+    }
+
+
+def list_messages(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Earlier messages of the caller's own ticket (no internal notes), a page at a time."""
+    return _messages_page(cmd, uow, _actor(cmd))
+
+
+def admin_list_messages(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Earlier messages of any ticket, internal notes included, for support."""
+    _admin(cmd)
+    return _messages_page(cmd, uow, None)
 
 
 # --- commands ------------------------------------------------------------------------
@@ -335,7 +383,9 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
         uow.commit()
     # Known without reading it back: no messages yet, one timeline entry.
     opened = {"status": domain.OPEN, "at": now, "by": domain.BY_USER}
-    return ticket_view(dict(ticket, messages=[], timeline=[opened]), support=False)
+    return ticket_view(
+        dict(ticket, messages=[], earlier_messages=0, timeline=[opened]), support=False
+    )
 
 
 def _rate_limited(message: str, now: datetime, reset: datetime) -> RateLimited:

@@ -54,14 +54,58 @@ def _json_list(table: sa.Table, columns: tuple[str, ...], *where) -> sa.ScalarSe
     )
 
 
+_MESSAGE_COLUMNS = ("id", "author", "author_name", "internal", "body", "body_html", "created_at")
+# ``before_id`` when the caller gives none: after every message id (bigint's largest).
+AFTER_EVERY_MESSAGE = 2**63 - 1
+
+
+def _latest_messages(include_internal: bool) -> tuple[sa.ScalarSelect, sa.ScalarSelect]:
+    """Correlated subqueries: the ticket's latest ``messages_limit`` messages with ids
+    below ``before_id`` as a JSON list, oldest first; and how many there are in all
+    below ``before_id`` (so the caller knows how many earlier ones it did not get).
+
+    Both walk the ``(ticket_id, id)`` index backwards from ``before_id``: the list
+    costs the same for a ticket with 3 messages as for one with 3,000.
+    """
+    where = [messages.c.ticket_id == tickets.c.id, messages.c.id < sa.bindparam("before_id")]
+    if not include_internal:
+        where.append(messages.c.internal.is_(False))
+    latest = (
+        sa.select(messages)
+        .where(*where)
+        .order_by(messages.c.id.desc())
+        .limit(sa.bindparam("messages_limit", type_=sa.Integer))
+        .correlate(tickets)
+        .subquery("latest")
+    )
+    rows = sa.func.json_agg(
+        aggregate_order_by(
+            sa.func.json_build_object(*_pairs(latest, *_MESSAGE_COLUMNS)), latest.c.id
+        )
+    )
+    listed = sa.select(sa.func.coalesce(rows, sa.literal_column("'[]'::json"))).scalar_subquery()
+    count = sa.select(sa.func.count()).select_from(messages).where(*where).scalar_subquery()
+    return listed, count
+
+
 def _view_statement(include_internal: bool, owner: bool) -> sa.Select:
-    message_columns = ("id", "author", "author_name", "internal", "body", "body_html", "created_at")
-    hide_internal = () if include_internal else (messages.c.internal.is_(False),)
+    listed, count = _latest_messages(include_internal)
     query = sa.select(
         tickets,
-        _json_list(messages, message_columns, *hide_internal).label("messages"),
+        listed.label("messages"),
+        count.label("messages_before"),
         _json_list(timeline, ("status", "at", "by")).label("timeline"),
     ).where(tickets.c.id == sa.bindparam("ticket_id"))
+    if owner:
+        query = query.where(tickets.c.owner_id == sa.bindparam("owner_id"))
+    return query
+
+
+def _messages_statement(include_internal: bool, owner: bool) -> sa.Select:
+    listed, count = _latest_messages(include_internal)
+    query = sa.select(tickets.c.id, listed.label("messages"), count.label("messages_before")).where(
+        tickets.c.id == sa.bindparam("ticket_id")
+    )
     if owner:
         query = query.where(tickets.c.owner_id == sa.bindparam("owner_id"))
     return query
@@ -91,6 +135,7 @@ def _lock_statement(owner: bool, reserve_message: bool) -> sa.Select:
 # cost more CPU than running it. _VIEW is keyed by (include internal notes, owner's
 # only), _LOCK by (owner's only, reserve a message).
 _VIEW = {(i, o): _view_statement(i, o) for i in (False, True) for o in (False, True)}
+_MESSAGES = {(i, o): _messages_statement(i, o) for i in (False, True) for o in (False, True)}
 _LOCK = {(o, r): _lock_statement(o, r) for o in (False, True) for r in (False, True)}
 _CLOCK = sa.select(sa.func.clock_timestamp())
 _TAKE_ALLOWANCE = sa.text(
@@ -250,28 +295,69 @@ class TicketRepository:
         return None if row is None else row._asdict()
 
     def view(
-        self, ticket_id: int, include_internal: bool, owner_id: str | None = None
+        self,
+        ticket_id: int,
+        include_internal: bool,
+        owner_id: str | None = None,
+        messages_limit: int = 50,
     ) -> dict | None:
-        """The ticket with its ``messages`` and ``timeline``, oldest first, or None.
+        """The ticket with its latest ``messages_limit`` ``messages`` and its
+        ``timeline``, oldest first, and ``earlier_messages`` (how many it has before
+        those), or None.
 
         Internal notes only when ``include_internal``; None also when the ticket is
         not ``owner_id``'s. One statement: the ticket and both lists come from the
         same snapshot.
         """
-        params = {"ticket_id": ticket_id, "owner_id": owner_id}
+        params = {
+            "ticket_id": ticket_id,
+            "owner_id": owner_id,
+            "before_id": AFTER_EVERY_MESSAGE,
+            "messages_limit": messages_limit,
+        }
         row = self.connection.execute(_VIEW[include_internal, owner_id is not None], params).first()
         if row is None:
             return None
         ticket = self._open_ticket(row)
-        for message in ticket["messages"]:
-            # The statement picked the messages whose ticket_id is this ticket's id.
-            message["ticket_id"] = ticket["id"]
-            for column in ENCRYPTED_MESSAGE_COLUMNS:
-                message[column] = self._open("messages", column, message)
-            message["created_at"] = datetime.fromisoformat(message["created_at"])
+        self._open_messages(ticket)
         for entry in ticket["timeline"]:
             entry["at"] = datetime.fromisoformat(entry["at"])
         return ticket
+
+    def messages_before(
+        self,
+        ticket_id: int,
+        include_internal: bool,
+        before_id: int | None,
+        limit: int,
+        owner_id: str | None = None,
+    ) -> dict | None:
+        """The ticket's latest ``limit`` messages with ids below ``before_id`` (all
+        when None), oldest first, as ``messages``, and ``earlier_messages``: how many
+        it has before those. None when the ticket is missing or not ``owner_id``'s."""
+        params = {
+            "ticket_id": ticket_id,
+            "owner_id": owner_id,
+            "before_id": AFTER_EVERY_MESSAGE if before_id is None else before_id,
+            "messages_limit": limit,
+        }
+        statement = _MESSAGES[include_internal, owner_id is not None]
+        row = self.connection.execute(statement, params).first()
+        if row is None:
+            return None
+        page = row._asdict()
+        self._open_messages(page)
+        return page
+
+    def _open_messages(self, row: dict) -> None:
+        # ``messages`` and ``messages_before`` as the statements above read them.
+        for message in row["messages"]:
+            # The statement picked the messages whose ticket_id is this ticket's id.
+            message["ticket_id"] = row["id"]
+            for column in ENCRYPTED_MESSAGE_COLUMNS:
+                message[column] = self._open("messages", column, message)
+            message["created_at"] = datetime.fromisoformat(message["created_at"])
+        row["earlier_messages"] = row.pop("messages_before") - len(row["messages"])
 
     def update(self, ticket: dict, **values) -> None:
         """Change columns of one ticket (the row ``lock`` returned), sealing the

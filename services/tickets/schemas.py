@@ -23,6 +23,7 @@ from marshmallow import (
     validate,
 )
 
+from services.tickets.domain import VIEW_MESSAGES
 from shared.catalog import (
     PRIORITIES,
     STATUS_KEYS,
@@ -72,7 +73,16 @@ class AdminListTickets(ListTickets):
     sort = fields.String(load_default="created", allow_none=False, validate=validate.OneOf(SORTS))
 
 
+class ListMessages(_Command):
+    # A message id: the page holds the latest messages before it (absent: the latest).
+    before = StrictInteger(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=MAX_ROW_ID)
+    )
+    limit = StrictInteger(load_default=VIEW_MESSAGES, validate=validate.Range(min=1, max=MAX_LIMIT))
+
+
 LIST_TICKETS = ListTickets()
+LIST_MESSAGES = ListMessages()
 ADMIN_LIST_TICKETS = AdminListTickets()
 ADD_REPLY = AddReply()
 ADMIN_ADD_MESSAGE = AdminAddMessage()

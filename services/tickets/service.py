@@ -100,3 +100,13 @@ class TicketsService:
     def assign_ticket(self, actor, ticket_id, fields):
         """Support assigns a ticket to an admin, or unassigns it (``assignee_id`` null)."""
         return handlers.assign_ticket(Command(actor, fields, ticket_id), self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
+    def list_messages(self, actor, ticket_id, params=None):
+        """Earlier messages of ``actor``'s ticket (``before``, ``limit``), oldest first."""
+        return handlers.list_messages(Command(actor, params, ticket_id), self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
+    def admin_list_messages(self, actor, ticket_id, params=None):
+        """Earlier messages of any ticket, internal notes included, for support."""
+        return handlers.admin_list_messages(Command(actor, params, ticket_id), self._uow())

@@ -56,6 +56,11 @@ SUBJECT_LENGTH = (10, 200)
 DESCRIPTION_LENGTH = (50, 2000)
 MESSAGE_LENGTH = (1, 5000)
 RESOLUTION_NOTE_LENGTH = (10, 2000)
+# A ticket's view carries its latest messages only; earlier ones come in pages of up
+# to MAX_MESSAGES_PAGE, so a view costs the same for a ticket with thousands of
+# messages as for a new one (docs/decisions/0006-bounded-ticket-view.md).
+VIEW_MESSAGES = 50
+MAX_MESSAGES_PAGE = 100
 CLOSE_NOTE_LENGTH = (0, 2000)
 
 DEFAULT_FEATURES = (

@@ -197,9 +197,10 @@ def create_app(settings: Settings, clients) -> falcon.App:
     app.add_route(f"{v1}/tickets", resources.TicketCollection(clients, feature_keys))
     app.add_route(f"{v1}/tickets/{TICKET_ID}", resources.TicketItem(clients))
     command = functools.partial(resources.TicketCommand, clients)
+    messages = functools.partial(resources.TicketMessages, clients, created=True)
     app.add_route(
         f"{v1}/tickets/{TICKET_ID}/messages",
-        command("add_reply", schemas.ReplyBody(), created=True),
+        messages("add_reply", schemas.ReplyBody(), "list_messages"),
     )
     app.add_route(
         f"{v1}/tickets/{TICKET_ID}/close",
@@ -213,7 +214,7 @@ def create_app(settings: Settings, clients) -> falcon.App:
     app.add_route(f"{v1}/admin/tickets/{TICKET_ID}", resources.AdminTicketItem(clients))
     app.add_route(
         f"{v1}/admin/tickets/{TICKET_ID}/messages",
-        command("admin_add_message", schemas.AdminMessageBody(), created=True),
+        messages("admin_add_message", schemas.AdminMessageBody(), "admin_list_messages"),
     )
     app.add_route(
         f"{v1}/admin/tickets/{TICKET_ID}/status",

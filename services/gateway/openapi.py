@@ -167,6 +167,14 @@ ROUTES = {
         )
     },
     "/api/v1/tickets/{id}/messages": {
+        "get": _op(
+            "Earlier messages of the caller's ticket, a page at a time, oldest first",
+            tag="tickets",
+            path=[TICKET_ID],
+            query=schemas.MessageListQuery,
+            response=schemas.MessagePage,
+            errors=(404, 400, 422),
+        ),
         "post": _ticket_action(
             "Reply on the caller's ticket (at most messages_per_hour per ticket, rolling hour)",
             schemas.ReplyBody,
@@ -174,7 +182,7 @@ ROUTES = {
             tag="tickets",
             ok=201,
             errors=(*TICKET_ACTION_ERRORS, 429),
-        )
+        ),
     },
     "/api/v1/tickets/{id}/close": {
         "post": _ticket_action(
@@ -243,6 +251,15 @@ ROUTES = {
         )
     },
     "/api/v1/admin/tickets/{id}/messages": {
+        "get": _op(
+            "Earlier messages of any ticket, internal notes included, a page at a time",
+            tag="support",
+            admin=True,
+            path=[TICKET_ID],
+            query=schemas.MessageListQuery,
+            response=schemas.AdminMessagePage,
+            errors=(404, 400, 422),
+        ),
         "post": _ticket_action(
             "A public reply or an internal note",
             schemas.AdminMessageBody,
@@ -250,7 +267,7 @@ ROUTES = {
             tag="support",
             admin=True,
             ok=201,
-        )
+        ),
     },
     "/api/v1/admin/tickets/{id}/status": {
         "post": _ticket_action(

@@ -81,6 +81,24 @@ class TicketCommand(_Resource):
         resp.status = self.status
 
 
+class TicketMessages(TicketCommand):
+    """A ticket's messages: ``POST`` adds one (``TicketCommand``), ``GET`` pages back
+    through the earlier ones (``before``, ``limit``) with ``list_method``."""
+
+    def __init__(self, clients, method, schema, list_method, **kwargs):
+        super().__init__(clients, method, schema, **kwargs)
+        self.list_method = list_method
+        self.query = schemas.MessageListQuery()
+
+    def on_get(self, req, resp, ticket_id):
+        try:
+            params = schemas.load_query(self.query, req.params)
+        except ApiError:
+            check_reachable(self.clients, req, {"ticket_id": ticket_id})  # NotFound wins
+            raise
+        resp.media = self.tickets(self.list_method, _actor(req), ticket_id, params)
+
+
 # ---------------------------------------------------------------- shared
 
 

@@ -21,12 +21,15 @@ from services.gateway.errors import ApiError
 from shared import commands
 from shared.catalog import (
     DESCRIPTION_LENGTH,
+    MAX_MESSAGES_PAGE,
     MESSAGE_LENGTH,
     PRIORITIES,
     ROLES,
     STATUS_KEYS,
+    VIEW_MESSAGES,
 )
 from shared.fields import Text, Trimmed
+from shared.ids import MAX_ROW_ID
 
 ISSUE_TYPE_KEYS = commands.ISSUE_TYPE_KEYS
 SORTS = ("priority", "created", "updated")
@@ -124,6 +127,22 @@ class AdminTicketListQuery(TicketListQuery):
     )
 
 
+class MessageListQuery(_Strict):
+    """``GET /api/v1/tickets/{id}/messages`` (and the admin one) query parameters."""
+
+    before = QueryInteger(
+        validate=validate.Range(min=1, max=MAX_ROW_ID),
+        metadata={
+            "description": "A message id: the page holds the latest messages before it "
+            "(absent: the latest, as the ticket's view has them)."
+        },
+    )
+    limit = QueryInteger(
+        validate=validate.Range(min=1, max=MAX_MESSAGES_PAGE),
+        metadata={"default": VIEW_MESSAGES},
+    )
+
+
 class NoticeListQuery(_Strict):
     """``GET /api/v1/notifications`` query parameters."""
 
@@ -213,7 +232,18 @@ class Ticket(TicketItem):
     assignee = fields.Nested(Person, required=True, allow_none=True)
     resolution_note = fields.String(required=True, allow_none=True)
     closed_note = fields.String(required=True, allow_none=True)
-    messages = fields.List(fields.Nested(Message), required=True)
+    messages = fields.List(
+        fields.Nested(Message),
+        required=True,
+        metadata={
+            "description": f"The latest {VIEW_MESSAGES} messages, oldest first; "
+            "earlier ones from GET .../messages?before="
+        },
+    )
+    earlier_messages = fields.Integer(
+        required=True,
+        metadata={"minimum": 0, "description": "How many messages the ticket has before these."},
+    )
     timeline = fields.List(fields.Nested(TimelineEntry), required=True)
 
 
@@ -225,6 +255,26 @@ class AdminTicketItem(TicketItem):
 class AdminTicket(Ticket):
     owner = fields.Nested(Person, required=True)
     messages = fields.List(fields.Nested(AdminMessage), required=True)
+
+
+class MessagePage(Schema):
+    items = fields.List(
+        fields.Nested(Message),
+        required=True,
+        metadata={"description": "The latest messages before `before`, oldest first."},
+    )
+    earlier_messages = fields.Integer(
+        required=True,
+        metadata={
+            "minimum": 0,
+            "description": "How many messages the ticket has before these; "
+            "0: this page starts at the first. Next page: before = items[0].id.",
+        },
+    )
+
+
+class AdminMessagePage(MessagePage):
+    items = fields.List(fields.Nested(AdminMessage), required=True)
 
 
 class TicketPage(Schema):

@@ -77,10 +77,6 @@ def status_after_support_message(status: str, internal: bool) -> str | None:
     return IN_REVIEW if status == OPEN and not internal else None
 
 
-# A ticket's view carries its latest messages only; earlier ones come in pages, so
-# a view costs the same for a ticket with thousands of messages as for a new one.
-VIEW_MESSAGES = 50
-
 # An owner's messages on one ticket are limited per rolling window of this length.
 REPLY_WINDOW = timedelta(hours=1)
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.tickets import domain, schemas
 from services.tickets.unit_of_work import TicketsUnitOfWork
-from shared.catalog import build_catalog
+from shared.catalog import VIEW_MESSAGES, build_catalog
 from shared.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from shared.events import (
     MESSAGE_ADDED,
@@ -187,9 +187,7 @@ def ticket_view(ticket: dict, support: bool) -> dict:
 
 def _current_view(uow, ticket_id: int, support: bool) -> dict:
     """The view of a ticket as this transaction has left it."""
-    ticket = uow.tickets.view(
-        ticket_id, include_internal=support, messages_limit=domain.VIEW_MESSAGES
-    )
+    ticket = uow.tickets.view(ticket_id, include_internal=support, messages_limit=VIEW_MESSAGES)
     return ticket_view(ticket, support)
 
 
@@ -280,7 +278,7 @@ def get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             _ticket_id(cmd.ticket_id),
             include_internal=False,
             owner_id=actor.id,
-            messages_limit=domain.VIEW_MESSAGES,
+            messages_limit=VIEW_MESSAGES,
         )
     if ticket is None:
         raise NotFound(NOT_FOUND_MESSAGE)
@@ -292,7 +290,7 @@ def admin_get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     _admin(cmd)
     with uow.autocommit():
         ticket = uow.tickets.view(
-            _ticket_id(cmd.ticket_id), include_internal=True, messages_limit=domain.VIEW_MESSAGES
+            _ticket_id(cmd.ticket_id), include_internal=True, messages_limit=VIEW_MESSAGES
         )
     if ticket is None:
         raise NotFound(NOT_FOUND_MESSAGE)

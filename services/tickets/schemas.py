@@ -23,10 +23,11 @@ from marshmallow import (
     validate,
 )
 
-from services.tickets.domain import VIEW_MESSAGES
 from shared.catalog import (
+    MAX_MESSAGES_PAGE,
     PRIORITIES,
     STATUS_KEYS,
+    VIEW_MESSAGES,
 )
 from shared.commands import (
     AddReply,
@@ -78,7 +79,9 @@ class ListMessages(_Command):
     before = StrictInteger(
         load_default=None, allow_none=True, validate=validate.Range(min=1, max=MAX_ROW_ID)
     )
-    limit = StrictInteger(load_default=VIEW_MESSAGES, validate=validate.Range(min=1, max=MAX_LIMIT))
+    limit = StrictInteger(
+        load_default=VIEW_MESSAGES, validate=validate.Range(min=1, max=MAX_MESSAGES_PAGE)
+    )
 
 
 LIST_TICKETS = ListTickets()

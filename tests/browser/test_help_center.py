@@ -374,6 +374,31 @@ def test_the_thread_opens_at_the_latest_message(open_page, person, shoot):
     no_trouble(w)
 
 
+def test_a_long_thread_shows_the_latest_and_earlier_messages_on_request(open_page, person):
+    alice = person("user", "Alice Example")
+    sam = person("admin", "Sam Support")
+    tid = alice.create_ticket()["id"]
+    for i in range(62):
+        body = {"body": f"Support message {i}.", "internal": i == 1}
+        sam.api("POST", f"/admin/tickets/{tid}/messages", body, expect=201)
+    w = open_page(f"/help-center/tickets/{tid}", alice.token)
+    thread = w.page.locator("#thread")
+    expect(thread.locator(".message")).to_have_count(50)
+    earlier = thread.locator("button.show-earlier")
+    expect(earlier).to_have_text("Show earlier messages (11)")  # 61 public, 50 shown
+    earlier.click()
+    expect(thread.locator(".message")).to_have_count(61)
+    expect(earlier).to_have_count(0)
+    expect(thread.locator(".message").first).to_contain_text("Support message 0.")
+    expect(thread.locator(".message").nth(1)).to_contain_text("Support message 2.")
+    # A new message arrives: the earlier ones stay shown, the new one is added.
+    sam.api("POST", f"/admin/tickets/{tid}/messages", {"body": "The latest."}, expect=201)
+    w.page.evaluate("() => window.dispatchEvent(new Event('focus'))")
+    expect(thread.locator(".message")).to_have_count(62)
+    expect(thread.locator(".message").last).to_contain_text("The latest.")
+    no_trouble(w)
+
+
 def test_notices_are_marked_read_one_by_one_or_all_at_once(open_page, person, shoot):
     alice = person("user", "Alice Example")
     sam = person("admin", "Sam Support")

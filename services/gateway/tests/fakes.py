@@ -13,7 +13,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from services.gateway.errors import ServiceUnavailable
-from shared.catalog import PRIORITY_BY_ISSUE_TYPE
+from shared.catalog import PRIORITY_BY_ISSUE_TYPE, VIEW_MESSAGES
 from shared.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from shared.logging import current_request_id
 from shared.rendering import render_markdown
@@ -62,11 +62,26 @@ class FakeTickets:
             "resolution_note": t["resolution_note"],
             "closed_note": t["closed_note"],
             "timeline": list(t["timeline"]),
-            "messages": [
-                self._message(m, admin) for m in t["messages"] if admin or not m["internal"]
-            ],
         }
+        page = self._messages_before(t, admin, {})
+        view |= {"messages": page["items"], "earlier_messages": page["earlier_messages"]}
         return view
+
+    def _messages_before(self, t, admin, params):
+        before = params.get("before") or float("inf")
+        limit = int(params.get("limit") or VIEW_MESSAGES)
+        shown = [m for m in t["messages"] if (admin or not m["internal"]) and m["id"] < before]
+        page = shown[-limit:]
+        return {
+            "items": [self._message(m, admin) for m in page],
+            "earlier_messages": len(shown) - len(page),
+        }
+
+    def list_messages(self, actor, ticket_id, params=None):
+        return self._messages_before(self._own(actor, ticket_id), False, params or {})
+
+    def admin_list_messages(self, actor, ticket_id, params=None):
+        return self._messages_before(self._any(actor, ticket_id), True, params or {})
 
     def _message(self, m, admin):
         out = {k: m[k] for k in ("id", "author", "author_name", "body", "created_at")}

@@ -2,13 +2,13 @@
 
 import pytest
 
-from services.tickets.domain import VIEW_MESSAGES
 from services.tickets.tests.integration.conftest import (
     ADMIN,
     OTHER_USER,
     USER,
     new_ticket_fields,
 )
+from shared.catalog import VIEW_MESSAGES
 from shared.errors import NotFound, ValidationFailed
 
 pytestmark = pytest.mark.integration

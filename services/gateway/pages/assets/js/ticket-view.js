@@ -96,18 +96,75 @@ export function renderFacts(el, rows) {
   el.replaceChildren(...rows.flatMap(([term, value]) => [h("dt", { text: term }), h("dd", {}, value)]));
 }
 
+/** The id of a ticket's latest message (its view holds the latest ones only). */
+export function latestMessageId(ticket) {
+  return ticket && ticket.messages.length ? ticket.messages[ticket.messages.length - 1].id : null;
+}
+
+// Per thread element, once "Show earlier messages" was used: every message shown
+// (a contiguous run, oldest first) and how many the ticket has before the first.
+const earlierShown = new WeakMap();
+
 /**
  * The conversation, oldest first. author(message) → {name, kind: "mine" | "support" | "user"};
  * internal notes are marked as hidden from the user. Scrolls to the latest message
  * when asked (first render, new messages).
+ *
+ * ``messages`` are the ticket view's latest ones and ``earlier`` how many it has
+ * before them: a "Show earlier messages" control loads them a page at a time with
+ * ``loadEarlier(beforeId)`` (→ {items, earlier_messages}); loaded ones stay shown
+ * when the view refreshes.
  */
-export function renderThread(el, messages, { author, emptyText, scroll }) {
-  if (!messages.length) {
+export function renderThread(el, messages, options) {
+  const { author, emptyText, scroll, earlier = 0, loadEarlier = null } = options;
+  let all = messages;
+  let before = earlier;
+  const kept = earlierShown.get(el);
+  if (kept) {
+    const first = messages.length ? messages[0].id : Infinity;
+    const older = kept.messages.filter((m) => m.id < first);
+    // Still one run up to the latest page? (Not if more than a page arrived meanwhile.)
+    if (kept.before + older.length === earlier) {
+      all = [...older, ...messages];
+      before = kept.before;
+      earlierShown.set(el, { messages: all, before });
+    } else {
+      earlierShown.delete(el);
+    }
+  }
+  if (!all.length) {
     el.replaceChildren(h("li", { class: "empty", text: emptyText }));
     return;
   }
+  const showEarlier = async (button) => {
+    button.disabled = true;
+    const height = el.scrollHeight;
+    try {
+      const page = await loadEarlier(all[0].id);
+      earlierShown.set(el, { messages: [...page.items, ...all], before: page.earlier_messages });
+      renderThread(el, messages, { ...options, scroll: false });
+      el.scrollTop += el.scrollHeight - height; // keep the reader where they were
+    } catch {
+      button.disabled = false;
+      button.textContent = "Could not load earlier messages. Try again";
+    }
+  };
+  const control =
+    before > 0 && loadEarlier
+      ? h(
+          "li",
+          { class: "earlier" },
+          h("button", {
+            type: "button",
+            class: "button link show-earlier",
+            text: `Show earlier messages (${before})`,
+            onclick: (event) => showEarlier(event.currentTarget),
+          }),
+        )
+      : null;
   el.replaceChildren(
-    ...messages.map((message) => {
+    ...(control ? [control] : []),
+    ...all.map((message) => {
       const who = author(message);
       const kinds = [who.kind, message.internal ? "internal" : ""].join(" ").trim();
       const body = h("div", { class: "rich" });
@@ -159,7 +216,7 @@ export function keepFresh(fetchTicket, shown, render) {
     if (document.hidden || !current) return;
     try {
       const ticket = await fetchTicket();
-      if (ticket.updated_at !== current.updated_at || ticket.messages.length !== current.messages.length) {
+      if (ticket.updated_at !== current.updated_at || latestMessageId(ticket) !== latestMessageId(current)) {
         render(ticket);
       }
     } catch {

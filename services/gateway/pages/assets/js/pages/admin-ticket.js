@@ -8,6 +8,7 @@ import { startPage } from "../header.js";
 import {
   catalogLabels,
   keepFresh,
+  latestMessageId,
   renderFacts,
   renderHeading,
   renderThread,
@@ -42,7 +43,7 @@ function author(message) {
 }
 
 function render(ticket) {
-  const newMessages = !shown || ticket.messages.length !== shown.messages.length;
+  const newMessages = !shown || latestMessageId(ticket) !== latestMessageId(shown);
   shown = ticket;
   // Visible first: a hidden thread has no height to scroll to the latest message.
   $("loading").hidden = true;
@@ -63,6 +64,8 @@ function render(ticket) {
     author,
     emptyText: "No messages yet.",
     scroll: newMessages,
+    earlier: ticket.earlier_messages,
+    loadEarlier: (before) => api(`/admin/tickets/${id}/messages`, { query: { before } }),
   });
   const closed = ticket.status === "closed";
   $("reply-form").hidden = closed;

@@ -7,6 +7,7 @@ import { startPage } from "../header.js";
 import {
   catalogLabels,
   keepFresh,
+  latestMessageId,
   renderFacts,
   renderHeading,
   renderThread,
@@ -31,7 +32,7 @@ function author(message) {
 }
 
 function render(ticket) {
-  const newMessages = !shown || ticket.messages.length !== shown.messages.length;
+  const newMessages = !shown || latestMessageId(ticket) !== latestMessageId(shown);
   shown = ticket;
   // Visible first: a hidden thread has no height to scroll to the latest message.
   $("loading").hidden = true;
@@ -50,6 +51,8 @@ function render(ticket) {
     author,
     emptyText: "No replies yet. The Support Team will answer here, and the bell will tell you.",
     scroll: newMessages,
+    earlier: ticket.earlier_messages,
+    loadEarlier: (before) => api(`/tickets/${id}/messages`, { query: { before } }),
   });
   const closed = ticket.status === "closed";
   $("reply-form").hidden = closed;

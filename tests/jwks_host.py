@@ -4,13 +4,13 @@ with its keys. Keys can be rotated, and the server taken down and brought back."
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from tests.local_http import LocalSite
 
 ALGORITHMS = {"RS256": jwt.algorithms.RSAAlgorithm, "ES256": jwt.algorithms.ECAlgorithm}
 
@@ -32,28 +32,14 @@ class JwksHost:
         self.requests = 0
         self.down = False
         self.rotate()
-        host = self
+        self.site = LocalSite(self._respond)
+        self.url = f"http://127.0.0.1:{self.site.port}/.well-known/jwks.json"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                host.requests += 1
-                if host.down:
-                    self.send_error(503)
-                    return
-                body = json.dumps(host.document()).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def _respond(self, path):
+        self.requests += 1
+        if self.down:
+            return 503, "text/plain", b"down"
+        return 200, "application/json", json.dumps(self.document()).encode()
 
     def document(self) -> dict:
         """The JWKS: the public half of every published key."""
@@ -81,5 +67,4 @@ class JwksHost:
         return jwt.encode(body, self.keys[kid], self.algorithm, headers={"kid": kid})
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.site.close()

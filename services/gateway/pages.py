@@ -34,6 +34,7 @@ from shared.config import Settings
 PAGES_DIR = Path(__file__).with_name("pages")
 BASE = "/help-center"
 SIGN_IN = f"{BASE}/dev/sign-in"
+EMBED = f"{BASE}/embed.js"
 DEV_TOKEN_LIFETIME = 8 * 3600
 
 # (route under BASE, view and script name, <title>)
@@ -222,6 +223,25 @@ class AssetResource:
         _send(req, resp, data, ASSET_TYPES[Path(path).suffix], self._headers)
 
 
+class EmbedScript:
+    """``GET /help-center/embed.js``: the custom elements a host puts in its own pages
+    (``docs/embedding.md``).
+
+    Loaded by pages on other origins, so it is the one file served with
+    ``Cross-Origin-Resource-Policy: cross-origin`` (the pages' ``same-origin`` would
+    make the browser refuse it there).
+    """
+
+    def __init__(self, files: _Files, headers: dict):
+        self._files = files
+        self._headers = {**headers, "Cross-Origin-Resource-Policy": "cross-origin"}
+        if files.read("embed.js") is None:
+            raise FileNotFoundError(PAGES_DIR / "embed.js")  # at start-up, not on first use
+
+    def on_get(self, req, resp):
+        _send(req, resp, self._files.read("embed.js"), ASSET_TYPES[".js"], self._headers)
+
+
 DEV_TOKEN_BODY = DevTokenBody()
 
 
@@ -265,6 +285,7 @@ def register_pages(app: falcon.App, settings: Settings) -> tuple[str, ...]:
     routes[f"{BASE}/assets/{{path:path}}"] = AssetResource(
         _Files(PAGES_DIR / "assets", live=settings.development, suffixes=ASSET_TYPES), headers
     )
+    routes[EMBED] = EmbedScript(files, headers)
     if settings.development:
         routes[f"{BASE}/dev/token"] = DevTokenResource(settings)
     for route, resource in routes.items():

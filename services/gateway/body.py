@@ -9,6 +9,7 @@ larger than 64 KiB is ever held in memory.
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from services.gateway.errors import ApiError, RequestTimeout
 
@@ -24,8 +25,32 @@ def _reject_constant(name):
 
 
 def _is_json(content_type: str | None) -> bool:
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    return media_type == JSON_MEDIA_TYPE
+    """``application/json``, with no charset or UTF-8's (JSON is UTF-8 only, RFC 8259)."""
+    media_type, *params = (content_type or "").split(";")
+    if media_type.strip().lower() != JSON_MEDIA_TYPE:
+        return False
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            return False
+    return True
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice."""
+
+
+def _object_without_duplicates(pairs: list) -> dict:
+    # json keeps the last of repeated keys; another reader of the same bytes (a proxy,
+    # a log) may keep the first. A body that two readers can read differently is refused.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        twice = next(key for key, n in Counter(key for key, _ in pairs).items() if n > 1)
+        raise DuplicateKey(f"Duplicate key {twice!r}.")
+    return obj
 
 
 def read_json(req, required: bool = True):
@@ -57,9 +82,13 @@ def read_json(req, required: bool = True):
             raise ApiError(400, "The request body must be a JSON object; it is empty.")
         return NO_BODY
     if not _is_json(req.content_type):
-        raise ApiError(415, details={"content_type": [f"Must be {JSON_MEDIA_TYPE}."]})
+        raise ApiError(415, details={"content_type": [f"Must be {JSON_MEDIA_TYPE} (UTF-8)."]})
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        return json.loads(
+            raw.decode("utf-8"),
+            parse_constant=_reject_constant,
+            object_pairs_hook=_object_without_duplicates,
+        )
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, "The request body is not valid JSON.", {"body": [str(exc)]}) from None
     except RecursionError:  # "[[[[..." within 64 KiB nests deeper than the parser goes

@@ -30,7 +30,10 @@ from shared.ids import MAX_ROW_ID
 BLANK_QUERY_VALUE = "An empty value is treated as absent."
 
 ERROR_TEXT = {
-    400: "Malformed request: the body is not JSON, or a query parameter has the wrong type.",
+    400: (
+        "Malformed request: the body is not JSON (not UTF-8, nested too deeply, or a key "
+        "named twice in one object), or a query parameter has the wrong type."
+    ),
     401: "No token, or a bad, expired or wrongly signed one.",
     403: "A user called an admin endpoint.",
     404: "Not found, or not the caller's.",
@@ -39,7 +42,7 @@ ERROR_TEXT = {
     "(the connection is closed).",
     409: "The ticket's state forbids this.",
     413: f"The body is larger than {MAX_BODY_BYTES} bytes.",
-    415: "The body is not application/json.",
+    415: "The body is not application/json (UTF-8: no other charset).",
     422: "Validation failed; details map each field to its messages.",
     429: (
         "A limit is reached: the daily ticket allowance, or the owner's messages per "

@@ -1,7 +1,10 @@
 """Helpers for end-to-end tests through the running gateway (the ``stack`` fixture)."""
 
+import http.client
+import socket
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -91,3 +94,13 @@ def faults_logged_since(stack, marks: dict) -> list[str]:
             if '"level": "ERROR"' in line or ("Traceback" in line and not expected):
                 faults.append(line[:2000])
     return faults
+
+
+def raw_http(stack, request: bytes) -> tuple[int, object, bytes]:
+    """Send ``request`` bytes as they are (no client cleans them); (status, headers, body)."""
+    url = urlsplit(stack.base_url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, response.headers, response.read()

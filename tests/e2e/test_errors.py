@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from shared.config import DEV_JWT_SECRET
-from tests.e2e.conftest import Api, unique
+from tests.e2e.conftest import Api, raw_http, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -52,16 +52,6 @@ def _chunked_post_without_end(stack, token, path, kib=80):
         return response.status, response.headers, response.read()
 
 
-def _unparsable(stack, request: bytes):
-    """Send raw bytes gunicorn cannot parse as a request; return (status, headers, body)."""
-    url = urlsplit(stack.base_url)
-    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
-        sock.sendall(request)
-        response = http.client.HTTPResponse(sock)
-        response.begin()
-        return response.status, response.headers, response.read()
-
-
 @pytest.mark.parametrize(
     ("request_bytes", "status", "code"),
     [
@@ -92,7 +82,7 @@ def test_what_gunicorn_cannot_parse_still_gets_the_contracts_error(
     stack, user, request_bytes, status, code
 ):
     request_bytes = request_bytes.replace(b"%(token)s", user.token.encode())
-    got, headers, body = _unparsable(stack, request_bytes)
+    got, headers, body = raw_http(stack, request_bytes)
     assert got == status, body
     assert headers["Content-Type"] == "application/json" and headers["X-Request-Id"]
     error = json.loads(body)["error"]

@@ -70,6 +70,7 @@ def test_every_answer_conforms_to_the_openapi_document(stack, role, tmp_path):
             str(tmp_path),
         ],
         capture_output=True,
+        cwd=tmp_path,  # schemathesis keeps a .schemathesis cache in its working directory
         text=True,
         timeout=280,
     )

@@ -164,7 +164,14 @@ def test_413_outranks_415_and_404_outranks_413(client, auth, new_ticket):
 
 
 def test_415_for_a_body_that_is_not_json_and_it_outranks_400(client, auth):
-    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+    for content_type in (
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        None,
+        # JSON is UTF-8 only: a body declared in another charset is not JSON as we read it.
+        "application/json; charset=utf-16",
+        'application/json; charset="iso-8859-1"',
+    ):
         headers = auth() | ({"Content-Type": content_type} if content_type else {})
         result = client.simulate_post("/api/v1/tickets", body=b"not json at all", headers=headers)
         _error(result, 415, "unsupported_media_type")
@@ -177,8 +184,17 @@ def test_415_for_a_body_that_is_not_json_and_it_outranks_400(client, auth):
 
 @pytest.mark.parametrize(
     "body",
-    [b"{", b"not json", b'{"a": NaN}', b"\xff\xfe", b'{"text": "x"} trailing', b"[" * 60000],
-    ids=["open", "text", "nan", "not-utf8", "trailing", "deep"],
+    [
+        b"{",
+        b"not json",
+        b'{"a": NaN}',
+        b"\xff\xfe",
+        b'{"text": "x"} trailing',
+        b"[" * 60000,
+        b'{"text": "x", "text": "y"}',
+        b'{"text": "x", "more": {"a": 1, "a": 1}}',
+    ],
+    ids=["open", "text", "nan", "not-utf8", "trailing", "deep", "duplicate", "nested-duplicate"],
 )
 def test_400_for_a_body_that_is_not_valid_json(client, auth, body):
     headers = auth() | {"Content-Type": "application/json"}

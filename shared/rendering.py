@@ -93,6 +93,11 @@ def _bounded_table(state: StateBlock, start_line: int, end_line: int, silent: bo
     """GFM tables, at most MAX_TABLE_COLUMNS wide and within the text's cell budget."""
     if start_line + 2 > end_line:
         return False
+    # Tried at every line of every paragraph (as a terminator): a line that cannot
+    # be a delimiter row is turned down before it is split into cells.
+    delimiter = state.bMarks[start_line + 1] + state.tShift[start_line + 1]
+    if delimiter >= state.eMarks[start_line + 1] or state.src[delimiter] not in "|-:":
+        return False
     columns = _table_columns(state, start_line + 1)
     cells_left = state.env.get("table_cells_left", MAX_TABLE_CELLS)
     rows = min(MAX_TABLE_ROWS, cells_left // columns - 1) if columns else 0

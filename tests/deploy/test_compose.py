@@ -162,6 +162,7 @@ def test_only_the_gateway_gets_the_jwt_settings_and_secret(overlays):
                 "HELPDESK_JWT_ALGORITHM",
                 "HELPDESK_JWT_ISSUER",
                 "HELPDESK_JWT_AUDIENCE",
+                "HELPDESK_JWT_JWKS_URL",
                 "HELPDESK_JWT_SECRET_FILE",
             }
             assert "helpdesk_jwt_secret" in mounted

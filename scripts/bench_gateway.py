@@ -316,19 +316,13 @@ def main(argv=None) -> int:
         print("bench_gateway: wrk is missing (apt-get install -y wrk)", file=sys.stderr)
         return 2
 
-    from tests.stack import Stack, create_database, create_vhost, delete_vhost, free_port
+    from tests.stack import discard_stack, free_port, isolated_stack
     from tools.localrun import BIN, start, stop
-    from tools.migrate import drop_database
 
     tag = f"bench{uuid.uuid4().hex[:6]}"
-    amqp = create_vhost(tag)
-    databases = [create_database(tag, s) for s in ("tickets", "notifications")]
-    stack = Stack(
+    stack = isolated_stack(
         tag,
         {
-            "HELPDESK_AMQP_URL": amqp,
-            "HELPDESK_TICKETS_DATABASE_URL": databases[0],
-            "HELPDESK_NOTIFICATIONS_DATABASE_URL": databases[1],
             "HELPDESK_TICKETS_PER_DAY": "10000",
             "HELPDESK_MESSAGES_PER_HOUR": "100000",
             "HELPDESK_LOG_LEVEL": "WARNING",
@@ -431,10 +425,7 @@ def main(argv=None) -> int:
     finally:
         for proc in extra:
             stop(proc)
-        stack.close()
-        delete_vhost(amqp)
-        for url in databases:
-            drop_database(url)
+        discard_stack(stack)
 
 
 def _spec(*argv):

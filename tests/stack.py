@@ -61,6 +61,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def isolated_stack(tag: str, env: dict | None = None) -> Stack:
+    """A ``Stack`` (not started) on a new vhost and new, migrated databases of its own;
+    ``discard_stack`` stops it and deletes them."""
+    stack = Stack(
+        tag,
+        {
+            "HELPDESK_AMQP_URL": create_vhost(tag),
+            "HELPDESK_TICKETS_DATABASE_URL": create_database(tag, "tickets"),
+            "HELPDESK_NOTIFICATIONS_DATABASE_URL": create_database(tag, "notifications"),
+            **(env or {}),
+        },
+    )
+    return stack
+
+
+def discard_stack(stack: Stack) -> None:
+    """Stop ``stack`` and delete the vhost and databases ``isolated_stack`` made."""
+    from tools.migrate import drop_database
+
+    stack.close()
+    delete_vhost(stack.env["HELPDESK_AMQP_URL"])
+    for setting in ("HELPDESK_TICKETS_DATABASE_URL", "HELPDESK_NOTIFICATIONS_DATABASE_URL"):
+        drop_database(stack.env[setting])
+
+
 class Stack:
     """Real tickets, notifications and gateway processes on one isolated environment."""
 

@@ -188,7 +188,7 @@ class ManagementApi:
             method=method,
             headers={"Authorization": self._auth, "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(  # noqa: S310  # nosec B310 - http(s) only
+        with urllib.request.urlopen(  # noqa: S310 - http(s) only
             request, timeout=self._timeout, context=self._context
         ) as response:
             data = response.read()

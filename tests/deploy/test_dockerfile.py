@@ -64,11 +64,19 @@ def _ignored(path: str) -> bool:
     )
 
 
-def test_base_image_is_pinned_to_an_exact_slim_bookworm_python_311():
+# The latest patch releases published when these were last checked (docs/security.md,
+# "Supply chain"); a stale pin fails here until someone looks again.
+LATEST_PATCH = {"python": (3, 11, 15), "postgres": (15, 19), "haproxy": (3, 0, 27)}
+
+
+def test_base_image_is_pinned_to_the_latest_slim_bookworm_python_311():
     base = build_args()["PYTHON_IMAGE"]
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", base), base
-    # The interpreter the tests run on, so the image runs what was tested.
-    assert base == f"python:{'.'.join(map(str, sys.version_info[:3]))}-slim-bookworm"
+    version = re.fullmatch(r"python:(3\.11\.\d+)-slim-bookworm", base)
+    assert version, base
+    image = tuple(map(int, version.group(1).split(".")))
+    assert image == LATEST_PATCH["python"], base
+    # The same minor version the tests run on, at least their patch release.
+    assert image[:2] == sys.version_info[:2] and image >= sys.version_info[:3]
     stages = [args for _, op, args in instructions() if op == "FROM"]
     assert stages == ["${PYTHON_IMAGE} AS builder", "${PYTHON_IMAGE} AS runtime"]
 
@@ -115,7 +123,11 @@ def test_runtime_stage_has_no_build_tools_and_runs_unprivileged_in_production():
     builder_runs = " ".join(
         args for stage, op, args in instructions() if stage == "builder" and op == "RUN"
     )
-    assert "pip wheel" in builder_runs and "build-essential" in builder_runs
+    assert "build-essential" in builder_runs
+    # Nothing installed from an index without its hash; the project itself offline.
+    for install in re.findall(r"pip install[^&]*", builder_runs):
+        assert "--require-hashes" in install or "--no-index" in install, install
+    assert "--require-hashes --no-deps -r /tmp/requirements.txt" in builder_runs
     users = [args for op, args in runtime if op == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
     env = " ".join(args for op, args in runtime if op == "ENV")
@@ -152,11 +164,15 @@ def test_locked_requirements_match_the_tested_environment():
         timeout=60,
     )
     assert result.returncode == 0, "deploy/requirements.txt is stale:\n" + result.stdout
-    locked = dict(
-        line.split("==")
-        for line in (ROOT / "deploy" / "requirements.txt").read_text().splitlines()
-        if "==" in line
-    )
+    from deploy.lock import parse
+
+    locked = {
+        name: version
+        for name, (version, hashes) in parse(
+            (ROOT / "deploy" / "requirements.txt").read_text()
+        ).items()
+        if hashes  # every one of them, or --check above fails
+    }
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     for requirement in project["dependencies"]:
         name, version = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[.*\])?==(.+)", requirement).groups()
@@ -166,3 +182,19 @@ def test_locked_requirements_match_the_tested_environment():
         name = re.split(r"[=\[<>]", dev)[0].lower()
         if name not in ("requests",):  # also a runtime dependency of nameko
             assert name not in locked, f"dev-only {name} would ship in the image"
+
+
+def test_third_party_images_are_on_their_latest_patch_release(compose_config):
+    images = {name: svc["image"] for name, svc in compose_config["services"].items()}
+    assert images["postgres"] == "postgres:{}.{}-bookworm".format(*LATEST_PATCH["postgres"])
+    assert images["lb"] == "haproxy:{}.{}.{}-alpine".format(*LATEST_PATCH["haproxy"])
+    # 3.13.7 is the last open-source release of RabbitMQ 3.13 (docs/security.md).
+    assert images["rabbitmq"] == "rabbitmq:3.13.7-management"
+
+
+def test_the_lock_pins_and_hashes_every_requirement():
+    from deploy.lock import parse
+
+    locked = parse((ROOT / "deploy" / "requirements.txt").read_text())
+    assert locked and all(hashes >= 1 for _version, hashes in locked.values()), locked
+    assert locked["setuptools"][0] == "84.2.1"  # the build's, hashed too

@@ -260,3 +260,27 @@ def test_the_services_work_on_their_own_restricted_logins(roles, logins, tmp_pat
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def test_a_restricted_service_checks_the_topology_and_names_the_missing_set_up(logins):
+    from shared.events import TopologyMissing, ensure_topology
+
+    # Where helpdesk-setup declared everything, checking is all it does (no refusal).
+    with Connection(logins["notifications"]) as conn:
+        ensure_topology(conn, registry.service("notifications").event_queues)
+    # On a vhost where it has not run, the service stops naming the missing step
+    # rather than a bare access refusal.
+    empty = create_vhost(f"acc{TAG}_empty")
+    vhost = empty.rsplit("/", 1)[1]
+    user = f"hd{TAG}_notifications"
+    grant = broker_grants()["notifications"]
+    _rabbitmqctl("set_permissions", "-p", vhost, user, grant.configure, grant.write, grant.read)
+    try:
+        url = logins["notifications"].rsplit("/", 1)[0] + f"/{vhost}"
+        with (
+            Connection(url) as conn,
+            pytest.raises(TopologyMissing, match="run helpdesk-setup first"),
+        ):
+            ensure_topology(conn, registry.service("notifications").event_queues)
+    finally:
+        delete_vhost(empty)

@@ -39,8 +39,8 @@ from services.tickets.unit_of_work import TicketsUnitOfWork  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.crypto import keyring_from_settings  # noqa: E402
 from shared.db import Connections, make_engine  # noqa: E402
-from shared.migrate import drop_database, upgrade  # noqa: E402
 from shared.rendering import render_markdown  # noqa: E402
+from tools.migrate import drop_database, upgrade  # noqa: E402
 
 USER = {"id": "measure-user", "name": "Measure User", "role": "user"}
 ADMIN = {"id": "measure-admin", "name": "Measure Admin", "role": "admin"}

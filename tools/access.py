@@ -26,6 +26,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
+from shared import announcements
 from shared.events import EVENT_TYPES, EVENTS_EXCHANGE, SOURCE
 from tools import registry
 
@@ -34,6 +35,8 @@ NOTHING = "^$"
 # A caller's reply_to: a uuid4, as services.gateway.rpc and nameko make it.
 REPLY_KEY = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 GATEWAY_REPLY_QUEUE = r"rpc\.reply-gateway-[0-9a-f-]{36}"
+# A stream server's own announcement queue (services.gateway.stream), exclusive.
+STREAM_QUEUE = r"notices\.stream-[0-9a-f-]{36}"
 
 
 def exactly(*names: str) -> str:
@@ -61,11 +64,22 @@ class BrokerGrant:
 def _service_grant(service) -> BrokerGrant:
     rpc_queue = f"rpc-{service.name}"
     publishes = service.name == SOURCE  # the events' one source
+    announces = service.name == announcements.SERVICE  # notices to the stream servers
+    announced = (announcements.EXCHANGE,) if announces else ()
     consumed = tuple(queue.name for queue in service.event_queues)
+    topics = {}
+    if announces:
+        topics[announcements.EXCHANGE] = (exactly(announcements.NOTICE_STORED), NOTHING)
     return BrokerGrant(
-        # nameko declares its RPC queue and the RPC exchange on every start.
-        configure=exactly(rpc_queue, RPC_EXCHANGE),
-        write=exactly(rpc_queue, RPC_EXCHANGE, *((EVENTS_EXCHANGE.name,) if publishes else ())),
+        # nameko declares its RPC queue and the RPC exchange on every start (and the
+        # announcing service its event exchange).
+        configure=exactly(rpc_queue, RPC_EXCHANGE, *announced),
+        write=exactly(
+            rpc_queue,
+            RPC_EXCHANGE,
+            *((EVENTS_EXCHANGE.name,) if publishes else ()),
+            *announced,
+        ),
         read=exactly(rpc_queue, RPC_EXCHANGE, *consumed),
         topics={
             # Replies to its callers only; binds its own queue to its own calls only.
@@ -74,19 +88,26 @@ def _service_grant(service) -> BrokerGrant:
                 exactly(*(f"{SOURCE}.{t}" for t in EVENT_TYPES)) if publishes else NOTHING,
                 NOTHING,
             ),
+            **topics,
         },
     )
 
 
 def _gateway_grant() -> BrokerGrant:
-    # The gateway calls every service and reads its own exclusive reply queues.
-    own = _raw(re.escape(RPC_EXCHANGE), GATEWAY_REPLY_QUEUE)
+    # The gateway calls every service and reads its own exclusive reply queues; its
+    # stream servers (same login) also bind their own queues to the announcements.
+    own = _raw(re.escape(RPC_EXCHANGE), GATEWAY_REPLY_QUEUE, STREAM_QUEUE)
+    announced = re.escape(announcements.EXCHANGE)
     calls = _raw(*(rf"{re.escape(name)}\.[a-z_]+" for name in registry.names()))
     return BrokerGrant(
         configure=own,
         write=own,
-        read=own,
-        topics={RPC_EXCHANGE: (calls, REPLY_KEY), EVENTS_EXCHANGE.name: (NOTHING, NOTHING)},
+        read=_raw(re.escape(RPC_EXCHANGE), GATEWAY_REPLY_QUEUE, STREAM_QUEUE, announced),
+        topics={
+            RPC_EXCHANGE: (calls, REPLY_KEY),
+            EVENTS_EXCHANGE.name: (NOTHING, NOTHING),
+            announcements.EXCHANGE: (NOTHING, exactly(announcements.NOTICE_STORED)),
+        },
     )
 
 

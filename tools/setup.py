@@ -38,6 +38,7 @@ import psycopg
 from kombu import Connection
 from psycopg import sql
 
+from shared.announcements import declare_announcements
 from shared.config import ConfigError, Settings, check_transport
 from shared.events import declare_topology
 from tools import migrate, registry
@@ -223,6 +224,8 @@ def declare_queues(settings: Settings) -> tuple:
     queues = registry.event_queues()
     with _broker(settings, 10) as conn:
         declare_topology(conn, queues)
+        # The stream servers bind to it, and their login may not declare it.
+        declare_announcements(conn)
     return queues
 
 

@@ -8,11 +8,13 @@ stored whole or not at all, with no transaction to commit.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from services.notifications import domain
 from services.notifications.schemas import encode_cursor
 from services.notifications.unit_of_work import UnitOfWork
+from shared.announcements import announcement
 from shared.errors import NotFound
 from shared.events import iso_utc
 
@@ -40,26 +42,41 @@ def _view(notice: dict) -> dict:
     }
 
 
-def record_notices(event: dict, uow: UnitOfWork) -> int:
+def record_notices(
+    event: dict, uow: UnitOfWork, announce: Callable[[dict], None] | None = None
+) -> int:
     """Store the notices one parsed event causes, once per ``event_id``; how many.
 
     An event that causes none touches no table: handling it again would change
     nothing, so it needs no claim (and most events, e.g. every ``ticket_created``,
-    cause none).
+    cause none). Each stored notice is then passed to ``announce`` (after the
+    commit: only stored notices are announced), best-effort: a failed announcement
+    is logged, never retried, since a stream replays what it missed
+    (``Last-Event-ID``) and the pages poll.
     """
     told = domain.notices_for(event)
-    stored = _store(event, told, uow) if told else 0
+    stored = _store(event, told, uow) if told else []
     if stored is None:
         log.info("duplicate event skipped", extra={"event_id": str(event["event_id"])})
         return 0
     log.info(
         "event handled",
-        extra={"event_id": str(event["event_id"]), "event_type": event["type"], "notices": stored},
+        extra={
+            "event_id": str(event["event_id"]),
+            "event_type": event["type"],
+            "notices": len(stored),
+        },
     )
-    return stored
+    if announce is not None:
+        for notice_id, recipient_id in stored:
+            try:
+                announce(announcement(notice_id, recipient_id))
+            except Exception:  # the notice is stored; streams catch up on their own
+                log.warning("notice not announced", extra={"notice_id": notice_id}, exc_info=True)
+    return len(stored)
 
 
-def _store(event: dict, told: list[domain.Notice], uow: UnitOfWork) -> int | None:
+def _store(event: dict, told: list[domain.Notice], uow: UnitOfWork) -> list[tuple[int, str]] | None:
     # None: the event was handled before (a redelivery or a duplicate). The claim
     # and the notices are one statement, atomic by itself.
     with uow.autocommit():
@@ -85,6 +102,14 @@ def list_notices(cmd: dict, uow: UnitOfWork) -> dict:
         "next_cursor": encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None,
         "unread_count": unread,
     }
+
+
+def list_notices_after(cmd: dict, uow: UnitOfWork) -> dict:
+    """The recipient's notices stored after ``after_id``, oldest first (a stream's replay)."""
+    with uow.autocommit():
+        rows = uow.notices.after(cmd["recipient_id"], cmd["after_id"], cmd["limit"])
+        unread = uow.notices.count_unread(cmd["recipient_id"])
+    return {"items": [_view(n) for n in rows], "unread_count": unread}
 
 
 def count_unread(cmd: dict, uow: UnitOfWork) -> dict:

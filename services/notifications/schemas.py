@@ -18,6 +18,9 @@ from shared.ids import MAX_ROW_ID
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# A reconnecting stream replays at most this many notices; a client that missed
+# more reloads its list anyway.
+REPLAY_LIMIT = 100
 
 
 class ListNoticesParams(Schema):
@@ -64,6 +67,13 @@ def load_recipient(recipient_id) -> str:
 def load_notice_id(notice_id) -> int:
     """A notice id as a positive integer (``"42"`` is accepted, as a URL gives it)."""
     return _load(_NOTICE_ID, {"notice_id": notice_id})["notice_id"]
+
+
+def load_after_id(after_id) -> int:
+    """A replay's starting point: a notice id, or 0 for the first notice."""
+    if after_id in (0, "0"):
+        return 0
+    return load_notice_id(after_id)
 
 
 def load_list_params(params) -> dict:

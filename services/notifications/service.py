@@ -1,10 +1,19 @@
 """The notifications service: ticket events in, in-app notices out (see docs/notifications.md)."""
 
+from nameko.events import EventDispatcher
+
 from services.notifications import handlers
 from services.notifications.extensions import ticket_events
-from services.notifications.schemas import load_list_params, load_notice_id, load_recipient
+from services.notifications.schemas import (
+    REPLAY_LIMIT,
+    load_after_id,
+    load_list_params,
+    load_notice_id,
+    load_recipient,
+)
 from services.notifications.tables import ENCRYPTED_COLUMNS
 from services.notifications.unit_of_work import UnitOfWork
+from shared.announcements import NOTICE_STORED
 from shared.context import RequestId
 from shared.crypto import DataKeyring
 from shared.db import Database
@@ -21,6 +30,8 @@ class NotificationsService:
     # Refuses to start without the data keys, or if stored notices need a missing one.
     keyring = DataKeyring("notifications_database_url", ENCRYPTED_COLUMNS)
     request_id = RequestId()
+    # Announces each stored notice to the stream servers (shared.announcements).
+    dispatch = EventDispatcher()
 
     def _uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, self.keyring)
@@ -28,7 +39,10 @@ class NotificationsService:
     @ticket_events
     def handle_ticket_event(self, event):
         """Store the notices one ticket event causes, exactly once per event."""
-        return handlers.record_notices(event, self._uow())
+        return handlers.record_notices(event, self._uow(), self._announce)
+
+    def _announce(self, body: dict) -> None:
+        self.dispatch(NOTICE_STORED, body)
 
     @rpc(expected_exceptions=HelpdeskError)
     def ping(self):
@@ -40,6 +54,17 @@ class NotificationsService:
         """A page of the recipient's notices, newest first, with their unread count."""
         cmd = {"recipient_id": load_recipient(recipient_id), **load_list_params(params)}
         return handlers.list_notices(cmd, self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
+    def list_notices_after(self, recipient_id, after_id):
+        """The recipient's notices stored after notice ``after_id``, oldest first (at
+        most ``REPLAY_LIMIT``), with the unread count: a reconnecting stream's replay."""
+        cmd = {
+            "recipient_id": load_recipient(recipient_id),
+            "after_id": load_after_id(after_id),
+            "limit": REPLAY_LIMIT,
+        }
+        return handlers.list_notices_after(cmd, self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def unread_count(self, recipient_id):

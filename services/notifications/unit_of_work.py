@@ -50,9 +50,11 @@ WITH claimed AS (
         CAST(:ticket_ids AS bigint[]), CAST(:titles AS text[]), CAST(:bodies AS text[])
     ) AS n (id, recipient_id, kind, ticket_id, title, body)
     ON CONFLICT ON CONSTRAINT notices_action_recipient_key DO NOTHING
-    RETURNING id
+    RETURNING id, recipient_id
 )
-SELECT (SELECT count(*) FROM claimed) AS claimed, (SELECT count(*) FROM added) AS added
+SELECT (SELECT count(*) FROM claimed) AS claimed,
+    (SELECT coalesce(json_agg(json_build_array(id, recipient_id) ORDER BY id), '[]') FROM added)
+    AS added
 """
 )
 _UNREAD = notices.c.read_at.is_(None)
@@ -88,6 +90,13 @@ def _page_statement(unread: bool, after: bool) -> sa.Select:
 
 # Keyed by (unread only, after a keyset).
 _PAGE = {(u, a): _page_statement(u, a) for u in (False, True) for a in (False, True)}
+# Ids are drawn in storage order: a stream's Last-Event-ID replays what came after it.
+_AFTER_ID = (
+    sa.select(notices)
+    .where(_MINE, notices.c.id > sa.bindparam("after_id", type_=notices.c.id.type))
+    .order_by(notices.c.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
 _GET = sa.select(notices).where(notices.c.id == sa.bindparam("notice_id"), _MINE)
 # One statement: a notice already read keeps its read_at, and the row comes back
 # either way (none if it is missing or someone else's).
@@ -112,11 +121,12 @@ class Notices:
 
     def record_event(
         self, event_id, event_type: str, told: list[Notice], *, action_id, created_at: datetime
-    ) -> int | None:
-        """Record ``event_id`` as handled together with the notices it ``told``: how
-        many were stored (an action tells each recipient once, so a notice another
-        event of the same action already gave is skipped), or None if the event was
-        recorded before (a redelivery or a duplicate), and then nothing is stored.
+    ) -> list[tuple[int, str]] | None:
+        """Record ``event_id`` as handled together with the notices it ``told``: the
+        ``(id, recipient_id)`` of each one stored (an action tells each recipient once,
+        so a notice another event of the same action already gave is skipped), or None
+        if the event was recorded before (a redelivery or a duplicate), and then
+        nothing is stored.
 
         Ids are drawn first because each body is sealed bound to its row id.
         """
@@ -137,7 +147,7 @@ class Notices:
             ],
         }
         row = self.connection.execute(_RECORD, params).one()
-        return row.added if row.claimed else None
+        return [(i, r) for i, r in row.added] if row.claimed else None
 
     def _open(self, row) -> dict:
         notice = row._asdict()
@@ -156,6 +166,11 @@ class Notices:
         rows = self.connection.execute(_PAGE[unread, after is not None], params).all()
         page = [self._open(row) for row in rows if row.id is not None]
         return page, rows[0].unread_count
+
+    def after(self, recipient_id: str, after_id: int, limit: int) -> list[dict]:
+        """Up to ``limit`` of the recipient's notices with ids above ``after_id``, oldest first."""
+        params = {"recipient": recipient_id, "after_id": after_id, "limit": limit}
+        return [self._open(row) for row in self.connection.execute(_AFTER_ID, params).all()]
 
     def count_unread(self, recipient_id: str) -> int:
         """How many of the recipient's notices are unread (an index-only scan of a partial index)."""

@@ -29,13 +29,14 @@ def _notice(recipient, body="Secret text"):
 
 def _record(uow, event_id, told, action_id=None):
     with uow.autocommit():
-        return uow.notices.record_event(
+        stored = uow.notices.record_event(
             event_id,
             "message_added",
             told,
             action_id=action_id or uuid.uuid4(),
             created_at=datetime.now(UTC),
         )
+    return None if stored is None else len(stored)
 
 
 def test_an_event_is_recorded_with_all_its_notices_sealed_then_never_again(uow, engine):

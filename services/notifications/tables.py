@@ -3,14 +3,19 @@
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
 
+from shared import idempotency
+
 metadata = sa.MetaData()
 
 # (table, column, id column) of every value sealed with shared.crypto: read by the
 # start-up key check (shared.crypto.DataKeyring) and by helpdesk-rotate-keys.
-ENCRYPTED_COLUMNS = (("notices", "body", "id"),)
+ENCRYPTED_COLUMNS = (("notices", "body", "id"), idempotency.ENCRYPTED_COLUMN)
 # The columns of a row each sealed value is bound to (shared.crypto.Binding): a
 # notice moved to another recipient or ticket fails authentication.
-SEALED_CONTEXT = {"notices": ("recipient_id", "ticket_id")}
+SEALED_CONTEXT = {
+    "notices": ("recipient_id", "ticket_id"),
+    idempotency.TABLE: idempotency.CONTEXT,  # the caller a kept answer was given to
+}
 
 # Ids are taken before the insert: the encrypted body is bound to its row id.
 notice_id_seq = sa.Sequence("notices_id_seq", metadata=metadata)
@@ -59,3 +64,6 @@ processed_events = sa.Table(
         "processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
 )
+
+# A keyed POST's answer, stored with its action (shared/idempotency.py).
+idempotency_keys = idempotency.keys_table(metadata)

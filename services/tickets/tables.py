@@ -8,6 +8,7 @@ so they can be searched.
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from shared import idempotency
 from shared.outbox import OUTBOX_CONTEXT
 
 metadata = sa.MetaData()
@@ -23,6 +24,7 @@ ENCRYPTED_COLUMNS = (
     ("messages", "body", "id"),
     ("messages", "body_html", "id"),
     ("outbox", "body", "event_id", "sealed"),
+    idempotency.ENCRYPTED_COLUMN,
 )
 # Per table, the columns of a row that decide who may read its sealed values: each
 # value is bound to them (shared.crypto.Binding), so a row moved to another owner,
@@ -33,6 +35,7 @@ SEALED_CONTEXT = {
     # The ticket's readers, and whether its owner is among them.
     "messages": ("ticket_id", "internal"),
     "outbox": OUTBOX_CONTEXT,
+    idempotency.TABLE: idempotency.CONTEXT,  # the caller a kept answer was given to
 }
 
 tickets = sa.Table(
@@ -103,3 +106,6 @@ outbox = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
     sa.Column("published_at", sa.DateTime(timezone=True)),
 )
+
+# A keyed POST's answer, stored with its action (shared/idempotency.py).
+idempotency_keys = idempotency.keys_table(metadata)

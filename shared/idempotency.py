@@ -1,0 +1,281 @@
+"""Idempotency keys: a repeated ``POST`` gets its first answer and does nothing again.
+
+The gateway checks the ``Idempotency-Key`` header (``key_problems``) and sums the
+request up in a ``fingerprint`` (method, route, path ids, the JSON body in canonical
+form); the service that owns the action gets both with the command and, through
+``IdempotencyKeys`` on the command's own transaction:
+
+1. ``claim`` takes a transaction-scoped advisory lock on (caller, key) without
+   waiting: if another transaction holds it, the first request is still in
+   progress, and this one is a ``Conflict`` (409) rather than a second action.
+   Holding the lock, it looks the key up: the same fingerprint within
+   ``KEY_TTL`` is a replay (the stored answer, nothing done again); a different
+   one is a ``ValidationFailed`` naming ``Idempotency-Key`` (422), raised by
+   ``Claim.check`` where the command checks its input, so a 404 still comes first.
+2. ``remember`` stores the answer in the same transaction as the action, so the
+   two commit together or not at all: a failed action stores nothing and its
+   retry runs again (only successes are replayed), and a crash loses neither.
+
+The stored answer holds ticket text, so it is sealed with the data keyring like
+every other text at rest, bound to its row; the fingerprint is sealed with it (a
+bare hash of a short reply would confirm a guess of it). Keys are per caller:
+the caller's id is part of the row's key and of the lock. Rows older than
+``KEY_TTL`` no longer match and ``prune_expired`` deletes them in bounded batches,
+from a timer, off the request path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from shared.crypto import EncryptedColumn
+from shared.errors import Conflict, ValidationFailed
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+KEY_TTL = timedelta(hours=24)
+TABLE = "idempotency_keys"
+# Printable ASCII, space to tilde.
+_KEY = re.compile(r"[\x20-\x7e]+")
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+# How often and how much a service deletes expired keys (``prune_expired``).
+PRUNE_INTERVAL = 600.0
+PRUNE_BATCH = 1000
+PRUNE_MAX_BATCHES = 20
+
+
+def key_problems(value) -> list[str]:
+    """What is wrong with an ``Idempotency-Key`` value (empty list: nothing)."""
+    if not isinstance(value, str) or not value:
+        return ["Must be 1-255 printable ASCII characters; it is empty."]
+    if len(value) > MAX_KEY_LENGTH:
+        return [f"Must be 1-255 printable ASCII characters; it has {len(value)}."]
+    if not _KEY.fullmatch(value):
+        return ["Must be 1-255 printable ASCII characters (space to ~)."]
+    return []
+
+
+def canonical_json(value) -> str:
+    """One spelling per JSON value: sorted keys, no spaces, text as it is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint(method: str, route: str, path_ids: dict, body) -> str:
+    """The request summed up: the same request gives the same hex digest.
+
+    ``body`` is the parsed JSON body (``{}`` for an empty one: the endpoints that
+    take an empty body read it as ``{}``), so spacing and key order do not count.
+    """
+    summary = canonical_json([method.upper(), route, path_ids, body])
+    return hashlib.sha256(summary.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """One caller's keyed request, as a service receives it."""
+
+    caller_id: str
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def from_rpc(cls, caller_id: str, value) -> IdempotentRequest | None:
+        """The request from a command's ``idempotency`` argument (``{"key",
+        "fingerprint"}`` or None); ``ValidationFailed`` if it is malformed."""
+        if value is None:
+            return None
+        key = value.get("key") if isinstance(value, dict) else None
+        digest = value.get("fingerprint") if isinstance(value, dict) else None
+        problems = key_problems(key)
+        if not problems and not (isinstance(digest, str) and _FINGERPRINT.fullmatch(digest)):
+            problems = ["The request's fingerprint is missing or malformed."]
+        if problems:
+            raise ValidationFailed("The idempotency key is invalid.", {HEADER: problems})
+        return cls(caller_id, key, digest)
+
+    @property
+    def lock_id(self) -> int:
+        """A signed 64-bit advisory lock id for (caller, key)."""
+        # Length-prefixed: caller "ab" with key "c" is not caller "a" with key "bc".
+        text = f"{TABLE}\0{len(self.caller_id)}:{self.caller_id}{self.key}"
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+@dataclass
+class Claim:
+    """What ``IdempotencyKeys.claim`` found: a ``replay`` to answer with, a key used
+    for another request (``check`` raises), or neither (run the command)."""
+
+    request: IdempotentRequest | None = None
+    replay: dict | list | None = None
+    mismatch: bool = False
+    row_id: int | None = None
+
+    def check(self) -> None:
+        """Raise the 422 if the key was used for a different request."""
+        if self.mismatch:
+            raise ValidationFailed(
+                "This Idempotency-Key was used for a different request.",
+                {HEADER: ["Already used for a different request; use a new key."]},
+            )
+
+
+NO_KEY = Claim()
+
+_TTL_SECONDS = KEY_TTL.total_seconds()
+_LOCK = sa.text("SELECT pg_try_advisory_xact_lock(:lock_id)")
+# Read once the lock is held (its own statement, so its snapshot sees what the
+# holder before us committed); the new row's id comes in the same round trip.
+_LOOKUP = sa.text(
+    f"SELECT k.id, k.response, nextval('{TABLE}_id_seq') AS new_id "
+    f"FROM (SELECT 1) AS one LEFT JOIN {TABLE} AS k "
+    "ON k.caller_id = :caller_id AND k.key = :key "
+    "AND k.created_at > now() - make_interval(secs => :ttl)"
+)
+# An expired row for the same key (not yet pruned) is replaced; a live one never
+# is (the lock makes that impossible; if it happened, no row comes back).
+_REMEMBER = sa.text(
+    f"INSERT INTO {TABLE} AS k (id, caller_id, key, response) "
+    "VALUES (:id, :caller_id, :key, :response) "
+    "ON CONFLICT (caller_id, key) DO UPDATE "
+    "SET id = excluded.id, response = excluded.response, created_at = now() "
+    "WHERE k.created_at <= now() - make_interval(secs => :ttl) "
+    "RETURNING k.id"
+)
+_PRUNE = sa.text(
+    f"DELETE FROM {TABLE} WHERE id IN (SELECT id FROM {TABLE} "
+    "WHERE created_at < now() - make_interval(secs => :ttl) "
+    "ORDER BY created_at LIMIT :batch FOR UPDATE SKIP LOCKED)"
+)
+
+
+# For each service's ENCRYPTED_COLUMNS and SEALED_CONTEXT: the start-up key check and
+# rotation cover the answers; each is bound to its row and to the caller it answered,
+# so an answer moved to another caller fails authentication.
+ENCRYPTED_COLUMN = (TABLE, "response", "id")
+CONTEXT = ("caller_id",)
+_RESPONSE = EncryptedColumn(*ENCRYPTED_COLUMN, context=CONTEXT)
+
+
+def _binding(row_id: int, caller_id: str):
+    return _RESPONSE.binding(row_id, {"caller_id": caller_id})
+
+
+class IdempotencyKeys:
+    """The caller's keys, through one transaction's connection (see the module doc)."""
+
+    def __init__(self, connection: sa.Connection, keyring):
+        self.connection = connection
+        self.keyring = keyring
+
+    def claim(self, request: IdempotentRequest | None) -> Claim:
+        """Hold ``request``'s key for this transaction and look it up.
+
+        Raises ``Conflict`` if another transaction holds it (the first request is
+        still in progress). Without a request, nothing is looked at.
+        """
+        if request is None:
+            return NO_KEY
+        if not self.connection.execute(_LOCK, {"lock_id": request.lock_id}).scalar_one():
+            raise Conflict(
+                "A request with this Idempotency-Key is still in progress; "
+                "retry it in a moment to get its answer.",
+                {HEADER: ["Still in progress."]},
+            )
+        row = self.connection.execute(
+            _LOOKUP,
+            {"caller_id": request.caller_id, "key": request.key, "ttl": _TTL_SECONDS},
+        ).one()
+        claim = Claim(request, row_id=row.new_id)
+        if row.id is not None:
+            opened = self.keyring.decrypt(row.response, _binding(row.id, request.caller_id))
+            stored = json.loads(opened)
+            if stored["fingerprint"] == request.fingerprint:
+                claim.replay = stored["response"]
+            else:
+                claim.mismatch = True
+        return claim
+
+    def remember(self, claim: Claim, response) -> None:
+        """Store ``response`` as the answer to the claimed key (nothing without one)."""
+        request = claim.request
+        if request is None:
+            return
+        sealed = self.keyring.encrypt(
+            canonical_json({"fingerprint": request.fingerprint, "response": response}),
+            _binding(claim.row_id, request.caller_id),
+        )
+        stored = self.connection.execute(
+            _REMEMBER,
+            {
+                "id": claim.row_id,
+                "caller_id": request.caller_id,
+                "key": request.key,
+                "response": sealed,
+                "ttl": _TTL_SECONDS,
+            },
+        ).first()
+        if stored is None:  # a live row appeared despite the lock: never act twice
+            raise Conflict(
+                "A request with this Idempotency-Key is still in progress.",
+                {HEADER: ["Still in progress."]},
+            )
+
+
+def prune_expired(connection: sa.Connection, batch: int = PRUNE_BATCH) -> int:
+    """Delete up to ``batch`` keys older than ``KEY_TTL`` (one statement); how many."""
+    return connection.execute(_PRUNE, {"ttl": _TTL_SECONDS, "batch": batch}).rowcount
+
+
+def prune(uow, batch: int = PRUNE_BATCH, max_batches: int = PRUNE_MAX_BATCHES) -> int:
+    """Delete expired keys batch by batch on autocommit (each batch short and on its
+    own), at most ``max_batches`` per call so a backlog never holds a worker long."""
+    deleted = 0
+    with uow.autocommit():
+        for _ in range(max_batches):
+            n = prune_expired(uow.connection, batch)
+            deleted += n
+            if n < batch:
+                break
+    return deleted
+
+
+def keys_table(metadata: sa.MetaData) -> sa.Table:
+    """The keys table as a service's ``tables.py`` declares it (its migration creates it)."""
+    return sa.Table(
+        TABLE,
+        metadata,
+        sa.Column("id", sa.BigInteger, primary_key=True),
+        sa.Column("caller_id", sa.Text, nullable=False),
+        sa.Column("key", sa.Text, nullable=False),
+        # encrypted (shared.crypto): the fingerprint and the answer, as JSON
+        sa.Column("response", sa.Text, nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.UniqueConstraint("caller_id", "key", name=f"{TABLE}_caller_key"),
+    )
+
+
+# The table's first version, as each service's migration creates it. Frozen: a later
+# change is a new migration step in each service, never an edit here.
+CREATE_STATEMENTS = (
+    f"""
+    CREATE TABLE {TABLE} (
+        id bigserial PRIMARY KEY,
+        caller_id text NOT NULL,
+        key text NOT NULL,
+        response text NOT NULL,          -- encrypted: the request's fingerprint and answer
+        created_at timestamptz NOT NULL DEFAULT now(),
+        CONSTRAINT {TABLE}_caller_key UNIQUE (caller_id, key)
+    )
+    """,
+    # Expired keys are found (and pruned) by age.
+    f"CREATE INDEX {TABLE}_created_at ON {TABLE} (created_at)",
+)

@@ -1,0 +1,127 @@
+"""Idempotency keys in a service's database (real PostgreSQL): replay, refusal,
+in-progress, per caller, expiry, pruning, and the answer sealed at rest."""
+
+import pytest
+import sqlalchemy as sa
+
+from shared.crypto import Keyring, generate_key, key_id_of
+from shared.db import Connections, UnitOfWork, make_engine
+from shared.errors import Conflict, ValidationFailed
+from shared.idempotency import (
+    IdempotencyKeys,
+    IdempotentRequest,
+    fingerprint,
+    prune,
+)
+from shared.migrate import drop_database
+from tests.stack import create_database
+
+pytestmark = pytest.mark.integration
+
+KEYRING = Keyring.from_spec(f"k1={generate_key()}")
+CREATE = fingerprint("POST", "/api/v1/tickets", {}, {"subject": "Charts stay empty"})
+OTHER = fingerprint("POST", "/api/v1/tickets", {}, {"subject": "Something else"})
+ANSWER = {"id": 42, "description": "The charts stay empty on every dashboard I open."}
+
+
+@pytest.fixture(scope="module")
+def database_url(run_id):
+    url = create_database(f"t{run_id}i", "tickets")
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = make_engine(database_url, pool_size=3)
+    with engine.begin() as db:
+        db.execute(sa.text("TRUNCATE idempotency_keys"))
+    yield engine
+    engine.dispose()
+
+
+def request(caller="alice", key="k1", digest=CREATE):
+    return IdempotentRequest(caller, key, digest)
+
+
+def run(engine, req, answer=ANSWER, commit=True):
+    """One command: claim; replay, or act (nothing here) and remember."""
+    with engine.connect() as db:
+        keys = IdempotencyKeys(db, KEYRING)
+        claim = keys.claim(req)
+        if claim.replay is not None:
+            return "replay", claim.replay
+        claim.check()
+        keys.remember(claim, answer)
+        if commit:
+            db.commit()
+        return "ran", answer
+
+
+def test_the_same_request_again_is_answered_as_the_first_was(engine):
+    assert run(engine, request()) == ("ran", ANSWER)
+    assert run(engine, request(), answer={"id": 43}) == ("replay", ANSWER)
+
+
+def test_the_same_key_for_another_request_is_refused(engine):
+    run(engine, request())
+    with pytest.raises(ValidationFailed):
+        run(engine, request(digest=OTHER))
+
+
+def test_a_repeat_while_the_first_is_in_progress_is_a_conflict_not_a_wait(engine):
+    with engine.connect() as first:
+        IdempotencyKeys(first, KEYRING).claim(request())  # holds the key, not committed
+        with pytest.raises(Conflict):
+            run(engine, request())
+        run(engine, request(key="k2"))  # another key is not held up
+        first.rollback()
+    assert run(engine, request()) == ("ran", ANSWER)
+
+
+def test_a_request_that_failed_stored_nothing_and_runs_again(engine):
+    run(engine, request(), commit=False)
+    assert run(engine, request()) == ("ran", ANSWER)
+
+
+def test_keys_are_per_caller(engine):
+    run(engine, request("alice"))
+    assert run(engine, request("bob"), answer={"id": 7}) == ("ran", {"id": 7})
+    assert run(engine, request("bob"), answer={"id": 8}) == ("replay", {"id": 7})
+
+
+def test_a_key_older_than_a_day_no_longer_matches_and_is_pruned(engine):
+    run(engine, request(key="old"))
+    run(engine, request(key="new"))
+    with engine.begin() as db:
+        db.execute(
+            sa.text(
+                "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' "
+                "WHERE key = 'old'"
+            )
+        )
+    # Expired: the key runs again, even for another request, and its row is replaced.
+    assert run(engine, request(key="old", digest=OTHER), answer={"id": 2}) == ("ran", {"id": 2})
+    assert run(engine, request(key="old", digest=OTHER)) == ("replay", {"id": 2})
+    with engine.begin() as db:
+        db.execute(
+            sa.text(
+                "INSERT INTO idempotency_keys (caller_id, key, response, created_at) "
+                "SELECT 'carol', 'k' || n, 'x', now() - interval '2 days' "
+                "FROM generate_series(1, 25) AS n"
+            )
+        )
+    uow = UnitOfWork(Connections(engine))
+    assert prune(uow, batch=10, max_batches=2) == 20  # bounded per call
+    assert prune(uow, batch=10) == 5
+    with engine.connect() as db:
+        left = db.execute(sa.text("SELECT key FROM idempotency_keys ORDER BY key")).scalars()
+        assert list(left) == ["new", "old"]
+
+
+def test_the_stored_answer_is_sealed_and_bound_to_its_row(engine):
+    run(engine, request())
+    with engine.connect() as db:
+        row = db.execute(sa.text("SELECT id, response FROM idempotency_keys")).one()
+    assert key_id_of(row.response) == "k1"
+    assert "charts" not in row.response.lower() and CREATE not in row.response

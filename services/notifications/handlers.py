@@ -2,7 +2,9 @@
 
 Every write here is one statement, atomic by itself (an event's claim with its
 notices, a read mark), so each handler runs on ``uow.autocommit()``: its work is
-stored whole or not at all, with no transaction to commit.
+stored whole or not at all, with no transaction to commit. The one exception is a
+keyed read mark (``Idempotency-Key``): its key is held and its answer stored in the
+same transaction as the mark (``shared/idempotency.py``).
 """
 
 from __future__ import annotations
@@ -127,17 +129,38 @@ def get_notice(cmd: dict, uow: UnitOfWork) -> dict:
     return _view(notice)
 
 
+def _writing(uow: UnitOfWork, request):
+    """Where a read mark is written: unkeyed, one statement on autocommit; keyed, a
+    transaction that also holds the key and stores the answer with the change."""
+    return uow if request is not None else uow.autocommit()
+
+
+def _answer(uow: UnitOfWork, claim, response: dict) -> dict:
+    """Store a keyed command's answer with its change, commit, and return it."""
+    uow.idempotency.remember(claim, response)
+    uow.commit()
+    return response
+
+
 def mark_read(cmd: dict, uow: UnitOfWork) -> dict:
     """Mark one of the recipient's notices read; ``NotFound`` if it is not theirs."""
-    with uow.autocommit():  # one statement
+    with _writing(uow, cmd["idempotency"]):
+        claim = uow.idempotency.claim(cmd["idempotency"])
+        if claim.replay is not None:
+            return claim.replay
         notice = uow.notices.mark_read(cmd["recipient_id"], cmd["notice_id"], datetime.now(UTC))
-    if notice is None:
-        raise NotFound("Notice not found.")
-    return _view(notice)
+        if notice is None:
+            raise NotFound("Notice not found.")
+        claim.check()
+        return _answer(uow, claim, _view(notice))
 
 
 def mark_all_read(cmd: dict, uow: UnitOfWork) -> dict:
     """Mark every unread notice of the recipient read: ``{"updated": n}``."""
-    with uow.autocommit():  # one statement
+    with _writing(uow, cmd["idempotency"]):
+        claim = uow.idempotency.claim(cmd["idempotency"])
+        if claim.replay is not None:
+            return claim.replay
+        claim.check()
         updated = uow.notices.mark_all_read(cmd["recipient_id"], datetime.now(UTC))
-    return {"updated": updated}
+        return _answer(uow, claim, {"updated": updated})

@@ -1,6 +1,7 @@
 """The notifications service: ticket events in, in-app notices out (see docs/notifications.md)."""
 
 from nameko.events import EventDispatcher
+from nameko.timer import timer
 
 from services.notifications import handlers
 from services.notifications.extensions import ticket_events
@@ -18,6 +19,7 @@ from shared.context import RequestId
 from shared.crypto import DataKeyring
 from shared.db import Database
 from shared.errors import HelpdeskError
+from shared.idempotency import PRUNE_INTERVAL, IdempotentRequest, prune
 from shared.rpc import rpc
 
 
@@ -78,12 +80,32 @@ class NotificationsService:
         return handlers.get_notice(cmd, self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
-    def mark_read(self, recipient_id, notice_id):
-        """Mark one of the recipient's notices read (idempotent); the notice."""
-        cmd = {"recipient_id": load_recipient(recipient_id), "notice_id": load_notice_id(notice_id)}
+    def mark_read(self, recipient_id, notice_id, idempotency=None):
+        """Mark one of the recipient's notices read (idempotent); the notice.
+
+        ``idempotency`` (``{"key", "fingerprint"}``, see ``shared/idempotency.py``):
+        a repeat of a keyed request gets the first answer again.
+        """
+        recipient = load_recipient(recipient_id)
+        cmd = {
+            "recipient_id": recipient,
+            "notice_id": load_notice_id(notice_id),
+            "idempotency": IdempotentRequest.from_rpc(recipient, idempotency),
+        }
         return handlers.mark_read(cmd, self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
-    def mark_all_read(self, recipient_id):
-        """Mark every notice of the recipient read; how many changed."""
-        return handlers.mark_all_read({"recipient_id": load_recipient(recipient_id)}, self._uow())
+    def mark_all_read(self, recipient_id, idempotency=None):
+        """Mark every notice of the recipient read; how many changed (a keyed repeat
+        gets the first count again)."""
+        recipient = load_recipient(recipient_id)
+        cmd = {
+            "recipient_id": recipient,
+            "idempotency": IdempotentRequest.from_rpc(recipient, idempotency),
+        }
+        return handlers.mark_all_read(cmd, self._uow())
+
+    @timer(interval=PRUNE_INTERVAL)
+    def prune_idempotency_keys(self):
+        """Delete idempotency keys past their 24 hours, a bounded batch at a time."""
+        return prune(self._uow())

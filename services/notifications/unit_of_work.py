@@ -25,6 +25,7 @@ from services.notifications.tables import ENCRYPTED_COLUMNS, SEALED_CONTEXT, not
 from shared.crypto import Keyring, sealed_columns
 from shared.db import Connections
 from shared.db import UnitOfWork as BaseUnitOfWork
+from shared.idempotency import IdempotencyKeys
 
 _DRAW_IDS = sa.text("SELECT nextval('notices_id_seq') FROM generate_series(1, :count)").bindparams(
     sa.bindparam("count", type_=sa.Integer)
@@ -202,6 +203,8 @@ class UnitOfWork(BaseUnitOfWork):
         super().__init__(connections)
         self.keyring = keyring
         self.notices: Notices | None = None
+        self.idempotency: IdempotencyKeys | None = None
 
     def attach(self, connection: sa.Connection | None) -> None:
         self.notices = None if connection is None else Notices(connection, self.keyring)
+        self.idempotency = None if connection is None else IdempotencyKeys(connection, self.keyring)

@@ -26,6 +26,7 @@ from shared.events import (
     TICKET_CREATED,
     iso_utc,
 )
+from shared.idempotency import Claim, IdempotentRequest
 from shared.ids import row_id
 from shared.rendering import render_markdown
 
@@ -39,6 +40,8 @@ class Command:
     actor: dict
     fields: dict | None = field(default_factory=dict)
     ticket_id: object = None
+    # ``{"key", "fingerprint"}`` of a keyed request (shared/idempotency.py), or None.
+    idempotency: dict | None = None
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -75,6 +78,27 @@ def _load_ticket(uow, ticket_id, owner: domain.Actor | None, reserve_message=Fal
     return ticket
 
 
+def _claim(uow, cmd: Command, actor: domain.Actor) -> Claim:
+    """Hold the command's idempotency key in this transaction (nothing without one)."""
+    return uow.idempotency.claim(IdempotentRequest.from_rpc(actor.id, cmd.idempotency))
+
+
+def _commit(uow, claim: Claim, answer):
+    """Commit the command and return its answer, ``answer()``.
+
+    A keyed command's answer is built first and stored with the action, in the same
+    transaction; an unkeyed one's is built after the commit, so no row lock waits on
+    rendering.
+    """
+    if claim.request is None:
+        uow.commit()
+        return answer()
+    response = answer()
+    uow.idempotency.remember(claim, response)
+    uow.commit()
+    return response
+
+
 @contextlib.contextmanager
 def _state_rules():
     """Turn the domain's ``ConflictError`` into the RPC ``Conflict``."""
@@ -84,14 +108,18 @@ def _state_rules():
         raise Conflict(str(exc)) from None
 
 
-def _checked(uow, cmd: Command, owner, schema, rule, reserve_message=False) -> tuple[dict, dict]:
+def _checked(
+    uow, cmd: Command, owner, claim: Claim, schema, rule, reserve_message=False
+) -> tuple[dict, dict]:
     """The ticket, locked, and the valid fields, checked in the contract's order.
 
-    NotFound (not the caller's or missing), then ValidationFailed (``schema``), then
-    Conflict (``rule(status, fields)`` raising the domain's ``ConflictError``). With
-    ``reserve_message`` the ticket carries the id and time for a new message.
+    NotFound (not the caller's or missing), then ValidationFailed (an idempotency key
+    used for another request, then ``schema``), then Conflict (``rule(status,
+    fields)`` raising the domain's ``ConflictError``). With ``reserve_message`` the
+    ticket carries the id and time for a new message.
     """
     ticket = _load_ticket(uow, cmd.ticket_id, owner, reserve_message)
+    claim.check()
     data = schemas.load(schema, cmd.fields)
     with _state_rules():
         rule(ticket["status"], data)
@@ -343,6 +371,10 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
         schemas.create_ticket(tuple(key for key, _label in uow.settings.features)), cmd.fields
     )
     with uow:
+        claim = _claim(uow, cmd, actor)
+        if claim.replay is not None:  # done before: the same answer, nothing spent
+            return claim.replay
+        claim.check()
         granted, now, ticket_id = uow.tickets.take_allowance(actor.id, uow.settings.tickets_per_day)
         if not granted:
             raise _daily_limit_reached(now, uow.settings.tickets_per_day)
@@ -378,12 +410,15 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
                 "priority": priority,
             },
         )
-        uow.commit()
-    # Known without reading it back: no messages yet, one timeline entry.
-    opened = {"status": domain.OPEN, "at": now, "by": domain.BY_USER}
-    return ticket_view(
-        dict(ticket, messages=[], earlier_messages=0, timeline=[opened]), support=False
-    )
+        # Known without reading it back: no messages yet, one timeline entry.
+        opened = {"status": domain.OPEN, "at": now, "by": domain.BY_USER}
+        return _commit(
+            uow,
+            claim,
+            lambda: ticket_view(
+                dict(ticket, messages=[], earlier_messages=0, timeline=[opened]), support=False
+            ),
+        )
 
 
 def _rate_limited(message: str, now: datetime, reset: datetime) -> RateLimited:
@@ -492,10 +527,14 @@ def add_reply(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """
     actor = _actor(cmd)
     with uow:
+        claim = _claim(uow, cmd, actor)
+        if claim.replay is not None:
+            return claim.replay
         ticket, data = _checked(
             uow,
             cmd,
             actor,
+            claim,
             schemas.ADD_REPLY,
             lambda status, _data: domain.check_open_for_messages(status),
             reserve_message=True,
@@ -503,18 +542,21 @@ def add_reply(cmd: Command, uow: TicketsUnitOfWork) -> dict:
         if not actor.is_admin:
             _check_reply_rate(uow, ticket, actor)
         message = _add_message(uow, ticket, actor, domain.BY_USER, data["body"], False)
-        uow.commit()
-    return message_view(message, support=False)
+        return _commit(uow, claim, lambda: message_view(message, support=False))
 
 
 def close_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """The owner closes their ticket from any status but closed, with an optional note."""
     actor = _actor(cmd)
     with uow:
+        claim = _claim(uow, cmd, actor)
+        if claim.replay is not None:
+            return claim.replay
         ticket, data = _checked(
             uow,
             cmd,
             actor,
+            claim,
             schemas.CLOSE_TICKET,
             lambda status, _data: domain.check_closable(status),
         )
@@ -529,18 +571,21 @@ def close_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             {**_ref(ticket, actor, domain.BY_USER), "from_status": previous, "note": note},
         )
         view = _current_view(uow, ticket["id"], support=False)
-        uow.commit()
-    return view
+        return _commit(uow, claim, lambda: view)
 
 
 def admin_add_message(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Support replies publicly (open -> in_review) or leaves an internal note."""
     actor = _admin(cmd)
     with uow:
+        claim = _claim(uow, cmd, actor)
+        if claim.replay is not None:
+            return claim.replay
         ticket, data = _checked(
             uow,
             cmd,
             None,
+            claim,
             schemas.ADMIN_ADD_MESSAGE,
             lambda status, _data: domain.check_open_for_messages(status),
             reserve_message=True,
@@ -548,18 +593,21 @@ def admin_add_message(cmd: Command, uow: TicketsUnitOfWork) -> dict:
         message = _add_message(
             uow, ticket, actor, domain.BY_SUPPORT, data["body"], data["internal"]
         )
-        uow.commit()
-    return message_view(message, support=True)
+        return _commit(uow, claim, lambda: message_view(message, support=True))
 
 
 def change_status(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Support moves a ticket along the transition table (resolving needs a note)."""
     actor = _admin(cmd)
     with uow:
+        claim = _claim(uow, cmd, actor)
+        if claim.replay is not None:
+            return claim.replay
         ticket, data = _checked(
             uow,
             cmd,
             None,
+            claim,
             schemas.CHANGE_STATUS,
             lambda status, data: domain.check_transition(status, data["status"]),
         )
@@ -573,18 +621,21 @@ def change_status(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             resolution_note=data["resolution_note"],
         )
         view = _current_view(uow, ticket["id"], support=True)
-        uow.commit()
-    return view
+        return _commit(uow, claim, lambda: view)
 
 
 def assign_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Give a ticket to an admin (or nobody); the same admin again changes nothing."""
     actor = _admin(cmd)
     with uow:
+        claim = _claim(uow, cmd, actor)
+        if claim.replay is not None:
+            return claim.replay
         ticket, data = _checked(
             uow,
             cmd,
             None,
+            claim,
             schemas.ASSIGN_TICKET,
             lambda status, _data: domain.check_open_for_messages(status),
         )
@@ -607,5 +658,4 @@ def assign_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
                 },
             )
         view = _current_view(uow, ticket["id"], support=True)
-        uow.commit()
-    return view
+        return _commit(uow, claim, lambda: view)

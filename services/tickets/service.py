@@ -7,6 +7,7 @@ Thin on purpose: entrypoints and dependencies only; the rules live in
 from __future__ import annotations
 
 from nameko.dependency_providers import Config
+from nameko.timer import timer
 
 from services.tickets import handlers
 from services.tickets.handlers import Command
@@ -16,6 +17,7 @@ from shared.context import RequestId
 from shared.crypto import DataKeyring
 from shared.db import Database
 from shared.errors import HelpdeskError
+from shared.idempotency import PRUNE_INTERVAL, prune
 from shared.outbox import OutboxRelay
 from shared.rpc import rpc
 
@@ -52,9 +54,13 @@ class TicketsService:
         return handlers.get_catalog(self.config["HELPDESK_SETTINGS"])
 
     @rpc(expected_exceptions=HelpdeskError)
-    def create_ticket(self, actor, fields):
-        """Open a ticket for ``actor`` from the contract's fields; the ticket."""
-        return handlers.create_ticket(Command(actor, fields), self._uow())
+    def create_ticket(self, actor, fields, idempotency=None):
+        """Open a ticket for ``actor`` from the contract's fields; the ticket.
+
+        Every command takes ``idempotency`` (``{"key", "fingerprint"}``, see
+        ``shared/idempotency.py``): a repeat of a keyed command answers as the first did.
+        """
+        return handlers.create_ticket(Command(actor, fields, idempotency=idempotency), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def list_tickets(self, actor, params=None):
@@ -67,14 +73,14 @@ class TicketsService:
         return handlers.get_ticket(Command(actor, ticket_id=ticket_id), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
-    def add_reply(self, actor, ticket_id, fields):
+    def add_reply(self, actor, ticket_id, fields, idempotency=None):
         """The owner's reply on their ticket; the message."""
-        return handlers.add_reply(Command(actor, fields, ticket_id), self._uow())
+        return handlers.add_reply(Command(actor, fields, ticket_id, idempotency), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
-    def close_ticket(self, actor, ticket_id, fields=None):
+    def close_ticket(self, actor, ticket_id, fields=None, idempotency=None):
         """The owner closes their ticket (an optional ``note``); the ticket."""
-        return handlers.close_ticket(Command(actor, fields, ticket_id), self._uow())
+        return handlers.close_ticket(Command(actor, fields, ticket_id, idempotency), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def admin_list_tickets(self, actor, params=None):
@@ -87,19 +93,21 @@ class TicketsService:
         return handlers.admin_get_ticket(Command(actor, ticket_id=ticket_id), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
-    def admin_add_message(self, actor, ticket_id, fields):
+    def admin_add_message(self, actor, ticket_id, fields, idempotency=None):
         """A support reply or internal note on a ticket; the message."""
-        return handlers.admin_add_message(Command(actor, fields, ticket_id), self._uow())
+        return handlers.admin_add_message(
+            Command(actor, fields, ticket_id, idempotency), self._uow()
+        )
 
     @rpc(expected_exceptions=HelpdeskError)
-    def change_status(self, actor, ticket_id, fields):
+    def change_status(self, actor, ticket_id, fields, idempotency=None):
         """Support moves a ticket along its lifecycle (a resolution note to resolve)."""
-        return handlers.change_status(Command(actor, fields, ticket_id), self._uow())
+        return handlers.change_status(Command(actor, fields, ticket_id, idempotency), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
-    def assign_ticket(self, actor, ticket_id, fields):
+    def assign_ticket(self, actor, ticket_id, fields, idempotency=None):
         """Support assigns a ticket to an admin, or unassigns it (``assignee_id`` null)."""
-        return handlers.assign_ticket(Command(actor, fields, ticket_id), self._uow())
+        return handlers.assign_ticket(Command(actor, fields, ticket_id, idempotency), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def list_messages(self, actor, ticket_id, params=None):
@@ -110,3 +118,8 @@ class TicketsService:
     def admin_list_messages(self, actor, ticket_id, params=None):
         """Earlier messages of any ticket, internal notes included, for support."""
         return handlers.admin_list_messages(Command(actor, params, ticket_id), self._uow())
+
+    @timer(interval=PRUNE_INTERVAL)
+    def prune_idempotency_keys(self):
+        """Delete idempotency keys past their 24 hours, a bounded batch at a time."""
+        return prune(self._uow())

@@ -18,6 +18,7 @@ from services.tickets.repository import TicketRepository
 from shared.crypto import Keyring
 from shared.db import Connections, UnitOfWork
 from shared.events import make_event
+from shared.idempotency import IdempotencyKeys
 from shared.outbox import write_event
 
 
@@ -40,9 +41,11 @@ class TicketsUnitOfWork(UnitOfWork):
         self.action_id = str(uuid.uuid4())
         self.events: list[dict] = []
         self.tickets: TicketRepository | None = None
+        self.idempotency: IdempotencyKeys | None = None
 
     def attach(self, connection: sa.Connection | None) -> None:
         self.tickets = None if connection is None else TicketRepository(connection, self.keyring)
+        self.idempotency = None if connection is None else IdempotencyKeys(connection, self.keyring)
 
     def add_event(self, event_type: str, payload: dict) -> dict:
         """Validate an event and write it (sealed) to the outbox in this transaction."""

@@ -52,7 +52,7 @@ def clean(engine, broker):
 
     def wipe():
         with engine.begin() as conn:
-            conn.execute(sa.text("TRUNCATE notices, processed_events"))
+            conn.execute(sa.text("TRUNCATE notices, processed_events, idempotency_keys"))
         channel = broker.channel()
         try:
             for queue in QUEUES:

@@ -311,7 +311,9 @@ def read_only_database_url(notifications_database_url, run_id):
     )
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
-        conn.execute(sa.text(f'GRANT SELECT ON notices, processed_events TO "{role}"'))
+        conn.execute(
+            sa.text(f'GRANT SELECT ON notices, processed_events, idempotency_keys TO "{role}"')
+        )
     yield notifications_database_url.replace("//root@", f"//{role}@")
     with admin.connect() as conn:
         conn.execute(

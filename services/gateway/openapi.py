@@ -23,6 +23,7 @@ from services.gateway.middleware import (
     REQUEST_ID_CHARACTERS,
     REQUEST_ID_HEADER,
 )
+from shared import idempotency
 from shared.fields import Trimmed
 from shared.ids import MAX_ROW_ID
 
@@ -88,6 +89,7 @@ def _op(
     content_type="application/json",
     headers=None,
     body_optional=False,
+    replays=True,
 ):
     return {
         "summary": summary,
@@ -103,6 +105,8 @@ def _op(
         "content_type": content_type,
         "headers": headers or {},
         "body_optional": body_optional,
+        # A POST that changes something stores its answer under an Idempotency-Key.
+        "replays": replays,
     }
 
 
@@ -140,6 +144,7 @@ ROUTES = {
             body=schemas.PreviewBody,
             response=schemas.PreviewResult,
             errors=BODY_ERRORS,
+            replays=False,
         )
     },
     "/api/v1/tickets": {
@@ -493,6 +498,34 @@ EVERY_RESPONSE_HEADERS = {
     "X-Content-Type-Options": {"schema": {"type": "string", "const": "nosniff"}},
 }
 
+# Every POST takes an Idempotency-Key (shared/idempotency.py).
+IDEMPOTENCY_REF = {"$ref": f"#/components/parameters/{idempotency.HEADER}"}
+IDEMPOTENCY_PARAMETER = {
+    "name": idempotency.HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": idempotency.MAX_KEY_LENGTH,
+        "pattern": "^[\\x20-\\x7E]+$",
+    },
+    "description": (
+        "Your key for this request (1-255 printable ASCII characters), to retry it safely. "
+        "The same caller sending the same key with the same request (method, path and body) "
+        "within 24 hours gets the first successful answer again (status, body and Location) "
+        "and nothing happens a second time: no second ticket, message or notice, no second "
+        "use of the daily allowance. Only successes are kept: a request that failed runs "
+        "again. The same key with a different request is a 422 naming Idempotency-Key; a "
+        "repeat while the first is still in progress is a 409. Keys are per caller. Where "
+        "nothing is changed (preview) the key is checked and nothing is kept."
+    ),
+}
+IDEMPOTENCY_422 = " A malformed Idempotency-Key, or one already used for a different request, is named in details."
+IDEMPOTENCY_409 = (
+    "A request with the same Idempotency-Key is still in progress; retry it to get its answer."
+)
+
 
 def _with_request_id(headers: dict) -> dict:
     """``headers`` and the ones every response carries (by reference)."""
@@ -500,7 +533,7 @@ def _with_request_id(headers: dict) -> dict:
     return {**common, **headers}
 
 
-def _error_response(status):
+def _error_response(status, description=None):
     headers = {}
     if status == 401:
         headers["WWW-Authenticate"] = {"schema": {"type": "string", "const": "Bearer"}}
@@ -509,7 +542,7 @@ def _error_response(status):
     if status == 405:
         headers["Allow"] = {"schema": {"type": "string"}}
     return {
-        "description": f"{ERROR_TEXT[status]} (code {CODE_BY_STATUS[status]})",
+        "description": f"{description or ERROR_TEXT[status]} (code {CODE_BY_STATUS[status]})",
         "headers": _with_request_id(headers),
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
@@ -531,6 +564,8 @@ def build_openapi(settings) -> dict:
             if op["public"]:
                 operation["security"] = []
             parameters = [*op["path"], REQUEST_ID_REF]
+            if method == "post":
+                parameters.append(IDEMPOTENCY_REF)
             if op["query"] is not None:
                 parameters += _query_parameters(op["query"], components)
             operation["parameters"] = parameters
@@ -568,8 +603,19 @@ def build_openapi(settings) -> dict:
             statuses = set(op["errors"]) | set(PUBLIC_ALWAYS if op["public"] else ALWAYS)
             if op["admin"]:
                 statuses.add(403)
+            described = {}
+            if method == "post":
+                statuses.add(422)
+                described[422] = ERROR_TEXT[422] + IDEMPOTENCY_422
+                if op["replays"]:
+                    described[409] = (
+                        f"{ERROR_TEXT[409]} Or: {IDEMPOTENCY_409}"
+                        if 409 in statuses
+                        else IDEMPOTENCY_409
+                    )
+                    statuses.add(409)
             for status in sorted(statuses):
-                responses[str(status)] = _error_response(status)
+                responses[str(status)] = _error_response(status, described.get(status))
             operation["responses"] = responses
             paths[path][method] = operation
     return {
@@ -588,6 +634,8 @@ def build_openapi(settings) -> dict:
                 "Unknown query parameters are ignored, and one sent with an empty value "
                 "(cursor=) is treated as absent; unknown body fields are a 422. "
                 "HEAD is answered wherever GET is: the same status and headers, no body. "
+                "Every POST takes an Idempotency-Key header, so a retry is answered as the "
+                "first request was and changes nothing again. "
                 "A request that cannot be parsed as HTTP gets the same error body: "
                 "400 malformed_request, or 414 uri_too_long for a request line over 8190 "
                 "bytes, or 431 header_fields_too_large for more than 100 header fields; "
@@ -620,7 +668,10 @@ def build_openapi(settings) -> dict:
         "paths": paths,
         "components": {
             "schemas": components,
-            "parameters": {REQUEST_ID_HEADER: REQUEST_ID_PARAMETER},
+            "parameters": {
+                REQUEST_ID_HEADER: REQUEST_ID_PARAMETER,
+                idempotency.HEADER: IDEMPOTENCY_PARAMETER,
+            },
             "headers": EVERY_RESPONSE_HEADERS,
             "securitySchemes": {
                 "bearer": {

@@ -13,7 +13,8 @@ import falcon
 from services.gateway import schemas
 from services.gateway.body import NO_BODY, read_json
 from services.gateway.errors import ApiError
-from services.gateway.middleware import ADMIN_PREFIX
+from services.gateway.middleware import ADMIN_PREFIX, route_label
+from shared import idempotency
 from shared.rendering import render_markdown
 
 TICKETS, NOTIFICATIONS = "tickets", "notifications"
@@ -23,9 +24,30 @@ def _actor(req) -> dict:
     return req.context.actor.as_dict()
 
 
-def _body(req, schema, required=True) -> dict:
+def _command(req, schema, params=None, required=True) -> tuple[dict, dict | None]:
+    """A POST's valid fields and its ``idempotency`` (``{"key", "fingerprint"}``, or
+    None without an ``Idempotency-Key`` header) for the service.
+
+    Reading the body comes first (413, 415, 400); then the fields and the key are
+    checked together, so a request wrong in both gets one 422 naming both.
+    """
     data = read_json(req, required=required)
-    return schemas.load_body(schema, {} if data is NO_BODY else data)
+    body = {} if data is NO_BODY else data
+    key = req.get_header(idempotency.HEADER)
+    problems = [] if key is None else idempotency.key_problems(key)
+    try:
+        fields = schemas.load_body(schema, body)
+    except ApiError as invalid:
+        if problems:
+            invalid.details[idempotency.HEADER] = problems
+        raise
+    if problems:
+        raise ApiError(422, "The request is invalid.", {idempotency.HEADER: problems})
+    if key is None:
+        return fields, None
+    route = route_label(req.uri_template)
+    digest = idempotency.fingerprint(req.method, route, params or {}, body)
+    return fields, {"key": key, "fingerprint": digest}
 
 
 def check_reachable(clients, req, params: dict) -> None:
@@ -72,12 +94,13 @@ class TicketCommand(_Resource):
         self.required = required
 
     def on_post(self, req, resp, ticket_id):
+        params = {"ticket_id": ticket_id}
         try:
-            fields = _body(req, self.schema, self.required)
+            fields, key = _command(req, self.schema, params, self.required)
         except ApiError:
-            check_reachable(self.clients, req, {"ticket_id": ticket_id})  # NotFound wins
+            check_reachable(self.clients, req, params)  # NotFound wins
             raise
-        resp.media = self.tickets(self.method, _actor(req), ticket_id, fields)
+        resp.media = self.tickets(self.method, _actor(req), ticket_id, fields, key)
         resp.status = self.status
 
 
@@ -113,13 +136,17 @@ class Catalog:
 
 
 class Preview:
-    """``POST /api/v1/preview``: the one renderer, so a preview is what will be stored."""
+    """``POST /api/v1/preview``: the one renderer, so a preview is what will be stored.
+
+    It changes nothing, so an ``Idempotency-Key`` is checked but nothing is stored:
+    a repeat renders the same HTML again.
+    """
 
     def __init__(self):
         self.schema = schemas.PreviewBody()
 
     def on_post(self, req, resp):
-        fields = _body(req, self.schema)
+        fields, _key = _command(req, self.schema)
         resp.media = {"html": render_markdown(fields["text"])}
 
 
@@ -139,8 +166,8 @@ class TicketCollection(_Resource):
         resp.media = self.tickets("list_tickets", _actor(req), params)
 
     def on_post(self, req, resp):
-        fields = _body(req, self.create)
-        ticket = self.tickets("create_ticket", _actor(req), fields)
+        fields, key = _command(req, self.create)
+        ticket = self.tickets("create_ticket", _actor(req), fields, key)
         resp.status = falcon.HTTP_201
         resp.location = f"/api/v1/tickets/{ticket['id']}"
         resp.media = ticket
@@ -205,12 +232,13 @@ class NoticeRead(_Resource):
         self.schema = schemas.EmptyBody()
 
     def on_post(self, req, resp, notice_id):
+        params = {"notice_id": notice_id}
         try:
-            _body(req, self.schema, required=False)
+            _fields, key = _command(req, self.schema, params, required=False)
         except ApiError:
-            check_reachable(self.clients, req, {"notice_id": notice_id})  # NotFound wins
+            check_reachable(self.clients, req, params)  # NotFound wins
             raise
-        resp.media = self.notifications("mark_read", req.context.actor.id, notice_id)
+        resp.media = self.notifications("mark_read", req.context.actor.id, notice_id, key)
 
 
 class NoticeReadAll(_Resource):
@@ -221,5 +249,5 @@ class NoticeReadAll(_Resource):
         self.schema = schemas.EmptyBody()
 
     def on_post(self, req, resp):
-        _body(req, self.schema, required=False)
-        resp.media = self.notifications("mark_all_read", req.context.actor.id)
+        _fields, key = _command(req, self.schema, required=False)
+        resp.media = self.notifications("mark_all_read", req.context.actor.id, key)

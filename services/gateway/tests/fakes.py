@@ -4,7 +4,8 @@ They follow the RPC interfaces of ``docs/architecture.md``: same methods, same
 return shapes, and they raise the real ``shared.errors`` classes, so the gateway's
 mapping from remote errors to HTTP is exercised exactly as with nameko. Every call
 is recorded with the request id bound at the time (what nameko would carry in the
-call's context data).
+call's context data). The ``idempotency`` argument of the commands is taken and
+not acted on: replays are the services' own work, tested against them and end to end.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class FakeTickets:
 
     # -- a user's tickets
 
-    def create_ticket(self, actor, fields):
+    def create_ticket(self, actor, fields, idempotency=None):
         unknown = set(fields) - {"issue_type", "feature", "subject", "description"}
         if unknown:
             raise ValidationFailed("Invalid.", {k: ["Unknown field."] for k in unknown})
@@ -184,7 +185,7 @@ class FakeTickets:
     def get_ticket(self, actor, ticket_id):
         return self._detail(self._own(actor, ticket_id))
 
-    def add_reply(self, actor, ticket_id, fields):
+    def add_reply(self, actor, ticket_id, fields, idempotency=None):
         t = self._own(actor, ticket_id)
         if t["status"] == "closed":
             raise Conflict("The ticket is closed.")
@@ -207,7 +208,7 @@ class FakeTickets:
             t["last_message_at"] = m["created_at"]
         return m
 
-    def close_ticket(self, actor, ticket_id, fields):
+    def close_ticket(self, actor, ticket_id, fields, idempotency=None):
         t = self._own(actor, ticket_id)
         if t["status"] == "closed":
             raise Conflict("The ticket is already closed.")
@@ -234,7 +235,7 @@ class FakeTickets:
     def admin_get_ticket(self, actor, ticket_id):
         return self._detail(self._any(actor, ticket_id), admin=True)
 
-    def admin_add_message(self, actor, ticket_id, fields):
+    def admin_add_message(self, actor, ticket_id, fields, idempotency=None):
         t = self._any(actor, ticket_id)
         if t["status"] == "closed":
             raise Conflict("The ticket is closed.")
@@ -243,7 +244,7 @@ class FakeTickets:
             self._move(t, "in_review", "support")
         return self._message(m, True)
 
-    def change_status(self, actor, ticket_id, fields):
+    def change_status(self, actor, ticket_id, fields, idempotency=None):
         t = self._any(actor, ticket_id)
         if fields["status"] not in TRANSITIONS[t["status"]]:
             raise Conflict(f"Cannot move from {t['status']} to {fields['status']}.")
@@ -252,7 +253,7 @@ class FakeTickets:
         self._move(t, fields["status"], "support")
         return self._detail(t, admin=True)
 
-    def assign_ticket(self, actor, ticket_id, fields):
+    def assign_ticket(self, actor, ticket_id, fields, idempotency=None):
         t = self._any(actor, ticket_id)
         if t["status"] == "closed":
             raise Conflict("The ticket is closed.")
@@ -310,14 +311,14 @@ class FakeNotifications:
                 return self._view(n)
         raise NotFound("Notice not found.")
 
-    def mark_read(self, recipient_id, notice_id):
+    def mark_read(self, recipient_id, notice_id, idempotency=None):
         for n in self._mine(recipient_id):
             if n["id"] == notice_id:
                 n["read_at"] = n["read_at"] or _now()
                 return self._view(n)
         raise NotFound("Notice not found.")
 
-    def mark_all_read(self, recipient_id):
+    def mark_all_read(self, recipient_id, idempotency=None):
         unread = [n for n in self._mine(recipient_id) if n["read_at"] is None]
         for n in unread:
             n["read_at"] = _now()

@@ -24,8 +24,8 @@ def test_create_returns_201_with_location_and_owner_comes_from_the_token(client,
     assert result.headers["Location"] == f"/api/v1/tickets/{ticket['id']}"
     assert ticket["subject"] == "Locked out of my account"  # trimmed before the call
     assert ticket["priority"] == "critical" and ticket["status"] == "open"
-    _, method, (actor, fields), _ = clients.calls[-1]
-    assert method == "create_ticket" and actor["id"] == "alice"
+    _, method, (actor, fields, key), _ = clients.calls[-1]
+    assert method == "create_ticket" and actor["id"] == "alice" and key is None
     assert set(fields) == {"issue_type", "feature", "subject", "description"}
 
 
@@ -197,7 +197,7 @@ def test_notices_list_count_read_and_read_all(client, clients, auth):
         == 422
     )
     _, method, args, _ = clients.calls[-1]
-    assert method == "mark_all_read" and args == ("alice",)
+    assert method == "mark_all_read" and args == ("alice", None)
 
 
 def test_catalog_comes_from_the_configuration(make_settings, clients, auth):

@@ -32,7 +32,7 @@ class Api:
     def post(self, path, json=None, **kwargs):
         return self.request("POST", path, json=json, **kwargs)
 
-    def create(self, **overrides):
+    def create(self, headers=None, **overrides):
         body = {
             "issue_type": "bug",
             "feature": "dashboard",
@@ -40,7 +40,7 @@ class Api:
             "description": DESCRIPTION,
         }
         body.update(overrides)
-        result = self.post("/api/v1/tickets", body)
+        result = self.post("/api/v1/tickets", body, headers=headers)
         assert result.status_code == 201, result.text
         return result.json()
 

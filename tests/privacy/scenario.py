@@ -4,7 +4,8 @@
 text: a description, the owner's replies, a public support reply, an internal
 note, a resolution note and a closing note; the notifications service turns the
 public ones into notices. Every piece carries ``marker`` (never the subject, which
-is stored readable for search, by design). It waits until every notice exists and
+is stored readable for search, by design). Every POST carries an Idempotency-Key,
+so the answers stored for replays (which hold the same text) rest there too. It waits until every notice exists and
 the outbox is drained, so a dump taken afterwards sees the resting state.
 """
 
@@ -55,7 +56,12 @@ def seed(stack) -> Seeded:
         "closed": f"Opened by mistake ({marker}-closed)",
         "description2": f"Duplicate of my other ticket, sorry about that ({marker}-description2).",
     }
+
+    def keyed() -> dict:
+        return {"headers": {"Idempotency-Key": uuid.uuid4().hex}}
+
     ticket = user.create(
+        **keyed(),
         issue_type="billing",
         subject=f"Invoices page empty {subject_marker}",
         description=texts["description"],
@@ -66,29 +72,38 @@ def seed(stack) -> Seeded:
         assert response.status_code == status, response.text
         return response.json()
 
-    ok(user.post(f"/api/v1/tickets/{tid}/messages", {"body": texts["reply"]}), 201)
+    ok(user.post(f"/api/v1/tickets/{tid}/messages", {"body": texts["reply"]}, **keyed()), 201)
     ok(
         admin.post(
-            f"/api/v1/admin/tickets/{tid}/messages", {"body": texts["internal"], "internal": True}
+            f"/api/v1/admin/tickets/{tid}/messages",
+            {"body": texts["internal"], "internal": True},
+            **keyed(),
         ),
         201,
     )
-    ok(admin.post(f"/api/v1/admin/tickets/{tid}/messages", {"body": texts["support"]}), 201)
+    ok(
+        admin.post(f"/api/v1/admin/tickets/{tid}/messages", {"body": texts["support"]}, **keyed()),
+        201,
+    )
     ok(
         admin.post(
             f"/api/v1/admin/tickets/{tid}/assign",
             {"assignee_id": admin.sub, "assignee_name": "Sam Support"},
+            **keyed(),
         )
     )
-    ok(user.post(f"/api/v1/tickets/{tid}/messages", {"body": texts["reply2"]}), 201)
+    ok(user.post(f"/api/v1/tickets/{tid}/messages", {"body": texts["reply2"]}, **keyed()), 201)
     ok(
         admin.post(
             f"/api/v1/admin/tickets/{tid}/status",
             {"status": "resolved", "resolution_note": texts["resolution"]},
+            **keyed(),
         )
     )
-    other = user.create(subject="Please ignore this one", description=texts["description2"])
-    ok(user.post(f"/api/v1/tickets/{other['id']}/close", {"note": texts["closed"]}))
+    other = user.create(
+        **keyed(), subject="Please ignore this one", description=texts["description2"]
+    )
+    ok(user.post(f"/api/v1/tickets/{other['id']}/close", {"note": texts["closed"]}, **keyed()))
 
     seeded = Seeded(marker, subject_marker, user, admin, tid, other["id"], texts)
     wait_for_notices(seeded)

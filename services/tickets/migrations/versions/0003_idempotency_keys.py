@@ -1,15 +1,15 @@
 """Idempotency keys: a repeated POST replays its first answer (shared/idempotency.py).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 
 from alembic import op
 
 from shared.idempotency import CREATE_STATEMENTS, TABLE
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -110,7 +110,8 @@ _MARK_READ = (
 _MARK_ALL_READ = sa.update(notices).where(_MINE, _UNREAD).values(read_at=_NOW)
 
 
-(_BODY,) = sealed_columns(ENCRYPTED_COLUMNS, SEALED_CONTEXT)
+# The notice body's column (the kept idempotency answers are shared.idempotency's).
+(_BODY,) = [c for c in sealed_columns(ENCRYPTED_COLUMNS, SEALED_CONTEXT) if c.table == "notices"]
 
 
 class Notices:

@@ -4,7 +4,7 @@ in-progress, per caller, expiry, pruning, and the answer sealed at rest."""
 import pytest
 import sqlalchemy as sa
 
-from shared.crypto import Keyring, generate_key, key_id_of
+from shared.crypto import Keyring, TamperedValue, generate_key, key_id_of
 from shared.db import Connections, UnitOfWork, make_engine
 from shared.errors import Conflict, ValidationFailed
 from shared.idempotency import (
@@ -125,3 +125,11 @@ def test_the_stored_answer_is_sealed_and_bound_to_its_row(engine):
         row = db.execute(sa.text("SELECT id, response FROM idempotency_keys")).one()
     assert key_id_of(row.response) == "k1"
     assert "charts" not in row.response.lower() and CREATE not in row.response
+
+
+def test_an_answer_moved_to_another_caller_does_not_open(engine):
+    run(engine, request("alice"))
+    with engine.begin() as db:
+        db.execute(sa.text("UPDATE idempotency_keys SET caller_id = 'mallory'"))
+    with pytest.raises(TamperedValue):
+        run(engine, request("mallory"))

@@ -13,8 +13,8 @@ from shared.idempotency import (
     fingerprint,
     prune,
 )
-from shared.migrate import drop_database
 from tests.stack import create_database
+from tools.migrate import drop_database
 
 pytestmark = pytest.mark.integration
 

@@ -450,6 +450,8 @@ class Settings:
     # The gateway's gunicorn: worker processes, threads each, and HTTPS (both or neither).
     gateway_workers: int = 2
     gateway_threads: int = 8
+    # Where helpdesk-stream (live notices, an ASGI process) listens, on HELPDESK_HTTP_HOST.
+    stream_port: int = 8081
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     # How many instances of each service ``make run`` starts.
@@ -521,6 +523,7 @@ class Settings:
             cors_origins=_cors_origins(env.get("HELPDESK_CORS_ORIGINS"), name),
             gateway_workers=_int(env, "HELPDESK_GATEWAY_WORKERS", cls.gateway_workers, 1, 256),
             gateway_threads=_int(env, "HELPDESK_GATEWAY_THREADS", cls.gateway_threads, 1, 1024),
+            stream_port=_int(env, "HELPDESK_STREAM_PORT", cls.stream_port, 1, 65535),
             tickets_instances=_int(env, "HELPDESK_TICKETS_INSTANCES", cls.tickets_instances, 1, 16),
             notifications_instances=_int(
                 env, "HELPDESK_NOTIFICATIONS_INSTANCES", cls.notifications_instances, 1, 16

@@ -94,17 +94,20 @@ class Stack:
 
         self.tag = tag
         self.port = free_port()
+        self.stream_port = free_port()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")},
             "HELPDESK_ENV": "development",
             "HELPDESK_HTTP_HOST": "127.0.0.1",
             "HELPDESK_HTTP_PORT": str(self.port),
+            "HELPDESK_STREAM_PORT": str(self.stream_port),
             "HELPDESK_DATA_KEYS": f"t1={generate_key()}",
             "HELPDESK_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
             **{k: str(v) for k, v in env.items()},
         }
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.stream_url = f"http://127.0.0.1:{self.stream_port}"
         self.log_dir = LOG_ROOT / tag
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.settings = Settings.from_env(self.env, verifies_tokens=False)
@@ -160,7 +163,9 @@ class Stack:
         from amqp.exceptions import NotFound
         from kombu import Connection
 
-        instances = Counter(k.split(".")[0] for k in self.procs if not k.startswith("gateway."))
+        instances = Counter(
+            k.split(".")[0] for k in self.procs if k.split(".")[0] not in ("gateway", "stream")
+        )
         waiting = []
         with Connection(self.env["HELPDESK_AMQP_URL"], connect_timeout=5) as conn:
             for service, started in sorted(instances.items()):
@@ -188,6 +193,8 @@ class Stack:
             try:
                 with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=5) as resp:
                     waiting = self.unstarted()
+                    if any(k.startswith("stream.") for k in self.procs):
+                        urllib.request.urlopen(f"{self.stream_url}/healthz", timeout=5).close()
                     if resp.status == 200 and not waiting:
                         return
                     last = f"not started yet: {waiting}"

@@ -5,7 +5,8 @@ supervisor (``python -m tools.localrun``, after ``helpdesk-migrate``) and the te
 suite's ``Stack`` start processes from it, after declaring every service's queues as
 ``helpdesk-setup`` does (``declare_queues``): each registered service's
 ``helpdesk-<name>`` command, ``HELPDESK_<NAME>_INSTANCES`` times (1 by default),
-then ``helpdesk-gateway``. Ctrl-C (or SIGTERM) stops all of them; if one dies, the
+then ``helpdesk-gateway`` and ``helpdesk-stream`` (live notices, on
+``HELPDESK_STREAM_PORT``). Ctrl-C (or SIGTERM) stops all of them; if one dies, the
 rest are stopped too.
 """
 
@@ -49,6 +50,7 @@ def process_specs(settings: Settings | None = None) -> list[ProcessSpec]:
         for i in range(1, service.instances(settings) + 1)
     ]
     specs.append(ProcessSpec("gateway", 1, (str(BIN / "helpdesk-gateway"),)))
+    specs.append(ProcessSpec("stream", 1, (str(BIN / "helpdesk-stream"),)))
     return specs
 
 

@@ -79,6 +79,11 @@ class TokenVerifier:
 
     def verify(self, authorization: str | None) -> Actor:
         """The actor of an ``Authorization`` header value; ``Unauthorized`` otherwise."""
+        return self.verify_until(authorization)[0]
+
+    def verify_until(self, authorization: str | None) -> tuple[Actor, float]:
+        """The actor and the moment (epoch seconds) the token stops being accepted:
+        its ``exp`` plus the leeway (a live stream closes then); ``Unauthorized``."""
         if not authorization:
             raise Unauthorized("A bearer token is required.")
         scheme, _, token = authorization.partition(" ")
@@ -92,13 +97,13 @@ class TokenVerifier:
             if hit is not None:
                 self._verified.move_to_end(token)
         if hit is not None and hit[1] > time.time():
-            return hit[0]
+            return hit
         actor, expires = self._decode(token)
         with self._lock:
             self._verified[token] = (actor, expires)
             if len(self._verified) > CACHE_SIZE:
                 self._verified.popitem(last=False)
-        return actor
+        return actor, expires
 
     def _decode(self, token: str) -> tuple[Actor, float]:
         try:

@@ -43,11 +43,13 @@ def test_make_run_starts_each_service_as_often_as_its_instances_setting_says():
         "notifications.2",
         "notifications.3",
         "gateway.1",
+        "stream.1",
     ]
     assert {spec.argv for spec in specs} == {
         (str(BIN / "helpdesk-tickets"),),
         (str(BIN / "helpdesk-notifications"),),
         (str(BIN / "helpdesk-gateway"),),
+        (str(BIN / "helpdesk-stream"),),
     }
 
 

@@ -37,6 +37,7 @@ def scaled(make_stack):
         "gateway.1",
         "notifications.1",
         "notifications.2",
+        "stream.1",
         "tickets.1",
         "tickets.2",
     ]

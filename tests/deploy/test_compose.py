@@ -23,7 +23,9 @@ from tests.deploy.conftest import (
 
 pytestmark = pytest.mark.unit
 
-SCALED = ("tickets", "notifications", "gateway")
+SCALED = ("tickets", "notifications", "gateway", "stream")
+# A scaled service logging in as another (its broker user and permissions).
+LOGIN = {"stream": "gateway"}
 # image:tag with an exact release, never a floating one: three numbers, or two for
 # PostgreSQL (whose minor number is the patch release: 15.10).
 PINNED = re.compile(r"^(postgres:\d+\.\d+|[a-z0-9./-]+:\d+\.\d+\.\d+)(-[a-z0-9.-]+)?$")
@@ -96,6 +98,12 @@ def test_long_running_services_have_health_checks_and_restart_policies(compose_c
         "http",
         "http://127.0.0.1:8080/healthz",
     ]
+    assert checks["stream"] == [
+        "python",
+        "/app/deploy/probe.py",
+        "http",
+        "http://127.0.0.1:8081/healthz",
+    ]
     assert checks["tickets"] == ["python", "/app/deploy/probe.py", "service", "helpdesk-tickets"]
     assert checks["notifications"] == [
         "python",
@@ -136,25 +144,25 @@ def test_each_service_gets_only_the_credentials_it_uses(compose_config):
     assert "HELPDESK_NOTIFICATIONS_DATABASE_URL" not in env["tickets"]
     assert "HELPDESK_NOTIFICATIONS_DATABASE_URL" in env["notifications"]
     assert "HELPDESK_TICKETS_DATABASE_URL" not in env["notifications"]
-    assert (
-        not {"HELPDESK_TICKETS_DATABASE_URL", "HELPDESK_NOTIFICATIONS_DATABASE_URL"}
-        & env["gateway"]
-    )
-    assert "HELPDESK_DATA_KEY_FILE" not in env["gateway"] | env["setup"]
+    for name in ("gateway", "stream"):
+        databases = {"HELPDESK_TICKETS_DATABASE_URL", "HELPDESK_NOTIFICATIONS_DATABASE_URL"}
+        assert not databases & env[name], name
+    assert "HELPDESK_DATA_KEY_FILE" not in env["gateway"] | env["stream"] | env["setup"]
 
 
 @pytest.mark.parametrize(
     "overlays", [(), *((overlay,) for overlay in OVERLAYS)], ids=["base", "tls", "management"]
 )
 def test_only_the_gateway_gets_the_jwt_settings_and_secret(overlays):
-    """Only the gateway verifies tokens: no other container holds the signing secret,
-    with or without an overlay (Compose merges an overlay's secret lists into the base's)."""
+    """Only the gateway and its stream servers verify tokens: no other container holds
+    the signing secret, with or without an overlay (Compose merges an overlay's secret
+    lists into the base's)."""
     result = compose("config", files=(COMPOSE_FILE, *overlays))
     assert result.returncode == 0, result.stderr
     for name, service in helpdesk_services(yaml.safe_load(result.stdout)).items():
         jwt_settings = {k for k in service.get("environment", {}) if k.startswith("HELPDESK_JWT_")}
         mounted = {s["source"] for s in service.get("secrets", [])}
-        if name == "gateway":
+        if name in ("gateway", "stream"):
             assert service["environment"]["HELPDESK_JWT_SECRET_FILE"] == (
                 "/run/secrets/helpdesk_jwt_secret"
             )
@@ -239,11 +247,12 @@ def test_each_service_logs_in_as_itself_and_only_setup_is_administrator(overlays
             assert not any(p in str(value) for p in admin_passwords), f"{name}: {key}"
             if key.endswith("_DATABASE_URL"):
                 assert urlsplit(value).username == f"helpdesk_{name}", name
-    assert users == {name: f"helpdesk_{name}" for name in SCALED}
+    # The stream servers are the gateway's: its login and its broker permissions.
+    assert users == {name: f"helpdesk_{LOGIN.get(name, name)}" for name in SCALED}
     setup = services["setup"]["environment"]
     assert urlsplit(setup["HELPDESK_AMQP_URL"]).username == "helpdesk"  # the administrator
     assert setup["HELPDESK_POSTGRES_ADMIN_URL"].startswith("postgresql://helpdesk:")
-    for name in SCALED:
+    for name in (n for n in SCALED if n not in LOGIN):
         assert setup[f"HELPDESK_{name.upper()}_AMQP_URL"].startswith(f"amqp://helpdesk_{name}:")
     verified = setup["HELPDESK_ALLOW_UNVERIFIED_TRANSPORT"] == "false"
     assert verified == bool(overlays)

@@ -49,11 +49,11 @@ def haproxy() -> str:
 
 
 class ReplicaDns(threading.Thread):
-    """A DNS server answering ``name`` with ``addresses`` (A records), like Docker's."""
+    """A DNS server answering each name with its addresses (A records), like Docker's."""
 
-    def __init__(self, name: str, addresses: tuple):
+    def __init__(self, names: dict):
         super().__init__(daemon=True)
-        self.name, self.addresses = name, addresses
+        self.names = names
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -69,11 +69,12 @@ class ReplicaDns(threading.Thread):
             query = dns.message.from_wire(data)
             response = dns.message.make_response(query)
             question = query.question[0]
-            if question.name.to_text().rstrip(".") != self.name:
+            addresses = self.names.get(question.name.to_text().rstrip("."))
+            if addresses is None:
                 response.set_rcode(dns.rcode.NXDOMAIN)
             elif question.rdtype == dns.rdatatype.A:
                 response.answer.append(
-                    dns.rrset.from_text_list(question.name, 1, "IN", "A", list(self.addresses))
+                    dns.rrset.from_text_list(question.name, 1, "IN", "A", list(addresses))
                 )
             self.sock.sendto(response.to_wire(), peer)
 
@@ -128,16 +129,19 @@ def gateways(stack, compose_config, tmp_path):
 
 
 @pytest.fixture
-def balancer(gateways, certificate, tmp_path):
-    """HAProxy with the shipped configuration, in front of the two gateways."""
+def balancer(stack, gateways, certificate, tmp_path):
+    """HAProxy with the shipped configuration, in front of the two gateways and the
+    stack's stream server."""
     port, _, _ = gateways
-    dns_server = ReplicaDns("gateway", REPLICAS)
+    dns_server = ReplicaDns({"gateway": REPLICAS, "stream": ("127.0.0.1",)})
     dns_server.start()
     binds = {name: free_port() for name in ("http", "https", "health")}
     env = {
         "HELPDESK_TLS_CERT": str(certificate),
         "GATEWAY_HOST": "gateway",
         "GATEWAY_PORT": str(port),
+        "STREAM_HOST": "stream",
+        "STREAM_PORT": str(stack.stream_port),
         "DNS_RESOLVER": dns_server.address,
         "HTTP_BIND": f"127.0.0.1:{binds['http']}",
         "HTTPS_BIND": f"127.0.0.1:{binds['https']}",
@@ -313,3 +317,65 @@ def test_refuses_metrics_in_every_spelling_and_absorbs_slow_bodies(
     # if the gateway closed while it was still sending).
     status, answer = _send(direct(), "POST", "/api/v1/preview", body, headers, drip)
     assert status in (408, None), (status, answer)
+
+
+def test_routes_the_notice_stream_to_the_stream_servers(stack, balancer, certificate):
+    base = f"https://localhost:{balancer['https']}"
+    user, admin = (stack.token(f"lb-{r}-{uuid.uuid4().hex[:6]}", r) for r in ("user", "admin"))
+    assert _wait(lambda: requests.get(base + "/readyz", verify=str(certificate))).status_code == 200
+
+    def open_stream():
+        return requests.get(
+            base + "/api/v1/notifications/stream",
+            headers={"Authorization": f"Bearer {user}"},
+            verify=str(certificate),
+            stream=True,
+            timeout=15,
+        )
+
+    # The stream servers pass their health checks a moment after the gateways.
+    deadline = time.monotonic() + 30
+    while (stream := open_stream()).status_code != 200:
+        assert time.monotonic() < deadline, (stream.status_code, stream.text[:300])
+        stream.close()
+        time.sleep(0.5)
+    try:
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        lines = stream.iter_lines(chunk_size=1)
+        assert "event: unread_count" in _until(lines, "event: unread_count")
+        ticket = requests.post(
+            base + "/api/v1/tickets",
+            headers={"Authorization": f"Bearer {user}"},
+            json={
+                "issue_type": "bug",
+                "feature": "dashboard",
+                "subject": "Streams through the balancer",
+                "description": "The bell should ring through HAProxy as it does directly.",
+            },
+            verify=str(certificate),
+            timeout=15,
+        ).json()
+        reply = requests.post(
+            f"{base}/api/v1/admin/tickets/{ticket['id']}/messages",
+            headers={"Authorization": f"Bearer {admin}"},
+            json={"body": "It rings: the balancer passes the stream through."},
+            verify=str(certificate),
+            timeout=15,
+        )
+        assert reply.status_code == 201, reply.text
+        replied = time.monotonic()
+        _until(lines, "event: notice")
+        assert time.monotonic() - replied < 1.0
+    finally:
+        stream.close()
+
+
+def _until(lines, wanted: str, timeout: float = 10.0) -> list[str]:
+    """Read stream lines until ``wanted``; the lines read."""
+    seen, deadline = [], time.monotonic() + timeout
+    for raw in lines:
+        seen.append(raw.decode())
+        if seen[-1] == wanted:
+            return seen
+        assert time.monotonic() < deadline, seen
+    raise AssertionError(f"the stream ended before {wanted!r}: {seen}")

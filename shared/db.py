@@ -27,6 +27,14 @@ from shared.config import sqlalchemy_url
 # engine is created, and nameko sets up extensions concurrently in green threads,
 # so two engines created at once would race on a half-imported module.
 
+
+def database_unreachable(exc: BaseException) -> bool:
+    """True for errors that say the database cannot be reached, not that the work is bad."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError)
+
+
 # A pooled connection idle for longer than this is pinged before it is lent.
 PING_AFTER_IDLE = 1.0
 

@@ -59,6 +59,13 @@ class RateLimited(HelpdeskError):
 
 
 @deserialize_to_instance
+class StorageUnavailable(HelpdeskError):
+    """The service's database could not be reached: nothing was done, try again later."""
+
+    code = "service_unavailable"
+
+
+@deserialize_to_instance
 class DataIntegrityError(HelpdeskError):
     """Stored ticket text failed its integrity check (altered, truncated, or moved
     from another row), so it is not returned. Raised by ``shared.crypto`` (where it

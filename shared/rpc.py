@@ -13,14 +13,25 @@ found once per broker URL, without confirms and transient:
   caller's timeout is the recovery, with or without it.
 
 Requests, events and everything else keep their confirms. Errors are serialized
-exactly as nameko does, so callers see the same remote exceptions.
+exactly as nameko does, so callers see the same remote exceptions, with one
+translation: a database that cannot be reached is ``StorageUnavailable`` (the
+gateway's 503 with ``Retry-After``), not an unexpected error (a 500).
+
+A reply that cannot be published (the broker is restarting) is logged and dropped
+instead of raised: raised, it would kill the whole service container, and the
+caller's timeout already recovers from a lost reply. The request itself, not
+acknowledged, comes back when the broker does and runs again; a command sent with
+an ``Idempotency-Key`` then replays its first answer instead of acting twice.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 
+from amqp.exceptions import AMQPError
 from kombu import Connection
+from kombu.exceptions import KombuError
 from kombu.pools import producers
 from kombu.serialization import dumps, registry
 from nameko.constants import (
@@ -33,6 +44,19 @@ from nameko.constants import (
 from nameko.exceptions import UnserializableValueError, serialize
 from nameko.rpc import Rpc as NamekoRpc
 from nameko.rpc import RpcConsumer, get_rpc_exchange
+
+from shared.db import database_unreachable
+from shared.errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def _as_reply_error(exc_info):
+    """The error a caller should see: a database outage becomes ``StorageUnavailable``."""
+    if exc_info is None or not database_unreachable(exc_info[1]):
+        return exc_info
+    error = StorageUnavailable("The service's database is unavailable; try again shortly.")
+    return (StorageUnavailable, error, exc_info[2])
 
 
 class _RpcConsumer(RpcConsumer):
@@ -53,6 +77,7 @@ class _RpcConsumer(RpcConsumer):
 
     def handle_result(self, message, result, exc_info):
         """Reply to the caller (as nameko's responder does, see the module doc); ack."""
+        exc_info = _as_reply_error(exc_info)
         error = None if exc_info is None else serialize(exc_info[1])
         # Reply encoded the way the request was.
         serializer = registry.type_to_name[message.properties["content_type"]]
@@ -65,19 +90,25 @@ class _RpcConsumer(RpcConsumer):
             result = None
             encoded = dumps({"result": None, "error": error}, serializer)
         content_type, content_encoding, body = encoded
-        with self.producer_pool.acquire(block=True) as producer:
-            producer.publish(
-                body,
-                content_type=content_type,
-                content_encoding=content_encoding,
-                exchange=self.reply_exchange,
-                routing_key=message.properties["reply_to"],
-                correlation_id=message.properties.get("correlation_id"),
-                delivery_mode=NON_PERSISTENT,
-                retry=True,
-                retry_policy=DEFAULT_RETRY_POLICY,
+        try:
+            with self.producer_pool.acquire(block=True) as producer:
+                producer.publish(
+                    body,
+                    content_type=content_type,
+                    content_encoding=content_encoding,
+                    exchange=self.reply_exchange,
+                    routing_key=message.properties["reply_to"],
+                    correlation_id=message.properties.get("correlation_id"),
+                    delivery_mode=NON_PERSISTENT,
+                    retry=True,
+                    retry_policy=DEFAULT_RETRY_POLICY,
+                )
+            self.queue_consumer.ack_message(message)
+        except (OSError, KombuError, AMQPError) as exc:
+            log.warning(
+                "rpc reply not delivered: broker unreachable",
+                extra={"routing_key": message.delivery_info.get("routing_key"), "error": str(exc)},
             )
-        self.queue_consumer.ack_message(message)
         return result, exc_info
 
 

@@ -21,6 +21,7 @@ from shared.errors import (
     HelpdeskError,
     NotFound,
     RateLimited,
+    StorageUnavailable,
     ValidationFailed,
 )
 from shared.logging import current_request_id
@@ -34,6 +35,8 @@ REMOTE_STATUS = {
     Forbidden: 403,
     Conflict: 409,
     RateLimited: 429,
+    # The service's database is down: nothing was done, so the client may retry.
+    StorageUnavailable: 503,
     # Stored text failed its integrity check: the server's fault, never shown (security.md).
     DataIntegrityError: 500,
 }
@@ -163,6 +166,8 @@ def handle_remote_error(req, resp, ex: HelpdeskError, params):
         headers["Retry-After"] = str(seconds)
         # nameko carries an error's details as text; the API says seconds as a number.
         details = {**details, "retry_after": seconds}
+    elif status == 503:
+        headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
     _respond(
         resp,
         status,

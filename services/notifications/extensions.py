@@ -31,10 +31,10 @@ from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint
 from nameko.messaging import QueueConsumer
-from sqlalchemy import exc as sa_exc
 
 from services.notifications.queues import QUEUES, TICKET_EVENTS
 from shared.context import CONTEXT_KEY
+from shared.db import database_unreachable
 from shared.events import ensure_topology, parse_event
 
 log = logging.getLogger(__name__)
@@ -55,13 +55,6 @@ def backoff(n: int) -> float:
 def deliveries_before(message) -> int:
     """How many times the broker delivered this message before (quorum queues count)."""
     return int((message.headers or {}).get("x-delivery-count") or 0)
-
-
-def database_unreachable(exc: BaseException) -> bool:
-    """True for errors that say the database cannot be reached, not that the event is bad."""
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
 
 
 def _still_connected(message) -> bool:

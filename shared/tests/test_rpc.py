@@ -8,12 +8,14 @@ clear error (not a crashed worker) for a result that cannot be serialized.
 import json
 import time
 
+import psycopg
 import pytest
 from kombu import Connection, Producer
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
+from sqlalchemy import exc as sa_exc
 
-from shared.errors import NotFound
+from shared.errors import NotFound, StorageUnavailable
 from shared.rpc import rpc
 
 pytestmark = pytest.mark.integration
@@ -29,6 +31,10 @@ class EchoService:
     @rpc(expected_exceptions=NotFound)
     def missing(self):
         raise NotFound("Ticket not found.")
+
+    @rpc
+    def database_down(self):
+        raise sa_exc.OperationalError("SELECT 1", {}, psycopg.OperationalError("refused"))
 
     @rpc
     def unserializable(self):
@@ -54,6 +60,13 @@ def test_typed_errors_reach_the_caller(echo):
     # shared.errors registers its types with nameko: they arrive as themselves.
     with pytest.raises(NotFound, match="Ticket not found."):
         echo.missing()
+
+
+def test_a_database_outage_reaches_the_caller_as_storage_unavailable(echo):
+    # The gateway answers it with 503 and Retry-After, not a 500.
+    with pytest.raises(StorageUnavailable):
+        echo.database_down()
+    assert echo.echo(1) == 1  # and the service keeps serving
 
 
 def test_an_unserializable_result_is_an_error_not_a_dead_worker(echo):

@@ -6,6 +6,7 @@ import logging
 import pytest
 
 from services.gateway.body import MAX_BODY_BYTES
+from shared.errors import StorageUnavailable
 
 pytestmark = pytest.mark.unit
 
@@ -336,6 +337,16 @@ def test_a_dead_service_is_a_503_with_retry_after(client, clients, auth):
     assert error["details"] == {"service": "notifications"}
     assert int(result.headers["Retry-After"]) > 0
     assert client.simulate_get("/api/v1/tickets", headers=auth()).status_code == 200
+
+
+def test_a_service_whose_database_is_down_is_a_503_with_retry_after(client, clients, auth):
+    def database_down(*args):
+        raise StorageUnavailable("The service's database is unavailable; try again shortly.")
+
+    clients.services["tickets"].list_tickets = database_down
+    result = client.simulate_get("/api/v1/tickets", headers=auth())
+    _error(result, 503, "service_unavailable")
+    assert int(result.headers["Retry-After"]) > 0
 
 
 def test_an_unexpected_fault_is_a_json_500_logged_with_the_request_id(

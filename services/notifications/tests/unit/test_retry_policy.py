@@ -4,7 +4,8 @@ import psycopg
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from services.notifications.extensions import RETRY_CAP, backoff, database_unreachable
+from services.notifications.extensions import RETRY_CAP, backoff
+from shared.db import database_unreachable
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,6 @@ Logs go to ``artifacts/stack-logs/<tag>/<service>.<n>.log``.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -19,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from shared.config import Settings
-from tools.localrun import ROOT, process_specs, start, stop
+from tools.localrun import ROOT, free_port, process_specs, start, stop
 from tools.setup import declare_queues
 
 LOG_ROOT = ROOT / "artifacts" / "stack-logs"
@@ -52,13 +51,6 @@ def create_database(tag: str, service: str) -> str:
     drop_database(url)
     upgrade(service, url)
     return url
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def isolated_stack(tag: str, env: dict | None = None) -> Stack:

@@ -6,7 +6,11 @@ suite's ``Stack`` start processes from it, after declaring every service's queue
 ``helpdesk-setup`` does (``declare_queues``): each registered service's
 ``helpdesk-<name>`` command, ``HELPDESK_<NAME>_INSTANCES`` times (1 by default),
 then ``helpdesk-gateway`` and ``helpdesk-stream`` (live notices, on
-``HELPDESK_STREAM_PORT``). Ctrl-C (or SIGTERM) stops all of them; if one dies, the
+``HELPDESK_STREAM_PORT``). ``make run`` also starts ``tools.localfront`` on
+``HELPDESK_HTTP_PORT``, the browser's one address, routing the stream path to the
+stream process and the rest to the gateway (moved to a free port), as HAProxy does
+in a deployment; the tests talk to the gateway and the stream process directly.
+Ctrl-C (or SIGTERM) stops all of them; if one dies, the
 rest are stopped too.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,27 +40,60 @@ class ProcessSpec:
     service: str
     instance: int
     argv: tuple
+    # Settings of this process only, over the environment's (name, value) pairs.
+    env: tuple = ()
 
     @property
     def label(self) -> str:
         return f"{self.service}.{self.instance}"
 
 
-def process_specs(settings: Settings | None = None) -> list[ProcessSpec]:
-    """The processes a local stack runs under ``settings`` (the defaults when None)."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def process_specs(
+    settings: Settings | None = None, front_gateway_port: int | None = None
+) -> list[ProcessSpec]:
+    """The processes a local stack runs under ``settings`` (the defaults when None).
+
+    With ``front_gateway_port`` (``make run``), the gateway listens there and
+    ``tools.localfront`` takes ``HELPDESK_HTTP_PORT``, routing to both.
+    """
     settings = Settings() if settings is None else settings
     specs = [
         ProcessSpec(service.name, i, (str(BIN / service.command),))
         for service in registry.services()
         for i in range(1, service.instances(settings) + 1)
     ]
-    specs.append(ProcessSpec("gateway", 1, (str(BIN / "helpdesk-gateway"),)))
+    gateway_env = ()
+    if front_gateway_port is not None:
+        gateway_env = (("HELPDESK_HTTP_PORT", str(front_gateway_port)),)
+    specs.append(ProcessSpec("gateway", 1, (str(BIN / "helpdesk-gateway"),), gateway_env))
     specs.append(ProcessSpec("stream", 1, (str(BIN / "helpdesk-stream"),)))
+    if front_gateway_port is not None:
+        host = settings.http_host
+        front = (
+            sys.executable,
+            "-m",
+            "tools.localfront",
+            "--listen",
+            f"{host}:{settings.http_port}",
+            "--gateway",
+            f"{host}:{front_gateway_port}",
+            "--stream",
+            f"{host}:{settings.stream_port}",
+        )
+        specs.append(ProcessSpec("front", 1, front))
     return specs
 
 
 def start(spec: ProcessSpec, env, stdout=None, stderr=None) -> subprocess.Popen:
     """Start one process of the stack in its own process group."""
+    env = {**env, **dict(spec.env)} if spec.env else env
     return subprocess.Popen(
         spec.argv, cwd=ROOT, env=env, stdout=stdout, stderr=stderr, start_new_session=True
     )
@@ -96,7 +134,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    for spec in process_specs(settings):
+    for spec in process_specs(settings, front_gateway_port=free_port(settings.http_host)):
         running.append((spec, start(spec, env)))
     url = f"http://{settings.http_host}:{settings.http_port}"
     print(f"Help Center ({settings.env}) starting: {url}/help-center", file=sys.stderr)

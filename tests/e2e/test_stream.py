@@ -267,3 +267,35 @@ def test_one_stream_process_holds_200_idle_streams_while_the_gateway_serves(stac
     finally:
         for sock in held:
             sock.close()
+
+
+@pytest.fixture
+def front(stack):
+    """make run's front (tools.localfront) before the stack's gateway and stream process."""
+    from shared.config import Settings
+    from tools.localrun import process_specs
+
+    port = free_port()
+    settings = Settings.from_env({**stack.env, "HELPDESK_HTTP_PORT": str(port)})
+    specs = {s.service: s for s in process_specs(settings, front_gateway_port=stack.port)}
+    assert specs["gateway"].env == (("HELPDESK_HTTP_PORT", str(stack.port)),)
+    with open(stack.log_path("front.1"), "ab") as log:
+        proc = start(specs["front"], stack.env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    poll(lambda: _healthy(url), bool, timeout=10)
+    yield url
+    stop(proc)
+
+
+def test_make_run_serves_pages_api_and_stream_on_one_address(stack, user, admin, front, streams):
+    session = requests.Session()  # one keep-alive client, as a browser's
+    session.headers["Authorization"] = f"Bearer {user.token}"
+    assert session.get(front + "/help-center", timeout=10).status_code == 200
+    assert session.get(front + "/api/v1/notifications", timeout=10).json()["unread_count"] == 0
+    ticket = user.create()
+    stream = streams(front, user.token)
+    assert stream.next("unread_count")["data"] == {"unread_count": 0}
+    _reply(admin, ticket["id"])
+    assert stream.next("notice", timeout=3)["data"]["ticket_id"] == ticket["id"]
+    # The same client goes on with the API through the same address.
+    assert session.get(front + "/api/v1/notifications", timeout=10).json()["unread_count"] == 1

@@ -197,6 +197,25 @@ class Stack:
             time.sleep(0.3)
         raise RuntimeError(f"stack {self.tag} not ready after {timeout}s: {last}")
 
+    def start_front(self) -> tuple[str, subprocess.Popen]:
+        """``make run``'s front (``tools.localfront``) before this stack's gateway and
+        stream process, on a port of its own: its URL and process (stop it)."""
+        port = free_port()
+        settings = Settings.from_env({**self.env, "HELPDESK_HTTP_PORT": str(port)})
+        specs = {s.service: s for s in process_specs(settings, front_gateway_port=self.port)}
+        assert specs["gateway"].env == (("HELPDESK_HTTP_PORT", str(self.port)),)
+        with open(self.log_path("front.1"), "ab") as log:
+            proc = start(specs["front"], self.env, stdout=log, stderr=log)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        return url, proc
+
     def token(
         self, sub: str, role: str = "user", name: str | None = None, lifetime: int = 3600
     ) -> str:

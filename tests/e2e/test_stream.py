@@ -272,17 +272,7 @@ def test_one_stream_process_holds_200_idle_streams_while_the_gateway_serves(stac
 @pytest.fixture
 def front(stack):
     """make run's front (tools.localfront) before the stack's gateway and stream process."""
-    from shared.config import Settings
-    from tools.localrun import process_specs
-
-    port = free_port()
-    settings = Settings.from_env({**stack.env, "HELPDESK_HTTP_PORT": str(port)})
-    specs = {s.service: s for s in process_specs(settings, front_gateway_port=stack.port)}
-    assert specs["gateway"].env == (("HELPDESK_HTTP_PORT", str(stack.port)),)
-    with open(stack.log_path("front.1"), "ab") as log:
-        proc = start(specs["front"], stack.env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    poll(lambda: _healthy(url), bool, timeout=10)
+    url, proc = stack.start_front()
     yield url
     stop(proc)
 

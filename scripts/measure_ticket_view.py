@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services.tickets import handlers  # noqa: E402
+from services.tickets import handlers, views  # noqa: E402
 from services.tickets.unit_of_work import TicketsUnitOfWork  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.crypto import keyring_from_settings  # noqa: E402
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
                 if render:
                     for message in ticket["messages"]:
                         message["body_html"] = render_markdown(message["body"])
-                return handlers.ticket_view(ticket, support=False)
+                return views.ticket_view(ticket, support=False)
 
             return view
 

@@ -1,12 +1,19 @@
-"""The ticket rules: priorities, the lifecycle, automatic moves and searches.
+"""The ticket rules: priorities, the lifecycle, automatic moves, rate limits, searches.
 
-Plain Python, no framework or I/O, so every rule is unit-tested on its own.
+``Ticket`` is the aggregate: opening a ticket, adding a message, moving, assigning,
+resolving and closing it go through its methods, each checking its rules and
+recording the events it causes (plain dataclasses below). Plain Python, no
+framework or I/O, so every rule is unit-tested on its own; the repository stores
+what a command did and the unit of work turns the events into outbox rows.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 
 from shared.catalog import PRIORITIES, PRIORITY_BY_ISSUE_TYPE, ROLES
 from shared.ids import MAX_ROW_ID
@@ -147,3 +154,367 @@ def actor_problems(actor) -> list[str]:
     if actor.get("role") not in ROLES:
         problems.append(f"role must be one of {', '.join(ROLES)}.")
     return problems
+
+
+# --- rate limits: pure arithmetic of times and counts ---------------------------------
+class LimitReached(Exception):
+    """A rate limit is reached until ``reset_at``; ``retry_after`` whole seconds from now."""
+
+    def __init__(self, message: str, reset_at: datetime, retry_after: int):
+        super().__init__(message)
+        self.message, self.reset_at, self.retry_after = message, reset_at, retry_after
+
+    @classmethod
+    def until(cls, message: str, now: datetime, reset: datetime) -> LimitReached:
+        """Reached at ``now`` until ``reset``."""
+        return cls(message, reset, seconds_until(now, reset))
+
+
+def seconds_until(now: datetime, reset: datetime) -> int:
+    """Whole seconds from ``now`` to ``reset``, rounded up, at least 1 (a client that
+    waits that long is past the reset)."""
+    return max(1, math.ceil((reset - now).total_seconds()))
+
+
+def next_utc_midnight(now: datetime) -> datetime:
+    """When the daily allowance resets: the UTC midnight after ``now``."""
+    return datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time.min, UTC)
+
+
+def daily_limit_reached(now: datetime, limit: int) -> LimitReached:
+    """The daily allowance of ``limit`` tickets is spent until the next UTC midnight."""
+    return LimitReached.until(
+        f"You can open at most {limit} tickets per day; try again after midnight UTC.",
+        now,
+        next_utc_midnight(now),
+    )
+
+
+@dataclass(frozen=True)
+class ReplyAllowance:
+    """An owner's replies on one ticket: at most ``limit`` per ``REPLY_WINDOW``;
+    ``nth_latest_at`` is when their ``limit``-th latest was written (None: fewer)."""
+
+    limit: int
+    nth_latest_at: datetime | None
+
+    def check(self, now: datetime) -> None:
+        """Raise ``LimitReached`` while the limit is reached at ``now``."""
+        reset = reply_allowed_at(self.nth_latest_at, now)
+        if reset is not None:
+            raise LimitReached.until(
+                f"You can post at most {self.limit} messages per ticket per hour; try again later.",
+                now,
+                reset,
+            )
+
+
+# --- events: what a change tells the rest of the help desk -----------------------------
+# Plain records; the unit of work writes each to the outbox (shared.events names its
+# type and checks its payload, the fields below in this order).
+@dataclass(frozen=True)
+class TicketEvent:
+    """Who and what every ticket event is about (the contract's ``TicketRef``)."""
+
+    ticket_id: int
+    subject: str
+    owner_id: str
+    owner_name: str | None
+    assignee_id: str | None
+    status: str
+    actor_id: str | None
+    actor_name: str | None
+    actor_role: str
+
+
+@dataclass(frozen=True)
+class TicketCreated(TicketEvent):
+    issue_type: str
+    feature: str
+    priority: str
+
+
+@dataclass(frozen=True)
+class MessageAdded(TicketEvent):
+    message_id: int
+    author: str
+    internal: bool
+    body: str | None  # None for an internal note: its text never leaves the service
+
+
+@dataclass(frozen=True)
+class StatusChanged(TicketEvent):
+    from_status: str
+    to_status: str
+    resolution_note: str | None
+    caused_by_message_id: int | None  # the reply that moved it, if one did
+
+
+@dataclass(frozen=True)
+class TicketAssigned(TicketEvent):
+    assignee_name: str | None
+    previous_assignee_id: str | None
+
+
+@dataclass(frozen=True)
+class TicketClosed(TicketEvent):
+    from_status: str
+    note: str | None
+
+
+# --- the ticket aggregate ----------------------------------------------------------------
+# When a change happens, asked only once it is allowed (the service asks the database:
+# one clock for every instance, and the time after any wait for the ticket's lock).
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """The ticket entered ``status`` at ``at``, caused by ``by`` (``actor_id``)."""
+
+    status: str
+    by: str
+    actor_id: str | None
+    at: datetime
+
+
+@dataclass
+class Message:
+    """A public reply or an internal note, as written."""
+
+    id: int
+    ticket_id: int
+    author: str
+    author_id: str
+    author_name: str | None
+    internal: bool
+    body: str
+    body_html: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MessageSlot:
+    """The id and time of a ticket's next message, drawn while the ticket is locked
+    (so ids and times follow the order in which commands got the ticket)."""
+
+    id: int
+    at: datetime
+
+
+@dataclass(eq=False)
+class Ticket:
+    """A ticket and its lifecycle: every change goes through a method here, which
+    checks the rules (``ConflictError``, ``LimitReached``) before changing anything
+    and records what changed (``changes``, ``new_timeline``, ``new_messages``) and
+    the events it causes (``events``) for the repository to store.
+
+    Loaded for a command, the ticket holds no encrypted text: ``description``,
+    ``description_html``, ``resolution_note`` and ``closed_note`` are None unless
+    set by the command itself.
+    """
+
+    id: int
+    owner_id: str
+    owner_name: str | None
+    issue_type: str
+    feature: str
+    subject: str
+    priority: str
+    priority_rank: int
+    status: str
+    assignee_id: str | None
+    assignee_name: str | None
+    created_at: datetime
+    updated_at: datetime
+    last_message_at: datetime | None
+    description: str | None = None
+    description_html: str | None = None
+    resolution_note: str | None = None
+    closed_note: str | None = None
+    # Drawn with the lock when the command will add a message (``MessageSlot``).
+    next_message: MessageSlot | None = None
+    # What this command did, for the repository and the outbox.
+    is_new: bool = False
+    changes: dict = field(default_factory=dict)
+    new_timeline: list[TimelineEntry] = field(default_factory=list)
+    new_messages: list[Message] = field(default_factory=list)
+    events: list[TicketEvent] = field(default_factory=list)
+
+    @classmethod
+    def open(
+        cls,
+        ticket_id: int,
+        owner: Actor,
+        issue_type: str,
+        feature: str,
+        subject: str,
+        description: str,
+        now: datetime,
+        render: Callable[[str], str],
+    ) -> Ticket:
+        """A new ticket for ``owner``, its priority from its issue type."""
+        priority = priority_for(issue_type)
+        ticket = cls(
+            id=ticket_id,
+            owner_id=owner.id,
+            owner_name=owner.name,
+            issue_type=issue_type,
+            feature=feature,
+            subject=subject,
+            description=description,
+            # Rendered once, here: reads return the stored HTML.
+            description_html=render(description),
+            priority=priority,
+            priority_rank=PRIORITY_RANK[priority],
+            status=OPEN,
+            assignee_id=None,
+            assignee_name=None,
+            created_at=now,
+            updated_at=now,
+            last_message_at=None,
+            is_new=True,
+        )
+        ticket.new_timeline.append(TimelineEntry(OPEN, BY_USER, owner.id, now))
+        ticket.events.append(
+            TicketCreated(
+                **ticket._ref(owner, BY_USER),
+                issue_type=issue_type,
+                feature=feature,
+                priority=priority,
+            )
+        )
+        return ticket
+
+    def _ref(self, actor: Actor | None, role: str, status: str | None = None) -> dict:
+        """The ``TicketEvent`` fields for an event ``actor`` caused as ``role``."""
+        return {
+            "ticket_id": self.id,
+            "subject": self.subject,
+            "owner_id": self.owner_id,
+            "owner_name": self.owner_name,
+            "assignee_id": self.assignee_id,
+            "status": status or self.status,
+            "actor_id": actor.id if actor else None,
+            "actor_name": actor.name if actor else None,
+            "actor_role": role,
+        }
+
+    def _set(self, **values) -> None:
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.changes.update(values)
+
+    def add_reply(
+        self,
+        owner: Actor,
+        body: str,
+        render: Callable[[str], str],
+        allowance: ReplyAllowance | None,
+    ) -> Message:
+        """The owner replies; on awaiting_user or resolved the ticket goes back to
+        review. ``allowance`` None: not limited (support staff on their own ticket)."""
+        check_open_for_messages(self.status)
+        if allowance is not None:
+            allowance.check(self._slot().at)
+        return self._add_message(owner, BY_USER, body, render, internal=False)
+
+    def add_support_message(
+        self, actor: Actor, body: str, render: Callable[[str], str], internal: bool
+    ) -> Message:
+        """Support replies publicly (open -> in_review) or leaves an internal note."""
+        check_open_for_messages(self.status)
+        return self._add_message(actor, BY_SUPPORT, body, render, internal)
+
+    def _slot(self) -> MessageSlot:
+        if self.next_message is None:
+            raise RuntimeError("The ticket was not loaded to take a message.")
+        return self.next_message
+
+    def _add_message(self, actor, author, body, render, internal) -> Message:
+        slot, self.next_message = self._slot(), None
+        message = Message(
+            id=slot.id,
+            ticket_id=self.id,
+            author=author,
+            author_id=actor.id,
+            author_name=actor.name,
+            internal=internal,
+            body=body,
+            body_html=render(body),
+            created_at=slot.at,
+        )
+        self.new_messages.append(message)
+        if internal:
+            target = None  # an internal note leaves no trace a user could see
+        else:
+            self._set(updated_at=slot.at, last_message_at=slot.at)
+            target = (
+                status_after_owner_reply(self.status)
+                if author == BY_USER
+                else status_after_support_message(self.status, internal)
+            )
+        self.events.append(
+            MessageAdded(
+                **self._ref(actor, author, status=target),
+                message_id=message.id,
+                author=author,
+                internal=internal,
+                body=None if internal else body,
+            )
+        )
+        if target is not None:
+            self._move(target, author, actor, slot.at, caused_by_message_id=message.id)
+        return message
+
+    def change_status(
+        self, actor: Actor, target: str, resolution_note: str | None, clock: Clock
+    ) -> None:
+        """Support moves the ticket along the transition table (a note to resolve)."""
+        check_transition(self.status, target)
+        self._move(target, BY_SUPPORT, actor, clock(), resolution_note=resolution_note)
+
+    def _move(self, target, by, actor, now, caused_by_message_id=None, resolution_note=None):
+        previous = self.status
+        self._set(status=target, updated_at=now)
+        if target == RESOLVED:
+            self._set(resolution_note=resolution_note)
+        self.new_timeline.append(TimelineEntry(target, by, actor.id if actor else None, now))
+        self.events.append(
+            StatusChanged(
+                **self._ref(actor, by),
+                from_status=previous,
+                to_status=target,
+                resolution_note=resolution_note,
+                caused_by_message_id=caused_by_message_id,
+            )
+        )
+
+    def assign(
+        self, actor: Actor, assignee_id: str | None, assignee_name: str | None, clock: Clock
+    ) -> None:
+        """Give the ticket to an admin (or nobody); the same admin again changes nothing."""
+        check_open_for_messages(self.status)
+        if assignee_id == self.assignee_id:
+            return
+        previous = self.assignee_id
+        name = assignee_name if assignee_id is not None else None
+        if name is None and assignee_id == actor.id:
+            name = actor.name  # taking a ticket oneself: one's own name is known
+        self._set(assignee_id=assignee_id, assignee_name=name, updated_at=clock())
+        self.events.append(
+            TicketAssigned(
+                **self._ref(actor, BY_SUPPORT), assignee_name=name, previous_assignee_id=previous
+            )
+        )
+
+    def close(self, owner: Actor, note: str | None, clock: Clock) -> None:
+        """The owner closes the ticket from any status but closed; a blank note is none."""
+        check_closable(self.status)
+        now, previous = clock(), self.status
+        note = note or None
+        self._set(status=CLOSED, closed_note=note, updated_at=now)
+        self.new_timeline.append(TimelineEntry(CLOSED, BY_USER, owner.id, now))
+        self.events.append(
+            TicketClosed(**self._ref(owner, BY_USER), from_status=previous, note=note)
+        )

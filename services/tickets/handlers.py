@@ -1,31 +1,23 @@
-"""One function per command: ``verb_noun(cmd, uow)``.
+"""One function per command or query: ``verb_noun(cmd, uow)``.
 
-Each handler checks, in the contract's order, that the ticket is the caller's
-(NotFound), that the input is valid (ValidationFailed), that the ticket's state
-allows the action (Conflict) and, for new tickets, the daily allowance
-(RateLimited); then it changes the ticket, records timeline entries and events in
-one transaction, commits and returns exactly the contract's JSON body.
+A command loads the ticket, acts on it through the aggregate (``domain.Ticket``)
+and saves it; ``_run`` is that skeleton, once, with the contract's order of
+errors: the caller (ValidationFailed, Forbidden), the ticket being theirs
+(NotFound), the input (ValidationFailed), the ticket's state (Conflict), then the
+rate limits (RateLimited). A query reads through the repository and answers with
+``views``. Every answer is exactly the contract's JSON body.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
-from services.tickets import domain, schemas
+from services.tickets import domain, schemas, views
 from services.tickets.unit_of_work import TicketsUnitOfWork
 from shared.catalog import VIEW_MESSAGES, build_catalog
 from shared.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
-from shared.events import (
-    MESSAGE_ADDED,
-    STATUS_CHANGED,
-    TICKET_ASSIGNED,
-    TICKET_CLOSED,
-    TICKET_CREATED,
-    iso_utc,
-)
 from shared.idempotency import Claim, IdempotentRequest
 from shared.ids import row_id
 from shared.rendering import render_markdown
@@ -67,17 +59,6 @@ def _ticket_id(value) -> int:
     return ticket_id
 
 
-def _load_ticket(uow, ticket_id, owner: domain.Actor | None, reserve_message=False) -> dict:
-    ticket = uow.tickets.lock(
-        _ticket_id(ticket_id),
-        owner_id=owner.id if owner else None,
-        reserve_message=reserve_message,
-    )
-    if ticket is None:
-        raise NotFound(NOT_FOUND_MESSAGE)
-    return ticket
-
-
 def _claim(uow, cmd: Command, actor: domain.Actor) -> Claim:
     """Hold the command's idempotency key in this transaction (nothing without one)."""
     return uow.idempotency.claim(IdempotentRequest.from_rpc(actor.id, cmd.idempotency))
@@ -93,123 +74,67 @@ def _commit(uow, claim: Claim, response: dict) -> dict:
 
 
 @contextlib.contextmanager
-def _state_rules():
-    """Turn the domain's ``ConflictError`` into the RPC ``Conflict``."""
+def _domain_rules():
+    """Turn the domain's refusals into the RPC errors: ``Conflict``, ``RateLimited``."""
     try:
         yield
     except domain.ConflictError as exc:
         raise Conflict(str(exc)) from None
+    except domain.LimitReached as exc:
+        raise RateLimited(exc.message, views.rate_limit_details(exc)) from None
 
 
-def _checked(
-    uow, cmd: Command, owner, claim: Claim, schema, rule, reserve_message=False
-) -> tuple[dict, dict]:
-    """The ticket, locked, and the valid fields, checked in the contract's order.
+def _run(
+    uow: TicketsUnitOfWork,
+    cmd: Command,
+    actor: domain.Actor,
+    schema,
+    act: Callable[[domain.Ticket, dict], object],
+    answer: Callable[[domain.Ticket, object], dict],
+    own: bool = False,
+    reserve_message: bool = False,
+) -> dict:
+    """Load, act, save: every command on an existing ticket.
 
-    NotFound (not the caller's or missing), then ValidationFailed (an idempotency key
-    used for another request, then ``schema``), then Conflict (``rule(status,
-    fields)`` raising the domain's ``ConflictError``). With ``reserve_message`` the
-    ticket carries the id and time for a new message.
+    In one transaction: a keyed repeat answers as the first did; the ticket is
+    locked (only the caller's with ``own``: NotFound otherwise; with
+    ``reserve_message`` it carries its next message's id and time); the fields are
+    checked (ValidationFailed); ``act(ticket, fields)`` changes it through the
+    aggregate, whose refusals are Conflict or RateLimited; the ticket is saved and
+    ``answer(ticket, result of act)`` is the answer, committed with its events.
     """
-    ticket = _load_ticket(uow, cmd.ticket_id, owner, reserve_message)
-    claim.check()
-    data = schemas.load(schema, cmd.fields)
-    with _state_rules():
-        rule(ticket["status"], data)
-    return ticket, data
+    with uow:
+        claim = _claim(uow, cmd, actor)
+        if claim.replay is not None:  # done before: the same answer, nothing again
+            return claim.replay
+        ticket = uow.tickets.load(
+            _ticket_id(cmd.ticket_id),
+            owner_id=actor.id if own else None,
+            reserve_message=reserve_message,
+        )
+        if ticket is None:
+            raise NotFound(NOT_FOUND_MESSAGE)
+        claim.check()
+        data = schemas.load(schema, cmd.fields)
+        with _domain_rules():
+            result = act(ticket, data)
+        uow.tickets.save(ticket)
+        return _commit(uow, claim, answer(ticket, result))
 
 
-def _ref(ticket: dict, actor: domain.Actor | None, actor_role: str) -> dict:
-    """The ``TicketRef`` part of every event payload."""
-    return {
-        "ticket_id": ticket["id"],
-        "subject": ticket["subject"],
-        "owner_id": ticket["owner_id"],
-        "owner_name": ticket["owner_name"],
-        "assignee_id": ticket["assignee_id"],
-        "status": ticket["status"],
-        "actor_id": actor.id if actor else None,
-        "actor_name": actor.name if actor else None,
-        "actor_role": actor_role,
-    }
+def _current_view(uow, support: bool) -> Callable[[domain.Ticket, object], dict]:
+    """An ``answer``: the view of the ticket as this transaction has left it."""
+
+    def answer(ticket: domain.Ticket, _result) -> dict:
+        row = uow.tickets.view(ticket.id, include_internal=support, messages_limit=VIEW_MESSAGES)
+        return views.ticket_view(row, support)
+
+    return answer
 
 
-# --- views (the contract's JSON bodies) ----------------------------------------------
-def _person(person_id, name) -> dict | None:
-    return None if person_id is None else {"id": person_id, "name": name}
-
-
-def list_item(ticket: dict) -> dict:
-    """A ticket as a user's list shows it."""
-    return {
-        "id": ticket["id"],
-        "subject": ticket["subject"],
-        "issue_type": ticket["issue_type"],
-        "feature": ticket["feature"],
-        "status": ticket["status"],
-        "priority": ticket["priority"],
-        "created_at": iso_utc(ticket["created_at"]),
-        "updated_at": iso_utc(ticket["updated_at"]),
-        "last_message_at": iso_utc(ticket["last_message_at"]),
-    }
-
-
-def admin_list_item(ticket: dict) -> dict:
-    """A ticket as the support queue shows it: with owner and assignee."""
-    item = list_item(ticket)
-    item["owner"] = _person(ticket["owner_id"], ticket["owner_name"])
-    item["assignee"] = _person(ticket["assignee_id"], ticket["assignee_name"])
-    return item
-
-
-def _html(text: str, stored: str | None) -> str:
-    # Stored when the text was written; only rows older than that (until
-    # services.tickets.fill_html has run) are rendered here, on read.
-    return render_markdown(text) if stored is None else stored
-
-
-def message_view(message: dict, support: bool) -> dict:
-    """A message; support views also say whether it is an internal note."""
-    view = {
-        "id": message["id"],
-        "author": message["author"],
-        "author_name": message["author_name"],
-        "body": message["body"],
-        "body_html": _html(message["body"], message["body_html"]),
-        "created_at": iso_utc(message["created_at"]),
-    }
-    if support:
-        view["internal"] = message["internal"]
-    return view
-
-
-def ticket_view(ticket: dict, support: bool) -> dict:
-    """The full ticket (as ``TicketRepository.view`` reads it): the owner's view, or
-    support's with the owner and internal notes. Its latest ``VIEW_MESSAGES``
-    messages only, and how many it has before them (``list_messages`` pages back)."""
-    view = list_item(ticket)
-    view.update(
-        description=ticket["description"],
-        description_html=_html(ticket["description"], ticket["description_html"]),
-        assignee=_person(ticket["assignee_id"], ticket["assignee_name"]),
-        resolution_note=ticket["resolution_note"],
-        closed_note=ticket["closed_note"],
-        messages=[message_view(m, support) for m in ticket["messages"]],
-        earlier_messages=ticket["earlier_messages"],
-        timeline=[
-            {"status": t["status"], "at": iso_utc(t["at"]), "by": t["by"]}
-            for t in ticket["timeline"]
-        ],
-    )
-    if support:
-        view["owner"] = _person(ticket["owner_id"], ticket["owner_name"])
-    return view
-
-
-def _current_view(uow, ticket_id: int, support: bool) -> dict:
-    """The view of a ticket as this transaction has left it."""
-    ticket = uow.tickets.view(ticket_id, include_internal=support, messages_limit=VIEW_MESSAGES)
-    return ticket_view(ticket, support)
+def _message_answer(support: bool) -> Callable[[domain.Ticket, domain.Message], dict]:
+    """An ``answer``: the message the command added."""
+    return lambda _ticket, message: views.message_view(vars(message), support)
 
 
 # --- queries -------------------------------------------------------------------------
@@ -218,67 +143,32 @@ def get_catalog(settings) -> dict:
     return build_catalog(settings.features, settings.tickets_per_day, settings.messages_per_hour)
 
 
-def _search_filter(q) -> dict | None:
-    """The list filter for the search box; None when the search can match nothing."""
-    search = domain.parse_search(q)
-    if search is None:
-        return {}
-    kind, value = search
-    if kind == "id":
-        return None if value is None else {"id": value}
-    return {"subject_like": domain.like_pattern(value)}
-
-
-def _after(sort: str, cursor: str | None) -> dict | None:
-    """The repository's ``after_*`` key for a page cursor (None: the first page)."""
-    if sort == "priority":  # critical first, then oldest
-        key = schemas.decode_cursor(cursor, (int, int))
-        return key and {"after_rank": key[0], "after_id": key[1]}
-    if sort == "updated":  # newest change first
-        key = schemas.decode_cursor(cursor, (datetime, int))
-        return key and {"after_updated": key[0], "after_id": key[1]}
-    key = schemas.decode_cursor(cursor, (int,))  # created: newest first
-    return key and {"after_id": key[0]}
-
-
-_CURSOR_KEY = {
-    "priority": lambda t: [t["priority_rank"], t["id"]],
-    "updated": lambda t: [iso_utc(t["updated_at"]), t["id"]],
-    "created": lambda t: [t["id"]],
-}
-
-
 def _page(uow, filters: dict | None, sort: str, params: dict, item) -> dict:
-    after = _after(sort, params["cursor"])
+    after = views.after_key(sort, params["cursor"])
     if filters is None:  # a search that can match nothing
         return {"items": [], "next_cursor": None}
     with uow.autocommit():
         rows = uow.tickets.page(filters, sort, after, params["limit"] + 1)
-    more = len(rows) > params["limit"]
-    rows = rows[: params["limit"]]
-    return {
-        "items": [item(r) for r in rows],
-        "next_cursor": schemas.encode_cursor(_CURSOR_KEY[sort](rows[-1])) if more else None,
-    }
+    return views.page(rows, params["limit"], sort, item)
 
 
 def list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """The caller's own tickets, newest first, filtered by status and ``q``."""
     actor = _actor(cmd)
     params = schemas.load(schemas.LIST_TICKETS, cmd.fields)
-    filters = _search_filter(params["q"])
+    filters = views.search_filter(params["q"])
     if filters is not None:
         filters["owner_id"] = actor.id
         if params["status"]:
             filters["status"] = params["status"]
-    return _page(uow, filters, "created", params, list_item)
+    return _page(uow, filters, "created", params, views.list_item)
 
 
 def admin_list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Every user's tickets for support, with the queue's filters and sorts."""
     actor = _admin(cmd)
     params = schemas.load(schemas.ADMIN_LIST_TICKETS, cmd.fields)
-    filters = _search_filter(params["q"])
+    filters = views.search_filter(params["q"])
     if filters is not None:
         for name in ("status", "priority"):
             if params[name]:
@@ -288,34 +178,33 @@ def admin_list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             filters["unassigned"] = True
         elif assignee is not None:
             filters["assignee_id"] = actor.id if assignee == "me" else assignee
-    return _page(uow, filters, params["sort"], params, admin_list_item)
+    return _page(uow, filters, params["sort"], params, views.admin_list_item)
 
 
-def get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """The caller's own ticket (no internal notes); NotFound for anyone else's."""
-    actor = _actor(cmd)
+def _view(uow, ticket_id, owner: domain.Actor | None) -> dict:
+    """A ticket's view: the owner's (NotFound unless it is theirs), or support's."""
+    support = owner is None
     with uow.autocommit():
         ticket = uow.tickets.view(
-            _ticket_id(cmd.ticket_id),
-            include_internal=False,
-            owner_id=actor.id,
+            _ticket_id(ticket_id),
+            include_internal=support,
+            owner_id=None if support else owner.id,
             messages_limit=VIEW_MESSAGES,
         )
     if ticket is None:
         raise NotFound(NOT_FOUND_MESSAGE)
-    return ticket_view(ticket, support=False)
+    return views.ticket_view(ticket, support)
+
+
+def get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """The caller's own ticket (no internal notes); NotFound for anyone else's."""
+    return _view(uow, cmd.ticket_id, _actor(cmd))
 
 
 def admin_get_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Any ticket, as support sees it (owner, internal notes)."""
     _admin(cmd)
-    with uow.autocommit():
-        ticket = uow.tickets.view(
-            _ticket_id(cmd.ticket_id), include_internal=True, messages_limit=VIEW_MESSAGES
-        )
-    if ticket is None:
-        raise NotFound(NOT_FOUND_MESSAGE)
-    return ticket_view(ticket, support=True)
+    return _view(uow, cmd.ticket_id, None)
 
 
 def _messages_page(cmd: Command, uow, owner: domain.Actor | None) -> dict:
@@ -340,7 +229,7 @@ def _messages_page(cmd: Command, uow, owner: domain.Actor | None) -> dict:
         raise
     page = read(params["before"], params["limit"])
     return {
-        "items": [message_view(m, support) for m in page["messages"]],
+        "items": [views.message_view(m, support) for m in page["messages"]],
         "earlier_messages": page["earlier_messages"],
     }
 
@@ -368,148 +257,23 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
         if claim.replay is not None:  # done before: the same answer, nothing spent
             return claim.replay
         claim.check()
-        granted, now, ticket_id = uow.tickets.take_allowance(actor.id, uow.settings.tickets_per_day)
+        limit = uow.settings.tickets_per_day
+        granted, now, ticket_id = uow.tickets.take_allowance(actor.id, limit)
         if not granted:
-            raise _daily_limit_reached(now, uow.settings.tickets_per_day)
-        priority = domain.priority_for(data["issue_type"])
-        ticket = {
-            "id": ticket_id,
-            "owner_id": actor.id,
-            "owner_name": actor.name,
-            "issue_type": data["issue_type"],
-            "feature": data["feature"],
-            "subject": data["subject"],
-            "description": data["description"],
-            # Rendered once, here: reads return the stored HTML.
-            "description_html": render_markdown(data["description"]),
-            "priority": priority,
-            "priority_rank": domain.PRIORITY_RANK[priority],
-            "status": domain.OPEN,
-            "assignee_id": None,
-            "assignee_name": None,
-            "resolution_note": None,
-            "closed_note": None,
-            "created_at": now,
-            "updated_at": now,
-            "last_message_at": None,
-        }
-        uow.tickets.add(ticket, opened_by=domain.BY_USER)
-        uow.add_event(
-            TICKET_CREATED,
-            {
-                **_ref(ticket, actor, domain.BY_USER),
-                "issue_type": ticket["issue_type"],
-                "feature": ticket["feature"],
-                "priority": priority,
-            },
-        )
-        # Known without reading it back: no messages yet, one timeline entry.
-        opened = {"status": domain.OPEN, "at": now, "by": domain.BY_USER}
-        return _commit(
-            uow,
-            claim,
-            ticket_view(
-                dict(ticket, messages=[], earlier_messages=0, timeline=[opened]), support=False
-            ),
-        )
-
-
-def _rate_limited(message: str, now: datetime, reset: datetime) -> RateLimited:
-    """``RateLimited`` until ``reset`` (``now`` by the database clock)."""
-    retry_after = max(1, math.ceil((reset - now).total_seconds()))
-    return RateLimited(
-        message,
-        {"reset_at": iso_utc(reset).replace(".000000Z", "Z"), "retry_after": str(retry_after)},
-    )
-
-
-def _daily_limit_reached(now: datetime, limit: int) -> RateLimited:
-    """``RateLimited`` until the next UTC midnight."""
-    return _rate_limited(
-        f"You can open at most {limit} tickets per day; try again after midnight UTC.",
-        now,
-        datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), datetime.min.time(), UTC),
-    )
-
-
-def _check_reply_rate(uow, ticket: dict, owner: domain.Actor) -> None:
-    """RateLimited once the owner wrote ``messages_per_hour`` messages on the ticket in
-    the last hour. Exact under races: the ticket is locked, so replies on it take
-    turns and each counts the ones committed before it."""
-    limit = uow.settings.messages_per_hour
-    now = ticket["message_at"]
-    reset = domain.reply_allowed_at(
-        uow.tickets.nth_latest_reply_at(ticket["id"], owner.id, limit), now
-    )
-    if reset is not None:
-        raise _rate_limited(
-            f"You can post at most {limit} messages per ticket per hour; try again later.",
+            with _domain_rules():
+                raise domain.daily_limit_reached(now, limit)
+        ticket = domain.Ticket.open(
+            ticket_id,
+            actor,
+            data["issue_type"],
+            data["feature"],
+            data["subject"],
+            data["description"],
             now,
-            reset,
+            render_markdown,
         )
-
-
-def _move(uow, ticket, target, by, actor, now, caused_by_message_id=None, resolution_note=None):
-    """Set a new status: timeline entry and ``status_changed`` event."""
-    previous = ticket["status"]
-    ticket["status"] = target
-    ticket["updated_at"] = now
-    changes = {"status": target, "updated_at": now}
-    if target == domain.RESOLVED:
-        ticket["resolution_note"] = changes["resolution_note"] = resolution_note
-    uow.tickets.update(ticket, **changes)
-    uow.tickets.add_timeline(ticket["id"], target, by, actor.id if actor else None, now)
-    uow.add_event(
-        STATUS_CHANGED,
-        {
-            **_ref(ticket, actor, by),
-            "from_status": previous,
-            "to_status": target,
-            "resolution_note": resolution_note,
-            "caused_by_message_id": caused_by_message_id,
-        },
-    )
-
-
-def _add_message(uow, ticket, actor, author, body, internal) -> dict:
-    """Add a message to a ticket locked with ``reserve_message``."""
-    now = ticket.pop("message_at")
-    message = {
-        "id": ticket.pop("message_id"),
-        "ticket_id": ticket["id"],
-        "author": author,
-        "author_id": actor.id,
-        "author_name": actor.name,
-        "internal": internal,
-        "body": body,
-        "body_html": render_markdown(body),
-        "created_at": now,
-    }
-    uow.tickets.add_message(message)
-    if internal:
-        target = None
-    else:
-        # The repository marked the ticket's last activity; internal notes leave none.
-        ticket["updated_at"] = ticket["last_message_at"] = now
-        target = (
-            domain.status_after_owner_reply(ticket["status"])
-            if author == domain.BY_USER
-            else domain.status_after_support_message(ticket["status"], internal)
-        )
-    status_after = target or ticket["status"]
-    uow.add_event(
-        MESSAGE_ADDED,
-        {
-            **_ref(dict(ticket, status=status_after), actor, author),
-            "message_id": message["id"],
-            "author": author,
-            "internal": internal,
-            "body": None if internal else body,
-        },
-    )
-    if target is not None:
-        _move(uow, ticket, target, author, actor, now, caused_by_message_id=message["id"])
-    return message
+        uow.tickets.save(ticket)
+        return _commit(uow, claim, views.new_ticket_view(ticket))
 
 
 def add_reply(cmd: Command, uow: TicketsUnitOfWork) -> dict:
@@ -517,138 +281,86 @@ def add_reply(cmd: Command, uow: TicketsUnitOfWork) -> dict:
 
     At most ``messages_per_hour`` per ticket in any rolling hour (RateLimited after
     the other checks); support staff replying on their own ticket are not limited.
+    The ticket is locked, so replies on it take turns and each counts the ones
+    committed before it: exact under races.
     """
     actor = _actor(cmd)
-    with uow:
-        claim = _claim(uow, cmd, actor)
-        if claim.replay is not None:
-            return claim.replay
-        ticket, data = _checked(
-            uow,
-            cmd,
-            actor,
-            claim,
-            schemas.ADD_REPLY,
-            lambda status, _data: domain.check_open_for_messages(status),
-            reserve_message=True,
-        )
+
+    def act(ticket: domain.Ticket, data: dict) -> domain.Message:
+        allowance = None
         if not actor.is_admin:
-            _check_reply_rate(uow, ticket, actor)
-        message = _add_message(uow, ticket, actor, domain.BY_USER, data["body"], False)
-        return _commit(uow, claim, message_view(message, support=False))
+            limit = uow.settings.messages_per_hour
+            nth_latest = uow.tickets.nth_latest_reply_at(ticket.id, actor.id, limit)
+            allowance = domain.ReplyAllowance(limit, nth_latest)
+        return ticket.add_reply(actor, data["body"], render_markdown, allowance)
+
+    return _run(
+        uow,
+        cmd,
+        actor,
+        schemas.ADD_REPLY,
+        act,
+        _message_answer(False),
+        own=True,
+        reserve_message=True,
+    )
 
 
 def close_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """The owner closes their ticket from any status but closed, with an optional note."""
     actor = _actor(cmd)
-    with uow:
-        claim = _claim(uow, cmd, actor)
-        if claim.replay is not None:
-            return claim.replay
-        ticket, data = _checked(
-            uow,
-            cmd,
-            actor,
-            claim,
-            schemas.CLOSE_TICKET,
-            lambda status, _data: domain.check_closable(status),
-        )
-        now = uow.tickets.now()
-        previous = ticket["status"]
-        note = data["note"] or None
-        ticket.update(status=domain.CLOSED, closed_note=note, updated_at=now)
-        uow.tickets.update(ticket, status=domain.CLOSED, closed_note=note, updated_at=now)
-        uow.tickets.add_timeline(ticket["id"], domain.CLOSED, domain.BY_USER, actor.id, now)
-        uow.add_event(
-            TICKET_CLOSED,
-            {**_ref(ticket, actor, domain.BY_USER), "from_status": previous, "note": note},
-        )
-        view = _current_view(uow, ticket["id"], support=False)
-        return _commit(uow, claim, view)
+    return _run(
+        uow,
+        cmd,
+        actor,
+        schemas.CLOSE_TICKET,
+        lambda ticket, data: ticket.close(actor, data["note"], uow.tickets.now),
+        _current_view(uow, support=False),
+        own=True,
+    )
 
 
 def admin_add_message(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Support replies publicly (open -> in_review) or leaves an internal note."""
     actor = _admin(cmd)
-    with uow:
-        claim = _claim(uow, cmd, actor)
-        if claim.replay is not None:
-            return claim.replay
-        ticket, data = _checked(
-            uow,
-            cmd,
-            None,
-            claim,
-            schemas.ADMIN_ADD_MESSAGE,
-            lambda status, _data: domain.check_open_for_messages(status),
-            reserve_message=True,
-        )
-        message = _add_message(
-            uow, ticket, actor, domain.BY_SUPPORT, data["body"], data["internal"]
-        )
-        return _commit(uow, claim, message_view(message, support=True))
+    return _run(
+        uow,
+        cmd,
+        actor,
+        schemas.ADMIN_ADD_MESSAGE,
+        lambda ticket, data: ticket.add_support_message(
+            actor, data["body"], render_markdown, data["internal"]
+        ),
+        _message_answer(True),
+        reserve_message=True,
+    )
 
 
 def change_status(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Support moves a ticket along the transition table (resolving needs a note)."""
     actor = _admin(cmd)
-    with uow:
-        claim = _claim(uow, cmd, actor)
-        if claim.replay is not None:
-            return claim.replay
-        ticket, data = _checked(
-            uow,
-            cmd,
-            None,
-            claim,
-            schemas.CHANGE_STATUS,
-            lambda status, data: domain.check_transition(status, data["status"]),
-        )
-        _move(
-            uow,
-            ticket,
-            data["status"],
-            domain.BY_SUPPORT,
-            actor,
-            uow.tickets.now(),
-            resolution_note=data["resolution_note"],
-        )
-        view = _current_view(uow, ticket["id"], support=True)
-        return _commit(uow, claim, view)
+    return _run(
+        uow,
+        cmd,
+        actor,
+        schemas.CHANGE_STATUS,
+        lambda ticket, data: ticket.change_status(
+            actor, data["status"], data["resolution_note"], uow.tickets.now
+        ),
+        _current_view(uow, support=True),
+    )
 
 
 def assign_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Give a ticket to an admin (or nobody); the same admin again changes nothing."""
     actor = _admin(cmd)
-    with uow:
-        claim = _claim(uow, cmd, actor)
-        if claim.replay is not None:
-            return claim.replay
-        ticket, data = _checked(
-            uow,
-            cmd,
-            None,
-            claim,
-            schemas.ASSIGN_TICKET,
-            lambda status, _data: domain.check_open_for_messages(status),
-        )
-        if data["assignee_id"] != ticket["assignee_id"]:
-            previous = ticket["assignee_id"]
-            name = data["assignee_name"] if data["assignee_id"] is not None else None
-            if name is None and data["assignee_id"] == actor.id:
-                name = actor.name  # taking a ticket oneself: one's own name is known
-            now = uow.tickets.now()
-            ticket.update(assignee_id=data["assignee_id"], assignee_name=name, updated_at=now)
-            uow.tickets.update(
-                ticket, assignee_id=data["assignee_id"], assignee_name=name, updated_at=now
-            )
-            uow.add_event(
-                TICKET_ASSIGNED,
-                {
-                    **_ref(ticket, actor, domain.BY_SUPPORT),
-                    "assignee_name": name,
-                    "previous_assignee_id": previous,
-                },
-            )
-        view = _current_view(uow, ticket["id"], support=True)
-        return _commit(uow, claim, view)
+    return _run(
+        uow,
+        cmd,
+        actor,
+        schemas.ASSIGN_TICKET,
+        lambda ticket, data: ticket.assign(
+            actor, data["assignee_id"], data["assignee_name"], uow.tickets.now
+        ),
+        _current_view(uow, support=True),
+    )

@@ -9,6 +9,11 @@ are allocated with ``nextval`` first so the binding can name the row.
 
 A ticket with its messages and timeline is read with one statement (``view``): one
 round trip, and one consistent snapshot even outside a transaction.
+
+Commands work on the aggregate: ``load`` locks a ticket and returns it as a
+``domain.Ticket``; ``save`` stores what the command did to it (new ticket, changed
+columns, messages, timeline entries) and keeps it for the unit of work, which
+writes its events to the outbox on commit.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
+from services.tickets import domain
 from services.tickets.tables import (
     ENCRYPTED_COLUMNS,
     SEALED_CONTEXT,
@@ -231,6 +237,45 @@ class TicketRepository:
     def __init__(self, connection: sa.Connection, keyring: Keyring):
         self.connection = connection
         self.keyring = keyring
+        # Tickets saved in this transaction: their events go to the outbox on commit.
+        self.saved: list[domain.Ticket] = []
+
+    # --- the aggregate ------------------------------------------------------------------
+    def load(
+        self, ticket_id: int, owner_id: str | None = None, reserve_message: bool = False
+    ) -> domain.Ticket | None:
+        """The ticket, locked (``lock``), for a command to act on; None if missing or
+        not ``owner_id``'s. With ``reserve_message`` it holds its ``next_message``."""
+        row = self.lock(ticket_id, owner_id, reserve_message)
+        if row is None:
+            return None
+        if reserve_message:
+            row["next_message"] = domain.MessageSlot(row.pop("message_id"), row.pop("message_at"))
+        return domain.Ticket(**row)
+
+    def save(self, ticket: domain.Ticket) -> None:
+        """Store what a command did to ``ticket``: the new ticket, or its new messages
+        and changed columns; then its new timeline entries."""
+        timeline = ticket.new_timeline
+        if ticket.is_new:
+            # The first entry (opened) goes in with the ticket, in the same statement.
+            self.add(_row(ticket), opened_by=timeline[0].by)
+            timeline = timeline[1:]
+        else:
+            changes = dict(ticket.changes)
+            for message in ticket.new_messages:
+                self.add_message(vars(message))
+                if not message.internal:
+                    # Its statement already set the ticket's activity to its time.
+                    for column in ("updated_at", "last_message_at"):
+                        if changes.get(column) == message.created_at:
+                            del changes[column]
+            if changes:
+                self.update(_row(ticket), **changes)
+        for entry in timeline:
+            self.add_timeline(ticket.id, entry.status, entry.by, entry.actor_id, entry.at)
+        ticket.is_new, ticket.changes, ticket.new_timeline, ticket.new_messages = False, {}, [], []
+        self.saved.append(ticket)
 
     # --- ids, time and text -------------------------------------------------------------
     def now(self) -> datetime:
@@ -435,6 +480,11 @@ class TicketRepository:
             .where(_TABLES[table].c.id == row["id"])
             .values({column: self._seal(table, column, row, html)})
         )
+
+
+def _row(ticket: domain.Ticket) -> dict:
+    """The ``tickets`` row of a ticket aggregate, column by column."""
+    return {column.name: getattr(ticket, column.name) for column in tickets.c}
 
 
 # The text column whose HTML is stored beside it, ``<text>_html``, per table.

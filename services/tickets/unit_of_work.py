@@ -1,8 +1,9 @@
 """The unit of work: one transaction per command, rolled back unless committed.
 
-It owns the connection, the repository and the events the command produces. Events
-go into the outbox in the same transaction as the change (one ``action_id`` per
-command), and the outbox relay is woken right after the commit. Queries use
+It owns the connection, the repository and the events the command produces: on
+commit, the events the saved tickets recorded (``domain.TicketEvent``) go into the
+outbox in the same transaction as the change (one ``action_id`` per command), and
+the outbox relay is woken right after the commit. Queries use
 ``autocommit()`` instead (``shared.db.UnitOfWork``): no transaction, which is why each
 view is read with one statement.
 """
@@ -14,12 +15,29 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from services.tickets import domain
 from services.tickets.repository import TicketRepository
 from shared.crypto import Keyring
 from shared.db import Connections, UnitOfWork
-from shared.events import make_event
+from shared.events import (
+    MESSAGE_ADDED,
+    STATUS_CHANGED,
+    TICKET_ASSIGNED,
+    TICKET_CLOSED,
+    TICKET_CREATED,
+    make_event,
+)
 from shared.idempotency import IdempotencyKeys
 from shared.outbox import write_event
+
+# The contract's name for each of the domain's events.
+EVENT_TYPES = {
+    domain.TicketCreated: TICKET_CREATED,
+    domain.MessageAdded: MESSAGE_ADDED,
+    domain.StatusChanged: STATUS_CHANGED,
+    domain.TicketAssigned: TICKET_ASSIGNED,
+    domain.TicketClosed: TICKET_CLOSED,
+}
 
 
 class TicketsUnitOfWork(UnitOfWork):
@@ -58,7 +76,13 @@ class TicketsUnitOfWork(UnitOfWork):
         return envelope
 
     def commit(self) -> None:
-        """Make the change and its events durable, then wake the relay to publish them."""
+        """Write the saved tickets' events to the outbox, make the change and its events
+        durable, then wake the relay to publish them."""
+        for ticket in self.tickets.saved:
+            for event in ticket.events:
+                self.add_event(EVENT_TYPES[type(event)], dict(vars(event)))
+            ticket.events = []
+        self.tickets.saved = []
         super().commit()
         if self.events and self.wake_relay is not None:
             self.wake_relay()

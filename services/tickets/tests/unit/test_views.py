@@ -1,10 +1,10 @@
-"""Pure helpers of the handlers: timestamps and the rate-limit error's details."""
+"""Pure helpers of the views: timestamps and the rate-limit error's details."""
 
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.tickets.handlers import _daily_limit_reached
+from services.tickets import domain, views
 from shared.events import iso_utc as iso
 
 pytestmark = pytest.mark.unit
@@ -25,6 +25,6 @@ def test_iso_is_utc_with_z():
     ],
 )
 def test_rate_limited_says_when_the_allowance_resets(now, reset_at, retry_after):
-    error = _daily_limit_reached(now, 5)
-    assert error.details == {"reset_at": reset_at, "retry_after": retry_after}
-    assert "5 tickets" in error.message
+    reached = domain.daily_limit_reached(now, 5)
+    assert views.rate_limit_details(reached) == {"reset_at": reset_at, "retry_after": retry_after}
+    assert "5 tickets" in reached.message

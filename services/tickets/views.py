@@ -1,0 +1,150 @@
+"""The contract's JSON bodies for tickets, and keyset paging of the lists.
+
+Pure functions of what the repository reads (rows as dicts) and of the page
+parameters: no database, no framework, so every shape is unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.tickets import domain, schemas
+from shared.events import iso_utc
+from shared.rendering import render_markdown
+
+# --- views ---------------------------------------------------------------------------
+
+
+def _person(person_id, name) -> dict | None:
+    return None if person_id is None else {"id": person_id, "name": name}
+
+
+def list_item(ticket: dict) -> dict:
+    """A ticket as a user's list shows it."""
+    return {
+        "id": ticket["id"],
+        "subject": ticket["subject"],
+        "issue_type": ticket["issue_type"],
+        "feature": ticket["feature"],
+        "status": ticket["status"],
+        "priority": ticket["priority"],
+        "created_at": iso_utc(ticket["created_at"]),
+        "updated_at": iso_utc(ticket["updated_at"]),
+        "last_message_at": iso_utc(ticket["last_message_at"]),
+    }
+
+
+def admin_list_item(ticket: dict) -> dict:
+    """A ticket as the support queue shows it: with owner and assignee."""
+    item = list_item(ticket)
+    item["owner"] = _person(ticket["owner_id"], ticket["owner_name"])
+    item["assignee"] = _person(ticket["assignee_id"], ticket["assignee_name"])
+    return item
+
+
+def _html(text: str, stored: str | None) -> str:
+    # Stored when the text was written; only rows older than that (until
+    # services.tickets.fill_html has run) are rendered here, on read.
+    return render_markdown(text) if stored is None else stored
+
+
+def message_view(message: dict, support: bool) -> dict:
+    """A message; support views also say whether it is an internal note."""
+    view = {
+        "id": message["id"],
+        "author": message["author"],
+        "author_name": message["author_name"],
+        "body": message["body"],
+        "body_html": _html(message["body"], message["body_html"]),
+        "created_at": iso_utc(message["created_at"]),
+    }
+    if support:
+        view["internal"] = message["internal"]
+    return view
+
+
+def ticket_view(ticket: dict, support: bool) -> dict:
+    """The full ticket (as ``TicketRepository.view`` reads it): the owner's view, or
+    support's with the owner and internal notes. Its latest ``VIEW_MESSAGES``
+    messages only, and how many it has before them (``list_messages`` pages back)."""
+    view = list_item(ticket)
+    view.update(
+        description=ticket["description"],
+        description_html=_html(ticket["description"], ticket["description_html"]),
+        assignee=_person(ticket["assignee_id"], ticket["assignee_name"]),
+        resolution_note=ticket["resolution_note"],
+        closed_note=ticket["closed_note"],
+        messages=[message_view(m, support) for m in ticket["messages"]],
+        earlier_messages=ticket["earlier_messages"],
+        timeline=[
+            {"status": t["status"], "at": iso_utc(t["at"]), "by": t["by"]}
+            for t in ticket["timeline"]
+        ],
+    )
+    if support:
+        view["owner"] = _person(ticket["owner_id"], ticket["owner_name"])
+    return view
+
+
+def new_ticket_view(ticket: domain.Ticket) -> dict:
+    """The owner's view of a ticket just opened, known without reading it back: no
+    messages yet, its one timeline entry."""
+    opened = {"status": domain.OPEN, "at": ticket.created_at, "by": domain.BY_USER}
+    return ticket_view(
+        dict(vars(ticket), messages=[], earlier_messages=0, timeline=[opened]), support=False
+    )
+
+
+def rate_limit_details(limit: domain.LimitReached) -> dict:
+    """``RateLimited`` details: when the limit resets and the seconds until then (a
+    string: nameko sends an error's details as text)."""
+    return {
+        "reset_at": iso_utc(limit.reset_at).replace(".000000Z", "Z"),
+        "retry_after": str(limit.retry_after),
+    }
+
+
+# --- search and keyset paging ---------------------------------------------------------
+
+
+def search_filter(q) -> dict | None:
+    """The list filter for the search box; None when the search can match nothing."""
+    search = domain.parse_search(q)
+    if search is None:
+        return {}
+    kind, value = search
+    if kind == "id":
+        return None if value is None else {"id": value}
+    return {"subject_like": domain.like_pattern(value)}
+
+
+def after_key(sort: str, cursor: str | None) -> dict | None:
+    """The repository's ``after_*`` key for a page cursor (None: the first page)."""
+    if sort == "priority":  # critical first, then oldest
+        key = schemas.decode_cursor(cursor, (int, int))
+        return key and {"after_rank": key[0], "after_id": key[1]}
+    if sort == "updated":  # newest change first
+        key = schemas.decode_cursor(cursor, (datetime, int))
+        return key and {"after_updated": key[0], "after_id": key[1]}
+    key = schemas.decode_cursor(cursor, (int,))  # created: newest first
+    return key and {"after_id": key[0]}
+
+
+_CURSOR_KEY = {
+    "priority": lambda t: [t["priority_rank"], t["id"]],
+    "updated": lambda t: [iso_utc(t["updated_at"]), t["id"]],
+    "created": lambda t: [t["id"]],
+}
+
+EMPTY_PAGE = {"items": [], "next_cursor": None}
+
+
+def page(rows: list[dict], limit: int, sort: str, item) -> dict:
+    """A list page from up to ``limit`` + 1 rows in ``sort`` order (one more than
+    shown tells whether a next page exists): ``item`` of each, and the next cursor."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "items": [item(r) for r in rows],
+        "next_cursor": schemas.encode_cursor(_CURSOR_KEY[sort](rows[-1])) if more else None,
+    }

@@ -1,6 +1,8 @@
 """The ticket rules on their own: no database, no broker."""
 
 import itertools
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -129,3 +131,133 @@ def test_reply_allowed_again_when_the_nth_latest_leaves_the_window():
     assert domain.reply_allowed_at(now - timedelta(hours=1), now) is None  # just left
     inside = now - timedelta(minutes=59, seconds=30)
     assert domain.reply_allowed_at(inside, now) == now + timedelta(seconds=30)
+
+
+# --- the aggregate --------------------------------------------------------------------
+NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+OWNER = domain.Actor("u1", "Ada", "user")
+SUPPORT = domain.Actor("a1", "Sam", "admin")
+
+
+def clock():
+    return NOW + timedelta(minutes=5)
+
+
+def opened(**overrides) -> domain.Ticket:
+    ticket = domain.Ticket.open(
+        7, OWNER, "access", "login", "Cannot sign in", "d" * 50, NOW, lambda text: f"<p>{text}</p>"
+    )
+    for name, value in overrides.items():
+        setattr(ticket, name, value)
+    ticket.events, ticket.new_timeline, ticket.is_new = [], [], False
+    return ticket
+
+
+def with_slot(ticket, message_id=11):
+    ticket.next_message = domain.MessageSlot(message_id, NOW + timedelta(minutes=1))
+    return ticket
+
+
+def test_opening_records_its_priority_timeline_and_event():
+    ticket = domain.Ticket.open(7, OWNER, "access", "login", "Cannot sign in", "d", NOW, str.upper)
+    assert (ticket.priority, ticket.priority_rank, ticket.status) == ("critical", 0, "open")
+    assert ticket.description_html == "D" and ticket.is_new
+    assert ticket.new_timeline == [domain.TimelineEntry("open", "user", "u1", NOW)]
+    [event] = ticket.events
+    assert isinstance(event, domain.TicketCreated)
+    assert (event.ticket_id, event.actor_role, event.priority) == (7, "user", "critical")
+
+
+def test_an_owner_reply_on_resolved_moves_back_to_review_caused_by_it():
+    ticket = with_slot(opened(status="resolved"))
+    message = ticket.add_reply(OWNER, "still broken", str.upper, None)
+    assert (message.id, message.body_html, message.author) == (11, "STILL BROKEN", "user")
+    at = NOW + timedelta(minutes=1)
+    assert ticket.changes == {"updated_at": at, "last_message_at": at, "status": "in_review"}
+    added, moved = ticket.events
+    assert added.status == "in_review" and added.body == "still broken"
+    assert (moved.from_status, moved.to_status, moved.caused_by_message_id) == (
+        "resolved",
+        "in_review",
+        11,
+    )
+    assert ticket.new_timeline == [domain.TimelineEntry("in_review", "user", "u1", at)]
+    assert ticket.next_message is None  # one message per slot
+
+
+def test_an_internal_note_changes_nothing_a_user_sees():
+    ticket = with_slot(opened())
+    ticket.add_support_message(SUPPORT, "secret", str, internal=True)
+    assert ticket.changes == {} and ticket.new_timeline == []
+    [event] = ticket.events
+    assert event.internal is True and event.body is None and event.status == "open"
+
+
+def test_a_refused_change_records_nothing():
+    ticket = with_slot(opened(status="closed"))
+    for act in (
+        lambda: ticket.add_reply(OWNER, "x", str, None),
+        lambda: ticket.add_support_message(SUPPORT, "x", str, False),
+        lambda: ticket.change_status(SUPPORT, "in_review", None, clock),
+        lambda: ticket.assign(SUPPORT, "a1", None, clock),
+        lambda: ticket.close(OWNER, None, clock),
+    ):
+        with pytest.raises(domain.ConflictError):
+            act()
+    assert (ticket.changes, ticket.events, ticket.new_messages) == ({}, [], [])
+
+
+def test_the_reply_limit_comes_after_closed_and_says_when_it_resets():
+    allowance = domain.ReplyAllowance(20, NOW - timedelta(minutes=30))
+    with pytest.raises(domain.ConflictError):
+        with_slot(opened(status="closed")).add_reply(OWNER, "x", str, allowance)
+    ticket = with_slot(opened())
+    with pytest.raises(domain.LimitReached) as reached:
+        ticket.add_reply(OWNER, "x", str, allowance)
+    assert reached.value.reset_at == NOW + timedelta(minutes=30)
+    assert reached.value.retry_after == 29 * 60
+    assert ticket.new_messages == [] and ticket.next_message is not None
+
+
+def test_resolving_keeps_the_note_and_assigning_oneself_takes_ones_name():
+    ticket = opened()
+    ticket.change_status(SUPPORT, "resolved", "Fixed the sync job.", clock)
+    assert ticket.changes["resolution_note"] == "Fixed the sync job."
+    ticket.assign(SUPPORT, "a1", None, clock)
+    assert (ticket.assignee_id, ticket.assignee_name) == ("a1", "Sam")
+    ticket.assign(SUPPORT, "a1", "Other", clock)  # the same admin again: nothing
+    assert [type(e).__name__ for e in ticket.events] == ["StatusChanged", "TicketAssigned"]
+    assert ticket.events[-1].assignee_id == "a1"  # the event tells the new assignee
+
+
+def test_closing_stores_a_blank_note_as_none():
+    ticket = opened(status="awaiting_user")
+    ticket.close(OWNER, "", clock)
+    assert ticket.changes == {"status": "closed", "closed_note": None, "updated_at": clock()}
+    [event] = ticket.events
+    assert (event.from_status, event.note, event.status) == ("awaiting_user", None, "closed")
+
+
+@pytest.mark.parametrize(
+    "now,reset",
+    [
+        (datetime(2026, 5, 4, 22, 0, tzinfo=UTC), datetime(2026, 5, 5, tzinfo=UTC)),
+        (datetime(2026, 12, 31, 23, 59, 59, 500000, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_the_daily_limit_resets_at_the_next_utc_midnight(now, reset):
+    reached = domain.daily_limit_reached(now, 5)
+    assert reached.reset_at == reset
+    assert reached.retry_after == max(1, int((reset - now).total_seconds() + 0.999999))
+
+
+def test_the_domain_imports_no_framework():
+    # A fresh interpreter: this one has every framework loaded already.
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, services.tickets.domain; print(*sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    frameworks = {"sqlalchemy", "nameko", "marshmallow", "kombu", "falcon", "psycopg", "eventlet"}
+    assert frameworks.isdisjoint(name.split(".")[0] for name in loaded)

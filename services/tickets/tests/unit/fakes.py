@@ -1,0 +1,237 @@
+"""A unit of work in memory, for testing the handlers without PostgreSQL or RabbitMQ.
+
+``FakeUnitOfWork`` has what the handlers use of ``TicketsUnitOfWork``: ``tickets``
+(a ``FakeTicketRepository``: the repository's methods over dicts), ``idempotency``
+(keys kept in a dict), ``settings``, a transaction that is rolled back unless
+committed (the stored state is copied on entry and restored on rollback) and the
+events written on commit, as the real one writes them to the outbox. The clock is
+set by the test. What needs the real parts (locks under races, SQL, sealing,
+publishing) stays with the integration tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from services.tickets import domain
+from services.tickets.unit_of_work import EVENT_TYPES
+from shared.catalog import DEFAULT_FEATURES
+from shared.idempotency import NO_KEY, Claim
+
+# Columns a command's load leaves out: the encrypted text (see repository._LIST_COLUMNS).
+_TEXT = ("description", "description_html", "resolution_note", "closed_note")
+_ROW = (
+    "id", "owner_id", "owner_name", "issue_type", "feature", "subject", "description",
+    "description_html", "priority", "priority_rank", "status", "assignee_id",
+    "assignee_name", "resolution_note", "closed_note", "created_at", "updated_at",
+    "last_message_at",
+)  # fmt: skip
+
+
+@dataclass
+class FakeSettings:
+    """The settings the handlers read."""
+
+    tickets_per_day: int = 5
+    messages_per_hour: int = 20
+    features: tuple = DEFAULT_FEATURES
+
+
+@dataclass
+class Store:
+    """What the database would hold."""
+
+    tickets: dict = field(default_factory=dict)  # id -> row
+    messages: list = field(default_factory=list)
+    timeline: list = field(default_factory=list)
+    allowance: dict = field(default_factory=dict)  # (owner_id, day) -> n
+    keys: dict = field(default_factory=dict)  # (caller, key) -> (fingerprint, answer)
+
+
+class FakeClock:
+    """The database clock: a fixed time that moves a microsecond per reading."""
+
+    def __init__(self, start=datetime(2026, 5, 4, 12, 0, tzinfo=UTC)):
+        self.at = start
+
+    def __call__(self) -> datetime:
+        self.at += timedelta(microseconds=1)
+        return self.at
+
+    def advance(self, **delta) -> None:
+        self.at += timedelta(**delta)
+
+
+class FakeTicketRepository:
+    """``TicketRepository``'s methods, on a ``Store``."""
+
+    def __init__(self, store: Store, clock: FakeClock, ids, message_ids):
+        self.store, self.now = store, clock
+        self.ids, self.message_ids = ids, message_ids
+        self.saved: list[domain.Ticket] = []
+
+    def take_allowance(self, owner_id, limit):
+        now = self.now()
+        day = (owner_id, now.date())
+        if self.store.allowance.get(day, 0) >= limit:
+            return False, now, None
+        self.store.allowance[day] = self.store.allowance.get(day, 0) + 1
+        return True, now, next(self.ids)
+
+    def load(self, ticket_id, owner_id=None, reserve_message=False):
+        row = self.store.tickets.get(ticket_id)
+        if row is None or (owner_id is not None and row["owner_id"] != owner_id):
+            return None
+        ticket = domain.Ticket(**{k: v for k, v in row.items() if k not in _TEXT})
+        if reserve_message:
+            ticket.next_message = domain.MessageSlot(next(self.message_ids), self.now())
+        return ticket
+
+    def save(self, ticket: domain.Ticket) -> None:
+        if ticket.is_new:
+            self.store.tickets[ticket.id] = {k: getattr(ticket, k) for k in _ROW}
+        row = self.store.tickets[ticket.id]
+        row.update(ticket.changes)
+        self.store.messages.extend(vars(m) for m in ticket.new_messages)
+        self.store.timeline.extend(dict(vars(t), ticket_id=ticket.id) for t in ticket.new_timeline)
+        ticket.is_new, ticket.changes, ticket.new_timeline, ticket.new_messages = False, {}, [], []
+        self.saved.append(ticket)
+
+    def nth_latest_reply_at(self, ticket_id, owner_id, n):
+        mine = [
+            m["created_at"]
+            for m in self.store.messages
+            if m["ticket_id"] == ticket_id and m["author_id"] == owner_id and m["author"] == "user"
+        ]
+        return mine[-n] if len(mine) >= n else None
+
+    def _messages(self, ticket_id, include_internal, before_id, limit):
+        shown = [
+            dict(m)
+            for m in self.store.messages
+            if m["ticket_id"] == ticket_id
+            and (include_internal or not m["internal"])
+            and (before_id is None or m["id"] < before_id)
+        ]
+        page = shown[-limit:]
+        return {"messages": page, "earlier_messages": len(shown) - len(page)}
+
+    def view(self, ticket_id, include_internal, owner_id=None, messages_limit=50):
+        row = self.store.tickets.get(ticket_id)
+        if row is None or (owner_id is not None and row["owner_id"] != owner_id):
+            return None
+        timeline = [t for t in self.store.timeline if t["ticket_id"] == ticket_id]
+        return {
+            **row,
+            **self._messages(ticket_id, include_internal, None, messages_limit),
+            "timeline": timeline,
+        }
+
+    def messages_before(self, ticket_id, include_internal, before_id, limit, owner_id=None):
+        row = self.store.tickets.get(ticket_id)
+        if row is None or (owner_id is not None and row["owner_id"] != owner_id):
+            return None
+        return {"id": ticket_id, **self._messages(ticket_id, include_internal, before_id, limit)}
+
+    def page(self, filters, sort, after, limit):
+        def matches(row):
+            for name, value in filters.items():
+                if name == "unassigned":
+                    if row["assignee_id"] is not None:
+                        return False
+                elif name == "subject_like":
+                    text = value[1:-1].replace("\\%", "%").replace("\\_", "_")
+                    if text.replace("\\\\", "\\").lower() not in row["subject"].lower():
+                        return False
+                elif row[name] != value:
+                    return False
+            return True
+
+        key, descending = {
+            "created": (lambda r: (r["id"],), True),
+            "priority": (lambda r: (r["priority_rank"], r["id"]), False),
+            "updated": (lambda r: (r["updated_at"], r["id"]), True),
+        }[sort]
+        rows = sorted(filter(matches, self.store.tickets.values()), key=key, reverse=descending)
+        if after is not None:
+            last = tuple(
+                after[k] for k in ("after_rank", "after_updated", "after_id") if k in after
+            )
+            rows = [r for r in rows if (key(r) < last if descending else key(r) > last)]
+        return [{k: v for k, v in r.items() if k not in _TEXT} for r in rows[:limit]]
+
+
+class FakeIdempotencyKeys:
+    """``IdempotencyKeys`` on a ``Store`` (no locks: one caller at a time here)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def claim(self, request) -> Claim:
+        if request is None:
+            return NO_KEY
+        claim = Claim(request)
+        kept = self.store.keys.get((request.caller_id, request.key))
+        if kept is not None:
+            if kept[0] == request.fingerprint:
+                claim.replay = copy.deepcopy(kept[1])
+            else:
+                claim.mismatch = True
+        return claim
+
+    def remember(self, claim: Claim, response) -> None:
+        if claim.request is not None:
+            request = claim.request
+            self.store.keys[request.caller_id, request.key] = (
+                request.fingerprint,
+                copy.deepcopy(response),
+            )
+
+
+class FakeUnitOfWork:
+    """``TicketsUnitOfWork`` in memory: ``with uow: ...; uow.commit()``, or
+    ``with uow.autocommit(): ...``; ``events`` holds (type, payload) as committed."""
+
+    def __init__(self, settings: FakeSettings | None = None):
+        self.settings = settings or FakeSettings()
+        self.store = Store()
+        self.clock = FakeClock()
+        self.events: list[tuple[str, dict]] = []
+        self.commits = 0
+        self._ids, self._message_ids = itertools.count(1), itertools.count(1)
+        self.tickets = self.idempotency = None
+        self._before = None
+
+    def _attach(self) -> None:
+        self.tickets = FakeTicketRepository(self.store, self.clock, self._ids, self._message_ids)
+        self.idempotency = FakeIdempotencyKeys(self.store)
+
+    def __enter__(self):
+        self._before = copy.deepcopy(self.store)
+        self._attach()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._before is not None:  # not committed: roll back
+            self.store.__dict__.update(self._before.__dict__)
+        self._before = self.tickets = self.idempotency = None
+
+    @contextlib.contextmanager
+    def autocommit(self):
+        self._attach()
+        try:
+            yield self
+        finally:
+            self.tickets = self.idempotency = None
+
+    def commit(self) -> None:
+        for ticket in self.tickets.saved:
+            self.events.extend((EVENT_TYPES[type(e)], dict(vars(e))) for e in ticket.events)
+            ticket.events = []
+        self.tickets.saved = []
+        self._before = None
+        self.commits += 1

@@ -9,6 +9,7 @@ Logs go to ``artifacts/stack-logs/<tag>/<service>.<n>.log``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import time
@@ -201,7 +202,7 @@ class Stack:
         """``make run``'s front (``tools.localfront``) before this stack's gateway and
         stream process, on a port of its own: its URL and process (stop it)."""
         port = free_port()
-        settings = Settings.from_env({**self.env, "HELPDESK_HTTP_PORT": str(port)})
+        settings = dataclasses.replace(self.settings, http_port=port)
         specs = {s.service: s for s in process_specs(settings, front_gateway_port=self.port)}
         assert specs["gateway"].env == (("HELPDESK_HTTP_PORT", str(self.port)),)
         with open(self.log_path("front.1"), "ab") as log:

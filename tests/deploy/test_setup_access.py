@@ -26,6 +26,7 @@ import pytest
 from amqp.exceptions import AccessRefused
 
 from services.notifications.queues import TICKET_EVENTS
+from shared import announcements
 from tests.deploy.conftest import process_env
 from tests.stack import BASE_PG, free_port
 from tools.access import broker_grants
@@ -160,6 +161,38 @@ def test_set_up_makes_each_service_its_own_logins(set_up):
         conn.channel().queue_declare(TICKET_EVENTS.name, passive=True)
         with pytest.raises(AccessRefused):
             conn.channel().basic_get(TICKET_EVENTS.name)
+    # Announcements of notices: the notifications user declares (as nameko does) and
+    # publishes to its exchange; the gateway's login, which the stream servers use,
+    # binds a queue of its own to it and reads what was announced.
+    notifications = urlsplit(set_up["HELPDESK_NOTIFICATIONS_AMQP_URL"])
+    gateway = urlsplit(set_up["HELPDESK_GATEWAY_AMQP_URL"])
+    stream_queue = f"notices.stream-{uuid.uuid4()}"
+    with (
+        amqp.Connection(
+            f"127.0.0.1:{gateway.port}", gateway.username, gateway.password, virtual_host=vhost
+        ) as listening,
+        amqp.Connection(
+            f"127.0.0.1:{notifications.port}",
+            notifications.username,
+            notifications.password,
+            virtual_host=vhost,
+        ) as announcing,
+    ):
+        channel = listening.channel()
+        channel.queue_declare(stream_queue, exclusive=True, auto_delete=True)
+        channel.queue_bind(stream_queue, announcements.EXCHANGE, announcements.NOTICE_STORED)
+        out = announcing.channel()
+        out.exchange_declare(announcements.EXCHANGE, "topic", durable=True, auto_delete=False)
+        out.basic_publish(
+            amqp.Message(b'{"notice_id": 1, "recipient_id": "u"}'),
+            exchange=announcements.EXCHANGE,
+            routing_key=announcements.NOTICE_STORED,
+        )
+        deadline = time.monotonic() + 5
+        while (got := channel.basic_get(stream_queue, no_ack=True)) is None:
+            assert time.monotonic() < deadline, "the announcement never reached the stream queue"
+            time.sleep(0.1)
+        assert got.body == b'{"notice_id": 1, "recipient_id": "u"}'
     # The tickets role: its own database, migrated, and not the other one.
     role_url = set_up["HELPDESK_TICKETS_DATABASE_URL"]
     with psycopg.connect(role_url) as conn:

@@ -95,13 +95,21 @@ class Streams:
         """Queue ``items`` on every stream of the recipient; a full stream is closed."""
         for events in list(self._by_recipient.get(recipient_id, ())):
             if events.maxsize - events.qsize() < len(items) + 1:
-                self._overflow(events)
+                self._end(events)
+                self.close(recipient_id, events)  # nothing more is queued for it
                 continue
             for item in items:
                 events.put_nowait(item)
 
+    def close_all(self) -> None:
+        """End every stream (its client reconnects and replays with Last-Event-ID)."""
+        for streams in self._by_recipient.values():
+            for events in streams:
+                self._end(events)
+        self._by_recipient.clear()
+
     @staticmethod
-    def _overflow(events: asyncio.Queue) -> None:
+    def _end(events: asyncio.Queue) -> None:
         # Make room for the closing marker; the client replays what it missed.
         while not events.empty():
             events.get_nowait()
@@ -113,11 +121,20 @@ class Announcements:
     announcement to ``on_announced`` on the event loop."""
 
     def __init__(
-        self, settings: Settings, loop: asyncio.AbstractEventLoop, on_announced, ready=None
+        self,
+        settings: Settings,
+        loop: asyncio.AbstractEventLoop,
+        on_announced,
+        ready=None,
+        on_rebound=None,
     ):
         self.settings = settings
         self.loop = loop
         self.on_announced = on_announced
+        # Called (on the loop) when the queue is bound again after the broker was
+        # lost: announcements of the gap went nowhere.
+        self.on_rebound = on_rebound
+        self._bound_before = False
         self.queue_name = f"notices.stream-{uuid.uuid4()}"
         # Set while the queue is bound and consumed.
         self.ready = ready or threading.Event()
@@ -166,6 +183,9 @@ class Announcements:
                 channel, [queue], callbacks=[self._on_message], no_ack=True, auto_declare=False
             )
             with consumer:
+                if self._bound_before and self.on_rebound is not None:
+                    self.loop.call_soon_threadsafe(self.on_rebound)
+                self._bound_before = True
                 self.ready.set()
                 log.info("listening for announcements", extra={"queue": self.queue_name})
                 while not self._stopping.is_set():
@@ -355,7 +375,12 @@ class Lifespan:
             if message["type"] == "lifespan.startup":
                 loop = asyncio.get_running_loop()
                 self.announcements = Announcements(
-                    self.settings, loop, self.stream.announced, self.stream.listening
+                    self.settings,
+                    loop,
+                    self.stream.announced,
+                    self.stream.listening,
+                    # Streams open across the gap end, and replay what it hid.
+                    on_rebound=self.stream.streams.close_all,
                 )
                 self.announcements.start()
                 await send({"type": "lifespan.startup.complete"})

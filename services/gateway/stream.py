@@ -396,11 +396,15 @@ def main(argv=None) -> int:
 
     import uvicorn
 
-    argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="helpdesk-stream",
         description="Serve live notices (GET /api/v1/notifications/stream); "
         "every setting comes from the environment, as the gateway's do.",
-    ).parse_args(argv)
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="validate the settings and exit without serving"
+    )
+    args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
@@ -408,6 +412,9 @@ def main(argv=None) -> int:
         return 2
     configure_logging("stream", settings.log_level)
     app = create_app(settings, RpcClients(settings))
+    if args.check:
+        print(f"helpdesk-stream: configuration ok ({settings.env})")
+        return 0
     uvicorn.run(
         app,
         host=settings.http_host,

@@ -24,6 +24,7 @@ DRY_RUN = {
     "helpdesk-tickets": ["--check"],
     "helpdesk-notifications": ["--check"],
     "helpdesk-gateway": ["--check-config"],
+    "helpdesk-stream": ["--check"],
     "helpdesk-setup": ["--help"],
 }
 
@@ -57,7 +58,7 @@ def _dry_run(argv: list[str]) -> list[str]:
 
 def test_every_service_command_starts_in_production(compose_config, production_env):
     services = helpdesk_services(compose_config)
-    assert set(services) == {"setup", "tickets", "notifications", "gateway"}
+    assert set(services) == {"setup", "tickets", "notifications", "gateway", "stream"}
     for name, service in services.items():
         argv = local_argv(_dry_run(service["command"]))
         result = subprocess.run(
@@ -69,7 +70,7 @@ def test_every_service_command_starts_in_production(compose_config, production_e
             timeout=120,
         )
         assert result.returncode == 0, f"{name}: {argv}\n{result.stdout}\n{result.stderr}"
-        if name in ("tickets", "notifications"):
+        if name in ("tickets", "notifications", "stream"):
             assert "configuration ok (production)" in result.stdout
 
 

@@ -235,7 +235,11 @@ def test_a_service_killed_mid_burst_loses_and_doubles_no_notice(fault_stack, ser
     # notifications dies with a backlog in hand: its prefetched events come again.
     fault = _kill_and_restart(fault_stack, service, backlog=service == "notifications")
     ledgers = run_burst(fault_stack, fault)
-    if service != "notifications":  # its RPC is not on the burst's path, its queue is
+    if service == "gateway":
+        # A killed gateway drops the connections it held. (A killed tickets service
+        # need not fail anyone: its unacknowledged requests are delivered again to
+        # the instance that replaces it, and answered within the caller's timeout;
+        # notifications is not on the burst's request path at all.)
         assert any(ledger.failed for ledger in ledgers), "the kill struck no request"
 
 

@@ -7,7 +7,7 @@ body ``{"notice_id": int, "recipient_id": str}``: the notice's text stays in its
 sealed row, and a stream server fetches the notice through the service's RPC only
 for a recipient connected to it. Announcements are best-effort (no outbox): a
 stream that missed one replays it with ``Last-Event-ID`` and the pages poll
-anyway (docs/decisions/0011-best-effort-notice-announcements.md).
+anyway (docs/decisions/0012-best-effort-notice-announcements.md).
 """
 
 from __future__ import annotations

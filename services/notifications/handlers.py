@@ -13,12 +13,12 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from services.notifications import domain
+from services.notifications import commands, domain
 from services.notifications.schemas import encode_cursor
-from services.notifications.unit_of_work import UnitOfWork
+from services.notifications.unit_of_work import NotificationsUnitOfWork
+from services.notifications.views import notice_view
 from shared.announcements import announcement
 from shared.errors import NotFound
-from shared.events import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +32,8 @@ def _occurred_at(event: dict) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _view(notice: dict) -> dict:
-    return {
-        "id": notice["id"],
-        "kind": notice["kind"],
-        "ticket_id": notice["ticket_id"],
-        "title": notice["title"],
-        "body": notice["body"],
-        "created_at": iso_utc(notice["created_at"]),
-        "read_at": iso_utc(notice["read_at"]),
-    }
-
-
 def record_notices(
-    event: dict, uow: UnitOfWork, announce: Callable[[dict], None] | None = None
+    event: dict, uow: NotificationsUnitOfWork, announce: Callable[[dict], None] | None = None
 ) -> int:
     """Store the notices one parsed event causes, once per ``event_id``; how many.
 
@@ -78,7 +66,9 @@ def record_notices(
     return len(stored)
 
 
-def _store(event: dict, told: list[domain.Notice], uow: UnitOfWork) -> list[tuple[int, str]] | None:
+def _store(
+    event: dict, told: list[domain.Notice], uow: NotificationsUnitOfWork
+) -> list[tuple[int, str]] | None:
     # None: the event was handled before (a redelivery or a duplicate). The claim
     # and the notices are one statement, atomic by itself.
     with uow.autocommit():
@@ -91,76 +81,76 @@ def _store(event: dict, told: list[domain.Notice], uow: UnitOfWork) -> list[tupl
         )
 
 
-def list_notices(cmd: dict, uow: UnitOfWork) -> dict:
+def list_notices(cmd: commands.ListNotices, uow: NotificationsUnitOfWork) -> dict:
     """A page of the recipient's notices, newest first, with the unread count."""
     with uow.autocommit():
         rows, unread = uow.notices.page(
-            cmd["recipient_id"], unread=cmd["unread"], limit=cmd["limit"] + 1, after=cmd["after"]
+            cmd.recipient_id, unread=cmd.unread, limit=cmd.limit + 1, after=cmd.after
         )
-    page = rows[: cmd["limit"]]
-    more = len(rows) > cmd["limit"]
+    page = rows[: cmd.limit]
+    more = len(rows) > cmd.limit
     return {
-        "items": [_view(n) for n in page],
+        "items": [notice_view(n) for n in page],
         "next_cursor": encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None,
         "unread_count": unread,
     }
 
 
-def list_notices_after(cmd: dict, uow: UnitOfWork) -> dict:
+def list_notices_after(cmd: commands.ListNoticesAfter, uow: NotificationsUnitOfWork) -> dict:
     """The recipient's notices stored after ``after_id``, oldest first (a stream's replay)."""
     with uow.autocommit():
-        rows = uow.notices.after(cmd["recipient_id"], cmd["after_id"], cmd["limit"])
-        unread = uow.notices.count_unread(cmd["recipient_id"])
-    return {"items": [_view(n) for n in rows], "unread_count": unread}
+        rows = uow.notices.after(cmd.recipient_id, cmd.after_id, cmd.limit)
+        unread = uow.notices.count_unread(cmd.recipient_id)
+    return {"items": [notice_view(n) for n in rows], "unread_count": unread}
 
 
-def count_unread(cmd: dict, uow: UnitOfWork) -> dict:
+def count_unread(cmd: commands.CountUnread, uow: NotificationsUnitOfWork) -> dict:
     """``{"unread_count": n}`` for the recipient."""
     with uow.autocommit():
-        return {"unread_count": uow.notices.count_unread(cmd["recipient_id"])}
+        return {"unread_count": uow.notices.count_unread(cmd.recipient_id)}
 
 
-def get_notice(cmd: dict, uow: UnitOfWork) -> dict:
+def get_notice(cmd: commands.GetNotice, uow: NotificationsUnitOfWork) -> dict:
     """One of the recipient's notices, unchanged; ``NotFound`` if it is not theirs."""
     with uow.autocommit():
-        notice = uow.notices.get(cmd["recipient_id"], cmd["notice_id"])
+        notice = uow.notices.get(cmd.recipient_id, cmd.notice_id)
     if notice is None:
         raise NotFound("Notice not found.")
-    return _view(notice)
+    return notice_view(notice)
 
 
-def _writing(uow: UnitOfWork, request):
+def _writing(uow: NotificationsUnitOfWork, request):
     """Where a read mark is written: unkeyed, one statement on autocommit; keyed, a
     transaction that also holds the key and stores the answer with the change."""
     return uow if request is not None else uow.autocommit()
 
 
-def _answer(uow: UnitOfWork, claim, response: dict) -> dict:
+def _answer(uow: NotificationsUnitOfWork, claim, response: dict) -> dict:
     """Store a keyed command's answer with its change, commit, and return it."""
     uow.idempotency.remember(claim, response)
     uow.commit()
     return response
 
 
-def mark_read(cmd: dict, uow: UnitOfWork) -> dict:
+def mark_read(cmd: commands.MarkRead, uow: NotificationsUnitOfWork) -> dict:
     """Mark one of the recipient's notices read; ``NotFound`` if it is not theirs."""
-    with _writing(uow, cmd["idempotency"]):
-        claim = uow.idempotency.claim(cmd["idempotency"])
+    with _writing(uow, cmd.idempotency):
+        claim = uow.idempotency.claim(cmd.idempotency)
         if claim.replay is not None:
             return claim.replay
-        notice = uow.notices.mark_read(cmd["recipient_id"], cmd["notice_id"], datetime.now(UTC))
+        notice = uow.notices.mark_read(cmd.recipient_id, cmd.notice_id, datetime.now(UTC))
         if notice is None:
             raise NotFound("Notice not found.")
         claim.check()
-        return _answer(uow, claim, _view(notice))
+        return _answer(uow, claim, notice_view(notice))
 
 
-def mark_all_read(cmd: dict, uow: UnitOfWork) -> dict:
+def mark_all_read(cmd: commands.MarkAllRead, uow: NotificationsUnitOfWork) -> dict:
     """Mark every unread notice of the recipient read: ``{"updated": n}``."""
-    with _writing(uow, cmd["idempotency"]):
-        claim = uow.idempotency.claim(cmd["idempotency"])
+    with _writing(uow, cmd.idempotency):
+        claim = uow.idempotency.claim(cmd.idempotency)
         if claim.replay is not None:
             return claim.replay
         claim.check()
-        updated = uow.notices.mark_all_read(cmd["recipient_id"], datetime.now(UTC))
+        updated = uow.notices.mark_all_read(cmd.recipient_id, datetime.now(UTC))
         return _answer(uow, claim, {"updated": updated})

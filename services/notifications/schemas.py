@@ -1,4 +1,7 @@
-"""Validation of RPC parameters; every bad input becomes ``ValidationFailed``.
+"""Validation of RPC parameters into commands; every bad input becomes ``ValidationFailed``.
+
+The service class passes each RPC call's arguments to one of the ``*_command``
+functions at the end and hands the command (``commands.py``) to its handler.
 
 The list cursor is opaque to callers: base64url of the last item's keyset
 (``created_at`` and ``id``), so paging stays correct while new notices arrive.
@@ -12,8 +15,10 @@ from datetime import datetime
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from services.notifications import commands
 from shared.errors import ValidationFailed
 from shared.fields import Text
+from shared.idempotency import IdempotentRequest
 from shared.ids import MAX_ROW_ID
 
 DEFAULT_LIMIT = 20
@@ -104,3 +109,42 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     if after[0].tzinfo is None or not 1 <= after[1] <= MAX_ROW_ID:
         raise ValidationFailed("The request is invalid.", {"cursor": ["Not a valid cursor."]})
     return after
+
+
+# --- commands, from an RPC call's arguments (checked in the order given) --------------
+
+
+def list_notices_command(recipient_id, params) -> commands.ListNotices:
+    """``list_notices(recipient_id, params)`` as a command."""
+    recipient = load_recipient(recipient_id)
+    return commands.ListNotices(recipient_id=recipient, **load_list_params(params))
+
+
+def list_notices_after_command(recipient_id, after_id) -> commands.ListNoticesAfter:
+    """``list_notices_after(recipient_id, after_id)``: at most ``REPLAY_LIMIT`` notices."""
+    recipient = load_recipient(recipient_id)
+    return commands.ListNoticesAfter(recipient, load_after_id(after_id), REPLAY_LIMIT)
+
+
+def count_unread_command(recipient_id) -> commands.CountUnread:
+    """``unread_count(recipient_id)`` as a command."""
+    return commands.CountUnread(load_recipient(recipient_id))
+
+
+def get_notice_command(recipient_id, notice_id) -> commands.GetNotice:
+    """``get_notice(recipient_id, notice_id)`` as a command."""
+    recipient = load_recipient(recipient_id)
+    return commands.GetNotice(recipient, load_notice_id(notice_id))
+
+
+def mark_read_command(recipient_id, notice_id, idempotency) -> commands.MarkRead:
+    """``mark_read(recipient_id, notice_id, idempotency)``; the key is the recipient's."""
+    recipient = load_recipient(recipient_id)
+    notice = load_notice_id(notice_id)
+    return commands.MarkRead(recipient, notice, IdempotentRequest.from_rpc(recipient, idempotency))
+
+
+def mark_all_read_command(recipient_id, idempotency) -> commands.MarkAllRead:
+    """``mark_all_read(recipient_id, idempotency)``; the key is the recipient's."""
+    recipient = load_recipient(recipient_id)
+    return commands.MarkAllRead(recipient, IdempotentRequest.from_rpc(recipient, idempotency))

@@ -1,25 +1,22 @@
-"""The notifications service: ticket events in, in-app notices out (see docs/notifications.md)."""
+"""The notifications service: ticket events in, in-app notices out (see docs/notifications.md).
+
+Thin on purpose: entrypoints and dependencies only; ``schemas.py`` turns each call's
+arguments into a command, ``handlers.py`` carries it out.
+"""
 
 from nameko.events import EventDispatcher
 from nameko.timer import timer
 
-from services.notifications import handlers
+from services.notifications import handlers, schemas
 from services.notifications.extensions import ticket_events
-from services.notifications.schemas import (
-    REPLAY_LIMIT,
-    load_after_id,
-    load_list_params,
-    load_notice_id,
-    load_recipient,
-)
 from services.notifications.tables import ENCRYPTED_COLUMNS
-from services.notifications.unit_of_work import UnitOfWork
+from services.notifications.unit_of_work import NotificationsUnitOfWork
 from shared.announcements import NOTICE_STORED
 from shared.context import RequestId
 from shared.crypto import DataKeyring
 from shared.db import Database
 from shared.errors import HelpdeskError
-from shared.idempotency import PRUNE_INTERVAL, IdempotentRequest, prune
+from shared.idempotency import PRUNE_INTERVAL, prune
 from shared.rpc import rpc
 
 
@@ -35,8 +32,8 @@ class NotificationsService:
     # Announces each stored notice to the stream servers (shared.announcements).
     dispatch = EventDispatcher()
 
-    def _uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db, self.keyring)
+    def _uow(self) -> NotificationsUnitOfWork:
+        return NotificationsUnitOfWork(self.db, self.keyring)
 
     @ticket_events
     def handle_ticket_event(self, event):
@@ -54,29 +51,25 @@ class NotificationsService:
     @rpc(expected_exceptions=HelpdeskError)
     def list_notices(self, recipient_id, params=None):
         """A page of the recipient's notices, newest first, with their unread count."""
-        cmd = {"recipient_id": load_recipient(recipient_id), **load_list_params(params)}
+        cmd = schemas.list_notices_command(recipient_id, params)
         return handlers.list_notices(cmd, self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def list_notices_after(self, recipient_id, after_id):
         """The recipient's notices stored after notice ``after_id``, oldest first (at
         most ``REPLAY_LIMIT``), with the unread count: a reconnecting stream's replay."""
-        cmd = {
-            "recipient_id": load_recipient(recipient_id),
-            "after_id": load_after_id(after_id),
-            "limit": REPLAY_LIMIT,
-        }
+        cmd = schemas.list_notices_after_command(recipient_id, after_id)
         return handlers.list_notices_after(cmd, self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def unread_count(self, recipient_id):
         """How many of the recipient's notices are unread."""
-        return handlers.count_unread({"recipient_id": load_recipient(recipient_id)}, self._uow())
+        return handlers.count_unread(schemas.count_unread_command(recipient_id), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def get_notice(self, recipient_id, notice_id):
         """One of the recipient's notices; NotFound if not theirs."""
-        cmd = {"recipient_id": load_recipient(recipient_id), "notice_id": load_notice_id(notice_id)}
+        cmd = schemas.get_notice_command(recipient_id, notice_id)
         return handlers.get_notice(cmd, self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
@@ -86,23 +79,14 @@ class NotificationsService:
         ``idempotency`` (``{"key", "fingerprint"}``, see ``shared/idempotency.py``):
         a repeat of a keyed request gets the first answer again.
         """
-        recipient = load_recipient(recipient_id)
-        cmd = {
-            "recipient_id": recipient,
-            "notice_id": load_notice_id(notice_id),
-            "idempotency": IdempotentRequest.from_rpc(recipient, idempotency),
-        }
+        cmd = schemas.mark_read_command(recipient_id, notice_id, idempotency)
         return handlers.mark_read(cmd, self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def mark_all_read(self, recipient_id, idempotency=None):
         """Mark every notice of the recipient read; how many changed (a keyed repeat
         gets the first count again)."""
-        recipient = load_recipient(recipient_id)
-        cmd = {
-            "recipient_id": recipient,
-            "idempotency": IdempotentRequest.from_rpc(recipient, idempotency),
-        }
+        cmd = schemas.mark_all_read_command(recipient_id, idempotency)
         return handlers.mark_all_read(cmd, self._uow())
 
     @timer(interval=PRUNE_INTERVAL)

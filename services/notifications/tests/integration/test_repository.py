@@ -10,7 +10,7 @@ import pytest
 
 from services.notifications.domain import Notice
 from services.notifications.tests.support import ADMIN, OWNER, scalar
-from services.notifications.unit_of_work import UnitOfWork
+from services.notifications.unit_of_work import NotificationsUnitOfWork
 from shared.crypto import Keyring
 from shared.db import Connections
 
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean")]
 @pytest.fixture
 def uow(engine, data_keys):
     """A unit of work on the service's database."""
-    return UnitOfWork(Connections(engine), Keyring.from_spec(data_keys))
+    return NotificationsUnitOfWork(Connections(engine), Keyring.from_spec(data_keys))
 
 
 def _notice(recipient, body="Secret text"):

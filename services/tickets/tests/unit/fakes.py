@@ -11,8 +11,6 @@ publishing) stays with the integration tests.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from services.tickets import domain
 from services.tickets.unit_of_work import EVENT_TYPES
 from shared.catalog import DEFAULT_FEATURES
-from shared.idempotency import NO_KEY, Claim
+from shared.tests.fakes import FakeIdempotencyKeys, FakeTransactions
 
 # Columns a command's load leaves out: the encrypted text (see repository._LIST_COLUMNS).
 _TEXT = ("description", "description_html", "resolution_note", "closed_note")
@@ -165,73 +163,28 @@ class FakeTicketRepository:
         return [{k: v for k, v in r.items() if k not in _TEXT} for r in rows[:limit]]
 
 
-class FakeIdempotencyKeys:
-    """``IdempotencyKeys`` on a ``Store`` (no locks: one caller at a time here)."""
-
-    def __init__(self, store: Store):
-        self.store = store
-
-    def claim(self, request) -> Claim:
-        if request is None:
-            return NO_KEY
-        claim = Claim(request)
-        kept = self.store.keys.get((request.caller_id, request.key))
-        if kept is not None:
-            if kept[0] == request.fingerprint:
-                claim.replay = copy.deepcopy(kept[1])
-            else:
-                claim.mismatch = True
-        return claim
-
-    def remember(self, claim: Claim, response) -> None:
-        if claim.request is not None:
-            request = claim.request
-            self.store.keys[request.caller_id, request.key] = (
-                request.fingerprint,
-                copy.deepcopy(response),
-            )
-
-
-class FakeUnitOfWork:
+class FakeUnitOfWork(FakeTransactions):
     """``TicketsUnitOfWork`` in memory: ``with uow: ...; uow.commit()``, or
     ``with uow.autocommit(): ...``; ``events`` holds (type, payload) as committed."""
 
     def __init__(self, settings: FakeSettings | None = None):
+        super().__init__(Store())
         self.settings = settings or FakeSettings()
-        self.store = Store()
         self.clock = FakeClock()
         self.events: list[tuple[str, dict]] = []
-        self.commits = 0
         self._ids, self._message_ids = itertools.count(1), itertools.count(1)
         self.tickets = self.idempotency = None
-        self._before = None
 
-    def _attach(self) -> None:
-        self.tickets = FakeTicketRepository(self.store, self.clock, self._ids, self._message_ids)
-        self.idempotency = FakeIdempotencyKeys(self.store)
-
-    def __enter__(self):
-        self._before = copy.deepcopy(self.store)
-        self._attach()
-        return self
-
-    def __exit__(self, *exc_info):
-        if self._before is not None:  # not committed: roll back
-            self.store.__dict__.update(self._before.__dict__)
-        self._before = self.tickets = self.idempotency = None
-
-    @contextlib.contextmanager
-    def autocommit(self):
-        self._attach()
-        try:
-            yield self
-        finally:
+    def attach(self, live: bool) -> None:
+        if not live:
             self.tickets = self.idempotency = None
+            return
+        self.tickets = FakeTicketRepository(self.store, self.clock, self._ids, self._message_ids)
+        self.idempotency = FakeIdempotencyKeys(self.store.keys)
 
     def commit(self) -> None:
         for ticket in self.tickets.saved:
             self.events.extend((EVENT_TYPES[type(e)], dict(vars(e))) for e in ticket.events)
             ticket.events = []
         self.tickets.saved = []
-        self._before = None
-        self.commits += 1
+        super().commit()

@@ -208,6 +208,7 @@ def create_app(settings: Settings, clients) -> falcon.App:
     )
     app.add_route(f"{v1}/notifications", resources.NoticeCollection(clients))
     app.add_route(f"{v1}/notifications/unread-count", resources.NoticeUnreadCount(clients))
+    app.add_route(f"{v1}/notifications/stream", resources.NoticeStreamElsewhere())
     app.add_route(f"{v1}/notifications/read-all", resources.NoticeReadAll(clients))
     app.add_route(f"{v1}/notifications/{NOTICE_ID}/read", resources.NoticeRead(clients))
     app.add_route(f"{v1}/admin/tickets", resources.AdminTicketCollection(clients))

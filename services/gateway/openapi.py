@@ -90,6 +90,9 @@ def _op(
     headers=None,
     body_optional=False,
     replays=True,
+    description=None,
+    parameters=(),
+    also=None,
 ):
     return {
         "summary": summary,
@@ -107,6 +110,10 @@ def _op(
         "body_optional": body_optional,
         # A POST that changes something stores its answer under an Idempotency-Key.
         "replays": replays,
+        # Free text, header parameters and further success answers (status -> text).
+        "description": description,
+        "parameters": list(parameters),
+        "also": also or {},
     }
 
 
@@ -125,6 +132,15 @@ def _ticket_action(summary, body, response, *, tag, errors=TICKET_ACTION_ERRORS,
         **kwargs,
     )
 
+
+STREAM_LAST_EVENT_ID = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The id of the last notice received: the notices stored after it "
+    "(at most 100, oldest first) are sent first, so a reconnect misses nothing.",
+}
 
 LOCATION = {"Location": {"description": "/api/v1/tickets/{id}", "schema": {"type": "string"}}}
 
@@ -215,6 +231,30 @@ ROUTES = {
             "How many of the caller's notices are unread",
             tag="notifications",
             response=schemas.UnreadCount,
+        )
+    },
+    "/api/v1/notifications/stream": {
+        "get": _op(
+            "The caller's new notices as they happen (Server-Sent Events)",
+            tag="notifications",
+            content_type="text/event-stream",
+            description=(
+                "Stays open. Read it with fetch (the bearer token goes in the Authorization "
+                "header; EventSource cannot send it). Events: `retry: 2000` and a `: notices` "
+                'comment on opening; `event: unread_count` with data {"unread_count": n} on '
+                "opening and after each notice; `event: notice`, `id:` the notice id, data the "
+                "notice as GET /api/v1/notifications lists it, within a second of the action; "
+                "a `: ping` comment every 15 s while idle. The stream ends when the token "
+                "expires (reconnect with a fresh one) or when the client fell more than 100 "
+                "events behind. Served by the stream servers the load balancer routes this "
+                "path to; a gateway reached directly answers 204 (no stream here: poll "
+                "GET /api/v1/notifications/unread-count instead)."
+            ),
+            parameters=[STREAM_LAST_EVENT_ID],
+            also={
+                204: "No stream is served at this address: an SSE client stops "
+                "reconnecting, and the caller polls the unread count instead."
+            },
         )
     },
     "/api/v1/notifications/{id}/read": {
@@ -561,9 +601,11 @@ def build_openapi(settings) -> dict:
                 "tags": [op["tag"]],
                 "operationId": _operation_id(method, path),
             }
+            if op["description"]:
+                operation["description"] = op["description"]
             if op["public"]:
                 operation["security"] = []
-            parameters = [*op["path"], REQUEST_ID_REF]
+            parameters = [*op["path"], REQUEST_ID_REF, *op["parameters"]]
             if method == "post":
                 parameters.append(IDEMPOTENCY_REF)
             if op["query"] is not None:
@@ -600,6 +642,11 @@ def build_openapi(settings) -> dict:
                 }
             ok["headers"] = _with_request_id(op["headers"])
             responses = {str(op["ok"]): ok}
+            for status, text in op["also"].items():
+                responses[str(status)] = {
+                    "description": text,
+                    "headers": _with_request_id({}),
+                }
             statuses = set(op["errors"]) | set(PUBLIC_ALWAYS if op["public"] else ALWAYS)
             if op["admin"]:
                 statuses.add(403)

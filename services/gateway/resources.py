@@ -224,6 +224,19 @@ class NoticeUnreadCount(_Resource):
         resp.media = self.notifications("unread_count", req.context.actor.id)
 
 
+class NoticeStreamElsewhere:
+    """``GET /api/v1/notifications/stream`` when it reaches a gateway, not a stream server.
+
+    Streams are served by ``helpdesk-stream`` (a gthread worker would spend a thread
+    on each). Where nothing routes the path there (a gateway on its own), 204 No
+    Content tells a client that no stream is served here: an SSE client does not
+    reconnect after a 204, the pages' bell polls instead, and a browser logs no error.
+    """
+
+    def on_get(self, req, resp):
+        resp.status = falcon.HTTP_204
+
+
 class NoticeRead(_Resource):
     """``POST /api/v1/notifications/{id}/read``: empty body (or ``{}``)."""
 

@@ -526,3 +526,16 @@ def test_openapi_request_constraints_are_exactly_what_the_schemas_enforce(client
             assert name not in _refused(schema, {name: value}, query=True), (path, name, value)
             checks += 1
     assert checks > 50
+
+
+def test_a_gateway_reached_for_the_stream_answers_204_so_clients_poll(client, auth):
+    """Streams are the stream servers'; a gateway reached directly says "none here"
+    with 204 (an SSE client stops reconnecting; a browser logs no error, as for 404)."""
+    assert client.simulate_get("/api/v1/notifications/stream").status_code == 401
+    answer = client.simulate_get("/api/v1/notifications/stream", headers=auth())
+    assert answer.status_code == 204 and not answer.content
+    doc = client.simulate_get("/openapi.json").json
+    stream = doc["paths"]["/api/v1/notifications/stream"]["get"]
+    assert set(stream["responses"]["200"]["content"]) == {"text/event-stream"}
+    assert "204" in stream["responses"]
+    assert any(p.get("name") == "Last-Event-ID" for p in stream["parameters"])

@@ -1,11 +1,18 @@
 // The notification bell in the header: unread count, the list of notices (each
-// links to its ticket), mark read and mark all read. It refreshes by itself every
-// ~10 s while the tab is visible, and when the tab regains focus.
+// links to its ticket), mark read and mark all read. New notices arrive live on
+// GET /api/v1/notifications/stream (read with fetch: EventSource cannot send the
+// bearer header); while no stream is open it polls every ~10 s while the tab is
+// visible, and when the tab regains focus.
 import { api, describeError } from "./api.js";
 import { $, h, loadingRow } from "./dom.js";
 import { plainSnippet, relativeTime, timeEl } from "./format.js";
+import { token } from "./session.js";
 
 const POLL_MS = 10_000;
+const STREAM_PATH = "/api/v1/notifications/stream";
+// A lost stream is tried again after this long, doubling up to the cap.
+const STREAM_RETRY_MS = 2_000;
+const STREAM_RETRY_CAP_MS = 60_000;
 // Notices an admin gets as the assignee open the support view of the ticket.
 const SUPPORT_KINDS = new Set(["user_reply", "ticket_assigned"]);
 
@@ -141,10 +148,116 @@ export function startBell(me) {
     if (!panel.hidden && !$("bell").contains(event.target)) setOpen(false);
   });
 
-  const timer = setInterval(() => refresh(), POLL_MS);
+  const live = liveNotices({
+    onCount: (n) => setCount(n),
+    onNotice: () => {
+      if (!panel.hidden) loadList();
+    },
+  });
+  // Polling stands in while no stream is open (none served here, or it was lost).
+  const timer = setInterval(() => {
+    if (!live.open) refresh();
+  }, POLL_MS);
   window.addEventListener("focus", () => refresh());
   document.addEventListener("visibilitychange", () => refresh());
-  document.addEventListener("helpdesk:signed-out", () => clearInterval(timer));
+  document.addEventListener("helpdesk:signed-out", () => {
+    clearInterval(timer);
+    live.stop();
+  });
   refresh(false);
   return { refresh };
+}
+
+/**
+ * Read the caller's live notices: onCount(n) for each unread count, onNotice(notice)
+ * for each new notice. Reconnects with Last-Event-ID (nothing missed) after a pause
+ * that grows while it keeps failing; gives up where no stream is served (404).
+ * `open` says whether a stream is open now.
+ */
+function liveNotices({ onCount, onNotice }) {
+  const state = { open: false, stopped: false, lastId: null, controller: null };
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  function dispatch(event) {
+    let data;
+    try {
+      data = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (event.event === "unread_count") onCount(data.unread_count);
+    if (event.event === "notice") {
+      if (event.id) state.lastId = event.id;
+      onNotice(data);
+    }
+  }
+
+  async function read(body) {
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    let event = { data: "" };
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      const lines = buffer.split(/\r?\n/);
+      buffer = lines.pop();
+      for (const line of lines) {
+        if (line === "") {
+          if (event.event) dispatch(event);
+          event = { data: "" };
+        } else if (!line.startsWith(":")) {
+          const at = line.indexOf(":");
+          const field = at < 0 ? line : line.slice(0, at);
+          const text = at < 0 ? "" : line.slice(at + 1).replace(/^ /, "");
+          if (field === "data") event.data += text;
+          else if (field === "event" || field === "id") event[field] = text;
+        }
+      }
+    }
+  }
+
+  async function run() {
+    let pause = STREAM_RETRY_MS;
+    while (!state.stopped) {
+      const bearer = token();
+      if (!bearer) return;
+      const headers = { Accept: "text/event-stream", Authorization: `Bearer ${bearer}` };
+      if (state.lastId) headers["Last-Event-ID"] = state.lastId;
+      state.controller = new AbortController();
+      try {
+        const response = await fetch(STREAM_PATH, {
+          headers,
+          credentials: "omit",
+          cache: "no-store",
+          signal: state.controller.signal,
+        });
+        const type = response.headers.get("Content-Type") || "";
+        if (response.status === 404) return; // no stream served here: polling it is
+        if (response.ok && type.startsWith("text/event-stream") && response.body) {
+          state.open = true;
+          pause = STREAM_RETRY_MS;
+          await read(response.body);
+        }
+      } catch {
+        // Lost (network, server restart, token expired): try again below.
+      } finally {
+        state.open = false;
+      }
+      if (state.stopped) return;
+      await sleep(pause);
+      pause = Math.min(pause * 2, STREAM_RETRY_CAP_MS);
+    }
+  }
+
+  run();
+  return {
+    get open() {
+      return state.open;
+    },
+    stop() {
+      state.stopped = true;
+      state.controller?.abort();
+    },
+  };
 }

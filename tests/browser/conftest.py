@@ -75,13 +75,17 @@ def browser():
 
 @pytest.fixture
 def open_page(browser, stack):
-    """``open_page(path, token=None, device="laptop", on=stack)`` → ``Watched``.
+    """``open_page(path, token=None, device="laptop", on=stack, base=None)`` → ``Watched``.
 
     The token is handed over as the ``#token=`` fragment, as a host platform would.
+    Pages open on the stack's gateway (whose stream path answers 204, so the bell
+    polls), or on ``base`` (make run's front, where the bell's stream is served).
     """
     contexts = []
 
-    def open_(path: str, token: str | None = None, device: str = "laptop", on=None) -> Watched:
+    def open_(
+        path: str, token: str | None = None, device: str = "laptop", on=None, base=None
+    ) -> Watched:
         context = browser.new_context(**VIEWPORTS[device])
         context.set_default_timeout(15_000)
         contexts.append(context)
@@ -100,7 +104,7 @@ def open_page(browser, stack):
                 watched.errors.append(f"console: {msg.text}") if msg.type == "error" else None
             ),
         )
-        page.goto((on or stack).base_url + path + (f"#token={token}" if token else ""))
+        page.goto((base or (on or stack).base_url) + path + (f"#token={token}" if token else ""))
         return watched
 
     yield open_

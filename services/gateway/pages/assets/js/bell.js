@@ -150,6 +150,10 @@ export function startBell(me) {
 
   const live = liveNotices({
     onCount: (n) => setCount(n),
+    // "stream" or "polling": how the count is kept fresh now (tests and support read it).
+    onState: (open) => {
+      button.dataset.live = open ? "stream" : "polling";
+    },
     onNotice: () => {
       if (!panel.hidden) loadList();
     },
@@ -171,10 +175,10 @@ export function startBell(me) {
 /**
  * Read the caller's live notices: onCount(n) for each unread count, onNotice(notice)
  * for each new notice. Reconnects with Last-Event-ID (nothing missed) after a pause
- * that grows while it keeps failing; gives up where no stream is served (404).
- * `open` says whether a stream is open now.
+ * that grows while it keeps failing; gives up where no stream is served (204).
+ * `open` says whether a stream is open now; onState(open) hears each change.
  */
-function liveNotices({ onCount, onNotice }) {
+function liveNotices({ onCount, onNotice, onState }) {
   const state = { open: false, stopped: false, lastId: null, controller: null };
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -233,15 +237,18 @@ function liveNotices({ onCount, onNotice }) {
           signal: state.controller.signal,
         });
         const type = response.headers.get("Content-Type") || "";
-        if (response.status === 404) return; // no stream served here: polling it is
+        // 204: no stream is served at this address (a gateway on its own): poll.
+        if (response.status === 204) return;
         if (response.ok && type.startsWith("text/event-stream") && response.body) {
           state.open = true;
+          onState(true);
           pause = STREAM_RETRY_MS;
           await read(response.body);
         }
       } catch {
         // Lost (network, server restart, token expired): try again below.
       } finally {
+        if (state.open) onState(false);
         state.open = false;
       }
       if (state.stopped) return;
@@ -250,6 +257,7 @@ function liveNotices({ onCount, onNotice }) {
     }
   }
 
+  onState(false);
   run();
   return {
     get open() {

@@ -93,14 +93,15 @@ def embed_stack(make_stack, host_port):
 
 @pytest.fixture
 def host_page(browser, host_site, host_port, embed_stack):
-    """``host_page(person, host="127.0.0.1")`` → a Playwright page on the host's dashboard."""
+    """``host_page(person, host="127.0.0.1", via=None)`` → a Playwright page on the host's
+    dashboard; the script (and so the API) comes from ``via`` or the stack's gateway."""
     contexts = []
 
-    def open_(person, host="127.0.0.1"):
+    def open_(person, host="127.0.0.1", via=None):
         path = f"/dashboard-{uuid.uuid4().hex[:6]}.html"
         expired = embed_stack.token(person.sub, person.role, person.name, lifetime=-120)
         host_site.pages[path] = (
-            HOST_PAGE.replace("{gateway}", embed_stack.base_url)
+            HOST_PAGE.replace("{gateway}", via or embed_stack.base_url)
             .replace("{token}", person.token)
             .replace("{expired}", expired)
         )
@@ -230,3 +231,34 @@ def _preflight(stack, origin):
         },
         timeout=10,
     )
+
+
+@pytest.fixture(scope="module")
+def embed_front(embed_stack):
+    """make run's front before the embed stack: the stream path reaches helpdesk-stream."""
+    from tools.localrun import stop
+
+    url, proc = embed_stack.start_front()
+    yield url
+    stop(proc)
+
+
+def test_the_embedded_bell_rings_within_seconds_on_the_live_stream(
+    embed_stack, embed_front, host_page, shoot
+):
+    """Across origins, through the front: the stream opens once the host's provider gave
+    a fresh token for the expired one, and a support reply rings the bell at once (the
+    polling bell would wait up to 30 s)."""
+    alice = Person(embed_stack, f"user-{uuid.uuid4().hex[:8]}", "user", "Alice Example")
+    sam = Person(embed_stack, f"admin-{uuid.uuid4().hex[:8]}", "admin", "Sam Support")
+    ticket = alice.create_ticket()
+    page = host_page(alice, via=embed_front)
+    toggle = page.locator("#bell").locator("button.toggle")
+    expect(toggle).to_have_attribute("data-unread", "0")
+    expect(toggle).to_have_attribute("data-live", "stream", timeout=10_000)
+    assert page.evaluate("window.providerCalls") >= 2  # the expired token was replaced
+    replied = time.monotonic()
+    sam.api("POST", f"/admin/tickets/{ticket['id']}/messages", {"body": "Fixed."}, expect=201)
+    expect(toggle).to_have_attribute("data-unread", "1", timeout=2_000)
+    assert time.monotonic() - replied < 2.0
+    shoot(page, "embed-host-bell-live")

@@ -123,6 +123,102 @@
     }
   }
 
+  /**
+   * Read `element`'s live notices (GET /api/v1/notifications/stream, Server-Sent
+   * Events over fetch: EventSource cannot send the bearer header). onEvent(name, data)
+   * for each event, onOpen(open) when a stream opens or ends. A lost stream is opened
+   * again with Last-Event-ID (nothing missed) after 2 s, doubling up to 60 s; a 401
+   * asks the host for a fresh token first. A 204 means no stream is served at that
+   * address: it stops, and the caller polls. Returns stop(). The event parsing
+   * twins assets/js/bell.js's: this classic script imports nothing (keep both alike).
+   */
+  function readStream(element, { onEvent, onOpen }) {
+    let stopped = false;
+    let controller = null;
+    let lastId = null;
+    let refused = null;
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    function dispatch(event) {
+      let data;
+      try {
+        data = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (event.event === "notice" && event.id) lastId = event.id;
+      onEvent(event.event, data);
+    }
+
+    async function read(body) {
+      const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      let event = { data: "" };
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += value;
+        const lines = buffer.split(/\r?\n/);
+        buffer = lines.pop();
+        for (const line of lines) {
+          if (line === "") {
+            if (event.event) dispatch(event);
+            event = { data: "" };
+          } else if (!line.startsWith(":")) {
+            const at = line.indexOf(":");
+            const field = at < 0 ? line : line.slice(0, at);
+            const text = at < 0 ? "" : line.slice(at + 1).replace(/^ /, "");
+            if (field === "data") event.data += text;
+            else if (field === "event" || field === "id") event[field] = text;
+          }
+        }
+      }
+    }
+
+    async function run() {
+      let pause = 2_000;
+      while (!stopped) {
+        let open = false;
+        try {
+          const token = await tokenFor(element, refused);
+          if (!token) return;
+          const headers = { Accept: "text/event-stream", Authorization: `Bearer ${token}` };
+          if (lastId) headers["Last-Event-ID"] = lastId;
+          controller = new AbortController();
+          const response = await fetch(`${baseOf(element)}/api/v1/notifications/stream`, {
+            headers,
+            mode: "cors",
+            credentials: "omit",
+            cache: "no-store",
+            signal: controller.signal,
+          });
+          if (response.status === 204) return; // no stream served here: the caller polls
+          refused = response.status === 401 ? token : null;
+          const type = response.headers.get("Content-Type") || "";
+          if (response.ok && type.startsWith("text/event-stream") && response.body) {
+            open = true;
+            onOpen(true);
+            pause = 2_000;
+            await read(response.body);
+          }
+        } catch {
+          // Lost (network, server restart, token expired): tried again below.
+        } finally {
+          if (open) onOpen(false);
+        }
+        if (stopped) return;
+        await sleep(pause);
+        pause = Math.min(pause * 2, 60_000);
+      }
+    }
+
+    run();
+    return () => {
+      stopped = true;
+      if (controller) controller.abort();
+    };
+  }
+
   /** `h("a", {href, class}, child, ...)`: an element built without HTML parsing. */
   function h(tag, attributes = {}, ...children) {
     const node = document.createElement(tag);
@@ -389,24 +485,43 @@
     attributeChangedCallback(name, previous, value) {
       if (previous === value || !this.isConnected) return;
       if (name === "base") this._allLink.href = `${baseOf(this)}${LINKS.tickets.path}`;
+      if (this._started) this.startUpdates(); // the stream follows the new base or token
       this.refresh();
     }
 
     tokenChanged() {
-      if (this._started) this.refresh();
+      if (!this._started) return;
+      this.startUpdates();
+      this.refresh();
     }
 
-    // How the count stays current. Polling for now; a live stream
-    // (GET /api/v1/notifications/stream) can replace these two methods, calling
-    // showCount() on each event, and fall back to them when it is unavailable.
+    // How the count stays current: the live stream, and polling while none is open.
+    // The toggle's data-live says which ("stream" or "polling").
     startUpdates() {
       this.stopUpdates();
-      this._timer = setInterval(() => this.refresh(), POLL_MS);
+      this._timer = setInterval(() => {
+        if (!this._live) this.refresh();
+      }, POLL_MS);
+      const onOpen = (open) => {
+        this._live = open;
+        this._toggle.dataset.live = open ? "stream" : "polling";
+      };
+      onOpen(false);
+      this._stopStream = readStream(this, {
+        onOpen,
+        onEvent: (name, data) => {
+          if (name === "unread_count") this.showCount(data.unread_count);
+          if (name === "notice" && !this._panel.hidden) this.loadList();
+        },
+      });
     }
 
     stopUpdates() {
       if (this._timer !== null) clearInterval(this._timer);
       this._timer = null;
+      if (this._stopStream) this._stopStream();
+      this._stopStream = null;
+      this._live = false;
     }
 
     /** The unread count (and the list, when open), fetched again. */

@@ -176,7 +176,8 @@ export function startBell(me) {
  * Read the caller's live notices: onCount(n) for each unread count, onNotice(notice)
  * for each new notice. Reconnects with Last-Event-ID (nothing missed) after a pause
  * that grows while it keeps failing; gives up where no stream is served (204).
- * `open` says whether a stream is open now; onState(open) hears each change.
+ * `open` says whether a stream is open now; onState(open) hears each change. The
+ * event parsing twins embed.js's readStream (a classic script that imports nothing).
  */
 function liveNotices({ onCount, onNotice, onState }) {
   const state = { open: false, stopped: false, lastId: null, controller: null };

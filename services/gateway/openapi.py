@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document, generated from the marshmallow schemas in ``schemas.py``.
 
 Bodies and query parameters come from the very schemas that validate requests, so
-the document cannot drift from what the gateway enforces. ``ROUTES`` is the one
-description of each operation's summary, role, statuses and schemas.
+the document cannot drift from what the gateway enforces. Each path, its access and
+its operations' summaries, statuses and schemas come from ``routes.ROUTES``, the
+table the app registers its routes from.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from services.gateway.middleware import (
     REQUEST_ID_CHARACTERS,
     REQUEST_ID_HEADER,
 )
+from services.gateway.routes import ADMIN, PUBLIC, ROUTES
 from shared import idempotency
 from shared.fields import Trimmed
 from shared.ids import MAX_ROW_ID
@@ -55,305 +57,23 @@ ERROR_TEXT = {
 # Every path answers a method it does not offer with 405, so every operation lists it.
 ALWAYS = (401, 405, 500, 503)
 PUBLIC_ALWAYS = (405, 500)
-BODY_ERRORS = (400, 408, 413, 415, 422)
 # Any other id (more than 18 digits, a sign, a non-ASCII digit) is a 404.
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}
-TICKET_ID = {
-    "name": "id",
-    "in": "path",
-    "required": True,
-    "schema": ID_SCHEMA,
-    "description": "The ticket id (shown as #id): 1 to 18 digits; anything else is a 404.",
-}
-NOTICE_ID = {
-    "name": "id",
-    "in": "path",
-    "required": True,
-    "schema": ID_SCHEMA,
-    "description": "The notice id: 1 to 18 digits; anything else is a 404.",
-}
-
-
-def _op(
-    summary,
-    *,
-    tag,
-    ok=200,
-    response=None,
-    query=None,
-    body=None,
-    path=(),
-    errors=(),
-    admin=False,
-    public=False,
-    content_type="application/json",
-    headers=None,
-    body_optional=False,
-    replays=True,
-    description=None,
-    parameters=(),
-    also=None,
-):
-    return {
-        "summary": summary,
-        "tag": tag,
-        "ok": ok,
-        "response": response,
-        "query": query,
-        "body": body,
-        "path": list(path),
-        "errors": tuple(errors),
-        "admin": admin,
-        "public": public,
-        "content_type": content_type,
-        "headers": headers or {},
-        "body_optional": body_optional,
-        # A POST that changes something stores its answer under an Idempotency-Key.
-        "replays": replays,
-        # Free text, header parameters and further success answers (status -> text).
-        "description": description,
-        "parameters": list(parameters),
-        "also": also or {},
-    }
-
-
-TICKET_ACTION_ERRORS = (404, *BODY_ERRORS, 409)
-
-
-def _ticket_action(summary, body, response, *, tag, errors=TICKET_ACTION_ERRORS, **kwargs):
-    """An operation on one ticket that takes a body."""
-    return _op(
-        summary,
-        tag=tag,
-        path=[TICKET_ID],
-        body=body,
-        response=response,
-        errors=errors,
-        **kwargs,
-    )
-
-
-STREAM_LAST_EVENT_ID = {
-    "name": "Last-Event-ID",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string"},
-    "description": "The id of the last notice received: the notices stored after it "
-    "(at most 100, oldest first) are sent first, so a reconnect misses nothing.",
-}
-
-LOCATION = {"Location": {"description": "/api/v1/tickets/{id}", "schema": {"type": "string"}}}
-
-# path -> method -> operation
-ROUTES = {
-    "/api/v1/catalog": {
-        "get": _op(
-            "Issue types, features, statuses and limits for the ticket form",
-            tag="catalog",
-            response=schemas.Catalog,
-        )
+# A route template's field -> its path parameter (each is documented as ``{id}``).
+PATH_PARAMETERS = {
+    "ticket_id": {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": ID_SCHEMA,
+        "description": "The ticket id (shown as #id): 1 to 18 digits; anything else is a 404.",
     },
-    "/api/v1/preview": {
-        "post": _op(
-            "Render Markdown exactly as it will be stored",
-            tag="catalog",
-            body=schemas.PreviewBody,
-            response=schemas.PreviewResult,
-            errors=BODY_ERRORS,
-            replays=False,
-        )
-    },
-    "/api/v1/tickets": {
-        "get": _op(
-            "The caller's tickets, newest first",
-            tag="tickets",
-            query=schemas.TicketListQuery,
-            response=schemas.TicketPage,
-            errors=(400, 422),
-        ),
-        "post": _op(
-            "Open a ticket (at most tickets_per_day per UTC day)",
-            tag="tickets",
-            ok=201,
-            body=schemas.CreateTicketBody,
-            response=schemas.Ticket,
-            errors=(*BODY_ERRORS, 429),
-            headers=LOCATION,
-        ),
-    },
-    "/api/v1/tickets/{id}": {
-        "get": _op(
-            "One of the caller's tickets",
-            tag="tickets",
-            path=[TICKET_ID],
-            response=schemas.Ticket,
-            errors=(404,),
-        )
-    },
-    "/api/v1/tickets/{id}/messages": {
-        "get": _op(
-            "Earlier messages of the caller's ticket, a page at a time, oldest first",
-            tag="tickets",
-            path=[TICKET_ID],
-            query=schemas.MessageListQuery,
-            response=schemas.MessagePage,
-            errors=(404, 400, 422),
-        ),
-        "post": _ticket_action(
-            "Reply on the caller's ticket (at most messages_per_hour per ticket, rolling hour)",
-            schemas.ReplyBody,
-            schemas.Message,
-            tag="tickets",
-            ok=201,
-            errors=(*TICKET_ACTION_ERRORS, 429),
-        ),
-    },
-    "/api/v1/tickets/{id}/close": {
-        "post": _ticket_action(
-            "Close the caller's ticket (never reopened)",
-            schemas.CloseBody,
-            schemas.Ticket,
-            tag="tickets",
-            body_optional=True,
-        )
-    },
-    "/api/v1/notifications": {
-        "get": _op(
-            "The caller's notices, newest first",
-            tag="notifications",
-            query=schemas.NoticeListQuery,
-            response=schemas.NoticePage,
-            errors=(400, 422),
-        )
-    },
-    "/api/v1/notifications/unread-count": {
-        "get": _op(
-            "How many of the caller's notices are unread",
-            tag="notifications",
-            response=schemas.UnreadCount,
-        )
-    },
-    "/api/v1/notifications/stream": {
-        "get": _op(
-            "The caller's new notices as they happen (Server-Sent Events)",
-            tag="notifications",
-            content_type="text/event-stream",
-            description=(
-                "Stays open. Read it with fetch (the bearer token goes in the Authorization "
-                "header; EventSource cannot send it). Events: `retry: 2000` and a `: notices` "
-                'comment on opening; `event: unread_count` with data {"unread_count": n} on '
-                "opening and after each notice; `event: notice`, `id:` the notice id, data the "
-                "notice as GET /api/v1/notifications lists it, within a second of the action; "
-                "a `: ping` comment every 15 s while idle. The stream ends when the token "
-                "expires (reconnect with a fresh one) or when the client fell more than 100 "
-                "events behind. Served by the stream servers the load balancer routes this "
-                "path to; a gateway reached directly answers 204 (no stream here: poll "
-                "GET /api/v1/notifications/unread-count instead)."
-            ),
-            parameters=[STREAM_LAST_EVENT_ID],
-            also={
-                204: "No stream is served at this address: an SSE client stops "
-                "reconnecting, and the caller polls the unread count instead."
-            },
-        )
-    },
-    "/api/v1/notifications/{id}/read": {
-        "post": _op(
-            "Mark one of the caller's notices read (empty body)",
-            tag="notifications",
-            path=[NOTICE_ID],
-            body=schemas.EmptyBody,
-            body_optional=True,
-            response=schemas.Notice,
-            errors=(404, *BODY_ERRORS),
-        )
-    },
-    "/api/v1/notifications/read-all": {
-        "post": _op(
-            "Mark all the caller's notices read (empty body)",
-            tag="notifications",
-            body=schemas.EmptyBody,
-            body_optional=True,
-            response=schemas.Updated,
-            errors=BODY_ERRORS,
-        )
-    },
-    "/api/v1/admin/tickets": {
-        "get": _op(
-            "Every user's tickets, filtered and sorted",
-            tag="support",
-            admin=True,
-            query=schemas.AdminTicketListQuery,
-            response=schemas.AdminTicketPage,
-            errors=(400, 422),
-        )
-    },
-    "/api/v1/admin/tickets/{id}": {
-        "get": _op(
-            "Any ticket, with owner and internal notes",
-            tag="support",
-            admin=True,
-            path=[TICKET_ID],
-            response=schemas.AdminTicket,
-            errors=(404,),
-        )
-    },
-    "/api/v1/admin/tickets/{id}/messages": {
-        "get": _op(
-            "Earlier messages of any ticket, internal notes included, a page at a time",
-            tag="support",
-            admin=True,
-            path=[TICKET_ID],
-            query=schemas.MessageListQuery,
-            response=schemas.AdminMessagePage,
-            errors=(404, 400, 422),
-        ),
-        "post": _ticket_action(
-            "A public reply or an internal note",
-            schemas.AdminMessageBody,
-            schemas.AdminMessage,
-            tag="support",
-            admin=True,
-            ok=201,
-        ),
-    },
-    "/api/v1/admin/tickets/{id}/status": {
-        "post": _ticket_action(
-            "Change the status (resolved needs a resolution_note)",
-            schemas.StatusBody,
-            schemas.AdminTicket,
-            tag="support",
-            admin=True,
-        )
-    },
-    "/api/v1/admin/tickets/{id}/assign": {
-        "post": _ticket_action(
-            "Assign to an admin, or unassign with null",
-            schemas.AssignBody,
-            schemas.AdminTicket,
-            tag="support",
-            admin=True,
-        )
-    },
-    "/healthz": {
-        "get": _op(
-            "200 while the process runs", tag="operations", public=True, response=schemas.Health
-        )
-    },
-    "/readyz": {
-        "get": _op(
-            "200 when the broker and every service answer; else 503 naming what failed",
-            tag="operations",
-            public=True,
-            response=schemas.Health,
-            errors=(503,),
-        )
-    },
-    "/openapi.json": {"get": _op("This document", tag="operations", public=True)},
-    "/metrics": {
-        "get": _op(
-            "Prometheus text format", tag="operations", public=True, content_type="text/plain"
-        )
+    "notice_id": {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": ID_SCHEMA,
+        "description": "The notice id: 1 to 18 digits; anything else is a 404.",
     },
 }
 
@@ -499,7 +219,7 @@ def _query_parameters(query_cls, components) -> list:
 
 
 def request_body_schema(body, settings):
-    """The schema instance that validates ``body`` (a ``ROUTES`` body class) for ``settings``."""
+    """The schema instance that validates ``body`` (a route's body class) for ``settings``."""
     if body is schemas.CreateTicketBody:
         return schemas.CreateTicketBody([k for k, _ in settings.features])
     return body()
@@ -593,9 +313,10 @@ def build_openapi(settings) -> dict:
     components: dict = {}
     schema_ref(schemas.Error, components)
     paths = {}
-    for path, methods in ROUTES.items():
+    for route in ROUTES:
+        path, public = route.path, route.auth == PUBLIC
         paths[path] = {}
-        for method, op in methods.items():
+        for method, op in route.operations.items():
             operation = {
                 "summary": op["summary"],
                 "tags": [op["tag"]],
@@ -603,9 +324,13 @@ def build_openapi(settings) -> dict:
             }
             if op["description"]:
                 operation["description"] = op["description"]
-            if op["public"]:
+            if public:
                 operation["security"] = []
-            parameters = [*op["path"], REQUEST_ID_REF, *op["parameters"]]
+            parameters = [
+                *(PATH_PARAMETERS[name] for name in route.fields),
+                REQUEST_ID_REF,
+                *op["parameters"],
+            ]
             if method == "post":
                 parameters.append(IDEMPOTENCY_REF)
             if op["query"] is not None:
@@ -647,8 +372,8 @@ def build_openapi(settings) -> dict:
                     "description": text,
                     "headers": _with_request_id({}),
                 }
-            statuses = set(op["errors"]) | set(PUBLIC_ALWAYS if op["public"] else ALWAYS)
-            if op["admin"]:
+            statuses = set(op["errors"]) | set(PUBLIC_ALWAYS if public else ALWAYS)
+            if route.auth == ADMIN:
                 statuses.add(403)
             described = {}
             if method == "post":

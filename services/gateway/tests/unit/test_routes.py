@@ -6,7 +6,8 @@ import pytest
 
 from services.gateway import schemas
 from services.gateway.errors import ApiError
-from services.gateway.openapi import ROUTES, request_body_schema
+from services.gateway.openapi import request_body_schema
+from services.gateway.routes import by_path
 
 pytestmark = pytest.mark.unit
 
@@ -255,7 +256,7 @@ def test_preview_uses_the_one_renderer_and_escapes_html(client, auth):
 
 
 def test_healthz_readyz_and_metrics(client, clients, auth, monkeypatch):
-    monkeypatch.setattr("services.gateway.app.READY_MAX_AGE", 0.0)  # no shared result here
+    monkeypatch.setattr("services.gateway.operations.READY_MAX_AGE", 0.0)  # no shared result here
     assert client.simulate_get("/healthz").json == {"status": "ok"}
     assert client.simulate_get("/readyz").json == {"status": "ok"}
     clients.down.add("tickets")
@@ -295,7 +296,7 @@ def test_openapi_describes_every_route_and_error(client, settings):
     assert {
         r for r in routes if r.startswith(("/api", "/healthz", "/readyz", "/openapi", "/metrics"))
     } <= documented
-    assert set(ROUTES) == documented
+    assert set(by_path()) == documented
     create = doc["paths"]["/api/v1/tickets"]["post"]
     body = create["requestBody"]["content"]["application/json"]["schema"]
     assert body["additionalProperties"] is False
@@ -471,7 +472,7 @@ def test_openapi_says_additional_properties_false_exactly_where_unknown_fields_a
         refused = result.status_code == 422 and UNKNOWN in result.json["error"]["details"]
         assert refused == (body.get("additionalProperties") is False), (method, path, result.json)
         seen.add(path)
-    assert seen == {p for p, ops in ROUTES.items() if any(op["body"] for op in ops.values())}
+    assert seen == {p for p, ops in by_path().items() if any(op["body"] for op in ops.values())}
 
 
 def test_openapi_query_parameters_document_a_blank_value_as_absent(
@@ -495,14 +496,14 @@ def test_openapi_query_parameters_document_a_blank_value_as_absent(
         # A blank never reaches validation, so minLength 1 would refuse what is accepted.
         assert param["schema"].get("minLength", 2) > 1, (path, param)
         seen.add(path)
-    assert seen == {p for p, ops in ROUTES.items() if any(op["query"] for op in ops.values())}
+    assert seen == {p for p, ops in by_path().items() if any(op["query"] for op in ops.values())}
 
 
 def test_openapi_request_constraints_are_exactly_what_the_schemas_enforce(client, settings):
     doc = client.simulate_get("/openapi.json").json
     checks = 0
     for path, method, body in _request_bodies(doc):
-        schema = request_body_schema(ROUTES[path][method]["body"], settings)
+        schema = request_body_schema(by_path()[path][method]["body"], settings)
         assert set(body["properties"]) == set(schema.fields), path
         required = {name for name in schema.fields if name in _refused(schema, {})}
         assert set(body.get("required", [])) == required, path
@@ -515,7 +516,7 @@ def test_openapi_request_constraints_are_exactly_what_the_schemas_enforce(client
                 assert name not in _refused(schema, {name: value}), (path, name, value)
                 checks += 1
     for path, method, param in _query_parameters(doc):
-        schema = ROUTES[path][method]["query"]()
+        schema = by_path()[path][method]["query"]()
         name = param["name"]
         assert param["required"] == (name in _refused(schema, {}, query=True)), (path, name)
         refused, allowed = _limits(param["schema"], query=True)
@@ -539,3 +540,22 @@ def test_a_gateway_reached_for_the_stream_answers_204_so_clients_poll(client, au
     assert set(stream["responses"]["200"]["content"]) == {"text/event-stream"}
     assert "204" in stream["responses"]
     assert any(p.get("name") == "Last-Event-ID" for p in stream["parameters"])
+
+
+def test_the_app_serves_the_route_table_with_the_access_each_route_names(client, auth):
+    """One table: every entry is routed, and answered without a token exactly when it
+    is public; an admin route refuses a user (403) and is under the admin prefix."""
+    from services.gateway.middleware import ADMIN_PREFIX
+    from services.gateway.routes import ADMIN, PUBLIC, ROUTES
+
+    served = {node.uri_template for node in _routes(client.app)}
+    for route in ROUTES:
+        assert route.template in served
+        path = re.sub(r"\{[^}]*\}", "1", route.template)
+        method = next(iter(route.operations)).upper()
+        anonymous = client.simulate_request(method, path).status_code
+        assert (anonymous != 401) is (route.auth == PUBLIC), route.template
+        if route.auth != PUBLIC:
+            as_user = client.simulate_request(method, path, headers=auth()).status_code
+            assert (as_user == 403) is (route.auth == ADMIN), route.template
+        assert route.template.startswith(ADMIN_PREFIX + "/") is (route.auth == ADMIN)

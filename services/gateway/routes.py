@@ -1,0 +1,426 @@
+"""The gateway's one route table: each API and operations route's path template,
+resource, who may call it, and its OpenAPI operations.
+
+``app.create_app`` registers a route from each entry, ``openapi.build_openapi``
+documents each entry, and the routes answered without a token (``PUBLIC``) are
+read from it, so a route cannot be served without being documented, nor
+documented with other access than it is served with. The pages are routed by
+``pages.register_pages`` (public, outside the API, not in the document).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.gateway import operations, resources, schemas
+
+# Who may call a route: anyone, a signed-in user (or admin), an admin only.
+PUBLIC, USER, ADMIN = "public", "user", "admin"
+
+V1 = "/api/v1"
+TICKET_ID = "{ticket_id:row_id}"
+NOTICE_ID = "{notice_id:row_id}"
+
+BODY_ERRORS = (400, 408, 413, 415, 422)
+TICKET_ACTION_ERRORS = (404, *BODY_ERRORS, 409)
+STREAM_LAST_EVENT_ID = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The id of the last notice received: the notices stored after it "
+    "(at most 100, oldest first) are sent first, so a reconnect misses nothing.",
+}
+LOCATION = {"Location": {"description": "/api/v1/tickets/{id}", "schema": {"type": "string"}}}
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What resources are built from: ``create_app``'s settings and clients, and
+    what it derives from them once."""
+
+    settings: Any
+    clients: Any
+    feature_keys: tuple
+    catalog: dict
+    document: dict
+
+
+def op(
+    summary,
+    *,
+    tag,
+    ok=200,
+    response=None,
+    query=None,
+    body=None,
+    errors=(),
+    content_type="application/json",
+    headers=None,
+    body_optional=False,
+    replays=True,
+    description=None,
+    parameters=(),
+    also=None,
+) -> dict:
+    """One operation's OpenAPI data (path parameters come from the route's template)."""
+    return {
+        "summary": summary,
+        "tag": tag,
+        "ok": ok,
+        "response": response,
+        "query": query,
+        "body": body,
+        "errors": tuple(errors),
+        "content_type": content_type,
+        "headers": headers or {},
+        "body_optional": body_optional,
+        # A POST that changes something stores its answer under an Idempotency-Key.
+        "replays": replays,
+        # Free text, header parameters and further success answers (status -> text).
+        "description": description,
+        "parameters": list(parameters),
+        "also": also or {},
+    }
+
+
+def ticket_action(summary, body, response, *, tag, errors=TICKET_ACTION_ERRORS, **kwargs) -> dict:
+    """An operation on one ticket that takes a body."""
+    return op(summary, tag=tag, body=body, response=response, errors=errors, **kwargs)
+
+
+_FIELD = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route: Falcon's ``template``, ``auth`` (PUBLIC, USER or ADMIN), the
+    ``resource`` built from a ``Wiring``, and ``operations`` (method -> ``op``)."""
+
+    template: str
+    auth: str
+    resource: Callable[[Wiring], object]
+    operations: Mapping[str, dict] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        """The documented path: every field is ``{id}``, with no converter."""
+        return _FIELD.sub("{id}", self.template)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The template's field names, in order (``ticket_id``, ``notice_id``)."""
+        return tuple(_FIELD.findall(self.template))
+
+
+def _command(method, body, **kwargs):
+    return lambda w: resources.TicketCommand(w.clients, method, body(), **kwargs)
+
+
+def _messages(method, body, list_method):
+    return lambda w: resources.TicketMessages(w.clients, method, body(), list_method, created=True)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        f"{V1}/catalog",
+        USER,
+        lambda w: resources.Catalog(w.catalog),
+        {
+            "get": op(
+                "Issue types, features, statuses and limits for the ticket form",
+                tag="catalog",
+                response=schemas.Catalog,
+            )
+        },
+    ),
+    Route(
+        f"{V1}/preview",
+        USER,
+        lambda w: resources.Preview(),
+        {
+            "post": op(
+                "Render Markdown exactly as it will be stored",
+                tag="catalog",
+                body=schemas.PreviewBody,
+                response=schemas.PreviewResult,
+                errors=BODY_ERRORS,
+                replays=False,
+            )
+        },
+    ),
+    Route(
+        f"{V1}/tickets",
+        USER,
+        lambda w: resources.TicketCollection(w.clients, w.feature_keys),
+        {
+            "get": op(
+                "The caller's tickets, newest first",
+                tag="tickets",
+                query=schemas.TicketListQuery,
+                response=schemas.TicketPage,
+                errors=(400, 422),
+            ),
+            "post": op(
+                "Open a ticket (at most tickets_per_day per UTC day)",
+                tag="tickets",
+                ok=201,
+                body=schemas.CreateTicketBody,
+                response=schemas.Ticket,
+                errors=(*BODY_ERRORS, 429),
+                headers=LOCATION,
+            ),
+        },
+    ),
+    Route(
+        f"{V1}/tickets/{TICKET_ID}",
+        USER,
+        lambda w: resources.TicketItem(w.clients),
+        {
+            "get": op(
+                "One of the caller's tickets",
+                tag="tickets",
+                response=schemas.Ticket,
+                errors=(404,),
+            )
+        },
+    ),
+    Route(
+        f"{V1}/tickets/{TICKET_ID}/messages",
+        USER,
+        _messages("add_reply", schemas.ReplyBody, "list_messages"),
+        {
+            "get": op(
+                "Earlier messages of the caller's ticket, a page at a time, oldest first",
+                tag="tickets",
+                query=schemas.MessageListQuery,
+                response=schemas.MessagePage,
+                errors=(404, 400, 422),
+            ),
+            "post": ticket_action(
+                "Reply on the caller's ticket (at most messages_per_hour per ticket, rolling hour)",
+                schemas.ReplyBody,
+                schemas.Message,
+                tag="tickets",
+                ok=201,
+                errors=(*TICKET_ACTION_ERRORS, 429),
+            ),
+        },
+    ),
+    Route(
+        f"{V1}/tickets/{TICKET_ID}/close",
+        USER,
+        _command("close_ticket", schemas.CloseBody, required=False),
+        {
+            "post": ticket_action(
+                "Close the caller's ticket (never reopened)",
+                schemas.CloseBody,
+                schemas.Ticket,
+                tag="tickets",
+                body_optional=True,
+            )
+        },
+    ),
+    Route(
+        f"{V1}/notifications",
+        USER,
+        lambda w: resources.NoticeCollection(w.clients),
+        {
+            "get": op(
+                "The caller's notices, newest first",
+                tag="notifications",
+                query=schemas.NoticeListQuery,
+                response=schemas.NoticePage,
+                errors=(400, 422),
+            )
+        },
+    ),
+    Route(
+        f"{V1}/notifications/unread-count",
+        USER,
+        lambda w: resources.NoticeUnreadCount(w.clients),
+        {
+            "get": op(
+                "How many of the caller's notices are unread",
+                tag="notifications",
+                response=schemas.UnreadCount,
+            )
+        },
+    ),
+    Route(
+        f"{V1}/notifications/stream",
+        USER,
+        lambda w: resources.NoticeStreamElsewhere(),
+        {
+            "get": op(
+                "The caller's new notices as they happen (Server-Sent Events)",
+                tag="notifications",
+                content_type="text/event-stream",
+                description=(
+                    "Stays open. Read it with fetch (the bearer token goes in the Authorization "
+                    "header; EventSource cannot send it). Events: `retry: 2000` and a `: notices` "
+                    'comment on opening; `event: unread_count` with data {"unread_count": n} on '
+                    "opening and after each notice; `event: notice`, `id:` the notice id, data the "
+                    "notice as GET /api/v1/notifications lists it, within a second of the action; "
+                    "a `: ping` comment every 15 s while idle. The stream ends when the token "
+                    "expires (reconnect with a fresh one) or when the client fell more than 100 "
+                    "events behind. Served by the stream servers the load balancer routes this "
+                    "path to; a gateway reached directly answers 204 (no stream here: poll "
+                    "GET /api/v1/notifications/unread-count instead)."
+                ),
+                parameters=[STREAM_LAST_EVENT_ID],
+                also={
+                    204: "No stream is served at this address: an SSE client stops "
+                    "reconnecting, and the caller polls the unread count instead."
+                },
+            )
+        },
+    ),
+    Route(
+        f"{V1}/notifications/{NOTICE_ID}/read",
+        USER,
+        lambda w: resources.NoticeRead(w.clients),
+        {
+            "post": op(
+                "Mark one of the caller's notices read (empty body)",
+                tag="notifications",
+                body=schemas.EmptyBody,
+                body_optional=True,
+                response=schemas.Notice,
+                errors=(404, *BODY_ERRORS),
+            )
+        },
+    ),
+    Route(
+        f"{V1}/notifications/read-all",
+        USER,
+        lambda w: resources.NoticeReadAll(w.clients),
+        {
+            "post": op(
+                "Mark all the caller's notices read (empty body)",
+                tag="notifications",
+                body=schemas.EmptyBody,
+                body_optional=True,
+                response=schemas.Updated,
+                errors=BODY_ERRORS,
+            )
+        },
+    ),
+    Route(
+        f"{V1}/admin/tickets",
+        ADMIN,
+        lambda w: resources.AdminTicketCollection(w.clients),
+        {
+            "get": op(
+                "Every user's tickets, filtered and sorted",
+                tag="support",
+                query=schemas.AdminTicketListQuery,
+                response=schemas.AdminTicketPage,
+                errors=(400, 422),
+            )
+        },
+    ),
+    Route(
+        f"{V1}/admin/tickets/{TICKET_ID}",
+        ADMIN,
+        lambda w: resources.AdminTicketItem(w.clients),
+        {
+            "get": op(
+                "Any ticket, with owner and internal notes",
+                tag="support",
+                response=schemas.AdminTicket,
+                errors=(404,),
+            )
+        },
+    ),
+    Route(
+        f"{V1}/admin/tickets/{TICKET_ID}/messages",
+        ADMIN,
+        _messages("admin_add_message", schemas.AdminMessageBody, "admin_list_messages"),
+        {
+            "get": op(
+                "Earlier messages of any ticket, internal notes included, a page at a time",
+                tag="support",
+                query=schemas.MessageListQuery,
+                response=schemas.AdminMessagePage,
+                errors=(404, 400, 422),
+            ),
+            "post": ticket_action(
+                "A public reply or an internal note",
+                schemas.AdminMessageBody,
+                schemas.AdminMessage,
+                tag="support",
+                ok=201,
+            ),
+        },
+    ),
+    Route(
+        f"{V1}/admin/tickets/{TICKET_ID}/status",
+        ADMIN,
+        _command("change_status", schemas.StatusBody),
+        {
+            "post": ticket_action(
+                "Change the status (resolved needs a resolution_note)",
+                schemas.StatusBody,
+                schemas.AdminTicket,
+                tag="support",
+            )
+        },
+    ),
+    Route(
+        f"{V1}/admin/tickets/{TICKET_ID}/assign",
+        ADMIN,
+        _command("assign_ticket", schemas.AssignBody),
+        {
+            "post": ticket_action(
+                "Assign to an admin, or unassign with null",
+                schemas.AssignBody,
+                schemas.AdminTicket,
+                tag="support",
+            )
+        },
+    ),
+    # Operations routes are public (the load balancer keeps /metrics from the internet).
+    Route(
+        "/healthz",
+        PUBLIC,
+        lambda w: operations.Health(),
+        {"get": op("200 while the process runs", tag="operations", response=schemas.Health)},
+    ),
+    Route(
+        "/readyz",
+        PUBLIC,
+        lambda w: operations.Ready(w.clients),
+        {
+            "get": op(
+                "200 when the broker and every service answer; else 503 naming what failed",
+                tag="operations",
+                response=schemas.Health,
+                errors=(503,),
+            )
+        },
+    ),
+    Route(
+        "/openapi.json",
+        PUBLIC,
+        lambda w: operations.OpenApi(w.document),
+        {"get": op("This document", tag="operations")},
+    ),
+    Route(
+        "/metrics",
+        PUBLIC,
+        lambda w: operations.Metrics(),
+        {"get": op("Prometheus text format", tag="operations", content_type="text/plain")},
+    ),
+)
+
+# The routes answered without a token (``middleware.Authenticate``), the pages aside.
+PUBLIC_TEMPLATES = tuple(route.template for route in ROUTES if route.auth == PUBLIC)
+
+
+def by_path() -> dict[str, Mapping[str, dict]]:
+    """Documented path -> method -> operation, in the table's order."""
+    return {route.path: route.operations for route in ROUTES}

@@ -34,7 +34,7 @@ from scripts.load_million_tickets import BENCH_USER, load  # noqa: E402
 from services.tickets import handlers  # noqa: E402
 from services.tickets.unit_of_work import TicketsUnitOfWork  # noqa: E402
 from shared.config import Settings  # noqa: E402
-from shared.crypto import keyring_from_settings  # noqa: E402
+from shared.data_keys import keyring_from_settings  # noqa: E402
 from shared.db import Connections, make_engine  # noqa: E402
 from tools.migrate import drop_database, upgrade  # noqa: E402
 

@@ -28,7 +28,8 @@ import psycopg
 from services.tickets.tables import ENCRYPTED_COLUMNS, SEALED_CONTEXT
 from shared.catalog import DEFAULT_FEATURES, PRIORITIES, PRIORITY_BY_ISSUE_TYPE
 from shared.config import Settings
-from shared.crypto import keyring_from_settings, sealed_columns
+from shared.crypto import sealed_columns
+from shared.data_keys import keyring_from_settings
 
 # Sealed as the tickets repository seals it: bound to the row and its owner.
 (DESCRIPTION,) = (

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from services.tickets import handlers, views  # noqa: E402
 from services.tickets.unit_of_work import TicketsUnitOfWork  # noqa: E402
 from shared.config import Settings  # noqa: E402
-from shared.crypto import keyring_from_settings  # noqa: E402
+from shared.data_keys import keyring_from_settings  # noqa: E402
 from shared.db import Connections, make_engine  # noqa: E402
 from shared.rendering import render_markdown  # noqa: E402
 from tools.migrate import drop_database, upgrade  # noqa: E402

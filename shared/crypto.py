@@ -1,4 +1,4 @@
-"""Ticket text encrypted at rest: AES-256-GCM, bound to its row, with key rotation.
+"""The at-rest cipher: AES-256-GCM, bound to its row, with a keyring for rotation.
 
 Stored form: ``hd2:<key_id>:<base64url(nonce || ciphertext+tag)>``. Every value
 records the id of the key that sealed it, so several keys can be live during a
@@ -10,17 +10,14 @@ decrypting. The prefix is the binding's version: ``hd1`` values (bound to the ro
 only) still open while ``HELPDESK_DATA_LEGACY_BINDING=accept``, until the rotation
 command re-seals them (docs/decisions/0004-sealed-value-bindings.md).
 
-Keys come from ``HELPDESK_DATA_KEYS`` (``id=base64key,id2=base64key``; the first
-is active unless ``HELPDESK_DATA_ACTIVE_KEY`` names another) or from a key file
-(``HELPDESK_DATA_KEY_FILE``, same format, one entry a line, ``#`` comments). In
-development, with neither set, a key is generated once and kept outside the
-repository in ``~/.config/helpdesk/data-keys``.
-
 Each service declares its encrypted columns once (``ENCRYPTED_COLUMNS`` in its
 ``tables.py``: ``(table, column, id column)``) and, per table, the columns of the
-same row each value is bound to (``SEALED_CONTEXT``); ``DataKeyring`` loads the keys at
-start and refuses to start when a stored value needs a key that is not configured.
-``helpdesk-rotate-keys`` re-encrypts under the active key.
+same row each value is bound to (``SEALED_CONTEXT``); ``sealed_columns`` turns them
+into ``EncryptedColumn``s, which build each value's ``Binding``.
+
+Pure: no files, environment, database or framework here. Where the keys come from
+is ``shared.data_keys``; the start-up check of stored values against the keyring,
+``shared.key_check``; the nameko dependency, ``shared.data_keyring.DataKeyring``.
 """
 
 from __future__ import annotations
@@ -28,18 +25,14 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import os
 import re
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
-import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from nameko.extensions import DependencyProvider
 
 from shared.errors import DataIntegrityError
 
@@ -58,10 +51,6 @@ KEY_BYTES = 32
 KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
-NOT_ENCRYPTED = "(not encrypted)"
-DEV_KEY_FILE = (
-    Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "helpdesk" / "data-keys"
-)
 
 
 class MissingDataKey(LookupError):
@@ -314,77 +303,6 @@ def _tampered(reason: str, binding: Binding) -> TamperedValue:
     return TamperedValue.because(reason)
 
 
-def keyring_from_settings(settings) -> Keyring:
-    """The process keyring from settings; in development, a local key made once.
-
-    Raises ``ValueError`` with a clear message when no usable key is configured
-    outside development and test: a service without its keys must not start.
-    """
-    if not settings.data_encryption:
-        log.warning(
-            "HELPDESK_DATA_ENCRYPTION=off: ticket text is stored READABLE (measurement only)"
-        )
-        return MeasurementKeyring()
-    if settings.data_keys and settings.data_key_file:
-        raise ValueError(
-            "set HELPDESK_DATA_KEYS or HELPDESK_DATA_KEY_FILE, not both: "
-            "which keys are live must be unambiguous"
-        )
-    spec = settings.data_keys
-    source = "HELPDESK_DATA_KEYS"
-    if settings.data_key_file:
-        source = f"HELPDESK_DATA_KEY_FILE ({settings.data_key_file})"
-        try:
-            spec = Path(settings.data_key_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ValueError(f"HELPDESK_DATA_KEY_FILE unreadable: {exc}") from None
-    if not spec:
-        if settings.env == "production":
-            raise ValueError(
-                "no data keys: set HELPDESK_DATA_KEYS or HELPDESK_DATA_KEY_FILE "
-                "(generate one with: python -m shared.crypto generate)"
-            )
-        spec = _development_key_spec()
-        source = f"the development key file {DEV_KEY_FILE}"
-    try:
-        return Keyring.from_spec(spec, settings.data_active_key, settings.data_legacy_binding)
-    except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from None
-
-
-def _development_key_spec() -> str:
-    if not DEV_KEY_FILE.exists():
-        DEV_KEY_FILE.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Written aside, then linked into place: services started together (make run)
-        # never read a half-written file, and the first one's key wins.
-        draft = DEV_KEY_FILE.with_name(f".{DEV_KEY_FILE.name}.{secrets.token_hex(6)}")
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"dev1={generate_key()}\n")
-        try:
-            os.link(draft, DEV_KEY_FILE)
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    return DEV_KEY_FILE.read_text(encoding="utf-8")
-
-
-def stored_formats(connection, encrypted_columns) -> dict[tuple[str, str], int]:
-    """(binding version, key id) of stored values -> how many, over ``encrypted_columns``
-    (a service's ``ENCRYPTED_COLUMNS``).
-
-    Reads every declared column once (a sequential scan), which is what a start-up
-    check costs. Values not in the encrypted format count under
-    ``(NOT_ENCRYPTED, NOT_ENCRYPTED)``.
-    """
-    totals: dict[tuple[str, str], int] = {}
-    for entry in encrypted_columns:
-        for found, n in count_by_format(connection, EncryptedColumn(*entry)).items():
-            totals[found] = totals.get(found, 0) + n
-    return totals
-
-
 @dataclass(frozen=True)
 class EncryptedColumn:
     """One declared encrypted column; ``field`` when the value sits in a JSON column;
@@ -439,133 +357,8 @@ def sealed_columns(encrypted_columns, sealed_context: Mapping[str, tuple[str, ..
     ]
 
 
-def count_by_format(connection, column: EncryptedColumn) -> dict[tuple[str, str], int]:
-    """How many stored values of ``column`` are under each (binding version, key id)."""
-    prefixes = ", ".join(f"'{prefix}:'" for prefix in PREFIXES)
-    ours = f"left({column.value}, 4) IN ({prefixes})"
-    rows = connection.execute(
-        sa.text(
-            f"SELECT CASE WHEN {ours} THEN split_part({column.value}, ':', 1) "
-            f"ELSE '{NOT_ENCRYPTED}' END AS prefix, "
-            f"CASE WHEN {ours} THEN split_part({column.value}, ':', 2) "
-            f"ELSE '{NOT_ENCRYPTED}' END AS key_id, "
-            f"count(*) AS n FROM {column.table} WHERE {column.value} IS NOT NULL GROUP BY 1, 2"
-        )
-    ).all()
-    return {(row.prefix, row.key_id): row.n for row in rows}
-
-
-def count_by_key(connection, column: EncryptedColumn) -> dict[str, int]:
-    """How many stored values of ``column`` are under each key id."""
-    counts: dict[str, int] = {}
-    for (_, key_id), n in count_by_format(connection, column).items():
-        counts[key_id] = counts.get(key_id, 0) + n
-    return counts
-
-
 def sql_identifiers(*names: str) -> None:
     """Raise ``ValueError`` unless every name is a plain SQL identifier (safe to inline)."""
     for name in names:
         if not _IDENTIFIER.fullmatch(name):
             raise ValueError(f"{name!r} is not a plain SQL identifier")
-
-
-class LegacyBindingRefused(MissingDataKey):
-    """Stored values are under the old binding and this process refuses them
-    (a ``MissingDataKey``: the same refusal to start, the same handling)."""
-
-
-def check_stored_keys(engine, encrypted_columns, keyring: Keyring) -> None:
-    """Raise ``MissingDataKey`` (with what to do) if stored values need absent keys,
-    or ``LegacyBindingRefused`` if some are under the old binding and the keyring
-    refuses it; log how many remain when it accepts them."""
-    with engine.connect() as connection:
-        formats = stored_formats(connection, encrypted_columns)
-    plain = formats.pop((NOT_ENCRYPTED, NOT_ENCRYPTED), 0)
-    if plain:
-        raise MissingDataKey(
-            f"{plain} stored values are not encrypted (written with "
-            "HELPDESK_DATA_ENCRYPTION=off, or by hand): this database is not fit to serve"
-        )
-    missing: dict[str, int] = {}
-    for (_, key_id), n in formats.items():
-        if key_id not in keyring.key_ids:
-            missing[key_id] = missing.get(key_id, 0) + n
-    if missing:
-        counts = ", ".join(f"{key_id!r}: {n} values" for key_id, n in sorted(missing.items()))
-        raise MissingDataKey(
-            f"stored ticket text needs data keys that are not configured ({counts}); "
-            "add them to HELPDESK_DATA_KEYS / HELPDESK_DATA_KEY_FILE, or finish the "
-            "rotation (helpdesk-rotate-keys) before removing a key"
-        )
-    legacy = sum(n for (prefix, _), n in formats.items() if prefix == LEGACY_PREFIX)
-    if legacy and not keyring.accept_legacy:
-        raise LegacyBindingRefused(
-            f"{legacy} stored values are sealed with the old binding ({LEGACY_PREFIX}, "
-            "row only); to upgrade, set HELPDESK_DATA_LEGACY_BINDING=accept, start, and "
-            "re-seal them with helpdesk-rotate-keys"
-        )
-    if legacy:
-        log.warning(
-            "%d stored values are still sealed with the old binding (%s); re-seal them "
-            "with helpdesk-rotate-keys, then set HELPDESK_DATA_LEGACY_BINDING=refuse",
-            legacy,
-            LEGACY_PREFIX,
-        )
-    elif keyring.accept_legacy:
-        log.warning(
-            "HELPDESK_DATA_LEGACY_BINDING=accept but no stored value needs it: "
-            "set it to refuse (the default) and restart"
-        )
-
-
-class DataKeyring(DependencyProvider):
-    """The at-rest keyring, loaded and checked at start: no key, no service.
-
-    ``url_setting`` names the ``Settings`` attribute of the service's database
-    and ``encrypted_columns`` its ``ENCRYPTED_COLUMNS``: when both are given, the
-    container refuses to start if a stored value needs a key it lacks, or is under
-    the old binding while ``HELPDESK_DATA_LEGACY_BINDING`` refuses it.
-    """
-
-    def __init__(self, url_setting: str | None = None, encrypted_columns=()):
-        self.url_setting = url_setting
-        self.encrypted_columns = tuple(encrypted_columns)
-        self.keyring: Keyring | None = None
-
-    def setup(self):
-        settings = self.container.config["HELPDESK_SETTINGS"]
-        name = self.container.service_name
-        try:
-            self.keyring = keyring_from_settings(settings)
-        except ValueError as exc:
-            raise RuntimeError(f"{name} cannot start without its data keys: {exc}") from None
-        if self.url_setting and self.encrypted_columns and isinstance(self.keyring, Keyring):
-            from shared.db import make_engine
-
-            engine = make_engine(getattr(settings, self.url_setting), pool_size=1)
-            try:
-                check_stored_keys(engine, self.encrypted_columns, self.keyring)
-            except MissingDataKey as exc:
-                raise RuntimeError(f"{name} refuses to start: {exc}") from None
-            finally:
-                engine.dispose()
-
-    def get_dependency(self, worker_ctx):
-        return self.keyring
-
-
-def main(argv=None) -> int:
-    """``python -m shared.crypto generate``: print a new key entry for a key spec."""
-    import sys
-
-    argv = sys.argv[1:] if argv is None else argv
-    if argv == ["generate"]:
-        print(f"k{secrets.token_hex(3)}={generate_key()}")
-        return 0
-    print("usage: python -m shared.crypto generate", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -39,13 +39,8 @@ from amqp.exceptions import MessageNacked
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 
-from shared.crypto import (
-    EncryptedColumn,
-    Keyring,
-    MissingDataKey,
-    TamperedValue,
-    keyring_from_settings,
-)
+from shared.crypto import EncryptedColumn, Keyring, MissingDataKey, TamperedValue
+from shared.data_keys import keyring_from_settings
 from shared.db import make_engine
 from shared.events import EVENTS_EXCHANGE, ensure_topology, routing_key
 

@@ -20,7 +20,8 @@ from nameko.runners import ServiceRunner
 
 import shared.green  # noqa: F401,I001  (must precede psycopg)
 from shared.config import ConfigError, Settings
-from shared.crypto import DataKeyring, keyring_from_settings
+from shared.data_keyring import DataKeyring
+from shared.data_keys import keyring_from_settings
 from shared.logging import configure_logging
 
 log = logging.getLogger(__name__)

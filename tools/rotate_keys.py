@@ -36,16 +36,15 @@ import sqlalchemy as sa
 from shared.config import ConfigError, Settings
 from shared.crypto import (
     LEGACY_PREFIX,
-    NOT_ENCRYPTED,
     PREFIX,
     EncryptedColumn,
     Keyring,
     MissingDataKey,
     TamperedValue,
-    count_by_format,
-    keyring_from_settings,
     sealed_columns,
 )
+from shared.data_keys import keyring_from_settings
+from shared.key_check import NOT_ENCRYPTED, count_by_format
 from tools import registry
 
 

@@ -13,7 +13,7 @@ from services.notifications.tables import ENCRYPTED_COLUMNS
 from services.notifications.unit_of_work import NotificationsUnitOfWork
 from shared.announcements import NOTICE_STORED
 from shared.context import RequestId
-from shared.crypto import DataKeyring
+from shared.data_keyring import DataKeyring
 from shared.db import Database
 from shared.errors import HelpdeskError
 from shared.idempotency import PRUNE_INTERVAL, prune

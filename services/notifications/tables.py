@@ -8,7 +8,7 @@ from shared import idempotency
 metadata = sa.MetaData()
 
 # (table, column, id column) of every value sealed with shared.crypto: read by the
-# start-up key check (shared.crypto.DataKeyring) and by helpdesk-rotate-keys.
+# start-up key check (shared.data_keyring.DataKeyring) and by helpdesk-rotate-keys.
 ENCRYPTED_COLUMNS = (("notices", "body", "id"), idempotency.ENCRYPTED_COLUMN)
 # The columns of a row each sealed value is bound to (shared.crypto.Binding): a
 # notice moved to another recipient or ticket fails authentication.

@@ -15,7 +15,8 @@ import sys
 
 from services.tickets.repository import RENDERED_TEXT, TicketRepository
 from shared.config import ConfigError, Settings
-from shared.crypto import Keyring, keyring_from_settings
+from shared.crypto import Keyring
+from shared.data_keys import keyring_from_settings
 from shared.db import make_engine
 from shared.rendering import render_markdown
 

@@ -14,7 +14,7 @@ from services.tickets.handlers import Command
 from services.tickets.tables import ENCRYPTED_COLUMNS
 from services.tickets.unit_of_work import TicketsUnitOfWork
 from shared.context import RequestId
-from shared.crypto import DataKeyring
+from shared.data_keyring import DataKeyring
 from shared.db import Database
 from shared.errors import HelpdeskError
 from shared.idempotency import PRUNE_INTERVAL, prune

@@ -1,12 +1,15 @@
-"""shared.crypto: the at-rest cipher, its stored format, key specs and key loading."""
+"""The at-rest cipher (shared.crypto), its stored format, key specs and key loading
+(shared.data_keys)."""
 
 import base64
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
-from shared import crypto
+from shared import crypto, data_keys
 from shared.config import Settings
 from shared.crypto import (
     Binding,
@@ -15,9 +18,9 @@ from shared.crypto import (
     TamperedValue,
     generate_key,
     key_id_of,
-    keyring_from_settings,
     parse_key_spec,
 )
+from shared.data_keys import keyring_from_settings
 from shared.tests.sealed_before import seal_as_before
 
 pytestmark = pytest.mark.unit
@@ -345,7 +348,7 @@ def test_production_without_keys_refuses_to_start():
 
 def test_development_key_is_made_once_outside_the_repository(make_settings, tmp_path, monkeypatch):
     key_file = tmp_path / "config" / "helpdesk" / "data-keys"
-    monkeypatch.setattr(crypto, "DEV_KEY_FILE", key_file)
+    monkeypatch.setattr(data_keys, "DEV_KEY_FILE", key_file)
     first = keyring_from_settings(make_settings(HELPDESK_ENV="development"))
     assert key_file.exists()
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -357,14 +360,14 @@ def test_development_key_is_made_once_outside_the_repository(make_settings, tmp_
 def test_the_default_development_key_file_is_outside_the_repository():
     from tools.localrun import ROOT
 
-    assert ROOT.resolve() not in crypto.DEV_KEY_FILE.resolve().parents
+    assert ROOT.resolve() not in data_keys.DEV_KEY_FILE.resolve().parents
 
 
 def test_generate_command_prints_a_usable_entry(capsys):
-    assert crypto.main(["generate"]) == 0
+    assert data_keys.main(["generate"]) == 0
     entry = capsys.readouterr().out.strip()
     assert Keyring.from_spec(entry).encrypt("x", ROW).startswith("hd2:k")
-    assert crypto.main([]) == 2
+    assert data_keys.main([]) == 2
 
 
 # --- encryption off, for measurement only ----------------------------------------------
@@ -388,10 +391,36 @@ def test_values_written_with_encryption_off_are_refused_once_it_is_on(make_setti
 def test_services_starting_together_share_one_development_key(make_settings, tmp_path, monkeypatch):
     import concurrent.futures
 
-    monkeypatch.setattr(crypto, "DEV_KEY_FILE", tmp_path / "helpdesk" / "data-keys")
+    monkeypatch.setattr(data_keys, "DEV_KEY_FILE", tmp_path / "helpdesk" / "data-keys")
     settings = make_settings(HELPDESK_ENV="development")
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         rings = list(pool.map(lambda _: keyring_from_settings(settings), range(16)))
     value = rings[0].encrypt("shared", ROW)
     assert all(r.decrypt(value, ROW) == "shared" for r in rings)
     assert [p.name for p in (tmp_path / "helpdesk").iterdir()] == ["data-keys"]
+
+
+# --- the cipher stands alone ---------------------------------------------------------------
+
+
+def test_the_cipher_imports_no_database_framework_or_key_storage():
+    # The cipher is pure: what stores keys, scans tables or runs a service lives
+    # elsewhere (shared.data_keys, shared.key_check, shared.data_keyring). Only
+    # shared.errors' typed RPC error (TamperedValue) brings nameko's exceptions.
+    probe = (
+        "import sys, shared.crypto; "
+        "print(sorted(m for m in ('nameko.extensions', 'sqlalchemy', 'shared.config', "
+        "'shared.data_keys', 'shared.key_check', 'shared.data_keyring') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_generate_command_runs_as_a_module():
+    out = subprocess.run(
+        [sys.executable, "-m", "shared.data_keys", "generate"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Keyring.from_spec(out.stdout.strip()).key_ids[0].startswith("k")

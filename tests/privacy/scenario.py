@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from shared.crypto import count_by_format
 from shared.db import make_engine
+from shared.key_check import count_by_format
 from tests.e2e.conftest import Api, poll, unique
 from tools.localrun import BIN, ROOT
 from tools.rotate_keys import declared_columns

@@ -14,17 +14,14 @@ import sqlalchemy as sa
 from shared.crypto import (
     Binding,
     Keyring,
-    LegacyBindingRefused,
     MissingDataKey,
     TamperedValue,
-    check_stored_keys,
-    count_by_format,
-    count_by_key,
     generate_key,
     key_id_of,
     sealed_columns,
 )
 from shared.db import make_engine
+from shared.key_check import LegacyBindingRefused, check_stored_keys, count_by_format, count_by_key
 from shared.tests.sealed_before import seal_as_before
 from tests.stack import BASE_PG
 from tools import registry, rotate_keys
@@ -209,7 +206,7 @@ def test_a_service_without_a_needed_key_refuses_to_start(
 ):
     from nameko.rpc import rpc
 
-    from shared.crypto import DataKeyring
+    from shared.data_keyring import DataKeyring
 
     class Scratch:
         name = "scratch"

@@ -54,7 +54,7 @@ def test_a_message_id_is_drawn_only_once_the_ticket_is_locked(settings):
     from datetime import UTC, datetime
 
     from services.tickets.repository import TicketRepository
-    from shared.crypto import keyring_from_settings
+    from shared.data_keys import keyring_from_settings
     from shared.db import make_engine
 
     engine = make_engine(settings.tickets_database_url, pool_size=3)

@@ -7,7 +7,7 @@ from services.tickets.fill_html import fill_html
 from services.tickets.repository import TicketRepository
 from services.tickets.tables import messages, tickets
 from services.tickets.tests.integration.conftest import ADMIN, USER, new_ticket_fields
-from shared.crypto import keyring_from_settings
+from shared.data_keys import keyring_from_settings
 from shared.db import make_engine
 
 pytestmark = pytest.mark.integration

@@ -62,6 +62,9 @@ RESOLUTION_NOTE_LENGTH = (10, 2000)
 VIEW_MESSAGES = 50
 MAX_MESSAGES_PAGE = 100
 CLOSE_NOTE_LENGTH = (0, 2000)
+# The orders of the support queue (GET /api/v1/admin/tickets?sort=).
+SORTS = ("priority", "created", "updated")
+DEFAULT_SORT = "created"
 
 DEFAULT_FEATURES = (
     ("dashboard", "Dashboard"),

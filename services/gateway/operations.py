@@ -1,4 +1,5 @@
-"""The operations routes' resources: ``/healthz``, ``/readyz``, ``/openapi.json``, ``/metrics``."""
+"""The operations routes' resources: ``/healthz``, ``/readyz``, ``/metrics``
+(``/openapi.json`` is a ``resources.Document``)."""
 
 from __future__ import annotations
 
@@ -74,16 +75,6 @@ class Ready:
             )
             return
         resp.media = {"status": "ok"}
-
-
-class OpenApi:
-    """``GET /openapi.json``: the document ``openapi.build_openapi`` made at start-up."""
-
-    def __init__(self, document: dict):
-        self.document = document
-
-    def on_get(self, req, resp):
-        resp.media = self.document
 
 
 class Metrics:

@@ -125,14 +125,15 @@ class TicketMessages(TicketCommand):
 # ---------------------------------------------------------------- shared
 
 
-class Catalog:
-    """``GET /api/v1/catalog``: built once per process from the configuration."""
+class Document:
+    """A GET answered with one JSON document built once per process from the
+    configuration: ``/api/v1/catalog``, ``/openapi.json``."""
 
-    def __init__(self, catalog: dict):
-        self.catalog = catalog
+    def __init__(self, document: dict):
+        self.document = document
 
     def on_get(self, req, resp):
-        resp.media = self.catalog
+        resp.media = self.document
 
 
 class Preview:

@@ -128,7 +128,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         f"{V1}/catalog",
         USER,
-        lambda w: resources.Catalog(w.catalog),
+        lambda w: resources.Document(w.catalog),
         {
             "get": op(
                 "Issue types, features, statuses and limits for the ticket form",
@@ -406,7 +406,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "/openapi.json",
         PUBLIC,
-        lambda w: operations.OpenApi(w.document),
+        lambda w: resources.Document(w.document),
         {"get": op("This document", tag="operations")},
     ),
     Route(

@@ -20,22 +20,22 @@ from services.gateway.auth import MAX_NAME_LENGTH, MAX_SUB_LENGTH
 from services.gateway.errors import ApiError
 from shared import commands
 from shared.catalog import (
+    DEFAULT_SORT,
     DESCRIPTION_LENGTH,
     MAX_MESSAGES_PAGE,
     MESSAGE_LENGTH,
     PRIORITIES,
     ROLES,
+    SORTS,
     STATUS_KEYS,
     VIEW_MESSAGES,
 )
 from shared.fields import Text, Trimmed
 from shared.ids import MAX_ROW_ID
+from shared.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 
 ISSUE_TYPE_KEYS = commands.ISSUE_TYPE_KEYS
-SORTS = ("priority", "created", "updated")
-DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 MAX_QUERY_LENGTH = 200
-MAX_CURSOR_LENGTH = 512
 MAX_ID_LENGTH = commands.MAX_ID_LENGTH
 PREVIEW_LENGTH = (0, max(DESCRIPTION_LENGTH[1], MESSAGE_LENGTH[1]))
 
@@ -121,7 +121,7 @@ class AdminTicketListQuery(TicketListQuery):
     sort = fields.String(
         validate=validate.OneOf(SORTS),
         metadata={
-            "default": "created",
+            "default": DEFAULT_SORT,
             "description": "priority: critical first, then oldest; created/updated: newest first.",
         },
     )

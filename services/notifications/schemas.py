@@ -3,26 +3,24 @@
 The service class passes each RPC call's arguments to one of the ``*_command``
 functions at the end and hands the command (``commands.py``) to its handler.
 
-The list cursor is opaque to callers: base64url of the last item's keyset
+The list cursor is ``shared.paging``'s, of the last notice's keyset
 (``created_at`` and ``id``), so paging stays correct while new notices arrive.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 
 from marshmallow import Schema, ValidationError, fields, validate
 
 from services.notifications import commands
+from shared import paging
 from shared.errors import ValidationFailed
 from shared.fields import Text
 from shared.idempotency import IdempotentRequest
 from shared.ids import MAX_ROW_ID
+from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
 
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
 # A reconnecting stream replays at most this many notices; a client that missed
 # more reloads its list anyway.
 REPLAY_LIMIT = 100
@@ -89,26 +87,14 @@ def load_list_params(params) -> dict:
 
 
 def encode_cursor(created_at: datetime, notice_id: int) -> str:
-    """The opaque cursor that continues a list after this notice."""
-    raw = f"{created_at.isoformat()}|{notice_id}".encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    """The opaque cursor that continues a list after this notice (``shared.paging``)."""
+    return paging.encode_cursor([created_at.isoformat(), notice_id])
 
 
 def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     """The keyset a cursor names; ``ValidationFailed`` if it is not one of ours."""
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, _, notice_id = raw.partition("|")
-        after = (datetime.fromisoformat(stamp), int(notice_id))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed(
-            "The request is invalid.", {"cursor": ["Not a valid cursor."]}
-        ) from None
-    if after[0].tzinfo is None or not 1 <= after[1] <= MAX_ROW_ID:
-        raise ValidationFailed("The request is invalid.", {"cursor": ["Not a valid cursor."]})
-    return after
+    after = paging.decode_cursor(cursor, (datetime, int))
+    return None if after is None else tuple(after)
 
 
 # --- commands, from an RPC call's arguments (checked in the order given) --------------

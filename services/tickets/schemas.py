@@ -10,10 +10,7 @@ fields when instantiated, which cost more than validating a command.
 
 from __future__ import annotations
 
-import base64
 import functools
-import json
-from datetime import datetime
 
 from marshmallow import (
     RAISE,
@@ -24,8 +21,10 @@ from marshmallow import (
 )
 
 from shared.catalog import (
+    DEFAULT_SORT,
     MAX_MESSAGES_PAGE,
     PRIORITIES,
+    SORTS,
     STATUS_KEYS,
     VIEW_MESSAGES,
 )
@@ -40,9 +39,7 @@ from shared.commands import (
 from shared.errors import ValidationFailed
 from shared.fields import Text
 from shared.ids import MAX_ROW_ID
-
-SORTS = ("priority", "created", "updated")
-DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
 
 
 class StrictInteger(fields.Integer):
@@ -71,7 +68,9 @@ class AdminListTickets(ListTickets):
         load_default=None, allow_none=True, validate=validate.OneOf(PRIORITIES)
     )
     assignee = Text(load_default=None, allow_none=True, validate=validate.Length(min=1))
-    sort = fields.String(load_default="created", allow_none=False, validate=validate.OneOf(SORTS))
+    sort = fields.String(
+        load_default=DEFAULT_SORT, allow_none=False, validate=validate.OneOf(SORTS)
+    )
 
 
 class ListMessages(_Command):
@@ -119,37 +118,3 @@ def _as_lists(details: dict) -> dict:
     for key, value in details.items():
         flat[key] = value if isinstance(value, list) else [str(value)]
     return flat
-
-
-def encode_cursor(key: list) -> str:
-    """An opaque keyset cursor for the last item of a page."""
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
-
-
-def _key_part(kind: type, value):
-    # A cursor is only base64 of JSON, easily edited: every part is checked for the
-    # type and range its column takes, so a forged one is a 422, never a database error.
-    if kind is int:
-        if type(value) is not int or not 0 <= value <= MAX_ROW_ID:
-            raise ValueError(value)
-        return value
-    moment = datetime.fromisoformat(value)  # TypeError unless a string
-    if moment.tzinfo is None:
-        raise ValueError(value)
-    return moment
-
-
-def decode_cursor(cursor: str | None, shape: tuple[type, ...]) -> list | None:
-    """The keyset position in ``cursor``, one value per ``shape`` entry (``int`` or
-    ``datetime``); ``ValidationFailed`` if it is not one of ours."""
-    if cursor is None or cursor == "":
-        return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(key, list) or len(key) != len(shape):
-            raise ValueError(key)
-        return [_key_part(kind, value) for kind, value in zip(shape, key, strict=True)]
-    except (ValueError, TypeError, RecursionError):
-        raise ValidationFailed(
-            "The request is invalid.", {"cursor": ["Not a valid cursor."]}
-        ) from None

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.tickets import domain, schemas
+from services.tickets import domain
+from shared import paging
 from shared.events import iso_utc
 from shared.rendering import render_markdown
 
@@ -121,12 +122,12 @@ def search_filter(q) -> dict | None:
 def after_key(sort: str, cursor: str | None) -> dict | None:
     """The repository's ``after_*`` key for a page cursor (None: the first page)."""
     if sort == "priority":  # critical first, then oldest
-        key = schemas.decode_cursor(cursor, (int, int))
+        key = paging.decode_cursor(cursor, (int, int))
         return key and {"after_rank": key[0], "after_id": key[1]}
     if sort == "updated":  # newest change first
-        key = schemas.decode_cursor(cursor, (datetime, int))
+        key = paging.decode_cursor(cursor, (datetime, int))
         return key and {"after_updated": key[0], "after_id": key[1]}
-    key = schemas.decode_cursor(cursor, (int,))  # created: newest first
+    key = paging.decode_cursor(cursor, (int,))  # created: newest first
     return key and {"after_id": key[0]}
 
 
@@ -146,5 +147,5 @@ def page(rows: list[dict], limit: int, sort: str, item) -> dict:
     rows = rows[:limit]
     return {
         "items": [item(r) for r in rows],
-        "next_cursor": schemas.encode_cursor(_CURSOR_KEY[sort](rows[-1])) if more else None,
+        "next_cursor": paging.encode_cursor(_CURSOR_KEY[sort](rows[-1])) if more else None,
     }

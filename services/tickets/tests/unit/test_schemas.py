@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.tickets import schemas
+from shared import paging
 from shared.catalog import DEFAULT_FEATURES
 from shared.errors import ValidationFailed
 
@@ -133,16 +134,16 @@ def test_list_params():
 
 
 def test_cursor_round_trip_and_garbage():
-    cursor = schemas.encode_cursor([1, 42])
-    assert schemas.decode_cursor(cursor, (int, int)) == [1, 42]
-    assert schemas.decode_cursor(None, (int,)) is None
-    stamped = schemas.decode_cursor(
-        schemas.encode_cursor(["2026-11-27T12:43:10Z", 7]), (datetime, int)
+    cursor = paging.encode_cursor([1, 42])
+    assert paging.decode_cursor(cursor, (int, int)) == [1, 42]
+    assert paging.decode_cursor(None, (int,)) is None
+    stamped = paging.decode_cursor(
+        paging.encode_cursor(["2026-11-27T12:43:10Z", 7]), (datetime, int)
     )
     assert stamped == [datetime(2026, 11, 27, 12, 43, 10, tzinfo=UTC), 7]
     for garbage in ("!!", "e30", cursor):
         with pytest.raises(ValidationFailed):
-            schemas.decode_cursor(garbage, (int,))
+            paging.decode_cursor(garbage, (int,))
 
 
 @pytest.mark.parametrize(
@@ -161,7 +162,7 @@ def test_cursor_round_trip_and_garbage():
 )
 def test_a_forged_cursor_is_a_validation_error_not_a_database_error(key, shape):
     with pytest.raises(ValidationFailed) as err:
-        schemas.decode_cursor(schemas.encode_cursor(key), shape)
+        paging.decode_cursor(paging.encode_cursor(key), shape)
     assert err.value.details == {"cursor": ["Not a valid cursor."]}
 
 
@@ -169,4 +170,4 @@ def test_a_forged_cursor_is_a_validation_error_not_a_database_error(key, shape):
 def test_a_cursor_of_unrepresentable_numbers_or_deep_nesting_is_refused(text):
     forged = base64.urlsafe_b64encode(text.encode()).decode()
     with pytest.raises(ValidationFailed):
-        schemas.decode_cursor(forged, (int,))
+        paging.decode_cursor(forged, (int,))

@@ -1,0 +1,54 @@
+"""Paging a list: its page sizes and its cursors, the same for every list the API serves.
+
+A cursor is opaque to callers: base64url (unpadded) of the JSON list of the last
+item's keyset, so paging stays correct while new items arrive. Each list decodes
+it against the shape of its own keyset.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+
+from shared.errors import ValidationFailed
+from shared.ids import MAX_ROW_ID
+
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
+# Far more than any of our cursors takes; a longer one is refused before decoding.
+MAX_CURSOR_LENGTH = 512
+
+
+def encode_cursor(key: list) -> str:
+    """An opaque keyset cursor for the last item of a page (``key``: ints and ISO-8601 text)."""
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _key_part(kind: type, value):
+    # A cursor is only base64 of JSON, easily edited: every part is checked for the
+    # type and range its column takes, so a forged one is a 422, never a database error.
+    if kind is int:
+        if type(value) is not int or not 0 <= value <= MAX_ROW_ID:
+            raise ValueError(value)
+        return value
+    moment = datetime.fromisoformat(value)  # TypeError unless a string
+    if moment.tzinfo is None:
+        raise ValueError(value)
+    return moment
+
+
+def decode_cursor(cursor: str | None, shape: tuple[type, ...]) -> list | None:
+    """The keyset position in ``cursor``, one value per ``shape`` entry (``int`` or
+    ``datetime``); None for no cursor; ``ValidationFailed`` naming ``cursor`` if it
+    is not one of ours."""
+    if cursor is None or cursor == "":
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(key, list) or len(key) != len(shape):
+            raise ValueError(key)
+        return [_key_part(kind, value) for kind, value in zip(shape, key, strict=True)]
+    except (ValueError, TypeError, RecursionError):
+        raise ValidationFailed(
+            "The request is invalid.", {"cursor": ["Not a valid cursor."]}
+        ) from None

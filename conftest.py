@@ -160,12 +160,12 @@ def data_keys():
 
 @pytest.fixture
 def make_settings():
-    """Build ``Settings`` as a service would, from an environment of overrides."""
-    from shared.config import Settings
+    """Build every service's settings as a service would, from an environment of overrides."""
+    from tools.registry import settings_from_env
 
     def make(**env):
         base = {"HELPDESK_ENV": "test"}
         base.update({k: str(v) for k, v in env.items()})
-        return Settings.from_env(base)
+        return settings_from_env(base)
 
     return make

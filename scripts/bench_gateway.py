@@ -135,6 +135,7 @@ def serve_echo(project: bool) -> int:
 
     from nameko.rpc import rpc as nameko_rpc
 
+    from shared.config import Settings
     from shared.rpc import rpc as project_rpc
     from shared.runner import run_service
 
@@ -142,7 +143,7 @@ def serve_echo(project: bool) -> int:
         name = PROJECT_ECHO_SERVICE if project else ECHO_SERVICE
         echo = (project_rpc if project else nameko_rpc)(EchoService.echo)
 
-    return run_service(Echo.name, Echo, argv=[])
+    return run_service(Echo.name, Echo, Settings, argv=[])
 
 
 # ---------------------------------------------------------------- wrk

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.load_million_tickets import BENCH_USER, load  # noqa: E402
 from services.tickets import handlers  # noqa: E402
+from services.tickets.settings import TicketsSettings  # noqa: E402
 from services.tickets.unit_of_work import TicketsUnitOfWork  # noqa: E402
-from shared.config import Settings  # noqa: E402
 from shared.data_keys import keyring_from_settings  # noqa: E402
 from shared.db import Connections, make_engine  # noqa: E402
 from tools.migrate import drop_database, upgrade  # noqa: E402
@@ -222,7 +222,7 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
     args = parser.parse_args(argv)
     # A local measurement: development unless the environment says otherwise.
-    settings = Settings.from_env({"HELPDESK_ENV": "development", **os.environ})
+    settings = TicketsSettings.from_env({"HELPDESK_ENV": "development", **os.environ})
     server = args.server or settings.tickets_database_url
     keyring = keyring_from_settings(settings)
 

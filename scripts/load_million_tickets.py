@@ -25,9 +25,9 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from services.tickets.settings import TicketsSettings
 from services.tickets.tables import ENCRYPTED_COLUMNS, SEALED_CONTEXT
 from shared.catalog import DEFAULT_FEATURES, PRIORITIES, PRIORITY_BY_ISSUE_TYPE
-from shared.config import Settings
 from shared.crypto import sealed_columns
 from shared.data_keys import keyring_from_settings
 
@@ -243,7 +243,7 @@ def main(argv=None) -> int:
     parser.add_argument("--keep-indexes", action="store_true")
     args = parser.parse_args(argv)
     # A local measurement: development unless the environment says otherwise.
-    settings = Settings.from_env({"HELPDESK_ENV": "development", **os.environ})
+    settings = TicketsSettings.from_env({"HELPDESK_ENV": "development", **os.environ})
     url = args.database_url or settings.tickets_database_url
     first, last = load(
         url, args.count, keyring_from_settings(settings), args.seed, args.keep_indexes

@@ -35,8 +35,8 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.tickets import handlers, views  # noqa: E402
+from services.tickets.settings import TicketsSettings  # noqa: E402
 from services.tickets.unit_of_work import TicketsUnitOfWork  # noqa: E402
-from shared.config import Settings  # noqa: E402
 from shared.data_keys import keyring_from_settings  # noqa: E402
 from shared.db import Connections, make_engine  # noqa: E402
 from shared.rendering import render_markdown  # noqa: E402
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
-    settings = Settings.from_env({"HELPDESK_ENV": "development", **os.environ})
+    settings = TicketsSettings.from_env({"HELPDESK_ENV": "development", **os.environ})
     keyring = keyring_from_settings(settings)
     url = urlunsplit(
         urlsplit(settings.tickets_database_url)._replace(path="/helpdesk_measure_view")

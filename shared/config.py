@@ -1,6 +1,11 @@
 """Settings read from the environment, validated once at start-up.
 
-Every service and command builds one ``Settings`` with ``Settings.from_env()``.
+``Settings`` holds what every process shares (environment, addresses, broker,
+logging, data keys, the gateway's JWT and HTTP settings); a service declares its
+own settings in a subclass in its ``settings.py`` (``env_setting`` fields), so
+this module names no service. Every process builds its class's settings with
+``from_env()``; the tools build one class spanning every registered service
+(``tools.registry.settings_class``).
 ``HELPDESK_ENV`` unset means ``production``: the local defaults (guest broker,
 development JWT secret, the sign-in page) apply only when a process says
 ``development`` (loopback addresses only) or ``test``. Secrets have no production
@@ -19,10 +24,8 @@ import math
 import os
 import re
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from urllib.parse import parse_qs, urlsplit
-
-from shared.catalog import DEFAULT_FEATURES
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,8 @@ class ConfigError(ValueError):
     """A setting is missing or invalid; the message names the variable."""
 
 
-def _int(env, name, default, minimum=None, maximum=None):
+def env_int(env, name, default, minimum=None, maximum=None):
+    """``env[name]`` as a whole number within bounds, ``default`` when unset or empty."""
     raw = env.get(name)
     if raw in (None, ""):
         return default
@@ -49,7 +53,8 @@ def _int(env, name, default, minimum=None, maximum=None):
     return value
 
 
-def _float(env, name, default, minimum=0.0, maximum=None):
+def env_float(env, name, default, minimum=0.0, maximum=None):
+    """``env[name]`` as a finite number above ``minimum``, ``default`` when unset or empty."""
     raw = env.get(name)
     if raw in (None, ""):
         return default
@@ -66,23 +71,8 @@ def _float(env, name, default, minimum=0.0, maximum=None):
     return value
 
 
-def _features(raw: str | None):
-    """``key:Label,key2:Label 2`` -> tuple of (key, label)."""
-    if not raw:
-        return DEFAULT_FEATURES
-    features = []
-    for item in raw.split(","):
-        key, _, label = item.strip().partition(":")
-        key = key.strip()
-        if not key or not key.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(f"HELPDESK_FEATURES has an invalid key {key!r}")
-        features.append((key, label.strip() or key.replace("_", " ").title()))
-    if len({k for k, _ in features}) != len(features):
-        raise ConfigError("HELPDESK_FEATURES lists a key twice")
-    return tuple(features)
-
-
-def _postgres_url(name, raw):
+def postgres_url(name, raw):
+    """``raw`` checked to be a PostgreSQL URL naming a database (``ConfigError`` naming ``name``)."""
     parts = urlsplit(raw)
     if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
         raise ConfigError(f"{name} must be a postgresql:// URL, got scheme {parts.scheme!r}")
@@ -301,10 +291,14 @@ def _jwt_settings(env, environment: str) -> dict:
         "jwt_audience": env.get("HELPDESK_JWT_AUDIENCE") or None,
         "jwt_jwks_url": jwks_url,
         # Seconds between two fetches of the key set, however many unknown kids arrive.
-        "jwt_jwks_min_interval": _float(
+        "jwt_jwks_min_interval": env_float(
             env, "HELPDESK_JWT_JWKS_MIN_INTERVAL", Settings.jwt_jwks_min_interval, maximum=3600.0
         ),
     }
+
+
+def _declared(cls) -> list:
+    return [f for f in fields(cls) if "variable" in f.metadata]
 
 
 def _http_host(env, environment: str) -> str:
@@ -326,13 +320,6 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:  # a host name: it may resolve anywhere
         return False
-
-
-TRANSPORT_SETTINGS = (
-    "HELPDESK_AMQP_URL",
-    "HELPDESK_TICKETS_DATABASE_URL",
-    "HELPDESK_NOTIFICATIONS_DATABASE_URL",
-)
 
 
 def verified_transport(url: str) -> bool:
@@ -401,22 +388,63 @@ def sqlalchemy_url(url: str) -> str:
     return f"postgresql+psycopg://{rest}" if scheme != "postgresql+psycopg" else url
 
 
+def env_setting(variable: str, default, read=None, *, transport: bool = False):
+    """A settings field read from the environment variable ``variable``.
+
+    ``read(env, variable, default)`` returns the value, ``default`` when unset, and
+    raises ``ConfigError`` naming ``variable`` when it is invalid (``whole_number``,
+    ``number``, ``database_url``...); without one the raw string is taken.
+    ``transport``: a broker or database URL that production wants TLS-verified
+    (``check_transport``). A service's ``settings.py`` declares its settings so.
+    """
+    return field(
+        default=default,
+        metadata={"variable": variable, "read": read or _text, "transport": transport},
+    )
+
+
+def _text(env, name, default):
+    return env.get(name) or default
+
+
+def whole_number(minimum: int, maximum: int):
+    """A reader for ``env_setting``: a whole number from ``minimum`` to ``maximum``."""
+
+    def read(env, name, default):
+        return env_int(env, name, default, minimum, maximum)
+
+    return read
+
+
+def number(maximum: float, minimum: float = 0.0):
+    """A reader for ``env_setting``: a finite number above ``minimum``, at most ``maximum``."""
+
+    def read(env, name, default):
+        return env_float(env, name, default, minimum, maximum)
+
+    return read
+
+
+def database_url(variable: str, default: str):
+    """A PostgreSQL database's URL setting, checked for TLS in production."""
+    return env_setting(
+        variable,
+        default,
+        lambda env, name, fallback: postgres_url(name, env.get(name, fallback)),
+        transport=True,
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Every setting of every service; each service reads the ones it needs."""
+    """The settings every process shares; a service's own extend it (``env_setting``)."""
 
     # Unset means production: a deployment that forgets HELPDESK_ENV must not get the
     # development secret and sign-in page. make run and the tests say development/test.
     env: str = "production"
     http_host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_port: int = env_setting("HELPDESK_HTTP_PORT", 8080, whole_number(1, 65535))
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    tickets_database_url: str = "postgresql://root@127.0.0.1:5432/helpdesk_tickets"
-    notifications_database_url: str = "postgresql://root@127.0.0.1:5432/helpdesk_notifications"
-    tickets_per_day: int = 5
-    # An owner's messages per ticket in any rolling hour (support is not limited).
-    messages_per_hour: int = 20
-    features: tuple = DEFAULT_FEATURES
     # Read only by a process that verifies tokens (the gateway); None in the others.
     jwt_algorithm: str = "HS256"
     jwt_secret: str | None = DEV_JWT_SECRET
@@ -426,15 +454,17 @@ class Settings:
     # The host's JWKS (RS256/ES256): keys picked by the token's kid, refreshed on rotation.
     jwt_jwks_url: str | None = None
     jwt_jwks_min_interval: float = 30.0
-    rpc_timeout: float = 5.0
-    rpc_pool_size: int = 8
-    # Seconds a client has to send a request's head and body once it starts.
-    request_read_timeout: float = 10.0
+    # Bounded: a request must never wait longer than a person would.
+    rpc_timeout: float = env_setting("HELPDESK_RPC_TIMEOUT", 5.0, number(600.0))
+    rpc_pool_size: int = env_setting("HELPDESK_RPC_POOL_SIZE", 8, whole_number(1, 256))
+    # Seconds a client has to send a request's head and body once it starts: a slow
+    # client holds one of the gateway's few threads, so bounded, and short.
+    request_read_timeout: float = env_setting("HELPDESK_REQUEST_READ_TIMEOUT", 10.0, number(120.0))
     log_level: str = "INFO"
-    # Raw key material spec for the at-rest cipher; parsed by shared.crypto.
-    data_keys: str | None = None
-    data_key_file: str | None = None
-    data_active_key: str | None = None
+    # Raw key material spec for the at-rest cipher; parsed by shared.data_keys.
+    data_keys: str | None = env_setting("HELPDESK_DATA_KEYS", None)
+    data_key_file: str | None = env_setting("HELPDESK_DATA_KEY_FILE", None)
+    data_active_key: str | None = env_setting("HELPDESK_DATA_ACTIVE_KEY", None)
     # False only for measuring the cipher's cost; refused in production.
     data_encryption: bool = True
     # True only during an upgrade: open values under the old (row-only) binding.
@@ -448,15 +478,12 @@ class Settings:
     # Origins whose pages may call the API across origins (CORS); none by default.
     cors_origins: tuple = ()
     # The gateway's gunicorn: worker processes, threads each, and HTTPS (both or neither).
-    gateway_workers: int = 2
-    gateway_threads: int = 8
+    gateway_workers: int = env_setting("HELPDESK_GATEWAY_WORKERS", 2, whole_number(1, 256))
+    gateway_threads: int = env_setting("HELPDESK_GATEWAY_THREADS", 8, whole_number(1, 1024))
     # Where helpdesk-stream (live notices, an ASGI process) listens, on HELPDESK_HTTP_HOST.
-    stream_port: int = 8081
+    stream_port: int = env_setting("HELPDESK_STREAM_PORT", 8081, whole_number(1, 65535))
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
-    # How many instances of each service ``make run`` starts.
-    tickets_instances: int = 1
-    notifications_instances: int = 1
 
     @property
     def development(self) -> bool:
@@ -468,7 +495,11 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ=None, *, verifies_tokens: bool = True) -> Settings:
-        """Read and validate every ``HELPDESK_*`` variable; raise ``ConfigError``.
+        """Read and validate every setting of ``cls``; raise ``ConfigError``.
+
+        The fields declared with ``env_setting`` (here and in a service's subclass)
+        are read by their readers; the others, which depend on one another or on
+        the environment's name, below.
 
         ``verifies_tokens``: whether this process verifies (or mints) JWTs. True
         (the default) for the gateway and ``helpdesk-token``: the ``HELPDESK_JWT_*``
@@ -487,52 +518,27 @@ class Settings:
         log_level = env.get("HELPDESK_LOG_LEVEL", cls.log_level).upper()
         if log_level not in LOG_LEVELS:
             raise ConfigError(f"HELPDESK_LOG_LEVEL must be one of {LOG_LEVELS}, got {log_level!r}")
+        declared = _declared(cls)
         settings = cls(
             env=name,
             http_host=_http_host(env, name),
-            http_port=_int(env, "HELPDESK_HTTP_PORT", cls.http_port, 1, 65535),
             amqp_url=_amqp_url(env, name),
-            tickets_database_url=_postgres_url(
-                "HELPDESK_TICKETS_DATABASE_URL",
-                env.get("HELPDESK_TICKETS_DATABASE_URL", cls.tickets_database_url),
-            ),
-            notifications_database_url=_postgres_url(
-                "HELPDESK_NOTIFICATIONS_DATABASE_URL",
-                env.get("HELPDESK_NOTIFICATIONS_DATABASE_URL", cls.notifications_database_url),
-            ),
-            tickets_per_day=_int(env, "HELPDESK_TICKETS_PER_DAY", cls.tickets_per_day, 1, 10_000),
-            messages_per_hour=_int(
-                env, "HELPDESK_MESSAGES_PER_HOUR", cls.messages_per_hour, 1, 100_000
-            ),
-            features=_features(env.get("HELPDESK_FEATURES")),
             **jwt,
-            # Bounded: a request must never wait longer than a person would.
-            rpc_timeout=_float(env, "HELPDESK_RPC_TIMEOUT", cls.rpc_timeout, maximum=600.0),
-            rpc_pool_size=_int(env, "HELPDESK_RPC_POOL_SIZE", cls.rpc_pool_size, 1, 256),
-            # A slow client holds one of the gateway's few threads: bounded, and short.
-            request_read_timeout=_float(
-                env, "HELPDESK_REQUEST_READ_TIMEOUT", cls.request_read_timeout, maximum=120.0
-            ),
             log_level=log_level,
-            data_keys=env.get("HELPDESK_DATA_KEYS") or None,
-            data_key_file=env.get("HELPDESK_DATA_KEY_FILE") or None,
-            data_active_key=env.get("HELPDESK_DATA_ACTIVE_KEY") or None,
             data_encryption=_data_encryption(env, name),
             data_legacy_binding=_data_legacy_binding(env),
             frame_ancestors=_frame_ancestors(env.get("HELPDESK_FRAME_ANCESTORS")),
             cors_origins=_cors_origins(env.get("HELPDESK_CORS_ORIGINS"), name),
-            gateway_workers=_int(env, "HELPDESK_GATEWAY_WORKERS", cls.gateway_workers, 1, 256),
-            gateway_threads=_int(env, "HELPDESK_GATEWAY_THREADS", cls.gateway_threads, 1, 1024),
-            stream_port=_int(env, "HELPDESK_STREAM_PORT", cls.stream_port, 1, 65535),
-            tickets_instances=_int(env, "HELPDESK_TICKETS_INSTANCES", cls.tickets_instances, 1, 16),
-            notifications_instances=_int(
-                env, "HELPDESK_NOTIFICATIONS_INSTANCES", cls.notifications_instances, 1, 16
-            ),
             **_amqp_tls(env),
             **_tls(env),
+            **{
+                f.name: f.metadata["read"](env, f.metadata["variable"], f.default) for f in declared
+            },
         )
         # Those set: a process given no database URL (the gateway) connects to none.
-        check_transport(env, name, {var: env.get(var) for var in TRANSPORT_SETTINGS})
+        transport = ["HELPDESK_AMQP_URL"]
+        transport += [f.metadata["variable"] for f in declared if f.metadata["transport"]]
+        check_transport(env, name, {var: env.get(var) for var in transport})
         return settings
 
     @property

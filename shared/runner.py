@@ -19,7 +19,7 @@ import eventlet.hubs
 from nameko.runners import ServiceRunner
 
 import shared.green  # noqa: F401,I001  (must precede psycopg)
-from shared.config import ConfigError, Settings
+from shared.config import ConfigError
 from shared.data_keyring import DataKeyring
 from shared.data_keys import keyring_from_settings
 from shared.logging import configure_logging
@@ -48,8 +48,9 @@ def _wake_hub_on_signals() -> None:
     eventlet.spawn_n(drain)
 
 
-def run_service(name: str, service_cls, argv=None, on_start=None) -> int:
-    """Start ``service_cls`` until SIGINT/SIGTERM; return a process exit code."""
+def run_service(name: str, service_cls, settings_cls, argv=None, on_start=None) -> int:
+    """Start ``service_cls`` with ``settings_cls`` (its ``Settings`` subclass) from the
+    environment until SIGINT/SIGTERM; return a process exit code."""
     parser = argparse.ArgumentParser(prog=f"helpdesk-{name}", description=service_cls.__doc__)
     parser.add_argument(
         "--check", action="store_true", help="validate settings and code, then exit without serving"
@@ -57,7 +58,7 @@ def run_service(name: str, service_cls, argv=None, on_start=None) -> int:
     args = parser.parse_args(argv)
     try:
         # Only the gateway verifies tokens: a service neither reads nor holds the JWT settings.
-        settings = Settings.from_env(verifies_tokens=False)
+        settings = settings_cls.from_env(verifies_tokens=False)
     except ConfigError as exc:
         print(f"helpdesk-{name}: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from shared.config import Settings
+from tools import registry
 from tools.localrun import ROOT, free_port, process_specs, start, stop
 from tools.setup import declare_queues
 
@@ -103,7 +104,7 @@ class Stack:
         self.stream_url = f"http://127.0.0.1:{self.stream_port}"
         self.log_dir = LOG_ROOT / tag
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.settings = Settings.from_env(self.env, verifies_tokens=False)
+        self.settings = registry.settings_from_env(self.env, verifies_tokens=False)
         self.specs = process_specs(self.settings)
         self.procs = {}
         self._declared = False

@@ -63,7 +63,7 @@ def process_specs(
     With ``front_gateway_port`` (``make run``), the gateway listens there and
     ``tools.localfront`` takes ``HELPDESK_HTTP_PORT``, routing to both.
     """
-    settings = Settings() if settings is None else settings
+    settings = registry.settings_class()() if settings is None else settings
     specs = [
         ProcessSpec(service.name, i, (str(BIN / service.command),))
         for service in registry.services()
@@ -118,7 +118,7 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("HELPDESK_ENV", "development")
     try:
-        settings = Settings.from_env(env)
+        settings = registry.settings_from_env(env)
     except ConfigError as exc:
         print(f"make run: configuration error: {exc}", file=sys.stderr)
         return 2

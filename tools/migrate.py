@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from shared.config import ConfigError, Settings, sqlalchemy_url
+from shared.config import ConfigError, sqlalchemy_url
 from tools import registry
 
 
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown service(s): {', '.join(sorted(unknown))}")
     try:
-        settings = Settings.from_env(verifies_tokens=False)
+        settings = registry.settings_from_env(verifies_tokens=False)
     except ConfigError as exc:
         print(f"helpdesk-migrate: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,8 @@
 """The one list of services the tools work on, and what each declares of itself.
 
 A service that owns a database has a ``manifest.py`` beside its ``service.py`` with
-``NAME``, ``DATABASE_SETTING`` and ``INSTANCES_SETTING`` (``Settings`` attributes),
+``NAME``, ``SETTINGS`` (its ``shared.config.Settings`` subclass, from its
+``settings.py``), ``DATABASE_SETTING`` and ``INSTANCES_SETTING`` (attributes of it),
 ``MIGRATIONS`` (its Alembic folder), ``ENCRYPTED_COLUMNS`` and ``SEALED_CONTEXT``
 (what key rotation walks, and what each value is bound to) and ``EVENT_QUEUES`` (the kombu queues it consumes, declared by ``helpdesk-setup``
 before anything publishes). Adding a service is one line in ``MANIFESTS``.
@@ -25,6 +26,7 @@ class Service:
     """What the tools need to know of one service (from its ``manifest.py``)."""
 
     name: str
+    settings: type
     database_setting: str
     instances_setting: str
     migrations: Path
@@ -50,6 +52,7 @@ def _load(module_name: str) -> Service:
     module = importlib.import_module(module_name)
     return Service(
         name=module.NAME,
+        settings=module.SETTINGS,
         database_setting=module.DATABASE_SETTING,
         instances_setting=module.INSTANCES_SETTING,
         migrations=Path(module.MIGRATIONS),
@@ -63,6 +66,25 @@ def _load(module_name: str) -> Service:
 def services() -> tuple[Service, ...]:
     """Every registered service, in ``MANIFESTS`` order."""
     return tuple(_load(name) for name in MANIFESTS)
+
+
+def settings_class() -> type:
+    """One ``Settings`` class with every registered service's settings.
+
+    For the tools that span services (set-up, migrations, key rotation, ``make
+    run``) and the tests: each service's process reads only its own class.
+    """
+    return _joined(tuple(dict.fromkeys(service.settings for service in services())))
+
+
+@functools.cache
+def _joined(bases: tuple) -> type:
+    return dataclass(frozen=True)(type("HelpdeskSettings", bases, {"__module__": __name__}))
+
+
+def settings_from_env(environ=None, **kwargs):
+    """Every registered service's settings from the environment (``Settings.from_env``)."""
+    return settings_class().from_env(environ, **kwargs)
 
 
 def names() -> tuple[str, ...]:

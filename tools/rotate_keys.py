@@ -267,7 +267,7 @@ def main(argv=None) -> int:
         parser.error("--batch must be from 1 to 10000")
     services = args.services or list(registry.names())
     try:
-        settings = Settings.from_env(verifies_tokens=False)
+        settings = registry.settings_from_env(verifies_tokens=False)
         keyring = keyring_from_settings(settings)
     except (ConfigError, ValueError) as exc:
         print(f"helpdesk-rotate-keys: configuration error: {exc}", file=sys.stderr)

@@ -16,10 +16,11 @@ import ssl
 import sys
 import tempfile
 
-from shared.config import ConfigError, Settings
+from services.gateway.settings import GatewaySettings
+from shared.config import ConfigError
 
 try:
-    _settings = Settings.from_env()
+    _settings = GatewaySettings.from_env()
 except ConfigError as _exc:
     print(f"helpdesk-gateway: configuration error: {_exc}", file=sys.stderr)
     sys.exit(2)

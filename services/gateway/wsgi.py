@@ -8,11 +8,12 @@ import sys
 
 from services.gateway.app import create_app
 from services.gateway.rpc import RpcClients
-from shared.config import ConfigError, Settings
+from services.gateway.settings import GatewaySettings
+from shared.config import ConfigError
 from shared.logging import configure_logging
 
 try:
-    settings = Settings.from_env()
+    settings = GatewaySettings.from_env()
 except ConfigError as exc:  # gunicorn_conf checks first; this guards other WSGI servers
     print(f"helpdesk-gateway: configuration error: {exc}", file=sys.stderr)
     raise SystemExit(2) from None

@@ -14,7 +14,8 @@ import argparse
 import sys
 
 from services.tickets.repository import RENDERED_TEXT, TicketRepository
-from shared.config import ConfigError, Settings
+from services.tickets.settings import TicketsSettings
+from shared.config import ConfigError
 from shared.crypto import Keyring
 from shared.data_keys import keyring_from_settings
 from shared.db import make_engine
@@ -45,7 +46,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=200, help="rows per transaction")
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env(verifies_tokens=False)
+        settings = TicketsSettings.from_env(verifies_tokens=False)
         keyring = keyring_from_settings(settings)
     except (ConfigError, ValueError) as exc:
         print(f"fill_html: configuration error: {exc}", file=sys.stderr)

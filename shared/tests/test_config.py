@@ -2,10 +2,20 @@
 
 import logging
 import ssl
+from dataclasses import dataclass
 
 import pytest
 
-from shared.config import DEV_JWT_SECRET, ConfigError, Settings, sqlalchemy_url
+from shared.config import (
+    DEV_JWT_SECRET,
+    ConfigError,
+    Settings,
+    database_url,
+    env_setting,
+    number,
+    sqlalchemy_url,
+    whole_number,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -19,11 +29,6 @@ def test_local_defaults_match_the_contract():
     assert s.env == "development"
     assert s.http_port == 8080
     assert s.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
-    assert s.tickets_database_url == "postgresql://root@127.0.0.1:5432/helpdesk_tickets"
-    assert s.notifications_database_url == (
-        "postgresql://root@127.0.0.1:5432/helpdesk_notifications"
-    )
-    assert s.tickets_per_day == 5
     assert s.jwt_algorithm == "HS256" and s.jwt_secret == DEV_JWT_SECRET
 
 
@@ -89,15 +94,8 @@ def test_only_a_token_verifying_process_needs_the_jwt_settings():
         ({"HELPDESK_ENV": "staging"}, "HELPDESK_ENV"),
         ({"HELPDESK_HTTP_PORT": "eighty"}, "HELPDESK_HTTP_PORT"),
         ({"HELPDESK_HTTP_PORT": "70000"}, "HELPDESK_HTTP_PORT"),
-        ({"HELPDESK_TICKETS_PER_DAY": "0"}, "HELPDESK_TICKETS_PER_DAY"),
-        ({"HELPDESK_MESSAGES_PER_HOUR": "0"}, "HELPDESK_MESSAGES_PER_HOUR"),
-        ({"HELPDESK_MESSAGES_PER_HOUR": "twenty"}, "HELPDESK_MESSAGES_PER_HOUR"),
         ({"HELPDESK_JWT_ALGORITHM": "none"}, "HELPDESK_JWT_ALGORITHM"),
         ({"HELPDESK_JWT_ALGORITHM": "RS256"}, "HELPDESK_JWT_PUBLIC_KEY"),
-        ({"HELPDESK_TICKETS_DATABASE_URL": "mysql://x/y"}, "HELPDESK_TICKETS_DATABASE_URL"),
-        ({"HELPDESK_NOTIFICATIONS_DATABASE_URL": "postgresql://h:5432/"}, "name a database"),
-        ({"HELPDESK_FEATURES": "a:A,a:B"}, "twice"),
-        ({"HELPDESK_FEATURES": "bad key!:X"}, "invalid key"),
         ({"HELPDESK_RPC_TIMEOUT": "-1"}, "HELPDESK_RPC_TIMEOUT"),
         ({"HELPDESK_RPC_TIMEOUT": "nan"}, "finite"),
         ({"HELPDESK_RPC_TIMEOUT": "inf"}, "finite"),
@@ -105,8 +103,6 @@ def test_only_a_token_verifying_process_needs_the_jwt_settings():
         ({"HELPDESK_JWT_ALGORITHM": "ES256", "HELPDESK_JWT_PUBLIC_KEY": "garbage"}, "ES256"),
         ({"HELPDESK_GATEWAY_WORKERS": "zero"}, "HELPDESK_GATEWAY_WORKERS"),
         ({"HELPDESK_GATEWAY_THREADS": "0"}, "HELPDESK_GATEWAY_THREADS"),
-        ({"HELPDESK_TICKETS_INSTANCES": "17"}, "HELPDESK_TICKETS_INSTANCES"),
-        ({"HELPDESK_NOTIFICATIONS_INSTANCES": "two"}, "HELPDESK_NOTIFICATIONS_INSTANCES"),
         ({"HELPDESK_TLS_CERT_FILE": "/c.pem"}, "HELPDESK_TLS_KEY_FILE"),
     ],
 )
@@ -122,20 +118,63 @@ def test_process_counts_are_validated_settings_too():
             **LOCAL,
             "HELPDESK_GATEWAY_WORKERS": "3",
             "HELPDESK_GATEWAY_THREADS": "4",
-            "HELPDESK_TICKETS_INSTANCES": "2",
-            "HELPDESK_NOTIFICATIONS_INSTANCES": "3",
         }
     )
     assert (s.gateway_workers, s.gateway_threads) == (3, 4)
-    assert (s.tickets_instances, s.notifications_instances) == (2, 3)
     defaults = Settings.from_env(LOCAL)
     assert (defaults.gateway_workers, defaults.gateway_threads) == (2, 8)
-    assert (defaults.tickets_instances, defaults.notifications_instances) == (1, 1)
 
 
-def test_features_are_configuration():
-    s = Settings.from_env({**LOCAL, "HELPDESK_FEATURES": "exports:Data exports, sso"})
-    assert s.features == (("exports", "Data exports"), ("sso", "Sso"))
+@dataclass(frozen=True)
+class ExampleSettings(Settings):
+    """A service's settings as its settings.py declares them."""
+
+    example_database_url: str = database_url(
+        "HELPDESK_EXAMPLE_DATABASE_URL", "postgresql://root@127.0.0.1:5432/helpdesk_example"
+    )
+    example_per_day: int = env_setting("HELPDESK_EXAMPLE_PER_DAY", 5, whole_number(1, 10))
+    example_delay: float = env_setting("HELPDESK_EXAMPLE_DELAY", 1.5, number(60.0))
+    example_name: str = env_setting("HELPDESK_EXAMPLE_NAME", "desk")
+
+
+def test_a_service_declares_its_own_settings_read_and_validated_with_the_shared_ones():
+    defaults = ExampleSettings.from_env(LOCAL)
+    assert defaults.example_database_url.endswith("/helpdesk_example")
+    assert (defaults.example_per_day, defaults.example_delay, defaults.example_name) == (
+        5,
+        1.5,
+        "desk",
+    )
+    assert defaults.http_port == 8080 and defaults.amqp_url.startswith("amqp://guest")
+    s = ExampleSettings.from_env(
+        {
+            **LOCAL,
+            "HELPDESK_EXAMPLE_PER_DAY": "7",
+            "HELPDESK_EXAMPLE_DELAY": "0.25",
+            "HELPDESK_EXAMPLE_NAME": "support",
+            "HELPDESK_EXAMPLE_DATABASE_URL": "postgresql://u@db/other",
+        }
+    )
+    assert (s.example_per_day, s.example_delay, s.example_name) == (7, 0.25, "support")
+    assert s.example_database_url == "postgresql://u@db/other"
+    # The shared class has none of them.
+    assert not hasattr(Settings.from_env(LOCAL), "example_per_day")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HELPDESK_EXAMPLE_PER_DAY": "11"}, "HELPDESK_EXAMPLE_PER_DAY must be between 1 and 10"),
+        ({"HELPDESK_EXAMPLE_PER_DAY": "many"}, "HELPDESK_EXAMPLE_PER_DAY must be a whole number"),
+        ({"HELPDESK_EXAMPLE_DELAY": "0"}, "HELPDESK_EXAMPLE_DELAY must be greater than 0"),
+        ({"HELPDESK_EXAMPLE_DELAY": "nan"}, "HELPDESK_EXAMPLE_DELAY must be a finite number"),
+        ({"HELPDESK_EXAMPLE_DATABASE_URL": "mysql://x/y"}, "HELPDESK_EXAMPLE_DATABASE_URL"),
+        ({"HELPDESK_EXAMPLE_DATABASE_URL": "postgresql://h:5432/"}, "name a database"),
+    ],
+)
+def test_a_service_setting_that_is_invalid_names_its_variable(env, message):
+    with pytest.raises(ConfigError, match=message):
+        ExampleSettings.from_env({**LOCAL, **env})
 
 
 def test_an_unset_environment_is_production_not_development():
@@ -179,36 +218,33 @@ PRODUCTION_SERVICE = {"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": "x" *
     ("variable", "url"),
     [
         ("HELPDESK_AMQP_URL", "amqp://tickets:pw@rabbitmq:5672/helpdesk"),
-        ("HELPDESK_TICKETS_DATABASE_URL", "postgresql://t:pw@postgres/helpdesk_tickets"),
-        (
-            "HELPDESK_NOTIFICATIONS_DATABASE_URL",
-            "postgresql://n:pw@postgres/helpdesk_notifications?sslmode=require",
-        ),
-        ("HELPDESK_TICKETS_DATABASE_URL", "postgresql://t:pw@postgres/h?sslmode=verify-ca"),
+        ("HELPDESK_EXAMPLE_DATABASE_URL", "postgresql://t:pw@postgres/helpdesk_example"),
+        ("HELPDESK_EXAMPLE_DATABASE_URL", "postgresql://n:pw@postgres/h?sslmode=require"),
+        ("HELPDESK_EXAMPLE_DATABASE_URL", "postgresql://t:pw@postgres/h?sslmode=verify-ca"),
     ],
 )
 def test_production_refuses_backends_without_verified_tls(variable, url, caplog):
     env = {**PRODUCTION_SERVICE, "HELPDESK_AMQP_URL": "amqps://t:pw@rabbitmq:5671/h", variable: url}
     with pytest.raises(ConfigError, match=f"{variable} must be TLS-verified in production"):
-        Settings.from_env(env)
+        ExampleSettings.from_env(env)
     with pytest.raises(ConfigError, match="true or false"):
-        Settings.from_env({**env, "HELPDESK_ALLOW_UNVERIFIED_TRANSPORT": "yes please"})
+        ExampleSettings.from_env({**env, "HELPDESK_ALLOW_UNVERIFIED_TRANSPORT": "yes please"})
     # The explicit opt-out starts, and says so as a warning naming the setting.
     caplog.set_level(logging.WARNING, logger="shared.config")
-    Settings.from_env({**env, "HELPDESK_ALLOW_UNVERIFIED_TRANSPORT": "true"})
+    ExampleSettings.from_env({**env, "HELPDESK_ALLOW_UNVERIFIED_TRANSPORT": "true"})
     (record,) = [r for r in caplog.records if r.name == "shared.config"]
     assert record.levelno == logging.WARNING and variable in record.getMessage()
     # Development and test are not production: plain local connections are fine.
-    Settings.from_env({"HELPDESK_ENV": "test", variable: url})
+    ExampleSettings.from_env({"HELPDESK_ENV": "test", variable: url})
 
 
 def test_production_accepts_verified_tls_backends(caplog):
-    settings = Settings.from_env(
+    settings = ExampleSettings.from_env(
         {
             **PRODUCTION_SERVICE,
             "HELPDESK_AMQP_URL": "amqps://tickets:pw@rabbitmq:5671/helpdesk",
-            "HELPDESK_TICKETS_DATABASE_URL": (
-                "postgresql://t:pw@postgres/helpdesk_tickets?sslmode=verify-full&sslrootcert=/ca"
+            "HELPDESK_EXAMPLE_DATABASE_URL": (
+                "postgresql://t:pw@postgres/helpdesk_example?sslmode=verify-full&sslrootcert=/ca"
             ),
         }
     )

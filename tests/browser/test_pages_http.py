@@ -15,8 +15,8 @@ import requests
 from falcon import testing
 
 from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
 from services.gateway.tests.fakes import FakeClients
-from shared.config import Settings
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +42,7 @@ def policy(header: str) -> dict:
 
 
 def app_client(env: str, **extra) -> testing.TestClient:
-    settings = Settings.from_env(
+    settings = GatewaySettings.from_env(
         {
             "HELPDESK_ENV": env,
             "HELPDESK_JWT_SECRET": SECRET,

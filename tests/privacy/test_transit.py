@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from kombu import Connection, Exchange, Queue
 
+from services.tickets.settings import TicketsSettings
 from shared.config import ConfigError, Settings
 from shared.db import make_engine
 from shared.events import declare_topology
@@ -82,7 +83,9 @@ def test_verify_full_refuses_a_server_our_ca_did_not_sign(tls_postgres, pki):
 def test_a_service_database_migrates_and_is_used_over_tls(tls_postgres, pki):
     """The settings, the migration command and the engine all take the TLS URL as is."""
     url = tls_postgres.url("helpdesk_tls_tickets", sslmode="verify-full", sslrootcert=pki["ca"])
-    settings = Settings.from_env({"HELPDESK_ENV": "test", "HELPDESK_TICKETS_DATABASE_URL": url})
+    settings = TicketsSettings.from_env(
+        {"HELPDESK_ENV": "test", "HELPDESK_TICKETS_DATABASE_URL": url}
+    )
     upgrade("tickets", settings.tickets_database_url)
     engine = make_engine(settings.tickets_database_url, pool_size=1)
     try:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from shared.config import Settings
+from shared.config import ConfigError, Settings
 from tools import registry
 from tools.localrun import BIN, ROOT, process_specs
 
@@ -19,8 +19,10 @@ def test_every_service_with_a_database_is_registered_and_declares_itself():
     assert set(registry.names()) == with_migrations == {"tickets", "notifications"}
     for service in registry.services():
         assert (service.migrations / "env.py").is_file()
-        assert service.database_url(Settings()).endswith(f"/helpdesk_{service.name}")
-        assert service.instances(Settings()) == 1
+        assert issubclass(service.settings, Settings)
+        defaults = service.settings()
+        assert service.database_url(defaults).endswith(f"/helpdesk_{service.name}")
+        assert service.instances(defaults) == 1
         assert service.encrypted_columns, service.name
         assert (BIN / service.command).exists()
     queues = {queue.name for queue in registry.event_queues()}
@@ -28,7 +30,7 @@ def test_every_service_with_a_database_is_registered_and_declares_itself():
 
 
 def test_make_run_starts_each_service_as_often_as_its_instances_setting_says():
-    settings = Settings.from_env(
+    settings = registry.settings_from_env(
         {
             "HELPDESK_ENV": "development",
             "HELPDESK_TICKETS_INSTANCES": "2",
@@ -51,6 +53,20 @@ def test_make_run_starts_each_service_as_often_as_its_instances_setting_says():
         (str(BIN / "helpdesk-gateway"),),
         (str(BIN / "helpdesk-stream"),),
     }
+
+
+def test_the_tools_settings_hold_every_service_s_and_validate_each():
+    settings = registry.settings_from_env({"HELPDESK_ENV": "test"}, verifies_tokens=False)
+    for service in registry.services():
+        assert isinstance(settings, service.settings)
+        assert service.database_url(settings) == service.database_url(service.settings())
+    production = {"HELPDESK_ENV": "production", "HELPDESK_AMQP_URL": "amqps://u:p@mq:5671/h"}
+    for service in registry.services():
+        variable = f"HELPDESK_{service.name.upper()}_DATABASE_URL"
+        with pytest.raises(ConfigError, match=f"{variable} must be TLS-verified"):
+            registry.settings_from_env(
+                {**production, variable: "postgresql://u@db/x"}, verifies_tokens=False
+            )
 
 
 def _imports(path) -> set[str]:

@@ -11,6 +11,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from services.tickets.settings import TicketsSettings
 from shared.crypto import (
     Binding,
     Keyring,
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.integration
 
 # Declared as a service's manifest.py would: the commands find "scratch" here.
 NAME = "scratch"
+SETTINGS = TicketsSettings
 DATABASE_SETTING = "tickets_database_url"
 INSTANCES_SETTING = "tickets_instances"
 MIGRATIONS = "."

@@ -16,7 +16,7 @@ from nameko.testing.utils import get_container
 
 from services.tickets.service import TicketsService
 from services.tickets.tests.integration.conftest import USER, new_ticket_fields, run_entrypoint
-from shared.config import Settings
+from services.tickets.settings import TicketsSettings
 from shared.outbox import OutboxRelay
 
 
@@ -35,7 +35,7 @@ class CrashingTickets(TicketsService):
 
 
 def main() -> int:
-    runner = ServiceRunner(Settings.from_env().nameko_config())
+    runner = ServiceRunner(TicketsSettings.from_env().nameko_config())
     runner.add_service(CrashingTickets)
     runner.start()
     container = get_container(runner, CrashingTickets)

@@ -1,0 +1,67 @@
+"""The tickets service's settings: the contract's defaults, each variable validated."""
+
+import pytest
+
+from services.gateway.settings import GatewaySettings
+from services.tickets.settings import TicketsSettings
+from shared.config import ConfigError
+
+pytestmark = pytest.mark.unit
+
+LOCAL = {"HELPDESK_ENV": "development"}
+
+
+def test_local_defaults_match_the_contract():
+    s = TicketsSettings.from_env(LOCAL, verifies_tokens=False)
+    assert s.tickets_database_url == "postgresql://root@127.0.0.1:5432/helpdesk_tickets"
+    assert (s.tickets_per_day, s.messages_per_hour, s.tickets_instances) == (5, 20, 1)
+    assert ("reports", "Reports") in s.features
+
+
+def test_the_catalog_settings_read_as_the_gateway_reads_them():
+    env = {
+        **LOCAL,
+        "HELPDESK_FEATURES": "exports:Data exports, sso",
+        "HELPDESK_TICKETS_PER_DAY": "7",
+        "HELPDESK_MESSAGES_PER_HOUR": "3",
+        "HELPDESK_TICKETS_INSTANCES": "2",
+    }
+    s = TicketsSettings.from_env(env, verifies_tokens=False)
+    assert s.features == (("exports", "Data exports"), ("sso", "Sso"))
+    assert (s.tickets_per_day, s.messages_per_hour, s.tickets_instances) == (7, 3, 2)
+    gateway = GatewaySettings.from_env(env)
+    assert (gateway.features, gateway.tickets_per_day, gateway.messages_per_hour) == (
+        s.features,
+        7,
+        3,
+    )
+    # The gateway holds no tickets database URL: it connects to none.
+    assert not hasattr(gateway, "tickets_database_url")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HELPDESK_TICKETS_PER_DAY": "0"}, "HELPDESK_TICKETS_PER_DAY"),
+        ({"HELPDESK_MESSAGES_PER_HOUR": "0"}, "HELPDESK_MESSAGES_PER_HOUR"),
+        ({"HELPDESK_MESSAGES_PER_HOUR": "twenty"}, "HELPDESK_MESSAGES_PER_HOUR"),
+        ({"HELPDESK_TICKETS_DATABASE_URL": "mysql://x/y"}, "HELPDESK_TICKETS_DATABASE_URL"),
+        ({"HELPDESK_TICKETS_DATABASE_URL": "postgresql://h:5432/"}, "name a database"),
+        ({"HELPDESK_FEATURES": "a:A,a:B"}, "HELPDESK_FEATURES lists a key twice"),
+        ({"HELPDESK_FEATURES": "bad key!:X"}, "HELPDESK_FEATURES has an invalid key"),
+        ({"HELPDESK_TICKETS_INSTANCES": "17"}, "HELPDESK_TICKETS_INSTANCES"),
+    ],
+)
+def test_invalid_settings_name_the_variable(env, message):
+    with pytest.raises(ConfigError, match=message):
+        TicketsSettings.from_env({**LOCAL, **env}, verifies_tokens=False)
+
+
+def test_production_wants_the_tickets_database_over_verified_tls():
+    env = {
+        "HELPDESK_ENV": "production",
+        "HELPDESK_AMQP_URL": "amqps://t:pw@rabbitmq:5671/h",
+        "HELPDESK_TICKETS_DATABASE_URL": "postgresql://t:pw@postgres/helpdesk_tickets",
+    }
+    with pytest.raises(ConfigError, match="HELPDESK_TICKETS_DATABASE_URL must be TLS-verified"):
+        TicketsSettings.from_env(env, verifies_tokens=False)

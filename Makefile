@@ -39,8 +39,10 @@ unit: $(STAMP)
 
 ## Test tools from Debian's packages: Chromium for the browser tests (Playwright's own
 ## download is unreachable), docker-compose to validate the compose file offline, and
-## HAProxy to test the shipped load-balancer config in front of real gateways.
-TEST_TOOLS := chromium docker-compose haproxy
+## HAProxy to test the shipped load-balancer config in front of real gateways, and npm,
+## which installs axe-core (pinned in tests/browser/package-lock.json) for the
+## accessibility checks.
+TEST_TOOLS := chromium docker-compose haproxy npm
 test-deps:
 	@missing=""; for t in $(TEST_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \

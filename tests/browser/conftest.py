@@ -13,6 +13,8 @@ Screenshots go to ``artifacts/screenshots/`` (git-ignored).
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess  # nosec B404 - npm ci, pinned by the lock file, installs axe-core
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+# axe-core, the accessibility checker the tests inject into pages: from the npm
+# registry, the version pinned in package.json and package-lock.json beside this file.
+NPM_PROJECT = Path(__file__).resolve().parent
+AXE_SCRIPT = NPM_PROJECT / "node_modules" / "axe-core" / "axe.min.js"
+# The system colour settings the pages follow (prefers-color-scheme).
+SCHEMES = ("light", "dark")
 VIEWPORTS = {
     "laptop": {"viewport": {"width": 1280, "height": 800}},
     "phone": {
@@ -64,7 +72,7 @@ class Watched:
 def browser():
     """One headless Chromium for the session."""
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM} (run `make browser-deps`)")
+        pytest.fail(f"Chromium is not installed at {CHROMIUM} (run `make test-deps`)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -75,7 +83,8 @@ def browser():
 
 @pytest.fixture
 def open_page(browser, stack):
-    """``open_page(path, token=None, device="laptop", on=stack, base=None)`` → ``Watched``.
+    """``open_page(path, token=None, device="laptop", on=stack, base=None, scheme="light")``
+    → ``Watched``; ``scheme`` is the system's colour setting the page sees (light or dark).
 
     The token is handed over as the ``#token=`` fragment, as a host platform would.
     Pages open on the stack's gateway (whose stream path answers 204, so the bell
@@ -84,9 +93,14 @@ def open_page(browser, stack):
     contexts = []
 
     def open_(
-        path: str, token: str | None = None, device: str = "laptop", on=None, base=None
+        path: str,
+        token: str | None = None,
+        device: str = "laptop",
+        on=None,
+        base=None,
+        scheme: str = "light",
     ) -> Watched:
-        context = browser.new_context(**VIEWPORTS[device])
+        context = browser.new_context(**VIEWPORTS[device], color_scheme=scheme)
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
@@ -123,6 +137,54 @@ def shoot():
         return path
 
     return take
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> str:
+    """axe-core's script; ``npm ci`` installs it from the npm registry on first use
+    (a clean machine has no ``node_modules``; ``make test-deps`` installs npm)."""
+    if not AXE_SCRIPT.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("npm is not installed (run `make test-deps`): it installs axe-core")
+        subprocess.run(  # nosec B603 - a fixed command, no shell
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=NPM_PROJECT,
+            check=True,
+            timeout=600,
+        )
+    return AXE_SCRIPT.read_text()
+
+
+@pytest.fixture
+def axe(axe_script):
+    """``axe(page, what)``: run axe-core's WCAG 2 A/AA rules on the page as it is now
+    (open shadow roots included) and fail on any serious or critical violation."""
+
+    def check(page, what: str) -> list:
+        if not page.evaluate("typeof window.axe === 'object'"):
+            # Evaluated through the DevTools protocol: the pages' CSP (script-src
+            # 'self') governs the pages' own scripts, not the test's.
+            page.evaluate(axe_script)
+        violations = page.evaluate(
+            """async () => {
+              const result = await axe.run(document, {
+                runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+                resultTypes: ["violations"],
+              });
+              return result.violations.map((v) => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(" ")}: ${n.failureSummary}`),
+              }));
+            }"""
+        )
+        serious = [v for v in violations if v["impact"] in ("serious", "critical")]
+        assert not serious, f"{what}: " + "\n".join(
+            f"{v['impact']} {v['id']} ({v['help']}): " + " | ".join(v["nodes"]) for v in serious
+        )
+        return violations
+
+    return check
 
 
 @pytest.fixture

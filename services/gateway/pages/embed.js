@@ -265,19 +265,34 @@
     return root;
   }
 
-  // Custom properties the host may set (documented in docs/embedding.md).
+  // Custom properties the host may set (documented in docs/embedding.md). Where the
+  // host sets none, the defaults follow the system's light or dark setting; every
+  // default text colour meets WCAG AA (4.5:1) on the panel in both.
   const THEME = `
     :host {
+      color-scheme: light dark;
       --_accent: var(--helpdesk-accent, #2457c5);
       --_text: var(--helpdesk-text, #1d2330);
       --_muted: var(--helpdesk-muted, #5b6475);
       --_bg: var(--helpdesk-bg, #ffffff);
       --_border: var(--helpdesk-border, #d5d9e2);
       --_badge: var(--helpdesk-badge, #c62828);
+      --_on-badge: var(--helpdesk-on-badge, #ffffff);
       --_radius: var(--helpdesk-radius, 8px);
       --_font: var(--helpdesk-font, system-ui, -apple-system, "Segoe UI", sans-serif);
       font-family: var(--_font);
       color: var(--_text);
+    }
+    @media (prefers-color-scheme: dark) {
+      :host {
+        --_accent: var(--helpdesk-accent, #8fa8ff);
+        --_text: var(--helpdesk-text, #e7eaf0);
+        --_muted: var(--helpdesk-muted, #a0a8b8);
+        --_bg: var(--helpdesk-bg, #171d27);
+        --_border: var(--helpdesk-border, #2c3444);
+        --_badge: var(--helpdesk-badge, #ff8a8a);
+        --_on-badge: var(--helpdesk-on-badge, #0b0f17);
+      }
     }
     .visually-hidden {
       position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0;
@@ -298,7 +313,7 @@
     .toggle svg { width: 22px; height: 22px; fill: currentColor; }
     .badge {
       position: absolute; top: 2px; right: 0; min-width: 18px; height: 18px; padding: 0 5px;
-      box-sizing: border-box; border-radius: 9px; background: var(--_badge); color: #fff;
+      box-sizing: border-box; border-radius: 9px; background: var(--_badge); color: var(--_on-badge);
       font-size: 11px; font-weight: 700; line-height: 18px; text-align: center;
     }
     .badge[hidden] { display: none; }
@@ -576,6 +591,19 @@
       return h("li", { class: `message${error ? " error" : ""}`, role: error ? "alert" : null, text });
     }
 
+    /** "Try again" for a list that failed to load; keeps focus in the panel. */
+    retryButton() {
+      const button = h("button", { type: "button", class: "text retry", text: "Try again" });
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        button.textContent = "Trying again…";
+        await this.loadList();
+        // The button went with the old list: focus stays in the element, not on <body>.
+        if (!button.isConnected && this.shadowRoot.activeElement === null) this._toggle.focus();
+      });
+      return button;
+    }
+
     async loadList() {
       if (!this._list.childElementCount) this._list.append(this.message("Loading notifications…"));
       let data;
@@ -583,7 +611,10 @@
         data = await call(this, `/notifications?limit=${LIST_LIMIT}`);
       } catch (error) {
         const why = this.showError(error);
-        this._list.replaceChildren(this.message(`Notifications are ${why === "sign-in needed" ? "not available until you sign in again" : "unavailable right now"}.`, true));
+        const failed = this.message(`Notifications are ${why === "sign-in needed" ? "not available until you sign in again" : "unavailable right now"}.`, true);
+        // Another try can mend anything but a refused token (the host must give a new one).
+        if (why !== "sign-in needed") failed.append(" ", this.retryButton());
+        this._list.replaceChildren(failed);
         return;
       }
       this.showCount(data.unread_count);
@@ -614,7 +645,7 @@
             type: "button",
             class: "text",
             text: "Mark read",
-            "aria-label": `Mark “${notice.title}” as read`,
+            "aria-label": `Mark read: ${notice.title}`, // the visible words first (WCAG 2.5.3)
             onclick: () => this.markRead(notice),
           })
         : null;

@@ -115,6 +115,11 @@ export function describeError(error, { what = "ticket" } = {}) {
   }
 }
 
+/** Whether another try may succeed: no answer, a time-out, a busy or failing server. */
+export function isTransient(error) {
+  return error instanceof ApiError && (error.status === 0 || error.status === 408 || error.status === 429 || error.status >= 500);
+}
+
 /** The messages a 422 gives for `field`, joined; or null. */
 export function fieldMessage(error, field) {
   const messages = error && error.details ? error.details[field] : null;

@@ -3,8 +3,8 @@
 // GET /api/v1/notifications/stream (read with fetch: EventSource cannot send the
 // bearer header); while no stream is open it polls every ~10 s while the tab is
 // visible, and when the tab regains focus.
-import { api, describeError } from "./api.js";
-import { $, h, loadingRow } from "./dom.js";
+import { api, describeError, isTransient } from "./api.js";
+import { $, h, loadingRow, retryButton } from "./dom.js";
 import { plainSnippet, relativeTime, timeEl } from "./format.js";
 import { token } from "./session.js";
 
@@ -73,7 +73,7 @@ export function startBell(me) {
           type: "button",
           class: "button link small",
           text: "Mark read",
-          "aria-label": `Mark “${notice.title}” as read`,
+          "aria-label": `Mark read: ${notice.title}`, // the visible words first (WCAG 2.5.3)
           onclick: async () => {
             try {
               await markRead(notice);
@@ -107,7 +107,14 @@ export function startBell(me) {
           : [h("li", { class: "bell-empty", text: "You're all caught up. Updates on your tickets appear here." })]),
       );
     } catch (error) {
-      list.replaceChildren(h("li", { class: "bell-empty", role: "alert", text: describeError(error, { what: "notification" }) }));
+      list.replaceChildren(
+        h(
+          "li",
+          { class: "bell-empty", role: "alert" },
+          h("span", { text: describeError(error, { what: "notification" }) }),
+          isTransient(error) ? h("span", { class: "retry-row" }, retryButton(loadList, { fallback: () => readAll })) : null,
+        ),
+      );
     }
   }
 

@@ -51,12 +51,13 @@ export function setFieldError(input, errorEl, message) {
  * Replace container's content with an alert box. lines: strings or nodes.
  * kind: error | warning | info | success. Errors are announced (role=alert).
  */
-export function showAlert(container, kind, title, lines = [], { focus = false } = {}) {
+export function showAlert(container, kind, title, lines = [], { focus = false, retry = null } = {}) {
   const box = h(
     "div",
     { class: `alert ${kind}`, role: kind === "error" || kind === "warning" ? "alert" : "status", tabindex: "-1" },
     title ? h("h2", { text: title }) : null,
     ...lines.map((line) => (typeof line === "string" ? h("p", { text: line }) : line)),
+    retry ? h("p", { class: "retry-row" }, retryButton(retry)) : null,
   );
   container.replaceChildren(box);
   if (focus) box.focus();
@@ -77,6 +78,35 @@ export function keptText(label, text) {
     h("label", { for: id, text: label }),
     h("textarea", { id, readonly: true, rows: "4", text }),
   );
+}
+
+/**
+ * "Try again" for a load that failed: runs `retry()` (marked busy meanwhile). Shown
+ * only for failures that another try can mend (api.js `isTransient`). A retry that
+ * succeeds replaces the message holding the button, so keyboard focus goes to
+ * `fallback()` (`main` unless told) rather than being dropped on <body>.
+ */
+export function retryButton(retry, { text = "Try again", fallback = () => document.getElementById("main") } = {}) {
+  const button = h("button", { type: "button", class: "button small retry", text });
+  button.addEventListener("click", () =>
+    whileBusy(button, async () => {
+      button.textContent = "Trying again…";
+      try {
+        await retry();
+      } catch {
+        // The load that failed again says so itself, with a new button.
+      } finally {
+        button.textContent = text;
+      }
+    }, { fallback }),
+  );
+  return button;
+}
+
+/** Start the page again: the retry of a page whose first load failed (nothing typed yet). */
+export function reloadPage() {
+  window.location.reload();
+  return new Promise(() => {}); // stays busy until the page goes
 }
 
 export function clearAlert(container) {

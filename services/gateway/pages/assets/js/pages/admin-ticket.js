@@ -1,8 +1,8 @@
 // The support view of a ticket: assignment, status changes (resolution note when
 // resolving), public replies and internal notes (marked as hidden from the user).
-import { ApiError, api, catalog, describeError, fieldMessage } from "../api.js";
+import { ApiError, api, catalog, describeError, fieldMessage, isTransient } from "../api.js";
 import { attachComposer } from "../composer.js";
-import { $, clearAlert, h, keptText, setFieldError, showAlert, whileBusy } from "../dom.js";
+import { $, clearAlert, h, keptText, reloadPage, setFieldError, showAlert, whileBusy } from "../dom.js";
 import { STATUS_LABELS, attachCounter, lengthProblem, ticketRef, timeEl } from "../format.js";
 import { startPage } from "../header.js";
 import {
@@ -251,7 +251,10 @@ if (me) {
   } catch (error) {
     $("loading").hidden = true;
     if (!(error instanceof ApiError && error.status === 401)) {
-      showAlert(alertBox, "error", "This ticket couldn't be shown", [describeError(error)], { focus: true });
+      showAlert(alertBox, "error", "This ticket couldn't be shown", [describeError(error)], {
+        focus: true,
+        retry: isTransient(error) ? reloadPage : null,
+      });
     }
   }
 }

@@ -1,5 +1,5 @@
 // The support queue: filters (status, priority, assignee), sorts, search, paging.
-import { api, describeError } from "../api.js";
+import { api, describeError, isTransient } from "../api.js";
 import { $, clearAlert, debounce, h, showAlert, whileBusy } from "../dom.js";
 import { STATUS_KEYS, STATUS_LABELS, age, formatDateTime, priorityBadge, statusBadge, ticketRef } from "../format.js";
 import { startPage } from "../header.js";
@@ -77,7 +77,9 @@ async function load(reset) {
     if (mine !== generation) return;
     if (reset) body.replaceChildren();
     if (error.status === 401) return; // the session banner (or sign-in) says it
-    showAlert($("list-alert"), "error", "Couldn't load the queue", [describeError(error)]);
+    showAlert($("list-alert"), "error", "Couldn't load the queue", [describeError(error)], {
+      retry: isTransient(error) ? () => load(reset) : null,
+    });
   }
 }
 

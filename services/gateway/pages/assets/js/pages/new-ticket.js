@@ -1,7 +1,7 @@
 // Create New Ticket: issue type (with its priority), feature, subject and
 // description with live counts, limits checked before submit, server preview.
-import { ApiError, api, catalog, describeError, fieldMessage, resetText } from "../api.js";
-import { $, clearAlert, h, setFieldError, setServerHtml, showAlert, whileBusy } from "../dom.js";
+import { ApiError, api, catalog, describeError, fieldMessage, isTransient, resetText } from "../api.js";
+import { $, clearAlert, h, reloadPage, setFieldError, setServerHtml, showAlert, whileBusy } from "../dom.js";
 import { PRIORITY_LABELS, attachCounter, lengthProblem } from "../format.js";
 import { startPage } from "../header.js";
 
@@ -196,6 +196,8 @@ if (me) {
     clearAlert(alertBox);
   } catch (error) {
     form.hidden = true;
-    showAlert(alertBox, "error", "The form couldn't load", [describeError(error)]);
+    showAlert(alertBox, "error", "The form couldn't load", [describeError(error)], {
+      retry: isTransient(error) ? reloadPage : null,
+    });
   }
 }

@@ -1,7 +1,7 @@
 // A user's ticket: description, status timeline, the thread, reply, close.
-import { ApiError, api, catalog, describeError, fieldMessage } from "../api.js";
+import { ApiError, api, catalog, describeError, fieldMessage, isTransient } from "../api.js";
 import { attachComposer } from "../composer.js";
-import { $, h, setFieldError, showAlert, whileBusy } from "../dom.js";
+import { $, h, reloadPage, setFieldError, showAlert, whileBusy } from "../dom.js";
 import { attachCounter, formatDateTime, lengthProblem, ticketRef, timeEl } from "../format.js";
 import { startPage } from "../header.js";
 import {
@@ -146,7 +146,10 @@ if (me) {
   } catch (error) {
     $("loading").hidden = true;
     if (!(error instanceof ApiError && error.status === 401)) {
-      showAlert(alertBox, "error", "This ticket couldn't be shown", [describeError(error)], { focus: true });
+      showAlert(alertBox, "error", "This ticket couldn't be shown", [describeError(error)], {
+        focus: true,
+        retry: isTransient(error) ? reloadPage : null,
+      });
     }
   }
 }

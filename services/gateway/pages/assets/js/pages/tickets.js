@@ -1,5 +1,5 @@
 // My Tickets: search by id or subject, filter by status, page with next_cursor.
-import { api, describeError } from "../api.js";
+import { api, describeError, isTransient } from "../api.js";
 import { $, clearAlert, debounce, h, loadingRow, showAlert, whileBusy } from "../dom.js";
 import { STATUS_KEYS, STATUS_LABELS } from "../format.js";
 import { startPage } from "../header.js";
@@ -88,7 +88,9 @@ async function load(reset) {
     if (mine !== generation) return;
     if (reset) list.replaceChildren();
     if (error.status === 401) return; // the session banner (or sign-in) says it
-    showAlert($("list-alert"), "error", "Couldn't load your tickets", [describeError(error)]);
+    showAlert($("list-alert"), "error", "Couldn't load your tickets", [describeError(error)], {
+      retry: isTransient(error) ? () => load(reset) : null,
+    });
   }
 }
 

@@ -6,7 +6,10 @@ The database must already be migrated (``helpdesk-migrate tickets``); the
 URL defaults to ``HELPDESK_TICKETS_DATABASE_URL``. Rows look like real ones: varied
 subjects from a word list, descriptions encrypted with the configured data keys and
 bound to their row ids (so the service can open them), priorities from issue types,
-a status mix, one ``open`` timeline entry each, ids in creation order. Most tickets
+a status mix, response clocks that fit the status (owed and counting while open or in
+review, paused while waiting, stopped once closed; due times from the default
+targets, so older ones are long past due), one ``open`` timeline entry each, ids in
+creation order. Most tickets
 belong to ~20-ticket owners; ``bench-user`` owns 500 of them, spread through time.
 
 Secondary indexes on ``tickets`` are dropped before the COPY and rebuilt after it
@@ -27,7 +30,13 @@ import psycopg
 
 from services.tickets.settings import TicketsSettings
 from services.tickets.tables import ENCRYPTED_COLUMNS, SEALED_CONTEXT
-from shared.catalog import DEFAULT_FEATURES, PRIORITIES, PRIORITY_BY_ISSUE_TYPE
+from shared.catalog import (
+    DEFAULT_FEATURES,
+    DEFAULT_FIRST_RESPONSE,
+    DEFAULT_NEXT_RESPONSE,
+    PRIORITIES,
+    PRIORITY_BY_ISSUE_TYPE,
+)
 from shared.crypto import sealed_columns
 from shared.data_keys import keyring_from_settings
 
@@ -147,8 +156,43 @@ ISSUE_TYPES = tuple(PRIORITY_BY_ISSUE_TYPE)
 RANK = {p: i for i, p in enumerate(PRIORITIES)}
 TICKET_COLUMNS = (
     "id, owner_id, owner_name, issue_type, feature, subject, description, priority, "
-    "priority_rank, status, created_at, updated_at"
+    "priority_rank, status, created_at, updated_at, sla_response, sla_started_at, "
+    "sla_elapsed, sla_warn_at, sla_due_at, first_response_due_at, first_response_at"
 )
+FIRST_TARGET = {p: timedelta(seconds=s) for p, s in DEFAULT_FIRST_RESPONSE}
+NEXT_TARGET = timedelta(seconds=DEFAULT_NEXT_RESPONSE)
+NULL = "\\N"  # COPY's NULL
+
+
+def response_clock(rng: random.Random, status: str, priority: str, created: datetime) -> list:
+    """The clock columns of a ticket in ``status`` (round the clock, default targets):
+    sla_response, sla_started_at, sla_elapsed, sla_warn_at, sla_due_at,
+    first_response_due_at, first_response_at."""
+    first_due = created + FIRST_TARGET[priority]
+    if status == "open":  # nobody has answered yet: the first response is owed
+        warn = created + FIRST_TARGET[priority] * 0.8
+        return ["first", created, 0, warn, first_due, first_due, None]
+    answered = created + FIRST_TARGET[priority] * rng.uniform(0.1, 1.5)
+    if status == "in_review" and rng.random() < 0.5:  # the owner wrote back since
+        since = answered + timedelta(hours=rng.uniform(1, 72))
+        return [
+            "next",
+            since,
+            0,
+            since + NEXT_TARGET * 0.8,
+            since + NEXT_TARGET,
+            first_due,
+            answered,
+        ]
+    if status == "awaiting_user" and rng.random() < 0.2:  # paused before any answer
+        return ["first", None, 600, None, None, first_due, None]
+    return [None, None, 0, None, None, first_due, answered]
+
+
+def _copy_value(value) -> str:
+    if value is None:
+        return NULL
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def subject(rng: random.Random, serial: int) -> str:
@@ -199,7 +243,12 @@ def load(url: str, count: int, keyring, seed: int = 42, keep_indexes: bool = Fal
                 owner = BENCH_USER if n % bench_every == 0 else f"user-{rng.randrange(owners):06d}"
                 issue_type = rng.choice(ISSUE_TYPES)
                 priority = PRIORITY_BY_ISSUE_TYPE[issue_type]
-                created = (start_at + step * n).isoformat()
+                status = rng.choice(statuses)
+                created_at = start_at + step * n
+                created = created_at.isoformat()
+                clock = "\t".join(
+                    _copy_value(v) for v in response_clock(rng, status, priority, created_at)
+                )
                 description = keyring.encrypt(
                     f"Steps to reproduce ticket {ticket_id}: open the page, wait, see the error "
                     "message, try again later.",
@@ -208,7 +257,7 @@ def load(url: str, count: int, keyring, seed: int = 42, keep_indexes: bool = Fal
                 lines.append(
                     f"{ticket_id}\t{owner}\t{owner.title()}\t{issue_type}\t"
                     f"{rng.choice(features)}\t{subject(rng, n)}\t{description}\t{priority}\t"
-                    f"{RANK[priority]}\t{rng.choice(statuses)}\t{created}\t{created}\n"
+                    f"{RANK[priority]}\t{status}\t{created}\t{created}\t{clock}\n"
                 )
                 if len(lines) == 5000:
                     tickets_copy.write("".join(lines))

@@ -63,7 +63,21 @@ VIEW_MESSAGES = 50
 MAX_MESSAGES_PAGE = 100
 CLOSE_NOTE_LENGTH = (0, 2000)
 # The orders of the support queue (GET /api/v1/admin/tickets?sort=).
-SORTS = ("priority", "created", "updated")
+SORTS = ("priority", "created", "updated", "due")
+# A ticket's response clock as support sees it (``sla.state``): a response owed and
+# on track, 80% of its target gone, past due; or none owed. The queue filters by the
+# first three (``sla=``).
+SLA_FILTERS = ("due", "at_risk", "breached")
+SLA_STATES = (*SLA_FILTERS, "none")
+# The contract's default response targets, in seconds (configurable; see
+# HELPDESK_SLA_FIRST_RESPONSE and HELPDESK_SLA_NEXT_RESPONSE).
+DEFAULT_FIRST_RESPONSE = (
+    ("critical", 4 * 3600),
+    ("high", 8 * 3600),
+    ("medium", 24 * 3600),
+    ("low", 24 * 3600),
+)
+DEFAULT_NEXT_RESPONSE = 48 * 3600
 DEFAULT_SORT = "created"
 
 DEFAULT_FEATURES = (
@@ -78,8 +92,11 @@ DEFAULT_FEATURES = (
 )
 
 
-def build_catalog(features, tickets_per_day: int, messages_per_hour: int) -> dict:
-    """The ``GET /api/v1/catalog`` document for the configured features and limits."""
+def build_catalog(
+    features, tickets_per_day: int, messages_per_hour: int, response_targets: dict
+) -> dict:
+    """The ``GET /api/v1/catalog`` document for the configured features, limits and
+    response targets (``{"first": {priority: seconds}, "next": seconds}``)."""
     return {
         "issue_types": [dict(t) for t in ISSUE_TYPES],
         "features": [{"key": k, "label": label} for k, label in features],
@@ -91,5 +108,9 @@ def build_catalog(features, tickets_per_day: int, messages_per_hour: int) -> dic
             "resolution_note": list(RESOLUTION_NOTE_LENGTH),
             "tickets_per_day": tickets_per_day,
             "messages_per_hour": messages_per_hour,
+        },
+        "response_targets": {
+            "first": {p: int(response_targets["first"][p]) for p in PRIORITIES},
+            "next": int(response_targets["next"]),
         },
     }

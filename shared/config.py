@@ -71,6 +71,43 @@ def env_float(env, name, default, minimum=0.0, maximum=None):
     return value
 
 
+_DURATION = re.compile(r"([0-9]{1,9})([smhd])")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(raw: str) -> int:
+    """Seconds in a duration written ``90s``, ``15m``, ``4h``, ``7d`` (or ``0``: none);
+    ``ValueError`` saying how to write one."""
+    text = raw.strip().lower()
+    if text == "0":
+        return 0
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{raw!r} is not a duration like 90s, 15m, 4h or 7d")
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def duration(minimum: int = 0, maximum: int = 366 * 86400):
+    """A reader of a duration setting (``parse_duration``), in seconds from
+    ``minimum`` to ``maximum``: ``read(env, name, default)``."""
+
+    def read(env, name, default):
+        raw = env.get(name)
+        if raw in (None, ""):
+            return default
+        try:
+            seconds = parse_duration(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+        if not minimum <= seconds <= maximum:
+            raise ConfigError(
+                f"{name} must be from {minimum}s to {maximum}s, got {raw!r} ({seconds}s)"
+            )
+        return seconds
+
+    return read
+
+
 def postgres_url(name, raw):
     """``raw`` checked to be a PostgreSQL URL naming a database (``ConfigError`` naming ``name``)."""
     parts = urlsplit(raw)
@@ -484,6 +521,11 @@ class Settings:
     stream_port: int = env_setting("HELPDESK_STREAM_PORT", 8081, whole_number(1, 65535))
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+
+    @property
+    def response_targets(self) -> dict:
+        """The catalog's ``response_targets``: ``{"first": {priority: s}, "next": s}``."""
+        return {"first": dict(self.sla_first_response), "next": self.sla_next_response}
 
     @property
     def development(self) -> bool:

@@ -38,7 +38,18 @@ MESSAGE_ADDED = "message_added"
 STATUS_CHANGED = "status_changed"
 TICKET_ASSIGNED = "ticket_assigned"
 TICKET_CLOSED = "ticket_closed"
-EVENT_TYPES = (TICKET_CREATED, MESSAGE_ADDED, STATUS_CHANGED, TICKET_ASSIGNED, TICKET_CLOSED)
+# A ticket's owed response reached 80% of its target / passed its due time.
+SLA_WARNING = "sla_warning"
+SLA_BREACHED = "sla_breached"
+EVENT_TYPES = (
+    TICKET_CREATED,
+    MESSAGE_ADDED,
+    STATUS_CHANGED,
+    TICKET_ASSIGNED,
+    TICKET_CLOSED,
+    SLA_WARNING,
+    SLA_BREACHED,
+)
 
 ACTOR_ROLES = ("user", "support", "system")
 
@@ -184,12 +195,26 @@ class TicketClosedPayload(TicketRef):
     note = fields.String(allow_none=True, load_default=None)
 
 
+class SlaPayload(TicketRef):
+    """A response clock's warning or breach (``actor_role`` system). Support hears of
+    it: the assignee, or ``team_member_ids`` (computed by the tickets service when the
+    event is made) when nobody holds the ticket."""
+
+    response = fields.String(required=True, validate=validate.OneOf(("first", "next")))
+    priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
+    due_at = fields.String(required=True)
+    at = fields.String(required=True)  # when the clock was judged at risk / past due
+    team_member_ids = fields.List(fields.String(), load_default=list)
+
+
 PAYLOAD_SCHEMAS = {
     TICKET_CREATED: TicketCreatedPayload,
     MESSAGE_ADDED: MessageAddedPayload,
     STATUS_CHANGED: StatusChangedPayload,
     TICKET_ASSIGNED: TicketAssignedPayload,
     TICKET_CLOSED: TicketClosedPayload,
+    SLA_WARNING: SlaPayload,
+    SLA_BREACHED: SlaPayload,
 }
 
 

@@ -24,9 +24,15 @@ def encode_cursor(key: list) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
-def _key_part(kind: type, value):
+# A ``decode_cursor`` shape entry: a moment, or null (a key column that may be NULL).
+OPTIONAL_DATETIME = (datetime, None)
+
+
+def _key_part(kind, value):
     # A cursor is only base64 of JSON, easily edited: every part is checked for the
     # type and range its column takes, so a forged one is a 422, never a database error.
+    if kind == OPTIONAL_DATETIME:
+        return None if value is None else _key_part(datetime, value)
     if kind is int:
         if type(value) is not int or not 0 <= value <= MAX_ROW_ID:
             raise ValueError(value)
@@ -37,9 +43,9 @@ def _key_part(kind: type, value):
     return moment
 
 
-def decode_cursor(cursor: str | None, shape: tuple[type, ...]) -> list | None:
-    """The keyset position in ``cursor``, one value per ``shape`` entry (``int`` or
-    ``datetime``); None for no cursor; ``ValidationFailed`` naming ``cursor`` if it
+def decode_cursor(cursor: str | None, shape: tuple) -> list | None:
+    """The keyset position in ``cursor``, one value per ``shape`` entry (``int``,
+    ``datetime`` or ``OPTIONAL_DATETIME``); None for no cursor; ``ValidationFailed`` naming ``cursor`` if it
     is not one of ours."""
     if cursor is None or cursor == "":
         return None

@@ -103,7 +103,10 @@ def create_app(settings: Settings, clients) -> falcon.App:
         clients=clients,
         feature_keys=tuple(key for key, _label in settings.features),
         catalog=build_catalog(
-            settings.features, settings.tickets_per_day, settings.messages_per_hour
+            settings.features,
+            settings.tickets_per_day,
+            settings.messages_per_hour,
+            settings.response_targets,
         ),
         document=build_openapi(settings),
     )

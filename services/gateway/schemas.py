@@ -26,6 +26,8 @@ from shared.catalog import (
     MESSAGE_LENGTH,
     PRIORITIES,
     ROLES,
+    SLA_FILTERS,
+    SLA_STATES,
     SORTS,
     STATUS_KEYS,
     VIEW_MESSAGES,
@@ -118,11 +120,20 @@ class AdminTicketListQuery(TicketListQuery):
         validate=validate.Length(min=1, max=MAX_ID_LENGTH),
         metadata={"description": "An admin id, 'me' or 'none'."},
     )
+    sla = fields.String(
+        validate=validate.OneOf(SLA_FILTERS),
+        metadata={
+            "description": "Only tickets whose response clock is in this state: due (a "
+            "response is owed, on track), at_risk (80% of its target has passed) or "
+            "breached (past due)."
+        },
+    )
     sort = fields.String(
         validate=validate.OneOf(SORTS),
         metadata={
             "default": DEFAULT_SORT,
-            "description": "priority: critical first, then oldest; created/updated: newest first.",
+            "description": "priority: critical first, then oldest; created/updated: newest "
+            "first; due: the soonest owed response first, tickets that owe none last.",
         },
     )
 
@@ -247,13 +258,44 @@ class Ticket(TicketItem):
     timeline = fields.List(fields.Nested(TimelineEntry), required=True)
 
 
+class Sla(Schema):
+    """A ticket's response clock (support's views only)."""
+
+    state = fields.String(
+        required=True,
+        validate=validate.OneOf(SLA_STATES),
+        metadata={
+            "description": "due: a response is owed, on track; at_risk: 80% of its target "
+            "has passed; breached: past due_at; none: nothing is owed (also while the "
+            "ticket is awaiting_user, resolved or closed)."
+        },
+    )
+    due_at = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={**_TS, "description": "When the owed response is due; null when none."},
+    )
+    first_response_due_at = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={**_TS, "description": "When the first public support reply is (or was) due."},
+    )
+    first_response_at = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={**_TS, "description": "When support first replied publicly; null until then."},
+    )
+
+
 class AdminTicketItem(TicketItem):
     owner = fields.Nested(Person, required=True)
     assignee = fields.Nested(Person, required=True, allow_none=True)
+    sla = fields.Nested(Sla, required=True)
 
 
 class AdminTicket(Ticket):
     owner = fields.Nested(Person, required=True)
+    sla = fields.Nested(Sla, required=True)
     messages = fields.List(fields.Nested(AdminMessage), required=True)
 
 
@@ -292,7 +334,15 @@ class Notice(Schema):
     kind = fields.String(
         required=True,
         validate=validate.OneOf(
-            ("support_reply", "status_changed", "ticket_resolved", "user_reply", "ticket_assigned")
+            (
+                "support_reply",
+                "status_changed",
+                "ticket_resolved",
+                "user_reply",
+                "ticket_assigned",
+                "sla_warning",
+                "sla_breached",
+            )
         ),
     )
     ticket_id = fields.Integer(required=True)
@@ -337,11 +387,40 @@ class Limits(Schema):
     messages_per_hour = fields.Integer(required=True)
 
 
+FirstResponseTargets = Schema.from_dict(
+    {p: fields.Integer(required=True, metadata={"minimum": 1}) for p in PRIORITIES},
+    name="FirstResponseTargets",
+)
+
+
+class ResponseTargets(Schema):
+    first = fields.Nested(
+        FirstResponseTargets,
+        required=True,
+        metadata={"description": "Seconds to the first public support reply, per priority."},
+    )
+    next = fields.Integer(
+        required=True,
+        metadata={
+            "minimum": 1,
+            "description": "Seconds to the next support reply after the owner writes.",
+        },
+    )
+
+
 class Catalog(Schema):
     issue_types = fields.List(fields.Nested(IssueType), required=True)
     features = fields.List(fields.Nested(KeyLabel), required=True)
     statuses = fields.List(fields.Nested(KeyLabel), required=True)
     limits = fields.Nested(Limits, required=True)
+    response_targets = fields.Nested(
+        ResponseTargets,
+        required=True,
+        metadata={
+            "description": "Response times support aims for (in business hours when the "
+            "help desk counts them so)."
+        },
+    )
 
 
 class PreviewResult(Schema):

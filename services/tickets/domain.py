@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
+from services.tickets import clocks
 from shared.catalog import PRIORITIES, PRIORITY_BY_ISSUE_TYPE, ROLES
 from shared.ids import MAX_ROW_ID
 from shared.text import is_text
@@ -35,6 +36,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     RESOLVED: frozenset({IN_REVIEW, CLOSED}),
     CLOSED: frozenset(),
 }
+
+# Statuses in which no response is owed: the response clock waits (closed: stops).
+WAITING_STATUSES = frozenset({AWAITING_USER, RESOLVED, CLOSED})
 
 # Who caused a timeline entry or event.
 BY_USER, BY_SUPPORT, BY_SYSTEM = "user", "support", "system"
@@ -262,7 +266,50 @@ class TicketClosed(TicketEvent):
     note: str | None
 
 
+@dataclass(frozen=True)
+class ResponseClockEvent(TicketEvent):
+    """An owed response at risk or past due; support hears of it: the assignee, or
+    ``team_member_ids`` when nobody holds the ticket."""
+
+    response: str
+    priority: str
+    due_at: str  # ISO 8601 UTC, as events carry times
+    at: str  # when the clock was found at risk / past due
+    team_member_ids: list[str]
+
+
+@dataclass(frozen=True)
+class SlaWarning(ResponseClockEvent):
+    pass
+
+
+@dataclass(frozen=True)
+class SlaBreached(ResponseClockEvent):
+    pass
+
+
 # --- the ticket aggregate ----------------------------------------------------------------
+def _utc_text(moment: datetime) -> str:
+    """A moment as events carry it: ISO 8601 UTC with ``Z``."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _clock_columns(clock: clocks.ResponseClock) -> dict:
+    """A ticket's columns holding ``clock`` (a first response's due time also in
+    ``first_response_due_at``, which outlives the clock)."""
+    values = {
+        "sla_response": clock.response,
+        "sla_started_at": clock.started_at,
+        "sla_elapsed": clock.elapsed,
+        "sla_warn_at": clock.warn_at,
+        "sla_due_at": clock.due_at,
+        "sla_notified": clock.notified,
+    }
+    if clock.response == clocks.FIRST and clock.due_at is not None:
+        values["first_response_due_at"] = clock.due_at
+    return values
+
+
 # When a change happens, asked only once it is allowed (the service asks the database:
 # one clock for every instance, and the time after any wait for the ticket's lock).
 Clock = Callable[[], datetime]
@@ -332,6 +379,18 @@ class Ticket:
     description_html: str | None = None
     resolution_note: str | None = None
     closed_note: str | None = None
+    # The response clock (``clocks.ResponseClock``, column by column), and the first
+    # response's due time and moment, kept once it is given.
+    sla_response: str | None = None
+    sla_started_at: datetime | None = None
+    sla_elapsed: float = 0.0
+    sla_warn_at: datetime | None = None
+    sla_due_at: datetime | None = None
+    sla_notified: str | None = None
+    first_response_due_at: datetime | None = None
+    first_response_at: datetime | None = None
+    # The targets and calendar the clock counts by (the service's settings).
+    response_policy: clocks.ResponsePolicy = field(default=clocks.DEFAULT_POLICY, repr=False)
     # Drawn with the lock when the command will add a message (``MessageSlot``).
     next_message: MessageSlot | None = None
     # What this command did, for the repository and the outbox.
@@ -352,8 +411,10 @@ class Ticket:
         description: str,
         now: datetime,
         render: Callable[[str], str],
+        policy: clocks.ResponsePolicy = clocks.DEFAULT_POLICY,
     ) -> Ticket:
-        """A new ticket for ``owner``, its priority from its issue type."""
+        """A new ticket for ``owner``, its priority from its issue type; it owes a
+        first response from ``now``, by ``policy``'s target for that priority."""
         priority = priority_for(issue_type)
         ticket = cls(
             id=ticket_id,
@@ -373,7 +434,9 @@ class Ticket:
             created_at=now,
             updated_at=now,
             last_message_at=None,
+            response_policy=policy,
             is_new=True,
+            **_clock_columns(policy.start(clocks.FIRST, priority, now)),
         )
         ticket.new_timeline.append(TimelineEntry(OPEN, BY_USER, owner.id, now))
         ticket.events.append(
@@ -463,6 +526,8 @@ class Ticket:
                 body=None if internal else body,
             )
         )
+        if not internal:
+            self._clock_after_message(author, slot.at)
         if target is not None:
             self._move(target, author, actor, slot.at, caused_by_message_id=message.id)
         return message
@@ -477,6 +542,7 @@ class Ticket:
     def _move(self, target, by, actor, now, caused_by_message_id=None, resolution_note=None):
         previous = self.status
         self._set(status=target, updated_at=now)
+        self._clock_after_move(previous, target, now)
         if target == RESOLVED:
             self._set(resolution_note=resolution_note)
         self.new_timeline.append(TimelineEntry(target, by, actor.id if actor else None, now))
@@ -514,7 +580,90 @@ class Ticket:
         now, previous = clock(), self.status
         note = note or None
         self._set(status=CLOSED, closed_note=note, updated_at=now)
+        self._set_clock(clocks.STOPPED)
         self.new_timeline.append(TimelineEntry(CLOSED, BY_USER, owner.id, now))
         self.events.append(
             TicketClosed(**self._ref(owner, BY_USER), from_status=previous, note=note)
         )
+
+    # --- the response clock -------------------------------------------------------------
+    @property
+    def response_clock(self) -> clocks.ResponseClock:
+        """The ticket's response clock as its columns hold it."""
+        return clocks.ResponseClock(
+            response=self.sla_response,
+            started_at=self.sla_started_at,
+            elapsed=self.sla_elapsed,
+            warn_at=self.sla_warn_at,
+            due_at=self.sla_due_at,
+            notified=self.sla_notified,
+        )
+
+    def _set_clock(self, clock: clocks.ResponseClock) -> None:
+        """Keep ``clock`` in the ticket's columns, recording those that changed."""
+        values = _clock_columns(clock)
+        changed = {k: v for k, v in values.items() if getattr(self, k) != v}
+        if changed:
+            self._set(**changed)
+
+    def _clock_after_message(self, author: str, now: datetime) -> None:
+        """A public support reply answers what was owed (the first one is the ticket's
+        first response); the owner writing on a worked ticket that owes nothing
+        starts a next response. (An owner reply that brings the ticket back to
+        review is the move's business.)"""
+        policy = self.response_policy
+        if author == BY_SUPPORT:
+            if self.first_response_at is None:
+                self._set(first_response_at=now)
+            self._set_clock(clocks.STOPPED)
+        elif self.status not in WAITING_STATUSES and not self.response_clock.owed:
+            self._set_clock(policy.start(clocks.NEXT, self.priority, now))
+
+    def _clock_after_move(self, previous: str, target: str, now: datetime) -> None:
+        """Closing stops the clock; waiting on the owner or resolving pauses it;
+        coming back to be worked resumes it, or starts a next response if none
+        was owed."""
+        policy = self.response_policy
+        if target == CLOSED:
+            self._set_clock(clocks.STOPPED)
+        elif target in WAITING_STATUSES:
+            self._set_clock(policy.pause(self.response_clock, now))
+        elif previous in WAITING_STATUSES:
+            self._set_clock(policy.resume(self.response_clock, self.priority, now))
+
+    def warn_response_due(self, now: datetime, team_member_ids: list[str]) -> bool:
+        """At risk (80% of the target gone): tell support once per owed response.
+        Nothing when nothing is owed, it is not yet at risk, or it was told already
+        (the due work ran late, twice, or after a change moved the clock)."""
+        clock = self.response_clock
+        if clock.notified is not None or clock.state(now) not in (clocks.AT_RISK, clocks.BREACHED):
+            return False
+        self._set(sla_notified=clocks.WARNED)
+        self.events.append(SlaWarning(**self._clock_event(now, team_member_ids)))
+        return True
+
+    def tell_response_breached(self, now: datetime, team_member_ids: list[str]) -> bool:
+        """Past due: tell support once per owed response (its warning, due earlier,
+        has run first unless a change moved both into the past at once)."""
+        clock = self.response_clock
+        if clock.notified == clocks.BREACH_TOLD or clock.state(now) != clocks.BREACHED:
+            return False
+        self._set(sla_notified=clocks.BREACH_TOLD)
+        self.events.append(SlaBreached(**self._clock_event(now, team_member_ids)))
+        return True
+
+    def _clock_event(self, now: datetime, team_member_ids: list[str]) -> dict:
+        return {
+            **self._ref(None, BY_SYSTEM),
+            "response": self.sla_response,
+            "priority": self.priority,
+            "due_at": _utc_text(self.sla_due_at),
+            "at": _utc_text(now),
+            # The team hears only of work nobody holds.
+            "team_member_ids": list(team_member_ids) if self.assignee_id is None else [],
+        }
+
+    def recompute_clock(self) -> None:
+        """The clock under the ticket's current priority (after a priority change):
+        its due and at-risk times move, what support was told stays told."""
+        self._set_clock(self.response_policy.retarget(self.response_clock, self.priority))

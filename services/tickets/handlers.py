@@ -11,10 +11,13 @@ rate limits (RateLimited). A query reads through the repository and answers with
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from services.tickets import domain, schemas, views
+from services.tickets.settings import response_policy
 from services.tickets.unit_of_work import TicketsUnitOfWork
 from shared.catalog import VIEW_MESSAGES, build_catalog
 from shared.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
@@ -139,8 +142,13 @@ def _message_answer(support: bool) -> Callable[[domain.Ticket, domain.Message], 
 
 # --- queries -------------------------------------------------------------------------
 def get_catalog(settings) -> dict:
-    """The catalog document for the configured features and daily limit."""
-    return build_catalog(settings.features, settings.tickets_per_day, settings.messages_per_hour)
+    """The catalog document for the configured features, limits and response targets."""
+    return build_catalog(
+        settings.features,
+        settings.tickets_per_day,
+        settings.messages_per_hour,
+        settings.response_targets,
+    )
 
 
 def _page(uow, filters: dict | None, sort: str, params: dict, item) -> dict:
@@ -178,7 +186,12 @@ def admin_list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             filters["unassigned"] = True
         elif assignee is not None:
             filters["assignee_id"] = actor.id if assignee == "me" else assignee
-    return _page(uow, filters, params["sort"], params, views.admin_list_item)
+    # One moment for the whole page: the clock filter and every item's state agree.
+    now = datetime.now(UTC)
+    if filters is not None and params["sla"]:
+        filters[f"sla_{params['sla']}"] = now
+    item = functools.partial(views.admin_list_item, now=now)
+    return _page(uow, filters, params["sort"], params, item)
 
 
 def _view(uow, ticket_id, owner: domain.Actor | None) -> dict:
@@ -271,6 +284,7 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             data["description"],
             now,
             render_markdown,
+            response_policy(uow.settings),
         )
         uow.tickets.save(ticket)
         return _commit(uow, claim, views.new_ticket_view(ticket))

@@ -24,7 +24,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from services.tickets import domain
+from services.tickets import clocks, domain
 from services.tickets.tables import (
     ENCRYPTED_COLUMNS,
     SEALED_CONTEXT,
@@ -194,8 +194,14 @@ _ADD_PUBLIC_MESSAGE = (
     .values(updated_at=_NEW_MESSAGE.c.created_at, last_message_at=_NEW_MESSAGE.c.created_at)
 )
 
+# When the owed response is due, tickets owing none at the end of time: the queue's
+# ``due`` order and the ``sla_*`` filters compare this expression, which
+# ``tickets_due_queue_idx`` indexes (migration 0004), so both walk the index.
+_owed_by = sa.func.coalesce(tickets.c.sla_due_at, sa.literal_column("'infinity'::timestamptz"))
+
 # List filters by name; each is bound to the parameter of the same name (``unassigned``
-# takes none). A page's statement is built once per combination of filters in use.
+# takes none; the ``sla_*`` ones take the moment they are judged at). A page's
+# statement is built once per combination of filters in use.
 _FILTERS = {
     "id": tickets.c.id == sa.bindparam("id"),
     "owner_id": tickets.c.owner_id == sa.bindparam("owner_id"),
@@ -204,6 +210,14 @@ _FILTERS = {
     "assignee_id": tickets.c.assignee_id == sa.bindparam("assignee_id"),
     "unassigned": tickets.c.assignee_id.is_(None),
     "subject_like": tickets.c.subject.ilike(sa.bindparam("subject_like"), escape="\\"),
+    # The response clock's states at a moment (clocks.sla_state, in SQL).
+    "sla_due": sa.and_(
+        _owed_by > sa.bindparam("sla_due"), tickets.c.sla_warn_at > sa.bindparam("sla_due")
+    ),
+    "sla_at_risk": sa.and_(
+        _owed_by > sa.bindparam("sla_at_risk"), tickets.c.sla_warn_at <= sa.bindparam("sla_at_risk")
+    ),
+    "sla_breached": _owed_by <= sa.bindparam("sla_breached"),
 }
 # Per sort: ORDER BY, and the condition for rows after the last one shown, whose key
 # comes in the parameters ``after_*``.
@@ -218,6 +232,18 @@ _SORTS = {
         [tickets.c.updated_at.desc(), tickets.c.id.desc()],
         sa.tuple_(tickets.c.updated_at, tickets.c.id)
         < sa.tuple_(sa.bindparam("after_updated"), sa.bindparam("after_id")),
+    ),
+    # The soonest owed response first, tickets owing none last (``after_due`` None).
+    "due": (
+        [_owed_by.asc(), tickets.c.id.asc()],
+        sa.tuple_(_owed_by, tickets.c.id)
+        > sa.tuple_(
+            sa.func.coalesce(
+                sa.bindparam("after_due", type_=sa.DateTime(timezone=True)),
+                sa.literal_column("'infinity'::timestamptz"),
+            ),
+            sa.bindparam("after_id"),
+        ),
     ),
 }
 
@@ -234,9 +260,16 @@ def _page_statement(filters: tuple[str, ...], sort: str, after: bool) -> sa.Sele
 class TicketRepository:
     """Tickets and what hangs off them, through one unit of work's connection."""
 
-    def __init__(self, connection: sa.Connection, keyring: Keyring):
+    def __init__(
+        self,
+        connection: sa.Connection,
+        keyring: Keyring,
+        policy: clocks.ResponsePolicy = clocks.DEFAULT_POLICY,
+    ):
         self.connection = connection
         self.keyring = keyring
+        # The response targets and calendar every loaded ticket's clock counts by.
+        self.policy = policy
         # Tickets saved in this transaction: their events go to the outbox on commit.
         self.saved: list[domain.Ticket] = []
 
@@ -251,7 +284,7 @@ class TicketRepository:
             return None
         if reserve_message:
             row["next_message"] = domain.MessageSlot(row.pop("message_id"), row.pop("message_at"))
-        return domain.Ticket(**row)
+        return domain.Ticket(**row, response_policy=self.policy)
 
     def save(self, ticket: domain.Ticket) -> None:
         """Store what a command did to ``ticket``: the new ticket, or its new messages

@@ -24,6 +24,7 @@ from shared.catalog import (
     DEFAULT_SORT,
     MAX_MESSAGES_PAGE,
     PRIORITIES,
+    SLA_FILTERS,
     SORTS,
     STATUS_KEYS,
     VIEW_MESSAGES,
@@ -71,6 +72,7 @@ class AdminListTickets(ListTickets):
     sort = fields.String(
         load_default=DEFAULT_SORT, allow_none=False, validate=validate.OneOf(SORTS)
     )
+    sla = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(SLA_FILTERS))
 
 
 class ListMessages(_Command):

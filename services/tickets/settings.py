@@ -9,10 +9,28 @@ which the gateway serves too (``services/gateway/settings.py``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from shared.catalog import DEFAULT_FEATURES
-from shared.config import ConfigError, Settings, database_url, env_setting, whole_number
+from services.tickets import clocks
+from shared.catalog import (
+    DEFAULT_FEATURES,
+    DEFAULT_FIRST_RESPONSE,
+    DEFAULT_NEXT_RESPONSE,
+    PRIORITIES,
+)
+from shared.config import (
+    ConfigError,
+    Settings,
+    database_url,
+    duration,
+    env_setting,
+    whole_number,
+)
+
+# A response target: at least a second, at most a year.
+_RESPONSE_TARGET = duration(1, 366 * 86400)
 
 
 def _features(env, name, default):
@@ -32,6 +50,73 @@ def _features(env, name, default):
     return tuple(features)
 
 
+def _first_response(env, name, default):
+    """``critical=4h,high=8h,medium=24h,low=24h``: each priority's first-response target
+    in seconds, as ((priority, seconds), ...) in the catalog's order; a priority left
+    out keeps its default."""
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    targets, seen = dict(default), set()
+    for item in raw.split(","):
+        priority, sep, text = item.strip().partition("=")
+        priority = priority.strip().lower()
+        if not sep or priority not in PRIORITIES:
+            raise ConfigError(
+                f"{name}: {item.strip()!r} is not priority=duration "
+                f"(priorities {', '.join(PRIORITIES)}; e.g. critical=4h)"
+            )
+        if priority in seen:
+            raise ConfigError(f"{name} names {priority} twice")
+        seen.add(priority)
+        if not text.strip():
+            raise ConfigError(f"{name}: {priority} needs a duration, e.g. {priority}=4h")
+        targets[priority] = _RESPONSE_TARGET({name: text}, name, None)
+    return tuple(targets.items())
+
+
+def _time_zone(env, name, default):
+    """An IANA time zone name (``Europe/Berlin``), checked to exist."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{name}: {raw!r} is not a time zone (an IANA name, e.g. Europe/Berlin)"
+        ) from None
+    return raw
+
+
+def _business_hours(env, name, default):
+    """A weekly calendar, ``mon-fri 09:00-17:00`` (``clocks.parse_business_hours``),
+    checked now; empty or ``always``: round the clock."""
+    raw = (env.get(name) or "").strip()
+    try:
+        clocks.parse_business_hours(raw, ZoneInfo("UTC"))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return raw or default
+
+
+@functools.lru_cache(maxsize=8)
+def _policy(first: tuple, next_response: int, hours: str, zone: str) -> clocks.ResponsePolicy:
+    calendar = clocks.parse_business_hours(hours, ZoneInfo(zone))
+    return clocks.ResponsePolicy(dict(first), next_response, calendar)
+
+
+def response_policy(settings) -> clocks.ResponsePolicy:
+    """The targets and calendar the response clocks count by (built once per set of
+    settings; the settings were checked when read)."""
+    return _policy(
+        settings.sla_first_response,
+        settings.sla_next_response,
+        settings.sla_business_hours,
+        settings.sla_timezone,
+    )
+
+
 @dataclass(frozen=True)
 class CatalogSettings(Settings):
     """What the ticket form offers and allows (``GET /api/v1/catalog``)."""
@@ -41,6 +126,18 @@ class CatalogSettings(Settings):
     tickets_per_day: int = env_setting("HELPDESK_TICKETS_PER_DAY", 5, whole_number(1, 10_000))
     # An owner's messages per ticket in any rolling hour (support is not limited).
     messages_per_hour: int = env_setting("HELPDESK_MESSAGES_PER_HOUR", 20, whole_number(1, 100_000))
+    # Response targets in seconds: the first response per priority, the next response.
+    sla_first_response: tuple = env_setting(
+        "HELPDESK_SLA_FIRST_RESPONSE", DEFAULT_FIRST_RESPONSE, _first_response
+    )
+    sla_next_response: int = env_setting(
+        "HELPDESK_SLA_NEXT_RESPONSE", DEFAULT_NEXT_RESPONSE, _RESPONSE_TARGET
+    )
+
+    @property
+    def response_targets(self) -> dict:
+        """The catalog's ``response_targets``: ``{"first": {priority: s}, "next": s}``."""
+        return {"first": dict(self.sla_first_response), "next": self.sla_next_response}
 
 
 @dataclass(frozen=True)
@@ -52,3 +149,7 @@ class TicketsSettings(CatalogSettings):
     )
     # How many instances ``make run`` starts.
     tickets_instances: int = env_setting("HELPDESK_TICKETS_INSTANCES", 1, whole_number(1, 16))
+    # The response clocks count only in these business hours, local to this zone
+    # (empty: round the clock).
+    sla_business_hours: str = env_setting("HELPDESK_SLA_BUSINESS_HOURS", "", _business_hours)
+    sla_timezone: str = env_setting("HELPDESK_SLA_TIMEZONE", "UTC", _time_zone)

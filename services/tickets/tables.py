@@ -60,6 +60,19 @@ tickets = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_message_at", sa.DateTime(timezone=True)),
+    # The response clock (services/tickets/clocks.py): the response owed (first, next
+    # or NULL), counting since sla_started_at (NULL while paused) after sla_elapsed
+    # seconds of earlier runs; at risk from sla_warn_at, due at sla_due_at (both NULL
+    # unless counting); what support was told of it (sla_notified).
+    sa.Column("sla_response", sa.Text),
+    sa.Column("sla_started_at", sa.DateTime(timezone=True)),
+    sa.Column("sla_elapsed", sa.Float, nullable=False, server_default="0"),
+    sa.Column("sla_warn_at", sa.DateTime(timezone=True)),
+    sa.Column("sla_due_at", sa.DateTime(timezone=True)),
+    sa.Column("sla_notified", sa.Text),
+    # When the first public support reply was due and when it came (kept for good).
+    sa.Column("first_response_due_at", sa.DateTime(timezone=True)),
+    sa.Column("first_response_at", sa.DateTime(timezone=True)),
 )
 
 messages = sa.Table(

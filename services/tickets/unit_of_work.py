@@ -17,10 +17,13 @@ import sqlalchemy as sa
 
 from services.tickets import domain
 from services.tickets.repository import TicketRepository
+from services.tickets.settings import response_policy
 from shared.crypto import Keyring
 from shared.db import Connections, UnitOfWork
 from shared.events import (
     MESSAGE_ADDED,
+    SLA_BREACHED,
+    SLA_WARNING,
     STATUS_CHANGED,
     TICKET_ASSIGNED,
     TICKET_CLOSED,
@@ -37,6 +40,8 @@ EVENT_TYPES = {
     domain.StatusChanged: STATUS_CHANGED,
     domain.TicketAssigned: TICKET_ASSIGNED,
     domain.TicketClosed: TICKET_CLOSED,
+    domain.SlaWarning: SLA_WARNING,
+    domain.SlaBreached: SLA_BREACHED,
 }
 
 
@@ -62,7 +67,11 @@ class TicketsUnitOfWork(UnitOfWork):
         self.idempotency: IdempotencyKeys | None = None
 
     def attach(self, connection: sa.Connection | None) -> None:
-        self.tickets = None if connection is None else TicketRepository(connection, self.keyring)
+        self.tickets = (
+            None
+            if connection is None
+            else TicketRepository(connection, self.keyring, response_policy(self.settings))
+        )
         self.idempotency = None if connection is None else IdempotencyKeys(connection, self.keyring)
 
     def add_event(self, event_type: str, payload: dict) -> dict:

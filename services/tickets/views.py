@@ -6,9 +6,9 @@ parameters: no database, no framework, so every shape is unit-tested on its own.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-from services.tickets import domain
+from services.tickets import clocks, domain
 from shared import paging
 from shared.events import iso_utc
 from shared.rendering import render_markdown
@@ -35,11 +35,26 @@ def list_item(ticket: dict) -> dict:
     }
 
 
-def admin_list_item(ticket: dict) -> dict:
-    """A ticket as the support queue shows it: with owner and assignee."""
+def sla_view(ticket: dict, now: datetime) -> dict:
+    """The ticket's response clock as support sees it at ``now``: its state, when
+    the owed response is due (null when none is owed), and the first response's
+    due time and moment."""
+    state = clocks.sla_state(ticket["sla_due_at"], ticket["sla_warn_at"], now)
+    return {
+        "state": state,
+        "due_at": None if state == clocks.NONE else iso_utc(ticket["sla_due_at"]),
+        "first_response_due_at": iso_utc(ticket["first_response_due_at"]),
+        "first_response_at": iso_utc(ticket["first_response_at"]),
+    }
+
+
+def admin_list_item(ticket: dict, now: datetime | None = None) -> dict:
+    """A ticket as the support queue shows it: with owner, assignee and its response
+    clock at ``now`` (the list's one moment; the current time when not given)."""
     item = list_item(ticket)
     item["owner"] = _person(ticket["owner_id"], ticket["owner_name"])
     item["assignee"] = _person(ticket["assignee_id"], ticket["assignee_name"])
+    item["sla"] = sla_view(ticket, now or datetime.now(UTC))
     return item
 
 
@@ -64,10 +79,11 @@ def message_view(message: dict, support: bool) -> dict:
     return view
 
 
-def ticket_view(ticket: dict, support: bool) -> dict:
+def ticket_view(ticket: dict, support: bool, now: datetime | None = None) -> dict:
     """The full ticket (as ``TicketRepository.view`` reads it): the owner's view, or
-    support's with the owner and internal notes. Its latest ``VIEW_MESSAGES``
-    messages only, and how many it has before them (``list_messages`` pages back)."""
+    support's with the owner, internal notes and the response clock at ``now``
+    (the current time when not given). Its latest ``VIEW_MESSAGES`` messages only,
+    and how many it has before them (``list_messages`` pages back)."""
     view = list_item(ticket)
     view.update(
         description=ticket["description"],
@@ -84,6 +100,7 @@ def ticket_view(ticket: dict, support: bool) -> dict:
     )
     if support:
         view["owner"] = _person(ticket["owner_id"], ticket["owner_name"])
+        view["sla"] = sla_view(ticket, now or datetime.now(UTC))
     return view
 
 
@@ -127,6 +144,9 @@ def after_key(sort: str, cursor: str | None) -> dict | None:
     if sort == "updated":  # newest change first
         key = paging.decode_cursor(cursor, (datetime, int))
         return key and {"after_updated": key[0], "after_id": key[1]}
+    if sort == "due":  # soonest owed response first, none owed (null) last
+        key = paging.decode_cursor(cursor, (paging.OPTIONAL_DATETIME, int))
+        return key and {"after_due": key[0], "after_id": key[1]}
     key = paging.decode_cursor(cursor, (int,))  # created: newest first
     return key and {"after_id": key[0]}
 
@@ -135,6 +155,7 @@ _CURSOR_KEY = {
     "priority": lambda t: [t["priority_rank"], t["id"]],
     "updated": lambda t: [iso_utc(t["updated_at"]), t["id"]],
     "created": lambda t: [t["id"]],
+    "due": lambda t: [iso_utc(t["sla_due_at"]), t["id"]],
 }
 
 EMPTY_PAGE = {"items": [], "next_cursor": None}

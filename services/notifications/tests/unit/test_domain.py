@@ -140,5 +140,56 @@ def test_the_queue_is_bound_to_exactly_the_events_a_rule_hears_of():
         "tickets.message_added",
         "tickets.status_changed",
         "tickets.ticket_assigned",
+        "tickets.sla_warning",
+        "tickets.sla_breached",
     }
     assert {b.routing_key.split(".", 1)[1] for b in TICKET_EVENTS.bindings} == set(_RULES)
+
+
+# --- response clocks -------------------------------------------------------------------
+def clock_event(event_type, **payload):
+    fields = {
+        "actor_id": None,
+        "actor_role": "system",
+        "response": "first",
+        "priority": "critical",
+        "due_at": "2026-05-04T16:00:00Z",
+        "at": "2026-05-04T15:12:00Z",
+        **payload,
+    }
+    return event(event_type, **fields)
+
+
+def test_a_warning_tells_the_assignee_how_long_is_left():
+    (notice,) = notices_for(clock_event("sla_warning", assignee_id=ADMIN, team_member_ids=["x"]))
+    assert (notice.recipient_id, notice.kind, notice.ticket_id) == (ADMIN, "sla_warning", 1042)
+    assert notice.title == "#1042: first response due in 48 min"
+    assert "Priority: critical" in notice.body and "2026-05-04 16:00 UTC" in notice.body
+
+
+def test_a_clock_on_an_unassigned_ticket_tells_the_team_once_each():
+    told = notices_for(
+        clock_event("sla_breached", at="2026-05-04T19:30:00Z", team_member_ids=["a", "b", "a"])
+    )
+    assert [(n.recipient_id, n.kind) for n in told] == [
+        ("a", "sla_breached"),
+        ("b", "sla_breached"),
+    ]
+    assert told[0].title == "#1042: first response overdue by 3 h 30 min"
+
+
+def test_clock_titles_read_at_a_glance():
+    def title(event_type, at, response="next"):
+        (notice,) = notices_for(
+            clock_event(event_type, at=at, assignee_id=ADMIN, response=response)
+        )
+        return notice.title
+
+    assert title("sla_warning", "2026-05-04T15:59:30Z") == "#1042: next response due now"
+    assert title("sla_warning", "2026-05-02T16:00:00Z") == "#1042: next response due in 2 days"
+    assert title("sla_breached", "2026-05-04T16:00:10Z") == "#1042: next response overdue"
+    assert title("sla_warning", "2026-05-04T13:00:00Z") == "#1042: next response due in 3 h"
+
+
+def test_a_clock_nobody_can_hear_of_tells_nobody():
+    assert notices_for(clock_event("sla_warning", team_member_ids=[])) == []

@@ -15,19 +15,18 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from services.tickets import domain
+from services.tickets import clocks, domain
+from services.tickets.settings import response_policy
+from services.tickets.tables import tickets
 from services.tickets.unit_of_work import EVENT_TYPES
-from shared.catalog import DEFAULT_FEATURES
+from shared.catalog import DEFAULT_FEATURES, DEFAULT_FIRST_RESPONSE, DEFAULT_NEXT_RESPONSE
 from shared.tests.fakes import FakeIdempotencyKeys, FakeTransactions
 
 # Columns a command's load leaves out: the encrypted text (see repository._LIST_COLUMNS).
 _TEXT = ("description", "description_html", "resolution_note", "closed_note")
-_ROW = (
-    "id", "owner_id", "owner_name", "issue_type", "feature", "subject", "description",
-    "description_html", "priority", "priority_rank", "status", "assignee_id",
-    "assignee_name", "resolution_note", "closed_note", "created_at", "updated_at",
-    "last_message_at",
-)  # fmt: skip
+_ROW = tuple(column.name for column in tickets.c)
+# Tickets owing no response sort after every due time (the repository's ``infinity``).
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -37,6 +36,14 @@ class FakeSettings:
     tickets_per_day: int = 5
     messages_per_hour: int = 20
     features: tuple = DEFAULT_FEATURES
+    sla_first_response: tuple = DEFAULT_FIRST_RESPONSE
+    sla_next_response: int = DEFAULT_NEXT_RESPONSE
+    sla_business_hours: str = ""
+    sla_timezone: str = "UTC"
+
+    @property
+    def response_targets(self) -> dict:
+        return {"first": dict(self.sla_first_response), "next": self.sla_next_response}
 
 
 @dataclass
@@ -67,8 +74,8 @@ class FakeClock:
 class FakeTicketRepository:
     """``TicketRepository``'s methods, on a ``Store``."""
 
-    def __init__(self, store: Store, clock: FakeClock, ids, message_ids):
-        self.store, self.now = store, clock
+    def __init__(self, store: Store, clock: FakeClock, ids, message_ids, policy):
+        self.store, self.now, self.policy = store, clock, policy
         self.ids, self.message_ids = ids, message_ids
         self.saved: list[domain.Ticket] = []
 
@@ -84,7 +91,10 @@ class FakeTicketRepository:
         row = self.store.tickets.get(ticket_id)
         if row is None or (owner_id is not None and row["owner_id"] != owner_id):
             return None
-        ticket = domain.Ticket(**{k: v for k, v in row.items() if k not in _TEXT})
+        ticket = domain.Ticket(
+            **{k: v for k, v in row.items() if k not in _TEXT},
+            response_policy=self.policy,
+        )
         if reserve_message:
             ticket.next_message = domain.MessageSlot(next(self.message_ids), self.now())
         return ticket
@@ -141,6 +151,10 @@ class FakeTicketRepository:
                 if name == "unassigned":
                     if row["assignee_id"] is not None:
                         return False
+                elif name.startswith("sla_"):
+                    state = clocks.sla_state(row["sla_due_at"], row["sla_warn_at"], value)
+                    if state != name.removeprefix("sla_"):
+                        return False
                 elif name == "subject_like":
                     text = value[1:-1].replace("\\%", "%").replace("\\_", "_")
                     if text.replace("\\\\", "\\").lower() not in row["subject"].lower():
@@ -153,11 +167,16 @@ class FakeTicketRepository:
             "created": (lambda r: (r["id"],), True),
             "priority": (lambda r: (r["priority_rank"], r["id"]), False),
             "updated": (lambda r: (r["updated_at"], r["id"]), True),
+            "due": (lambda r: (r["sla_due_at"] or _NEVER, r["id"]), False),
         }[sort]
         rows = sorted(filter(matches, self.store.tickets.values()), key=key, reverse=descending)
         if after is not None:
+            if "after_due" in after:
+                after = dict(after, after_due=after["after_due"] or _NEVER)
             last = tuple(
-                after[k] for k in ("after_rank", "after_updated", "after_id") if k in after
+                after[k]
+                for k in ("after_rank", "after_updated", "after_due", "after_id")
+                if k in after
             )
             rows = [r for r in rows if (key(r) < last if descending else key(r) > last)]
         return [{k: v for k, v in r.items() if k not in _TEXT} for r in rows[:limit]]
@@ -179,7 +198,9 @@ class FakeUnitOfWork(FakeTransactions):
         if not live:
             self.tickets = self.idempotency = None
             return
-        self.tickets = FakeTicketRepository(self.store, self.clock, self._ids, self._message_ids)
+        self.tickets = FakeTicketRepository(
+            self.store, self.clock, self._ids, self._message_ids, response_policy(self.settings)
+        )
         self.idempotency = FakeIdempotencyKeys(self.store.keys)
 
     def commit(self) -> None:

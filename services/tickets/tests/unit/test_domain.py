@@ -233,7 +233,18 @@ def test_resolving_keeps_the_note_and_assigning_oneself_takes_ones_name():
 def test_closing_stores_a_blank_note_as_none():
     ticket = opened(status="awaiting_user")
     ticket.close(OWNER, "", clock)
-    assert ticket.changes == {"status": "closed", "closed_note": None, "updated_at": clock()}
+    stopped = {
+        "sla_response": None,
+        "sla_started_at": None,
+        "sla_warn_at": None,
+        "sla_due_at": None,
+    }
+    assert ticket.changes == {
+        "status": "closed",
+        "closed_note": None,
+        "updated_at": clock(),
+        **stopped,  # opened, it owed a first response: closing owes nothing
+    }
     [event] = ticket.events
     assert (event.from_status, event.note, event.status) == ("awaiting_user", None, "closed")
 

@@ -100,3 +100,45 @@ export function plainSnippet(markdown) {
     .replace(/\s+/g, " ")
     .trim();
 }
+
+/** A span of seconds, compact: "48m", "3h 12m", "2d 4h" (under a minute: "<1m"). */
+export function span(seconds) {
+  const minutes = Math.floor(Math.abs(seconds) / 60);
+  if (minutes < 1) return "<1m";
+  if (minutes < 60) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return minutes % 60 ? `${hours}h ${minutes % 60}m` : `${hours}h`;
+  const days = Math.floor(hours / 24);
+  return hours % 24 ? `${days}d ${hours % 24}h` : `${days}d`;
+}
+
+/** A target in seconds as people say it: "4 hours", "1 day", "2 days", "90 minutes". */
+export function targetText(seconds) {
+  const plural = (n, unit) => `${n} ${unit}${n === 1 ? "" : "s"}`;
+  if (seconds % 86400 === 0) return plural(seconds / 86400, "day");
+  if (seconds % 3600 === 0) return plural(seconds / 3600, "hour");
+  if (seconds >= 60 && seconds % 60 === 0) return plural(seconds / 60, "minute");
+  return plural(seconds, "second");
+}
+
+export const SLA_LABELS = { due: "On track", at_risk: "At risk", breached: "Breached", none: "No response owed" };
+
+/**
+ * A ticket's response clock at a glance: its state and the time left (or overdue).
+ * The state is the server's; only a due time passing since then turns it to breached.
+ */
+export function slaBadge(sla, now = Date.now()) {
+  let state = sla?.state ?? "none";
+  const due = sla?.due_at ? new Date(sla.due_at).getTime() : null;
+  if (due !== null && state !== "none" && now >= due) state = "breached";
+  let text = SLA_LABELS[state] ?? state;
+  if (due !== null && state !== "none") {
+    text += state === "breached" ? ` · ${span((now - due) / 1000)} overdue` : ` · ${span((due - now) / 1000)} left`;
+  }
+  return h("span", {
+    class: `badge sla sla-${state}`,
+    title: due !== null && state !== "none" ? `Response due ${formatDateTime(sla.due_at)}` : "Nothing is owed to the user right now",
+    dataset: { sla: state },
+    text,
+  });
+}

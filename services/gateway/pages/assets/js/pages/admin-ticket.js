@@ -3,7 +3,7 @@
 import { ApiError, api, catalog, describeError, fieldMessage, isTransient } from "../api.js";
 import { attachComposer } from "../composer.js";
 import { $, clearAlert, h, keptText, reloadPage, setFieldError, showAlert, whileBusy } from "../dom.js";
-import { STATUS_LABELS, attachCounter, lengthProblem, ticketRef, timeEl } from "../format.js";
+import { STATUS_LABELS, attachCounter, lengthProblem, slaBadge, ticketRef, timeEl } from "../format.js";
 import { startPage } from "../header.js";
 import {
   catalogLabels,
@@ -42,6 +42,16 @@ function author(message) {
   return { name: message.author_name || shown.owner?.name || "User", kind: "user" };
 }
 
+/** The response clock: its badge, when the owed response is due, the first response. */
+function renderClock(sla) {
+  $("clock-badge").replaceChildren(slaBadge(sla));
+  const facts = [];
+  if (sla.state !== "none") facts.push(["Response due", timeEl(sla.due_at)]);
+  if (sla.first_response_due_at) facts.push(["First response due", timeEl(sla.first_response_due_at)]);
+  facts.push(["First response", sla.first_response_at ? timeEl(sla.first_response_at) : "Not yet"]);
+  renderFacts($("clock-facts"), facts);
+}
+
 function render(ticket) {
   const newMessages = !shown || latestMessageId(ticket) !== latestMessageId(shown);
   shown = ticket;
@@ -52,6 +62,7 @@ function render(ticket) {
   $("closed-note-box").hidden = !ticket.closed_note;
   $("closed-note").replaceChildren(h("strong", { text: "Closing note: " }), ticket.closed_note || "");
   renderTimeline(ticket, { timelineEl: $("timeline"), who: (by) => BY[by] ?? by });
+  renderClock(ticket.sla);
   renderFacts($("facts"), [
     ["Ticket", ticketRef(ticket.id)],
     ["Owner", ticket.owner ? `${ticket.owner.name || ticket.owner.id} (${ticket.owner.id})` : "Unknown"],
@@ -248,6 +259,7 @@ if (me) {
     setUpStatus();
     setUpComposer();
     keepFresh(() => api(`/admin/tickets/${id}`), () => shown, render);
+    setInterval(() => shown && renderClock(shown.sla), 30_000); // the time left moves on
   } catch (error) {
     $("loading").hidden = true;
     if (!(error instanceof ApiError && error.status === 401)) {

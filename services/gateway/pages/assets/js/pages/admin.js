@@ -1,7 +1,8 @@
-// The support queue: filters (status, priority, assignee), sorts, search, paging.
+// The support queue: filters (status, priority, assignee, response clock), sorts,
+// search, paging; each ticket's response clock as a badge kept current.
 import { api, describeError, isTransient } from "../api.js";
 import { $, clearAlert, debounce, h, showAlert, whileBusy } from "../dom.js";
-import { STATUS_KEYS, STATUS_LABELS, age, formatDateTime, priorityBadge, statusBadge, ticketRef } from "../format.js";
+import { STATUS_KEYS, STATUS_LABELS, age, formatDateTime, priorityBadge, slaBadge, statusBadge, ticketRef } from "../format.js";
 import { startPage } from "../header.js";
 
 const PAGE_SIZE = 25;
@@ -12,6 +13,7 @@ const filters = {
   status: $("f-status"),
   priority: $("f-priority"),
   assignee: $("f-assignee"),
+  sla: $("f-sla"),
   sort: $("f-sort"),
   q: $("f-q"),
 };
@@ -34,6 +36,7 @@ function row(t) {
     h("td", { "data-label": "Owner" }, person(t.owner, "Unknown")),
     h("td", { "data-label": "Priority" }, priorityBadge(t.priority)),
     h("td", { "data-label": "Status" }, statusBadge(t.status)),
+    h("td", { "data-label": "Response", class: "cell-sla", dataset: { sla: JSON.stringify(t.sla) } }, slaBadge(t.sla)),
     h("td", { "data-label": "Assignee" }, person(t.assignee, "Unassigned")),
     h("td", { "data-label": "Age" }, h("time", { datetime: t.created_at, title: `Created ${formatDateTime(t.created_at)}`, text: age(t.created_at) })),
   );
@@ -67,7 +70,7 @@ async function load(reset) {
     // "Load more": keyboard and screen-reader users go on from the first new ticket.
     if (!reset) rows[0]?.querySelector("a").focus();
     if (!body.childElementCount) {
-      body.append(h("tr", {}, h("td", { colspan: "7", class: "empty" }, h("strong", { text: "Nothing in this view" }), "No tickets match these filters.")));
+      body.append(h("tr", {}, h("td", { colspan: "8", class: "empty" }, h("strong", { text: "Nothing in this view" }), "No tickets match these filters.")));
     }
     cursor = data.next_cursor;
     more.hidden = !cursor;
@@ -97,7 +100,11 @@ if (me) {
       "This dashboard is for the Support Team. Your own tickets are under My Tickets.",
     ]);
   } else {
-    for (const el of [filters.status, filters.priority, filters.assignee, filters.sort]) el.addEventListener("change", () => load(true));
+    for (const el of [filters.status, filters.priority, filters.assignee, filters.sla, filters.sort]) el.addEventListener("change", () => load(true));
+    // Time left moves on while the page is open: every badge is redrawn each 30 seconds.
+    setInterval(() => {
+      for (const cell of body.querySelectorAll("td.cell-sla")) cell.replaceChildren(slaBadge(JSON.parse(cell.dataset.sla)));
+    }, 30_000);
     filters.q.addEventListener("input", debounce(() => load(true), 350));
     $("queue-filters").addEventListener("submit", (event) => {
       event.preventDefault();

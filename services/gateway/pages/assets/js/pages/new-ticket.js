@@ -2,7 +2,7 @@
 // description with live counts, limits checked before submit, server preview.
 import { ApiError, api, catalog, describeError, fieldMessage, isTransient, resetText } from "../api.js";
 import { $, clearAlert, h, reloadPage, setFieldError, setServerHtml, showAlert, whileBusy } from "../dom.js";
-import { PRIORITY_LABELS, attachCounter, lengthProblem } from "../format.js";
+import { PRIORITY_LABELS, attachCounter, lengthProblem, targetText } from "../format.js";
 import { startPage } from "../header.js";
 
 const FIELDS = ["issue_type", "feature", "subject", "description"];
@@ -60,10 +60,12 @@ function showPriority() {
     note.textContent = "";
     return;
   }
+  const first = cat.response_targets?.first?.[type.priority];
   note.replaceChildren(
     `${type.label}: ${type.description} This ticket will get `,
     h("strong", { text: `${PRIORITY_LABELS[type.priority] ?? type.priority} priority` }),
     ".",
+    ...(first ? [" Support aims to reply within ", h("strong", { class: "expectation-time", text: targetText(first) }), "."] : []),
   );
 }
 

@@ -2,7 +2,7 @@
 import { ApiError, api, catalog, describeError, fieldMessage, isTransient } from "../api.js";
 import { attachComposer } from "../composer.js";
 import { $, h, reloadPage, setFieldError, showAlert, whileBusy } from "../dom.js";
-import { attachCounter, formatDateTime, lengthProblem, ticketRef, timeEl } from "../format.js";
+import { attachCounter, formatDateTime, lengthProblem, targetText, ticketRef, timeEl } from "../format.js";
 import { startPage } from "../header.js";
 import {
   catalogLabels,
@@ -24,7 +24,23 @@ const me = startPage();
 const id = ticketIdFromPath();
 const alertBox = $("page-alert");
 let labels = null;
+let targets = null; // the catalog's response_targets
 let shown = null; // the ticket as last rendered
+
+/**
+ * What reply time to expect, from the catalog's targets: a first reply by the
+ * ticket's priority until support has answered, then one for each of the user's
+ * messages; nothing while the ticket waits on the user or is settled.
+ */
+function expectation(ticket) {
+  if (!targets || !["open", "in_review"].includes(ticket.status)) return null;
+  const messages = ticket.messages || [];
+  const answered = messages.some((m) => m.author === "support") || ticket.earlier_messages > 0;
+  const last = messages[messages.length - 1];
+  if (!answered) return `First reply within ${targetText(targets.first[ticket.priority])}`;
+  if (last?.author === "user") return `Next reply within ${targetText(targets.next)}`;
+  return null;
+}
 
 function author(message) {
   if (message.author === "support") return { name: message.author_name || "Support Team", kind: "support" };
@@ -46,6 +62,7 @@ function render(ticket) {
     ["Opened", timeEl(ticket.created_at)],
     ["Updated", timeEl(ticket.updated_at)],
     ["Handled by", ticket.assignee ? ticket.assignee.name || "Support Team" : "Not yet assigned"],
+    ...(expectation(ticket) ? [["Expected reply", h("span", { id: "expectation", text: expectation(ticket) })]] : []),
   ]);
   renderThread($("thread"), ticket.messages, {
     author,
@@ -117,6 +134,7 @@ if (me) {
   try {
     const cat = await catalog();
     labels = catalogLabels(cat);
+    targets = cat.response_targets ?? null;
     await load();
     const params = new URLSearchParams(location.search);
     if (params.has("created")) {

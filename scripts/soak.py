@@ -213,8 +213,9 @@ class Worker(threading.Thread):
         ticket = self._ticket()
         if ticket is None:
             return self.create()
-        _sub, token = self._admin()
-        assignee, _ = self._admin()
+        # To the caller: only known staff can be assigned, and the gateway has just
+        # recorded whoever calls (another admin of the pool may not have called yet).
+        assignee, token = self._admin()
         self._call(
             "assign",
             "POST",

@@ -38,6 +38,11 @@ ISSUE_TYPES = (
 )
 PRIORITY_BY_ISSUE_TYPE = {t["key"]: t["priority"] for t in ISSUE_TYPES}
 
+# What a key an admin names (a team's) may look like: the catalog's own keys'
+# shape (``billing``, ``in_review``), lowercase ASCII, at most 64 characters.
+KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+KEY_RULE = "Must be 1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit."
+
 # Ordered from most to least urgent: the admin queue sorts by this rank.
 PRIORITIES = ("critical", "high", "medium", "low")
 # A token's role claim: who files tickets, and who works the support queue.

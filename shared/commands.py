@@ -8,12 +8,22 @@ length is counted; unknown fields are rejected; wrong types fail.
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    missing,
+    validate,
+    validates_schema,
+)
 
 from shared.catalog import (
     CLOSE_NOTE_LENGTH,
     DESCRIPTION_LENGTH,
     ISSUE_TYPES,
+    KEY_PATTERN,
+    KEY_RULE,
     MESSAGE_LENGTH,
     RESOLUTION_NOTE_LENGTH,
     STATUS_KEYS,
@@ -25,6 +35,9 @@ ISSUE_TYPE_KEYS = tuple(t["key"] for t in ISSUE_TYPES)
 MAX_ID_LENGTH = 200
 # What the support list's ``assignee`` filter means by itself, never an admin's id.
 ASSIGNEE_KEYWORDS = ("me", "none")
+# How a team assigns a new ticket (``services/tickets/domain.py``: by hand, in turn,
+# to the member with the fewest open tickets).
+TEAM_ASSIGNMENTS = ("manual", "round_robin", "fewest_open")
 
 
 def text_length(bounds, trimmed=True) -> validate.Length:
@@ -91,19 +104,82 @@ class ChangeStatus(_Command):
             raise ValidationError("Only allowed when the status is resolved.", "resolution_note")
 
 
-class AssignTicket(_Command):
-    """Support assigns a ticket (``POST /api/v1/admin/tickets/{id}/assign``);
-    ``assignee_id`` null unassigns."""
-
-    assignee_id = Trimmed(
-        required=True,
-        allow_none=True,
+def _staff_id(**kwargs) -> Trimmed:
+    """A staff member's id: trimmed, 1-200 characters, never the list filter's
+    keywords (a ticket held by "me" could never be found)."""
+    return Trimmed(
         validate=[
             validate.Length(min=1, max=MAX_ID_LENGTH),
-            # The list filter's keywords: a ticket held by "me" could never be found.
             validate.NoneOf(ASSIGNEE_KEYWORDS, error="'me' and 'none' are not admin ids."),
         ],
+        **kwargs,
     )
-    assignee_name = Trimmed(
-        load_default=None, allow_none=True, validate=validate.Length(max=MAX_ID_LENGTH)
+
+
+class AssignTicket(_Command):
+    """Support assigns a ticket (``POST /api/v1/admin/tickets/{id}/assign``) to known
+    staff (the directory names them); ``assignee_id`` null unassigns."""
+
+    assignee_id = _staff_id(required=True, allow_none=True)
+
+
+TEAM_LABEL_LENGTH = (1, 100)
+MAX_TEAM_MEMBERS = 200
+
+
+class Distinct(validate.Validator):
+    """A list that names each value once."""
+
+    error = "Lists a value twice."
+
+    def __call__(self, values):
+        if len(set(values)) != len(values):
+            raise ValidationError(self.error)
+        return values
+
+
+class TeamFields(_Command):
+    """What a team is made of: ``label``, ``members`` (staff ids, in the order round
+    robin walks them; an id the directory does not know becomes known staff), the
+    ``features`` and ``issue_types`` it takes (catalog keys) and how it assigns.
+    ``feature_keys``: the configured features."""
+
+    label = Trimmed(required=True, validate=text_length(TEAM_LABEL_LENGTH))
+    members = fields.List(
+        _staff_id(), load_default=list, validate=[validate.Length(max=MAX_TEAM_MEMBERS), Distinct()]
     )
+    features = fields.List(fields.String(), load_default=list, validate=Distinct())
+    issue_types = fields.List(
+        fields.String(validate=validate.OneOf(ISSUE_TYPE_KEYS)),
+        load_default=list,
+        validate=Distinct(),
+    )
+    assignment = fields.String(load_default="manual", validate=validate.OneOf(TEAM_ASSIGNMENTS))
+
+    def __init__(self, feature_keys=(), **kwargs):
+        super().__init__(**kwargs)
+        self.fields["features"].inner.validators = [validate.OneOf(tuple(feature_keys))]
+
+
+class CreateTeam(TeamFields):
+    """A new team (``POST /api/v1/admin/teams``); its ``key`` names it for good."""
+
+    key = fields.String(
+        required=True,
+        validate=[
+            validate.Regexp(KEY_PATTERN, error=KEY_RULE),
+            # The queue's filter word for tickets no team took (team=none).
+            validate.NoneOf(("none",), error="'none' is not a team key."),
+        ],
+    )
+
+
+class ChangeTeam(TeamFields):
+    """A change to a team (``PATCH /api/v1/admin/teams/{key}``): only the fields given
+    change; the key cannot."""
+
+    def __init__(self, feature_keys=(), **kwargs):
+        super().__init__(feature_keys, **kwargs)
+        for name in self.fields:
+            self.fields[name].required = False
+            self.fields[name].load_default = missing

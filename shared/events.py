@@ -162,10 +162,20 @@ class TicketRef(_Strict):
     actor_role = fields.String(required=True, validate=validate.OneOf(ACTOR_ROLES))
 
 
+# Who hears of work nobody holds (the team's members, or every known staff member
+# when no team is routed), computed by the tickets service when the action happens:
+# consumers read no tickets tables.
+def _team_member_ids():
+    return fields.List(fields.String(), load_default=list)
+
+
 class TicketCreatedPayload(TicketRef):
     issue_type = fields.String(required=True)
     feature = fields.String(required=True)
     priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
+    team_key = fields.String(allow_none=True, load_default=None)
+    # Empty when someone holds it on arrival (round robin, fewest open).
+    team_member_ids = _team_member_ids()
 
 
 class MessageAddedPayload(TicketRef):
@@ -174,6 +184,8 @@ class MessageAddedPayload(TicketRef):
     internal = fields.Boolean(required=True)
     # None whenever ``internal`` is true: internal notes' text never leaves the service.
     body = fields.String(allow_none=True, required=True)
+    # An owner's reply on a ticket nobody holds: its team hears (empty otherwise).
+    team_member_ids = _team_member_ids()
 
 
 class StatusChangedPayload(TicketRef):

@@ -20,7 +20,13 @@ from services.gateway.errors import (
     register_error_handlers,
 )
 from services.gateway.hsts import StrictTransportSecurity
-from services.gateway.middleware import Authenticate, Cors, NoStoreNoSniff, RequestContext
+from services.gateway.middleware import (
+    Authenticate,
+    Cors,
+    NoStoreNoSniff,
+    RecordStaff,
+    RequestContext,
+)
 from services.gateway.openapi import build_openapi
 from services.gateway.pages import register_pages
 from services.gateway.routes import PUBLIC_TEMPLATES, ROUTES, Wiring
@@ -116,4 +122,6 @@ def create_app(settings: Settings, clients) -> falcon.App:
     # Added last, once every route is known: the routes answered without a token are
     # the table's public ones and the pages; every other route needs one (see Authenticate).
     app.add_middleware(Authenticate(TokenVerifier(settings), router, PUBLIC_TEMPLATES + pages))
+    # Once the caller is known: admins go into the staff directory.
+    app.add_middleware(RecordStaff(clients))
     return app

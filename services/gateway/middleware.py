@@ -7,15 +7,19 @@ import contextlib
 import functools
 import logging
 import re
+import threading
 import time
 import uuid
+from collections import OrderedDict
 
 from services.gateway import metrics
 from services.gateway.auth import TokenVerifier
 from services.gateway.errors import ApiError
+from shared.errors import HelpdeskError
 from shared.logging import bind_request_id, reset_request_id
 
 access_log = logging.getLogger("gateway.access")
+staff_log = logging.getLogger("gateway.staff")
 
 REQUEST_ID_HEADER = "X-Request-Id"
 MAX_REQUEST_ID_LENGTH = 128
@@ -141,9 +145,56 @@ class Authenticate:
             raise ApiError(403, "This endpoint needs the admin role.")
 
 
+# Admins whose (id, name) a worker remembers having recorded: beyond this many, the
+# least recently seen are forgotten (and recorded again, harmlessly, if they return).
+STAFF_SEEN_SIZE = 4096
+_UNSEEN = object()
+
+
+class RecordStaff:
+    """Keep the staff directory (the tickets service's) up to date with every admin
+    who calls the API, and the latest name their token carried, without an RPC per
+    request.
+
+    Each worker remembers which (id, name) it has recorded; only an admin it has not
+    seen, or seen under another name, costs a ``record_staff`` call, made before the
+    request is handled (so an admin's first call already finds them in the
+    directory). The record is idempotent, so several workers, or a restarted one,
+    recording the same admin again is harmless. A failed record is logged and tried
+    again on their next request: the request itself goes on.
+    """
+
+    def __init__(self, clients, size: int = STAFF_SEEN_SIZE):
+        self.clients = clients
+        self.size = size
+        self._seen: OrderedDict[str, str | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def process_request(self, req, resp):
+        actor = req.context.get("actor")
+        if actor is None or not actor.admin:
+            return
+        with self._lock:
+            recorded = self._seen.get(actor.id, _UNSEEN)
+            if recorded is not _UNSEEN:
+                self._seen.move_to_end(actor.id)
+        if recorded is not _UNSEEN and (recorded == actor.name or actor.name is None):
+            return  # a token without a name keeps the one recorded
+        try:
+            self.clients.call("tickets", "record_staff", actor.as_dict())
+        except (HelpdeskError, ApiError) as exc:
+            staff_log.warning("staff not recorded: %s", exc, extra={"staff_id": actor.id})
+            return
+        with self._lock:
+            self._seen[actor.id] = actor.name
+            self._seen.move_to_end(actor.id)
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+
+
 # What a page on a listed origin may send and read (CORS). Credentials are never
 # allowed: callers authenticate with a bearer token, not cookies.
-CORS_METHODS = ("GET", "HEAD", "POST")
+CORS_METHODS = ("GET", "HEAD", "POST", "PATCH", "DELETE")
 CORS_REQUEST_HEADERS = (
     "Authorization",
     "Content-Type",

@@ -26,6 +26,8 @@ from services.gateway.middleware import (
 )
 from services.gateway.routes import ADMIN, PUBLIC, ROUTES
 from shared import idempotency
+from shared.catalog import KEY_PATTERN
+from shared.commands import Distinct
 from shared.fields import Trimmed
 from shared.ids import MAX_ROW_ID
 
@@ -75,6 +77,13 @@ PATH_PARAMETERS = {
         "schema": ID_SCHEMA,
         "description": "The notice id: 1 to 18 digits; anything else is a 404.",
     },
+    "team_key": {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": KEY_PATTERN},
+        "description": "The team's key; a key no team has is a 404.",
+    },
 }
 
 
@@ -92,6 +101,10 @@ def _validators(field) -> dict:
             out["enum"] = list(v.choices)
         elif isinstance(v, validate.NoneOf):
             out["not"] = {"enum": list(v.iterable)}
+        elif isinstance(v, validate.Regexp):
+            out["pattern"] = v.regex.pattern
+        elif isinstance(v, Distinct):
+            out["uniqueItems"] = True
         elif isinstance(v, validate.Range):
             if v.min is not None:
                 out["minimum" if v.min_inclusive else "exclusiveMinimum"] = v.min
@@ -130,6 +143,13 @@ def field_schema(field, components, request=False) -> dict:
         return out
     if isinstance(field, fields.List):
         out = {"type": "array", "items": field_schema(field.inner, components, request)}
+        # A list's length is how many items it has.
+        counts = _validators(field)
+        for length, items in (("minLength", "minItems"), ("maxLength", "maxItems")):
+            if length in counts:
+                out[items] = counts.pop(length)
+        out.update(counts)
+        meta.pop("type", None)
     elif isinstance(field, fields.Boolean):
         out = {"type": "boolean"}
     elif isinstance(field, fields.Integer):
@@ -142,7 +162,8 @@ def field_schema(field, components, request=False) -> dict:
         out = {}
     if "type" in meta:
         out["type"] = meta.pop("type")
-    out.update(_validators(field))
+    if not isinstance(field, fields.List):
+        out.update(_validators(field))
     for key in ("format", "description", "default", "minimum"):
         if key in meta:
             out[key] = meta[key]
@@ -220,9 +241,13 @@ def _query_parameters(query_cls, components) -> list:
 
 def request_body_schema(body, settings):
     """The schema instance that validates ``body`` (a route's body class) for ``settings``."""
-    if body is schemas.CreateTicketBody:
-        return schemas.CreateTicketBody([k for k, _ in settings.features])
+    if body in FEATURE_BODIES:
+        return body([k for k, _ in settings.features])
     return body()
+
+
+# Bodies naming features: their keys are configuration, so described inline, per document.
+FEATURE_BODIES = (schemas.CreateTicketBody, schemas.TeamBody, schemas.TeamChangeBody)
 
 
 # The request id: an optional request header, and a header of every response.
@@ -338,7 +363,7 @@ def build_openapi(settings) -> dict:
             operation["parameters"] = parameters
             if op["body"] is not None:
                 instance = request_body_schema(op["body"], settings)
-                if op["body"] is schemas.CreateTicketBody:
+                if op["body"] in FEATURE_BODIES:
                     # The feature keys are configuration: described inline, per document.
                     body_schema = described_schema(instance, components, request=True)
                 else:
@@ -348,7 +373,7 @@ def build_openapi(settings) -> dict:
                     "required": not op["body_optional"],
                     "content": {"application/json": {"schema": body_schema}},
                 }
-            ok = {"description": "OK" if op["ok"] == 200 else "Created"}
+            ok = {"description": {200: "OK", 201: "Created", 204: "No Content"}[op["ok"]]}
             if op["response"] is not None:
                 ok["content"] = {
                     op["content_type"]: {

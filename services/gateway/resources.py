@@ -65,6 +65,8 @@ def check_reachable(clients, req, params: dict) -> None:
         clients.call(TICKETS, getter, actor.as_dict(), params["ticket_id"])
     elif params.get("notice_id") is not None:
         clients.call(NOTIFICATIONS, "get_notice", actor.id, params["notice_id"])
+    elif params.get("team_key") is not None:
+        clients.call(TICKETS, "get_team", actor.as_dict(), params["team_key"])
 
 
 class _Resource:
@@ -201,6 +203,56 @@ class AdminTicketItem(_Resource):
 
     def on_get(self, req, resp, ticket_id):
         resp.media = self.tickets("admin_get_ticket", _actor(req), ticket_id)
+
+
+class StaffCollection(_Resource):
+    """``GET /api/v1/admin/staff``: the staff directory."""
+
+    def on_get(self, req, resp):
+        resp.media = self.tickets("list_staff", _actor(req))
+
+
+class TeamCollection(_Resource):
+    """``GET``/``POST /api/v1/admin/teams``: every team (creation order), a new one."""
+
+    def __init__(self, clients, feature_keys):
+        super().__init__(clients)
+        self.create = schemas.TeamBody(feature_keys)
+
+    def on_get(self, req, resp):
+        resp.media = self.tickets("list_teams", _actor(req))
+
+    def on_post(self, req, resp):
+        fields, key = _command(req, self.create)
+        team = self.tickets("create_team", _actor(req), fields, key)
+        resp.status = falcon.HTTP_201
+        resp.location = f"/api/v1/admin/teams/{team['key']}"
+        resp.media = team
+
+
+class TeamItem(_Resource):
+    """``GET``/``PATCH``/``DELETE /api/v1/admin/teams/{key}``: one team; ``PATCH``
+    changes the fields given; ``DELETE`` leaves its tickets with no team (204)."""
+
+    def __init__(self, clients, feature_keys):
+        super().__init__(clients)
+        self.change = schemas.TeamChangeBody(feature_keys)
+
+    def on_get(self, req, resp, team_key):
+        resp.media = self.tickets("get_team", _actor(req), team_key)
+
+    def on_patch(self, req, resp, team_key):
+        params = {"team_key": team_key}
+        try:
+            fields, key = _command(req, self.change, params)
+        except ApiError:
+            check_reachable(self.clients, req, params)  # NotFound wins
+            raise
+        resp.media = self.tickets("change_team", _actor(req), team_key, fields, key)
+
+    def on_delete(self, req, resp, team_key):
+        self.tickets("delete_team", _actor(req), team_key)
+        resp.status = falcon.HTTP_204
 
 
 # ---------------------------------------------------------------- notices

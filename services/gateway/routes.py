@@ -22,6 +22,7 @@ PUBLIC, USER, ADMIN = "public", "user", "admin"
 
 V1 = "/api/v1"
 TICKET_ID = "{ticket_id:row_id}"
+TEAM_KEY = "{team_key}"
 NOTICE_ID = "{notice_id:row_id}"
 
 BODY_ERRORS = (400, 408, 413, 415, 422)
@@ -381,6 +382,67 @@ ROUTES: tuple[Route, ...] = (
                 schemas.AdminTicket,
                 tag="support",
             )
+        },
+    ),
+    Route(
+        f"{V1}/admin/staff",
+        ADMIN,
+        lambda w: resources.StaffCollection(w.clients),
+        {
+            "get": op(
+                "The staff directory: every admin who has made an API call (with the latest "
+                "name their token carried) and anyone named in a team",
+                tag="support",
+                response=schemas.StaffList,
+            )
+        },
+    ),
+    Route(
+        f"{V1}/admin/teams",
+        ADMIN,
+        lambda w: resources.TeamCollection(w.clients, w.feature_keys),
+        {
+            "get": op(
+                "Every team, in creation order (the order routing tries them in)",
+                tag="support",
+                response=schemas.TeamList,
+            ),
+            "post": op(
+                "Create a team; members not yet known become known staff",
+                tag="support",
+                ok=201,
+                body=schemas.TeamBody,
+                response=schemas.Team,
+                errors=(*BODY_ERRORS, 409),
+                headers={
+                    "Location": {
+                        "description": "/api/v1/admin/teams/{key}",
+                        "schema": {"type": "string"},
+                    }
+                },
+            ),
+        },
+    ),
+    Route(
+        f"{V1}/admin/teams/{TEAM_KEY}",
+        ADMIN,
+        lambda w: resources.TeamItem(w.clients, w.feature_keys),
+        {
+            "get": op("One team", tag="support", response=schemas.Team, errors=(404,)),
+            "patch": op(
+                "Change the fields given (label, members, features, issue_types, "
+                "assignment); the key stays",
+                tag="support",
+                body=schemas.TeamChangeBody,
+                response=schemas.Team,
+                errors=(404, *BODY_ERRORS),
+            ),
+            "delete": op(
+                "Delete a team; its tickets keep no team",
+                tag="support",
+                ok=204,
+                errors=(404,),
+            ),
         },
     ),
     # Operations routes are public (the load balancer keeps /metrics from the internet).

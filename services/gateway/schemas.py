@@ -22,6 +22,8 @@ from shared import commands
 from shared.catalog import (
     DEFAULT_SORT,
     DESCRIPTION_LENGTH,
+    KEY_PATTERN,
+    KEY_RULE,
     MAX_MESSAGES_PAGE,
     MESSAGE_LENGTH,
     PRIORITIES,
@@ -128,6 +130,10 @@ class AdminTicketListQuery(TicketListQuery):
             "breached (past due)."
         },
     )
+    team = fields.String(
+        validate=validate.Regexp(KEY_PATTERN, error=f"A team key or 'none'. {KEY_RULE}"),
+        metadata={"description": "A team's key, or 'none': the tickets no team took."},
+    )
     sort = fields.String(
         validate=validate.OneOf(SORTS),
         metadata={
@@ -171,6 +177,8 @@ CloseBody = commands.CloseTicket
 AdminMessageBody = commands.AdminAddMessage
 StatusBody = commands.ChangeStatus
 AssignBody = commands.AssignTicket
+TeamBody = commands.CreateTeam
+TeamChangeBody = commands.ChangeTeam
 
 
 class PreviewBody(_Strict):
@@ -285,18 +293,65 @@ class Sla(Schema):
         allow_none=True,
         metadata={**_TS, "description": "When support first replied publicly; null until then."},
     )
+class TeamRef(Schema):
+    key = fields.String(required=True)
+    label = fields.String(required=True)
+
+
+_TEAM_OF_TICKET = {
+    "description": "The team the ticket was routed to on arrival (null: none took it)."
+}
 
 
 class AdminTicketItem(TicketItem):
     owner = fields.Nested(Person, required=True)
     assignee = fields.Nested(Person, required=True, allow_none=True)
     sla = fields.Nested(Sla, required=True)
+    team = fields.Nested(TeamRef, required=True, allow_none=True, metadata=_TEAM_OF_TICKET)
 
 
 class AdminTicket(Ticket):
     owner = fields.Nested(Person, required=True)
     sla = fields.Nested(Sla, required=True)
     messages = fields.List(fields.Nested(AdminMessage), required=True)
+    team = fields.Nested(TeamRef, required=True, allow_none=True, metadata=_TEAM_OF_TICKET)
+
+
+class StaffMember(Schema):
+    id = fields.String(required=True)
+    name = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The latest name their token carried (null: none yet)."},
+    )
+    teams = fields.List(
+        fields.String(), required=True, metadata={"description": "Keys of their teams."}
+    )
+    open_assigned = fields.Integer(
+        required=True,
+        metadata={
+            "minimum": 0,
+            "description": "Tickets assigned to them still needing work "
+            "(open, in_review, awaiting_user).",
+        },
+    )
+
+
+class StaffList(Schema):
+    items = fields.List(fields.Nested(StaffMember), required=True)
+
+
+class Team(Schema):
+    key = fields.String(required=True)
+    label = fields.String(required=True)
+    members = fields.List(fields.String(), required=True)
+    features = fields.List(fields.String(), required=True)
+    issue_types = fields.List(fields.String(), required=True)
+    assignment = fields.String(required=True, validate=validate.OneOf(commands.TEAM_ASSIGNMENTS))
+
+
+class TeamList(Schema):
+    items = fields.List(fields.Nested(Team), required=True)
 
 
 class MessagePage(Schema):
@@ -342,6 +397,7 @@ class Notice(Schema):
                 "ticket_assigned",
                 "sla_warning",
                 "sla_breached",
+                "new_ticket",
             )
         ),
     )

@@ -4,7 +4,9 @@
 into the notices it causes. The rules (``docs/architecture.md``, "Notice rules"):
 the owner hears of public support replies, of status changes made by support or
 the system, and of resolutions (with the resolution note); an assigned admin hears
-of owner replies and of assignments to them. Nobody hears of their own action,
+of owner replies and of assignments to them; work nobody holds (a new ticket not
+assigned on arrival, an owner's reply on an unassigned ticket) is heard by the team
+the tickets service named in the event (``team_member_ids``). Nobody hears of their own action,
 internal notes reach nobody, and one action gives each recipient at most one
 notice: a status move caused by a message is told by the message's notice, and a
 resolution is one ``ticket_resolved``, never also a ``status_changed``.
@@ -24,6 +26,7 @@ USER_REPLY = "user_reply"
 TICKET_ASSIGNED = "ticket_assigned"
 SLA_WARNING = "sla_warning"
 SLA_BREACHED = "sla_breached"
+NEW_TICKET = "new_ticket"
 
 # How much of a message a notice body quotes; the ticket page shows the rest.
 EXCERPT_LENGTH = 200
@@ -62,6 +65,24 @@ def _is_own_action(payload: dict, recipient_id: str | None) -> bool:
     return payload.get("actor_id") is not None and payload["actor_id"] == recipient_id
 
 
+def _team_notices(p: dict, kind: str, title: str, body: str) -> list[Notice]:
+    """One notice per member of the team that hears of work nobody holds (the ids
+    the tickets service put in the event), but the one who acted."""
+    return [
+        Notice(member, kind, p["ticket_id"], title, body)
+        for member in dict.fromkeys(p["team_member_ids"])
+        if not _is_own_action(p, member)
+    ]
+
+
+def _created_notices(p: dict) -> list[Notice]:
+    # Assigned on arrival: the assignment's own notice tells the one who holds it.
+    if p["assignee_id"] is not None:
+        return []
+    ticket = p["ticket_id"]
+    return _team_notices(p, NEW_TICKET, f"New ticket #{ticket}", p["subject"])
+
+
 def _message_notices(p: dict) -> list[Notice]:
     if p["internal"]:
         return []
@@ -71,7 +92,9 @@ def _message_notices(p: dict) -> list[Notice]:
         recipient, kind, title = p["owner_id"], SUPPORT_REPLY, f"Support replied to #{ticket}"
     else:
         recipient, kind, title = p["assignee_id"], USER_REPLY, f"New reply on #{ticket}"
-    if recipient is None or _is_own_action(p, recipient):
+        if recipient is None:  # nobody holds it: its team hears
+            return _team_notices(p, kind, title, body)
+    if _is_own_action(p, recipient):
         return []
     return [Notice(recipient, kind, ticket, title, body)]
 
@@ -150,6 +173,7 @@ def _breach_notices(p: dict) -> list[Notice]:
 
 
 _RULES = {
+    "ticket_created": _created_notices,
     "message_added": _message_notices,
     "status_changed": _status_notices,
     "ticket_assigned": _assignment_notices,

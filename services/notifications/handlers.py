@@ -38,8 +38,8 @@ def record_notices(
     """Store the notices one parsed event causes, once per ``event_id``; how many.
 
     An event that causes none touches no table: handling it again would change
-    nothing, so it needs no claim (and most events, e.g. every ``ticket_created``,
-    cause none). Each stored notice is then passed to ``announce`` (after the
+    nothing, so it needs no claim (many do: an internal note, a ticket assigned on
+    arrival's ``ticket_created``). Each stored notice is then passed to ``announce`` (after the
     commit: only stored notices are announced), best-effort: a failed announcement
     is logged, never retried, since a stream replays what it missed
     (``Last-Event-ID``) and the pages poll.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
@@ -236,6 +236,9 @@ class TicketCreated(TicketEvent):
     issue_type: str
     feature: str
     priority: str
+    team_key: str | None = None  # the team it was routed to on arrival
+    # Who hears of it when nobody holds it (``Arrival.audience``); empty once assigned.
+    team_member_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,8 @@ class MessageAdded(TicketEvent):
     author: str
     internal: bool
     body: str | None  # None for an internal note: its text never leaves the service
+    # An owner's reply on a ticket nobody holds: the team that hears of it.
+    team_member_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -286,6 +291,85 @@ class SlaWarning(ResponseClockEvent):
 @dataclass(frozen=True)
 class SlaBreached(ResponseClockEvent):
     pass
+# --- staff, teams and routing ------------------------------------------------------------
+MANUAL, ROUND_ROBIN, FEWEST_OPEN = "manual", "round_robin", "fewest_open"
+# How a team assigns a new ticket: by hand, in turn, or to the least loaded member.
+ASSIGNMENTS = (MANUAL, ROUND_ROBIN, FEWEST_OPEN)
+# A member's "open" tickets, for the directory's ``open_assigned`` and ``fewest_open``:
+# those still needing work (resolved ones wait on their owner, closed ones are done).
+OPEN_STATUSES = (OPEN, IN_REVIEW, AWAITING_USER)
+
+# Who hears of work nobody holds on a ticket of team ``key`` (None: no team): the
+# team's members, or every known staff member when it has no team or no members.
+Audience = Callable[[str | None], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Team:
+    """A support team: the features and issue types it takes, its members (staff
+    ids, in order) and how it assigns; ``last_assigned_id`` is where round robin
+    resumes."""
+
+    key: str
+    label: str
+    members: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    issue_types: tuple[str, ...] = ()
+    assignment: str = MANUAL
+    last_assigned_id: str | None = None
+
+    @property
+    def assigns_automatically(self) -> bool:
+        """Whether a new ticket goes to one of its members in the same action."""
+        return self.assignment != MANUAL and bool(self.members)
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """Where a new ticket goes: its team (None: no team took it), the member who
+    gets it on arrival (None: nobody yet), and who hears of it while nobody holds it."""
+
+    team_key: str | None = None
+    assignee_id: str | None = None
+    assignee_name: str | None = None
+    audience: tuple[str, ...] = ()
+
+
+def route(teams: Iterable[Team], feature: str, issue_type: str) -> Team | None:
+    """The team a new ticket goes to: the first (``teams`` in creation order) that
+    takes its feature, else the first that takes its issue type, else None."""
+    teams = tuple(teams)
+    for team in teams:
+        if feature in team.features:
+            return team
+    for team in teams:
+        if issue_type in team.issue_types:
+            return team
+    return None
+
+
+def next_in_turn(members: tuple[str, ...], last_assigned_id: str | None) -> str:
+    """Round robin: the member after the one who got the last ticket (the first when
+    that one is gone from the team, or none was given yet)."""
+    if last_assigned_id in members:
+        return members[(members.index(last_assigned_id) + 1) % len(members)]
+    return members[0]
+
+
+def least_loaded(members: tuple[str, ...], open_counts: Mapping[str, int]) -> str:
+    """Fewest open: the member with the fewest open tickets assigned; a tie goes to
+    the one listed first in the team."""
+    return min(members, key=lambda m: (open_counts.get(m, 0), members.index(m)))
+
+
+def choose_assignee(team: Team, open_counts: Mapping[str, int]) -> str | None:
+    """The member a new ticket of ``team`` is assigned to on arrival, or None when
+    the team assigns by hand (or has nobody to assign to)."""
+    if not team.assigns_automatically:
+        return None
+    if team.assignment == ROUND_ROBIN:
+        return next_in_turn(team.members, team.last_assigned_id)
+    return least_loaded(team.members, open_counts)
 
 
 # --- the ticket aggregate ----------------------------------------------------------------
@@ -391,6 +475,7 @@ class Ticket:
     first_response_at: datetime | None = None
     # The targets and calendar the clock counts by (the service's settings).
     response_policy: clocks.ResponsePolicy = field(default=clocks.DEFAULT_POLICY, repr=False)
+    team_key: str | None = None
     # Drawn with the lock when the command will add a message (``MessageSlot``).
     next_message: MessageSlot | None = None
     # What this command did, for the repository and the outbox.
@@ -412,9 +497,13 @@ class Ticket:
         now: datetime,
         render: Callable[[str], str],
         policy: clocks.ResponsePolicy = clocks.DEFAULT_POLICY,
+        arrival: Arrival | None = None,
     ) -> Ticket:
         """A new ticket for ``owner``, its priority from its issue type; it owes a
-        first response from ``now``, by ``policy``'s target for that priority."""
+        first response from ``now``, by ``policy``'s target for that priority. It is
+        routed as ``arrival`` says: to its team, and to the member who gets it on
+        arrival (a ``ticket_assigned`` in the same action), or else heard of by the team."""
+        arrival = arrival or Arrival()
         priority = priority_for(issue_type)
         ticket = cls(
             id=ticket_id,
@@ -429,12 +518,13 @@ class Ticket:
             priority=priority,
             priority_rank=PRIORITY_RANK[priority],
             status=OPEN,
-            assignee_id=None,
-            assignee_name=None,
+            assignee_id=arrival.assignee_id,
+            assignee_name=arrival.assignee_name,
             created_at=now,
             updated_at=now,
             last_message_at=None,
             response_policy=policy,
+            team_key=arrival.team_key,
             is_new=True,
             **_clock_columns(policy.start(clocks.FIRST, priority, now)),
         )
@@ -445,8 +535,20 @@ class Ticket:
                 issue_type=issue_type,
                 feature=feature,
                 priority=priority,
+                team_key=arrival.team_key,
+                team_member_ids=() if arrival.assignee_id else tuple(arrival.audience),
             )
         )
+        if arrival.assignee_id is not None:
+            # Assigned by the system, as part of the owner's action: the owner (an
+            # admin who is a member) is not told of their own ticket.
+            ticket.events.append(
+                TicketAssigned(
+                    **ticket._ref(owner, BY_SYSTEM),
+                    assignee_name=arrival.assignee_name,
+                    previous_assignee_id=None,
+                )
+            )
         return ticket
 
     def _ref(self, actor: Actor | None, role: str, status: str | None = None) -> dict:
@@ -474,13 +576,18 @@ class Ticket:
         body: str,
         render: Callable[[str], str],
         allowance: ReplyAllowance | None,
+        audience: Audience | None = None,
     ) -> Message:
         """The owner replies; on awaiting_user or resolved the ticket goes back to
-        review. ``allowance`` None: not limited (support staff on their own ticket)."""
+        review. ``allowance`` None: not limited (support staff on their own ticket).
+        On a ticket nobody holds, ``audience`` (its team's, asked only then) hears."""
         check_open_for_messages(self.status)
         if allowance is not None:
             allowance.check(self._slot().at)
-        return self._add_message(owner, BY_USER, body, render, internal=False)
+        heard_by = ()
+        if self.assignee_id is None and audience is not None:
+            heard_by = tuple(audience(self.team_key))
+        return self._add_message(owner, BY_USER, body, render, internal=False, heard_by=heard_by)
 
     def add_support_message(
         self, actor: Actor, body: str, render: Callable[[str], str], internal: bool
@@ -494,7 +601,7 @@ class Ticket:
             raise RuntimeError("The ticket was not loaded to take a message.")
         return self.next_message
 
-    def _add_message(self, actor, author, body, render, internal) -> Message:
+    def _add_message(self, actor, author, body, render, internal, heard_by=()) -> Message:
         slot, self.next_message = self._slot(), None
         message = Message(
             id=slot.id,
@@ -524,6 +631,7 @@ class Ticket:
                 author=author,
                 internal=internal,
                 body=None if internal else body,
+                team_member_ids=heard_by,
             )
         )
         if not internal:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from services.tickets import domain, schemas, views
 from services.tickets.settings import response_policy
 from services.tickets.unit_of_work import TicketsUnitOfWork
-from shared.catalog import VIEW_MESSAGES, build_catalog
+from shared.catalog import KEY_PATTERN, VIEW_MESSAGES, build_catalog
 from shared.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from shared.idempotency import Claim, IdempotentRequest
 from shared.ids import row_id
@@ -37,6 +38,8 @@ class Command:
     ticket_id: object = None
     # ``{"key", "fingerprint"}`` of a keyed request (shared/idempotency.py), or None.
     idempotency: dict | None = None
+    # The team a team command is about (its key, from the path).
+    team_key: object = None
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -186,6 +189,11 @@ def admin_list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             filters["unassigned"] = True
         elif assignee is not None:
             filters["assignee_id"] = actor.id if assignee == "me" else assignee
+        team = params["team"]
+        if team == "none":
+            filters["no_team"] = True
+        elif team is not None:
+            filters["team_key"] = team
     # One moment for the whole page: the clock filter and every item's state agree.
     now = datetime.now(UTC)
     if filters is not None and params["sla"]:
@@ -285,6 +293,7 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             now,
             render_markdown,
             response_policy(uow.settings),
+            arrival=_arrival(uow, data["feature"], data["issue_type"]),
         )
         uow.tickets.save(ticket)
         return _commit(uow, claim, views.new_ticket_view(ticket))
@@ -306,7 +315,9 @@ def add_reply(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             limit = uow.settings.messages_per_hour
             nth_latest = uow.tickets.nth_latest_reply_at(ticket.id, actor.id, limit)
             allowance = domain.ReplyAllowance(limit, nth_latest)
-        return ticket.add_reply(actor, data["body"], render_markdown, allowance)
+        return ticket.add_reply(
+            actor, data["body"], render_markdown, allowance, audience=uow.staff.audience
+        )
 
     return _run(
         uow,
@@ -366,15 +377,149 @@ def change_status(cmd: Command, uow: TicketsUnitOfWork) -> dict:
 
 
 def assign_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """Give a ticket to an admin (or nobody); the same admin again changes nothing."""
+    """Give a ticket to known staff (or nobody), named as the directory names them;
+    anyone else is ValidationFailed on ``assignee_id``. The same admin again changes
+    nothing."""
     actor = _admin(cmd)
-    return _run(
-        uow,
-        cmd,
-        actor,
-        schemas.ASSIGN_TICKET,
-        lambda ticket, data: ticket.assign(
-            actor, data["assignee_id"], data["assignee_name"], uow.tickets.now
-        ),
-        _current_view(uow, support=True),
-    )
+
+    def act(ticket: domain.Ticket, data: dict) -> None:
+        assignee_id, name = data["assignee_id"], None
+        if assignee_id is not None:
+            member = uow.staff.get(assignee_id)
+            if member is None:
+                raise ValidationFailed(
+                    "The assignee is not known staff.",
+                    {"assignee_id": [UNKNOWN_STAFF]},
+                )
+            name = member["name"]
+        ticket.assign(actor, assignee_id, name, uow.tickets.now)
+
+    return _run(uow, cmd, actor, schemas.ASSIGN_TICKET, act, _current_view(uow, support=True))
+
+
+UNKNOWN_STAFF = (
+    "Not known staff: an admin who has signed in, or someone named in a team "
+    "(GET /api/v1/admin/staff)."
+)
+
+
+def _arrival(uow: TicketsUnitOfWork, feature: str, issue_type: str) -> domain.Arrival:
+    """Where a new ticket goes (``domain.route``), in its create transaction: to the
+    member its team assigns it to now (round robin, fewest open), or else to its team,
+    whose members (or every known staff member, when no team took it) hear of it.
+
+    The chosen team is read again locked: automatic choices on the same team take
+    turns across instances (each sees the last one's ticket and turn), and a team
+    deleted meanwhile cannot vanish under the ticket that names it.
+    """
+    team = domain.route(uow.teams.taking(feature, issue_type), feature, issue_type)
+    if team is not None:
+        team = uow.teams.get(team.key, lock="update" if team.assigns_automatically else "share")
+    if team is None:
+        return domain.Arrival(audience=uow.staff.audience(None))
+    if not team.assigns_automatically:
+        return domain.Arrival(team.key, audience=uow.staff.audience(team.key))
+    members = uow.staff.members(team.members)
+    loads = {member_id: member["open_assigned"] for member_id, member in members.items()}
+    assignee = domain.choose_assignee(team, loads)
+    uow.teams.took_turn(team.key, assignee)
+    return domain.Arrival(team.key, assignee, members.get(assignee, {}).get("name"))
+
+
+# --- staff and teams -----------------------------------------------------------------
+TEAM_NOT_FOUND = "Team not found."
+_KEY = re.compile(KEY_PATTERN)
+
+
+def record_staff(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Know the calling admin as staff, with the name their token carries (the
+    gateway calls it when it sees an admin, or a new name, for the first time)."""
+    actor = _admin(cmd)
+    with uow.autocommit():
+        uow.staff.record(actor.id, actor.name)
+    return {"id": actor.id, "name": actor.name}
+
+
+def list_staff(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """The staff directory: every known staff member with their teams and open load."""
+    _admin(cmd)
+    with uow.autocommit():
+        members = uow.staff.directory()
+    return {"items": [views.staff_view(m) for m in members]}
+
+
+def _team_key(value) -> str:
+    # A key that could not name a team names none: the same NotFound as a missing one.
+    if not isinstance(value, str) or not _KEY.match(value):
+        raise NotFound(TEAM_NOT_FOUND)
+    return value
+
+
+def _feature_keys(uow) -> tuple[str, ...]:
+    return tuple(key for key, _label in uow.settings.features)
+
+
+def list_teams(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Every team, in creation order (the order routing tries them in)."""
+    _admin(cmd)
+    with uow.autocommit():
+        teams = uow.teams.all()
+    return {"items": [views.team_view(t) for t in teams]}
+
+
+def get_team(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """One team; NotFound if there is none with the key."""
+    _admin(cmd)
+    key = _team_key(cmd.team_key)
+    with uow.autocommit():
+        team = uow.teams.get(key)
+    if team is None:
+        raise NotFound(TEAM_NOT_FOUND)
+    return views.team_view(team)
+
+
+def create_team(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """A new team; its members become known staff. Conflict if the key is taken."""
+    actor = _admin(cmd)
+    data = schemas.load(schemas.create_team(_feature_keys(uow)), cmd.fields)
+    with uow:
+        claim = _claim(uow, cmd, actor)
+        if claim.replay is not None:
+            return claim.replay
+        claim.check()
+        uow.staff.name(data["members"])
+        team = uow.teams.add(domain.Team(**{k: _stored(v) for k, v in data.items()}))
+        if team is None:
+            raise Conflict(f"A team with the key {data['key']!r} exists.")
+        return _commit(uow, claim, views.team_view(team))
+
+
+def change_team(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Change the fields given of a team (not its key); new members become known staff."""
+    actor = _admin(cmd)
+    key = _team_key(cmd.team_key)
+    with uow:
+        claim = _claim(uow, cmd, actor)
+        if claim.replay is not None:
+            return claim.replay
+        if uow.teams.get(key, lock="update") is None:
+            raise NotFound(TEAM_NOT_FOUND)
+        claim.check()
+        data = schemas.load(schemas.change_team(_feature_keys(uow)), cmd.fields)
+        uow.staff.name(data.get("members", ()))
+        team = uow.teams.update(key, {k: _stored(v) for k, v in data.items()})
+        return _commit(uow, claim, views.team_view(team))
+
+
+def delete_team(cmd: Command, uow: TicketsUnitOfWork) -> None:
+    """Delete a team; its tickets keep no team. NotFound if there is none."""
+    _admin(cmd)
+    key = _team_key(cmd.team_key)
+    with uow:
+        if not uow.teams.delete(key):
+            raise NotFound(TEAM_NOT_FOUND)
+        uow.commit()
+
+
+def _stored(value):
+    return tuple(value) if isinstance(value, list) else value

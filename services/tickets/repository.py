@@ -22,13 +22,16 @@ import functools
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.tickets import clocks, domain
 from services.tickets.tables import (
     ENCRYPTED_COLUMNS,
     SEALED_CONTEXT,
     messages,
+    staff,
+    teams,
     tickets,
     timeline,
 )
@@ -94,6 +97,20 @@ def _latest_messages(include_internal: bool) -> tuple[sa.ScalarSelect, sa.Scalar
     return listed, count
 
 
+# What support's views add to a ticket's row: its team's label, and its assignee's
+# name as the staff directory has it now (the latest their token carried).
+_SUPPORT_COLUMNS = (
+    sa.select(teams.c.label)
+    .where(teams.c.key == tickets.c.team_key)
+    .scalar_subquery()
+    .label("team_label"),
+    sa.select(staff.c.name)
+    .where(staff.c.id == tickets.c.assignee_id)
+    .scalar_subquery()
+    .label("assignee_known_name"),
+)
+
+
 def _view_statement(include_internal: bool, owner: bool) -> sa.Select:
     listed, count = _latest_messages(include_internal)
     query = sa.select(
@@ -101,6 +118,7 @@ def _view_statement(include_internal: bool, owner: bool) -> sa.Select:
         listed.label("messages"),
         count.label("messages_before"),
         _json_list(timeline, ("status", "at", "by")).label("timeline"),
+        *_SUPPORT_COLUMNS,
     ).where(tickets.c.id == sa.bindparam("ticket_id"))
     if owner:
         query = query.where(tickets.c.owner_id == sa.bindparam("owner_id"))
@@ -209,6 +227,8 @@ _FILTERS = {
     "priority": tickets.c.priority == sa.bindparam("priority"),
     "assignee_id": tickets.c.assignee_id == sa.bindparam("assignee_id"),
     "unassigned": tickets.c.assignee_id.is_(None),
+    "team_key": tickets.c.team_key == sa.bindparam("team_key"),
+    "no_team": tickets.c.team_key.is_(None),
     "subject_like": tickets.c.subject.ilike(sa.bindparam("subject_like"), escape="\\"),
     # The response clock's states at a moment (clocks.sla_state, in SQL).
     "sla_due": sa.and_(
@@ -251,7 +271,9 @@ _SORTS = {
 @functools.lru_cache(maxsize=256)
 def _page_statement(filters: tuple[str, ...], sort: str, after: bool) -> sa.Select:
     order_by, after_last = _SORTS[sort]
-    query = sa.select(*_LIST_COLUMNS).where(*(_FILTERS[name] for name in filters))
+    query = sa.select(*_LIST_COLUMNS, *_SUPPORT_COLUMNS).where(
+        *(_FILTERS[name] for name in filters)
+    )
     if after:
         query = query.where(after_last)
     return query.order_by(*order_by).limit(sa.bindparam("limit", type_=sa.Integer))
@@ -396,7 +418,7 @@ class TicketRepository:
         row = self.connection.execute(_VIEW[include_internal, owner_id is not None], params).first()
         if row is None:
             return None
-        ticket = self._open_ticket(row)
+        ticket = _with_known_name(self._open_ticket(row))
         self._open_messages(ticket)
         for entry in ticket["timeline"]:
             entry["at"] = datetime.fromisoformat(entry["at"])
@@ -451,10 +473,12 @@ class TicketRepository:
         ``filters`` maps names in ``_FILTERS`` to the value to match (a LIKE
         pattern for ``subject_like``, True for ``unassigned``); ``after`` holds the
         ``after_*`` key of the last row already shown (see ``_SORTS``), or None.
+        Rows carry ``team_label``, and ``assignee_name`` from the staff directory.
         """
         statement = _page_statement(tuple(sorted(filters)), sort, after is not None)
         params = {**filters, **(after or {}), "limit": limit}
-        return [dict(r._mapping) for r in self.connection.execute(statement, params)]
+        rows = self.connection.execute(statement, params)
+        return [_with_known_name(dict(r._mapping)) for r in rows]
 
     # --- messages and timeline --------------------------------------------------------
     def add_message(self, message: dict) -> None:
@@ -515,6 +539,15 @@ class TicketRepository:
         )
 
 
+def _with_known_name(row: dict) -> dict:
+    """``row`` with its assignee named as the directory knows them now (the name kept
+    at assignment when the directory knows none)."""
+    known = row.pop("assignee_known_name", None)
+    if known is not None:
+        row["assignee_name"] = known
+    return row
+
+
 def _row(ticket: domain.Ticket) -> dict:
     """The ``tickets`` row of a ticket aggregate, column by column."""
     return {column.name: getattr(ticket, column.name) for column in tickets.c}
@@ -523,3 +556,203 @@ def _row(ticket: domain.Ticket) -> dict:
 # The text column whose HTML is stored beside it, ``<text>_html``, per table.
 RENDERED_TEXT = {"tickets": "description", "messages": "body"}
 _TABLES = {"tickets": tickets, "messages": messages}
+
+
+# --- staff and teams ------------------------------------------------------------------
+_OPEN_ASSIGNED = (
+    sa.select(sa.func.count())
+    .select_from(tickets)
+    .where(tickets.c.assignee_id == staff.c.id, tickets.c.status.in_(domain.OPEN_STATUSES))
+    .scalar_subquery()
+)
+_STAFF_TEAMS = (
+    sa.select(
+        sa.func.coalesce(
+            sa.func.array_agg(aggregate_order_by(teams.c.key, teams.c.id)),
+            sa.literal_column("'{}'::text[]"),
+        )
+    )
+    .where(staff.c.id == sa.func.any(teams.c.members))
+    .scalar_subquery()
+)
+_DIRECTORY = sa.select(
+    staff.c.id,
+    staff.c.name,
+    _STAFF_TEAMS.label("teams"),
+    _OPEN_ASSIGNED.label("open_assigned"),
+).order_by(sa.func.lower(sa.func.coalesce(staff.c.name, staff.c.id)), staff.c.id)
+# A token's name replaces the one kept; a token with none keeps it. The row is
+# written only when something changes (a repeat costs no write, and no WAL).
+_RECORD_STAFF = sa.text(
+    "INSERT INTO staff AS s (id, name, first_seen_at, updated_at) "
+    "VALUES (:id, :name, now(), now()) "
+    "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, updated_at = now() "
+    "WHERE EXCLUDED.name IS NOT NULL AND s.name IS DISTINCT FROM EXCLUDED.name"
+)
+_NAME_STAFF = sa.text(
+    "INSERT INTO staff (id, first_seen_at, updated_at) "
+    "SELECT id, now(), now() FROM unnest(CAST(:ids AS text[])) AS id "
+    "ON CONFLICT (id) DO NOTHING"
+)
+_STAFF_MEMBER = sa.select(staff.c.id, staff.c.name).where(staff.c.id == sa.bindparam("id"))
+_MEMBERS_LOAD = sa.select(staff.c.id, staff.c.name, _OPEN_ASSIGNED.label("open_assigned")).where(
+    staff.c.id == sa.func.any(sa.bindparam("ids", type_=ARRAY(sa.Text)))
+)
+# The team's members, or every known staff member when there is no such team or it
+# has nobody in it: one statement, one snapshot.
+_AUDIENCE = sa.text(
+    "SELECT coalesce("
+    "(SELECT members FROM teams WHERE key = :team_key AND cardinality(members) > 0), "
+    "(SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM staff))"
+)
+_TEAM_COLUMNS = (
+    teams.c.key,
+    teams.c.label,
+    teams.c.members,
+    teams.c.features,
+    teams.c.issue_types,
+    teams.c.assignment,
+    teams.c.last_assigned_id,
+)
+_TEAMS = sa.select(*_TEAM_COLUMNS).order_by(teams.c.id)
+_TEAMS_TAKING = _TEAMS.where(
+    sa.or_(
+        sa.bindparam("feature") == sa.func.any(teams.c.features),
+        sa.bindparam("issue_type") == sa.func.any(teams.c.issue_types),
+    )
+)
+_TEAM = sa.select(*_TEAM_COLUMNS).where(teams.c.key == sa.bindparam("key"))
+# Taking a turn locks the team; routing to it keeps it from being deleted meanwhile.
+_LOCK_TEAM = {
+    "update": _TEAM.with_for_update(),
+    "share": _TEAM.with_for_update(read=True, key_share=True),
+}
+_ADD_TEAM = (
+    pg_insert(teams)
+    .values(
+        key=sa.bindparam("key"),
+        label=sa.bindparam("label"),
+        members=sa.bindparam("members", type_=ARRAY(sa.Text)),
+        features=sa.bindparam("features", type_=ARRAY(sa.Text)),
+        issue_types=sa.bindparam("issue_types", type_=ARRAY(sa.Text)),
+        assignment=sa.bindparam("assignment"),
+        created_at=sa.func.now(),
+        updated_at=sa.func.now(),
+    )
+    .on_conflict_do_nothing(index_elements=[teams.c.key])
+    .returning(*_TEAM_COLUMNS)
+)
+_DELETE_TEAM = teams.delete().where(teams.c.key == sa.bindparam("key")).returning(teams.c.key)
+_TOOK_TURN = (
+    teams.update()
+    .where(teams.c.key == sa.bindparam("team_key"))
+    .values(last_assigned_id=sa.bindparam("member_id"))
+)
+
+
+def _team(row) -> domain.Team:
+    values = row._asdict()
+    for name in ("members", "features", "issue_types"):
+        values[name] = tuple(values[name])
+    return domain.Team(**values)
+
+
+class StaffRepository:
+    """The staff directory: who is known staff, their names, teams and open load."""
+
+    def __init__(self, connection: sa.Connection):
+        self.connection = connection
+
+    def record(self, staff_id: str, name: str | None) -> None:
+        """Know ``staff_id`` as staff, with ``name`` when their token carried one."""
+        self.connection.execute(_RECORD_STAFF, {"id": staff_id, "name": name})
+
+    def name(self, staff_ids) -> None:
+        """Know each of ``staff_ids`` as staff (named in a team), keeping any name known."""
+        if staff_ids:
+            self.connection.execute(_NAME_STAFF, {"ids": list(staff_ids)})
+
+    def get(self, staff_id: str) -> dict | None:
+        """``{"id", "name"}`` of a known staff member, or None."""
+        row = self.connection.execute(_STAFF_MEMBER, {"id": staff_id}).first()
+        return None if row is None else row._asdict()
+
+    def directory(self) -> list[dict]:
+        """Every known staff member (``id``, ``name``, ``teams``: their team keys in
+        creation order, ``open_assigned``), by name."""
+        return [row._asdict() for row in self.connection.execute(_DIRECTORY)]
+
+    def members(self, staff_ids) -> dict[str, dict]:
+        """Staff id -> ``{"id", "name", "open_assigned"}`` for those of ``staff_ids`` known."""
+        rows = self.connection.execute(_MEMBERS_LOAD, {"ids": list(staff_ids)})
+        return {row.id: row._asdict() for row in rows}
+
+    def audience(self, team_key: str | None) -> tuple[str, ...]:
+        """Who hears of work nobody holds on a ticket of team ``team_key`` (None: no
+        team): its members, or every known staff member when it has no team or no
+        members (``domain.Audience``). Read at the moment of the action."""
+        members = self.connection.execute(_AUDIENCE, {"team_key": team_key}).scalar_one()
+        return tuple(members)
+
+
+class TeamRepository:
+    """Teams, in creation order: what they take, their members, how they assign."""
+
+    def __init__(self, connection: sa.Connection):
+        self.connection = connection
+
+    def all(self) -> list[domain.Team]:
+        """Every team, oldest first."""
+        return [_team(row) for row in self.connection.execute(_TEAMS)]
+
+    def taking(self, feature: str, issue_type: str) -> list[domain.Team]:
+        """The teams that take ``feature`` or ``issue_type``, oldest first (``domain.route``
+        picks among them)."""
+        params = {"feature": feature, "issue_type": issue_type}
+        return [_team(row) for row in self.connection.execute(_TEAMS_TAKING, params)]
+
+    def get(self, key: str, lock: str | None = None) -> domain.Team | None:
+        """The team ``key``, or None. ``lock="update"``: locked until the transaction
+        ends (automatic assignment takes its turn under it: race-free across
+        instances); ``"share"``: kept from being deleted until then."""
+        statement = _TEAM if lock is None else _LOCK_TEAM[lock]
+        row = self.connection.execute(statement, {"key": key}).first()
+        return None if row is None else _team(row)
+
+    def add(self, team: domain.Team) -> domain.Team | None:
+        """Store a new team; None when one with its key exists."""
+        params = _editable({name: getattr(team, name) for name in _EDITABLE})
+        row = self.connection.execute(_ADD_TEAM, dict(params, key=team.key)).first()
+        return None if row is None else _team(row)
+
+    def update(self, key: str, values: dict) -> domain.Team | None:
+        """Change the team's ``values`` (names in ``_EDITABLE``); None if there is no such team."""
+        statement = (
+            teams.update()
+            .where(teams.c.key == key)
+            .values(**_editable(values), updated_at=sa.func.now())
+            .returning(*_TEAM_COLUMNS)
+        )
+        row = self.connection.execute(statement).first()
+        return None if row is None else _team(row)
+
+    def delete(self, key: str) -> bool:
+        """Delete the team (its tickets keep no team); whether there was one."""
+        return self.connection.execute(_DELETE_TEAM, {"key": key}).first() is not None
+
+    def took_turn(self, key: str, member_id: str) -> None:
+        """Remember that ``member_id`` got the team's latest ticket (round robin)."""
+        self.connection.execute(_TOOK_TURN, {"team_key": key, "member_id": member_id})
+
+
+# What an admin may set on a team (its key is its name for good).
+_EDITABLE = ("label", "members", "features", "issue_types", "assignment")
+
+
+def _editable(values: dict) -> dict:
+    """The editable ``values``, lists as PostgreSQL arrays want them."""
+    return {
+        name: list(value) if isinstance(value, tuple | list) else value
+        for name, value in values.items()
+        if name in _EDITABLE
+    }

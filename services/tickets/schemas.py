@@ -22,6 +22,8 @@ from marshmallow import (
 
 from shared.catalog import (
     DEFAULT_SORT,
+    KEY_PATTERN,
+    KEY_RULE,
     MAX_MESSAGES_PAGE,
     PRIORITIES,
     SLA_FILTERS,
@@ -34,7 +36,9 @@ from shared.commands import (
     AdminAddMessage,
     AssignTicket,
     ChangeStatus,
+    ChangeTeam,
     CloseTicket,
+    CreateTeam,
     CreateTicket,
 )
 from shared.errors import ValidationFailed
@@ -69,6 +73,12 @@ class AdminListTickets(ListTickets):
         load_default=None, allow_none=True, validate=validate.OneOf(PRIORITIES)
     )
     assignee = Text(load_default=None, allow_none=True, validate=validate.Length(min=1))
+    # A team's key, or "none": tickets no team took.
+    team = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(KEY_PATTERN, error=f"A team key or 'none'. {KEY_RULE}"),
+    )
     sort = fields.String(
         load_default=DEFAULT_SORT, allow_none=False, validate=validate.OneOf(SORTS)
     )
@@ -99,6 +109,18 @@ ASSIGN_TICKET = AssignTicket()
 def create_ticket(feature_keys: tuple[str, ...]) -> CreateTicket:
     """The ``CreateTicket`` schema for the configured features (made once per set)."""
     return CreateTicket(feature_keys)
+
+
+@functools.lru_cache(maxsize=4)
+def create_team(feature_keys: tuple[str, ...]) -> CreateTeam:
+    """The ``CreateTeam`` schema for the configured features (made once per set)."""
+    return CreateTeam(feature_keys)
+
+
+@functools.lru_cache(maxsize=4)
+def change_team(feature_keys: tuple[str, ...]) -> ChangeTeam:
+    """The ``ChangeTeam`` schema for the configured features (made once per set)."""
+    return ChangeTeam(feature_keys)
 
 
 def load(schema: Schema, data) -> dict:

@@ -119,6 +119,44 @@ class TicketsService:
         """Earlier messages of any ticket, internal notes included, for support."""
         return handlers.admin_list_messages(Command(actor, params, ticket_id), self._uow())
 
+    @rpc(expected_exceptions=HelpdeskError)
+    def record_staff(self, actor):
+        """Know the calling admin as staff, with their token's name; ``{"id", "name"}``."""
+        return handlers.record_staff(Command(actor), self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
+    def list_staff(self, actor):
+        """The staff directory: ``{"items": [{"id", "name", "teams", "open_assigned"}]}``."""
+        return handlers.list_staff(Command(actor), self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
+    def list_teams(self, actor):
+        """Every team, in creation order: ``{"items": [...]}``."""
+        return handlers.list_teams(Command(actor), self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
+    def get_team(self, actor, team_key):
+        """One team by its key."""
+        return handlers.get_team(Command(actor, team_key=team_key), self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
+    def create_team(self, actor, fields, idempotency=None):
+        """A new team (``key``, ``label``, ``members``, ``features``, ``issue_types``,
+        ``assignment``); the team."""
+        return handlers.create_team(Command(actor, fields, idempotency=idempotency), self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
+    def change_team(self, actor, team_key, fields, idempotency=None):
+        """Change the given fields of a team; the team."""
+        return handlers.change_team(
+            Command(actor, fields, idempotency=idempotency, team_key=team_key), self._uow()
+        )
+
+    @rpc(expected_exceptions=HelpdeskError)
+    def delete_team(self, actor, team_key):
+        """Delete a team (its tickets keep no team); None."""
+        return handlers.delete_team(Command(actor, team_key=team_key), self._uow())
+
     @timer(interval=PRUNE_INTERVAL)
     def prune_idempotency_keys(self):
         """Delete idempotency keys past their 24 hours, a bounded batch at a time."""

@@ -6,7 +6,7 @@ so they can be searched.
 """
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from shared import idempotency
 from shared.outbox import OUTBOX_CONTEXT
@@ -73,6 +73,8 @@ tickets = sa.Table(
     # When the first public support reply was due and when it came (kept for good).
     sa.Column("first_response_due_at", sa.DateTime(timezone=True)),
     sa.Column("first_response_at", sa.DateTime(timezone=True)),
+    # The team it was routed to on arrival (null: none took it, or it was deleted).
+    sa.Column("team_key", sa.Text, sa.ForeignKey("teams.key")),
 )
 
 messages = sa.Table(
@@ -118,6 +120,35 @@ outbox = sa.Table(
     sa.Column("body", JSONB, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
     sa.Column("published_at", sa.DateTime(timezone=True)),
+)
+
+# The staff directory: every admin who made an API call (recorded by the gateway
+# through ``record_staff``) and anyone named in a team; ``name`` is the latest a
+# token carried.
+staff = sa.Table(
+    "staff",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Teams, in creation order (``id``): the first that takes a new ticket's feature,
+# else its issue type, gets it. ``last_assigned_id``: where round robin resumes.
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("key", sa.Text, nullable=False, unique=True),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("members", ARRAY(sa.Text), nullable=False),
+    sa.Column("features", ARRAY(sa.Text), nullable=False),
+    sa.Column("issue_types", ARRAY(sa.Text), nullable=False),
+    sa.Column("assignment", sa.Text, nullable=False),
+    sa.Column("last_assigned_id", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 # A keyed POST's answer, stored with its action (shared/idempotency.py).

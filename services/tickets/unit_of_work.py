@@ -16,7 +16,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from services.tickets import domain
-from services.tickets.repository import TicketRepository
+from services.tickets.repository import StaffRepository, TeamRepository, TicketRepository
 from services.tickets.settings import response_policy
 from shared.crypto import Keyring
 from shared.db import Connections, UnitOfWork
@@ -64,6 +64,8 @@ class TicketsUnitOfWork(UnitOfWork):
         self.action_id = str(uuid.uuid4())
         self.events: list[dict] = []
         self.tickets: TicketRepository | None = None
+        self.staff: StaffRepository | None = None
+        self.teams: TeamRepository | None = None
         self.idempotency: IdempotencyKeys | None = None
 
     def attach(self, connection: sa.Connection | None) -> None:
@@ -72,6 +74,8 @@ class TicketsUnitOfWork(UnitOfWork):
             if connection is None
             else TicketRepository(connection, self.keyring, response_policy(self.settings))
         )
+        self.staff = None if connection is None else StaffRepository(connection)
+        self.teams = None if connection is None else TeamRepository(connection)
         self.idempotency = None if connection is None else IdempotencyKeys(connection, self.keyring)
 
     def add_event(self, event_type: str, payload: dict) -> dict:

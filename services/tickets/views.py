@@ -35,6 +35,11 @@ def list_item(ticket: dict) -> dict:
     }
 
 
+def _team(ticket: dict) -> dict | None:
+    key = ticket.get("team_key")
+    return None if key is None else {"key": key, "label": ticket["team_label"]}
+
+
 def sla_view(ticket: dict, now: datetime) -> dict:
     """The ticket's response clock as support sees it at ``now``: its state, when
     the owed response is due (null when none is owed), and the first response's
@@ -55,7 +60,30 @@ def admin_list_item(ticket: dict, now: datetime | None = None) -> dict:
     item["owner"] = _person(ticket["owner_id"], ticket["owner_name"])
     item["assignee"] = _person(ticket["assignee_id"], ticket["assignee_name"])
     item["sla"] = sla_view(ticket, now or datetime.now(UTC))
+    item["team"] = _team(ticket)
     return item
+
+
+def staff_view(member: dict) -> dict:
+    """A staff directory entry: id, latest name, team keys, open tickets held."""
+    return {
+        "id": member["id"],
+        "name": member["name"],
+        "teams": list(member["teams"]),
+        "open_assigned": member["open_assigned"],
+    }
+
+
+def team_view(team: domain.Team) -> dict:
+    """A team as ``/api/v1/admin/teams`` shows it."""
+    return {
+        "key": team.key,
+        "label": team.label,
+        "members": list(team.members),
+        "features": list(team.features),
+        "issue_types": list(team.issue_types),
+        "assignment": team.assignment,
+    }
 
 
 def _html(text: str, stored: str | None) -> str:
@@ -101,6 +129,7 @@ def ticket_view(ticket: dict, support: bool, now: datetime | None = None) -> dic
     if support:
         view["owner"] = _person(ticket["owner_id"], ticket["owner_name"])
         view["sla"] = sla_view(ticket, now or datetime.now(UTC))
+        view["team"] = _team(ticket)
     return view
 
 

@@ -88,7 +88,7 @@ def seed(stack) -> Seeded:
     ok(
         admin.post(
             f"/api/v1/admin/tickets/{tid}/assign",
-            {"assignee_id": admin.sub, "assignee_name": "Sam Support"},
+            {"assignee_id": admin.sub},
             **keyed(),
         )
     )

@@ -33,6 +33,8 @@ class FakeTickets:
         self.tickets = {}
         self.ids = itertools.count(1)
         self.message_ids = itertools.count(1)
+        self.staff = {}  # id -> name
+        self.teams = {}  # key -> team
 
     def ping(self):
         return "pong"
@@ -44,7 +46,7 @@ class FakeTickets:
         item = {k: t[k] for k in keys}
         item |= {k: t[k] for k in ("created_at", "updated_at", "last_message_at")}
         if admin:
-            item |= {"owner": dict(t["owner"]), "assignee": t["assignee"]}
+            item |= {"owner": dict(t["owner"]), "assignee": t["assignee"], "team": None}
         return item
 
     def _detail(self, t, admin=False):
@@ -248,11 +250,71 @@ class FakeTickets:
 
     def assign_ticket(self, actor, ticket_id, fields, idempotency=None):
         t = self._any(actor, ticket_id)
+        aid = fields["assignee_id"]
+        if aid is not None and aid not in self.staff:
+            raise ValidationFailed("Not known staff.", {"assignee_id": ["Not known staff."]})
         if t["status"] == "closed":
             raise Conflict("The ticket is closed.")
-        aid = fields["assignee_id"]
-        t["assignee"] = None if aid is None else {"id": aid, "name": fields.get("assignee_name")}
+        t["assignee"] = None if aid is None else {"id": aid, "name": self.staff[aid]}
         return self._detail(t, admin=True)
+
+    # -- staff and teams
+
+    def record_staff(self, actor):
+        self._admin(actor)
+        if actor["name"] is not None or actor["id"] not in self.staff:
+            self.staff[actor["id"]] = actor["name"]
+        return {"id": actor["id"], "name": actor["name"]}
+
+    def list_staff(self, actor):
+        self._admin(actor)
+        return {
+            "items": [
+                {
+                    "id": sid,
+                    "name": name,
+                    "teams": [k for k, team in self.teams.items() if sid in team["members"]],
+                    "open_assigned": 0,
+                }
+                for sid, name in sorted(self.staff.items())
+            ]
+        }
+
+    def _admin(self, actor):
+        if actor["role"] != "admin":
+            raise Forbidden("Admins only.")
+
+    def _team(self, key):
+        if key not in self.teams:
+            raise NotFound("Team not found.")
+        return self.teams[key]
+
+    def list_teams(self, actor):
+        self._admin(actor)
+        return {"items": list(self.teams.values())}
+
+    def get_team(self, actor, key):
+        self._admin(actor)
+        return self._team(key)
+
+    def create_team(self, actor, fields, idempotency=None):
+        self._admin(actor)
+        if fields["key"] in self.teams:
+            raise Conflict("A team with this key exists.")
+        for member in fields["members"]:
+            self.staff.setdefault(member, None)
+        self.teams[fields["key"]] = dict(fields)
+        return self.teams[fields["key"]]
+
+    def change_team(self, actor, key, fields, idempotency=None):
+        self._admin(actor)
+        self._team(key).update(fields)
+        return self.teams[key]
+
+    def delete_team(self, actor, key):
+        self._admin(actor)
+        self._team(key)
+        del self.teams[key]
 
 
 class FakeNotifications:

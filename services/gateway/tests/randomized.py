@@ -33,7 +33,6 @@ FIELDS = [
     "status",
     "resolution_note",
     "assignee_id",
-    "assignee_name",
     "text",
     "owner",
     "",
@@ -69,7 +68,7 @@ def near_valid_body(rng, path):
         "/messages": {"body": "Any news?", "internal": False},
         "/close": {"note": "Solved on my side."},
         "/status": {"status": "resolved", "resolution_note": "Fixed in release 4.2."},
-        "/assign": {"assignee_id": "sam", "assignee_name": "Sam Support"},
+        "/assign": {"assignee_id": "sam"},
         "/preview": {"text": "*Preview* me"},
     }
     body = next(

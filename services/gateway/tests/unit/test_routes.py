@@ -98,9 +98,7 @@ def test_admin_queue_message_status_and_assign(client, clients, auth, new_ticket
     assert note.status_code == 201 and note.json["internal"] is True
     user_view = client.simulate_get(f"/api/v1/tickets/{ticket['id']}", headers=auth("alice")).json
     assert user_view["messages"] == []
-    assigned = client.simulate_post(
-        f"{url}/assign", json={"assignee_id": "sam", "assignee_name": "Sam"}, headers=admin
-    )
+    assigned = client.simulate_post(f"{url}/assign", json={"assignee_id": "sam"}, headers=admin)
     assert assigned.json["assignee"] == {"id": "sam", "name": "Sam"}
     mine = client.simulate_get(
         "/api/v1/admin/tickets", params={"assignee": "me"}, headers=admin
@@ -341,16 +339,30 @@ def test_openapi_405_and_allow_are_what_each_path_answers(client, clients, auth,
     # An id the caller can reach: for anyone else's (or a missing) one 404 outranks 405.
     ticket_id = new_ticket("sam")["id"]
     notice_id = clients.services["notifications"].add("sam")["id"]
+    team_key = _a_team(clients)
     for path, methods in doc["paths"].items():
         for method, operation in methods.items():
             assert "Allow" in operation["responses"]["405"]["headers"], (method, path)
-        url = path.replace("{id}", str(notice_id if "/notifications/" in path else ticket_id))
+        url = path.replace("{id}", _path_id(path, ticket_id, notice_id, team_key))
         role = "admin" if path.startswith("/api/v1/admin") else "user"
         for method in set(HTTP_METHODS) - set(methods):
             result = client.simulate_request(method.upper(), url, headers=auth("sam", role))
             assert result.status_code == 405, (method, path, result.status_code)
             allowed = {m.strip().lower() for m in result.headers["Allow"].split(",")}
             assert set(methods) <= allowed, (path, allowed)
+
+
+def _a_team(clients) -> str:
+    team = {"key": "desk", "label": "Desk", "members": [], "features": [], "issue_types": []}
+    clients.services["tickets"].create_team({"id": "root", "role": "admin", "name": None}, team)
+    return team["key"]
+
+
+def _path_id(path, ticket_id, notice_id, team_key) -> str:
+    """What a documented ``{id}`` stands for on ``path``: something the caller can reach."""
+    if "/teams/" in path:
+        return team_key
+    return str(notice_id if "/notifications/" in path else ticket_id)
 
 
 def test_openapi_documents_the_request_id_on_every_request_and_response(client, auth):
@@ -464,9 +476,10 @@ def test_openapi_says_additional_properties_false_exactly_where_unknown_fields_a
     doc = client.simulate_get("/openapi.json").json
     ticket = new_ticket()
     notice = clients.services["notifications"].add("alice")
+    team_key = _a_team(clients)
     seen = set()
     for path, method, body in _request_bodies(doc):
-        url = path.replace("{id}", str(notice["id"] if "notifications" in path else ticket["id"]))
+        url = path.replace("{id}", _path_id(path, ticket["id"], notice["id"], team_key))
         headers = auth("root", "admin") if path.startswith("/api/v1/admin/") else auth()
         result = client.simulate_request(method.upper(), url, json={UNKNOWN: 1}, headers=headers)
         refused = result.status_code == 422 and UNKNOWN in result.json["error"]["details"]

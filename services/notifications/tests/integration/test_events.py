@@ -195,6 +195,37 @@ def test_resolving_is_exactly_one_ticket_resolved(service, publish, engine, rpc_
     assert "Fixed in the export job; please retry." in item["body"]
 
 
+def test_a_team_notice_reaches_every_member_named_once_even_when_redelivered(
+    service, publish, engine, caplog
+):
+    caplog.set_level(logging.INFO, logger="services.notifications")
+    members = [ADMIN, OTHER_ADMIN, "admin-3"]
+    created = ticket_event(
+        "ticket_created",
+        issue_type="bug",
+        feature="dashboard",
+        priority="high",
+        status="open",
+        actor_id=OWNER,
+        actor_role="user",
+        team_key="desk",
+        team_member_ids=members,
+    )
+    reply = ticket_event(
+        "message_added", author="user", actor_id=OWNER, actor_role="user", team_member_ids=members
+    )
+    for envelope in (created, reply, created, reply):  # each delivered twice
+        publish(envelope)
+    wait_for(handled(engine, created, reply))
+    wait_for(lambda: caplog.text.count("duplicate event skipped") == 2)
+    rows = notices(engine)
+    assert sorted((r["recipient_id"], r["kind"]) for r in rows) == sorted(
+        [(m, "new_ticket") for m in members] + [(m, "user_reply") for m in members]
+    )
+    # One event, one statement: its notices share the event id.
+    assert {str(r["event_id"]) for r in rows if r["kind"] == "new_ticket"} == {created["event_id"]}
+
+
 def test_one_action_never_tells_a_recipient_twice(service, publish, engine):
     # Even if the producer wrongly sent two telling events for one action.
     action = str(uuid.uuid4())

@@ -44,8 +44,65 @@ def test_owner_reply_tells_the_assignee_only():
     assert notice.title == "New reply on #1042"
 
 
-def test_owner_reply_on_unassigned_ticket_tells_nobody():
+def test_owner_reply_on_unassigned_ticket_tells_the_team_the_event_names():
+    reply = message(
+        author="user", actor_id=OWNER, actor_role="user", team_member_ids=[ADMIN, OTHER_ADMIN]
+    )
+    notices = notices_for(reply)
+    assert [(n.recipient_id, n.kind) for n in notices] == [
+        (ADMIN, "user_reply"),
+        (OTHER_ADMIN, "user_reply"),
+    ]
+    assert all(n.title == "New reply on #1042" for n in notices)
+    # An unassigned ticket with nobody to hear of it (no staff known yet): nobody.
     assert notices_for(message(author="user", actor_id=OWNER, actor_role="user")) == []
+
+
+def test_owner_reply_on_an_assigned_ticket_tells_the_assignee_not_the_team():
+    reply = message(
+        author="user",
+        actor_id=OWNER,
+        actor_role="user",
+        assignee_id=ADMIN,
+        team_member_ids=[OTHER_ADMIN],
+    )
+    assert [(n.recipient_id, n.kind) for n in notices_for(reply)] == [(ADMIN, "user_reply")]
+
+
+def created(**payload):
+    fields = {
+        "issue_type": "bug",
+        "feature": "dashboard",
+        "priority": "high",
+        "status": "open",
+        "actor_id": OWNER,
+        "actor_role": "user",
+    }
+    return event("ticket_created", **{**fields, **payload})
+
+
+def test_a_new_ticket_nobody_holds_tells_every_member_of_its_team():
+    notices = notices_for(created(team_key="billing", team_member_ids=[ADMIN, OTHER_ADMIN]))
+    assert [(n.recipient_id, n.kind, n.ticket_id) for n in notices] == [
+        (ADMIN, "new_ticket", 1042),
+        (OTHER_ADMIN, "new_ticket", 1042),
+    ]
+    assert notices[0].title == "New ticket #1042" and notices[0].body == "Cannot export my invoices"
+
+
+def test_a_new_ticket_tells_nobody_of_their_own_action_and_each_member_once():
+    # An admin opening a ticket is in the team that hears of it: not told.
+    mine = created(actor_id=ADMIN, owner_id=ADMIN, team_member_ids=[ADMIN, OTHER_ADMIN, ADMIN])
+    assert [n.recipient_id for n in notices_for(mine)] == [OTHER_ADMIN]
+
+
+def test_a_new_ticket_assigned_on_arrival_tells_no_team():
+    # The assignment's own event tells the one who got it.
+    assert notices_for(created(assignee_id=ADMIN, team_member_ids=[])) == []
+    assigned = event(
+        "ticket_assigned", assignee_id=ADMIN, actor_id=OWNER, actor_role="system", status="open"
+    )
+    assert [(n.recipient_id, n.kind) for n in notices_for(assigned)] == [(ADMIN, "ticket_assigned")]
 
 
 def test_status_change_by_support_tells_the_owner():
@@ -137,6 +194,7 @@ def test_the_queue_is_bound_to_exactly_the_events_a_rule_hears_of():
     from services.notifications.queues import TICKET_EVENTS
 
     assert {b.routing_key for b in TICKET_EVENTS.bindings} == {
+        "tickets.ticket_created",
         "tickets.message_added",
         "tickets.status_changed",
         "tickets.ticket_assigned",

@@ -15,7 +15,7 @@ EVERY_EVENT = Queue(
     "tests.every-ticket-event", exchange=EVENTS_EXCHANGE, routing_key="tickets.#", durable=True
 )
 
-TABLES = "tickets, messages, timeline, ticket_allowance, outbox, idempotency_keys"
+TABLES = "tickets, messages, timeline, ticket_allowance, outbox, idempotency_keys, staff, teams"
 
 
 @pytest.fixture

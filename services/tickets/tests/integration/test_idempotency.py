@@ -103,6 +103,7 @@ def test_failed_commands_store_nothing_and_run_again(call, db):
 
 def test_support_commands_replay_their_first_answer(call, db):
     ticket = call("create_ticket", USER, new_ticket_fields())
+    call("record_staff", ADMIN)
     path = {"ticket_id": ticket["id"]}
     assign = {"assignee_id": ADMIN["id"]}
     assign_key = keyed("a1", "/api/v1/admin/tickets/{ticket_id}/assign", path, assign)

@@ -37,8 +37,9 @@ def test_every_change_publishes_its_events_with_the_right_payloads(call, amqp_ur
     call(
         "change_status", ADMIN, tid, {"status": "resolved", "resolution_note": "Fixed it for you."}
     )
-    call("assign_ticket", ADMIN, tid, {"assignee_id": "a-2", "assignee_name": "Kim"})
-    call("assign_ticket", ADMIN, tid, {"assignee_id": "a-2", "assignee_name": "Kim"})  # no event
+    call("record_staff", {"id": "a-2", "name": "Kim", "role": "admin"})
+    call("assign_ticket", ADMIN, tid, {"assignee_id": "a-2"})
+    call("assign_ticket", ADMIN, tid, {"assignee_id": "a-2"})  # no event
     call("close_ticket", USER, tid, {"note": "All good"})
 
     events = [parse_event(body) for body in drain(amqp_url, timeout=5, expect=10)]

@@ -187,6 +187,7 @@ def test_owner_lifecycle_with_automatic_moves(call):
         call("admin_add_message", ADMIN, tid, {"body": "note", "internal": True})
     with pytest.raises(Conflict):
         call("change_status", ADMIN, tid, {"status": "in_review"})
+    call("record_staff", ADMIN)  # known staff: the closed ticket is what refuses it
     with pytest.raises(Conflict):
         call("assign_ticket", ADMIN, tid, {"assignee_id": ADMIN["id"]})
     # ValidationFailed comes before Conflict.
@@ -257,15 +258,28 @@ def test_internal_notes_never_reach_user_views(call):
 
 def test_assignment(call, amqp_url):
     tid = _create(call)["id"]
-    view = call("assign_ticket", ADMIN, tid, {"assignee_id": "a-2", "assignee_name": "Kim"})
-    assert view["assignee"] == {"id": "a-2", "name": "Kim"}
-    assert call("get_ticket", USER, tid)["assignee"] == {"id": "a-2", "name": "Kim"}
-    again = call("assign_ticket", ADMIN, tid, {"assignee_id": "a-2", "assignee_name": "Kim"})
+    # Only known staff: someone who never called is refused, before the ticket's state.
+    with pytest.raises(ValidationFailed) as err:
+        call("assign_ticket", ADMIN, tid, {"assignee_id": "a-2"})
+    assert list(err.value.details) == ["assignee_id"]
+    call("record_staff", ADMIN_2)
+    call("record_staff", ADMIN)
+    view = call("assign_ticket", ADMIN, tid, {"assignee_id": "a-2"})
+    # The name is the directory's.
+    assert view["assignee"] == {"id": "a-2", "name": "Kim Support"}
+    assert call("get_ticket", USER, tid)["assignee"] == {"id": "a-2", "name": "Kim Support"}
+    again = call("assign_ticket", ADMIN, tid, {"assignee_id": "a-2"})
     assert again["updated_at"] == view["updated_at"]
+    # A newer name in the directory shows on the tickets they hold.
+    call("record_staff", dict(ADMIN_2, name="Kim Renamed"))
+    assert call("admin_get_ticket", ADMIN, tid)["assignee"]["name"] == "Kim Renamed"
     assert call("assign_ticket", ADMIN, tid, {"assignee_id": None})["assignee"] is None
-    # Taking it oneself without a name: the actor's own name is used.
     mine = call("assign_ticket", ADMIN, tid, {"assignee_id": ADMIN["id"]})
     assert mine["assignee"] == {"id": ADMIN["id"], "name": ADMIN["name"]}
+    # Unknown staff is a 422 even on a closed ticket (validation before conflict).
+    call("close_ticket", USER, tid, {})
+    with pytest.raises(ValidationFailed):
+        call("assign_ticket", ADMIN, tid, {"assignee_id": "nobody-known"})
     with pytest.raises(ValidationFailed) as err:
         call("assign_ticket", ADMIN, tid, {})
     assert list(err.value.details) == ["assignee_id"]
@@ -323,7 +337,9 @@ def test_admin_queue_filters_and_sorts(call):
     critical = _create(call, issue_type="access")["id"]
     high = _create(call, actor=OTHER_USER, issue_type="bug")["id"]
     critical_2 = _create(call, actor=OTHER_USER, issue_type="access")["id"]
-    call("assign_ticket", ADMIN, high, {"assignee_id": ADMIN["id"], "assignee_name": "Sam"})
+    call("record_staff", ADMIN)
+    call("record_staff", ADMIN_2)
+    call("assign_ticket", ADMIN, high, {"assignee_id": ADMIN["id"]})
     call("assign_ticket", ADMIN, low, {"assignee_id": ADMIN_2["id"]})
 
     def ids(params):
@@ -342,7 +358,7 @@ def test_admin_queue_filters_and_sorts(call):
     assert ids({"q": f"#{high}"}) == [high]
     item = call("admin_list_tickets", ADMIN, {"q": str(high)})["items"][0]
     assert item["owner"] == {"id": OTHER_USER["id"], "name": OTHER_USER["name"]}
-    assert item["assignee"] == {"id": ADMIN["id"], "name": "Sam"}
+    assert item["assignee"] == {"id": ADMIN["id"], "name": "Sam Support"}
     # Keyset pages walk every sort without gaps or repeats.
     for sort in ("priority", "created", "updated"):
         seen, cursor = [], None

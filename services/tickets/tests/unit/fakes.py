@@ -12,7 +12,7 @@ publishing) stays with the integration tests.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from services.tickets import clocks, domain
@@ -55,6 +55,8 @@ class Store:
     timeline: list = field(default_factory=list)
     allowance: dict = field(default_factory=dict)  # (owner_id, day) -> n
     keys: dict = field(default_factory=dict)  # (caller, key) -> (fingerprint, answer)
+    staff: dict = field(default_factory=dict)  # id -> name
+    teams: list = field(default_factory=list)  # domain.Team, in creation order
 
 
 class FakeClock:
@@ -134,7 +136,7 @@ class FakeTicketRepository:
             return None
         timeline = [t for t in self.store.timeline if t["ticket_id"] == ticket_id]
         return {
-            **row,
+            **self._support_columns(dict(row)),
             **self._messages(ticket_id, include_internal, None, messages_limit),
             "timeline": timeline,
         }
@@ -154,6 +156,9 @@ class FakeTicketRepository:
                 elif name.startswith("sla_"):
                     state = clocks.sla_state(row["sla_due_at"], row["sla_warn_at"], value)
                     if state != name.removeprefix("sla_"):
+                        return False
+                elif name == "no_team":
+                    if row["team_key"] is not None:
                         return False
                 elif name == "subject_like":
                     text = value[1:-1].replace("\\%", "%").replace("\\_", "_")
@@ -179,7 +184,119 @@ class FakeTicketRepository:
                 if k in after
             )
             rows = [r for r in rows if (key(r) < last if descending else key(r) > last)]
-        return [{k: v for k, v in r.items() if k not in _TEXT} for r in rows[:limit]]
+        return [self._shown(r) for r in rows[:limit]]
+
+    def _shown(self, row):
+        shown = {k: v for k, v in row.items() if k not in _TEXT}
+        return self._support_columns(shown)
+
+    def _support_columns(self, row):
+        # As the repository's statements add them: the team's label, the directory's name.
+        labels = {t.key: t.label for t in self.store.teams}
+        row["team_label"] = labels.get(row["team_key"])
+        row["team_key"] = row["team_key"] if row["team_key"] in labels else None
+        if self.store.staff.get(row["assignee_id"]) is not None:
+            row["assignee_name"] = self.store.staff[row["assignee_id"]]
+        return row
+
+
+OPEN_STATUSES = domain.OPEN_STATUSES
+
+
+class FakeStaffRepository:
+    """``StaffRepository``'s methods, on a ``Store``."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def record(self, staff_id, name):
+        if name is not None or staff_id not in self.store.staff:
+            self.store.staff[staff_id] = name
+
+    def name(self, staff_ids):
+        for staff_id in staff_ids:
+            self.store.staff.setdefault(staff_id, None)
+
+    def get(self, staff_id):
+        if staff_id not in self.store.staff:
+            return None
+        return {"id": staff_id, "name": self.store.staff[staff_id]}
+
+    def _open(self, staff_id):
+        return sum(
+            1
+            for t in self.store.tickets.values()
+            if t["assignee_id"] == staff_id and t["status"] in OPEN_STATUSES
+        )
+
+    def directory(self):
+        return [
+            {
+                "id": staff_id,
+                "name": name,
+                "teams": [t.key for t in self.store.teams if staff_id in t.members],
+                "open_assigned": self._open(staff_id),
+            }
+            for staff_id, name in sorted(
+                self.store.staff.items(), key=lambda s: ((s[1] or s[0]).lower(), s[0])
+            )
+        ]
+
+    def members(self, staff_ids):
+        return {
+            i: {"id": i, "name": self.store.staff[i], "open_assigned": self._open(i)}
+            for i in staff_ids
+            if i in self.store.staff
+        }
+
+    def audience(self, team_key):
+        for team in self.store.teams:
+            if team.key == team_key and team.members:
+                return tuple(team.members)
+        return tuple(sorted(self.store.staff))
+
+
+class FakeTeamRepository:
+    """``TeamRepository``'s methods, on a ``Store`` (locks are the integration tests')."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def all(self):
+        return list(self.store.teams)
+
+    def taking(self, feature, issue_type):
+        return [t for t in self.store.teams if feature in t.features or issue_type in t.issue_types]
+
+    def get(self, key, lock=None):
+        return next((t for t in self.store.teams if t.key == key), None)
+
+    def add(self, team):
+        if self.get(team.key) is not None:
+            return None
+        self.store.teams.append(team)
+        return team
+
+    def update(self, key, values):
+        team = self.get(key)
+        if team is None:
+            return None
+        changed = replace(team, **values)
+        self.store.teams[self.store.teams.index(team)] = changed
+        return changed
+
+    def delete(self, key):
+        team = self.get(key)
+        if team is None:
+            return False
+        self.store.teams.remove(team)
+        for row in self.store.tickets.values():
+            if row["team_key"] == key:
+                row["team_key"] = None
+        return True
+
+    def took_turn(self, key, member_id):
+        self.update(key, {"last_assigned_id": member_id})
 
 
 class FakeUnitOfWork(FakeTransactions):
@@ -192,15 +309,17 @@ class FakeUnitOfWork(FakeTransactions):
         self.clock = FakeClock()
         self.events: list[tuple[str, dict]] = []
         self._ids, self._message_ids = itertools.count(1), itertools.count(1)
-        self.tickets = self.idempotency = None
+        self.tickets = self.idempotency = self.staff = self.teams = None
 
     def attach(self, live: bool) -> None:
         if not live:
-            self.tickets = self.idempotency = None
+            self.tickets = self.idempotency = self.staff = self.teams = None
             return
         self.tickets = FakeTicketRepository(
             self.store, self.clock, self._ids, self._message_ids, response_policy(self.settings)
         )
+        self.staff = FakeStaffRepository(self.store)
+        self.teams = FakeTeamRepository(self.store)
         self.idempotency = FakeIdempotencyKeys(self.store.keys)
 
     def commit(self) -> None:

@@ -27,7 +27,9 @@ FIELDS = {
 
 @pytest.fixture
 def uow():
-    return FakeUnitOfWork()
+    uow = FakeUnitOfWork()
+    uow.store.staff[ADMIN["id"]] = ADMIN["name"]  # the gateway recorded them (record_staff)
+    return uow
 
 
 def create(uow, actor=USER, **overrides):

@@ -135,7 +135,7 @@ async function act(button, errorEl, call, success) {
 function setUpAssignment() {
   $("assign-me").addEventListener("click", (event) =>
     act(event.currentTarget, $("assign-error"), () =>
-      api(`/admin/tickets/${id}/assign`, { method: "POST", body: { assignee_id: me.sub, assignee_name: me.name || me.sub } }),
+      api(`/admin/tickets/${id}/assign`, { method: "POST", body: { assignee_id: me.sub } }),
       "Assigned to you.",
     ),
   );

@@ -293,6 +293,8 @@ class Sla(Schema):
         allow_none=True,
         metadata={**_TS, "description": "When support first replied publicly; null until then."},
     )
+
+
 class TeamRef(Schema):
     key = fields.String(required=True)
     label = fields.String(required=True)

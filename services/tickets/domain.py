@@ -291,6 +291,8 @@ class SlaWarning(ResponseClockEvent):
 @dataclass(frozen=True)
 class SlaBreached(ResponseClockEvent):
     pass
+
+
 # --- staff, teams and routing ------------------------------------------------------------
 MANUAL, ROUND_ROBIN, FEWEST_OPEN = "manual", "round_robin", "fewest_open"
 # How a team assigns a new ticket: by hand, in turn, or to the least loaded member.

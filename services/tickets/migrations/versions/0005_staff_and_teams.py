@@ -1,14 +1,14 @@
 """Staff and teams: the directory of known staff, teams that take features and issue
 types, and the team each ticket was routed to (docs/decisions/0022-staff-teams-routing.md).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -54,6 +54,7 @@ def test_a_message_id_is_drawn_only_once_the_ticket_is_locked(settings):
     from datetime import UTC, datetime
 
     from services.tickets.repository import TicketRepository
+    from services.tickets.tables import tickets
     from shared.data_keys import keyring_from_settings
     from shared.db import make_engine
 
@@ -67,6 +68,8 @@ def test_a_message_id_is_drawn_only_once_the_ticket_is_locked(settings):
         "resolution_note": None, "closed_note": None, "created_at": now, "updated_at": now,
         "last_message_at": None,
     }  # fmt: skip
+    # Every other column (response clock, team) as a new ticket no clock or team took has it.
+    ticket |= {c.name: None for c in tickets.c if c.name not in ticket} | {"sla_elapsed": 0.0}
     try:
         with engine.begin() as setup:
             ticket["id"] = setup.execute(sa.text("SELECT nextval('tickets_id_seq')")).scalar()

@@ -34,8 +34,16 @@ DOCUMENTS = [
 NAMED_IN_DOCS = re.compile(r"(?:^|[`\"/\s(])(helpdesk-[a-z][a-z-]*[a-z])(?=[`\"\s:,)]|$)", re.M)
 # How a command introduces its own messages: "helpdesk-xyz: ...".
 NAMED_IN_MESSAGES = re.compile(r"[\"']?(helpdesk-[a-z][a-z-]*[a-z]): ")
-# Names that are not commands: custom elements, a directory prefix.
-NOT_COMMANDS = {"helpdesk-bell", "helpdesk-link", "helpdesk-gateway-metrics"}
+# Names that are not commands: custom elements, a directory prefix, and the names
+# the Kubernetes manifests give their objects and the Secrets they reference.
+KUBERNETES_NAMES = {
+    name
+    for path in (ROOT / "deploy" / "kubernetes").rglob("*.yaml")
+    for name in re.findall(r"(?:name|secretName): (helpdesk-[a-z0-9-]+)", path.read_text())
+}
+NOT_COMMANDS = {"helpdesk-bell", "helpdesk-link", "helpdesk-gateway-metrics"} | (
+    KUBERNETES_NAMES - set(SCRIPTS)
+)
 
 
 def _named(pattern, paths) -> dict[str, set[str]]:

@@ -14,7 +14,9 @@ each service its own logins, with the permissions ``tools/access.py`` lists:
   service's database URL names a role and password; the role is made (or its
   password reset) without superuser, database or role creation, may connect to its
   own database only and read and change its rows only. Migrations run as the
-  administrator.
+  administrator. ``HELPDESK_<SERVICE>_POSTGRES_ADMIN_URL`` is the same for one
+  service's database when it lives on a server of its own (one PostgreSQL cluster
+  per service, as on Kubernetes: deploy/kubernetes/); it wins over the shared one.
 - ``HELPDESK_RABBITMQ_MANAGEMENT_URL`` (``https://admin:password@host:15671/``, the
   management API): each ``HELPDESK_<SERVICE>_AMQP_URL`` (and the gateway's) names a
   user, password and vhost; the user is made with its configure/write/read and topic
@@ -91,13 +93,23 @@ class Access:
     management_url: str | None = None
     # service -> its amqp(s):// URL (user, password, vhost)
     broker_logins: dict = field(default_factory=dict)
+    # service -> the administrator of the server holding that service's database
+    service_postgres_admin_urls: dict = field(default_factory=dict)
+
+    def postgres_admin_for(self, service: str) -> str | None:
+        """The administrator's URL for ``service``'s database server (None: none given)."""
+        return self.service_postgres_admin_urls.get(service, self.postgres_admin_url)
 
 
 def access_from_env(env, settings: Settings) -> Access:
     """``Access`` from the environment; ``ConfigError`` naming a bad variable."""
-    admin = env.get("HELPDESK_POSTGRES_ADMIN_URL") or None
-    if admin and urlsplit(admin).scheme not in ("postgresql", "postgres"):
-        raise ConfigError("HELPDESK_POSTGRES_ADMIN_URL must be a postgresql:// URL")
+    admins = {}
+    for name in ("HELPDESK_POSTGRES_ADMIN_URL", *_service_admin_settings()):
+        url = env.get(name) or None
+        if url and urlsplit(url).scheme not in ("postgresql", "postgres"):
+            raise ConfigError(f"{name} must be a postgresql:// URL")
+        admins[name] = url
+    admin = admins.pop("HELPDESK_POSTGRES_ADMIN_URL")
     management = env.get("HELPDESK_RABBITMQ_MANAGEMENT_URL") or None
     logins = {}
     if management:
@@ -119,9 +131,24 @@ def access_from_env(env, settings: Settings) -> Access:
     check_transport(
         env,
         settings.env,
-        {"HELPDESK_POSTGRES_ADMIN_URL": admin, "HELPDESK_RABBITMQ_MANAGEMENT_URL": management},
+        {
+            "HELPDESK_POSTGRES_ADMIN_URL": admin,
+            "HELPDESK_RABBITMQ_MANAGEMENT_URL": management,
+            **admins,
+        },
     )
-    return Access(admin, management, logins)
+    per_service = {
+        service: admins[name] for name, service in _service_admin_settings().items() if admins[name]
+    }
+    return Access(admin, management, logins, per_service)
+
+
+def _service_admin_settings() -> dict:
+    """``HELPDESK_<SERVICE>_POSTGRES_ADMIN_URL`` -> service, for each service with a database."""
+    return {
+        f"HELPDESK_{service.name.upper()}_POSTGRES_ADMIN_URL": service.name
+        for service in registry.services()
+    }
 
 
 def _in_database(admin_url: str, database: str) -> str:
@@ -237,8 +264,8 @@ def setup(settings: Settings, timeout: float, access: Access | None = None) -> N
     deadline = time.monotonic() + timeout
     for service in registry.services():
         url = service.database_url(settings)
-        if access.postgres_admin_url:
-            admin = access.postgres_admin_url
+        admin = access.postgres_admin_for(service.name)
+        if admin:
             wait_for(f"PostgreSQL ({_redacted(admin)})", _postgres_ready(admin), deadline)
             grant_database(admin, service.name, url)
             print(

@@ -103,6 +103,9 @@ def set_up(private_broker):
         "HELPDESK_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{amqp_port}/{vhost}",
         "HELPDESK_RABBITMQ_MANAGEMENT_URL": f"http://guest:guest@127.0.0.1:{http_port}/",
         "HELPDESK_POSTGRES_ADMIN_URL": f"{BASE_PG}/postgres",
+        # As on Kubernetes, where each database has a server of its own: this one wins
+        # for the notifications database (same server here; the path is what counts).
+        "HELPDESK_NOTIFICATIONS_POSTGRES_ADMIN_URL": f"{BASE_PG}/postgres",
     }
     for service in ("tickets", "notifications"):
         env[f"HELPDESK_{service.upper()}_DATABASE_URL"] = (

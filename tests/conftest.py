@@ -49,3 +49,10 @@ def make_stack(run_id):
 def stack(make_stack):
     """The shared stack most end-to-end and browser tests use (development settings)."""
     return make_stack()
+
+
+@pytest.fixture(scope="session")
+def team_stack(make_stack):
+    """A stack for the tests of teams: a team routes (and may assign) every new ticket
+    whose feature or issue type it takes, so teams never go on the shared stack."""
+    return make_stack()

@@ -15,11 +15,6 @@ from tests.e2e.conftest import Api, poll, unique
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def team_stack(make_stack):
-    return make_stack()
-
-
 @pytest.fixture
 def staff(team_stack):
     """``staff(name)``: a new admin who has made one API call (so is known staff)."""

@@ -14,7 +14,7 @@ const STREAM_PATH = "/api/v1/notifications/stream";
 const STREAM_RETRY_MS = 2_000;
 const STREAM_RETRY_CAP_MS = 60_000;
 // Notices an admin gets as the assignee open the support view of the ticket.
-const SUPPORT_KINDS = new Set(["user_reply", "ticket_assigned", "sla_warning", "sla_breached"]);
+const SUPPORT_KINDS = new Set(["user_reply", "ticket_assigned", "new_ticket", "sla_warning", "sla_breached"]);
 
 export function startBell(me) {
   const button = $("bell-button");

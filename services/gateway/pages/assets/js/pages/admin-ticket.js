@@ -68,6 +68,7 @@ function render(ticket) {
     ["Owner", ticket.owner ? `${ticket.owner.name || ticket.owner.id} (${ticket.owner.id})` : "Unknown"],
     ["Type", labels.issueType(ticket.issue_type)],
     ["Feature", labels.feature(ticket.feature)],
+    ["Team", ticket.team ? ticket.team.label : "No team"],
     ["Opened", timeEl(ticket.created_at)],
     ["Updated", timeEl(ticket.updated_at)],
   ]);
@@ -88,6 +89,8 @@ function render(ticket) {
     : "Nobody is assigned yet.";
   $("assign-me").disabled = closed || assignee?.id === me.sub;
   $("unassign").disabled = closed || !assignee;
+  $("assign-form").hidden = closed;
+  renderStaff();
 
   const select = $("new-status");
   const next = NEXT[ticket.status] ?? [];
@@ -120,6 +123,7 @@ async function act(button, errorEl, call, success) {
       try {
         await call();
         await load();
+        await loadStaff(); // the open counts changed
         showAlert(alertBox, "success", null, [success]);
       } catch (failure) {
         if (!(failure instanceof ApiError && failure.status === 401)) setFieldError(null, errorEl, describeError(failure));
@@ -132,7 +136,50 @@ async function act(button, errorEl, call, success) {
   );
 }
 
+// The staff directory (GET /admin/staff): who a ticket can be assigned to.
+let staff = [];
+
+function staffLabel(member) {
+  const name = member.id === me.sub ? `${member.name || member.id} (you)` : member.name || member.id;
+  return `${name} · ${member.open_assigned} open`;
+}
+
+/** Fill the picker from the directory, the current assignee chosen. */
+function renderStaff() {
+  const select = $("assignee-select");
+  const current = shown?.assignee?.id ?? "";
+  const picked = select.value && select.value !== current ? select.value : current;
+  const options = staff.map((m) => h("option", { value: m.id, text: staffLabel(m) }));
+  if (current && !staff.some((m) => m.id === current)) {
+    options.unshift(h("option", { value: current, text: shown.assignee.name || current }));
+  }
+  select.replaceChildren(h("option", { value: "", text: "Choose someone…" }), ...options);
+  select.value = picked;
+}
+
+async function loadStaff() {
+  staff = (await api("/admin/staff")).items;
+  renderStaff();
+}
+
 function setUpAssignment() {
+  $("assign-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const chosen = $("assignee-select").value;
+    setFieldError($("assignee-select"), $("assign-error"), null);
+    if (!chosen) {
+      setFieldError($("assignee-select"), $("assign-error"), "Choose who gets this ticket.");
+      return;
+    }
+    const member = staff.find((m) => m.id === chosen);
+    const name = chosen === me.sub ? "you" : member?.name || chosen;
+    act(
+      $("assign-submit"),
+      $("assign-error"),
+      () => api(`/admin/tickets/${id}/assign`, { method: "POST", body: { assignee_id: chosen } }),
+      `Assigned to ${name}.`,
+    );
+  });
   $("assign-me").addEventListener("click", (event) =>
     act(event.currentTarget, $("assign-error"), () =>
       api(`/admin/tickets/${id}/assign`, { method: "POST", body: { assignee_id: me.sub } }),
@@ -255,6 +302,7 @@ if (me) {
     labels = catalogLabels(cat);
     limits = cat.limits;
     await load();
+    await loadStaff();
     setUpAssignment();
     setUpStatus();
     setUpComposer();

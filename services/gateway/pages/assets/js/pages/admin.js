@@ -1,4 +1,4 @@
-// The support queue: filters (status, priority, assignee, response clock), sorts,
+// The support queue: filters (status, priority, assignee, team, response clock), sorts,
 // search, paging; each ticket's response clock as a badge kept current.
 import { api, describeError, isTransient } from "../api.js";
 import { $, clearAlert, debounce, h, showAlert, whileBusy } from "../dom.js";
@@ -13,6 +13,7 @@ const filters = {
   status: $("f-status"),
   priority: $("f-priority"),
   assignee: $("f-assignee"),
+  team: $("f-team"),
   sla: $("f-sla"),
   sort: $("f-sort"),
   q: $("f-q"),
@@ -38,6 +39,7 @@ function row(t) {
     h("td", { "data-label": "Status" }, statusBadge(t.status)),
     h("td", { "data-label": "Response", class: "cell-sla", dataset: { sla: JSON.stringify(t.sla) } }, slaBadge(t.sla)),
     h("td", { "data-label": "Assignee" }, person(t.assignee, "Unassigned")),
+    h("td", { "data-label": "Team" }, t.team ? h("span", { text: t.team.label }) : h("span", { class: "unassigned", text: "No team" })),
     h("td", { "data-label": "Age" }, h("time", { datetime: t.created_at, title: `Created ${formatDateTime(t.created_at)}`, text: age(t.created_at) })),
   );
 }
@@ -70,7 +72,7 @@ async function load(reset) {
     // "Load more": keyboard and screen-reader users go on from the first new ticket.
     if (!reset) rows[0]?.querySelector("a").focus();
     if (!body.childElementCount) {
-      body.append(h("tr", {}, h("td", { colspan: "8", class: "empty" }, h("strong", { text: "Nothing in this view" }), "No tickets match these filters.")));
+      body.append(h("tr", {}, h("td", { colspan: "9", class: "empty" }, h("strong", { text: "Nothing in this view" }), "No tickets match these filters.")));
     }
     cursor = data.next_cursor;
     more.hidden = !cursor;
@@ -86,8 +88,19 @@ async function load(reset) {
   }
 }
 
+/** The team filter's choices: every team, by label (the queue shows a team's tickets). */
+async function loadTeams() {
+  try {
+    const teams = (await api("/admin/teams")).items;
+    filters.team.append(...teams.map((t) => h("option", { value: t.key, text: t.label })));
+  } catch {
+    // The queue works without them: only "Any team" and "No team" are offered.
+  }
+}
+
 if (me) {
   filters.status.append(...STATUS_KEYS.map((key) => h("option", { value: key, text: STATUS_LABELS[key] })));
+  if (me.role === "admin") await loadTeams();
   const params = new URLSearchParams(location.search);
   for (const [key, el] of Object.entries(filters)) {
     const value = params.get(key);
@@ -95,12 +108,13 @@ if (me) {
   }
   if (me.role !== "admin") {
     $("queue-filters").hidden = true;
+    $("teams-link").hidden = true;
     $("queue-card").hidden = true; // an empty queue table would only confuse
     showAlert($("list-alert"), "warning", "For support staff only", [
       "This dashboard is for the Support Team. Your own tickets are under My Tickets.",
     ]);
   } else {
-    for (const el of [filters.status, filters.priority, filters.assignee, filters.sla, filters.sort]) el.addEventListener("change", () => load(true));
+    for (const el of [filters.status, filters.priority, filters.assignee, filters.team, filters.sla, filters.sort]) el.addEventListener("change", () => load(true));
     // Time left moves on while the page is open: every badge is redrawn each 30 seconds.
     setInterval(() => {
       for (const cell of body.querySelectorAll("td.cell-sla")) cell.replaceChildren(slaBadge(JSON.parse(cell.dataset.sla)));

@@ -88,43 +88,6 @@ def test_only_a_token_verifying_process_needs_the_jwt_settings():
     assert Settings.from_env(LOCAL, verifies_tokens=False).jwt_secret is None
 
 
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"HELPDESK_ENV": "staging"}, "HELPDESK_ENV"),
-        ({"HELPDESK_HTTP_PORT": "eighty"}, "HELPDESK_HTTP_PORT"),
-        ({"HELPDESK_HTTP_PORT": "70000"}, "HELPDESK_HTTP_PORT"),
-        ({"HELPDESK_JWT_ALGORITHM": "none"}, "HELPDESK_JWT_ALGORITHM"),
-        ({"HELPDESK_JWT_ALGORITHM": "RS256"}, "HELPDESK_JWT_PUBLIC_KEY"),
-        ({"HELPDESK_RPC_TIMEOUT": "-1"}, "HELPDESK_RPC_TIMEOUT"),
-        ({"HELPDESK_RPC_TIMEOUT": "nan"}, "finite"),
-        ({"HELPDESK_RPC_TIMEOUT": "inf"}, "finite"),
-        ({"HELPDESK_RPC_TIMEOUT": "1e308"}, "at most 600"),
-        ({"HELPDESK_JWT_ALGORITHM": "ES256", "HELPDESK_JWT_PUBLIC_KEY": "garbage"}, "ES256"),
-        ({"HELPDESK_GATEWAY_WORKERS": "zero"}, "HELPDESK_GATEWAY_WORKERS"),
-        ({"HELPDESK_GATEWAY_THREADS": "0"}, "HELPDESK_GATEWAY_THREADS"),
-        ({"HELPDESK_TLS_CERT_FILE": "/c.pem"}, "HELPDESK_TLS_KEY_FILE"),
-    ],
-)
-def test_invalid_settings_name_the_variable(env, message):
-    with pytest.raises(ConfigError, match=message):
-        Settings.from_env({**LOCAL, **env})
-
-
-def test_process_counts_are_validated_settings_too():
-    """What make run and the gateway's gunicorn start is read where every setting is."""
-    s = Settings.from_env(
-        {
-            **LOCAL,
-            "HELPDESK_GATEWAY_WORKERS": "3",
-            "HELPDESK_GATEWAY_THREADS": "4",
-        }
-    )
-    assert (s.gateway_workers, s.gateway_threads) == (3, 4)
-    defaults = Settings.from_env(LOCAL)
-    assert (defaults.gateway_workers, defaults.gateway_threads) == (2, 8)
-
-
 @dataclass(frozen=True)
 class ExampleSettings(Settings):
     """A service's settings as its settings.py declares them."""
@@ -164,17 +127,45 @@ def test_a_service_declares_its_own_settings_read_and_validated_with_the_shared_
 @pytest.mark.parametrize(
     ("env", "message"),
     [
+        ({"HELPDESK_ENV": "staging"}, "HELPDESK_ENV"),
+        ({"HELPDESK_HTTP_PORT": "eighty"}, "HELPDESK_HTTP_PORT"),
+        ({"HELPDESK_HTTP_PORT": "70000"}, "HELPDESK_HTTP_PORT"),
+        ({"HELPDESK_JWT_ALGORITHM": "none"}, "HELPDESK_JWT_ALGORITHM"),
+        ({"HELPDESK_JWT_ALGORITHM": "RS256"}, "HELPDESK_JWT_PUBLIC_KEY"),
+        ({"HELPDESK_RPC_TIMEOUT": "-1"}, "HELPDESK_RPC_TIMEOUT"),
+        ({"HELPDESK_RPC_TIMEOUT": "nan"}, "finite"),
+        ({"HELPDESK_RPC_TIMEOUT": "inf"}, "finite"),
+        ({"HELPDESK_RPC_TIMEOUT": "1e308"}, "at most 600"),
+        ({"HELPDESK_JWT_ALGORITHM": "ES256", "HELPDESK_JWT_PUBLIC_KEY": "garbage"}, "ES256"),
+        ({"HELPDESK_GATEWAY_WORKERS": "zero"}, "HELPDESK_GATEWAY_WORKERS"),
+        ({"HELPDESK_GATEWAY_THREADS": "0"}, "HELPDESK_GATEWAY_THREADS"),
         ({"HELPDESK_EXAMPLE_PER_DAY": "11"}, "HELPDESK_EXAMPLE_PER_DAY must be between 1 and 10"),
         ({"HELPDESK_EXAMPLE_PER_DAY": "many"}, "HELPDESK_EXAMPLE_PER_DAY must be a whole number"),
         ({"HELPDESK_EXAMPLE_DELAY": "0"}, "HELPDESK_EXAMPLE_DELAY must be greater than 0"),
         ({"HELPDESK_EXAMPLE_DELAY": "nan"}, "HELPDESK_EXAMPLE_DELAY must be a finite number"),
         ({"HELPDESK_EXAMPLE_DATABASE_URL": "mysql://x/y"}, "HELPDESK_EXAMPLE_DATABASE_URL"),
         ({"HELPDESK_EXAMPLE_DATABASE_URL": "postgresql://h:5432/"}, "name a database"),
+        ({"HELPDESK_TLS_CERT_FILE": "/c.pem"}, "HELPDESK_TLS_KEY_FILE"),
     ],
 )
-def test_a_service_setting_that_is_invalid_names_its_variable(env, message):
+def test_invalid_settings_name_the_variable(env, message):
+    # A service's class reads the shared settings and its own alike.
     with pytest.raises(ConfigError, match=message):
         ExampleSettings.from_env({**LOCAL, **env})
+
+
+def test_process_counts_are_validated_settings_too():
+    """What make run and the gateway's gunicorn start is read where every setting is."""
+    s = Settings.from_env(
+        {
+            **LOCAL,
+            "HELPDESK_GATEWAY_WORKERS": "3",
+            "HELPDESK_GATEWAY_THREADS": "4",
+        }
+    )
+    assert (s.gateway_workers, s.gateway_threads) == (3, 4)
+    defaults = Settings.from_env(LOCAL)
+    assert (defaults.gateway_workers, defaults.gateway_threads) == (2, 8)
 
 
 def test_an_unset_environment_is_production_not_development():

@@ -11,6 +11,7 @@ clock difference between the host and the gateway.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import jwt
 
 from services.gateway.errors import Unauthorized
-from services.gateway.jwks import KeySet, UnknownKey
+from services.gateway.jwks import SHARED_FILE_VARIABLE, KeySet, UnknownKey
 from shared.catalog import ROLES
 from shared.config import Settings
 from shared.text import is_text
@@ -63,6 +64,8 @@ class TokenVerifier:
                 settings.jwt_jwks_url,
                 self.algorithm,
                 min_interval=settings.jwt_jwks_min_interval,
+                # Under gunicorn, the file the master gave its workers to share the set.
+                shared_file=os.environ.get(SHARED_FILE_VARIABLE),
             )
         self.key_set = key_set
         self.issuer = settings.jwt_issuer

@@ -16,6 +16,7 @@ import ssl
 import sys
 import tempfile
 
+from services.gateway.jwks import SHARED_FILE_VARIABLE
 from services.gateway.settings import GatewaySettings
 from shared.config import ConfigError
 
@@ -61,6 +62,14 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 
+# The workers share the host's key set through one file (jwks.KeySet), so a rotated
+# key one of them learnt is known to all: in a directory of this master's own.
+_jwks_dir = None
+if _settings.jwt_jwks_url:
+    _jwks_dir = tempfile.mkdtemp(prefix="helpdesk-gateway-jwks-")
+    os.environ[SHARED_FILE_VARIABLE] = os.path.join(_jwks_dir, "jwks.json")
+
+
 def pre_request(worker, req):
     """Announce ``Connection: close`` when the request's body is too large to be read.
 
@@ -93,6 +102,7 @@ def worker_exit(server, worker):
 
 
 def on_exit(server):
-    """Remove the metrics directory this master created."""
-    if _metrics_dir:
-        shutil.rmtree(_metrics_dir, ignore_errors=True)
+    """Remove the directories this master created."""
+    for directory in (_metrics_dir, _jwks_dir):
+        if directory:
+            shutil.rmtree(directory, ignore_errors=True)

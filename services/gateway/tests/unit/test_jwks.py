@@ -105,6 +105,31 @@ def test_a_withdrawn_key_stops_working_once_the_set_is_old(verifier, host, clock
         verifier.verify(_bearer(signed_with_old))
 
 
+def test_workers_share_what_one_fetched_even_once_the_host_is_down(host, clock, tmp_path):
+    """Two worker processes' key sets over one shared file (as gunicorn's master sets up)."""
+    shared = str(tmp_path / "jwks.json")
+    first, second = (
+        KeySet(host.url, host.algorithm, clock=clock, shared_file=shared) for _ in range(2)
+    )
+    first.key_for(host.token("alice"))
+    second.key_for(host.token("alice"))
+    assert host.requests == 1  # the second took the first's set: within the interval
+    clock.now += 31
+    host.rotate(drop_old=True)
+    first.key_for(host.token("bob"))  # the first learns the new key
+    assert host.requests == 2
+    host.down = True
+    clock.now += 31
+    assert second.key_for(host.token("carol")) is not None  # from the file: no fetch
+    assert (host.requests, second.fetches) == (2, 0)
+    # A file that is not a key set is passed over: the worker fetches for itself.
+    (tmp_path / "jwks.json").write_text("{not json")
+    host.down = False
+    clock.now += 301
+    assert second.key_for(host.token("dave")) is not None
+    assert (host.requests, second.fetches) == (3, 1)
+
+
 def test_the_algorithm_stays_pinned_whatever_the_header_says(verifier, host):
     public_pem = host.document()["keys"][0]
     # HS256 "signed" with the published key as the secret: the classic confusion attack.

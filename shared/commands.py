@@ -35,8 +35,8 @@ ISSUE_TYPE_KEYS = tuple(t["key"] for t in ISSUE_TYPES)
 MAX_ID_LENGTH = 200
 # What the support list's ``assignee`` filter means by itself, never an admin's id.
 ASSIGNEE_KEYWORDS = ("me", "none")
-# How a team assigns a new ticket (``services/tickets/domain.py``: by hand, in turn,
-# to the member with the fewest open tickets).
+# How a team assigns a new ticket: by hand, in turn, or to the member with the
+# fewest open tickets (the tickets service's domain applies them).
 TEAM_ASSIGNMENTS = ("manual", "round_robin", "fewest_open")
 
 

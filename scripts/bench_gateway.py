@@ -14,6 +14,10 @@ the floor.
 Targets: list (GET /api/v1/tickets, 20 items), detail (GET one ticket with a few
 messages), create (POST /api/v1/tickets, rotating over many users' tokens) and
 reply (POST /api/v1/tickets/{id}/messages, rotating over many owners' tickets).
+"admin queue" (GET /api/v1/admin/tickets, rotating over many admins' tokens)
+runs against the real gateway and against the same gateway with its staff
+recording replaced by a no-op ("admin queue (no staff recording)", a second
+gunicorn from this script): the cost of ``middleware.RecordStaff``.
 Two diagnostic rows, "service alone", make the same list/detail RPC calls from the
 floor app (no auth, validation or gateway middleware), so a gap to the floor can be
 told apart: the tickets service's own cost versus the gateway's. A second floor,
@@ -120,6 +124,28 @@ def _floor_app():
     return app
 
 
+def _gateway_without_staff_recording():
+    """The baseline of the admin targets: the real gateway (``services.gateway.wsgi``)
+    with its staff recording (``middleware.RecordStaff``) replaced by a no-op, so the
+    two differ in that middleware only."""
+    from services.gateway import app as gateway_app
+
+    class NoStaffRecording:
+        def __init__(self, clients):
+            pass
+
+        def process_request(self, req, resp):
+            pass
+
+    gateway_app.RecordStaff = NoStaffRecording
+    from services.gateway import wsgi
+
+    return wsgi.app
+
+
+if os.environ.get("HELPDESK_BENCH_NO_RECORDING") == "1":
+    unrecorded_app = _gateway_without_staff_recording()
+
 if os.environ.get("HELPDESK_BENCH_FLOOR") == "1":
     import warnings
 
@@ -149,8 +175,9 @@ def serve_echo(project: bool) -> int:
 # ---------------------------------------------------------------- wrk
 
 
-def lua_rotating(requests_: list[tuple[str, str, str]]) -> str:
-    """A wrk script sending POSTs round-robin over (path, token, body) triples."""
+def lua_rotating(requests_: list[tuple[str, str, str]], method: str = "POST") -> str:
+    """A wrk script sending ``method`` requests round-robin over (path, token, body)
+    triples (a GET's body is empty)."""
     rows = ",\n".join(
         # JSON string literals of ASCII text are valid Lua string literals.
         "{" + ", ".join(json.dumps(part) for part in row) + "}"
@@ -164,7 +191,7 @@ local i = math.random(#rows)
 request = function()
   i = (i % #rows) + 1
   local r = rows[i]
-  return wrk.format("POST", r[1], {{["Authorization"] = "Bearer " .. r[2],
+  return wrk.format("{method}", r[1], {{["Authorization"] = "Bearer " .. r[2],
     ["Content-Type"] = "application/json"}}, r[3])
 end
 """
@@ -303,6 +330,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per target")
     parser.add_argument("--users", type=int, default=200, help="distinct users for create/reply")
+    parser.add_argument("--admins", type=int, default=50, help="distinct admins for the queue")
     parser.add_argument(
         "--tickets-instances", type=int, default=1, help="tickets service processes (default 1)"
     )
@@ -333,6 +361,12 @@ def main(argv=None) -> int:
     floor_port = free_port()
     floor_env = stack.env | {"HELPDESK_HTTP_PORT": str(floor_port), "HELPDESK_BENCH_FLOOR": "1"}
     floor_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    unrecorded_port = free_port()
+    unrecorded_env = stack.env | {
+        "HELPDESK_HTTP_PORT": str(unrecorded_port),
+        "HELPDESK_BENCH_NO_RECORDING": "1",
+    }
+    unrecorded_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     extra = []
     try:
         stack.start()
@@ -351,6 +385,9 @@ def main(argv=None) -> int:
         )
         log = open(stack.log_path("floor.1"), "ab")  # noqa: SIM115
         extra.append(start(_spec(*floor_argv), floor_env, log, log))
+        log = open(stack.log_path("unrecorded.1"), "ab")  # noqa: SIM115
+        unrecorded_argv = (*floor_argv[:-1], "bench_gateway:unrecorded_app")
+        extra.append(start(_spec(*unrecorded_argv), unrecorded_env, log, log))
         stack.wait_ready()
         floor_base = f"http://127.0.0.1:{floor_port}"
         floor_url = f"{floor_base}/floor"
@@ -381,6 +418,14 @@ def main(argv=None) -> int:
                 )
             )
         creates = [("/api/v1/tickets", t, json.dumps(_ticket(3))) for t in tokens]
+        # Support staff working the queue, many of them: each request is an admin's,
+        # which the real gateway records once per worker (middleware.RecordStaff).
+        admins = [
+            ("/api/v1/admin/tickets", stack.token(f"bench-admin-{i}", "admin", f"Admin {i}"), "")
+            for i in range(args.admins)
+        ]
+        unrecorded_base = f"http://127.0.0.1:{unrecorded_port}"
+        _wait_until_ready(f"{unrecorded_base}/readyz")
 
         targets = {
             "floor": (floor_url, lua_get(None)),
@@ -391,6 +436,8 @@ def main(argv=None) -> int:
             "detail, service alone": (f"{floor_base}/service/tickets/{detail_id}", lua_get(None)),
             "create": (f"{base}/api/v1/tickets", lua_rotating(creates)),
             "reply": (base, lua_rotating(replies)),
+            "admin queue": (base, lua_rotating(admins, "GET")),
+            "admin queue (no staff recording)": (unrecorded_base, lua_rotating(admins, "GET")),
         }
         if args.only:
             wanted = {"floor", "floor, project RPC", *(t.strip() for t in args.only.split(","))}
@@ -407,6 +454,7 @@ def main(argv=None) -> int:
                 p.pid for k, p in stack.procs.items() if k.startswith("notifications.")
             ],
             "floor app": [extra[2].pid],
+            "gateway, no recording": [extra[3].pid],
             "echo services": [extra[0].pid, extra[1].pid],
         }
         results = {name: [] for name in targets}
@@ -433,6 +481,19 @@ def _spec(*argv):
     from tools.localrun import ProcessSpec
 
     return ProcessSpec("bench", 1, tuple(argv))
+
+
+def _wait_until_ready(url, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.3)
 
 
 def _wait_until_echo(url, timeout=60):

@@ -224,6 +224,10 @@ class AssetResource:
         _send(req, resp, data, ASSET_TYPES[Path(path).suffix], self._headers)
 
 
+_INCLUDE = re.compile(rb"^[ \t]*// @include (assets/js/[a-z-]+\.js)[ \t]*$", re.M)
+_EXPORT = re.compile(rb"^export ", re.M)
+
+
 class EmbedScript:
     """``GET /help-center/embed.js``: the custom elements a host puts in its own pages
     (``docs/embedding.md``).
@@ -236,11 +240,28 @@ class EmbedScript:
     def __init__(self, files: _Files, headers: dict):
         self._files = files
         self._headers = {**headers, "Cross-Origin-Resource-Policy": "cross-origin"}
-        if files.read("embed.js") is None:
-            raise FileNotFoundError(PAGES_DIR / "embed.js")  # at start-up, not on first use
+        # Assembled now: a missing file fails at start-up, not on first use.
+        self._body = self.assemble()
+
+    def assemble(self) -> _Body:
+        """``embed.js`` with each ``// @include assets/js/x.js`` line replaced by that
+        module, its ``export`` keywords dropped: one parser (and whatever else the
+        pages and the embedded elements share) in one file, and a classic script."""
+
+        def module(match) -> bytes:
+            included = self._files.read(match.group(1).decode())
+            if included is None:
+                raise FileNotFoundError(PAGES_DIR / match.group(1).decode())
+            return _EXPORT.sub(b"", included.data)
+
+        source = self._files.read("embed.js")
+        if source is None:
+            raise FileNotFoundError(PAGES_DIR / "embed.js")
+        return _Body.of(_INCLUDE.sub(module, source.data))
 
     def on_get(self, req, resp):
-        _send(req, resp, self._files.read("embed.js"), ASSET_TYPES[".js"], self._headers)
+        body = self.assemble() if self._files.live else self._body
+        _send(req, resp, body, ASSET_TYPES[".js"], self._headers)
 
 
 DEV_TOKEN_BODY = DevTokenBody()

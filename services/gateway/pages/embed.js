@@ -3,7 +3,8 @@
 //   <script src="https://help.example.com/help-center/embed.js" defer></script>
 //   <helpdesk-bell></helpdesk-bell>  <helpdesk-link to="tickets"></helpdesk-link>
 //
-// A classic script with no imports and no build step (docs/embedding.md). It calls
+// A classic script with no imports (docs/embedding.md): the gateway writes in the
+// pages' modules it names on an `// @include` line (pages.EmbedScript). It calls
 // the Help Center's API across origins (the gateway answers CORS for the origins in
 // HELPDESK_CORS_ORIGINS) with a bearer token the host gives: the `token` attribute,
 // or a `tokenProvider` property (a function returning a promise of a token), asked
@@ -16,6 +17,8 @@
   "use strict";
 
   if (window.customElements.get("helpdesk-bell")) return; // loaded twice: keep the first
+
+  // @include assets/js/sse.js
 
   // Read now: document.currentScript is only set while this script first runs.
   const script = document.currentScript;
@@ -129,8 +132,8 @@
    * for each event, onOpen(open) when a stream opens or ends. A lost stream is opened
    * again with Last-Event-ID (nothing missed) after 2 s, doubling up to 60 s; a 401
    * asks the host for a fresh token first. A 204 means no stream is served at that
-   * address: it stops, and the caller polls. Returns stop(). The event parsing
-   * twins assets/js/bell.js's: this classic script imports nothing (keep both alike).
+   * address: it stops, and the caller polls. Returns stop(). The events are read by
+   * readEvents (assets/js/sse.js, written in at the top by the gateway).
    */
   function readStream(element, { onEvent, onOpen }) {
     let stopped = false;
@@ -148,31 +151,6 @@
       }
       if (event.event === "notice" && event.id) lastId = event.id;
       onEvent(event.event, data);
-    }
-
-    async function read(body) {
-      const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "";
-      let event = { data: "" };
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += value;
-        const lines = buffer.split(/\r?\n/);
-        buffer = lines.pop();
-        for (const line of lines) {
-          if (line === "") {
-            if (event.event) dispatch(event);
-            event = { data: "" };
-          } else if (!line.startsWith(":")) {
-            const at = line.indexOf(":");
-            const field = at < 0 ? line : line.slice(0, at);
-            const text = at < 0 ? "" : line.slice(at + 1).replace(/^ /, "");
-            if (field === "data") event.data += text;
-            else if (field === "event" || field === "id") event[field] = text;
-          }
-        }
-      }
     }
 
     async function run() {
@@ -199,7 +177,7 @@
             open = true;
             onOpen(true);
             pause = 2_000;
-            await read(response.body);
+            await readEvents(response.body, dispatch);
           }
         } catch {
           // Lost (network, server restart, token expired): tried again below.

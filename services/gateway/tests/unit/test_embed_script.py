@@ -1,5 +1,7 @@
 """``GET /help-center/embed.js``: public, loadable from another origin, one fixed file."""
 
+import re
+
 import pytest
 
 from services.gateway.pages import PAGES_DIR
@@ -14,13 +16,18 @@ def test_the_embed_script_is_public_and_loadable_from_another_origin(client):
     # The pages' own same-origin policy would make a browser refuse it on the host's page.
     assert result.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
     assert result.headers["X-Content-Type-Options"] == "nosniff"
-    assert result.content == (PAGES_DIR / "embed.js").read_bytes()
+    # The pages' stream parser written in, as a plain function: no import, no export.
+    parser = (PAGES_DIR / "assets" / "js" / "sse.js").read_text()
+    assert parser.startswith("//") and "import " not in parser
+    assert parser.replace("export async function", "async function").encode() in result.content
+    assert not re.search(rb"^\s*// @include", result.content, re.M)
+    assert not re.search(rb"^\s*(import|export) ", result.content, re.M)
     assert b'customElements.define("helpdesk-bell"' in result.content
     assert b'customElements.define("helpdesk-link"' in result.content
 
 
 def test_the_embed_script_builds_no_html_from_strings():
     # The host's page may enforce Trusted Types; notices carry people's text.
-    source = (PAGES_DIR / "embed.js").read_text()
+    source = (PAGES_DIR / "embed.js").read_text() + (PAGES_DIR / "assets/js/sse.js").read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in source, sink

@@ -7,6 +7,7 @@ import { api, describeError, isTransient } from "./api.js";
 import { $, h, loadingRow, retryButton } from "./dom.js";
 import { plainSnippet, relativeTime, timeEl } from "./format.js";
 import { token } from "./session.js";
+import { readEvents } from "./sse.js";
 
 const POLL_MS = 10_000;
 const STREAM_PATH = "/api/v1/notifications/stream";
@@ -183,8 +184,7 @@ export function startBell(me) {
  * Read the caller's live notices: onCount(n) for each unread count, onNotice(notice)
  * for each new notice. Reconnects with Last-Event-ID (nothing missed) after a pause
  * that grows while it keeps failing; gives up where no stream is served (204).
- * `open` says whether a stream is open now; onState(open) hears each change. The
- * event parsing twins embed.js's readStream (a classic script that imports nothing).
+ * `open` says whether a stream is open now; onState(open) hears each change.
  */
 function liveNotices({ onCount, onNotice, onState }) {
   const state = { open: false, stopped: false, lastId: null, controller: null };
@@ -201,31 +201,6 @@ function liveNotices({ onCount, onNotice, onState }) {
     if (event.event === "notice") {
       if (event.id) state.lastId = event.id;
       onNotice(data);
-    }
-  }
-
-  async function read(body) {
-    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    let event = { data: "" };
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += value;
-      const lines = buffer.split(/\r?\n/);
-      buffer = lines.pop();
-      for (const line of lines) {
-        if (line === "") {
-          if (event.event) dispatch(event);
-          event = { data: "" };
-        } else if (!line.startsWith(":")) {
-          const at = line.indexOf(":");
-          const field = at < 0 ? line : line.slice(0, at);
-          const text = at < 0 ? "" : line.slice(at + 1).replace(/^ /, "");
-          if (field === "data") event.data += text;
-          else if (field === "event" || field === "id") event[field] = text;
-        }
-      }
     }
   }
 
@@ -251,7 +226,7 @@ function liveNotices({ onCount, onNotice, onState }) {
           state.open = true;
           onState(true);
           pause = STREAM_RETRY_MS;
-          await read(response.body);
+          await readEvents(response.body, dispatch);
         }
       } catch {
         // Lost (network, server restart, token expired): try again below.

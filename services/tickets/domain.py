@@ -280,7 +280,7 @@ class ResponseClockEvent(TicketEvent):
     priority: str
     due_at: str  # ISO 8601 UTC, as events carry times
     at: str  # when the clock was found at risk / past due
-    team_member_ids: list[str]
+    team_member_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -741,7 +741,7 @@ class Ticket:
         elif previous in WAITING_STATUSES:
             self._set_clock(policy.resume(self.response_clock, self.priority, now))
 
-    def warn_response_due(self, now: datetime, team_member_ids: list[str]) -> bool:
+    def warn_response_due(self, now: datetime, audience: Audience) -> bool:
         """At risk (80% of the target gone): tell support once per owed response.
         Nothing when nothing is owed, it is not yet at risk, or it was told already
         (the due work ran late, twice, or after a change moved the clock)."""
@@ -749,28 +749,29 @@ class Ticket:
         if clock.notified is not None or clock.state(now) not in (clocks.AT_RISK, clocks.BREACHED):
             return False
         self._set(sla_notified=clocks.WARNED)
-        self.events.append(SlaWarning(**self._clock_event(now, team_member_ids)))
+        self.events.append(SlaWarning(**self._clock_event(now, audience)))
         return True
 
-    def tell_response_breached(self, now: datetime, team_member_ids: list[str]) -> bool:
+    def tell_response_breached(self, now: datetime, audience: Audience) -> bool:
         """Past due: tell support once per owed response (its warning, due earlier,
         has run first unless a change moved both into the past at once)."""
         clock = self.response_clock
         if clock.notified == clocks.BREACH_TOLD or clock.state(now) != clocks.BREACHED:
             return False
         self._set(sla_notified=clocks.BREACH_TOLD)
-        self.events.append(SlaBreached(**self._clock_event(now, team_member_ids)))
+        self.events.append(SlaBreached(**self._clock_event(now, audience)))
         return True
 
-    def _clock_event(self, now: datetime, team_member_ids: list[str]) -> dict:
+    def _clock_event(self, now: datetime, audience: Audience) -> dict:
+        """The payload of a clock's event: the assignee hears, or (asked only when
+        nobody holds the ticket) its team's audience."""
         return {
             **self._ref(None, BY_SYSTEM),
             "response": self.sla_response,
             "priority": self.priority,
             "due_at": _utc_text(self.sla_due_at),
             "at": _utc_text(now),
-            # The team hears only of work nobody holds.
-            "team_member_ids": list(team_member_ids) if self.assignee_id is None else [],
+            "team_member_ids": tuple(audience(self.team_key)) if self.assignee_id is None else (),
         }
 
     def recompute_clock(self) -> None:

@@ -255,3 +255,55 @@ def test_recomputing_after_a_priority_change_uses_the_new_target():
 def test_business_hours_follow_the_ticket():
     ticket = opened(OFFICE_POLICY)  # Monday 4 May 14:00 in Berlin
     assert ticket.sla_due_at == berlin(2026, 5, 5, 10, 0)  # 3h Monday, 1h Tuesday
+
+
+# --- telling support: once per owed response --------------------------------------------
+def team(team_key):
+    return ("lead", "agent") if team_key is None else ()
+
+
+def test_a_warning_at_risk_and_a_breach_past_due_once_each_per_owed_response():
+    ticket = opened()  # critical: at risk at 3h12m, due at 4h
+    assert ticket.warn_response_due(at(180), team) is False  # not yet at risk
+    assert ticket.warn_response_due(at(193), team) is True
+    assert ticket.warn_response_due(at(194), team) is False  # told already
+    assert ticket.tell_response_breached(at(230), team) is False  # not yet due
+    assert ticket.tell_response_breached(at(241), team) is True
+    assert ticket.tell_response_breached(at(300), team) is False
+    warning, breach = ticket.events
+    assert (type(warning).__name__, type(breach).__name__) == ("SlaWarning", "SlaBreached")
+    assert (warning.response, warning.priority, warning.actor_role) == (
+        "first",
+        "critical",
+        "system",
+    )
+    assert warning.due_at == "2026-05-04T16:00:00Z" and warning.at == "2026-05-04T15:13:00Z"
+    assert warning.team_member_ids == ("lead", "agent")  # nobody holds it: the team hears
+    assert ticket.sla_notified == "breached"
+
+    # Answered, then the owner writes: a new owed response, told of afresh.
+    reply(ticket, SUPPORT, 310)
+    reply(ticket, OWNER, 320)
+    assert ticket.sla_notified is None
+    ticket.assignee_id = "a1"
+    assert ticket.warn_response_due(at(320) + timedelta(hours=40), team) is True
+    assert ticket.events[-1].team_member_ids == ()  # the assignee hears, not the team
+
+
+def test_a_paused_or_answered_clock_tells_nothing():
+    ticket = opened()
+    ticket.change_status(SUPPORT, "awaiting_user", None, lambda: at(10))
+    assert not ticket.warn_response_due(at(500), team)
+    assert not ticket.tell_response_breached(at(500), team)
+    reply(ticket, SUPPORT, 600)
+    assert not ticket.tell_response_breached(at(900), team)
+    assert not any(type(e).__name__.startswith("Sla") for e in ticket.events)
+
+
+def test_a_warning_told_survives_a_pause_but_a_priority_change_keeps_it_told():
+    ticket = opened()
+    assert ticket.warn_response_due(at(200), team)
+    ticket.change_status(SUPPORT, "awaiting_user", None, lambda: at(210))
+    reply(ticket, OWNER, 300)  # back: the same first response, still owed
+    assert ticket.sla_notified == "warning"
+    assert not ticket.warn_response_due(at(310), team)

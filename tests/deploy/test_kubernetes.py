@@ -39,6 +39,8 @@ CUSTOM_SCHEMAS = {
     ("postgresql.cnpg.io/v1", "Cluster"): "cnpg-cluster.schema.json",
     ("postgresql.cnpg.io/v1", "ScheduledBackup"): "cnpg-scheduledbackup.schema.json",
 }
+# Overlays for a one-node trial cluster: one pod of each, nothing replicated.
+SINGLE_NODE = {"local"}
 WORKLOADS = ("gateway", "stream", "tickets", "notifications")
 COMPONENTS = (*WORKLOADS, "setup")
 # A URL with a password written out, not a $(VAR) reference to a Secret's value.
@@ -94,7 +96,7 @@ def selects(selector: dict, labels: dict) -> bool:
 
 
 def test_there_are_the_overlays_the_docs_describe():
-    assert set(OVERLAYS) >= {"operators", "managed"}
+    assert set(OVERLAYS) == {"operators", "managed", "local"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -134,6 +136,17 @@ def test_the_custom_resource_schemas_catch_mistakes():
         change(broken)
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, schema)
+
+
+def test_the_local_overlay_is_the_operators_one_on_a_single_node_without_backups():
+    assert of_kind("local", "RabbitmqCluster")["helpdesk-rabbitmq"]["spec"]["replicas"] == 1
+    for cluster in of_kind("local", "Cluster").values():
+        assert cluster["spec"]["instances"] == 1
+        assert (
+            "backup" not in cluster["spec"] and "synchronous" not in cluster["spec"]["postgresql"]
+        )
+    assert not of_kind("local", "ScheduledBackup")
+    assert set(of_kind("local", "NetworkPolicy")) == set(of_kind("operators", "NetworkPolicy"))
 
 
 def test_the_operators_overlay_runs_a_replicated_broker_and_databases_with_backups():
@@ -198,7 +211,9 @@ def test_every_deployment_has_an_autoscaler_a_disruption_budget_and_spreads(over
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         scaler = scalers[name]
         assert scaler["spec"]["scaleTargetRef"]["kind"] == "Deployment"
-        assert 2 <= scaler["spec"]["minReplicas"] < scaler["spec"]["maxReplicas"], name
+        # Two at least, so a disruption or a crash leaves one; one on a trial cluster.
+        least = 1 if overlay in SINGLE_NODE else 2
+        assert least <= scaler["spec"]["minReplicas"] < scaler["spec"]["maxReplicas"], name
         covering = [b for b in budgets if selects(b["spec"]["selector"], labels)]
         assert len(covering) == 1, name
         assert covering[0]["spec"].get("maxUnavailable") == 1, name
@@ -353,6 +368,9 @@ EGRESS = {
         },
     },
 }
+
+
+EGRESS["local"] = EGRESS["operators"]
 
 
 @pytest.mark.parametrize("overlay", sorted(EGRESS))

@@ -8,7 +8,8 @@ of ``HELPDESK_TICKETS_DATABASE_URL``, or ``--server``), migrates it, loads it wi
 queries, views and cursors, without RPC) next to a baseline, in the same run,
 interleaved, reporting medians:
 
-- lists and searches: the same handler call with the index that serves it dropped
+- lists, searches and the queue by due (``sort=due``, ``sla=``): the same handler
+  call with the index that serves it dropped
   inside the call's own transaction, which the handler rolls back (so the index is
   unused for that query only, and back for the next);
 - deep pages: the keyset condition against the same page fetched with OFFSET.
@@ -42,6 +43,8 @@ ADMIN = {"id": "bench-admin", "name": "Bench Admin", "role": "admin"}
 USER = {"id": BENCH_USER, "name": "Bench User", "role": "user"}
 DEEP_PAGE = 100  # pages of 20: rows 1981-2000
 TRGM_INDEX = "tickets_subject_trgm_idx"
+# Serves the queue by the soonest owed response and the sla= filters (migration 0004).
+DUE_INDEX = "tickets_due_queue_idx"
 
 
 def _median_ms(samples):
@@ -154,6 +157,20 @@ def cases(engine: sa.Engine, keyring, settings):
                 without="tickets_priority_queue_idx",
             ),
             "priority index unused",
+        ),
+        (
+            "admin queue, first page, sort=due",
+            handler("admin_list_tickets", ADMIN, {"sort": "due"}),
+            handler("admin_list_tickets", ADMIN, {"sort": "due"}, without=DUE_INDEX),
+            "due index unused",
+        ),
+        (
+            "admin queue, sla=at_risk, sort=due",
+            handler("admin_list_tickets", ADMIN, {"sort": "due", "sla": "at_risk"}),
+            handler(
+                "admin_list_tickets", ADMIN, {"sort": "due", "sla": "at_risk"}, without=DUE_INDEX
+            ),
+            "due index unused",
         ),
         (
             f"admin queue, page {DEEP_PAGE} (SQL, keyset)",

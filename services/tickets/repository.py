@@ -215,7 +215,8 @@ _ADD_PUBLIC_MESSAGE = (
 # When the owed response is due, tickets owing none at the end of time: the queue's
 # ``due`` order and the ``sla_*`` filters compare this expression, which
 # ``tickets_due_queue_idx`` indexes (migration 0004), so both walk the index.
-_owed_by = sa.func.coalesce(tickets.c.sla_due_at, sa.literal_column("'infinity'::timestamptz"))
+_NEVER = sa.literal_column("'infinity'::timestamptz")
+_owed_by = sa.func.coalesce(tickets.c.sla_due_at, _NEVER)
 
 # List filters by name; each is bound to the parameter of the same name (``unassigned``
 # takes none; the ``sla_*`` ones take the moment they are judged at). A page's
@@ -231,11 +232,17 @@ _FILTERS = {
     "no_team": tickets.c.team_key.is_(None),
     "subject_like": tickets.c.subject.ilike(sa.bindparam("subject_like"), escape="\\"),
     # The response clock's states at a moment (clocks.sla_state, in SQL).
+    # Not yet due: a range of the index bounded below ``infinity``, so the tickets
+    # owing nothing (most of them) are never walked.
     "sla_due": sa.and_(
-        _owed_by > sa.bindparam("sla_due"), tickets.c.sla_warn_at > sa.bindparam("sla_due")
+        _owed_by > sa.bindparam("sla_due"),
+        _owed_by < _NEVER,
+        tickets.c.sla_warn_at > sa.bindparam("sla_due"),
     ),
     "sla_at_risk": sa.and_(
-        _owed_by > sa.bindparam("sla_at_risk"), tickets.c.sla_warn_at <= sa.bindparam("sla_at_risk")
+        _owed_by > sa.bindparam("sla_at_risk"),
+        _owed_by < _NEVER,
+        tickets.c.sla_warn_at <= sa.bindparam("sla_at_risk"),
     ),
     "sla_breached": _owed_by <= sa.bindparam("sla_breached"),
 }
@@ -260,7 +267,7 @@ _SORTS = {
         > sa.tuple_(
             sa.func.coalesce(
                 sa.bindparam("after_due", type_=sa.DateTime(timezone=True)),
-                sa.literal_column("'infinity'::timestamptz"),
+                _NEVER,
             ),
             sa.bindparam("after_id"),
         ),

@@ -114,12 +114,16 @@ def test_sorting_by_due_walks_its_index(call, db):
         _create(call)
     db.execute("SET enable_seqscan = off")  # a few rows: make the planner show its options
     db.execute("SET enable_sort = off")
-    for after in (False, True):  # the first page, and a page after a cursor
-        statement = _page_statement((), "due", after).compile(dialect=postgresql.dialect())
-        params = {"after_due": None, "after_id": 1, "limit": 20}
+    now = datetime.now(UTC)
+    cases = [((), False), ((), True), (("sla_at_risk",), False), (("sla_due",), True)]
+    for filters, after in cases:  # first pages, pages after a cursor, the sla= filters
+        statement = _page_statement(filters, "due", after).compile(dialect=postgresql.dialect())
+        params = {"after_due": None, "after_id": 1, "limit": 20, **dict.fromkeys(filters, now)}
         plan = "\n".join(row[0] for row in db.execute(f"EXPLAIN {statement}", params))
         assert "Index Scan using tickets_due_queue_idx" in plan, plan
         assert "Sort" not in plan, plan
+        if filters:  # a range of the index, short of the tickets that owe nothing
+            assert "Index Cond" in plan and "'infinity'" in plan, plan
 
 
 def test_the_catalog_tells_the_response_targets(call):

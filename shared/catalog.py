@@ -67,6 +67,13 @@ RESOLUTION_NOTE_LENGTH = (10, 2000)
 VIEW_MESSAGES = 50
 MAX_MESSAGES_PAGE = 100
 CLOSE_NOTE_LENGTH = (0, 2000)
+# Why support changed a ticket's priority (kept in its history).
+PRIORITY_REASON_LENGTH = (3, 500)
+# A view lists at most this many of the later tickets that follow a ticket up.
+VIEW_FOLLOW_UPS = 50
+# Canned replies (macros): a title, a body with placeholders the reply box fills in.
+MACRO_TITLE_LENGTH = (1, 200)
+MACRO_PLACEHOLDERS = ("owner_name", "ticket_id", "agent_name")
 # The orders of the support queue (GET /api/v1/admin/tickets?sort=).
 SORTS = ("priority", "created", "updated", "due")
 # A ticket's response clock as support sees it (``sla.state``): a response owed and

@@ -8,6 +8,8 @@ length is counted; unknown fields are rejected; wrong types fail.
 
 from __future__ import annotations
 
+import re
+
 from marshmallow import (
     RAISE,
     Schema,
@@ -24,12 +26,17 @@ from shared.catalog import (
     ISSUE_TYPES,
     KEY_PATTERN,
     KEY_RULE,
+    MACRO_PLACEHOLDERS,
+    MACRO_TITLE_LENGTH,
     MESSAGE_LENGTH,
+    PRIORITIES,
+    PRIORITY_REASON_LENGTH,
     RESOLUTION_NOTE_LENGTH,
     STATUS_KEYS,
     SUBJECT_LENGTH,
 )
 from shared.fields import StrictBoolean, Trimmed
+from shared.ids import MAX_ROW_ID
 
 ISSUE_TYPE_KEYS = tuple(t["key"] for t in ISSUE_TYPES)
 MAX_ID_LENGTH = 200
@@ -54,13 +61,30 @@ class _Command(Schema):
         unknown = RAISE
 
 
+class TicketNumber(fields.Integer):
+    """A ticket id in a JSON body: an integer (never a bool, a float or a string)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, validate=validate.Range(min=1, max=MAX_ROW_ID), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class CreateTicket(_Command):
-    """A new ticket (``POST /api/v1/tickets``); ``feature`` must be a configured feature key."""
+    """A new ticket (``POST /api/v1/tickets``); ``feature`` must be a configured feature key;
+    ``follows_up`` one of the caller's own tickets (checked by the tickets service)."""
 
     issue_type = fields.String(required=True, validate=validate.OneOf(ISSUE_TYPE_KEYS))
     feature = fields.String(required=True)
     subject = Trimmed(required=True, validate=text_length(SUBJECT_LENGTH))
     description = Trimmed(required=True, validate=text_length(DESCRIPTION_LENGTH))
+    follows_up = TicketNumber(
+        allow_none=True,
+        metadata={"description": "The id of one of the caller's earlier tickets (any status)."},
+    )
 
     def __init__(self, feature_keys=(), **kwargs):
         super().__init__(**kwargs)
@@ -73,11 +97,38 @@ class AddReply(_Command):
     body = Trimmed(required=True, validate=text_length(MESSAGE_LENGTH))
 
 
+def _resolution_note_rules(status, note) -> None:
+    """``resolution_note`` only, and always, when the status set is resolved."""
+    if status == "resolved" and not note:
+        raise ValidationError("Required when the status is resolved.", "resolution_note")
+    if status != "resolved" and note is not None:
+        raise ValidationError("Only allowed when the status is resolved.", "resolution_note")
+
+
+def _resolution_note():
+    return Trimmed(load_default=None, allow_none=True, validate=text_length(RESOLUTION_NOTE_LENGTH))
+
+
 class AdminAddMessage(AddReply):
     """Support's reply or internal note (``POST /api/v1/admin/tickets/{id}/messages``);
-    ``internal`` notes reach no user."""
+    ``internal`` notes reach no user. A public reply may carry the ``status`` it leaves
+    the ticket in (``resolution_note`` as for ``ChangeStatus``): one action."""
 
     internal = StrictBoolean(load_default=False)
+    status = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(STATUS_KEYS),
+        metadata={"description": "The status the reply leaves the ticket in (public replies)."},
+    )
+    resolution_note = _resolution_note()
+
+    @validates_schema
+    def _status_with_public_replies_only(self, data, **kwargs):
+        status = data.get("status")
+        if status is not None and data.get("internal"):
+            raise ValidationError("An internal note cannot change the status.", "status")
+        _resolution_note_rules(status, data.get("resolution_note"))
 
 
 class CloseTicket(_Command):
@@ -91,17 +142,50 @@ class ChangeStatus(_Command):
     ``resolution_note`` only, and always, when resolving."""
 
     status = fields.String(required=True, validate=validate.OneOf(STATUS_KEYS))
-    resolution_note = Trimmed(
-        load_default=None, allow_none=True, validate=text_length(RESOLUTION_NOTE_LENGTH)
-    )
+    resolution_note = _resolution_note()
 
     @validates_schema
     def _note_only_when_resolving(self, data, **kwargs):
-        status, note = data.get("status"), data.get("resolution_note")
-        if status == "resolved" and not note:
-            raise ValidationError("Required when the status is resolved.", "resolution_note")
-        if status not in (None, "resolved") and note is not None:
-            raise ValidationError("Only allowed when the status is resolved.", "resolution_note")
+        if "status" in data:  # a missing status is already its own error
+            _resolution_note_rules(data["status"], data.get("resolution_note"))
+
+
+class ChangePriority(_Command):
+    """Support changes the priority (``POST /api/v1/admin/tickets/{id}/priority``),
+    saying why."""
+
+    priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
+    reason = Trimmed(required=True, validate=text_length(PRIORITY_REASON_LENGTH))
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_]*)\}")
+
+
+def macro_placeholders(body: str) -> list[str]:
+    """The ``{name}`` placeholders in a macro body, in order."""
+    return _PLACEHOLDER.findall(body)
+
+
+def _known_placeholders(body: str) -> None:
+    unknown = sorted({name for name in macro_placeholders(body)} - set(MACRO_PLACEHOLDERS))
+    if unknown:
+        known = ", ".join(f"{{{name}}}" for name in MACRO_PLACEHOLDERS)
+        names = ", ".join(f"{{{name}}}" for name in unknown)
+        raise ValidationError(f"Unknown placeholders {names}; known: {known}.")
+
+
+class Macro(_Command):
+    """A canned reply (``POST /api/v1/admin/macros``): its ``body`` may hold the
+    placeholders ``{owner_name}``, ``{ticket_id}`` and ``{agent_name}``; ``status``
+    is what the reply box preselects with it."""
+
+    title = Trimmed(required=True, validate=text_length(MACRO_TITLE_LENGTH))
+    body = Trimmed(
+        required=True,
+        validate=[text_length(MESSAGE_LENGTH), _known_placeholders],
+        metadata={"description": "Placeholders: {owner_name}, {ticket_id}, {agent_name}."},
+    )
+    status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(STATUS_KEYS))
 
 
 def _staff_id(**kwargs) -> Trimmed:

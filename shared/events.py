@@ -41,6 +41,7 @@ TICKET_CLOSED = "ticket_closed"
 # A ticket's owed response reached 80% of its target / passed its due time.
 SLA_WARNING = "sla_warning"
 SLA_BREACHED = "sla_breached"
+PRIORITY_CHANGED = "priority_changed"
 EVENT_TYPES = (
     TICKET_CREATED,
     MESSAGE_ADDED,
@@ -49,6 +50,7 @@ EVENT_TYPES = (
     TICKET_CLOSED,
     SLA_WARNING,
     SLA_BREACHED,
+    PRIORITY_CHANGED,
 )
 
 ACTOR_ROLES = ("user", "support", "system")
@@ -186,6 +188,8 @@ class MessageAddedPayload(TicketRef):
     body = fields.String(allow_none=True, required=True)
     # An owner's reply on a ticket nobody holds: its team hears (empty otherwise).
     team_member_ids = _team_member_ids()
+    # Set when the reply resolved the ticket in the same action (its one notice says so).
+    resolution_note = fields.String(allow_none=True, load_default=None)
 
 
 class StatusChangedPayload(TicketRef):
@@ -219,6 +223,12 @@ class SlaPayload(TicketRef):
     team_member_ids = fields.List(fields.String(), load_default=list)
 
 
+class PriorityChangedPayload(TicketRef):
+    from_priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
+    to_priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
+    reason = fields.String(required=True)
+
+
 PAYLOAD_SCHEMAS = {
     TICKET_CREATED: TicketCreatedPayload,
     MESSAGE_ADDED: MessageAddedPayload,
@@ -227,6 +237,7 @@ PAYLOAD_SCHEMAS = {
     TICKET_CLOSED: TicketClosedPayload,
     SLA_WARNING: SlaPayload,
     SLA_BREACHED: SlaPayload,
+    PRIORITY_CHANGED: PriorityChangedPayload,
 }
 
 

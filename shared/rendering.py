@@ -6,6 +6,10 @@ rendered (markdown-it's ``html`` option is off, so it comes out escaped, as text
 and the result then passes an allow-list sanitizer (nh3) as a second wall: only the
 elements Markdown produces survive, no event handlers, no ``javascript:`` URLs.
 
+A ticket number written ``#1042`` becomes a link to that ticket's page
+(``/help-center/tickets/1042``; the admin pages point such links at their own
+ticket page). Its target counts against the link budget below like any other link.
+
 Rendering is bounded (docs/decisions/0002-bounded-rendering.md): a few characters of
 Markdown can expand into a great deal of HTML (a table's empty cells, a long link
 target used by reference again and again, deep nesting), and the renderer is pure
@@ -14,6 +18,7 @@ capped while parsing, and a text whose HTML would still exceed ``MAX_HTML_BYTES`
 shown as escaped plain text instead: every character stays visible, nothing amplifies.
 """
 
+import re
 from functools import lru_cache
 from html import escape
 
@@ -26,6 +31,8 @@ from markdown_it.rules_inline import StateInline
 from markdown_it.rules_inline import image as _image
 from markdown_it.rules_inline import link as _link
 from markdown_it.token import Token
+
+from shared.ids import MAX_ROW_ID
 
 # The contract's bound for any text within the length limits.
 MAX_HTML_BYTES = 100 * 1024
@@ -112,6 +119,33 @@ def _bounded_table(state: StateBlock, start_line: int, end_line: int, silent: bo
     return True
 
 
+# Where a ticket number's link points: the Help Center's page of that ticket.
+TICKET_PAGE = "/help-center/tickets/{}"
+_TICKET_NUMBER = re.compile(r"#([1-9][0-9]{0,17})(?![0-9A-Za-z_])")
+
+
+def _ticket_link(state: StateInline, silent: bool) -> bool:
+    """``#1042`` -> a link to ticket 1042's page: not inside another link, not after
+    a word character, ``&`` or ``/`` (``issue#1``, ``/#1`` stay text), and only
+    numbers a ticket id can be."""
+    if state.src[state.pos] != "#" or state.linkLevel > 0:
+        return False
+    if state.pos > 0 and (state.src[state.pos - 1].isalnum() or state.src[state.pos - 1] in "_&/"):
+        return False
+    match = _TICKET_NUMBER.match(state.src, state.pos)
+    if match is None or int(match.group(1)) > MAX_ROW_ID:
+        return False
+    if not silent:
+        token = state.push("link_open", "a", 1)
+        token.attrs = {"href": TICKET_PAGE.format(match.group(1))}
+        token.info = "ticket"
+        token = state.push("text", "", 0)
+        token.content = match.group(0)
+        state.push("link_close", "a", -1)
+    state.pos = match.end()
+    return True
+
+
 def _closable(rule):
     """An inline rule for ``[``/``![`` that gives up at once when no ``]`` follows:
     without it, a text of ``[`` costs quadratic time looking for one."""
@@ -134,6 +168,7 @@ def _markdown() -> MarkdownIt:
     md.block.ruler.at("table", _bounded_table, {"alt": ["paragraph", "reference"]})
     md.inline.ruler.at("link", _closable(_link))
     md.inline.ruler.at("image", _closable(_image))
+    md.inline.ruler.before("link", "ticket_link", _ticket_link)
     return md
 
 

@@ -350,11 +350,19 @@ ROUTES: tuple[Route, ...] = (
                 errors=(404, 400, 422),
             ),
             "post": ticket_action(
-                "A public reply or an internal note",
+                "A public reply or an internal note; a public reply may set the status too",
                 schemas.AdminMessageBody,
                 schemas.AdminMessage,
                 tag="support",
                 ok=201,
+                description=(
+                    "A public reply may carry the `status` it leaves the ticket in (the "
+                    "transition table of POST .../status; `resolved` needs a "
+                    "`resolution_note`): reply and status change are one action, all or "
+                    "nothing. An illegal move is a 409 and stores no message; the owner "
+                    "gets one notice (`ticket_resolved` when it resolves, else "
+                    "`support_reply`). `status` with an internal note is a 422."
+                ),
             ),
         },
     ),
@@ -381,6 +389,24 @@ ROUTES: tuple[Route, ...] = (
                 schemas.AssignBody,
                 schemas.AdminTicket,
                 tag="support",
+            )
+        },
+    ),
+    Route(
+        f"{V1}/admin/tickets/{TICKET_ID}/priority",
+        ADMIN,
+        _command("change_priority", schemas.PriorityBody),
+        {
+            "post": ticket_action(
+                "Change the priority, with a reason kept in the ticket's history",
+                schemas.PriorityBody,
+                schemas.AdminTicket,
+                tag="support",
+                description=(
+                    "The change and its reason appear in `priority_changes` of the support "
+                    "view. The priority the ticket already has changes nothing and records "
+                    "nothing (200, the ticket as it is). A closed ticket is a 409."
+                ),
             )
         },
     ),

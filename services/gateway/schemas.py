@@ -134,6 +134,17 @@ class AdminTicketListQuery(TicketListQuery):
         validate=validate.Regexp(KEY_PATTERN, error=f"A team key or 'none'. {KEY_RULE}"),
         metadata={"description": "A team's key, or 'none': the tickets no team took."},
     )
+    owner = Text(
+        validate=validate.Length(min=1, max=MAX_ID_LENGTH),
+        metadata={"description": "A user id: that customer's tickets."},
+    )
+    issue_type = fields.String(validate=validate.OneOf(ISSUE_TYPE_KEYS))
+    feature = Text(
+        validate=validate.Length(min=1, max=MAX_ID_LENGTH),
+        metadata={
+            "description": "A feature key (also one no longer configured: its tickets remain)."
+        },
+    )
     sort = fields.String(
         validate=validate.OneOf(SORTS),
         metadata={
@@ -176,6 +187,7 @@ ReplyBody = commands.AddReply
 CloseBody = commands.CloseTicket
 AdminMessageBody = commands.AdminAddMessage
 StatusBody = commands.ChangeStatus
+PriorityBody = commands.ChangePriority
 AssignBody = commands.AssignTicket
 TeamBody = commands.CreateTeam
 TeamChangeBody = commands.ChangeTeam
@@ -243,6 +255,32 @@ class TimelineEntry(Schema):
     by = fields.String(required=True, validate=validate.OneOf(("user", "support", "system")))
 
 
+class _Recorded(Schema):
+    """A history entry: when, and the name of the admin who made it."""
+
+    at = fields.String(required=True, metadata=_TS)
+    by_name = fields.String(required=True, allow_none=True)
+
+
+class Resolution(_Recorded):
+    note = fields.String(required=True)
+
+
+class TicketLink(Schema):
+    id = fields.Integer(required=True, metadata={"minimum": 1})
+    subject = fields.String(required=True)
+
+
+class FollowUp(TicketLink):
+    status = fields.String(required=True, validate=validate.OneOf(STATUS_KEYS))
+
+
+class PriorityChange(_Recorded):
+    from_priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
+    to_priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
+    reason = fields.String(required=True)
+
+
 class Ticket(TicketItem):
     description = fields.String(required=True)
     description_html = fields.String(
@@ -264,6 +302,28 @@ class Ticket(TicketItem):
         metadata={"minimum": 0, "description": "How many messages the ticket has before these."},
     )
     timeline = fields.List(fields.Nested(TimelineEntry), required=True)
+    resolutions = fields.List(
+        fields.Nested(Resolution),
+        required=True,
+        metadata={
+            "description": "Every resolution note the ticket has had, oldest first; "
+            "resolution_note is the latest and is never cleared."
+        },
+    )
+    follows_up = fields.Nested(
+        TicketLink,
+        required=True,
+        allow_none=True,
+        metadata={"description": "The owner's earlier ticket this one follows up."},
+    )
+    follow_ups = fields.List(
+        fields.Nested(FollowUp),
+        required=True,
+        metadata={
+            "description": "The owner's later tickets that follow this one up, oldest first "
+            "(at most 50)."
+        },
+    )
 
 
 class Sla(Schema):
@@ -317,6 +377,11 @@ class AdminTicket(Ticket):
     sla = fields.Nested(Sla, required=True)
     messages = fields.List(fields.Nested(AdminMessage), required=True)
     team = fields.Nested(TeamRef, required=True, allow_none=True, metadata=_TEAM_OF_TICKET)
+    priority_changes = fields.List(
+        fields.Nested(PriorityChange),
+        required=True,
+        metadata={"description": "Support's priority changes and their reasons, oldest first."},
+    )
 
 
 class StaffMember(Schema):

@@ -83,11 +83,22 @@ def _created_notices(p: dict) -> list[Notice]:
     return _team_notices(p, NEW_TICKET, f"New ticket #{ticket}", p["subject"])
 
 
+def _resolved_notice(p: dict, note: str | None) -> Notice:
+    ticket = p["ticket_id"]
+    body = f"{p['subject']}\n\nResolution: {note or ''}".rstrip()
+    return Notice(p["owner_id"], TICKET_RESOLVED, ticket, f"#{ticket} was resolved", body)
+
+
 def _message_notices(p: dict) -> list[Notice]:
     if p["internal"]:
         return []
     ticket = p["ticket_id"]
     body = f"{p['subject']}\n\n{excerpt(p['body'] or '')}".rstrip()
+    if p["author"] == "support" and p.get("resolution_note") is not None:
+        # A reply that resolved the ticket: one notice, the resolution.
+        return (
+            [] if _is_own_action(p, p["owner_id"]) else [_resolved_notice(p, p["resolution_note"])]
+        )
     if p["author"] == "support":
         recipient, kind, title = p["owner_id"], SUPPORT_REPLY, f"Support replied to #{ticket}"
     else:
@@ -108,9 +119,7 @@ def _status_notices(p: dict) -> list[Notice]:
         return []
     ticket = p["ticket_id"]
     if p["to_status"] == "resolved":
-        note = p["resolution_note"] or ""
-        body = f"{p['subject']}\n\nResolution: {note}".rstrip()
-        return [Notice(p["owner_id"], TICKET_RESOLVED, ticket, f"#{ticket} was resolved", body)]
+        return [_resolved_notice(p, p["resolution_note"])]
     label = _STATUS_LABELS[p["to_status"]]
     body = f"{p['subject']}\n\nStatus: {_STATUS_LABELS[p['from_status']]} → {label}"
     return [Notice(p["owner_id"], STATUS_CHANGED, ticket, f"#{ticket} is now {label}", body)]

@@ -249,6 +249,8 @@ class MessageAdded(TicketEvent):
     body: str | None  # None for an internal note: its text never leaves the service
     # An owner's reply on a ticket nobody holds: the team that hears of it.
     team_member_ids: tuple[str, ...] = ()
+    # Set when the reply itself resolved the ticket (one action, one notice).
+    resolution_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,13 @@ class TicketAssigned(TicketEvent):
 class TicketClosed(TicketEvent):
     from_status: str
     note: str | None
+
+
+@dataclass(frozen=True)
+class PriorityChanged(TicketEvent):
+    from_priority: str
+    to_priority: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -427,6 +436,28 @@ class Message:
 
 
 @dataclass(frozen=True)
+class Resolution:
+    """A resolution note as written: every one a ticket has had is kept."""
+
+    note: str
+    at: datetime
+    by_id: str | None
+    by_name: str | None
+
+
+@dataclass(frozen=True)
+class PriorityChange:
+    """Support changed the priority from ``from_priority`` to ``to_priority``, and why."""
+
+    from_priority: str
+    to_priority: str
+    reason: str
+    at: datetime
+    by_id: str
+    by_name: str | None
+
+
+@dataclass(frozen=True)
 class MessageSlot:
     """The id and time of a ticket's next message, drawn while the ticket is locked
     (so ids and times follow the order in which commands got the ticket)."""
@@ -461,6 +492,8 @@ class Ticket:
     created_at: datetime
     updated_at: datetime
     last_message_at: datetime | None
+    # The owner's earlier ticket this one follows up ("this happened again").
+    follows_up_id: int | None = None
     description: str | None = None
     description_html: str | None = None
     resolution_note: str | None = None
@@ -485,6 +518,8 @@ class Ticket:
     changes: dict = field(default_factory=dict)
     new_timeline: list[TimelineEntry] = field(default_factory=list)
     new_messages: list[Message] = field(default_factory=list)
+    new_resolutions: list[Resolution] = field(default_factory=list)
+    new_priority_changes: list[PriorityChange] = field(default_factory=list)
     events: list[TicketEvent] = field(default_factory=list)
 
     @classmethod
@@ -500,11 +535,14 @@ class Ticket:
         render: Callable[[str], str],
         policy: clocks.ResponsePolicy = clocks.DEFAULT_POLICY,
         arrival: Arrival | None = None,
+        follows_up_id: int | None = None,
     ) -> Ticket:
         """A new ticket for ``owner``, its priority from its issue type; it owes a
         first response from ``now``, by ``policy``'s target for that priority. It is
         routed as ``arrival`` says: to its team, and to the member who gets it on
-        arrival (a ``ticket_assigned`` in the same action), or else heard of by the team."""
+        arrival (a ``ticket_assigned`` in the same action), or else heard of by the team.
+        With ``follows_up_id`` (one of the owner's tickets, checked by the caller) it
+        is linked to the earlier ticket it follows up."""
         arrival = arrival or Arrival()
         priority = priority_for(issue_type)
         ticket = cls(
@@ -527,6 +565,7 @@ class Ticket:
             last_message_at=None,
             response_policy=policy,
             team_key=arrival.team_key,
+            follows_up_id=follows_up_id,
             is_new=True,
             **_clock_columns(policy.start(clocks.FIRST, priority, now)),
         )
@@ -592,18 +631,52 @@ class Ticket:
         return self._add_message(owner, BY_USER, body, render, internal=False, heard_by=heard_by)
 
     def add_support_message(
-        self, actor: Actor, body: str, render: Callable[[str], str], internal: bool
+        self,
+        actor: Actor,
+        body: str,
+        render: Callable[[str], str],
+        internal: bool,
+        status: str | None = None,
+        resolution_note: str | None = None,
     ) -> Message:
-        """Support replies publicly (open -> in_review) or leaves an internal note."""
+        """Support replies publicly (open -> in_review) or leaves an internal note.
+
+        A public reply may carry the ``status`` it leaves the ticket in (a
+        ``resolution_note`` to resolve): reply and move are one action, checked
+        against the transition table before anything changes, and the reply's
+        event tells the owner (``resolution_note`` set when it resolved).
+        """
         check_open_for_messages(self.status)
-        return self._add_message(actor, BY_SUPPORT, body, render, internal)
+        if status is not None:
+            if internal:
+                raise ValueError("An internal note changes no status.")
+            check_transition(self.status, status)
+        return self._add_message(
+            actor,
+            BY_SUPPORT,
+            body,
+            render,
+            internal,
+            status=status,
+            resolution_note=resolution_note,
+        )
 
     def _slot(self) -> MessageSlot:
         if self.next_message is None:
             raise RuntimeError("The ticket was not loaded to take a message.")
         return self.next_message
 
-    def _add_message(self, actor, author, body, render, internal, heard_by=()) -> Message:
+    def _add_message(
+        self,
+        actor,
+        author,
+        body,
+        render,
+        internal,
+        heard_by=(),
+        status=None,
+        resolution_note=None,
+    ) -> Message:
         slot, self.next_message = self._slot(), None
         message = Message(
             id=slot.id,
@@ -621,11 +694,12 @@ class Ticket:
             target = None  # an internal note leaves no trace a user could see
         else:
             self._set(updated_at=slot.at, last_message_at=slot.at)
-            target = (
-                status_after_owner_reply(self.status)
-                if author == BY_USER
-                else status_after_support_message(self.status, internal)
-            )
+            if status is not None:  # the move the reply carries, already checked
+                target = status
+            elif author == BY_USER:
+                target = status_after_owner_reply(self.status)
+            else:
+                target = status_after_support_message(self.status, internal)
         self.events.append(
             MessageAdded(
                 **self._ref(actor, author, status=target),
@@ -634,12 +708,20 @@ class Ticket:
                 internal=internal,
                 body=None if internal else body,
                 team_member_ids=heard_by,
+                resolution_note=resolution_note if target == RESOLVED else None,
             )
         )
         if not internal:
             self._clock_after_message(author, slot.at)
         if target is not None:
-            self._move(target, author, actor, slot.at, caused_by_message_id=message.id)
+            self._move(
+                target,
+                author,
+                actor,
+                slot.at,
+                caused_by_message_id=message.id,
+                resolution_note=resolution_note,
+            )
         return message
 
     def change_status(
@@ -654,7 +736,13 @@ class Ticket:
         self._set(status=target, updated_at=now)
         self._clock_after_move(previous, target, now)
         if target == RESOLVED:
+            # The latest note; never cleared: the history keeps every one.
             self._set(resolution_note=resolution_note)
+            self.new_resolutions.append(
+                Resolution(
+                    resolution_note, now, actor.id if actor else None, actor.name if actor else None
+                )
+            )
         self.new_timeline.append(TimelineEntry(target, by, actor.id if actor else None, now))
         self.events.append(
             StatusChanged(
@@ -683,6 +771,34 @@ class Ticket:
                 **self._ref(actor, BY_SUPPORT), assignee_name=name, previous_assignee_id=previous
             )
         )
+
+    def change_priority(self, actor: Actor, priority: str, reason: str, clock: Clock) -> bool:
+        """Support changes the priority, with a reason kept in the ticket's history.
+
+        Closed is final (``ConflictError``). The priority it already has changes
+        nothing and records nothing (as assigning the same admin again): False.
+        The response clock is recomputed under the new priority's target.
+        """
+        check_open_for_messages(self.status)
+        if priority not in PRIORITY_RANK:
+            raise ValueError(f"Unknown priority {priority!r}.")
+        if priority == self.priority:
+            return False
+        now, previous = clock(), self.priority
+        self._set(priority=priority, priority_rank=PRIORITY_RANK[priority], updated_at=now)
+        self.recompute_clock()  # the response owed moves to the new priority's target
+        self.new_priority_changes.append(
+            PriorityChange(previous, priority, reason, now, actor.id, actor.name)
+        )
+        self.events.append(
+            PriorityChanged(
+                **self._ref(actor, BY_SUPPORT),
+                from_priority=previous,
+                to_priority=priority,
+                reason=reason,
+            )
+        )
+        return True
 
     def close(self, owner: Actor, note: str | None, clock: Clock) -> None:
         """The owner closes the ticket from any status but closed; a blank note is none."""

@@ -181,9 +181,11 @@ def admin_list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     params = schemas.load(schemas.ADMIN_LIST_TICKETS, cmd.fields)
     filters = views.search_filter(params["q"])
     if filters is not None:
-        for name in ("status", "priority"):
+        for name in ("status", "priority", "issue_type", "feature"):
             if params[name]:
                 filters[name] = params[name]
+        if params["owner"]:
+            filters["owner_id"] = params["owner"]
         assignee = params["assignee"]
         if assignee == "none":
             filters["unassigned"] = True
@@ -278,6 +280,14 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
         if claim.replay is not None:  # done before: the same answer, nothing spent
             return claim.replay
         claim.check()
+        follows_up, follows_up_subject = data.get("follows_up"), None
+        if follows_up is not None:
+            follows_up_subject = uow.tickets.subject_of(follows_up, actor.id)
+            if follows_up_subject is None:
+                # Another's ticket and no ticket read the same: nothing tells them apart.
+                raise ValidationFailed(
+                    "The request is invalid.", {"follows_up": ["Must be one of your tickets."]}
+                )
         limit = uow.settings.tickets_per_day
         granted, now, ticket_id = uow.tickets.take_allowance(actor.id, limit)
         if not granted:
@@ -294,9 +304,10 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             render_markdown,
             response_policy(uow.settings),
             arrival=_arrival(uow, data["feature"], data["issue_type"]),
+            follows_up_id=follows_up,
         )
         uow.tickets.save(ticket)
-        return _commit(uow, claim, views.new_ticket_view(ticket))
+        return _commit(uow, claim, views.new_ticket_view(ticket, follows_up_subject))
 
 
 def add_reply(cmd: Command, uow: TicketsUnitOfWork) -> dict:
@@ -346,7 +357,8 @@ def close_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
 
 
 def admin_add_message(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """Support replies publicly (open -> in_review) or leaves an internal note."""
+    """Support replies publicly (open -> in_review) or leaves an internal note; a public
+    reply may set the status too (one action: an illegal move stores no message)."""
     actor = _admin(cmd)
     return _run(
         uow,
@@ -354,7 +366,12 @@ def admin_add_message(cmd: Command, uow: TicketsUnitOfWork) -> dict:
         actor,
         schemas.ADMIN_ADD_MESSAGE,
         lambda ticket, data: ticket.add_support_message(
-            actor, data["body"], render_markdown, data["internal"]
+            actor,
+            data["body"],
+            render_markdown,
+            data["internal"],
+            data["status"],
+            data["resolution_note"],
         ),
         _message_answer(True),
         reserve_message=True,
@@ -395,6 +412,22 @@ def assign_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
         ticket.assign(actor, assignee_id, name, uow.tickets.now)
 
     return _run(uow, cmd, actor, schemas.ASSIGN_TICKET, act, _current_view(uow, support=True))
+
+
+def change_priority(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Support changes a ticket's priority with a reason, kept in its history; the
+    priority it already has changes nothing."""
+    actor = _admin(cmd)
+    return _run(
+        uow,
+        cmd,
+        actor,
+        schemas.CHANGE_PRIORITY,
+        lambda ticket, data: ticket.change_priority(
+            actor, data["priority"], data["reason"], uow.tickets.now
+        ),
+        _current_view(uow, support=True),
+    )
 
 
 UNKNOWN_STAFF = (

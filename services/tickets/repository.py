@@ -30,11 +30,14 @@ from services.tickets.tables import (
     ENCRYPTED_COLUMNS,
     SEALED_CONTEXT,
     messages,
+    priority_changes,
+    resolutions,
     staff,
     teams,
     tickets,
     timeline,
 )
+from shared.catalog import VIEW_FOLLOW_UPS
 from shared.crypto import Keyring, sealed_columns
 
 # (table, column) -> its EncryptedColumn, which binds a value to its row's context.
@@ -111,14 +114,56 @@ _SUPPORT_COLUMNS = (
 )
 
 
+def _follows_up() -> sa.ScalarSelect:
+    """A correlated subquery: the earlier ticket this one follows up, as JSON (or NULL)."""
+    earlier = tickets.alias("earlier")
+    return (
+        sa.select(sa.func.json_build_object(*_pairs(earlier, "id", "subject")))
+        .where(earlier.c.id == tickets.c.follows_up_id)
+        .scalar_subquery()
+    )
+
+
+def _follow_ups() -> sa.ScalarSelect:
+    """A correlated subquery: the owner's later tickets that follow this one up, oldest
+    first, at most ``VIEW_FOLLOW_UPS`` (the partial index on follows_up_id finds them)."""
+    alias = tickets.alias("later_ticket")
+    later = (
+        sa.select(alias.c.id, alias.c.subject, alias.c.status)
+        .where(alias.c.follows_up_id == tickets.c.id, alias.c.owner_id == tickets.c.owner_id)
+        .order_by(alias.c.id)
+        .limit(VIEW_FOLLOW_UPS)
+        .correlate(tickets)
+        .subquery("later")
+    )
+    rows = sa.func.json_agg(
+        aggregate_order_by(
+            sa.func.json_build_object(*_pairs(later, "id", "subject", "status")), later.c.id
+        )
+    )
+    return sa.select(sa.func.coalesce(rows, sa.literal_column("'[]'::json"))).scalar_subquery()
+
+
 def _view_statement(include_internal: bool, owner: bool) -> sa.Select:
     listed, count = _latest_messages(include_internal)
+    extra = []
+    if include_internal:  # support's side of the history
+        extra.append(
+            _json_list(
+                priority_changes,
+                ("from_priority", "to_priority", "reason", "at", "by_name"),
+            ).label("priority_changes")
+        )
     query = sa.select(
         tickets,
         listed.label("messages"),
         count.label("messages_before"),
         _json_list(timeline, ("status", "at", "by")).label("timeline"),
         *_SUPPORT_COLUMNS,
+        _json_list(resolutions, ("id", "note", "at", "by_name")).label("resolutions"),
+        _follows_up().label("follows_up"),
+        _follow_ups().label("follow_ups"),
+        *extra,
     ).where(tickets.c.id == sa.bindparam("ticket_id"))
     if owner:
         query = query.where(tickets.c.owner_id == sa.bindparam("owner_id"))
@@ -198,6 +243,12 @@ _NTH_LATEST_OWNER_MESSAGE = (
     .limit(1)
 )
 _INSERT_TIMELINE = timeline.insert()
+_INSERT_RESOLUTION = resolutions.insert()
+_NEXT_RESOLUTION_ID = sa.select(sa.func.nextval(sa.literal_column("'resolutions_id_seq'")))
+_INSERT_PRIORITY_CHANGE = priority_changes.insert()
+_SUBJECT_OF = sa.select(tickets.c.subject).where(
+    tickets.c.id == sa.bindparam("ticket_id"), tickets.c.owner_id == sa.bindparam("owner_id")
+)
 _UPDATE_TICKET = tickets.update().where(tickets.c.id == sa.bindparam("ticket_id"))
 # Parameters prefixed "m_": in the UPDATE below, a parameter named like a column
 # of tickets (id, created_at) would be taken as a value to SET.
@@ -224,6 +275,8 @@ _owed_by = sa.func.coalesce(tickets.c.sla_due_at, _NEVER)
 _FILTERS = {
     "id": tickets.c.id == sa.bindparam("id"),
     "owner_id": tickets.c.owner_id == sa.bindparam("owner_id"),
+    "issue_type": tickets.c.issue_type == sa.bindparam("issue_type"),
+    "feature": tickets.c.feature == sa.bindparam("feature"),
     "status": tickets.c.status == sa.bindparam("status"),
     "priority": tickets.c.priority == sa.bindparam("priority"),
     "assignee_id": tickets.c.assignee_id == sa.bindparam("assignee_id"),
@@ -336,7 +389,14 @@ class TicketRepository:
                 self.update(_row(ticket), **changes)
         for entry in timeline:
             self.add_timeline(ticket.id, entry.status, entry.by, entry.actor_id, entry.at)
+        for resolution in ticket.new_resolutions:
+            self.add_resolution(ticket.id, resolution)
+        for change in ticket.new_priority_changes:
+            self.connection.execute(
+                _INSERT_PRIORITY_CHANGE, dict(vars(change), ticket_id=ticket.id)
+            )
         ticket.is_new, ticket.changes, ticket.new_timeline, ticket.new_messages = False, {}, [], []
+        ticket.new_resolutions, ticket.new_priority_changes = [], []
         self.saved.append(ticket)
 
     # --- ids, time and text -------------------------------------------------------------
@@ -429,6 +489,12 @@ class TicketRepository:
         self._open_messages(ticket)
         for entry in ticket["timeline"]:
             entry["at"] = datetime.fromisoformat(entry["at"])
+        for resolution in ticket["resolutions"]:
+            resolution["ticket_id"] = ticket["id"]
+            resolution["note"] = self._open("resolutions", "note", resolution)
+            resolution["at"] = datetime.fromisoformat(resolution["at"])
+        for change in ticket.get("priority_changes", ()):
+            change["at"] = datetime.fromisoformat(change["at"])
         return ticket
 
     def messages_before(
@@ -507,6 +573,18 @@ class TicketRepository:
         params = {"ticket_id": ticket_id, "author_id": owner_id, "skip": n - 1}
         return self.connection.execute(_NTH_LATEST_OWNER_MESSAGE, params).scalar()
 
+    def add_resolution(self, ticket_id: int, resolution: domain.Resolution) -> None:
+        """Keep a resolution note in the ticket's history (sealed for its row)."""
+        row = dict(vars(resolution), id=self.connection.execute(_NEXT_RESOLUTION_ID).scalar_one())
+        row["ticket_id"] = ticket_id
+        row["note"] = self._seal("resolutions", "note", row, resolution.note)
+        self.connection.execute(_INSERT_RESOLUTION, row)
+
+    def subject_of(self, ticket_id: int, owner_id: str) -> str | None:
+        """The subject of ticket ``ticket_id`` if it is ``owner_id``'s, else None."""
+        params = {"ticket_id": ticket_id, "owner_id": owner_id}
+        return self.connection.execute(_SUBJECT_OF, params).scalar()
+
     def add_timeline(self, ticket_id: int, status: str, by: str, actor_id, at: datetime) -> None:
         """Record that the ticket entered ``status``, caused by ``by``."""
         self.connection.execute(
@@ -544,6 +622,44 @@ class TicketRepository:
             .where(_TABLES[table].c.id == row["id"])
             .values({column: self._seal(table, column, row, html)})
         )
+
+    # --- resolution notes written before their history was kept -------------------------
+    def without_resolution_history(self, batch: int) -> list[tuple[int, domain.Resolution]]:
+        """Up to ``batch`` tickets with a resolution note but no history (resolved
+        before migration 0006), locked, each with its note as the one resolution:
+        at the last time it was resolved, by whoever did (their name unknown)."""
+        last_resolved = (
+            sa.select(timeline.c.at, timeline.c.actor_id)
+            .where(timeline.c.ticket_id == tickets.c.id, timeline.c.status == domain.RESOLVED)
+            .order_by(timeline.c.id.desc())
+            .limit(1)
+            .correlate(tickets)
+            .lateral("last_resolved")
+        )
+        rows = self.connection.execute(
+            sa.select(
+                tickets.c.id,
+                tickets.c.owner_id,
+                tickets.c.resolution_note,
+                tickets.c.updated_at,
+                last_resolved.c.at,
+                last_resolved.c.actor_id,
+            )
+            .select_from(tickets.outerjoin(last_resolved, sa.true()))
+            .where(
+                tickets.c.resolution_note.is_not(None),
+                ~sa.exists().where(resolutions.c.ticket_id == tickets.c.id),
+            )
+            .order_by(tickets.c.id)
+            .limit(batch)
+            .with_for_update(of=tickets, skip_locked=True)
+        )
+        found = []
+        for row in rows:
+            note = self._open("tickets", "resolution_note", dict(row._mapping))
+            at = row.at or row.updated_at
+            found.append((row.id, domain.Resolution(note, at, row.actor_id, None)))
+        return found
 
 
 def _with_known_name(row: dict) -> dict:

@@ -32,9 +32,11 @@ from shared.catalog import (
     VIEW_MESSAGES,
 )
 from shared.commands import (
+    ISSUE_TYPE_KEYS,
     AddReply,
     AdminAddMessage,
     AssignTicket,
+    ChangePriority,
     ChangeStatus,
     ChangeTeam,
     CloseTicket,
@@ -79,6 +81,11 @@ class AdminListTickets(ListTickets):
         allow_none=True,
         validate=validate.Regexp(KEY_PATTERN, error=f"A team key or 'none'. {KEY_RULE}"),
     )
+    owner = Text(load_default=None, allow_none=True, validate=validate.Length(min=1))
+    issue_type = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(ISSUE_TYPE_KEYS)
+    )
+    feature = Text(load_default=None, allow_none=True, validate=validate.Length(min=1))
     sort = fields.String(
         load_default=DEFAULT_SORT, allow_none=False, validate=validate.OneOf(SORTS)
     )
@@ -102,6 +109,7 @@ ADD_REPLY = AddReply()
 ADMIN_ADD_MESSAGE = AdminAddMessage()
 CLOSE_TICKET = CloseTicket()
 CHANGE_STATUS = ChangeStatus()
+CHANGE_PRIORITY = ChangePriority()
 ASSIGN_TICKET = AssignTicket()
 
 

@@ -110,6 +110,11 @@ class TicketsService:
         return handlers.assign_ticket(Command(actor, fields, ticket_id, idempotency), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
+    def change_priority(self, actor, ticket_id, fields, idempotency=None):
+        """Support changes a ticket's priority with a ``reason``; the ticket."""
+        return handlers.change_priority(Command(actor, fields, ticket_id, idempotency), self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
     def list_messages(self, actor, ticket_id, params=None):
         """Earlier messages of ``actor``'s ticket (``before``, ``limit``), oldest first."""
         return handlers.list_messages(Command(actor, params, ticket_id), self._uow())

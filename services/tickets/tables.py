@@ -23,6 +23,7 @@ ENCRYPTED_COLUMNS = (
     ("tickets", "closed_note", "id"),
     ("messages", "body", "id"),
     ("messages", "body_html", "id"),
+    ("resolutions", "note", "id"),
     ("outbox", "body", "event_id", "sealed"),
     idempotency.ENCRYPTED_COLUMN,
 )
@@ -34,6 +35,7 @@ SEALED_CONTEXT = {
     "tickets": ("owner_id",),  # the owner reads a ticket's text
     # The ticket's readers, and whether its owner is among them.
     "messages": ("ticket_id", "internal"),
+    "resolutions": ("ticket_id",),  # the ticket's readers, its owner among them
     "outbox": OUTBOX_CONTEXT,
     idempotency.TABLE: idempotency.CONTEXT,  # the caller a kept answer was given to
 }
@@ -75,6 +77,8 @@ tickets = sa.Table(
     sa.Column("first_response_at", sa.DateTime(timezone=True)),
     # The team it was routed to on arrival (null: none took it, or it was deleted).
     sa.Column("team_key", sa.Text, sa.ForeignKey("teams.key")),
+    # The owner's earlier ticket this one follows up ("this happened again").
+    sa.Column("follows_up_id", sa.BigInteger, sa.ForeignKey("tickets.id")),
 )
 
 messages = sa.Table(
@@ -100,6 +104,45 @@ timeline = sa.Table(
     sa.Column("by", sa.Text, nullable=False),
     sa.Column("actor_id", sa.Text),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Every resolution note a ticket has had, oldest first (tickets.resolution_note: the latest).
+resolutions = sa.Table(
+    "resolutions",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("ticket_id", sa.BigInteger, sa.ForeignKey("tickets.id"), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),  # encrypted
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("by_id", sa.Text),
+    sa.Column("by_name", sa.Text),
+)
+
+# Support's priority changes and their reasons (shown to support only).
+priority_changes = sa.Table(
+    "priority_changes",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("ticket_id", sa.BigInteger, sa.ForeignKey("tickets.id"), nullable=False),
+    sa.Column("from_priority", sa.Text, nullable=False),
+    sa.Column("to_priority", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("by_id", sa.Text, nullable=False),
+    sa.Column("by_name", sa.Text),
+)
+
+# Canned replies support staff share (staff-written templates, no customer text).
+macros = sa.Table(
+    "macros",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by_name", sa.Text),
 )
 
 ticket_allowance = sa.Table(

@@ -22,6 +22,7 @@ from shared.crypto import Keyring
 from shared.db import Connections, UnitOfWork
 from shared.events import (
     MESSAGE_ADDED,
+    PRIORITY_CHANGED,
     SLA_BREACHED,
     SLA_WARNING,
     STATUS_CHANGED,
@@ -42,6 +43,7 @@ EVENT_TYPES = {
     domain.TicketClosed: TICKET_CLOSED,
     domain.SlaWarning: SLA_WARNING,
     domain.SlaBreached: SLA_BREACHED,
+    domain.PriorityChanged: PRIORITY_CHANGED,
 }
 
 

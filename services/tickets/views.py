@@ -107,9 +107,35 @@ def message_view(message: dict, support: bool) -> dict:
     return view
 
 
+def resolutions_view(ticket: dict) -> list[dict]:
+    """Every resolution note the ticket has had, oldest first. A ticket resolved
+    before the history was kept, and not yet copied into it (fill_html), shows its
+    current note, at the last time it was resolved."""
+    kept = ticket["resolutions"]
+    if not kept and ticket["resolution_note"] is not None:
+        resolved = [t["at"] for t in ticket["timeline"] if t["status"] == domain.RESOLVED]
+        at = resolved[-1] if resolved else ticket["updated_at"]
+        kept = [{"note": ticket["resolution_note"], "at": at, "by_name": None}]
+    return [{"note": r["note"], "at": iso_utc(r["at"]), "by_name": r["by_name"]} for r in kept]
+
+
+def priority_changes_view(changes: list[dict]) -> list[dict]:
+    """Support's priority changes, oldest first, each with its reason."""
+    return [
+        {
+            "from_priority": c["from_priority"],
+            "to_priority": c["to_priority"],
+            "reason": c["reason"],
+            "at": iso_utc(c["at"]),
+            "by_name": c["by_name"],
+        }
+        for c in changes
+    ]
+
+
 def ticket_view(ticket: dict, support: bool, now: datetime | None = None) -> dict:
     """The full ticket (as ``TicketRepository.view`` reads it): the owner's view, or
-    support's with the owner, internal notes and the response clock at ``now``
+    support's with the owner, internal notes, priority changes and the response clock at ``now``
     (the current time when not given). Its latest ``VIEW_MESSAGES`` messages only,
     and how many it has before them (``list_messages`` pages back)."""
     view = list_item(ticket)
@@ -125,20 +151,37 @@ def ticket_view(ticket: dict, support: bool, now: datetime | None = None) -> dic
             {"status": t["status"], "at": iso_utc(t["at"]), "by": t["by"]}
             for t in ticket["timeline"]
         ],
+        resolutions=resolutions_view(ticket),
+        follows_up=ticket["follows_up"],
+        follow_ups=ticket["follow_ups"],
     )
     if support:
         view["owner"] = _person(ticket["owner_id"], ticket["owner_name"])
         view["sla"] = sla_view(ticket, now or datetime.now(UTC))
         view["team"] = _team(ticket)
+        view["priority_changes"] = priority_changes_view(ticket["priority_changes"])
     return view
 
 
-def new_ticket_view(ticket: domain.Ticket) -> dict:
+def new_ticket_view(ticket: domain.Ticket, follows_up_subject: str | None = None) -> dict:
     """The owner's view of a ticket just opened, known without reading it back: no
-    messages yet, its one timeline entry."""
+    messages, resolutions or follow-ups yet, its one timeline entry, and the ticket it
+    follows up (``follows_up_subject``: that ticket's subject)."""
     opened = {"status": domain.OPEN, "at": ticket.created_at, "by": domain.BY_USER}
+    follows_up = None
+    if ticket.follows_up_id is not None:
+        follows_up = {"id": ticket.follows_up_id, "subject": follows_up_subject}
     return ticket_view(
-        dict(vars(ticket), messages=[], earlier_messages=0, timeline=[opened]), support=False
+        dict(
+            vars(ticket),
+            messages=[],
+            earlier_messages=0,
+            timeline=[opened],
+            resolutions=[],
+            follows_up=follows_up,
+            follow_ups=[],
+        ),
+        support=False,
     )
 
 

@@ -54,6 +54,10 @@ def corpus(length: int) -> dict[str, str]:
         "ampersands": "&" * length,
         "named_entities": _fill("&quot;", length),
         "numeric_entities": _fill("&#x10FFFF;", length),
+        # Ticket numbers become links: the shortest ones, and the longest, back to back.
+        "ticket_numbers": _fill("#1 ", length),
+        "ticket_numbers_long": _fill("#999999999999999999 ", length),
+        "ticket_numbers_in_lists": _fill("- #1\n", length),
         "emphasis_runs": _fill("*a ", length),
         "emphasis_mixed": _fill("*_", length),
         "emphasis_nested": "*" * (length // 2) + "a" + "*" * (length // 2 - 1),

@@ -1,5 +1,6 @@
 """The one renderer: Markdown in, only Markdown's elements out, nothing executable."""
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -70,3 +71,19 @@ def test_links_are_safe_and_kept():
 
 def test_empty_text_renders_empty():
     assert render_markdown("") == ""
+
+
+@pytest.mark.parametrize(
+    "text,linked",
+    [
+        ("See #12 and #13.", ["12", "13"]),
+        ("**#7** again", ["7"]),
+        ("`#12` in code, [x #12](https://a.example) in a link", []),
+        ("issue#12, /#3, &#35;4, #12abc, #0, #1234567890123456789", []),
+        ("#999999999999999999", ["999999999999999999"]),
+    ],
+)
+def test_ticket_numbers_link_to_their_ticket_pages(text, linked):
+    html = render_markdown(text)
+    assert re.findall(r'href="/help-center/tickets/([0-9]+)"', html) == linked
+    assert html.count("<a ") == len(linked) + ("https://a.example" in text)

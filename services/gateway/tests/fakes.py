@@ -58,7 +58,16 @@ class FakeTickets:
             "resolution_note": t["resolution_note"],
             "closed_note": t["closed_note"],
             "timeline": list(t["timeline"]),
+            "resolutions": list(t["resolutions"]),
+            "follows_up": t["follows_up"],
+            "follow_ups": [
+                {"id": f["id"], "subject": f["subject"], "status": f["status"]}
+                for f in self.tickets.values()
+                if f["follows_up"] and f["follows_up"]["id"] == t["id"]
+            ],
         }
+        if admin:
+            view["priority_changes"] = list(t["priority_changes"])
         page = self._messages_before(t, admin, {})
         view |= {"messages": page["items"], "earlier_messages": page["earlier_messages"]}
         return view
@@ -108,9 +117,16 @@ class FakeTickets:
     # -- a user's tickets
 
     def create_ticket(self, actor, fields, idempotency=None):
-        unknown = set(fields) - {"issue_type", "feature", "subject", "description"}
+        unknown = set(fields) - {"issue_type", "feature", "subject", "description", "follows_up"}
         if unknown:
             raise ValidationFailed("Invalid.", {k: ["Unknown field."] for k in unknown})
+        fields = dict(fields)
+        earlier = fields.pop("follows_up", None)
+        if earlier is not None:
+            earlier = self.tickets.get(earlier)
+            if earlier is None or earlier["owner"]["id"] != actor["id"]:
+                raise ValidationFailed("Invalid.", {"follows_up": ["Must be one of your tickets."]})
+            earlier = {"id": earlier["id"], "subject": earlier["subject"]}
         today = datetime.now(UTC).date().isoformat()
         mine = [
             t
@@ -142,6 +158,9 @@ class FakeTickets:
             "assignee": None,
             "resolution_note": None,
             "closed_note": None,
+            "resolutions": [],
+            "priority_changes": [],
+            "follows_up": earlier,
             "messages": [],
             "timeline": [{"status": "open", "at": now, "by": "user"}],
         }
@@ -217,8 +236,11 @@ class FakeTickets:
         if actor["role"] != "admin":
             raise Forbidden("Admins only.")
         tickets = self._search(list(self.tickets.values()), params)
-        if params.get("priority"):
-            tickets = [t for t in tickets if t["priority"] == params["priority"]]
+        for name in ("priority", "issue_type", "feature"):
+            if params.get(name):
+                tickets = [t for t in tickets if t[name] == params[name]]
+        if params.get("owner"):
+            tickets = [t for t in tickets if t["owner"]["id"] == params["owner"]]
         assignee = params.get("assignee")
         if assignee == "none":
             tickets = [t for t in tickets if t["assignee"] is None]
@@ -234,18 +256,46 @@ class FakeTickets:
         t = self._any(actor, ticket_id)
         if t["status"] == "closed":
             raise Conflict("The ticket is closed.")
+        status = fields.get("status")
+        if status is not None and not can_transition(t["status"], status):
+            raise Conflict(f"Cannot move from {t['status']} to {status}.")
         m = self._add(t, "support", actor, fields["body"], fields.get("internal", False))
-        if not m["internal"] and t["status"] == "open":
+        if status is not None:
+            self._resolve_or_move(t, actor, fields)
+        elif not m["internal"] and t["status"] == "open":
             self._move(t, "in_review", "support")
         return self._message(m, True)
+
+    def _resolve_or_move(self, t, actor, fields):
+        if fields["status"] == "resolved":
+            t["resolution_note"] = fields["resolution_note"]
+            t["resolutions"].append(
+                {"note": fields["resolution_note"], "at": _now(), "by_name": actor["name"]}
+            )
+        self._move(t, fields["status"], "support")
 
     def change_status(self, actor, ticket_id, fields, idempotency=None):
         t = self._any(actor, ticket_id)
         if not can_transition(t["status"], fields["status"]):  # the service's own table
             raise Conflict(f"Cannot move from {t['status']} to {fields['status']}.")
-        if fields["status"] == "resolved":
-            t["resolution_note"] = fields["resolution_note"]
-        self._move(t, fields["status"], "support")
+        self._resolve_or_move(t, actor, fields)
+        return self._detail(t, admin=True)
+
+    def change_priority(self, actor, ticket_id, fields, idempotency=None):
+        t = self._any(actor, ticket_id)
+        if t["status"] == "closed":
+            raise Conflict("The ticket is closed.")
+        if fields["priority"] != t["priority"]:
+            t["priority_changes"].append(
+                {
+                    "from_priority": t["priority"],
+                    "to_priority": fields["priority"],
+                    "reason": fields["reason"],
+                    "at": _now(),
+                    "by_name": actor["name"],
+                }
+            )
+            t["priority"] = fields["priority"]
         return self._detail(t, admin=True)
 
     def assign_ticket(self, actor, ticket_id, fields, idempotency=None):

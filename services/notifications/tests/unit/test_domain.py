@@ -251,3 +251,14 @@ def test_clock_titles_read_at_a_glance():
 
 def test_a_clock_nobody_can_hear_of_tells_nobody():
     assert notices_for(clock_event("sla_warning", team_member_ids=[])) == []
+
+
+def test_a_reply_that_resolves_is_one_ticket_resolved_with_the_note():
+    note = "Re-sent every invoice of May."
+    reply = message(status="resolved", resolution_note=note)
+    (notice,) = notices_for(reply)
+    assert (notice.recipient_id, notice.kind) == (OWNER, "ticket_resolved")
+    assert notice.title == "#1042 was resolved" and note in notice.body
+    # The move the reply carried names it: its notice was the reply's.
+    assert notices_for(status("in_review", "resolved", caused_by_message_id=7)) == []
+    assert notices_for(message(status="resolved", resolution_note=note, owner_id=ADMIN)) == []

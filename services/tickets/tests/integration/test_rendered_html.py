@@ -3,7 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
-from services.tickets.fill_html import fill_html
+from services.tickets.fill_html import fill_html, fill_resolutions
 from services.tickets.repository import TicketRepository
 from services.tickets.tables import messages, tickets
 from services.tickets.tests.integration.conftest import ADMIN, USER, new_ticket_fields
@@ -91,3 +91,23 @@ def test_rows_older_than_stored_html_are_filled_and_read_the_same(call, db, sett
     assert db.execute("SELECT description_html FROM tickets").fetchone()[0].startswith("hd2:")
     assert db.execute("SELECT body_html FROM messages").fetchone()[0].startswith("hd2:")
     assert call("get_ticket", USER, ticket["id"]) == before
+
+
+def test_notes_resolved_before_the_history_are_copied_into_it(call, db, settings):
+    ticket = call("create_ticket", USER, new_ticket_fields())
+    note = "Re-synced the account from the billing side."
+    call("change_status", ADMIN, ticket["id"], {"status": "resolved", "resolution_note": note})
+    before = call("get_ticket", USER, ticket["id"])
+    assert [r["note"] for r in before["resolutions"]] == [note]
+    # As migration 0006 leaves a ticket resolved before it: a note, no history.
+    db.execute("DELETE FROM resolutions")
+    legacy = call("get_ticket", USER, ticket["id"])
+    assert legacy["resolutions"] == [dict(before["resolutions"][0], by_name=None)]
+    engine = make_engine(settings.tickets_database_url, pool_size=1)
+    try:
+        assert fill_resolutions(engine, keyring_from_settings(settings), batch=1) == 1
+        assert fill_resolutions(engine, keyring_from_settings(settings)) == 0
+    finally:
+        engine.dispose()
+    assert db.execute("SELECT note FROM resolutions").fetchone()[0].startswith("hd2:")
+    assert call("get_ticket", USER, ticket["id"]) == legacy

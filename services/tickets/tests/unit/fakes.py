@@ -19,7 +19,12 @@ from services.tickets import clocks, domain
 from services.tickets.settings import response_policy
 from services.tickets.tables import tickets
 from services.tickets.unit_of_work import EVENT_TYPES
-from shared.catalog import DEFAULT_FEATURES, DEFAULT_FIRST_RESPONSE, DEFAULT_NEXT_RESPONSE
+from shared.catalog import (
+    DEFAULT_FEATURES,
+    DEFAULT_FIRST_RESPONSE,
+    DEFAULT_NEXT_RESPONSE,
+    VIEW_FOLLOW_UPS,
+)
 from shared.tests.fakes import FakeIdempotencyKeys, FakeTransactions
 
 # Columns a command's load leaves out: the encrypted text (see repository._LIST_COLUMNS).
@@ -53,6 +58,8 @@ class Store:
     tickets: dict = field(default_factory=dict)  # id -> row
     messages: list = field(default_factory=list)
     timeline: list = field(default_factory=list)
+    resolutions: list = field(default_factory=list)
+    priority_changes: list = field(default_factory=list)
     allowance: dict = field(default_factory=dict)  # (owner_id, day) -> n
     keys: dict = field(default_factory=dict)  # (caller, key) -> (fingerprint, answer)
     staff: dict = field(default_factory=dict)  # id -> name
@@ -108,8 +115,18 @@ class FakeTicketRepository:
         row.update(ticket.changes)
         self.store.messages.extend(vars(m) for m in ticket.new_messages)
         self.store.timeline.extend(dict(vars(t), ticket_id=ticket.id) for t in ticket.new_timeline)
+        for kept, new in (
+            (self.store.resolutions, ticket.new_resolutions),
+            (self.store.priority_changes, ticket.new_priority_changes),
+        ):
+            kept.extend(dict(vars(entry), ticket_id=ticket.id) for entry in new)
         ticket.is_new, ticket.changes, ticket.new_timeline, ticket.new_messages = False, {}, [], []
+        ticket.new_resolutions, ticket.new_priority_changes = [], []
         self.saved.append(ticket)
+
+    def subject_of(self, ticket_id, owner_id):
+        row = self.store.tickets.get(ticket_id)
+        return row["subject"] if row is not None and row["owner_id"] == owner_id else None
 
     def nth_latest_reply_at(self, ticket_id, owner_id, n):
         mine = [
@@ -135,11 +152,24 @@ class FakeTicketRepository:
         if row is None or (owner_id is not None and row["owner_id"] != owner_id):
             return None
         timeline = [t for t in self.store.timeline if t["ticket_id"] == ticket_id]
-        return {
+        earlier = self.store.tickets.get(row["follows_up_id"])
+        view = {
             **self._support_columns(dict(row)),
             **self._messages(ticket_id, include_internal, None, messages_limit),
             "timeline": timeline,
+            "resolutions": [r for r in self.store.resolutions if r["ticket_id"] == ticket_id],
+            "follows_up": earlier and {"id": earlier["id"], "subject": earlier["subject"]},
+            "follow_ups": [
+                {"id": t["id"], "subject": t["subject"], "status": t["status"]}
+                for t in sorted(self.store.tickets.values(), key=lambda t: t["id"])
+                if t["follows_up_id"] == ticket_id and t["owner_id"] == row["owner_id"]
+            ][:VIEW_FOLLOW_UPS],
         }
+        if include_internal:
+            view["priority_changes"] = [
+                c for c in self.store.priority_changes if c["ticket_id"] == ticket_id
+            ]
+        return view
 
     def messages_before(self, ticket_id, include_internal, before_id, limit, owner_id=None):
         row = self.store.tickets.get(ticket_id)

@@ -41,10 +41,13 @@ unit: $(STAMP)
 ## download is unreachable), docker-compose to validate the compose file offline, and
 ## HAProxy to test the shipped load-balancer config in front of real gateways, and npm,
 ## which installs axe-core (pinned in tests/browser/package-lock.json) for the
-## accessibility checks.
-TEST_TOOLS := chromium docker-compose haproxy npm
+## accessibility checks; promtool (Debian's prometheus) checks and unit-tests the alert
+## rules, and PgBouncer runs the services behind transaction pooling. Each entry is
+## command[:package] (the package when its name differs).
+TEST_TOOLS := chromium docker-compose haproxy npm promtool:prometheus pgbouncer
 test-deps:
-	@missing=""; for t in $(TEST_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in $(TEST_TOOLS); do \
+		PATH="$$PATH:/usr/sbin" command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing" >&2; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -521,6 +521,10 @@ class Settings:
     stream_port: int = env_setting("HELPDESK_STREAM_PORT", 8081, whole_number(1, 65535))
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    # Where a nameko service process serves its Prometheus metrics (shared/metrics.py);
+    # no endpoint without a port. One port per process: give each instance its own.
+    metrics_host: str = env_setting("HELPDESK_METRICS_HOST", "127.0.0.1")
+    metrics_port: int | None = env_setting("HELPDESK_METRICS_PORT", None, whole_number(1, 65535))
 
     @property
     def response_targets(self) -> dict:

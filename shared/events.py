@@ -144,6 +144,20 @@ def ensure_topology(connection, queues=()) -> None:
             channel.close()
 
 
+def queue_depth(connection, name: str) -> tuple[int, int]:
+    """``(messages ready, consumers)`` of queue ``name``, as the broker counts them.
+
+    A passive declare: it needs no permission, changes nothing, and works without
+    the management plugin.
+    """
+    channel = connection.channel()
+    try:
+        _, messages, consumers = channel.queue_declare(name, passive=True)
+        return messages, consumers
+    finally:
+        channel.close()
+
+
 # --- schemas ----------------------------------------------------------------------
 class _Strict(Schema):
     class Meta:

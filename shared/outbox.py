@@ -43,6 +43,7 @@ from shared.crypto import EncryptedColumn, Keyring, MissingDataKey, TamperedValu
 from shared.data_keys import keyring_from_settings
 from shared.db import make_engine
 from shared.events import EVENTS_EXCHANGE, ensure_topology, routing_key
+from shared.metrics import OUTBOX_OLDEST_AGE, OUTBOX_SET_ASIDE, OUTBOX_UNPUBLISHED, gauge
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,26 @@ def prune_published(
         ).rowcount
 
 
+def outbox_backlog(engine: sa.Engine, table: str) -> sa.Row:
+    """``unpublished`` rows, the ``oldest_age`` of them in seconds (0 when none), and
+    rows ``set_aside`` (unopenable): what the outbox's alerts watch.
+
+    Reads only unpublished rows, through the relay's partial index.
+    """
+    table = _table_name(table)
+    waiting = f"(body -> '{SET_ASIDE}') IS NULL"
+    with engine.connect() as db:
+        return db.execute(
+            sa.text(
+                f"SELECT count(*) FILTER (WHERE {waiting}) AS unpublished, "
+                f"count(*) FILTER (WHERE NOT {waiting}) AS set_aside, "
+                "COALESCE(EXTRACT(EPOCH FROM now() - "
+                f"min(created_at) FILTER (WHERE {waiting})), 0)::float AS oldest_age "
+                f"FROM {table} WHERE published_at IS NULL"
+            )
+        ).one()
+
+
 def relay_connection(amqp_url: str, ssl: dict | None = None) -> Connection:
     """A kombu connection for the relay (``EventPublisher`` manages its confirms).
 
@@ -343,6 +364,14 @@ class OutboxRelay(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.wake
+
+    def collect_metrics(self):
+        """The outbox's backlog as gauges, at each scrape (``shared.metrics``)."""
+        backlog = outbox_backlog(self.engine, self.table)
+        labels = {"service": self.container.service_name, "table": self.table}
+        yield gauge(OUTBOX_UNPUBLISHED, labels, backlog.unpublished)
+        yield gauge(OUTBOX_OLDEST_AGE, labels, backlog.oldest_age)
+        yield gauge(OUTBOX_SET_ASIDE, labels, backlog.set_aside)
 
     def _close_amqp(self, handshake: bool = True):
         """Drop the broker connection: closed politely within CLOSE_TIMEOUT when

@@ -6,7 +6,8 @@ suite's ``Stack`` start processes from it, after declaring every service's queue
 ``helpdesk-setup`` does (``declare_queues``): each registered service's
 ``helpdesk-<name>`` command, ``HELPDESK_<NAME>_INSTANCES`` times (1 by default),
 then ``helpdesk-gateway`` and ``helpdesk-stream`` (live notices, on
-``HELPDESK_STREAM_PORT``). ``make run`` also starts ``tools.localfront`` on
+``HELPDESK_STREAM_PORT``); with ``HELPDESK_METRICS_PORT`` set, each service process
+serves its metrics on its own port, counting up from it. ``make run`` also starts ``tools.localfront`` on
 ``HELPDESK_HTTP_PORT``, the browser's one address, routing the stream path to the
 stream process and the rest to the gateway (moved to a free port), as HAProxy does
 in a deployment; the tests talk to the gateway and the stream process directly.
@@ -16,6 +17,7 @@ rest are stopped too.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -69,6 +71,13 @@ def process_specs(
         for service in registry.services()
         for i in range(1, service.instances(settings) + 1)
     ]
+    if settings.metrics_port is not None:
+        # One metrics endpoint per process, on one host: consecutive ports from the
+        # setting's, in this order (tickets.1, then the next instance or service).
+        specs = [
+            dataclasses.replace(spec, env=(("HELPDESK_METRICS_PORT", str(port)),))
+            for port, spec in enumerate(specs, start=settings.metrics_port)
+        ]
     gateway_env = ()
     if front_gateway_port is not None:
         gateway_env = (("HELPDESK_HTTP_PORT", str(front_gateway_port)),)

@@ -16,6 +16,10 @@ handler's message, losing it):
 - a message that is not a valid event (undecodable, or failing
   ``shared.events.parse_event``) can never succeed: it is rejected without
   requeue, straight to the dead-letter queue.
+
+It also measures its queue (``shared/metrics.py``): each event's lag since it
+occurred and whether it was redelivered, how each ended, and at every scrape the
+broker's count of the queue's and its dead-letter queue's messages.
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint
 from nameko.messaging import QueueConsumer
 
-from services.notifications.queues import QUEUES, TICKET_EVENTS
+from services.notifications.queues import QUEUES, TICKET_EVENTS, TICKET_EVENTS_DEAD
+from shared import metrics
 from shared.context import CONTEXT_KEY
 from shared.db import database_unreachable
-from shared.events import ensure_topology, parse_event
+from shared.events import ensure_topology, parse_event, queue_depth
 
 log = logging.getLogger(__name__)
 
@@ -97,21 +102,54 @@ class TicketEvents(Entrypoint):
         self.queue = copy.copy(queue)
         self.queue.no_declare = True
         self.stopping = False
+        self._scrape_connection: Connection | None = None
         super().__init__(**kwargs)
+
+    def _connection(self) -> Connection:
+        config = self.container.config
+        # amqps:// needs the TLS options (CA, host name check) nameko itself uses.
+        ssl = config.get(AMQP_SSL_CONFIG_KEY) or False
+        return Connection(config[AMQP_URI_CONFIG_KEY], connect_timeout=10, ssl=ssl)
 
     def setup(self):
         # Declare the dead-letter side too, not just the queue the consumer declares,
         # so a fresh broker is complete before we consume.
-        config = self.container.config
-        # amqps:// needs the TLS options (CA, host name check) nameko itself uses.
-        ssl = config.get(AMQP_SSL_CONFIG_KEY) or False
-        with Connection(config[AMQP_URI_CONFIG_KEY], connect_timeout=10, ssl=ssl) as conn:
+        with self._connection() as conn:
             ensure_topology(conn, QUEUES)
         self.queue_consumer.register_provider(self)
 
     def stop(self):
         self.stopping = True
         self.queue_consumer.unregister_provider(self)
+        self._drop_scrape_connection()
+
+    def _drop_scrape_connection(self) -> None:
+        connection, self._scrape_connection = self._scrape_connection, None
+        if connection is not None:
+            connection.collect()
+
+    def collect_metrics(self):
+        """The broker's counts of the queue and its dead letters (``shared.metrics``)."""
+        if self._scrape_connection is None:
+            self._scrape_connection = self._connection()
+        service = self.container.service_name
+        try:
+            messages, consumers = queue_depth(self._scrape_connection, self.queue.name)
+            dead, _ = queue_depth(self._scrape_connection, TICKET_EVENTS_DEAD.name)
+        except Exception:
+            self._drop_scrape_connection()  # a fresh one at the next scrape
+            raise
+        labels = {"service": service, "queue": self.queue.name}
+        yield metrics.gauge(metrics.QUEUE_MESSAGES, labels, messages)
+        yield metrics.gauge(metrics.QUEUE_CONSUMERS, labels, consumers)
+        yield metrics.gauge(
+            metrics.DEAD_LETTER_MESSAGES,
+            {"service": service, "queue": TICKET_EVENTS_DEAD.name},
+            dead,
+        )
+
+    def _count(self, outcome: str) -> None:
+        metrics.count_event(self.container.service_name, self.queue.name, outcome)
 
     def handle_message(self, body, message):
         try:
@@ -124,7 +162,15 @@ class TicketEvents(Entrypoint):
             )
             if _still_connected(message):
                 message.reject(requeue=False)
+            self._count("dead_lettered")
             return
+        metrics.observe_event(
+            self.container.service_name,
+            self.queue.name,
+            event["occurred_at"],
+            redelivered=bool(message.delivery_info.get("redelivered"))
+            or deliveries_before(message) > 0,
+        )
         self._run(event, message, attempt=0)
 
     def _run(self, event, message, attempt):
@@ -145,6 +191,7 @@ class TicketEvents(Entrypoint):
             return result, exc_info
         if exc_info is None:
             message.ack()
+            self._count("ok")
             return result, exc_info
         error = exc_info[1]
         if database_unreachable(error) and attempt < OUTAGE_RETRIES and not self.stopping:
@@ -165,6 +212,7 @@ class TicketEvents(Entrypoint):
         )
         eventlet.sleep(delay)
         _requeue(message)
+        self._count("retried")
         return result, exc_info
 
     def _retry_later(self, event, message, attempt, delay):

@@ -17,6 +17,7 @@ from shared.data_keyring import DataKeyring
 from shared.db import Database
 from shared.errors import HelpdeskError
 from shared.idempotency import PRUNE_INTERVAL, prune
+from shared.metrics import ServiceMetrics
 from shared.rpc import rpc
 
 
@@ -29,6 +30,8 @@ class NotificationsService:
     # Refuses to start without the data keys, or if stored notices need a missing one.
     keyring = DataKeyring("notifications_database_url", ENCRYPTED_COLUMNS)
     request_id = RequestId()
+    # Times every call and serves the service's metrics (HELPDESK_METRICS_PORT).
+    metrics = ServiceMetrics()
     # Announces each stored notice to the stream servers (shared.announcements).
     dispatch = EventDispatcher()
 

@@ -18,6 +18,7 @@ from shared.data_keyring import DataKeyring
 from shared.db import Database
 from shared.errors import HelpdeskError
 from shared.idempotency import PRUNE_INTERVAL, prune
+from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
 from shared.rpc import rpc
 
@@ -33,6 +34,8 @@ class TicketsService:
     keyring = DataKeyring("tickets_database_url", ENCRYPTED_COLUMNS)
     relay = OutboxRelay("tickets_database_url")
     request_id = RequestId()
+    # Times every call and serves the service's metrics (HELPDESK_METRICS_PORT).
+    metrics = ServiceMetrics()
 
     def _uow(self) -> TicketsUnitOfWork:
         return TicketsUnitOfWork(

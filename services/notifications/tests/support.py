@@ -46,13 +46,3 @@ def scalar(engine, query, **params):
     """One value from the service's database."""
     with engine.connect() as conn:
         return conn.execute(sa.text(query), params).scalar()
-
-
-def queue_depth(broker, queue) -> tuple[int, int]:
-    """(messages ready, consumers) of a queue, from a passive declare."""
-    channel = broker.channel()
-    try:
-        _, messages, consumers = channel.queue_declare(queue=queue.name, passive=True)
-        return messages, consumers
-    finally:
-        channel.close()

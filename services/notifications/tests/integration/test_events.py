@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from services.notifications.domain import HEARD_EVENT_TYPES
 from services.notifications.queues import TICKET_EVENTS, TICKET_EVENTS_DEAD
@@ -15,13 +16,12 @@ from services.notifications.tests.support import (
     ADMIN,
     OTHER_ADMIN,
     OWNER,
-    queue_depth,
     scalar,
     ticket_event,
     wait_for,
 )
 from shared.crypto import generate_key
-from shared.events import DELIVERY_LIMIT
+from shared.events import DELIVERY_LIMIT, queue_depth
 from shared.logging import JsonFormatter
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean")]
@@ -314,19 +314,33 @@ def test_database_outage_is_ridden_out_and_the_event_handled_once(
     wait_for(handled(engine, envelope))
     assert len(notices(engine)) == 1
     assert "event handler failed; requeueing" not in caplog.text
-    assert queue_depth(broker, TICKET_EVENTS_DEAD)[0] == 0
+    assert queue_depth(broker, TICKET_EVENTS_DEAD.name)[0] == 0
+
+
+def _counts(counter: str, outcome: str) -> tuple[float, float]:
+    """This process's ``counter`` for the consumer's queue, and its events ended ``outcome``."""
+    labels = {"service": "notifications", "queue": TICKET_EVENTS.name}
+    return (
+        REGISTRY.get_sample_value(counter, labels) or 0.0,
+        REGISTRY.get_sample_value("helpdesk_events_handled_total", {**labels, "outcome": outcome})
+        or 0.0,
+    )
 
 
 def test_malformed_messages_go_straight_to_the_dead_letter_queue(service, publish, broker, engine):
+    _, dead_lettered = _counts("helpdesk_event_redeliveries_total", "dead_lettered")
     publish(None, body=b"not an event", content_type="text/plain")
     publish(None, body=b"{not json", content_type="application/json")
     publish(None, body=b'{"type": "message_added", "payload": {}}')
-    wait_for(lambda: queue_depth(broker, TICKET_EVENTS_DEAD)[0] == 3)
+    wait_for(lambda: queue_depth(broker, TICKET_EVENTS_DEAD.name)[0] == 3)
     # The consumer survived them all and still handles good events.
     good = ticket_event("message_added")
     publish(good)
     wait_for(handled(engine, good))
-    assert queue_depth(broker, TICKET_EVENTS_DEAD)[0] == 3
+    assert queue_depth(broker, TICKET_EVENTS_DEAD.name)[0] == 3
+    # The one that decoded but is no event is counted (the two undecodable ones
+    # show in the dead-letter queue's depth only: kombu refused them first).
+    assert _counts("helpdesk_event_redeliveries_total", "dead_lettered")[1] - dead_lettered == 1
 
 
 @pytest.fixture
@@ -378,12 +392,17 @@ def test_an_event_that_always_fails_is_dead_lettered_after_the_delivery_limit(
     )
     container = container_factory(NotificationsService, broken.nameko_config())
     container.start()
+    redelivered, retried = _counts("helpdesk_event_redeliveries_total", "retried")
     envelope = ticket_event("message_added")
     publish(envelope)
-    wait_for(lambda: queue_depth(broker, TICKET_EVENTS_DEAD)[0] == 1, timeout=40)
+    wait_for(lambda: queue_depth(broker, TICKET_EVENTS_DEAD.name)[0] == 1, timeout=40)
     assert caplog.text.count("event handler failed; requeueing") >= DELIVERY_LIMIT
+    # The metrics the dead-letter and redelivery alerts watch saw each attempt.
+    now_redelivered, now_retried = _counts("helpdesk_event_redeliveries_total", "retried")
+    assert now_retried - retried >= DELIVERY_LIMIT
+    assert now_redelivered - redelivered >= DELIVERY_LIMIT - 1
     container.stop()
-    assert queue_depth(broker, TICKET_EVENTS)[0] == 0
+    assert queue_depth(broker, TICKET_EVENTS.name)[0] == 0
 
 
 @pytest.mark.slow
@@ -393,7 +412,7 @@ def test_events_published_while_the_service_is_down_are_all_handled_once(
     burst = [ticket_event("message_added", ticket_id=n) for n in range(1, 201)]
     for envelope in burst:
         publish(envelope)
-    wait_for(lambda: queue_depth(broker, TICKET_EVENTS) == (200, 0), timeout=5)
+    wait_for(lambda: queue_depth(broker, TICKET_EVENTS.name) == (200, 0), timeout=5)
     container_factory(NotificationsService, config).start()
     wait_for(handled(engine, *burst), timeout=60)
     assert scalar(engine, "SELECT count(*) FROM notices") == 200
@@ -407,13 +426,13 @@ def test_two_instances_share_the_queue_without_duplicates(
 ):
     for _ in range(2):
         container_factory(NotificationsService, config).start()
-    assert queue_depth(broker, TICKET_EVENTS)[1] == 2
+    assert queue_depth(broker, TICKET_EVENTS.name)[1] == 2
     events = [ticket_event("message_added", ticket_id=n) for n in range(1, 151)]
     for envelope in events:  # every event delivered twice, as after a relay crash
         publish(envelope)
         publish(envelope)
     wait_for(handled(engine, *events), timeout=60)
-    wait_for(lambda: queue_depth(broker, TICKET_EVENTS)[0] == 0)
+    wait_for(lambda: queue_depth(broker, TICKET_EVENTS.name)[0] == 0)
     assert scalar(engine, "SELECT count(*) FROM notices") == 150
     assert scalar(engine, "SELECT count(DISTINCT event_id) FROM notices") == 150
 

@@ -212,3 +212,29 @@ def test_a_stalled_broker_does_not_keep_the_service_from_stopping(container_fact
     assert time.monotonic() - started < 5
     # Nothing lost: the event waits in the outbox for the next start.
     assert db.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()[0] == 1
+
+
+def test_the_backlog_counts_unpublished_rows_and_the_oldest_ones_age(settings, db):
+    """What the outbox alerts read (shared/metrics.py): rows waiting, the oldest's
+    age, and the rows set aside, apart; published rows count for nothing."""
+    from shared.db import make_engine
+    from shared.outbox import outbox_backlog
+
+    insert = (
+        "INSERT INTO outbox (event_id, type, routing_key, body, created_at, published_at) "
+        "VALUES (gen_random_uuid(), 'ticket_created', 'tickets.ticket_created', %s::jsonb, "
+        "now() - %s::interval, %s)"
+    )
+    engine = make_engine(settings.tickets_database_url, pool_size=1)
+    try:
+        empty = outbox_backlog(engine, "outbox")
+        assert (empty.unpublished, empty.set_aside, empty.oldest_age) == (0, 0, 0)
+        db.execute(insert.replace("%s)", "now())"), ("{}", "2 hours"))  # published: not counted
+        db.execute(insert, ("{}", "90 seconds", None))
+        db.execute(insert, ("{}", "10 seconds", None))
+        db.execute(insert, ('{"set_aside": true}', "1 day", None))  # apart, not "oldest"
+        backlog = outbox_backlog(engine, "outbox")
+    finally:
+        engine.dispose()
+    assert (backlog.unpublished, backlog.set_aside) == (2, 1)
+    assert 90 <= backlog.oldest_age < 120

@@ -1,5 +1,6 @@
 // Pieces of a ticket shared by the user's and the support pages.
-import { $, h, keptText, setServerHtml, showAlert } from "./dom.js";
+import { ApiError, describeError, isTransient } from "./api.js";
+import { $, h, keptText, reloadPage, setServerHtml, showAlert } from "./dom.js";
 import {
   STATUS_LABELS,
   formatDateTime,
@@ -243,4 +244,52 @@ export function showNotSentToClosed(alertBox, what, text) {
     ],
     { focus: true },
   );
+}
+
+/**
+ * Show the page's ticket: the loading row gone, the heading drawn. True when it has
+ * messages that `shown` (the ticket drawn before, or null) had not: the thread scrolls.
+ */
+export function showTicket(ticket, shown, labels) {
+  // Visible first: a hidden thread has no height to scroll to the latest message.
+  $("loading").hidden = true;
+  $("ticket").hidden = false;
+  renderHeading(ticket, labels);
+  return !shown || latestMessageId(ticket) !== latestMessageId(shown);
+}
+
+/**
+ * Send a message with `post()`, then `reload()` the ticket. A 409 reloads it first;
+ * when it is closed by then (`current()`), the text is kept on the page, not lost.
+ */
+export async function sendMessage(post, { reload, current, alertBox, what, text }) {
+  try {
+    await post();
+  } catch (failure) {
+    if (failure instanceof ApiError && failure.status === 409) {
+      await reload().catch(() => {});
+      // Closed meanwhile (here, in another tab, or by someone else): the composer is gone.
+      if (current()?.status === "closed") {
+        showNotSentToClosed(alertBox, what, text);
+        failure.handled = true;
+      }
+    }
+    throw failure;
+  }
+  await reload();
+}
+
+/** Run a ticket page's `start()`; if it fails, say so at the top ("Try again" when passing). */
+export async function startTicketPage(alertBox, start) {
+  try {
+    await start();
+  } catch (error) {
+    $("loading").hidden = true;
+    if (!(error instanceof ApiError && error.status === 401)) {
+      showAlert(alertBox, "error", "This ticket couldn't be shown", [describeError(error)], {
+        focus: true,
+        retry: isTransient(error) ? reloadPage : null,
+      });
+    }
+  }
 }

@@ -1,21 +1,11 @@
 // The support view of a ticket: assignment, status changes (resolution note when
 // resolving), public replies and internal notes (marked as hidden from the user).
-import { ApiError, api, catalog, describeError, fieldMessage, isTransient } from "../api.js";
+import { ApiError, api, catalog, describeError, fieldMessage } from "../api.js";
 import { attachComposer } from "../composer.js";
-import { $, clearAlert, h, keptText, reloadPage, setFieldError, showAlert, whileBusy } from "../dom.js";
+import { $, clearAlert, h, keptText, setFieldError, showAlert, whileBusy } from "../dom.js";
 import { STATUS_LABELS, attachCounter, lengthProblem, slaBadge, ticketRef, timeEl } from "../format.js";
 import { startPage } from "../header.js";
-import {
-  catalogLabels,
-  keepFresh,
-  latestMessageId,
-  renderFacts,
-  renderHeading,
-  renderThread,
-  renderTimeline,
-  showNotSentToClosed,
-  ticketIdFromPath,
-} from "../ticket-view.js";
+import * as view from "../ticket-view.js";
 
 // The contract's allowed status changes.
 const NEXT = {
@@ -28,7 +18,7 @@ const NEXT = {
 const BY = { user: "by the user", support: "by support", system: "automatically" };
 
 const me = startPage();
-const id = ticketIdFromPath();
+const id = view.ticketIdFromPath();
 const alertBox = $("page-alert");
 let labels = null;
 let limits = null;
@@ -49,21 +39,17 @@ function renderClock(sla) {
   if (sla.state !== "none") facts.push(["Response due", timeEl(sla.due_at)]);
   if (sla.first_response_due_at) facts.push(["First response due", timeEl(sla.first_response_due_at)]);
   facts.push(["First response", sla.first_response_at ? timeEl(sla.first_response_at) : "Not yet"]);
-  renderFacts($("clock-facts"), facts);
+  view.renderFacts($("clock-facts"), facts);
 }
 
 function render(ticket) {
-  const newMessages = !shown || latestMessageId(ticket) !== latestMessageId(shown);
+  const newMessages = view.showTicket(ticket, shown, labels);
   shown = ticket;
-  // Visible first: a hidden thread has no height to scroll to the latest message.
-  $("loading").hidden = true;
-  $("ticket").hidden = false;
-  renderHeading(ticket, labels);
   $("closed-note-box").hidden = !ticket.closed_note;
   $("closed-note").replaceChildren(h("strong", { text: "Closing note: " }), ticket.closed_note || "");
-  renderTimeline(ticket, { timelineEl: $("timeline"), who: (by) => BY[by] ?? by });
+  view.renderTimeline(ticket, { timelineEl: $("timeline"), who: (by) => BY[by] ?? by });
   renderClock(ticket.sla);
-  renderFacts($("facts"), [
+  view.renderFacts($("facts"), [
     ["Ticket", ticketRef(ticket.id)],
     ["Owner", ticket.owner ? `${ticket.owner.name || ticket.owner.id} (${ticket.owner.id})` : "Unknown"],
     ["Type", labels.issueType(ticket.issue_type)],
@@ -72,7 +58,7 @@ function render(ticket) {
     ["Opened", timeEl(ticket.created_at)],
     ["Updated", timeEl(ticket.updated_at)],
   ]);
-  renderThread($("thread"), ticket.messages, {
+  view.renderThread($("thread"), ticket.messages, {
     author,
     emptyText: "No messages yet.",
     scroll: newMessages,
@@ -277,44 +263,31 @@ function setUpComposer() {
   };
   form.addEventListener("change", sync);
   sync();
-  attachComposer(form, limits.message, async (body) => {
+  const send = (body) => {
     const note = internal();
-    try {
-      await api(`/admin/tickets/${id}/messages`, { method: "POST", body: { body, internal: note } });
-    } catch (failure) {
-      if (failure instanceof ApiError && failure.status === 409) {
-        await load().catch(() => {});
-        // Closed meanwhile by someone else: the composer is gone now.
-        if (shown?.status === "closed") {
-          showNotSentToClosed(alertBox, note ? "internal note" : "reply", body);
-          failure.handled = true;
-        }
-      }
-      throw failure;
-    }
-    await load();
-  }, { label: "The message" });
+    const post = () => api(`/admin/tickets/${id}/messages`, { method: "POST", body: { body, internal: note } });
+    return view.sendMessage(post, {
+      reload: load,
+      current: () => shown,
+      alertBox,
+      what: note ? "internal note" : "reply",
+      text: body,
+    });
+  };
+  attachComposer(form, limits.message, send, { label: "The message" });
 }
 
 if (me) {
-  try {
+  await view.startTicketPage(alertBox, async () => {
     const cat = await catalog();
-    labels = catalogLabels(cat);
+    labels = view.catalogLabels(cat);
     limits = cat.limits;
     await load();
     await loadStaff();
     setUpAssignment();
     setUpStatus();
     setUpComposer();
-    keepFresh(() => api(`/admin/tickets/${id}`), () => shown, render);
+    view.keepFresh(() => api(`/admin/tickets/${id}`), () => shown, render);
     setInterval(() => shown && renderClock(shown.sla), 30_000); // the time left moves on
-  } catch (error) {
-    $("loading").hidden = true;
-    if (!(error instanceof ApiError && error.status === 401)) {
-      showAlert(alertBox, "error", "This ticket couldn't be shown", [describeError(error)], {
-        focus: true,
-        retry: isTransient(error) ? reloadPage : null,
-      });
-    }
-  }
+  });
 }

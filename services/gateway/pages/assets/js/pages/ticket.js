@@ -1,27 +1,17 @@
 // A user's ticket: description, status timeline, the thread, reply, close.
-import { ApiError, api, catalog, describeError, fieldMessage, isTransient } from "../api.js";
+import { ApiError, api, catalog, describeError, fieldMessage } from "../api.js";
 import { attachComposer } from "../composer.js";
-import { $, h, reloadPage, setFieldError, showAlert, whileBusy } from "../dom.js";
+import { $, h, setFieldError, showAlert, whileBusy } from "../dom.js";
 import { attachCounter, formatDateTime, lengthProblem, targetText, ticketRef, timeEl } from "../format.js";
 import { startPage } from "../header.js";
-import {
-  catalogLabels,
-  keepFresh,
-  latestMessageId,
-  renderFacts,
-  renderHeading,
-  renderThread,
-  renderTimeline,
-  showNotSentToClosed,
-  ticketIdFromPath,
-} from "../ticket-view.js";
+import * as view from "../ticket-view.js";
 
 // CLOSE_NOTE_LENGTH in shared/catalog.py (the catalog document does not list it).
 const CLOSE_NOTE_LIMITS = [0, 2000];
 const BY = { user: "by you", support: "by the Support Team", system: "automatically" };
 
 const me = startPage();
-const id = ticketIdFromPath();
+const id = view.ticketIdFromPath();
 const alertBox = $("page-alert");
 let labels = null;
 let targets = null; // the catalog's response_targets
@@ -48,14 +38,10 @@ function author(message) {
 }
 
 function render(ticket) {
-  const newMessages = !shown || latestMessageId(ticket) !== latestMessageId(shown);
+  const newMessages = view.showTicket(ticket, shown, labels);
   shown = ticket;
-  // Visible first: a hidden thread has no height to scroll to the latest message.
-  $("loading").hidden = true;
-  $("ticket").hidden = false;
-  renderHeading(ticket, labels);
-  renderTimeline(ticket, { stepsEl: $("steps"), timelineEl: $("timeline"), who: (by) => BY[by] ?? by });
-  renderFacts($("facts"), [
+  view.renderTimeline(ticket, { stepsEl: $("steps"), timelineEl: $("timeline"), who: (by) => BY[by] ?? by });
+  view.renderFacts($("facts"), [
     ["Ticket", ticketRef(ticket.id)],
     ["Type", labels.issueType(ticket.issue_type)],
     ["Feature", labels.feature(ticket.feature)],
@@ -64,7 +50,7 @@ function render(ticket) {
     ["Handled by", ticket.assignee ? ticket.assignee.name || "Support Team" : "Not yet assigned"],
     ...(expectation(ticket) ? [["Expected reply", h("span", { id: "expectation", text: expectation(ticket) })]] : []),
   ]);
-  renderThread($("thread"), ticket.messages, {
+  view.renderThread($("thread"), ticket.messages, {
     author,
     emptyText: "No replies yet. The Support Team will answer here, and the bell will tell you.",
     scroll: newMessages,
@@ -131,9 +117,9 @@ function setUpClose() {
 }
 
 if (me) {
-  try {
+  await view.startTicketPage(alertBox, async () => {
     const cat = await catalog();
-    labels = catalogLabels(cat);
+    labels = view.catalogLabels(cat);
     targets = cat.response_targets ?? null;
     await load();
     const params = new URLSearchParams(location.search);
@@ -143,31 +129,16 @@ if (me) {
       ]);
       history.replaceState(history.state, "", location.pathname);
     }
-    attachComposer($("reply-form"), cat.limits.message, async (body) => {
-      try {
-        await api(`/tickets/${id}/messages`, { method: "POST", body: { body } });
-      } catch (failure) {
-        if (failure instanceof ApiError && failure.status === 409) {
-          await load().catch(() => {});
-          // Closed meanwhile (here or in another tab): the reply box is gone now.
-          if (shown?.status === "closed") {
-            showNotSentToClosed(alertBox, "reply", body);
-            failure.handled = true;
-          }
-        }
-        throw failure;
-      }
-      await load();
-    }, { label: "Your reply" });
-    setUpClose();
-    keepFresh(() => api(`/tickets/${id}`), () => shown, render);
-  } catch (error) {
-    $("loading").hidden = true;
-    if (!(error instanceof ApiError && error.status === 401)) {
-      showAlert(alertBox, "error", "This ticket couldn't be shown", [describeError(error)], {
-        focus: true,
-        retry: isTransient(error) ? reloadPage : null,
+    const send = (body) =>
+      view.sendMessage(() => api(`/tickets/${id}/messages`, { method: "POST", body: { body } }), {
+        reload: load,
+        current: () => shown,
+        alertBox,
+        what: "reply",
+        text: body,
       });
-    }
-  }
+    attachComposer($("reply-form"), cat.limits.message, send, { label: "Your reply" });
+    setUpClose();
+    view.keepFresh(() => api(`/tickets/${id}`), () => shown, render);
+  });
 }

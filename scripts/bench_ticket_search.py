@@ -191,7 +191,7 @@ def cases(engine: sa.Engine, keyring, settings):
     ]
 
 
-def bench_size(server: str, size: int, repeats: int, keyring, settings, keep: bool, log):
+def bench_size(server: str, size: int, repeats: int, keyring, settings, keep: bool, log, only=None):
     """Load ``size`` tickets into a fresh database and time every case."""
     url = urlunsplit(urlsplit(server)._replace(path=f"/helpdesk_bench_{size}"))
     drop_database(url)
@@ -201,6 +201,8 @@ def bench_size(server: str, size: int, repeats: int, keyring, settings, keep: bo
     rows = []
     try:
         for name, fn, baseline, baseline_name in cases(engine, keyring, settings):
+            if only and only not in name:
+                continue
             for _ in range(2):  # warm caches and pools
                 _timed(fn)
                 _timed(baseline)
@@ -237,6 +239,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--server", help="postgresql://... (default: the tickets URL's server)")
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    parser.add_argument("--only", help="time only the queries whose name contains this")
     args = parser.parse_args(argv)
     # A local measurement: development unless the environment says otherwise.
     settings = TicketsSettings.from_env({"HELPDESK_ENV": "development", **os.environ})
@@ -248,7 +251,7 @@ def main(argv=None) -> int:
 
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        rows += bench_size(server, size, args.repeats, keyring, settings, args.keep, log)
+        rows += bench_size(server, size, args.repeats, keyring, settings, args.keep, log, args.only)
     print(table(rows))
     return 0
 

@@ -70,6 +70,17 @@ def test_waiting_on_the_owner_pauses_the_clock(call, db):
     assert sla["first_response_due_at"] == sla["due_at"]
 
 
+def test_a_priority_change_recomputes_the_clock(call):
+    ticket_id = _create(call, "other")  # low: 24h
+    before = call("admin_get_ticket", ADMIN, ticket_id)
+    fields = {"priority": "critical", "reason": "The whole team is locked out"}
+    after = call("change_priority", ADMIN, ticket_id, fields)
+    created = datetime.fromisoformat(before["created_at"])
+    assert datetime.fromisoformat(before["sla"]["due_at"]) - created == timedelta(hours=24)
+    assert datetime.fromisoformat(after["sla"]["due_at"]) - created == timedelta(hours=4)
+    assert after["sla"]["first_response_due_at"] == after["sla"]["due_at"]
+
+
 def test_the_sla_filter_and_the_queue_by_due(call, db):
     breached, at_risk, due, later, answered = (_create(call) for _ in range(5))
     _clock(db, breached, -120, -60)

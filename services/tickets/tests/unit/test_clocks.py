@@ -244,12 +244,21 @@ def test_closing_stops_the_clock():
     assert ticket.response_clock == clocks.STOPPED
 
 
-def test_recomputing_after_a_priority_change_uses_the_new_target():
-    ticket = opened()
-    ticket.priority, ticket.priority_rank = "low", 3
-    ticket.recompute_clock()
+def test_a_priority_change_recomputes_the_clock():
+    ticket = opened()  # critical: due in 4h
+    assert ticket.change_priority(SUPPORT, "low", "Only one user affected", lambda: at(30))
     assert ticket.sla_due_at == ticket.first_response_due_at == NOW + timedelta(hours=24)
+    assert ticket.sla_warn_at == NOW + timedelta(hours=24 * 0.8)
     assert ticket.changes["sla_due_at"] == NOW + timedelta(hours=24)
+    # Counted from when the response became owed, not from the change.
+    ticket.change_priority(SUPPORT, "high", "More users report it", lambda: at(60))
+    assert ticket.sla_due_at == NOW + timedelta(hours=8)
+    # Paused, a change of priority applies when the clock resumes.
+    ticket.change_status(SUPPORT, "awaiting_user", None, lambda: at(120))
+    ticket.change_priority(SUPPORT, "critical", "Outage", lambda: at(130))
+    assert ticket.sla_due_at is None
+    reply(ticket, OWNER, 600)
+    assert ticket.sla_due_at == at(600) + timedelta(hours=2)  # 4h target, 2h already spent
 
 
 def test_business_hours_follow_the_ticket():

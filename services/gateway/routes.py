@@ -117,12 +117,44 @@ class Route:
         return tuple(_FIELD.findall(self.template))
 
 
-def _command(method, body, **kwargs):
-    return lambda w: resources.TicketCommand(w.clients, method, body(), **kwargs)
+def ticket_command(
+    template, auth, method, body, response, summary, *, tag, body_optional=False, **kwargs
+) -> Route:
+    """A route on one ticket whose POST runs the tickets service's ``method`` on a
+    ``body`` (validated and documented by that one schema) and answers ``response``."""
+
+    def resource(w):
+        return resources.TicketCommand(w.clients, method, body(), required=not body_optional)
+
+    post = ticket_action(summary, body, response, tag=tag, body_optional=body_optional, **kwargs)
+    return Route(template, auth, resource, {"post": post})
 
 
-def _messages(method, body, list_method):
-    return lambda w: resources.TicketMessages(w.clients, method, body(), list_method, created=True)
+def ticket_messages(
+    prefix, auth, *, add, body, message, listing, page, add_summary, list_summary, tag, **kwargs
+) -> Route:
+    """``{prefix}/messages`` of one ticket: GET pages through its earlier messages
+    (``listing``, answering ``page``), POST adds one (``add`` on a ``body``, answering
+    ``message``, 201)."""
+
+    def resource(w):
+        return resources.TicketMessages(w.clients, add, body(), listing, created=True)
+
+    return Route(
+        f"{prefix}/messages",
+        auth,
+        resource,
+        {
+            "get": op(
+                list_summary,
+                tag=tag,
+                query=schemas.MessageListQuery,
+                response=page,
+                errors=(404, 400, 422),
+            ),
+            "post": ticket_action(add_summary, body, message, tag=tag, ok=201, **kwargs),
+        },
+    )
 
 
 ROUTES: tuple[Route, ...] = (
@@ -189,41 +221,29 @@ ROUTES: tuple[Route, ...] = (
             )
         },
     ),
-    Route(
-        f"{V1}/tickets/{TICKET_ID}/messages",
+    ticket_messages(
+        f"{V1}/tickets/{TICKET_ID}",
         USER,
-        _messages("add_reply", schemas.ReplyBody, "list_messages"),
-        {
-            "get": op(
-                "Earlier messages of the caller's ticket, a page at a time, oldest first",
-                tag="tickets",
-                query=schemas.MessageListQuery,
-                response=schemas.MessagePage,
-                errors=(404, 400, 422),
-            ),
-            "post": ticket_action(
-                "Reply on the caller's ticket (at most messages_per_hour per ticket, rolling hour)",
-                schemas.ReplyBody,
-                schemas.Message,
-                tag="tickets",
-                ok=201,
-                errors=(*TICKET_ACTION_ERRORS, 429),
-            ),
-        },
+        add="add_reply",
+        body=schemas.ReplyBody,
+        message=schemas.Message,
+        listing="list_messages",
+        page=schemas.MessagePage,
+        add_summary="Reply on the caller's ticket (at most messages_per_hour per ticket, "
+        "rolling hour)",
+        list_summary="Earlier messages of the caller's ticket, a page at a time, oldest first",
+        tag="tickets",
+        errors=(*TICKET_ACTION_ERRORS, 429),
     ),
-    Route(
+    ticket_command(
         f"{V1}/tickets/{TICKET_ID}/close",
         USER,
-        _command("close_ticket", schemas.CloseBody, required=False),
-        {
-            "post": ticket_action(
-                "Close the caller's ticket (never reopened)",
-                schemas.CloseBody,
-                schemas.Ticket,
-                tag="tickets",
-                body_optional=True,
-            )
-        },
+        "close_ticket",
+        schemas.CloseBody,
+        schemas.Ticket,
+        "Close the caller's ticket (never reopened)",
+        tag="tickets",
+        body_optional=True,
     ),
     Route(
         f"{V1}/notifications",
@@ -337,78 +357,57 @@ ROUTES: tuple[Route, ...] = (
             )
         },
     ),
-    Route(
-        f"{V1}/admin/tickets/{TICKET_ID}/messages",
+    ticket_messages(
+        f"{V1}/admin/tickets/{TICKET_ID}",
         ADMIN,
-        _messages("admin_add_message", schemas.AdminMessageBody, "admin_list_messages"),
-        {
-            "get": op(
-                "Earlier messages of any ticket, internal notes included, a page at a time",
-                tag="support",
-                query=schemas.MessageListQuery,
-                response=schemas.AdminMessagePage,
-                errors=(404, 400, 422),
-            ),
-            "post": ticket_action(
-                "A public reply or an internal note; a public reply may set the status too",
-                schemas.AdminMessageBody,
-                schemas.AdminMessage,
-                tag="support",
-                ok=201,
-                description=(
-                    "A public reply may carry the `status` it leaves the ticket in (the "
-                    "transition table of POST .../status; `resolved` needs a "
-                    "`resolution_note`): reply and status change are one action, all or "
-                    "nothing. An illegal move is a 409 and stores no message; the owner "
-                    "gets one notice (`ticket_resolved` when it resolves, else "
-                    "`support_reply`). `status` with an internal note is a 422."
-                ),
-            ),
-        },
+        add="admin_add_message",
+        body=schemas.AdminMessageBody,
+        message=schemas.AdminMessage,
+        listing="admin_list_messages",
+        page=schemas.AdminMessagePage,
+        add_summary="A public reply or an internal note; a public reply may set the status too",
+        list_summary="Earlier messages of any ticket, internal notes included, a page at a time",
+        tag="support",
+        description=(
+            "A public reply may carry the `status` it leaves the ticket in (the "
+            "transition table of POST .../status; `resolved` needs a "
+            "`resolution_note`): reply and status change are one action, all or "
+            "nothing. An illegal move is a 409 and stores no message; the owner "
+            "gets one notice (`ticket_resolved` when it resolves, else "
+            "`support_reply`). `status` with an internal note is a 422."
+        ),
     ),
-    Route(
+    ticket_command(
         f"{V1}/admin/tickets/{TICKET_ID}/status",
         ADMIN,
-        _command("change_status", schemas.StatusBody),
-        {
-            "post": ticket_action(
-                "Change the status (resolved needs a resolution_note)",
-                schemas.StatusBody,
-                schemas.AdminTicket,
-                tag="support",
-            )
-        },
+        "change_status",
+        schemas.StatusBody,
+        schemas.AdminTicket,
+        "Change the status (resolved needs a resolution_note)",
+        tag="support",
     ),
-    Route(
+    ticket_command(
         f"{V1}/admin/tickets/{TICKET_ID}/assign",
         ADMIN,
-        _command("assign_ticket", schemas.AssignBody),
-        {
-            "post": ticket_action(
-                "Assign to an admin, or unassign with null",
-                schemas.AssignBody,
-                schemas.AdminTicket,
-                tag="support",
-            )
-        },
+        "assign_ticket",
+        schemas.AssignBody,
+        schemas.AdminTicket,
+        "Assign to an admin, or unassign with null",
+        tag="support",
     ),
-    Route(
+    ticket_command(
         f"{V1}/admin/tickets/{TICKET_ID}/priority",
         ADMIN,
-        _command("change_priority", schemas.PriorityBody),
-        {
-            "post": ticket_action(
-                "Change the priority, with a reason kept in the ticket's history",
-                schemas.PriorityBody,
-                schemas.AdminTicket,
-                tag="support",
-                description=(
-                    "The change and its reason appear in `priority_changes` of the support "
-                    "view. The priority the ticket already has changes nothing and records "
-                    "nothing (200, the ticket as it is). A closed ticket is a 409."
-                ),
-            )
-        },
+        "change_priority",
+        schemas.PriorityBody,
+        schemas.AdminTicket,
+        "Change the priority, with a reason kept in the ticket's history",
+        tag="support",
+        description=(
+            "The change and its reason appear in `priority_changes` of the support "
+            "view. The priority the ticket already has changes nothing and records "
+            "nothing (200, the ticket as it is). A closed ticket is a 409."
+        ),
     ),
     Route(
         f"{V1}/admin/staff",

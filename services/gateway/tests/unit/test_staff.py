@@ -90,3 +90,28 @@ def test_team_routes(client, auth):
     assert client.simulate_delete("/api/v1/admin/teams/billing", headers=admin).status_code == 204
     assert client.simulate_get("/api/v1/admin/teams", headers=admin).json == {"items": []}
     assert client.simulate_get("/api/v1/admin/teams", headers=auth("alice")).status_code == 403
+
+
+def test_a_worker_remembers_a_bounded_number_of_admins():
+    from types import SimpleNamespace
+
+    from services.gateway.auth import Actor
+    from services.gateway.middleware import RecordStaff
+    from services.gateway.tests.fakes import FakeClients
+
+    clients = FakeClients()
+    recorder = RecordStaff(clients, size=2)
+
+    def request(sub):
+        req = SimpleNamespace(context={"actor": Actor(sub, "admin", sub.title())})
+        recorder.process_request(req, None)
+
+    for sub in ("ann", "bob", "ann", "cy", "bob"):
+        request(sub)
+    # ann is kept (seen again), cy pushes bob out, so bob is recorded a second time.
+    assert [args[0]["id"] for _s, m, args, _r in clients.calls if m == "record_staff"] == [
+        "ann",
+        "bob",
+        "cy",
+        "bob",
+    ]

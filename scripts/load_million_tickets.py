@@ -28,10 +28,9 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from services.tickets.settings import TicketsSettings
+from services.tickets.settings import DEFAULT_CATALOG, TicketsSettings
 from services.tickets.tables import ENCRYPTED_COLUMNS, SEALED_CONTEXT
 from shared.catalog import (
-    DEFAULT_FEATURES,
     DEFAULT_FIRST_RESPONSE,
     DEFAULT_NEXT_RESPONSE,
     PRIORITIES,
@@ -219,7 +218,7 @@ def load(url: str, count: int, keyring, seed: int = 42, keep_indexes: bool = Fal
     """COPY ``count`` tickets (and their first timeline entry) into the database at ``url``."""
     rng = random.Random(seed)
     statuses = [s for s, weight in STATUS_MIX for _ in range(weight)]
-    features = [key for key, _label in DEFAULT_FEATURES]
+    features = [key for key, _label in DEFAULT_CATALOG.features]
     owners = max(1, count // 20)
     # Spread the bench user's tickets evenly through the whole history.
     bench_every = max(1, count // BENCH_USER_TICKETS)

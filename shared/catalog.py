@@ -1,41 +1,20 @@
 """The catalog: what a ticket form offers, and the limits every layer enforces.
 
-Issue types, statuses and limits are product rules (the contract fixes them);
-features are configuration (``HELPDESK_FEATURES``), read through ``Settings``.
+Issue type keys, labels and priorities, statuses and limits are product rules (the
+contract fixes them). What each issue type's description says and the features are
+configuration: the operators' catalog file (``HELPDESK_CATALOG_FILE``), which the
+tickets service's settings read and check; ``build_catalog`` takes them from there.
 """
 
+# The contract's issue types: keys, labels and the priority each gets, fixed.
 ISSUE_TYPES = (
-    {
-        "key": "access",
-        "label": "Access",
-        "priority": "critical",
-        "description": "Can't sign in, locked out, or missing permissions.",
-    },
-    {
-        "key": "bug",
-        "label": "Bug",
-        "priority": "high",
-        "description": "Something is broken or behaves differently than it should.",
-    },
-    {
-        "key": "billing",
-        "label": "Billing",
-        "priority": "high",
-        "description": "Invoices, charges, refunds or your plan.",
-    },
-    {
-        "key": "data",
-        "label": "Data",
-        "priority": "medium",
-        "description": "Missing, wrong or duplicated data; imports and exports.",
-    },
-    {
-        "key": "other",
-        "label": "Other",
-        "priority": "low",
-        "description": "Questions, feedback and anything else.",
-    },
+    {"key": "access", "label": "Access", "priority": "critical"},
+    {"key": "bug", "label": "Bug", "priority": "high"},
+    {"key": "billing", "label": "Billing", "priority": "high"},
+    {"key": "data", "label": "Data", "priority": "medium"},
+    {"key": "other", "label": "Other", "priority": "low"},
 )
+ISSUE_TYPE_KEYS = tuple(t["key"] for t in ISSUE_TYPES)
 PRIORITY_BY_ISSUE_TYPE = {t["key"]: t["priority"] for t in ISSUE_TYPES}
 
 # What a key an admin names (a team's) may look like: the catalog's own keys'
@@ -92,34 +71,25 @@ DEFAULT_FIRST_RESPONSE = (
 DEFAULT_NEXT_RESPONSE = 48 * 3600
 DEFAULT_SORT = "created"
 
-DEFAULT_FEATURES = (
-    ("dashboard", "Dashboard"),
-    ("reports", "Reports"),
-    ("billing", "Billing & Invoices"),
-    ("integrations", "Integrations"),
-    ("api", "API"),
-    ("account", "Account & Settings"),
-    ("notifications", "Notifications"),
-    ("other", "Other"),
-)
 
-
-def build_catalog(
-    features, tickets_per_day: int, messages_per_hour: int, response_targets: dict
-) -> dict:
-    """The ``GET /api/v1/catalog`` document for the configured features, limits and
-    response targets (``{"first": {priority: seconds}, "next": seconds}``)."""
+def build_catalog(settings) -> dict:
+    """The ``GET /api/v1/catalog`` document for the configured catalog, limits and
+    response targets (``settings``: ``issue_type_descriptions``, ``features``,
+    ``tickets_per_day``, ``messages_per_hour``, ``response_targets`` as
+    ``{"first": {priority: seconds}, "next": seconds}``)."""
+    descriptions = dict(settings.issue_type_descriptions)
+    response_targets = settings.response_targets
     return {
-        "issue_types": [dict(t) for t in ISSUE_TYPES],
-        "features": [{"key": k, "label": label} for k, label in features],
+        "issue_types": [{**t, "description": descriptions[t["key"]]} for t in ISSUE_TYPES],
+        "features": [{"key": k, "label": label} for k, label in settings.features],
         "statuses": [dict(s) for s in STATUSES],
         "limits": {
             "subject": list(SUBJECT_LENGTH),
             "description": list(DESCRIPTION_LENGTH),
             "message": list(MESSAGE_LENGTH),
             "resolution_note": list(RESOLUTION_NOTE_LENGTH),
-            "tickets_per_day": tickets_per_day,
-            "messages_per_hour": messages_per_hour,
+            "tickets_per_day": settings.tickets_per_day,
+            "messages_per_hour": settings.messages_per_hour,
         },
         "response_targets": {
             "first": {p: int(response_targets["first"][p]) for p in PRIORITIES},

@@ -23,7 +23,7 @@ from marshmallow import (
 from shared.catalog import (
     CLOSE_NOTE_LENGTH,
     DESCRIPTION_LENGTH,
-    ISSUE_TYPES,
+    ISSUE_TYPE_KEYS,
     KEY_PATTERN,
     KEY_RULE,
     MACRO_PLACEHOLDERS,
@@ -38,7 +38,6 @@ from shared.catalog import (
 from shared.fields import StrictBoolean, Trimmed
 from shared.ids import MAX_ROW_ID
 
-ISSUE_TYPE_KEYS = tuple(t["key"] for t in ISSUE_TYPES)
 MAX_ID_LENGTH = 200
 # What the support list's ``assignee`` filter means by itself, never an admin's id.
 ASSIGNEE_KEYWORDS = ("me", "none")

@@ -108,12 +108,7 @@ def create_app(settings: Settings, clients) -> falcon.App:
         settings=settings,
         clients=clients,
         feature_keys=tuple(key for key, _label in settings.features),
-        catalog=build_catalog(
-            settings.features,
-            settings.tickets_per_day,
-            settings.messages_per_hour,
-            settings.response_targets,
-        ),
+        catalog=build_catalog(settings),
         document=build_openapi(settings),
     )
     for route in ROUTES:

@@ -146,12 +146,7 @@ def _message_answer(support: bool) -> Callable[[domain.Ticket, domain.Message], 
 # --- queries -------------------------------------------------------------------------
 def get_catalog(settings) -> dict:
     """The catalog document for the configured features, limits and response targets."""
-    return build_catalog(
-        settings.features,
-        settings.tickets_per_day,
-        settings.messages_per_hour,
-        settings.response_targets,
-    )
+    return build_catalog(settings)
 
 
 def _page(uow, filters: dict | None, sort: str, params: dict, item) -> dict:

@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.tickets import clocks
+from services.tickets.catalog_file import (
+    DEFAULT_CATALOG_FILE,
+    parse_features_variable,
+    read_catalog_file,
+)
 from shared.catalog import (
-    DEFAULT_FEATURES,
     DEFAULT_FIRST_RESPONSE,
     DEFAULT_NEXT_RESPONSE,
     PRIORITIES,
@@ -32,22 +36,25 @@ from shared.config import (
 # A response target: at least a second, at most a year.
 _RESPONSE_TARGET = duration(1, 366 * 86400)
 
+CATALOG_FILE_VARIABLE = "HELPDESK_CATALOG_FILE"
+# The shipped defaults, read once (a broken default file fails every import, and its test).
+DEFAULT_CATALOG = read_catalog_file(DEFAULT_CATALOG_FILE)
+
+
+def _catalog(env):
+    path = env.get(CATALOG_FILE_VARIABLE)
+    return read_catalog_file(path, CATALOG_FILE_VARIABLE) if path else DEFAULT_CATALOG
+
+
+def _descriptions(env, name, default):
+    """The issue types' descriptions, from the catalog file (``HELPDESK_CATALOG_FILE``)."""
+    return _catalog(env).descriptions
+
 
 def _features(env, name, default):
-    """``key:Label,key2:Label 2`` -> tuple of (key, label)."""
+    """``HELPDESK_FEATURES`` (``key:Label,key2:Label 2``) when set, else the catalog file's."""
     raw = env.get(name)
-    if not raw:
-        return default
-    features = []
-    for item in raw.split(","):
-        key, _, label = item.strip().partition(":")
-        key = key.strip()
-        if not key or not key.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(f"{name} has an invalid key {key!r}")
-        features.append((key, label.strip() or key.replace("_", " ").title()))
-    if len({k for k, _ in features}) != len(features):
-        raise ConfigError(f"{name} lists a key twice")
-    return tuple(features)
+    return parse_features_variable(raw, name) if raw and raw.strip() else _catalog(env).features
 
 
 def _first_response(env, name, default):
@@ -121,7 +128,11 @@ def response_policy(settings) -> clocks.ResponsePolicy:
 class CatalogSettings(Settings):
     """What the ticket form offers and allows (``GET /api/v1/catalog``)."""
 
-    features: tuple = env_setting("HELPDESK_FEATURES", DEFAULT_FEATURES, _features)
+    # Each issue type's description, and the features (catalog_file.py says how).
+    issue_type_descriptions: tuple = env_setting(
+        CATALOG_FILE_VARIABLE, DEFAULT_CATALOG.descriptions, _descriptions
+    )
+    features: tuple = env_setting("HELPDESK_FEATURES", DEFAULT_CATALOG.features, _features)
     # An owner's new tickets per UTC day.
     tickets_per_day: int = env_setting("HELPDESK_TICKETS_PER_DAY", 5, whole_number(1, 10_000))
     # An owner's messages per ticket in any rolling hour (support is not limited).

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from services.tickets import clocks, domain
-from services.tickets.settings import response_policy
+from services.tickets.settings import DEFAULT_CATALOG, response_policy
 from services.tickets.tables import tickets
 from services.tickets.unit_of_work import EVENT_TYPES
 from shared.catalog import (
-    DEFAULT_FEATURES,
     DEFAULT_FIRST_RESPONSE,
     DEFAULT_NEXT_RESPONSE,
     VIEW_FOLLOW_UPS,
@@ -40,7 +39,8 @@ class FakeSettings:
 
     tickets_per_day: int = 5
     messages_per_hour: int = 20
-    features: tuple = DEFAULT_FEATURES
+    features: tuple = DEFAULT_CATALOG.features
+    issue_type_descriptions: tuple = DEFAULT_CATALOG.descriptions
     sla_first_response: tuple = DEFAULT_FIRST_RESPONSE
     sla_next_response: int = DEFAULT_NEXT_RESPONSE
     sla_business_hours: str = ""

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 import pytest
 
 from services.tickets import schemas
+from services.tickets.settings import DEFAULT_CATALOG
 from shared import paging
-from shared.catalog import DEFAULT_FEATURES
 from shared.errors import ValidationFailed
 
 pytestmark = pytest.mark.unit
@@ -20,7 +20,7 @@ VALID = {
 }
 
 
-def create(fields, features=DEFAULT_FEATURES):
+def create(fields, features=DEFAULT_CATALOG.features):
     return schemas.load(schemas.CreateTicket(key for key, _label in features), fields)
 
 

@@ -15,7 +15,11 @@ def test_local_defaults_match_the_contract():
     s = TicketsSettings.from_env(LOCAL, verifies_tokens=False)
     assert s.tickets_database_url == "postgresql://root@127.0.0.1:5432/helpdesk_tickets"
     assert (s.tickets_per_day, s.messages_per_hour, s.tickets_instances) == (5, 20, 1)
-    assert ("reports", "Reports") in s.features
+    # The shipped catalog file: the developer-career platform's features.
+    assert ("github_analytics", "GitHub Analytics") in s.features
+    assert dict(s.issue_type_descriptions)["data"].startswith(
+        "Issues with GitHub, LeetCode, or LinkedIn data synchronization"
+    )
 
 
 def test_the_catalog_settings_read_as_the_gateway_reads_them():

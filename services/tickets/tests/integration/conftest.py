@@ -1,13 +1,15 @@
 """Fixtures for the tickets service against the real PostgreSQL and RabbitMQ."""
 
+import eventlet
 import psycopg
 import pytest
 from eventlet.event import Event
 from kombu import Connection, Queue
 from nameko.extensions import Entrypoint
-from nameko.testing.utils import get_extension
+from nameko.testing.utils import get_container, get_extension
 
 from services.tickets.service import TicketsService
+from shared.errors import RateLimited
 from shared.events import EVENTS_EXCHANGE, declare_topology
 
 # What these tests read the relay's output from: every ticket event.
@@ -19,13 +21,25 @@ TABLES = "tickets, messages, timeline, ticket_allowance, outbox, idempotency_key
 
 
 @pytest.fixture
-def settings(make_settings, amqp_url, tickets_database_url, data_keys):
+def tickets_settings(make_settings, amqp_url, tickets_database_url, data_keys):
+    """``tickets_settings(HELPDESK_X=...)``: settings pointing at this session's
+    database and vhost, with those overrides."""
+
+    def make(**overrides):
+        return make_settings(
+            HELPDESK_AMQP_URL=amqp_url,
+            HELPDESK_TICKETS_DATABASE_URL=tickets_database_url,
+            HELPDESK_DATA_KEYS=data_keys,
+            **overrides,
+        )
+
+    return make
+
+
+@pytest.fixture
+def settings(tickets_settings):
     """Settings pointing at this session's database and vhost."""
-    return make_settings(
-        HELPDESK_AMQP_URL=amqp_url,
-        HELPDESK_TICKETS_DATABASE_URL=tickets_database_url,
-        HELPDESK_DATA_KEYS=data_keys,
-    )
+    return tickets_settings()
 
 
 @pytest.fixture
@@ -47,11 +61,50 @@ def clean(tickets_database_url, amqp_url):
 
 
 @pytest.fixture
-def tickets(container_factory, settings):
+def tickets_with(container_factory, tickets_settings):
+    """``tickets_with(HELPDESK_X=...)``: a started tickets service container under
+    this session's settings with those overrides."""
+
+    def start(**overrides):
+        container = container_factory(TicketsService, tickets_settings(**overrides).nameko_config())
+        container.start()
+        return container
+
+    return start
+
+
+@pytest.fixture
+def tickets(tickets_with):
     """A started tickets service container."""
-    container = container_factory(TicketsService, settings.nameko_config())
-    container.start()
-    return container
+    return tickets_with()
+
+
+@pytest.fixture
+def two_instances(runner_factory, settings):
+    """Two running instances of the tickets service on one database and broker."""
+    containers = []
+    for _ in range(2):
+        runner = runner_factory(settings.nameko_config(), TicketsService)
+        runner.start()
+        containers.append(get_container(runner, TicketsService))
+    return containers
+
+
+def race(containers, attempts, attempt):
+    """Run ``attempt(container)`` ``attempts`` times at once, alternating between
+    ``containers``; return (the successes, the ``RateLimited`` errors)."""
+
+    def one(i):
+        try:
+            return attempt(containers[i % len(containers)])
+        except RateLimited as exc:
+            return exc
+
+    results = list(eventlet.GreenPool(attempts).imap(one, range(attempts)))
+    return (
+        [r for r in results if not isinstance(r, RateLimited)],
+        [r for r in results if isinstance(r, RateLimited)],
+    )
 
 
 def run_entrypoint(container, method, *args, context_data=None):

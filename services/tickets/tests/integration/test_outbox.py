@@ -8,7 +8,6 @@ import time
 
 import eventlet
 import pytest
-from nameko.testing.utils import get_container
 
 from services.tickets.service import TicketsService
 from services.tickets.tests.integration.conftest import (
@@ -91,12 +90,8 @@ def test_commit_wakes_the_relay_at_once(call, amqp_url):
     assert time.monotonic() - started < 0.9
 
 
-def test_two_instances_never_publish_an_event_twice(runner_factory, settings, amqp_url):
-    containers = []
-    for _ in range(2):
-        runner = runner_factory(settings.nameko_config(), TicketsService)
-        runner.start()
-        containers.append(get_container(runner, TicketsService))
+def test_two_instances_never_publish_an_event_twice(two_instances, amqp_url):
+    containers = two_instances
     for i in range(10):
         run_entrypoint(
             containers[i % 2], "create_ticket", {**USER, "id": f"u-{i}"}, new_ticket_fields()

@@ -2,15 +2,13 @@
 
 from datetime import UTC, datetime, timedelta
 
-import eventlet
 import pytest
-from nameko.testing.utils import get_container
 
-from services.tickets.service import TicketsService
 from services.tickets.tests.integration.conftest import (
     ADMIN,
     USER,
     new_ticket_fields,
+    race,
     run_entrypoint,
 )
 from shared.errors import Conflict, RateLimited, ValidationFailed
@@ -26,19 +24,17 @@ def _reply_in(container, actor, ticket_id, body="one more thing"):
 
 
 def test_thirty_racing_replies_across_two_instances_exactly_twenty_succeed(
-    runner_factory, settings, db
+    two_instances, settings, db
 ):
     assert settings.messages_per_hour == 20  # the default
-    containers = []
-    for _ in range(2):
-        runner = runner_factory(settings.nameko_config(), TicketsService)
-        runner.start()
-        containers.append(get_container(runner, TicketsService))
-    ticket = run_entrypoint(containers[0], "create_ticket", USER, new_ticket_fields())
-    pool = eventlet.GreenPool(30)
-    results = list(pool.imap(lambda i: _reply_in(containers[i % 2], USER, ticket["id"]), range(30)))
-    posted = [r for r in results if isinstance(r, dict)]
-    limited = [r for r in results if isinstance(r, RateLimited)]
+    ticket = run_entrypoint(two_instances[0], "create_ticket", USER, new_ticket_fields())
+    posted, limited = race(
+        two_instances,
+        30,
+        lambda container: run_entrypoint(
+            container, "add_reply", USER, ticket["id"], {"body": "one more thing"}
+        ),
+    )
     assert (len(posted), len(limited)) == (20, 10)
     assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 20
 
@@ -92,17 +88,8 @@ def test_support_is_not_limited_and_does_not_count(call, settings):
         call("add_reply", ADMIN, own["id"], {"body": "mine"})
 
 
-def test_the_limit_is_per_ticket_configurable_and_last_in_the_error_order(
-    container_factory, make_settings, amqp_url, tickets_database_url, data_keys
-):
-    settings = make_settings(
-        HELPDESK_AMQP_URL=amqp_url,
-        HELPDESK_TICKETS_DATABASE_URL=tickets_database_url,
-        HELPDESK_DATA_KEYS=data_keys,
-        HELPDESK_MESSAGES_PER_HOUR=2,
-    )
-    container = container_factory(TicketsService, settings.nameko_config())
-    container.start()
+def test_the_limit_is_per_ticket_configurable_and_last_in_the_error_order(tickets_with):
+    container = tickets_with(HELPDESK_MESSAGES_PER_HOUR=2)
     first = run_entrypoint(container, "create_ticket", USER, new_ticket_fields())
     second = run_entrypoint(container, "create_ticket", USER, new_ticket_fields())
     results = [_reply_in(container, USER, first["id"]) for _ in range(3)]

@@ -140,17 +140,9 @@
     let controller = null;
     let lastId = null;
     let refused = null;
-    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-    function dispatch(event) {
-      let data;
-      try {
-        data = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if (event.event === "notice" && event.id) lastId = event.id;
-      onEvent(event.event, data);
+    function dispatch({ event, id, data }) {
+      if (event === "notice" && id) lastId = id;
+      onEvent(event, data);
     }
 
     async function run() {

@@ -7,7 +7,7 @@ import { api, describeError, isTransient } from "./api.js";
 import { $, h, loadingRow, retryButton } from "./dom.js";
 import { plainSnippet, relativeTime, timeEl } from "./format.js";
 import { token } from "./session.js";
-import { readEvents } from "./sse.js";
+import { readEvents, sleep } from "./sse.js";
 
 const POLL_MS = 10_000;
 const STREAM_PATH = "/api/v1/notifications/stream";
@@ -188,18 +188,11 @@ export function startBell(me) {
  */
 function liveNotices({ onCount, onNotice, onState }) {
   const state = { open: false, stopped: false, lastId: null, controller: null };
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  function dispatch(event) {
-    let data;
-    try {
-      data = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (event.event === "unread_count") onCount(data.unread_count);
-    if (event.event === "notice") {
-      if (event.id) state.lastId = event.id;
+  function dispatch({ event, id, data }) {
+    if (event === "unread_count") onCount(data.unread_count);
+    if (event === "notice") {
+      if (id) state.lastId = id;
       onNotice(data);
     }
   }

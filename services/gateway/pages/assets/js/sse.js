@@ -6,8 +6,9 @@
 
 /**
  * Read the events of an SSE `body` (a ReadableStream of bytes) until it ends:
- * onEvent({ event, id, data }) for each event that names its type; comments and
- * other fields are skipped, multi-line data joined as the stream sent it.
+ * onEvent({ event, id, data }) for each event that names its type, `data` parsed
+ * from JSON (the stream sends nothing else; an event that is not is skipped);
+ * comments and other fields are skipped.
  */
 export async function readEvents(body, onEvent) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
@@ -21,7 +22,7 @@ export async function readEvents(body, onEvent) {
     buffer = lines.pop();
     for (const line of lines) {
       if (line === "") {
-        if (event.event) onEvent(event);
+        if (event.event) emitParsed(event, onEvent);
         event = { data: "" };
       } else if (!line.startsWith(":")) {
         const at = line.indexOf(":");
@@ -33,3 +34,16 @@ export async function readEvents(body, onEvent) {
     }
   }
 }
+
+function emitParsed(event, onEvent) {
+  let data;
+  try {
+    data = JSON.parse(event.data);
+  } catch {
+    return;
+  }
+  onEvent({ ...event, data });
+}
+
+/** A promise resolved after `ms` milliseconds: the pause before a stream is tried again. */
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

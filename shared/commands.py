@@ -157,7 +157,7 @@ class ChangePriority(_Command):
     reason = Trimmed(required=True, validate=text_length(PRIORITY_REASON_LENGTH))
 
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_]*)\}")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def macro_placeholders(body: str) -> list[str]:
@@ -173,7 +173,7 @@ def _known_placeholders(body: str) -> None:
         raise ValidationError(f"Unknown placeholders {names}; known: {known}.")
 
 
-class Macro(_Command):
+class CreateMacro(_Command):
     """A canned reply (``POST /api/v1/admin/macros``): its ``body`` may hold the
     placeholders ``{owner_name}``, ``{ticket_id}`` and ``{agent_name}``; ``status``
     is what the reply box preselects with it."""
@@ -266,3 +266,15 @@ class ChangeTeam(TeamFields):
         for name in self.fields:
             self.fields[name].required = False
             self.fields[name].load_default = missing
+
+
+class ChangeMacro(CreateMacro):
+    """A canned reply's change (``PATCH /api/v1/admin/macros/{id}``): the fields given,
+    each by the same rules; ``status`` null preselects none."""
+
+    title = Trimmed(validate=text_length(MACRO_TITLE_LENGTH))
+    body = Trimmed(
+        validate=[text_length(MESSAGE_LENGTH), _known_placeholders],
+        metadata={"description": "Placeholders: {owner_name}, {ticket_id}, {agent_name}."},
+    )
+    status = fields.String(allow_none=True, validate=validate.OneOf(STATUS_KEYS))

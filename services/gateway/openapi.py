@@ -84,6 +84,13 @@ PATH_PARAMETERS = {
         "schema": {"type": "string", "pattern": KEY_PATTERN},
         "description": "The team's key; a key no team has is a 404.",
     },
+    "macro_id": {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": ID_SCHEMA,
+        "description": "The canned reply's id: 1 to 18 digits; anything else is a 404.",
+    },
 }
 
 

@@ -67,6 +67,8 @@ def check_reachable(clients, req, params: dict) -> None:
         clients.call(NOTIFICATIONS, "get_notice", actor.id, params["notice_id"])
     elif params.get("team_key") is not None:
         clients.call(TICKETS, "get_team", actor.as_dict(), params["team_key"])
+    elif params.get("macro_id") is not None:
+        clients.call(TICKETS, "get_macro", actor.as_dict(), params["macro_id"])
 
 
 class _Resource:
@@ -252,6 +254,49 @@ class TeamItem(_Resource):
 
     def on_delete(self, req, resp, team_key):
         self.tickets("delete_team", _actor(req), team_key)
+        resp.status = falcon.HTTP_204
+
+
+class MacroCollection(_Resource):
+    """``GET``/``POST /api/v1/admin/macros``: every canned reply (by title), a new one."""
+
+    def __init__(self, clients):
+        super().__init__(clients)
+        self.create = schemas.MacroBody()
+
+    def on_get(self, req, resp):
+        resp.media = self.tickets("list_macros", _actor(req))
+
+    def on_post(self, req, resp):
+        fields, key = _command(req, self.create)
+        macro = self.tickets("create_macro", _actor(req), fields, key)
+        resp.status = falcon.HTTP_201
+        resp.location = f"/api/v1/admin/macros/{macro['id']}"
+        resp.media = macro
+
+
+class MacroItem(_Resource):
+    """``GET``/``PATCH``/``DELETE /api/v1/admin/macros/{id}``: one canned reply;
+    ``PATCH`` changes the fields given; ``DELETE`` answers 204."""
+
+    def __init__(self, clients):
+        super().__init__(clients)
+        self.change = schemas.MacroChangeBody()
+
+    def on_get(self, req, resp, macro_id):
+        resp.media = self.tickets("get_macro", _actor(req), macro_id)
+
+    def on_patch(self, req, resp, macro_id):
+        params = {"macro_id": macro_id}
+        try:
+            fields, key = _command(req, self.change, params)
+        except ApiError:
+            check_reachable(self.clients, req, params)  # NotFound wins
+            raise
+        resp.media = self.tickets("change_macro", _actor(req), macro_id, fields, key)
+
+    def on_delete(self, req, resp, macro_id):
+        self.tickets("delete_macro", _actor(req), macro_id)
         resp.status = falcon.HTTP_204
 
 

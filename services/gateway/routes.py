@@ -24,6 +24,7 @@ V1 = "/api/v1"
 TICKET_ID = "{ticket_id:row_id}"
 TEAM_KEY = "{team_key}"
 NOTICE_ID = "{notice_id:row_id}"
+MACRO_ID = "{macro_id:row_id}"
 
 BODY_ERRORS = (400, 408, 413, 415, 422)
 TICKET_ACTION_ERRORS = (404, *BODY_ERRORS, 409)
@@ -468,6 +469,54 @@ ROUTES: tuple[Route, ...] = (
                 ok=204,
                 errors=(404,),
             ),
+        },
+    ),
+    Route(
+        f"{V1}/admin/macros",
+        ADMIN,
+        lambda w: resources.MacroCollection(w.clients),
+        {
+            "get": op(
+                "Every canned reply, by title",
+                tag="support",
+                response=schemas.MacroList,
+            ),
+            "post": op(
+                "Create a canned reply; unknown placeholders in its body are a 422",
+                tag="support",
+                ok=201,
+                body=schemas.MacroBody,
+                response=schemas.Macro,
+                errors=BODY_ERRORS,
+                headers={
+                    "Location": {
+                        "description": "/api/v1/admin/macros/{id}",
+                        "schema": {"type": "string"},
+                    }
+                },
+                description=(
+                    "`body` may hold the placeholders `{owner_name}`, `{ticket_id}` and "
+                    "`{agent_name}`, which the reply box fills in when it inserts the macro; "
+                    "any other `{name}` is a 422. `status` (optional) is the status the reply "
+                    "box preselects with it."
+                ),
+            ),
+        },
+    ),
+    Route(
+        f"{V1}/admin/macros/{MACRO_ID}",
+        ADMIN,
+        lambda w: resources.MacroItem(w.clients),
+        {
+            "get": op("One canned reply", tag="support", response=schemas.Macro, errors=(404,)),
+            "patch": op(
+                "Change the fields given (title, body, status; status null: none)",
+                tag="support",
+                body=schemas.MacroChangeBody,
+                response=schemas.Macro,
+                errors=(404, *BODY_ERRORS),
+            ),
+            "delete": op("Delete a canned reply", tag="support", ok=204, errors=(404,)),
         },
     ),
     # Operations routes are public (the load balancer keeps /metrics from the internet).

@@ -188,6 +188,8 @@ CloseBody = commands.CloseTicket
 AdminMessageBody = commands.AdminAddMessage
 StatusBody = commands.ChangeStatus
 PriorityBody = commands.ChangePriority
+MacroBody = commands.CreateMacro
+MacroChangeBody = commands.ChangeMacro
 AssignBody = commands.AssignTicket
 TeamBody = commands.CreateTeam
 TeamChangeBody = commands.ChangeTeam
@@ -419,6 +421,28 @@ class Team(Schema):
 
 class TeamList(Schema):
     items = fields.List(fields.Nested(Team), required=True)
+
+
+class Macro(Schema):
+    id = fields.Integer(required=True, metadata={"minimum": 1})
+    title = fields.String(required=True)
+    body = fields.String(
+        required=True,
+        metadata={"description": "May hold {owner_name}, {ticket_id} and {agent_name}."},
+    )
+    status = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.OneOf(STATUS_KEYS),
+        metadata={"description": "The status the reply box preselects with it."},
+    )
+    created_at = fields.String(required=True, metadata=_TS)
+    updated_at = fields.String(required=True, metadata=_TS)
+    updated_by_name = fields.String(required=True, allow_none=True)
+
+
+class MacroList(Schema):
+    items = fields.List(fields.Nested(Macro), required=True)
 
 
 class MessagePage(Schema):

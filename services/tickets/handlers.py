@@ -40,6 +40,7 @@ class Command:
     idempotency: dict | None = None
     # The team a team command is about (its key, from the path).
     team_key: object = None
+    macro_id: object = None
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -551,3 +552,74 @@ def delete_team(cmd: Command, uow: TicketsUnitOfWork) -> None:
 
 def _stored(value):
     return tuple(value) if isinstance(value, list) else value
+
+
+# --- canned replies (macros) ---------------------------------------------------------
+MACRO_NOT_FOUND = "Macro not found."
+
+
+def _macro_id(value) -> int:
+    # A malformed id names no macro: the same NotFound as a missing one.
+    macro_id = row_id(value)
+    if macro_id is None:
+        raise NotFound(MACRO_NOT_FOUND)
+    return macro_id
+
+
+def list_macros(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Every canned reply, by title."""
+    _admin(cmd)
+    with uow.autocommit():
+        found = uow.macros.all()
+    return {"items": [views.macro_view(m) for m in found]}
+
+
+def get_macro(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """One canned reply; NotFound if there is none with the id."""
+    _admin(cmd)
+    macro_id = _macro_id(cmd.macro_id)
+    with uow.autocommit():
+        macro = uow.macros.get(macro_id)
+    if macro is None:
+        raise NotFound(MACRO_NOT_FOUND)
+    return views.macro_view(macro)
+
+
+def create_macro(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """A new canned reply (placeholders checked: unknown ones are a 422)."""
+    actor = _admin(cmd)
+    data = schemas.load(schemas.CREATE_MACRO, cmd.fields)
+    with uow:
+        claim = _claim(uow, cmd, actor)
+        if claim.replay is not None:
+            return claim.replay
+        claim.check()
+        return _commit(uow, claim, views.macro_view(uow.macros.add(data, actor.name)))
+
+
+def change_macro(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Change the fields given of a canned reply (``status`` null: none preselected)."""
+    actor = _admin(cmd)
+    macro_id = _macro_id(cmd.macro_id)
+    with uow:
+        claim = _claim(uow, cmd, actor)
+        if claim.replay is not None:
+            return claim.replay
+        if uow.macros.get(macro_id) is None:
+            raise NotFound(MACRO_NOT_FOUND)
+        claim.check()
+        data = schemas.load(schemas.CHANGE_MACRO, cmd.fields)
+        macro = uow.macros.update(macro_id, data, actor.name)
+        if macro is None:  # deleted meanwhile
+            raise NotFound(MACRO_NOT_FOUND)
+        return _commit(uow, claim, views.macro_view(macro))
+
+
+def delete_macro(cmd: Command, uow: TicketsUnitOfWork) -> None:
+    """Delete a canned reply. NotFound if there is none."""
+    _admin(cmd)
+    macro_id = _macro_id(cmd.macro_id)
+    with uow:
+        if not uow.macros.delete(macro_id):
+            raise NotFound(MACRO_NOT_FOUND)
+        uow.commit()

@@ -29,6 +29,7 @@ from services.tickets import clocks, domain
 from services.tickets.tables import (
     ENCRYPTED_COLUMNS,
     SEALED_CONTEXT,
+    macros,
     messages,
     priority_changes,
     resolutions,
@@ -879,3 +880,51 @@ def _editable(values: dict) -> dict:
         for name, value in values.items()
         if name in _EDITABLE
     }
+
+
+_MACROS = sa.select(macros).order_by(sa.func.lower(macros.c.title), macros.c.id)
+_MACRO = sa.select(macros).where(macros.c.id == sa.bindparam("macro_id"))
+_ADD_MACRO = macros.insert().returning(*macros.c)
+_DELETE_MACRO = (
+    macros.delete().where(macros.c.id == sa.bindparam("macro_id")).returning(macros.c.id)
+)
+
+
+class MacroRepository:
+    """Canned replies support staff share: staff-written templates, stored as written
+    (they hold no customer text, so nothing here is sealed)."""
+
+    def __init__(self, connection: sa.Connection):
+        self.connection = connection
+
+    def all(self) -> list[dict]:
+        """Every macro, by title."""
+        return [dict(r._mapping) for r in self.connection.execute(_MACROS)]
+
+    def get(self, macro_id: int) -> dict | None:
+        """The macro, or None."""
+        row = self.connection.execute(_MACRO, {"macro_id": macro_id}).first()
+        return None if row is None else dict(row._mapping)
+
+    def add(self, values: dict, by_name: str | None) -> dict:
+        """Store a new macro (``title``, ``body``, ``status``)."""
+        now = sa.func.clock_timestamp()
+        statement = _ADD_MACRO.values(
+            **values, created_at=now, updated_at=now, updated_by_name=by_name
+        )
+        return dict(self.connection.execute(statement).first()._mapping)
+
+    def update(self, macro_id: int, values: dict, by_name: str | None) -> dict | None:
+        """Change the macro's ``values``; None if there is no such macro."""
+        statement = (
+            macros.update()
+            .where(macros.c.id == macro_id)
+            .values(**values, updated_at=sa.func.clock_timestamp(), updated_by_name=by_name)
+            .returning(*macros.c)
+        )
+        row = self.connection.execute(statement).first()
+        return None if row is None else dict(row._mapping)
+
+    def delete(self, macro_id: int) -> bool:
+        """Delete the macro; whether there was one."""
+        return self.connection.execute(_DELETE_MACRO, {"macro_id": macro_id}).first() is not None

@@ -36,10 +36,12 @@ from shared.commands import (
     AddReply,
     AdminAddMessage,
     AssignTicket,
+    ChangeMacro,
     ChangePriority,
     ChangeStatus,
     ChangeTeam,
     CloseTicket,
+    CreateMacro,
     CreateTeam,
     CreateTicket,
 )
@@ -110,6 +112,8 @@ ADMIN_ADD_MESSAGE = AdminAddMessage()
 CLOSE_TICKET = CloseTicket()
 CHANGE_STATUS = ChangeStatus()
 CHANGE_PRIORITY = ChangePriority()
+CREATE_MACRO = CreateMacro()
+CHANGE_MACRO = ChangeMacro()
 ASSIGN_TICKET = AssignTicket()
 
 

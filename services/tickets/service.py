@@ -118,6 +118,33 @@ class TicketsService:
         return handlers.change_priority(Command(actor, fields, ticket_id, idempotency), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
+    def list_macros(self, actor):
+        """Every canned reply, by title: ``{"items": [macro]}``."""
+        return handlers.list_macros(Command(actor), self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
+    def get_macro(self, actor, macro_id):
+        """One canned reply; NotFound if there is none."""
+        return handlers.get_macro(Command(actor, macro_id=macro_id), self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
+    def create_macro(self, actor, fields, idempotency=None):
+        """A new canned reply (``title``, ``body``, ``status``?); the macro."""
+        return handlers.create_macro(Command(actor, fields, idempotency=idempotency), self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
+    def change_macro(self, actor, macro_id, fields, idempotency=None):
+        """Change the fields given of a canned reply; the macro."""
+        return handlers.change_macro(
+            Command(actor, fields, idempotency=idempotency, macro_id=macro_id), self._uow()
+        )
+
+    @rpc(expected_exceptions=HelpdeskError)
+    def delete_macro(self, actor, macro_id):
+        """Delete a canned reply; None."""
+        return handlers.delete_macro(Command(actor, macro_id=macro_id), self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
     def list_messages(self, actor, ticket_id, params=None):
         """Earlier messages of ``actor``'s ticket (``before``, ``limit``), oldest first."""
         return handlers.list_messages(Command(actor, params, ticket_id), self._uow())

@@ -16,7 +16,12 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from services.tickets import domain
-from services.tickets.repository import StaffRepository, TeamRepository, TicketRepository
+from services.tickets.repository import (
+    MacroRepository,
+    StaffRepository,
+    TeamRepository,
+    TicketRepository,
+)
 from services.tickets.settings import response_policy
 from shared.crypto import Keyring
 from shared.db import Connections, UnitOfWork
@@ -68,6 +73,7 @@ class TicketsUnitOfWork(UnitOfWork):
         self.tickets: TicketRepository | None = None
         self.staff: StaffRepository | None = None
         self.teams: TeamRepository | None = None
+        self.macros: MacroRepository | None = None
         self.idempotency: IdempotencyKeys | None = None
 
     def attach(self, connection: sa.Connection | None) -> None:
@@ -78,6 +84,7 @@ class TicketsUnitOfWork(UnitOfWork):
         )
         self.staff = None if connection is None else StaffRepository(connection)
         self.teams = None if connection is None else TeamRepository(connection)
+        self.macros = None if connection is None else MacroRepository(connection)
         self.idempotency = None if connection is None else IdempotencyKeys(connection, self.keyring)
 
     def add_event(self, event_type: str, payload: dict) -> dict:

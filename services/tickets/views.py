@@ -86,6 +86,19 @@ def team_view(team: domain.Team) -> dict:
     }
 
 
+def macro_view(macro: dict) -> dict:
+    """A canned reply as ``/api/v1/admin/macros`` shows it."""
+    return {
+        "id": macro["id"],
+        "title": macro["title"],
+        "body": macro["body"],
+        "status": macro["status"],
+        "created_at": iso_utc(macro["created_at"]),
+        "updated_at": iso_utc(macro["updated_at"]),
+        "updated_by_name": macro["updated_by_name"],
+    }
+
+
 def _html(text: str, stored: str | None) -> str:
     # Stored when the text was written; only rows older than that (until
     # services.tickets.fill_html has run) are rendered here, on read.

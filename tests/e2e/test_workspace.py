@@ -156,3 +156,34 @@ def test_the_queue_filters_by_owner_issue_type_and_feature(user, other_user, adm
     assert ids(owner=other_user.sub) == [theirs["id"]]
     bad = admin.get("/api/v1/admin/tickets", params={"issue_type": "outage"})
     assert bad.status_code == 422 and "issue_type" in bad.json()["error"]["details"]
+
+
+def test_canned_replies_are_shared_by_support(admin, user, stack):
+    from tests.e2e.conftest import Api, unique
+
+    other_admin = Api(stack, unique("admin"), "admin", "Kim Support")
+    created = admin.post(
+        "/api/v1/admin/macros",
+        {
+            "title": "Resolved: cache",
+            "body": "Hi {owner_name}, #{ticket_id} is fixed. {agent_name}",
+            "status": "resolved",
+        },
+    )
+    assert created.status_code == 201, created.text
+    macro = created.json()
+    assert created.headers["Location"] == f"/api/v1/admin/macros/{macro['id']}"
+    assert macro["updated_by_name"] == "Sam Support" and macro["status"] == "resolved"
+    listed = other_admin.get("/api/v1/admin/macros").json()["items"]
+    assert macro["id"] in [m["id"] for m in listed]
+    unknown = admin.post("/api/v1/admin/macros", {"title": "Hi", "body": "Dear {customer}"})
+    assert unknown.status_code == 422 and "body" in unknown.json()["error"]["details"]
+    path = f"/api/v1/admin/macros/{macro['id']}"
+    changed = other_admin.request("PATCH", path, json={"status": None, "title": "Cache fixed"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["status"] is None and changed.json()["updated_by_name"] == "Kim Support"
+    assert admin.get(path).json() == changed.json()
+    assert user.get("/api/v1/admin/macros").status_code == 403
+    assert admin.request("DELETE", path).status_code == 204
+    assert admin.get(path).status_code == 404
+    assert admin.request("PATCH", path, json={"title": "Gone"}).status_code == 404

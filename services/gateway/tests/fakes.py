@@ -25,7 +25,40 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-class FakeTickets:
+class FakeMacros:
+    """The tickets service's canned replies, in memory (mixed into ``FakeTickets``)."""
+
+    def _macros(self, actor):
+        if actor["role"] != "admin":
+            raise Forbidden("Admins only.")
+        return self.__dict__.setdefault("macros", {})
+
+    def list_macros(self, actor):
+        return {"items": sorted(self._macros(actor).values(), key=lambda m: m["title"].lower())}
+
+    def get_macro(self, actor, macro_id):
+        macro = self._macros(actor).get(macro_id)
+        if macro is None:
+            raise NotFound("Macro not found.")
+        return macro
+
+    def create_macro(self, actor, fields, idempotency=None):
+        macros, now = self._macros(actor), _now()
+        macro = {"status": None, **fields, "id": len(macros) + 1, "created_at": now}
+        macros[macro["id"]] = dict(macro, updated_at=now, updated_by_name=actor["name"])
+        return macros[macro["id"]]
+
+    def change_macro(self, actor, macro_id, fields, idempotency=None):
+        macro = self.get_macro(actor, macro_id)
+        macro.update(fields, updated_at=_now(), updated_by_name=actor["name"])
+        return macro
+
+    def delete_macro(self, actor, macro_id):
+        self.get_macro(actor, macro_id)
+        del self._macros(actor)[macro_id]
+
+
+class FakeTickets(FakeMacros):
     """The tickets service's contract, in memory."""
 
     def __init__(self, per_day: int = 5):

@@ -340,10 +340,11 @@ def test_openapi_405_and_allow_are_what_each_path_answers(client, clients, auth,
     ticket_id = new_ticket("sam")["id"]
     notice_id = clients.services["notifications"].add("sam")["id"]
     team_key = _a_team(clients)
+    macro_id = _a_macro(clients)
     for path, methods in doc["paths"].items():
         for method, operation in methods.items():
             assert "Allow" in operation["responses"]["405"]["headers"], (method, path)
-        url = path.replace("{id}", _path_id(path, ticket_id, notice_id, team_key))
+        url = path.replace("{id}", _path_id(path, ticket_id, notice_id, team_key, macro_id))
         role = "admin" if path.startswith("/api/v1/admin") else "user"
         for method in set(HTTP_METHODS) - set(methods):
             result = client.simulate_request(method.upper(), url, headers=auth("sam", role))
@@ -358,10 +359,18 @@ def _a_team(clients) -> str:
     return team["key"]
 
 
-def _path_id(path, ticket_id, notice_id, team_key) -> str:
+def _a_macro(clients) -> int:
+    macro = {"title": "Thanks", "body": "Thanks, {owner_name}."}
+    admin = {"id": "root", "role": "admin", "name": None}
+    return clients.services["tickets"].create_macro(admin, macro)["id"]
+
+
+def _path_id(path, ticket_id, notice_id, team_key, macro_id=None) -> str:
     """What a documented ``{id}`` stands for on ``path``: something the caller can reach."""
     if "/teams/" in path:
         return team_key
+    if "/macros/" in path:
+        return str(macro_id)
     return str(notice_id if "/notifications/" in path else ticket_id)
 
 
@@ -476,10 +485,10 @@ def test_openapi_says_additional_properties_false_exactly_where_unknown_fields_a
     doc = client.simulate_get("/openapi.json").json
     ticket = new_ticket()
     notice = clients.services["notifications"].add("alice")
-    team_key = _a_team(clients)
+    team_key, macro_id = _a_team(clients), _a_macro(clients)
     seen = set()
     for path, method, body in _request_bodies(doc):
-        url = path.replace("{id}", _path_id(path, ticket["id"], notice["id"], team_key))
+        url = path.replace("{id}", _path_id(path, ticket["id"], notice["id"], team_key, macro_id))
         headers = auth("root", "admin") if path.startswith("/api/v1/admin/") else auth()
         result = client.simulate_request(method.upper(), url, json={UNKNOWN: 1}, headers=headers)
         refused = result.status_code == 422 and UNKNOWN in result.json["error"]["details"]

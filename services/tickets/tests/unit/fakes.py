@@ -64,6 +64,7 @@ class Store:
     keys: dict = field(default_factory=dict)  # (caller, key) -> (fingerprint, answer)
     staff: dict = field(default_factory=dict)  # id -> name
     teams: list = field(default_factory=list)  # domain.Team, in creation order
+    macros: dict = field(default_factory=dict)  # id -> row
 
 
 class FakeClock:
@@ -329,6 +330,35 @@ class FakeTeamRepository:
         self.update(key, {"last_assigned_id": member_id})
 
 
+class FakeMacroRepository:
+    """``MacroRepository``'s methods, on a ``Store``."""
+
+    def __init__(self, store: Store, clock: FakeClock):
+        self.store, self.now = store, clock
+
+    def all(self):
+        return sorted(self.store.macros.values(), key=lambda m: (m["title"].lower(), m["id"]))
+
+    def get(self, macro_id):
+        return self.store.macros.get(macro_id)
+
+    def add(self, values, by_name):
+        now, macro_id = self.now(), max(self.store.macros, default=0) + 1
+        row = {"status": None, **values, "id": macro_id, "created_at": now}
+        self.store.macros[macro_id] = dict(row, updated_at=now, updated_by_name=by_name)
+        return dict(self.store.macros[macro_id])
+
+    def update(self, macro_id, values, by_name):
+        if macro_id not in self.store.macros:
+            return None
+        row = self.store.macros[macro_id]
+        row.update(values, updated_at=self.now(), updated_by_name=by_name)
+        return dict(row)
+
+    def delete(self, macro_id):
+        return self.store.macros.pop(macro_id, None) is not None
+
+
 class FakeUnitOfWork(FakeTransactions):
     """``TicketsUnitOfWork`` in memory: ``with uow: ...; uow.commit()``, or
     ``with uow.autocommit(): ...``; ``events`` holds (type, payload) as committed."""
@@ -339,17 +369,18 @@ class FakeUnitOfWork(FakeTransactions):
         self.clock = FakeClock()
         self.events: list[tuple[str, dict]] = []
         self._ids, self._message_ids = itertools.count(1), itertools.count(1)
-        self.tickets = self.idempotency = self.staff = self.teams = None
+        self.tickets = self.idempotency = self.staff = self.teams = self.macros = None
 
     def attach(self, live: bool) -> None:
         if not live:
-            self.tickets = self.idempotency = self.staff = self.teams = None
+            self.tickets = self.idempotency = self.staff = self.teams = self.macros = None
             return
         self.tickets = FakeTicketRepository(
             self.store, self.clock, self._ids, self._message_ids, response_policy(self.settings)
         )
         self.staff = FakeStaffRepository(self.store)
         self.teams = FakeTeamRepository(self.store)
+        self.macros = FakeMacroRepository(self.store, self.clock)
         self.idempotency = FakeIdempotencyKeys(self.store.keys)
 
     def commit(self) -> None:

@@ -8,7 +8,7 @@ from services.tickets import domain, handlers
 from services.tickets.handlers import Command
 from services.tickets.tests.unit.fakes import FakeUnitOfWork
 from services.tickets.tests.unit.test_handlers import ADMIN, OTHER, USER, create, run
-from shared.errors import Conflict, ValidationFailed
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 pytestmark = pytest.mark.unit
 
@@ -206,3 +206,65 @@ def test_the_queue_filters_by_owner_issue_type_and_feature(uow):
     assert ids(owner="nobody") == []
     with pytest.raises(ValidationFailed):
         ids(issue_type="outage")
+
+
+# --- canned replies ------------------------------------------------------------------
+def macro(uow, name, macro_id=None, fields=None, actor=ADMIN):
+    return getattr(handlers, name)(Command(actor, fields, macro_id=macro_id), uow)
+
+
+def test_macros_are_kept_listed_by_title_changed_and_deleted(uow):
+    thanks = macro(
+        uow,
+        "create_macro",
+        fields={
+            "title": "  Thanks ",
+            "body": "Hi {owner_name}, #{ticket_id} is fixed. {agent_name}",
+        },
+    )
+    assert (thanks["title"], thanks["status"], thanks["updated_by_name"]) == ("Thanks", None, "Sam")
+    ask = macro(
+        uow,
+        "create_macro",
+        fields={"title": "ask for browser", "body": "Which browser?", "status": "awaiting_user"},
+    )
+    listed = macro(uow, "list_macros")["items"]
+    assert [m["title"] for m in listed] == ["ask for browser", "Thanks"]
+    changed = macro(uow, "change_macro", ask["id"], {"status": None})
+    assert changed["status"] is None and changed["body"] == "Which browser?"
+    assert macro(uow, "get_macro", ask["id"]) == changed
+    assert macro(uow, "delete_macro", ask["id"]) is None
+    for name, fields in (
+        ("get_macro", None),
+        ("change_macro", {"title": "x"}),
+        ("delete_macro", None),
+    ):
+        with pytest.raises(NotFound):
+            macro(uow, name, ask["id"], fields)
+    with pytest.raises(NotFound):
+        macro(uow, "get_macro", "abc")
+
+
+@pytest.mark.parametrize(
+    "fields,field",
+    [
+        ({"title": "Hi", "body": "Dear {customer}"}, "body"),
+        ({"title": "Hi", "body": "Dear {owner_name} {Owner_Name}"}, "body"),
+        ({"title": "", "body": "Hello"}, "title"),
+        ({"title": "Hi", "body": "Hello", "status": "done"}, "status"),
+        ({"title": "Hi"}, "body"),
+        ({"title": "Hi", "body": "Hello", "priority": "low"}, "priority"),
+    ],
+)
+def test_a_macro_with_unknown_placeholders_or_bad_fields_is_refused(uow, fields, field):
+    with pytest.raises(ValidationFailed) as failed:
+        macro(uow, "create_macro", fields=fields)
+    assert field in failed.value.details
+    assert uow.store.macros == {}
+
+
+def test_macros_are_for_support_only(uow):
+    with pytest.raises(Forbidden):
+        macro(uow, "list_macros", actor=USER)
+    with pytest.raises(Forbidden):
+        macro(uow, "create_macro", fields={"title": "Hi", "body": "Hello"}, actor=USER)

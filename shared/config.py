@@ -462,6 +462,26 @@ def number(maximum: float, minimum: float = 0.0):
     return read
 
 
+def ip_networks(env, name, default):
+    """A reader for ``env_setting``: comma-separated addresses or CIDR networks, as a
+    tuple of their canonical text (``10.0.0.7/32``); ``none`` is the empty tuple."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    if raw.strip().lower() == "none":
+        return ()
+    networks = []
+    for item in raw.split(","):
+        item = item.strip()
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"{name} takes IP addresses or CIDR networks (10.0.0.0/8), got {item!r}"
+            ) from None
+    return tuple(dict.fromkeys(networks))
+
+
 def database_url(variable: str, default: str):
     """A PostgreSQL database's URL setting, checked for TLS in production."""
     return env_setting(
@@ -521,6 +541,12 @@ class Settings:
     stream_port: int = env_setting("HELPDESK_STREAM_PORT", 8081, whole_number(1, 65535))
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    # The load balancers whose X-Forwarded-For and X-Forwarded-Proto the front processes
+    # believe (docs/gateway.md, "Client addresses"); anyone else's are ignored. Loopback
+    # by default: a proxy on the same host (make run's front, a local HAProxy).
+    trusted_proxies: tuple = env_setting(
+        "HELPDESK_TRUSTED_PROXIES", ("127.0.0.1/32", "::1/128"), ip_networks
+    )
     # Where a nameko service process serves its Prometheus metrics (shared/metrics.py);
     # no endpoint without a port. One port per process: give each instance its own.
     metrics_host: str = env_setting("HELPDESK_METRICS_HOST", "127.0.0.1")

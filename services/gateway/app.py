@@ -91,7 +91,7 @@ def create_app(settings: Settings, clients) -> falcon.App:
         middleware=[
             StrictTransportSecurity(),
             NoStoreNoSniff(),
-            RequestContext(router),
+            RequestContext(router, settings.trusted_proxies),
             # Before Authenticate (added last): a preflight carries no token.
             Cors(settings.cors_origins),
         ],

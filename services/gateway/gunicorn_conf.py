@@ -39,6 +39,9 @@ accesslog = None
 errorlog = "-"
 loglevel = "warning"
 proc_name = "helpdesk-gateway"
+# X-Forwarded-Proto (HTTPS behind the load balancer: HSTS, secure cookies) is believed
+# from the same proxies as X-Forwarded-For (the app's access log), no others.
+forwarded_allow_ips = ",".join(_settings.trusted_proxies)
 # Request line and header limits (bodies are capped by the app at 64 KiB).
 limit_request_line = 8190
 limit_request_fields = 100

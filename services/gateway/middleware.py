@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
 import logging
 import re
 import threading
@@ -48,15 +49,54 @@ def request_id_from(header: str | None) -> str:
     return uuid.uuid4().hex
 
 
+def _address(text: str):
+    # "[::1]:443" and "10.0.0.1:5000" happen in X-Forwarded-For; the port is not the client.
+    text = text.strip().strip('"')
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted) -> str | None:
+    """The client's address: the peer's, unless the peer is a trusted proxy.
+
+    From a trusted proxy, ``X-Forwarded-For`` is read from the right (the hop the
+    proxy itself appended) past every trusted address; the first untrusted one is
+    the client. Anything left of it was written by the client and proves nothing.
+    From anyone else the header is ignored: a client cannot name its own address.
+    ``trusted`` holds ``ipaddress`` networks.
+    """
+    current = _address(peer or "")
+    if current is None or not forwarded_for:
+        return peer
+    for hop in reversed(forwarded_for.split(",")):
+        if not any(current in network for network in trusted):
+            break
+        previous = _address(hop)
+        if previous is None:
+            break  # a garbled hop: the last address we could vouch for stands
+        current = previous
+    return str(current)
+
+
 class RequestContext:
-    """Give every request an id (echoed or made), bind it for logs; time and count it.
+    """Give every request an id (echoed or made), bind it for logs; time and count it;
+    write its access line, naming the client and the actor.
 
     ``router`` names the route of a request refused before routing (401/403 come
     from ``Authenticate``, which runs first), so those count under their route too.
+    ``trusted_proxies`` (``HELPDESK_TRUSTED_PROXIES``) are the load balancers whose
+    ``X-Forwarded-For`` names the client (``client_address``).
     """
 
-    def __init__(self, router=None):
+    def __init__(self, router=None, trusted_proxies=()):
         self.router = router
+        self.trusted = tuple(ipaddress.ip_network(n) for n in trusted_proxies)
 
     def _route(self, req) -> str:
         template = req.uri_template or req.context.get("route_template")
@@ -79,6 +119,8 @@ class RequestContext:
         status = resp.status_code
         metrics.observe(req.method, route, status, elapsed)
         if access_log.isEnabledFor(logging.INFO):
+            # Who did what: support's reading of tickets is audited from these lines.
+            actor = req.context.get("actor")
             access_log.info(
                 "request",
                 extra={
@@ -87,6 +129,11 @@ class RequestContext:
                     "path": req.path,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
+                    "client": client_address(
+                        req.remote_addr, req.get_header("X-Forwarded-For"), self.trusted
+                    ),
+                    "actor_id": actor.id if actor else None,
+                    "actor_role": actor.role if actor else None,
                 },
             )
         token = req.context.get("log_token")

@@ -259,3 +259,23 @@ def test_each_service_logs_in_as_itself_and_only_setup_is_administrator(overlays
     if overlays:
         assert setup["HELPDESK_RABBITMQ_MANAGEMENT_URL"].startswith("https://")
         assert "sslmode=verify-full" in setup["HELPDESK_POSTGRES_ADMIN_URL"]
+
+
+def test_the_front_processes_trust_forwarded_addresses_from_the_frontend_network_only(
+    compose_config,
+):
+    (subnet,) = [c["subnet"] for c in compose_config["networks"]["frontend"]["ipam"]["config"]]
+    for name in ("gateway", "stream"):
+        service = compose_config["services"][name]
+        assert service["environment"]["HELPDESK_TRUSTED_PROXIES"] == subnet, name
+    # The load balancer is on that network, and is the only other thing there.
+    on_frontend = {
+        name for name, svc in compose_config["services"].items() if "frontend" in svc["networks"]
+    }
+    assert on_frontend == {"lb", "gateway", "stream"}
+
+
+def test_each_service_replica_serves_metrics_on_the_backend_network(compose_config):
+    for name in ("tickets", "notifications"):
+        env = compose_config["services"][name]["environment"]
+        assert (env["HELPDESK_METRICS_HOST"], env["HELPDESK_METRICS_PORT"]) == ("0.0.0.0", "9100")

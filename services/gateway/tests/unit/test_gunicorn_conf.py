@@ -94,3 +94,12 @@ def test_a_body_too_large_to_read_closes_the_connection_up_front(monkeypatch):
         conf.pre_request(None, req)
     # gunicorn answers "Connection: close" for the first; the others may stay open.
     assert [r.should_close() for r in (too_large, at_cap, chunked)] == [True, False, False]
+
+
+def test_forwarded_headers_are_believed_from_the_trusted_proxies_only(monkeypatch):
+    conf = _load(monkeypatch)
+    assert conf.forwarded_allow_ips == "127.0.0.1/32,::1/128"
+    conf = _load(monkeypatch, HELPDESK_TRUSTED_PROXIES="10.1.2.3, 172.30.80.0/24")
+    assert conf.forwarded_allow_ips == "10.1.2.3/32,172.30.80.0/24"
+    conf = _load(monkeypatch, HELPDESK_TRUSTED_PROXIES="none")
+    assert conf.forwarded_allow_ips == ""

@@ -42,6 +42,9 @@ TICKET_CLOSED = "ticket_closed"
 SLA_WARNING = "sla_warning"
 SLA_BREACHED = "sla_breached"
 PRIORITY_CHANGED = "priority_changed"
+# Scheduled work's reminders to a ticket's owner (actor_role "system").
+CLOSING_SOON = "closing_soon"
+AWAITING_REMINDER = "awaiting_reminder"
 EVENT_TYPES = (
     TICKET_CREATED,
     MESSAGE_ADDED,
@@ -51,6 +54,8 @@ EVENT_TYPES = (
     SLA_WARNING,
     SLA_BREACHED,
     PRIORITY_CHANGED,
+    CLOSING_SOON,
+    AWAITING_REMINDER,
 )
 
 ACTOR_ROLES = ("user", "support", "system")
@@ -243,6 +248,20 @@ class PriorityChangedPayload(TicketRef):
     reason = fields.String(required=True)
 
 
+class ClosingSoonPayload(TicketRef):
+    """A resolved ticket the system will close at ``closes_at`` unless its owner
+    writes; ``reminded_at``: when this reminder was sent."""
+
+    closes_at = fields.String(required=True)  # ISO 8601 UTC
+    reminded_at = fields.String(required=True)  # ISO 8601 UTC
+
+
+class AwaitingReminderPayload(TicketRef):
+    """A ticket that has waited for its owner's answer since ``waiting_since``."""
+
+    waiting_since = fields.String(required=True)  # ISO 8601 UTC
+
+
 PAYLOAD_SCHEMAS = {
     TICKET_CREATED: TicketCreatedPayload,
     MESSAGE_ADDED: MessageAddedPayload,
@@ -252,6 +271,8 @@ PAYLOAD_SCHEMAS = {
     SLA_WARNING: SlaPayload,
     SLA_BREACHED: SlaPayload,
     PRIORITY_CHANGED: PriorityChangedPayload,
+    CLOSING_SOON: ClosingSoonPayload,
+    AWAITING_REMINDER: AwaitingReminderPayload,
 }
 
 

@@ -489,6 +489,8 @@ class Notice(Schema):
                 "sla_warning",
                 "sla_breached",
                 "new_ticket",
+                "closing_soon",
+                "awaiting_reminder",
             )
         ),
     )

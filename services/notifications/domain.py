@@ -9,13 +9,16 @@ assigned on arrival, an owner's reply on an unassigned ticket) is heard by the t
 the tickets service named in the event (``team_member_ids``). Nobody hears of their own action,
 internal notes reach nobody, and one action gives each recipient at most one
 notice: a status move caused by a message is told by the message's notice, and a
-resolution is one ``ticket_resolved``, never also a ``status_changed``.
+resolution is one ``ticket_resolved``, never also a ``status_changed``. Scheduled
+work tells the owner too: ``closing_soon`` before the system closes a resolved
+ticket, ``awaiting_reminder`` when a ticket has long waited for their answer, and
+the system's closing itself as a ``status_changed``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.catalog import STATUSES
 
@@ -27,6 +30,8 @@ TICKET_ASSIGNED = "ticket_assigned"
 SLA_WARNING = "sla_warning"
 SLA_BREACHED = "sla_breached"
 NEW_TICKET = "new_ticket"
+CLOSING_SOON = "closing_soon"
+AWAITING_REMINDER = "awaiting_reminder"
 
 # How much of a message a notice body quotes; the ticket page shows the rest.
 EXCERPT_LENGTH = 200
@@ -118,6 +123,12 @@ def _status_notices(p: dict) -> list[Notice]:
     if p["from_status"] == p["to_status"] or _is_own_action(p, p["owner_id"]):
         return []
     ticket = p["ticket_id"]
+    if p["actor_role"] == "system" and p["to_status"] == "closed":
+        body = (
+            f"{p['subject']}\n\nIt was resolved and had no reply from you since, so it was "
+            "closed. If the problem comes back, open a new ticket."
+        )
+        return [Notice(p["owner_id"], STATUS_CHANGED, ticket, f"#{ticket} was closed", body)]
     if p["to_status"] == "resolved":
         return [_resolved_notice(p, p["resolution_note"])]
     label = _STATUS_LABELS[p["to_status"]]
@@ -181,6 +192,44 @@ def _breach_notices(p: dict) -> list[Notice]:
     return _clock_notices(p, SLA_BREACHED, title)
 
 
+def closes_in(left: timedelta) -> str:
+    """When something happens, as an owner reads it: ``tomorrow``, ``in 3 days``,
+    ``in 5 hours``, ``in 10 minutes``, ``in a moment``."""
+    hours = left.total_seconds() / 3600
+    if 20 <= hours < 36:
+        return "tomorrow"
+    if hours >= 36:
+        return f"in {round(hours / 24)} days"
+    if hours >= 1.5:
+        return f"in {round(hours)} hours"
+    if hours >= 55 / 60:
+        return "in an hour"
+    minutes = round(hours * 60)
+    return f"in {minutes} minutes" if minutes > 1 else "in a moment"
+
+
+def _closing_soon_notices(p: dict) -> list[Notice]:
+    ticket = p["ticket_id"]
+    closes_at = datetime.fromisoformat(p["closes_at"])
+    when = closes_in(closes_at - datetime.fromisoformat(p["reminded_at"]))
+    body = (
+        f"{p['subject']}\n\nThis ticket was resolved and will be closed {when} "
+        f"({closes_at:%Y-%m-%d %H:%M} UTC). If the problem is not solved, reply on the "
+        "ticket and it goes back to support."
+    )
+    return [Notice(p["owner_id"], CLOSING_SOON, ticket, f"#{ticket} will close {when}", body)]
+
+
+def _awaiting_reminder_notices(p: dict) -> list[Notice]:
+    ticket = p["ticket_id"]
+    body = (
+        f"{p['subject']}\n\nSupport asked you for more information and is waiting for "
+        "your answer. Reply on the ticket so they can go on."
+    )
+    title = f"#{ticket} is waiting for your reply"
+    return [Notice(p["owner_id"], AWAITING_REMINDER, ticket, title, body)]
+
+
 _RULES = {
     "ticket_created": _created_notices,
     "message_added": _message_notices,
@@ -188,6 +237,8 @@ _RULES = {
     "ticket_assigned": _assignment_notices,
     SLA_WARNING: _warning_notices,
     SLA_BREACHED: _breach_notices,
+    "closing_soon": _closing_soon_notices,
+    "awaiting_reminder": _awaiting_reminder_notices,
 }
 # The ticket events a notice can come of: the service's queue is bound to these only.
 HEARD_EVENT_TYPES = tuple(_RULES)

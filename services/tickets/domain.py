@@ -5,6 +5,11 @@ resolving and closing it go through its methods, each checking its rules and
 recording the events it causes (plain dataclasses below). Plain Python, no
 framework or I/O, so every rule is unit-tested on its own; the repository stores
 what a command did and the unit of work turns the events into outbox rows.
+
+Time-driven work (auto-close, reminders) is scheduled by the aggregate too: a
+change records the due work it wants (``Ticket.schedule`` / ``unschedule``), the
+repository stores it with the change, and when it falls due the scheduler calls
+the aggregate's method for its kind (``DUE_WORK``).
 """
 
 from __future__ import annotations
@@ -302,6 +307,22 @@ class SlaBreached(ResponseClockEvent):
     pass
 
 
+@dataclass(frozen=True)
+class ClosingSoon(TicketEvent):
+    """A resolved ticket will be closed by the system at ``closes_at`` unless its
+    owner writes; the reminder was sent at ``reminded_at``."""
+
+    closes_at: str  # ISO 8601 UTC, as events carry times
+    reminded_at: str
+
+
+@dataclass(frozen=True)
+class AwaitingReminder(TicketEvent):
+    """The ticket has waited for its owner's answer since ``waiting_since``."""
+
+    waiting_since: str  # ISO 8601 UTC
+
+
 # --- staff, teams and routing ------------------------------------------------------------
 MANUAL, ROUND_ROBIN, FEWEST_OPEN = "manual", "round_robin", "fewest_open"
 # How a team assigns a new ticket: by hand, in turn, or to the least loaded member.
@@ -466,6 +487,37 @@ class MessageSlot:
     at: datetime
 
 
+# --- scheduled work: what falls due with time ----------------------------------------------
+CLOSING_SOON, AUTO_CLOSE, AWAITING_REMINDER = "closing_soon", "auto_close", "awaiting_reminder"
+# The contract's defaults (the settings read them from here).
+AUTO_CLOSE_AFTER = timedelta(days=7)
+AUTO_CLOSE_REMINDER = timedelta(days=1)
+AWAITING_REMINDER_AFTER = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """How long scheduled work waits; None turns it off.
+
+    ``auto_close_after``: a resolved ticket with no word from its owner is closed
+    by the system after this long; ``auto_close_reminder``: the owner hears
+    ``closing_soon`` when this much is left (never when it is not shorter than
+    ``auto_close_after``); ``awaiting_reminder_after``: a ticket awaiting its
+    owner's answer reminds them once after this long.
+    """
+
+    auto_close_after: timedelta | None = AUTO_CLOSE_AFTER
+    auto_close_reminder: timedelta | None = AUTO_CLOSE_REMINDER
+    awaiting_reminder_after: timedelta | None = AWAITING_REMINDER_AFTER
+
+    def closing_soon_before(self) -> timedelta | None:
+        """How long before the auto-close the owner is reminded (None: never)."""
+        after, reminder = self.auto_close_after, self.auto_close_reminder
+        if after is None or reminder is None or reminder >= after:
+            return None
+        return reminder
+
+
 @dataclass(eq=False)
 class Ticket:
     """A ticket and its lifecycle: every change goes through a method here, which
@@ -476,6 +528,11 @@ class Ticket:
     Loaded for a command, the ticket holds no encrypted text: ``description``,
     ``description_html``, ``resolution_note`` and ``closed_note`` are None unless
     set by the command itself.
+
+    Due work: ``timings`` say how long each schedule waits; ``scheduled`` holds
+    the ticket's due work as stored (kind -> due time) when the scheduler loaded
+    it; ``schedules`` what this command wants stored (kind -> due time, or None
+    to cancel it).
     """
 
     id: int
@@ -521,6 +578,9 @@ class Ticket:
     new_resolutions: list[Resolution] = field(default_factory=list)
     new_priority_changes: list[PriorityChange] = field(default_factory=list)
     events: list[TicketEvent] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
+    scheduled: dict[str, datetime] = field(default_factory=dict)
+    schedules: dict[str, datetime | None] = field(default_factory=dict)
 
     @classmethod
     def open(
@@ -744,6 +804,7 @@ class Ticket:
                 )
             )
         self.new_timeline.append(TimelineEntry(target, by, actor.id if actor else None, now))
+        self._schedule_for_status(now)
         self.events.append(
             StatusChanged(
                 **self._ref(actor, by),
@@ -808,6 +869,7 @@ class Ticket:
         self._set(status=CLOSED, closed_note=note, updated_at=now)
         self._set_clock(clocks.STOPPED)
         self.new_timeline.append(TimelineEntry(CLOSED, BY_USER, owner.id, now))
+        self._schedule_for_status(now)
         self.events.append(
             TicketClosed(**self._ref(owner, BY_USER), from_status=previous, note=note)
         )
@@ -894,3 +956,76 @@ class Ticket:
         """The clock under the ticket's current priority (after a priority change):
         its due and at-risk times move, what support was told stays told."""
         self._set_clock(self.response_policy.retarget(self.response_clock, self.priority))
+
+    # --- due work ------------------------------------------------------------------------
+    def schedule(self, kind: str, at: datetime) -> None:
+        """Want ``kind``'s work done at ``at`` (replacing any earlier time for it)."""
+        self.schedules[kind] = at
+
+    def unschedule(self, kind: str) -> None:
+        """Want no ``kind`` work for this ticket (nothing if there was none)."""
+        self.schedules[kind] = None
+
+    def _schedule_for_status(self, now: datetime) -> None:
+        """The status just changed at ``now``: cancel what belonged to the old one and
+        schedule what the new one waits for. Closed is final: nothing stays due."""
+        kinds = DUE_WORK if self.status == CLOSED else (CLOSING_SOON, AUTO_CLOSE, AWAITING_REMINDER)
+        for kind in kinds:
+            self.unschedule(kind)
+        timings = self.timings
+        if self.status == RESOLVED and timings.auto_close_after is not None:
+            self.schedule(AUTO_CLOSE, now + timings.auto_close_after)
+            before = timings.closing_soon_before()
+            if before is not None:
+                self.schedule(CLOSING_SOON, now + timings.auto_close_after - before)
+        elif self.status == AWAITING_USER and timings.awaiting_reminder_after is not None:
+            self.schedule(AWAITING_REMINDER, now + timings.awaiting_reminder_after)
+
+    def auto_close(self, now: datetime) -> None:
+        """Due work: the ticket stayed resolved with no word from its owner; the system
+        closes it (a ``closed`` entry by ``system``). Nothing when it is no longer
+        resolved or auto-close was turned off since."""
+        if self.status != RESOLVED or self.timings.auto_close_after is None:
+            return
+        self._move(CLOSED, BY_SYSTEM, None, now)
+
+    def remind_closing_soon(self, now: datetime) -> None:
+        """Due work: tell the owner when the resolved ticket will close. Nothing when
+        it is no longer resolved, or the closing is itself due (a catch-up after a
+        stop: the closing notice says it all)."""
+        closes_at = self.scheduled.get(AUTO_CLOSE)
+        if self.status != RESOLVED or closes_at is None or closes_at <= now:
+            return
+        if self.timings.closing_soon_before() is None:  # turned off since
+            return
+        self.events.append(
+            ClosingSoon(
+                **self._ref(None, BY_SYSTEM),
+                closes_at=_utc_text(closes_at),
+                reminded_at=_utc_text(now),
+            )
+        )
+
+    def remind_awaiting(self, now: datetime) -> None:
+        """Due work: the ticket has waited for its owner's answer; remind them once
+        (a new stay in awaiting_user schedules a new reminder)."""
+        after = self.timings.awaiting_reminder_after
+        due_at = self.scheduled.get(AWAITING_REMINDER)
+        if self.status != AWAITING_USER or after is None:
+            return
+        waiting_since = (due_at or now) - after
+        self.events.append(
+            AwaitingReminder(**self._ref(None, BY_SYSTEM), waiting_since=_utc_text(waiting_since))
+        )
+
+
+# What the scheduler does when a ticket's work of each kind falls due: the aggregate's
+# method for it, called with the ticket locked, the database time, and who hears of
+# work nobody holds on it (``Audience``, for support's notices). A new kind of due
+# work is an entry here (and the method that does it).
+DueWork = Callable[[Ticket, datetime, Audience], object]
+DUE_WORK: dict[str, DueWork] = {
+    CLOSING_SOON: lambda ticket, now, _audience: ticket.remind_closing_soon(now),
+    AUTO_CLOSE: lambda ticket, now, _audience: ticket.auto_close(now),
+    AWAITING_REMINDER: lambda ticket, now, _audience: ticket.remind_awaiting(now),
+}

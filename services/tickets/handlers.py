@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +29,11 @@ from shared.ids import row_id
 from shared.rendering import render_markdown
 
 NOT_FOUND_MESSAGE = "Ticket not found."
+# At most this many pieces of due work per tick: a backlog (after a stop) is worked
+# off over several ticks, so one tick never holds a worker for long.
+DUE_WORK_BATCH = 500
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -623,3 +630,53 @@ def delete_macro(cmd: Command, uow: TicketsUnitOfWork) -> None:
         if not uow.macros.delete(macro_id):
             raise NotFound(MACRO_NOT_FOUND)
         uow.commit()
+
+
+# --- scheduled work --------------------------------------------------------------------
+def run_due_work(uow: TicketsUnitOfWork, batch: int = DUE_WORK_BATCH) -> Counter:
+    """Do the due work (auto-close, reminders...) that has fallen due; how many of
+    each kind were done.
+
+    Each piece in its own transaction: its row is claimed (``FOR UPDATE SKIP
+    LOCKED``: another instance's claim is skipped, not waited for), its ticket
+    locked (skipped for this tick if a command holds it), the aggregate's method
+    for its kind (``domain.DUE_WORK``) does it, and the row is deleted with the
+    change and its events, so it is done once however many instances tick. At most
+    ``batch`` pieces are looked at; the rest wait for the next tick.
+    """
+    done: Counter = Counter()
+    after = None
+    for _ in range(batch):
+        with uow:
+            claimed = uow.tickets.claim_due(after)
+            if claimed is None:
+                break
+            after = claimed
+            _due_at, ticket_id, kind = claimed
+            work = domain.DUE_WORK.get(kind)
+            if work is None:  # written by a newer version: left for it
+                log.warning("unknown due work left", extra={"ticket_id": ticket_id, "kind": kind})
+                continue
+            ticket = uow.tickets.load_due(ticket_id)
+            if ticket is None:  # a command holds the ticket: next tick
+                continue
+            try:
+                ticket.unschedule(kind)  # done now (the work may schedule it again)
+                work(ticket, uow.tickets.now(), uow.staff.audience)
+                uow.tickets.save(ticket)
+                uow.commit()
+            except Exception:
+                # Rolled back and retried next tick; the rest of the batch goes on.
+                log.exception("due work failed", extra={"ticket_id": ticket_id, "kind": kind})
+                continue
+            done[kind] += 1
+    if done:
+        log.info("due work done", extra={"due_work": dict(done)})
+    return done
+
+
+def scheduler_lag(uow: TicketsUnitOfWork) -> float:
+    """Seconds from the oldest due work not yet done to now (0 when none is overdue)."""
+    with uow.autocommit():
+        oldest, now = uow.tickets.oldest_due_at(), uow.tickets.now()
+    return 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())

@@ -12,8 +12,12 @@ round trip, and one consistent snapshot even outside a transaction.
 
 Commands work on the aggregate: ``load`` locks a ticket and returns it as a
 ``domain.Ticket``; ``save`` stores what the command did to it (new ticket, changed
-columns, messages, timeline entries) and keeps it for the unit of work, which
-writes its events to the outbox on commit.
+columns, messages, timeline entries, due work) and keeps it for the unit of work,
+which writes its events to the outbox on commit.
+
+Due work (``due_work``) is only ever written with its ticket locked: by ``save``,
+and by the scheduler, which claims a due row (``claim_due``) and then takes its
+ticket without waiting (``load_due``), so it never deadlocks with a command.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from services.tickets import clocks, domain
 from services.tickets.tables import (
     ENCRYPTED_COLUMNS,
     SEALED_CONTEXT,
+    due_work,
     macros,
     messages,
     priority_changes,
@@ -270,6 +275,51 @@ _ADD_PUBLIC_MESSAGE = (
 _NEVER = sa.literal_column("'infinity'::timestamptz")
 _owed_by = sa.func.coalesce(tickets.c.sla_due_at, _NEVER)
 
+# --- due work ---------------------------------------------------------------------------
+_DUE_ORDER = (due_work.c.due_at, due_work.c.ticket_id, due_work.c.kind)
+
+
+def _claim_statement(after: bool) -> sa.Select:
+    # The oldest due row nobody holds, through the due_work_due index; ``after``: past
+    # the (due_at, ticket_id, kind) of the last row this tick looked at.
+    query = sa.select(*_DUE_ORDER).where(due_work.c.due_at <= sa.func.clock_timestamp())
+    if after:
+        query = query.where(
+            sa.tuple_(*_DUE_ORDER)
+            > sa.tuple_(
+                sa.bindparam("after_due_at", type_=sa.DateTime(timezone=True)),
+                sa.bindparam("after_ticket_id", type_=sa.BigInteger),
+                sa.bindparam("after_kind", type_=sa.Text),
+            )
+        )
+    return query.order_by(*_DUE_ORDER).limit(1).with_for_update(skip_locked=True)
+
+
+_CLAIM_DUE = {after: _claim_statement(after) for after in (False, True)}
+# A ticket for its due work: locked unless a command holds it (then no row: the
+# scheduler comes back on its next tick rather than wait), with every due time it has.
+_LOAD_DUE = (
+    sa.select(
+        *_LIST_COLUMNS,
+        sa.select(sa.func.json_object_agg(due_work.c.kind, due_work.c.due_at))
+        .where(due_work.c.ticket_id == tickets.c.id)
+        .scalar_subquery()
+        .label("scheduled"),
+    )
+    .where(tickets.c.id == sa.bindparam("ticket_id"))
+    .with_for_update(of=tickets, skip_locked=True)
+)
+_OLDEST_DUE = sa.select(sa.func.min(due_work.c.due_at))
+_SET_DUE = pg_insert(due_work)
+_SET_DUE = _SET_DUE.on_conflict_do_update(
+    index_elements=[due_work.c.ticket_id, due_work.c.kind],
+    set_={"due_at": _SET_DUE.excluded.due_at},
+)
+_CANCEL_DUE = due_work.delete().where(
+    due_work.c.ticket_id == sa.bindparam("ticket_id"),
+    due_work.c.kind == sa.any_(sa.bindparam("kinds", type_=sa.ARRAY(sa.Text))),
+)
+
 # List filters by name; each is bound to the parameter of the same name (``unassigned``
 # takes none; the ``sla_*`` ones take the moment they are judged at). A page's
 # statement is built once per combination of filters in use.
@@ -348,11 +398,14 @@ class TicketRepository:
         connection: sa.Connection,
         keyring: Keyring,
         policy: clocks.ResponsePolicy = clocks.DEFAULT_POLICY,
+        timings: domain.Timings | None = None,
     ):
         self.connection = connection
         self.keyring = keyring
         # The response targets and calendar every loaded ticket's clock counts by.
         self.policy = policy
+        # How long the loaded tickets' scheduled work waits (the settings').
+        self.timings = timings or domain.Timings()
         # Tickets saved in this transaction: their events go to the outbox on commit.
         self.saved: list[domain.Ticket] = []
 
@@ -367,7 +420,7 @@ class TicketRepository:
             return None
         if reserve_message:
             row["next_message"] = domain.MessageSlot(row.pop("message_id"), row.pop("message_at"))
-        return domain.Ticket(**row, response_policy=self.policy)
+        return domain.Ticket(**row, response_policy=self.policy, timings=self.timings)
 
     def save(self, ticket: domain.Ticket) -> None:
         """Store what a command did to ``ticket``: the new ticket, or its new messages
@@ -396,9 +449,55 @@ class TicketRepository:
             self.connection.execute(
                 _INSERT_PRIORITY_CHANGE, dict(vars(change), ticket_id=ticket.id)
             )
+        self._store_schedules(ticket.id, ticket.schedules)
         ticket.is_new, ticket.changes, ticket.new_timeline, ticket.new_messages = False, {}, [], []
         ticket.new_resolutions, ticket.new_priority_changes = [], []
+        ticket.schedules = {}
         self.saved.append(ticket)
+
+    def _store_schedules(self, ticket_id: int, schedules: dict) -> None:
+        """Store the due work a command wants: each kind at its time, or cancelled."""
+        cancelled = sorted(kind for kind, at in schedules.items() if at is None)
+        if cancelled:
+            self.connection.execute(_CANCEL_DUE, {"ticket_id": ticket_id, "kinds": cancelled})
+        wanted = [
+            {"ticket_id": ticket_id, "kind": kind, "due_at": at}
+            for kind, at in sorted(schedules.items())
+            if at is not None
+        ]
+        if wanted:
+            self.connection.execute(_SET_DUE, wanted)
+
+    # --- due work -----------------------------------------------------------------------
+    def claim_due(self, after: tuple | None = None) -> tuple[datetime, int, str] | None:
+        """The oldest due work (``due_at``, ``ticket_id``, ``kind``) that no other
+        transaction holds, locked until this one ends; past ``after`` (a previous
+        claim's tuple) when given; None when nothing more is due."""
+        if after is None:
+            row = self.connection.execute(_CLAIM_DUE[False]).first()
+        else:
+            params = dict(
+                zip(("after_due_at", "after_ticket_id", "after_kind"), after, strict=True)
+            )
+            row = self.connection.execute(_CLAIM_DUE[True], params).first()
+        return None if row is None else tuple(row)
+
+    def load_due(self, ticket_id: int) -> domain.Ticket | None:
+        """The ticket, locked, with its stored due work (``scheduled``); None when a
+        command holds it right now (or it is gone): never waits for its lock."""
+        row = self.connection.execute(_LOAD_DUE, {"ticket_id": ticket_id}).first()
+        if row is None:
+            return None
+        row = row._asdict()
+        scheduled = {k: datetime.fromisoformat(v) for k, v in (row.pop("scheduled") or {}).items()}
+        return domain.Ticket(
+            **row, response_policy=self.policy, timings=self.timings, scheduled=scheduled
+        )
+
+    def oldest_due_at(self) -> datetime | None:
+        """When the oldest due work not yet done fell (or falls) due; None when there
+        is none. One index probe: the scheduler's lag is now minus this."""
+        return self.connection.execute(_OLDEST_DUE).scalar()
 
     # --- ids, time and text -------------------------------------------------------------
     def now(self) -> datetime:

@@ -21,6 +21,7 @@ from shared.idempotency import PRUNE_INTERVAL, prune
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
 from shared.rpc import rpc
+from shared.timers import settings_timer
 
 
 class TicketsService:
@@ -191,6 +192,12 @@ class TicketsService:
     def delete_team(self, actor, team_key):
         """Delete a team (its tickets keep no team); None."""
         return handlers.delete_team(Command(actor, team_key=team_key), self._uow())
+
+    @settings_timer("scheduler_interval")
+    def run_due_work(self):
+        """Do the scheduled work that has fallen due (auto-close, reminders), each piece
+        once however many instances tick (``handlers.run_due_work``)."""
+        return dict(handlers.run_due_work(self._uow()))
 
     @timer(interval=PRUNE_INTERVAL)
     def prune_idempotency_keys(self):

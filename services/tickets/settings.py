@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from services.tickets import clocks
+from services.tickets import clocks, domain
 from services.tickets.catalog_file import (
     DEFAULT_CATALOG_FILE,
     parse_features_variable,
@@ -35,6 +36,13 @@ from shared.config import (
 
 # A response target: at least a second, at most a year.
 _RESPONSE_TARGET = duration(1, 366 * 86400)
+# How long scheduled work waits: up to a year; 0 turns it off.
+_SCHEDULE_DELAY = duration(0, 366 * 86400)
+
+
+def _seconds(delay: timedelta) -> int:
+    return int(delay.total_seconds())
+
 
 CATALOG_FILE_VARIABLE = "HELPDESK_CATALOG_FILE"
 # The shipped defaults, read once (a broken default file fails every import, and its test).
@@ -124,6 +132,20 @@ def response_policy(settings) -> clocks.ResponsePolicy:
     )
 
 
+def timings(settings) -> domain.Timings:
+    """How long the scheduled work waits (auto-close, reminders), from the settings'
+    seconds (0: off)."""
+
+    def delay(seconds: int) -> timedelta | None:
+        return timedelta(seconds=seconds) if seconds else None
+
+    return domain.Timings(
+        auto_close_after=delay(settings.auto_close_after),
+        auto_close_reminder=delay(settings.auto_close_reminder),
+        awaiting_reminder_after=delay(settings.awaiting_reminder_after),
+    )
+
+
 @dataclass(frozen=True)
 class CatalogSettings(Settings):
     """What the ticket form offers and allows (``GET /api/v1/catalog``)."""
@@ -164,3 +186,26 @@ class TicketsSettings(CatalogSettings):
     # (empty: round the clock).
     sla_business_hours: str = env_setting("HELPDESK_SLA_BUSINESS_HOURS", "", _business_hours)
     sla_timezone: str = env_setting("HELPDESK_SLA_TIMEZONE", "UTC", _time_zone)
+    # Scheduled work, in seconds (docs/tickets.md, "Scheduled work"); 0 turns it off.
+    auto_close_after: int = env_setting(
+        "HELPDESK_AUTO_CLOSE_AFTER", _seconds(domain.AUTO_CLOSE_AFTER), _SCHEDULE_DELAY
+    )
+    auto_close_reminder: int = env_setting(
+        "HELPDESK_AUTO_CLOSE_REMINDER", _seconds(domain.AUTO_CLOSE_REMINDER), _SCHEDULE_DELAY
+    )
+    awaiting_reminder_after: int = env_setting(
+        "HELPDESK_AWAITING_REMINDER_AFTER",
+        _seconds(domain.AWAITING_REMINDER_AFTER),
+        _SCHEDULE_DELAY,
+    )
+    # How often each instance looks for due work: at most an hour, since due work
+    # waits up to one interval past its time.
+    scheduler_interval: int = env_setting("HELPDESK_SCHEDULER_INTERVAL", 30, duration(1, 3600))
+
+    def __post_init__(self):
+        after, reminder = self.auto_close_after, self.auto_close_reminder
+        if after and reminder and reminder >= after:
+            raise ConfigError(
+                f"HELPDESK_AUTO_CLOSE_REMINDER ({reminder}s) must be shorter than "
+                f"HELPDESK_AUTO_CLOSE_AFTER ({after}s), or 0 for no reminder"
+            )

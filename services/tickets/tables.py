@@ -145,6 +145,24 @@ macros = sa.Table(
     sa.Column("updated_by_name", sa.Text),
 )
 
+# Time-driven work (auto-close, reminders, response clocks): one row per ticket and
+# kind, written with the change that schedules it; the scheduler claims the rows
+# whose due_at has passed, through the (due_at, ticket_id, kind) index, and deletes
+# each in the transaction that does its work (docs/decisions/0020-due-work-table.md).
+due_work = sa.Table(
+    "due_work",
+    metadata,
+    sa.Column(
+        "ticket_id",
+        sa.BigInteger,
+        sa.ForeignKey("tickets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("due_work_due", "due_at", "ticket_id", "kind"),
+)
+
 ticket_allowance = sa.Table(
     "ticket_allowance",
     metadata,

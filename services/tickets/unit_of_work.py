@@ -2,8 +2,9 @@
 
 It owns the connection, the repository and the events the command produces: on
 commit, the events the saved tickets recorded (``domain.TicketEvent``) go into the
-outbox in the same transaction as the change (one ``action_id`` per command), and
-the outbox relay is woken right after the commit. Queries use
+outbox in the same transaction as the change (one ``action_id`` per transaction:
+a command, or one piece of due work), and the outbox relay is woken right after
+the commit. Queries use
 ``autocommit()`` instead (``shared.db.UnitOfWork``): no transaction, which is why each
 view is read with one statement.
 """
@@ -22,10 +23,12 @@ from services.tickets.repository import (
     TeamRepository,
     TicketRepository,
 )
-from services.tickets.settings import response_policy
+from services.tickets.settings import response_policy, timings
 from shared.crypto import Keyring
 from shared.db import Connections, UnitOfWork
 from shared.events import (
+    AWAITING_REMINDER,
+    CLOSING_SOON,
     MESSAGE_ADDED,
     PRIORITY_CHANGED,
     SLA_BREACHED,
@@ -49,6 +52,8 @@ EVENT_TYPES = {
     domain.SlaWarning: SLA_WARNING,
     domain.SlaBreached: SLA_BREACHED,
     domain.PriorityChanged: PRIORITY_CHANGED,
+    domain.ClosingSoon: CLOSING_SOON,
+    domain.AwaitingReminder: AWAITING_REMINDER,
 }
 
 
@@ -80,12 +85,19 @@ class TicketsUnitOfWork(UnitOfWork):
         self.tickets = (
             None
             if connection is None
-            else TicketRepository(connection, self.keyring, response_policy(self.settings))
+            else TicketRepository(
+                connection, self.keyring, response_policy(self.settings), timings(self.settings)
+            )
         )
         self.staff = None if connection is None else StaffRepository(connection)
         self.teams = None if connection is None else TeamRepository(connection)
         self.macros = None if connection is None else MacroRepository(connection)
         self.idempotency = None if connection is None else IdempotencyKeys(connection, self.keyring)
+
+    def __enter__(self):
+        # Each transaction is one action (the scheduler runs several on one unit of work).
+        self.action_id = str(uuid.uuid4())
+        return super().__enter__()
 
     def add_event(self, event_type: str, payload: dict) -> dict:
         """Validate an event and write it (sealed) to the outbox in this transaction."""

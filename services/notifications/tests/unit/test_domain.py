@@ -200,6 +200,8 @@ def test_the_queue_is_bound_to_exactly_the_events_a_rule_hears_of():
         "tickets.ticket_assigned",
         "tickets.sla_warning",
         "tickets.sla_breached",
+        "tickets.closing_soon",
+        "tickets.awaiting_reminder",
     }
     assert {b.routing_key.split(".", 1)[1] for b in TICKET_EVENTS.bindings} == set(_RULES)
 
@@ -262,3 +264,53 @@ def test_a_reply_that_resolves_is_one_ticket_resolved_with_the_note():
     # The move the reply carried names it: its notice was the reply's.
     assert notices_for(status("in_review", "resolved", caused_by_message_id=7)) == []
     assert notices_for(message(status="resolved", resolution_note=note, owner_id=ADMIN)) == []
+
+
+# --- scheduled work ---------------------------------------------------------------------
+SYSTEM = {"actor_id": None, "actor_role": "system"}
+
+
+def test_the_system_closing_a_resolved_ticket_tells_the_owner():
+    (notice,) = notices_for(status("resolved", "closed", status="closed", **SYSTEM))
+    assert (notice.recipient_id, notice.kind, notice.ticket_id) == (OWNER, "status_changed", 1042)
+    assert notice.title == "#1042 was closed"
+    assert "Cannot export my invoices" in notice.body and "no reply" in notice.body
+
+
+@pytest.mark.parametrize(
+    "closes_at,when",
+    [
+        ("2026-05-05T12:00:00Z", "tomorrow"),
+        ("2026-05-07T12:00:00Z", "in 3 days"),
+        ("2026-05-04T17:00:00Z", "in 5 hours"),
+        ("2026-05-04T12:10:00Z", "in 10 minutes"),
+    ],
+)
+def test_closing_soon_tells_the_owner_when(closes_at, when):
+    (notice,) = notices_for(
+        event(
+            "closing_soon",
+            status="resolved",
+            closes_at=closes_at,
+            reminded_at="2026-05-04T12:00:00Z",
+            **SYSTEM,
+        )
+    )
+    assert (notice.recipient_id, notice.kind) == (OWNER, "closing_soon")
+    assert notice.title == f"#1042 will close {when}"
+    assert "Cannot export my invoices" in notice.body and "reply" in notice.body
+    assert closes_at[:10] in notice.body
+
+
+def test_awaiting_reminder_asks_the_owner_for_their_answer():
+    (notice,) = notices_for(
+        event(
+            "awaiting_reminder",
+            status="awaiting_user",
+            waiting_since="2026-05-01T12:00:00Z",
+            **SYSTEM,
+        )
+    )
+    assert (notice.recipient_id, notice.kind) == (OWNER, "awaiting_reminder")
+    assert notice.title == "#1042 is waiting for your reply"
+    assert "Cannot export my invoices" in notice.body

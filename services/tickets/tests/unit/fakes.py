@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from services.tickets import clocks, domain
-from services.tickets.settings import DEFAULT_CATALOG, response_policy
+from services.tickets.settings import DEFAULT_CATALOG, response_policy, timings
 from services.tickets.tables import tickets
 from services.tickets.unit_of_work import EVENT_TYPES
 from shared.catalog import (
@@ -45,6 +45,10 @@ class FakeSettings:
     sla_next_response: int = DEFAULT_NEXT_RESPONSE
     sla_business_hours: str = ""
     sla_timezone: str = "UTC"
+    # Seconds; 0 turns it off.
+    auto_close_after: int = 7 * 86400
+    auto_close_reminder: int = 86400
+    awaiting_reminder_after: int = 3 * 86400
 
     @property
     def response_targets(self) -> dict:
@@ -65,6 +69,7 @@ class Store:
     staff: dict = field(default_factory=dict)  # id -> name
     teams: list = field(default_factory=list)  # domain.Team, in creation order
     macros: dict = field(default_factory=dict)  # id -> row
+    due: dict = field(default_factory=dict)  # (ticket_id, kind) -> due_at
 
 
 class FakeClock:
@@ -84,9 +89,14 @@ class FakeClock:
 class FakeTicketRepository:
     """``TicketRepository``'s methods, on a ``Store``."""
 
-    def __init__(self, store: Store, clock: FakeClock, ids, message_ids, policy):
-        self.store, self.now, self.policy = store, clock, policy
+    def __init__(self, store: Store, clock: FakeClock, ids, message_ids, uow):
+        self.store, self.now = store, clock
+        self.policy = response_policy(uow.settings)
         self.ids, self.message_ids = ids, message_ids
+        self.timings = timings(uow.settings)
+        # Locks other transactions hold right now: due work (claim_due skips it) and
+        # tickets (load_due gets none).
+        self.held_due, self.held_tickets = uow.held_due, uow.held_tickets
         self.saved: list[domain.Ticket] = []
 
     def take_allowance(self, owner_id, limit):
@@ -104,6 +114,7 @@ class FakeTicketRepository:
         ticket = domain.Ticket(
             **{k: v for k, v in row.items() if k not in _TEXT},
             response_policy=self.policy,
+            timings=self.timings,
         )
         if reserve_message:
             ticket.next_message = domain.MessageSlot(next(self.message_ids), self.now())
@@ -121,13 +132,38 @@ class FakeTicketRepository:
             (self.store.priority_changes, ticket.new_priority_changes),
         ):
             kept.extend(dict(vars(entry), ticket_id=ticket.id) for entry in new)
+        for kind, at in ticket.schedules.items():
+            if at is None:
+                self.store.due.pop((ticket.id, kind), None)
+            else:
+                self.store.due[ticket.id, kind] = at
         ticket.is_new, ticket.changes, ticket.new_timeline, ticket.new_messages = False, {}, [], []
         ticket.new_resolutions, ticket.new_priority_changes = [], []
+        ticket.schedules = {}
         self.saved.append(ticket)
 
     def subject_of(self, ticket_id, owner_id):
         row = self.store.tickets.get(ticket_id)
         return row["subject"] if row is not None and row["owner_id"] == owner_id else None
+
+    def claim_due(self, after=None):
+        now = self.now.at
+        due = sorted(
+            (at, ticket_id, kind)
+            for (ticket_id, kind), at in self.store.due.items()
+            if at <= now and (ticket_id, kind) not in self.held_due
+        )
+        return next((d for d in due if after is None or d > after), None)
+
+    def load_due(self, ticket_id):
+        if ticket_id in self.held_tickets:
+            return None
+        ticket = self.load(ticket_id)
+        ticket.scheduled = {k: at for (t, k), at in self.store.due.items() if t == ticket_id}
+        return ticket
+
+    def oldest_due_at(self):
+        return min(self.store.due.values(), default=None)
 
     def nth_latest_reply_at(self, ticket_id, owner_id, n):
         mine = [
@@ -370,13 +406,16 @@ class FakeUnitOfWork(FakeTransactions):
         self.events: list[tuple[str, dict]] = []
         self._ids, self._message_ids = itertools.count(1), itertools.count(1)
         self.tickets = self.idempotency = self.staff = self.teams = self.macros = None
+        # (ticket_id, kind) and ticket ids another transaction holds locked; tests set them.
+        self.held_due: set = set()
+        self.held_tickets: set = set()
 
     def attach(self, live: bool) -> None:
         if not live:
             self.tickets = self.idempotency = self.staff = self.teams = self.macros = None
             return
         self.tickets = FakeTicketRepository(
-            self.store, self.clock, self._ids, self._message_ids, response_policy(self.settings)
+            self.store, self.clock, self._ids, self._message_ids, self
         )
         self.staff = FakeStaffRepository(self.store)
         self.teams = FakeTeamRepository(self.store)

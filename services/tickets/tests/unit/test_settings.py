@@ -1,9 +1,12 @@
 """The tickets service's settings: the contract's defaults, each variable validated."""
 
+from datetime import timedelta
+
 import pytest
 
 from services.gateway.settings import GatewaySettings
-from services.tickets.settings import TicketsSettings
+from services.tickets import domain
+from services.tickets.settings import TicketsSettings, timings
 from shared.config import ConfigError
 
 pytestmark = pytest.mark.unit
@@ -69,3 +72,67 @@ def test_production_wants_the_tickets_database_over_verified_tls():
     }
     with pytest.raises(ConfigError, match="HELPDESK_TICKETS_DATABASE_URL must be TLS-verified"):
         TicketsSettings.from_env(env, verifies_tokens=False)
+
+
+def test_scheduled_work_defaults_match_the_contract():
+    s = TicketsSettings.from_env(LOCAL, verifies_tokens=False)
+    assert timings(s) == domain.Timings(timedelta(days=7), timedelta(days=1), timedelta(days=3))
+    assert s.scheduler_interval == 30
+
+
+@pytest.mark.parametrize(
+    "raw,value",
+    [
+        ("90s", timedelta(seconds=90)),
+        ("15m", timedelta(minutes=15)),
+        ("4h", timedelta(hours=4)),
+        ("7d", timedelta(days=7)),
+        (" 2d ", timedelta(days=2)),
+        ("0", None),
+    ],
+)
+def test_durations_are_read_and_zero_turns_a_feature_off(raw, value):
+    for name, attribute in (
+        ("HELPDESK_AUTO_CLOSE_AFTER", "auto_close_after"),
+        ("HELPDESK_AWAITING_REMINDER_AFTER", "awaiting_reminder_after"),
+    ):
+        env = {**LOCAL, name: raw, "HELPDESK_AUTO_CLOSE_REMINDER": "0"}
+        assert (
+            getattr(timings(TicketsSettings.from_env(env, verifies_tokens=False)), attribute)
+            == value
+        )
+
+
+@pytest.mark.parametrize("raw", ["7", "1.5h", "4 h", "-1d", "1w", "d", "4h30m", "9999d"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "HELPDESK_AUTO_CLOSE_AFTER",
+        "HELPDESK_AUTO_CLOSE_REMINDER",
+        "HELPDESK_AWAITING_REMINDER_AFTER",
+        "HELPDESK_SCHEDULER_INTERVAL",
+    ],
+)
+def test_a_bad_duration_is_refused_naming_its_variable(name, raw):
+    with pytest.raises(ConfigError, match=name) as refused:
+        TicketsSettings.from_env({**LOCAL, name: raw}, verifies_tokens=False)
+    assert repr(raw) in str(refused.value)
+
+
+def test_the_scheduler_interval_cannot_be_off_or_longer_than_an_hour():
+    for raw in ("0", "2h"):
+        with pytest.raises(ConfigError, match="HELPDESK_SCHEDULER_INTERVAL"):
+            TicketsSettings.from_env(
+                {**LOCAL, "HELPDESK_SCHEDULER_INTERVAL": raw}, verifies_tokens=False
+            )
+    env = {**LOCAL, "HELPDESK_SCHEDULER_INTERVAL": "1s"}
+    assert TicketsSettings.from_env(env, verifies_tokens=False).scheduler_interval == 1
+
+
+def test_the_reminder_must_come_before_the_closing():
+    env = {**LOCAL, "HELPDESK_AUTO_CLOSE_AFTER": "1d", "HELPDESK_AUTO_CLOSE_REMINDER": "1d"}
+    with pytest.raises(ConfigError, match="HELPDESK_AUTO_CLOSE_REMINDER .*shorter"):
+        TicketsSettings.from_env(env, verifies_tokens=False)
+    # Auto-close off: the reminder has nothing to come before.
+    env["HELPDESK_AUTO_CLOSE_AFTER"] = "0"
+    assert timings(TicketsSettings.from_env(env, verifies_tokens=False)).auto_close_after is None

@@ -18,10 +18,13 @@ from shared.data_keyring import DataKeyring
 from shared.db import Database
 from shared.errors import HelpdeskError
 from shared.idempotency import PRUNE_INTERVAL, prune
-from shared.metrics import ServiceMetrics
+from shared.metrics import ServiceMetrics, record_scheduler_lag
 from shared.outbox import OutboxRelay
 from shared.rpc import rpc
 from shared.timers import settings_timer
+
+# The scheduler's job name in the metrics.
+DUE_WORK_JOB = "due_work"
 
 
 class TicketsService:
@@ -196,7 +199,9 @@ class TicketsService:
     @settings_timer("scheduler_interval")
     def run_due_work(self):
         """Do the scheduled work that has fallen due (auto-close, reminders), each piece
-        once however many instances tick (``handlers.run_due_work``)."""
+        once however many instances tick (``handlers.run_due_work``); first note how
+        late the oldest of it is (``helpdesk_scheduler_lag_seconds{job="due_work"}``)."""
+        record_scheduler_lag(self.name, DUE_WORK_JOB, handlers.scheduler_lag(self._uow()))
         return dict(handlers.run_due_work(self._uow()))
 
     @timer(interval=PRUNE_INTERVAL)

@@ -16,6 +16,7 @@ from datetime import timedelta
 import eventlet
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from services.tickets import handlers
 from services.tickets.service import TicketsService
@@ -183,6 +184,13 @@ def test_lag_is_measured_from_the_oldest_due_work(pair):
                 (ticket["id"],),
             )
         assert 59 < handlers.scheduler_lag(tickets_uow) < 120
+        # Each tick exports it before it works (then does the reminder).
+        assert run_entrypoint(first, "run_due_work") == {"awaiting_reminder": 1}
+        exported = REGISTRY.get_sample_value(
+            "helpdesk_scheduler_lag_seconds", {"service": "tickets", "job": "due_work"}
+        )
+        assert 59 < exported < 120
+        assert handlers.scheduler_lag(tickets_uow) == 0.0
     finally:
         engine.dispose()
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import create_database, create_vhost, delete_vhost
+from tests.stack import create_vhost, delete_vhost, migrated_database
 
 # A test still running after this many seconds gets every green thread's stack
 # written to stderr, before pytest-timeout (300 s) ends the run: its own dump shows
@@ -133,21 +133,15 @@ def amqp_url(run_id):
 @pytest.fixture(scope="session")
 def tickets_database_url(run_id):
     """A freshly migrated tickets database for this session."""
-    from tools.migrate import drop_database
-
-    url = create_database(f"t{run_id}", "tickets")
-    yield url
-    drop_database(url)
+    with migrated_database(f"t{run_id}", "tickets") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def notifications_database_url(run_id):
     """A freshly migrated notifications database for this session."""
-    from tools.migrate import drop_database
-
-    url = create_database(f"t{run_id}", "notifications")
-    yield url
-    drop_database(url)
+    with migrated_database(f"t{run_id}", "notifications") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

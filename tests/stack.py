@@ -9,6 +9,7 @@ Logs go to ``artifacts/stack-logs/<tag>/<service>.<n>.log``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import subprocess
@@ -43,6 +44,34 @@ def create_vhost(tag: str) -> str:
 def delete_vhost(url: str) -> None:
     """Delete the vhost an AMQP URL from ``create_vhost`` names."""
     _rabbitmqctl("delete_vhost", url.rsplit("/", 1)[1])
+
+
+@contextlib.contextmanager
+def migrated_database(tag: str, service: str):
+    """``create_database`` for the ``with`` block; the database is dropped after it."""
+    from tools.migrate import drop_database
+
+    url = create_database(tag, service)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+@contextlib.contextmanager
+def open_engine(url: str, pool_size: int = 2, *, truncate: tuple = ()):
+    """An engine on ``url`` for the ``with`` block (disposed of after it), the
+    ``truncate`` tables emptied first."""
+    from shared.db import make_engine
+
+    engine = make_engine(url, pool_size=pool_size)
+    try:
+        if truncate:
+            with engine.begin() as db:
+                db.exec_driver_sql(f"TRUNCATE {', '.join(truncate)}")
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def create_database(tag: str, service: str) -> str:

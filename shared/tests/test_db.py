@@ -10,16 +10,16 @@ import pytest
 import sqlalchemy as sa
 
 from shared import db
-from shared.db import Connections, UnitOfWork, make_engine
+from shared.db import Connections, UnitOfWork
+from tests.stack import open_engine
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def engine(tickets_database_url):
-    engine = make_engine(tickets_database_url, pool_size=2)
-    yield engine
-    engine.dispose()
+    with open_engine(tickets_database_url) as engine:
+        yield engine
 
 
 @pytest.fixture

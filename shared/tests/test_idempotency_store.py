@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.crypto import Keyring, TamperedValue, generate_key, key_id_of
-from shared.db import Connections, UnitOfWork, make_engine
+from shared.db import Connections, UnitOfWork
 from shared.errors import Conflict, ValidationFailed
 from shared.idempotency import (
     IdempotencyKeys,
@@ -13,8 +13,7 @@ from shared.idempotency import (
     fingerprint,
     prune,
 )
-from tests.stack import create_database
-from tools.migrate import drop_database
+from tests.stack import migrated_database, open_engine
 
 pytestmark = pytest.mark.integration
 
@@ -26,18 +25,14 @@ ANSWER = {"id": 42, "description": "The charts stay empty on every dashboard I o
 
 @pytest.fixture(scope="module")
 def database_url(run_id):
-    url = create_database(f"t{run_id}i", "tickets")
-    yield url
-    drop_database(url)
+    with migrated_database(f"t{run_id}i", "tickets") as url:
+        yield url
 
 
 @pytest.fixture
 def engine(database_url):
-    engine = make_engine(database_url, pool_size=3)
-    with engine.begin() as db:
-        db.execute(sa.text("TRUNCATE idempotency_keys"))
-    yield engine
-    engine.dispose()
+    with open_engine(database_url, 3, truncate=("idempotency_keys",)) as engine:
+        yield engine
 
 
 def request(caller="alice", key="k1", digest=CREATE):

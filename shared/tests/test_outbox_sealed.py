@@ -9,12 +9,10 @@ from amqp.exceptions import MessageNacked
 from kombu import Connection
 
 from shared.crypto import Binding, Keyring, generate_key, key_id_of
-from shared.db import make_engine
 from shared.events import MESSAGE_ADDED, consumer_queues, declare_topology, make_event
 from shared.outbox import EventPublisher, publish_pending, relay_connection, write_event
 from shared.tests.sealed_before import seal_as_before
-from tests.stack import create_database, create_vhost, delete_vhost
-from tools.migrate import drop_database
+from tests.stack import create_vhost, delete_vhost, migrated_database, open_engine
 
 pytestmark = pytest.mark.integration
 
@@ -25,9 +23,8 @@ QUEUES = consumer_queues("tests.outbox-sealed", [MESSAGE_ADDED])
 
 @pytest.fixture(scope="module")
 def database_url(run_id):
-    url = create_database(f"t{run_id}o", "tickets")
-    yield url
-    drop_database(url)
+    with migrated_database(f"t{run_id}o", "tickets") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +36,8 @@ def vhost_url(run_id):
 
 @pytest.fixture
 def engine(database_url):
-    engine = make_engine(database_url, pool_size=2)
-    with engine.begin() as db:
-        db.execute(sa.text("TRUNCATE outbox"))
-    yield engine
-    engine.dispose()
+    with open_engine(database_url, truncate=("outbox",)) as engine:
+        yield engine
 
 
 def event(marker: str) -> dict:

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from kombu import Connection, Producer
 
 from services.notifications.queues import QUEUES, TICKET_EVENTS
-from shared.db import make_engine
 from shared.events import EVENTS_EXCHANGE, declare_topology, routing_key
+from tests.stack import open_engine
 
 
 @pytest.fixture
@@ -32,9 +32,8 @@ def config(settings):
 @pytest.fixture(scope="session")
 def engine(notifications_database_url):
     """A plain engine on the service's database, for looking at rows directly."""
-    engine = make_engine(notifications_database_url, pool_size=2)
-    yield engine
-    engine.dispose()
+    with open_engine(notifications_database_url) as engine:
+        yield engine
 
 
 @pytest.fixture

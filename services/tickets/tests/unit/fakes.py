@@ -27,6 +27,17 @@ from shared.catalog import (
 from shared.tests.fakes import FakeIdempotencyKeys, FakeTransactions
 
 # Columns a command's load leaves out: the encrypted text (see repository._LIST_COLUMNS).
+# The actors and a valid new ticket of the unit tests.
+USER = {"id": "u-1", "name": "Ada", "role": "user"}
+OTHER = {"id": "u-2", "name": "Bob", "role": "user"}
+ADMIN = {"id": "a-1", "name": "Sam", "role": "admin"}
+FIELDS = {
+    "issue_type": "bug",
+    "feature": "dashboard",
+    "subject": "Charts stay empty",
+    "description": "The dashboard charts stay empty after login, in every browser we tried.",
+}
+
 _TEXT = ("description", "description_html", "resolution_note", "closed_note")
 _ROW = tuple(column.name for column in tickets.c)
 # Tickets owing no response sort after every due time (the repository's ``infinity``).

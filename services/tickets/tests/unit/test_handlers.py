@@ -9,20 +9,17 @@ import pytest
 
 from services.tickets import handlers
 from services.tickets.handlers import Command
-from services.tickets.tests.unit.fakes import FakeSettings, FakeUnitOfWork
+from services.tickets.tests.unit.fakes import (
+    ADMIN,
+    FIELDS,
+    OTHER,
+    USER,
+    FakeSettings,
+    FakeUnitOfWork,
+)
 from shared.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 
 pytestmark = pytest.mark.unit
-
-USER = {"id": "u-1", "name": "Ada", "role": "user"}
-OTHER = {"id": "u-2", "name": "Bob", "role": "user"}
-ADMIN = {"id": "a-1", "name": "Sam", "role": "admin"}
-FIELDS = {
-    "issue_type": "bug",
-    "feature": "dashboard",
-    "subject": "Charts stay empty",
-    "description": "The dashboard charts stay empty after login, in every browser we tried.",
-}
 
 
 @pytest.fixture

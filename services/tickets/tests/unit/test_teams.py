@@ -7,21 +7,13 @@ import pytest
 
 from services.tickets import domain, handlers
 from services.tickets.handlers import Command
-from services.tickets.tests.unit.fakes import FakeUnitOfWork
+from services.tickets.tests.unit.fakes import ADMIN, FIELDS, USER, FakeUnitOfWork
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 pytestmark = pytest.mark.unit
 
-USER = {"id": "u-1", "name": "Ada", "role": "user"}
-ADMIN = {"id": "a-1", "name": "Sam", "role": "admin"}
 KIM = {"id": "a-2", "name": "Kim", "role": "admin"}
 LEE = {"id": "a-3", "name": "Lee", "role": "admin"}
-FIELDS = {
-    "issue_type": "bug",
-    "feature": "dashboard",
-    "subject": "Charts stay empty",
-    "description": "The dashboard charts stay empty after login, in every browser we tried.",
-}
 
 
 @pytest.fixture

@@ -33,3 +33,11 @@ def test_every_module_of_each_service_is_named(service):
     modules = {p.name for p in (ROOT / "services" / service).glob("*.py")} - {"__init__.py"}
     missing = {name for name in modules if f"`{name}`" not in row}
     assert not missing
+
+
+@pytest.mark.parametrize("folder", ["shared", "tools"])
+def test_every_module_of_shared_and_tools_is_named(folder):
+    section = next(p for p in DOC.split("\n\n") if p.startswith(f"`{folder}/` holds"))
+    modules = {p.name for p in (ROOT / folder).glob("*.py")} - {"__init__.py"}
+    missing = {name for name in modules if f"`{name}`" not in section}
+    assert not missing

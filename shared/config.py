@@ -24,6 +24,7 @@ import math
 import os
 import re
 import ssl
+import sys
 from dataclasses import dataclass, field, fields
 from urllib.parse import parse_qs, urlsplit
 
@@ -612,6 +613,17 @@ class Settings:
         transport += [f.metadata["variable"] for f in declared if f.metadata["transport"]]
         check_transport(env, name, {var: env.get(var) for var in transport})
         return settings
+
+    @classmethod
+    def from_env_or_exit(cls, prog: str, environ=None, **kwargs) -> Settings:
+        """``from_env``, or, when a setting is missing or invalid, one line naming it
+        on stderr (``<prog>: configuration error: ...``) and exit status 2: how
+        every command refuses to start."""
+        try:
+            return cls.from_env(environ, **kwargs)
+        except ConfigError as exc:
+            print(f"{prog}: configuration error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
 
     @property
     def amqp_ssl(self) -> dict | None:

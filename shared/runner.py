@@ -19,7 +19,6 @@ import eventlet.hubs
 from nameko.runners import ServiceRunner
 
 import shared.green  # noqa: F401,I001  (must precede psycopg)
-from shared.config import ConfigError
 from shared.data_keyring import DataKeyring
 from shared.data_keys import keyring_from_settings
 from shared.logging import configure_logging
@@ -56,12 +55,8 @@ def run_service(name: str, service_cls, settings_cls, argv=None, on_start=None) 
         "--check", action="store_true", help="validate settings and code, then exit without serving"
     )
     args = parser.parse_args(argv)
-    try:
-        # Only the gateway verifies tokens: a service neither reads nor holds the JWT settings.
-        settings = settings_cls.from_env(verifies_tokens=False)
-    except ConfigError as exc:
-        print(f"helpdesk-{name}: configuration error: {exc}", file=sys.stderr)
-        return 2
+    # Only the gateway verifies tokens: a service neither reads nor holds the JWT settings.
+    settings = settings_cls.from_env_or_exit(f"helpdesk-{name}", verifies_tokens=False)
     configure_logging(name, settings.log_level)
     if inspect.getmembers(service_cls, lambda member: isinstance(member, DataKeyring)):
         # The keys the service's keyring will load, checked here so that a bad or

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.config import ConfigError, Settings
+from shared.config import Settings
 from tools import registry
 from tools.setup import declare_queues
 
@@ -126,11 +126,7 @@ def main() -> int:
     """Start everything; return when Ctrl-C is pressed or a process dies."""
     env = dict(os.environ)
     env.setdefault("HELPDESK_ENV", "development")
-    try:
-        settings = registry.settings_from_env(env)
-    except ConfigError as exc:
-        print(f"make run: configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = registry.settings_class().from_env_or_exit("make run", env)
     # Before any service runs, as helpdesk-setup does in a deployment: an event
     # published before its consumer first starts then waits for it.
     declare_queues(settings)

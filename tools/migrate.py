@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from shared.config import ConfigError, sqlalchemy_url
+from shared.config import sqlalchemy_url
 from tools import registry
 
 
@@ -91,11 +91,7 @@ def main(argv=None) -> int:
     unknown = set(args.services) - set(registry.names())
     if unknown:
         parser.error(f"unknown service(s): {', '.join(sorted(unknown))}")
-    try:
-        settings = registry.settings_from_env(verifies_tokens=False)
-    except ConfigError as exc:
-        print(f"helpdesk-migrate: configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = registry.settings_class().from_env_or_exit("helpdesk-migrate", verifies_tokens=False)
     for service in args.services or registry.names():
         url = registry.service(service).database_url(settings)
         upgrade(service, url)

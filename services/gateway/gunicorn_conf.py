@@ -18,13 +18,8 @@ import tempfile
 
 from services.gateway.jwks import SHARED_FILE_VARIABLE
 from services.gateway.settings import GatewaySettings
-from shared.config import ConfigError
 
-try:
-    _settings = GatewaySettings.from_env()
-except ConfigError as _exc:
-    print(f"helpdesk-gateway: configuration error: {_exc}", file=sys.stderr)
-    sys.exit(2)
+_settings = GatewaySettings.from_env_or_exit("helpdesk-gateway")
 
 
 bind = f"{_settings.http_host}:{_settings.http_port}"

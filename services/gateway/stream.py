@@ -45,7 +45,7 @@ from services.gateway.auth import TokenVerifier
 from services.gateway.middleware import Cors, NoStoreNoSniff
 from services.gateway.rpc import RpcClients
 from shared.announcements import ANNOUNCEMENTS, NOTICE_STORED, parse_announcement
-from shared.config import ConfigError, Settings
+from shared.config import Settings
 from shared.errors import HelpdeskError, NotFound
 from shared.logging import configure_logging
 
@@ -405,11 +405,7 @@ def main(argv=None) -> int:
         "--check", action="store_true", help="validate the settings and exit without serving"
     )
     args = parser.parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"helpdesk-stream: configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = Settings.from_env_or_exit("helpdesk-stream")
     configure_logging("stream", settings.log_level)
     app = create_app(settings, RpcClients(settings))
     if args.check:

@@ -14,7 +14,7 @@ import time
 import jwt
 
 from shared.catalog import ROLES
-from shared.config import ConfigError, Settings
+from shared.config import Settings
 
 
 def mint_token(
@@ -56,11 +56,7 @@ def main(argv=None) -> int:
     parser.add_argument("--lifetime", type=int, default=8 * 3600, help="seconds (default 8 h)")
     parser.add_argument("--private-key-file", help="PEM private key for RS256/ES256")
     args = parser.parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"helpdesk-token: configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = Settings.from_env_or_exit("helpdesk-token")
     if settings.production:
         print("helpdesk-token: refusing to mint tokens in production", file=sys.stderr)
         return 2

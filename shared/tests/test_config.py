@@ -241,3 +241,13 @@ def test_production_accepts_verified_tls_backends(caplog):
     )
     assert settings.amqp_ssl["cert_reqs"] == ssl.CERT_REQUIRED
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_command_refuses_to_start_with_one_line_naming_the_setting(capsys):
+    with pytest.raises(SystemExit) as exit:
+        ExampleSettings.from_env_or_exit("helpdesk-x", {**LOCAL, "HELPDESK_EXAMPLE_PER_DAY": "0"})
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("helpdesk-x: configuration error: HELPDESK_EXAMPLE_PER_DAY")
+    assert err.count("\n") == 1
+    assert ExampleSettings.from_env_or_exit("helpdesk-x", LOCAL).example_per_day == 5

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sys
 from pathlib import Path
 
 from shared.crypto import Keyring, MeasurementKeyring, generate_key
@@ -62,6 +63,16 @@ def keyring_from_settings(settings) -> Keyring:
         return Keyring.from_spec(spec, settings.data_active_key, settings.data_legacy_binding)
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None
+
+
+def keyring_or_exit(settings, prog: str) -> Keyring:
+    """``keyring_from_settings``, or one line naming what is wrong with the keys on
+    stderr (``<prog>: configuration error: ...``) and exit status 2."""
+    try:
+        return keyring_from_settings(settings)
+    except ValueError as exc:
+        print(f"{prog}: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _development_key_spec() -> str:

@@ -20,7 +20,7 @@ from nameko.runners import ServiceRunner
 
 import shared.green  # noqa: F401,I001  (must precede psycopg)
 from shared.data_keyring import DataKeyring
-from shared.data_keys import keyring_from_settings
+from shared.data_keys import keyring_or_exit
 from shared.logging import configure_logging
 
 log = logging.getLogger(__name__)
@@ -61,11 +61,7 @@ def run_service(name: str, service_cls, settings_cls, argv=None, on_start=None) 
     if inspect.getmembers(service_cls, lambda member: isinstance(member, DataKeyring)):
         # The keys the service's keyring will load, checked here so that a bad or
         # missing key is one clear line (and fails --check), not a container traceback.
-        try:
-            keyring_from_settings(settings)
-        except ValueError as exc:
-            print(f"helpdesk-{name}: configuration error: {exc}", file=sys.stderr)
-            return 2
+        keyring_or_exit(settings, f"helpdesk-{name}")
     if args.check:
         print(f"helpdesk-{name}: configuration ok ({settings.env})")
         return 0

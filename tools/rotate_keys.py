@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from shared.config import ConfigError, Settings
+from shared.config import Settings
 from shared.crypto import (
     LEGACY_PREFIX,
     PREFIX,
@@ -43,7 +43,7 @@ from shared.crypto import (
     TamperedValue,
     sealed_columns,
 )
-from shared.data_keys import keyring_from_settings
+from shared.data_keys import keyring_or_exit
 from shared.key_check import NOT_ENCRYPTED, count_by_format
 from tools import registry
 
@@ -266,12 +266,9 @@ def main(argv=None) -> int:
     if not 1 <= args.batch <= 10_000:
         parser.error("--batch must be from 1 to 10000")
     services = args.services or list(registry.names())
-    try:
-        settings = registry.settings_from_env(verifies_tokens=False)
-        keyring = keyring_from_settings(settings)
-    except (ConfigError, ValueError) as exc:
-        print(f"helpdesk-rotate-keys: configuration error: {exc}", file=sys.stderr)
-        return 2
+    prog = "helpdesk-rotate-keys"
+    settings = registry.settings_class().from_env_or_exit(prog, verifies_tokens=False)
+    keyring = keyring_or_exit(settings, prog)
     try:
         if args.check:
             totals = check(settings, services, keyring)

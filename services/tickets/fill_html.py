@@ -18,9 +18,8 @@ import sys
 
 from services.tickets.repository import RENDERED_TEXT, TicketRepository
 from services.tickets.settings import TicketsSettings
-from shared.config import ConfigError
 from shared.crypto import Keyring
-from shared.data_keys import keyring_from_settings
+from shared.data_keys import keyring_or_exit
 from shared.db import make_engine
 from shared.rendering import render_markdown
 
@@ -62,12 +61,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=200, help="rows per transaction")
     args = parser.parse_args(argv)
-    try:
-        settings = TicketsSettings.from_env(verifies_tokens=False)
-        keyring = keyring_from_settings(settings)
-    except (ConfigError, ValueError) as exc:
-        print(f"fill_html: configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = TicketsSettings.from_env_or_exit("fill_html", verifies_tokens=False)
+    keyring = keyring_or_exit(settings, "fill_html")
     engine = make_engine(settings.tickets_database_url, pool_size=1)
     try:
         filled = fill_html(engine, keyring, args.batch)

@@ -294,8 +294,10 @@ def test_command_line(engine, database_url, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         rotate_keys.main(["nope"])
     monkeypatch.setenv("HELPDESK_DATA_KEYS", "broken")
-    assert rotate_keys.main(["scratch"]) == 2
-    assert "configuration error" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:
+        rotate_keys.main(["scratch"])
+    assert exit.value.code == 2
+    assert "helpdesk-rotate-keys: configuration error" in capsys.readouterr().err
 
 
 def test_every_service_declares_its_encrypted_columns():

@@ -489,6 +489,8 @@ class MessageSlot:
 
 # --- scheduled work: what falls due with time ----------------------------------------------
 CLOSING_SOON, AUTO_CLOSE, AWAITING_REMINDER = "closing_soon", "auto_close", "awaiting_reminder"
+# A response clock at risk (80% of its target gone), and past due: support is told.
+SLA_WARNING, SLA_BREACH = "sla_warning", "sla_breach"
 # The contract's defaults (the settings read them from here).
 AUTO_CLOSE_AFTER = timedelta(days=7)
 AUTO_CLOSE_REMINDER = timedelta(days=1)
@@ -629,6 +631,7 @@ class Ticket:
             is_new=True,
             **_clock_columns(policy.start(clocks.FIRST, priority, now)),
         )
+        ticket._schedule_clock()
         ticket.new_timeline.append(TimelineEntry(OPEN, BY_USER, owner.id, now))
         ticket.events.append(
             TicketCreated(
@@ -893,6 +896,21 @@ class Ticket:
         changed = {k: v for k, v in values.items() if getattr(self, k) != v}
         if changed:
             self._set(**changed)
+            self._schedule_clock()
+
+    def _schedule_clock(self) -> None:
+        """Due work for the clock as it now stands: its warning at ``sla_warn_at`` and
+        its breach at ``sla_due_at``, each while counting and not yet told; none
+        while paused or when nothing is owed."""
+        clock = self.response_clock
+        if clock.counting and clock.notified is None:
+            self.schedule(SLA_WARNING, clock.warn_at)
+        else:
+            self.unschedule(SLA_WARNING)
+        if clock.counting and clock.notified != clocks.BREACH_TOLD:
+            self.schedule(SLA_BREACH, clock.due_at)
+        else:
+            self.unschedule(SLA_BREACH)
 
     def _clock_after_message(self, author: str, now: datetime) -> None:
         """A public support reply answers what was owed (the first one is the ticket's
@@ -1028,4 +1046,6 @@ DUE_WORK: dict[str, DueWork] = {
     CLOSING_SOON: lambda ticket, now, _audience: ticket.remind_closing_soon(now),
     AUTO_CLOSE: lambda ticket, now, _audience: ticket.auto_close(now),
     AWAITING_REMINDER: lambda ticket, now, _audience: ticket.remind_awaiting(now),
+    SLA_WARNING: Ticket.warn_response_due,
+    SLA_BREACH: Ticket.tell_response_breached,
 }

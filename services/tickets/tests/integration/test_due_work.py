@@ -151,9 +151,15 @@ def test_commands_racing_the_tick_never_deadlock(pair, db):
     statuses = dict(db.execute("SELECT id, status FROM tickets").fetchall())
     for (_owner, ticket_id), outcome in zip(ids, outcomes, strict=True):
         assert statuses[ticket_id] == ("in_review" if outcome == "replied" else "closed")
-    # Every ticket ends with nothing left due: replied (cancelled) or closed (done).
+    # Every ticket ends with no lifecycle work left: replied (cancelled) or closed
+    # (done); a replied one owes support's answer, its response clock's work alone.
     run_entrypoint(first, "run_due_work")
-    assert db.execute("SELECT count(*) FROM due_work").fetchone()[0] == 0
+    left = db.execute("SELECT ticket_id, kind FROM due_work").fetchall()
+    replied = {
+        ticket_id for (_o, ticket_id), o in zip(ids, outcomes, strict=True) if o == "replied"
+    }
+    assert {kind for _t, kind in left} <= {"sla_warning", "sla_breach"}
+    assert {ticket_id for ticket_id, _k in left} == replied
 
 
 def test_the_claim_uses_the_index(db):

@@ -40,8 +40,13 @@ def resolved(uow) -> int:
     return ticket_id
 
 
-def due(uow, ticket_id) -> dict:
-    return {kind: at for (t, kind), at in uow.store.due.items() if t == ticket_id}
+# The lifecycle's due work; the response clocks' (sla_warning, sla_breach) is
+# test_clocks.py's and test_response_clock_work below.
+LIFECYCLE = (domain.CLOSING_SOON, domain.AUTO_CLOSE, domain.AWAITING_REMINDER)
+
+
+def due(uow, ticket_id, kinds=LIFECYCLE) -> dict:
+    return {kind: at for (t, kind), at in uow.store.due.items() if t == ticket_id and kind in kinds}
 
 
 def tick(uow) -> dict:
@@ -96,7 +101,8 @@ def test_an_owner_reply_cancels_both(uow):
     assert uow.store.tickets[ticket_id]["status"] == "in_review"
     assert due(uow, ticket_id) == {}
     uow.clock.advance(days=30)
-    assert tick(uow) == {}
+    # Only the response clock's work is left (support owes an answer since the reply).
+    assert set(tick(uow)) == {"sla_warning", "sla_breach"}
     assert uow.store.tickets[ticket_id]["status"] == "in_review"
 
 
@@ -282,3 +288,39 @@ def test_scheduler_lag_is_now_minus_the_oldest_due_time(uow):
     assert handlers.scheduler_lag(uow) == pytest.approx(
         (uow.clock.at - reminder_at).total_seconds(), abs=0.01
     )
+
+
+# --- the response clocks' due work ------------------------------------------------------
+CLOCK = (domain.SLA_WARNING, domain.SLA_BREACH)
+
+
+def test_response_clock_work_warns_then_tells_the_breach_once_each(uow):
+    with uow.autocommit():
+        uow.staff.record("a-2", "Kim")  # known staff: the team of a ticket no team takes
+    ticket_id = open_ticket(uow)
+    row = uow.store.tickets[ticket_id]
+    assert due(uow, ticket_id, CLOCK) == {
+        "sla_warning": row["sla_warn_at"],
+        "sla_breach": row["sla_due_at"],
+    }
+    uow.clock.at = row["sla_warn_at"] + timedelta(seconds=1)
+    assert tick(uow) == {"sla_warning": 1}
+    [(event_type, payload)] = uow.events
+    assert event_type == "sla_warning" and payload["response"] == "first"
+    assert payload["team_member_ids"] == ("a-2",)  # nobody holds it: the team hears
+    assert tick(uow) == {}
+    uow.clock.at = row["sla_due_at"] + timedelta(seconds=1)
+    assert tick(uow) == {"sla_breach": 1}
+    assert [t for t, _ in uow.events] == ["sla_breached"]
+    assert tick(uow) == {} and due(uow, ticket_id, CLOCK) == {}
+
+
+def test_a_support_reply_cancels_the_clock_work(uow):
+    ticket_id = open_ticket(uow)
+    handlers.admin_add_message(Command(ADMIN, {"body": "On it."}, ticket_id), uow)
+    assert due(uow, ticket_id, CLOCK) == {}
+    uow.clock.advance(days=3)
+    assert tick(uow) == {}
+    # The owner writes: the next response's work is scheduled.
+    handlers.add_reply(Command(USER, {"body": "Any news?"}, ticket_id), uow)
+    assert set(due(uow, ticket_id, CLOCK)) == {"sla_warning", "sla_breach"}

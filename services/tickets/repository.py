@@ -281,8 +281,10 @@ _DUE_ORDER = (due_work.c.due_at, due_work.c.ticket_id, due_work.c.kind)
 
 def _claim_statement(after: bool) -> sa.Select:
     # The oldest due row nobody holds, through the due_work_due index; ``after``: past
-    # the (due_at, ticket_id, kind) of the last row this tick looked at.
-    query = sa.select(*_DUE_ORDER).where(due_work.c.due_at <= sa.func.clock_timestamp())
+    # the (due_at, ticket_id, kind) of the last row this tick looked at. now() (the
+    # transaction's start: each claim has its own), not clock_timestamp(): a volatile
+    # bound is no index condition, and the scan would walk every row not yet due.
+    query = sa.select(*_DUE_ORDER).where(due_work.c.due_at <= sa.func.now())
     if after:
         query = query.where(
             sa.tuple_(*_DUE_ORDER)

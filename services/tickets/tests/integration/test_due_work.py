@@ -11,7 +11,7 @@ import dataclasses
 import time
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import eventlet
 import psycopg
@@ -162,17 +162,32 @@ def test_commands_racing_the_tick_never_deadlock(pair, db):
     assert {ticket_id for ticket_id, _k in left} == replied
 
 
-def test_the_claim_uses_the_index(db):
-    db.execute("SET enable_seqscan = off")  # a tiny table would be scanned anyway
-    plan = "\n".join(
-        row[0]
-        for row in db.execute(
-            "EXPLAIN SELECT due_at, ticket_id, kind FROM due_work "
-            "WHERE due_at <= clock_timestamp() ORDER BY due_at, ticket_id, kind "
-            "LIMIT 1 FOR UPDATE SKIP LOCKED"
-        )
-    )
-    assert "due_work_due" in plan and "Sort" not in plan
+def test_the_claim_is_an_index_range(tickets_database_url):
+    """The claim's own statement: the due bound is an index condition (a scan filtering
+    rows would walk every row not yet due), and no sort."""
+    from sqlalchemy.dialects import postgresql
+
+    from services.tickets.repository import _CLAIM_DUE
+
+    engine = make_engine(tickets_database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table is scanned anyway
+            for after, statement in _CLAIM_DUE.items():
+                if after:
+                    statement = statement.params(
+                        after_due_at=datetime(2026, 1, 1, tzinfo=UTC),
+                        after_ticket_id=1,
+                        after_kind="",
+                    )
+                sql = statement.compile(
+                    dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+                )
+                plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+                assert "due_work_due" in plan and "Index Cond" in plan, plan
+                assert "Sort" not in plan, plan
+    finally:
+        engine.dispose()
 
 
 def test_lag_is_measured_from_the_oldest_due_work(pair):

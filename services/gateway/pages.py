@@ -45,6 +45,7 @@ PAGES = (
     ("/tickets/{ticket_id:row_id}", "ticket", "Ticket"),
     ("/admin", "admin", "Support queue"),
     ("/admin/teams", "admin-teams", "Teams · Support"),
+    ("/admin/macros", "admin-macros", "Canned replies · Support"),
     ("/admin/tickets/{ticket_id:row_id}", "admin-ticket", "Ticket · Support"),
 )
 DEV_PAGES = (("/dev/sign-in", "dev-sign-in", "Development sign-in"),)

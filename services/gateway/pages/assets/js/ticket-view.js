@@ -47,6 +47,66 @@ export function renderHeading(ticket, labels) {
   const resolution = $("resolution");
   resolution.hidden = !ticket.resolution_note;
   $("resolution-note").textContent = ticket.resolution_note || "";
+  renderResolutions($("resolution-history"), ticket.resolutions || []);
+}
+
+/**
+ * Earlier resolutions, oldest first, under the latest one (which the page shows in
+ * full above): each note with when and by whom. Hidden while there is only one.
+ */
+export function renderResolutions(el, resolutions) {
+  if (!el) return;
+  const earlier = resolutions.slice(0, -1);
+  el.hidden = !earlier.length;
+  el.replaceChildren(
+    h("h3", { class: "history-title", text: `Earlier resolutions (${earlier.length})` }),
+    h(
+      "ol",
+      { class: "resolution-list" },
+      ...earlier.map((r) =>
+        h(
+          "li",
+          {},
+          h("p", { text: r.note }),
+          h("span", { class: "tl-when" }, timeEl(r.at), r.by_name ? ` · ${r.by_name}` : ""),
+        ),
+      ),
+    ),
+  );
+}
+
+/**
+ * The tickets this one is linked with: the earlier one it follows up and the later
+ * ones that follow it. `href(id)` is the page a link opens (the user's or support's).
+ */
+export function renderRelated(el, ticket, href) {
+  const rows = [];
+  if (ticket.follows_up) {
+    rows.push(
+      h("li", {}, "Follows up ", h("a", { href: href(ticket.follows_up.id) }, h("span", { class: "ref", text: ticketRef(ticket.follows_up.id) }), ticket.follows_up.subject)),
+    );
+  }
+  for (const later of ticket.follow_ups || []) {
+    rows.push(
+      h(
+        "li",
+        {},
+        "Followed up by ",
+        h("a", { href: href(later.id) }, h("span", { class: "ref", text: ticketRef(later.id) }), later.subject),
+        " ",
+        statusBadge(later.status),
+      ),
+    );
+  }
+  el.hidden = !rows.length;
+  el.querySelector("ul").replaceChildren(...rows);
+}
+
+/** Point rendered `#1042` links (the user's page) at support's ticket page instead. */
+export function pointTicketLinksAtSupport(el) {
+  for (const link of el.querySelectorAll('a[href^="/help-center/tickets/"]')) {
+    link.setAttribute("href", link.getAttribute("href").replace("/help-center/tickets/", "/help-center/admin/tickets/"));
+  }
 }
 
 const MAIN_PATH = ["open", "in_review", "resolved", "closed"];

@@ -3,7 +3,7 @@
 import { ApiError, api, catalog, describeError, fieldMessage } from "../api.js";
 import { attachComposer } from "../composer.js";
 import { $, clearAlert, h, keptText, setFieldError, showAlert, whileBusy } from "../dom.js";
-import { STATUS_LABELS, attachCounter, lengthProblem, slaBadge, ticketRef, timeEl } from "../format.js";
+import { PRIORITY_LABELS, STATUS_LABELS, attachCounter, lengthProblem, slaBadge, statusBadge, ticketRef, timeEl } from "../format.js";
 import { startPage } from "../header.js";
 import * as view from "../ticket-view.js";
 
@@ -44,7 +44,11 @@ function renderClock(sla) {
 
 function render(ticket) {
   const newMessages = view.showTicket(ticket, shown, labels);
+  const ownerChanged = shown?.owner?.id !== ticket.owner?.id;
   shown = ticket;
+  if (ownerChanged) loadOwnerTickets();
+  view.renderRelated($("related"), ticket, (other) => `/help-center/admin/tickets/${other}`);
+  renderPriority(ticket);
   $("closed-note-box").hidden = !ticket.closed_note;
   $("closed-note").replaceChildren(h("strong", { text: "Closing note: " }), ticket.closed_note || "");
   view.renderTimeline(ticket, { timelineEl: $("timeline"), who: (by) => BY[by] ?? by });
@@ -65,7 +69,9 @@ function render(ticket) {
     earlier: ticket.earlier_messages,
     loadEarlier: (before) => api(`/admin/tickets/${id}/messages`, { query: { before } }),
   });
+  view.pointTicketLinksAtSupport($("ticket"));
   const closed = ticket.status === "closed";
+  renderReplyStatus(ticket);
   $("reply-form").hidden = closed;
   $("closed-banner").hidden = !closed;
 
@@ -261,20 +267,181 @@ function setUpComposer() {
       : "The user sees this reply and gets a notification.";
     $("send-reply").textContent = note ? "Add internal note" : "Send Reply";
   };
-  form.addEventListener("change", sync);
+  form.addEventListener("change", () => {
+    sync();
+    showReplyResolution();
+  });
   sync();
-  const send = (body) => {
+  const resolution = $("reply-resolution");
+  attachCounter(resolution, $("reply-resolution-counter"), limits.resolution_note);
+  resolution.addEventListener("input", () => setFieldError(resolution, $("reply-resolution-error"), null));
+  const send = async (body) => {
     const note = internal();
-    const post = () => api(`/admin/tickets/${id}/messages`, { method: "POST", body: { body, internal: note } });
-    return view.sendMessage(post, {
-      reload: load,
-      current: () => shown,
-      alertBox,
-      what: note ? "internal note" : "reply",
-      text: body,
-    });
+    const fields = { body, internal: note };
+    const status = note ? "" : $("reply-status").value;
+    if (status) fields.status = status;
+    if (status === "resolved") {
+      const problem = lengthProblem("The resolution note", resolution.value, limits.resolution_note);
+      if (problem) {
+        setFieldError(resolution, $("reply-resolution-error"), problem);
+        resolution.focus();
+        const stop = new Error(problem);
+        stop.handled = true;
+        throw stop;
+      }
+      fields.resolution_note = resolution.value.trim();
+    }
+    const post = () => api(`/admin/tickets/${id}/messages`, { method: "POST", body: fields });
+    try {
+      await view.sendMessage(post, {
+        reload: load,
+        current: () => shown,
+        alertBox,
+        what: note ? "internal note" : "reply",
+        text: body,
+      });
+    } catch (failure) {
+      if (failure instanceof ApiError && failure.status === 409 && !failure.handled && status) {
+        const now = STATUS_LABELS[shown?.status] ?? shown?.status;
+        failure.message = `it can't go to ${STATUS_LABELS[status]} from ${now}, so nothing was sent. Choose another status, or leave it as is.`;
+      }
+      if (failure instanceof ApiError && failure.status === 422 && fieldMessage(failure, "resolution_note")) {
+        setFieldError(resolution, $("reply-resolution-error"), fieldMessage(failure, "resolution_note"));
+        failure.handled = true;
+      }
+      throw failure;
+    }
+    resolution.value = "";
+    resolution.dispatchEvent(new Event("input"));
+    $("reply-status").value = "";
+    showReplyResolution();
+    if (status) showAlert(alertBox, "success", null, [`Reply sent; the ticket is now ${STATUS_LABELS[status]}.`]);
   };
   attachComposer(form, limits.message, send, { label: "The message" });
+}
+
+/** The owner's other tickets (the queue's owner filter), newest first. */
+async function loadOwnerTickets() {
+  const list = $("owner-tickets");
+  if (!shown?.owner) return;
+  try {
+    const page = await api("/admin/tickets", { query: { owner: shown.owner.id, limit: 11 } });
+    const others = page.items.filter((t) => t.id !== shown.id).slice(0, 10);
+    list.replaceChildren(
+      ...(others.length
+        ? others.map((t) =>
+            h(
+              "li",
+              {},
+              h("a", { href: `/help-center/admin/tickets/${t.id}` }, h("span", { class: "ref", text: ticketRef(t.id) }), t.subject),
+              " ",
+              statusBadge(t.status),
+            ),
+          )
+        : [h("li", { class: "muted", text: "No other tickets." })]),
+    );
+  } catch {
+    list.replaceChildren(h("li", { class: "muted", text: "Could not load the owner's other tickets." }));
+  }
+}
+
+/** The priority form (closed tickets keep theirs) and support's history of changes. */
+function renderPriority(ticket) {
+  $("priority-form").hidden = ticket.status === "closed";
+  if (document.activeElement !== $("new-priority")) $("new-priority").value = ticket.priority;
+  const changes = ticket.priority_changes || [];
+  $("priority-history").replaceChildren(
+    ...changes.map((c) =>
+      h(
+        "li",
+        {},
+        h("span", { class: "tl-status", text: `${PRIORITY_LABELS[c.from_priority]} → ${PRIORITY_LABELS[c.to_priority]}` }),
+        h("span", { class: "tl-when" }, timeEl(c.at), ` · ${c.by_name || "Support"}`),
+        h("p", { class: "small", text: c.reason }),
+      ),
+    ),
+  );
+}
+
+function setUpPriority() {
+  const reason = $("priority-reason");
+  $("priority-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const priority = $("new-priority").value;
+    if (reason.value.trim().length < 3) {
+      setFieldError(reason, $("priority-error"), "Say why the priority changes (at least 3 characters).");
+      reason.focus();
+      return;
+    }
+    setFieldError(reason, $("priority-error"), null);
+    act(
+      $("priority-submit"),
+      $("priority-error"),
+      async () => {
+        await api(`/admin/tickets/${id}/priority`, { method: "POST", body: { priority, reason: reason.value.trim() } });
+        reason.value = "";
+      },
+      `Priority is now ${PRIORITY_LABELS[priority]}.`,
+    );
+  });
+}
+
+/** The reply box's status choice: the moves the ticket allows now (none for a note). */
+function renderReplyStatus(ticket) {
+  const select = $("reply-status");
+  const keep = select.value;
+  const next = NEXT[ticket.status] ?? [];
+  select.replaceChildren(
+    h("option", { value: "", text: "leave the status as is" }),
+    ...next.map((key) => h("option", { value: key, text: `set to ${STATUS_LABELS[key]}` })),
+  );
+  if (next.includes(keep)) select.value = keep;
+  showReplyResolution();
+}
+
+function showReplyResolution() {
+  const form = $("reply-form");
+  const note = form.querySelector("input[name=kind]:checked")?.value === "internal";
+  $("reply-status-field").hidden = note;
+  $("reply-resolution-field").hidden = note || $("reply-status").value !== "resolved";
+}
+
+// Canned replies (GET /admin/macros), inserted into the reply box with their
+// placeholders filled in and their status preselected.
+let macros = [];
+
+function fillPlaceholders(body) {
+  const values = {
+    owner_name: shown?.owner?.name || shown?.owner?.id || "",
+    ticket_id: String(id),
+    agent_name: me.name || me.sub,
+  };
+  return body.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name) => values[name] ?? whole);
+}
+
+async function setUpMacros() {
+  const select = $("macro-select");
+  try {
+    macros = (await api("/admin/macros")).items;
+  } catch {
+    $("macro-field").hidden = true;
+    return;
+  }
+  select.append(...macros.map((m) => h("option", { value: String(m.id), text: m.title })));
+  $("macro-field").hidden = !macros.length;
+  select.addEventListener("change", () => {
+    const macro = macros.find((m) => String(m.id) === select.value);
+    if (!macro) return;
+    const reply = $("reply");
+    const text = fillPlaceholders(macro.body);
+    reply.value = reply.value.trim() ? `${reply.value.trimEnd()}\n\n${text}` : text;
+    reply.dispatchEvent(new Event("input"));
+    const status = $("reply-status");
+    if (macro.status && [...status.options].some((o) => o.value === macro.status)) status.value = macro.status;
+    showReplyResolution();
+    select.value = "";
+    reply.focus();
+  });
 }
 
 if (me) {
@@ -287,6 +454,8 @@ if (me) {
     setUpAssignment();
     setUpStatus();
     setUpComposer();
+    setUpPriority();
+    await setUpMacros();
     view.keepFresh(() => api(`/admin/tickets/${id}`), () => shown, render);
     setInterval(() => shown && renderClock(shown.sla), 30_000); // the time left moves on
   });

@@ -31,7 +31,12 @@ function row(t) {
   const href = `/help-center/admin/tickets/${t.id}`;
   return h(
     "tr",
-    { dataset: { ticketId: t.id } },
+    { dataset: { ticketId: t.id, status: t.status } },
+    h(
+      "td",
+      { class: "cell-select" },
+      h("input", { type: "checkbox", class: "select-ticket", value: String(t.id), "aria-label": `Select ${ticketRef(t.id)}` }),
+    ),
     h("td", { class: "cell-ref" }, h("span", { class: "ref", text: ticketRef(t.id) })),
     h("td", { class: "cell-subject" }, h("a", { class: "subject", href, text: t.subject })),
     h("td", { "data-label": "Owner" }, person(t.owner, "Unknown")),
@@ -72,7 +77,7 @@ async function load(reset) {
     // "Load more": keyboard and screen-reader users go on from the first new ticket.
     if (!reset) rows[0]?.querySelector("a").focus();
     if (!body.childElementCount) {
-      body.append(h("tr", {}, h("td", { colspan: "9", class: "empty" }, h("strong", { text: "Nothing in this view" }), "No tickets match these filters.")));
+      body.append(h("tr", {}, h("td", { colspan: "10", class: "empty" }, h("strong", { text: "Nothing in this view" }), "No tickets match these filters.")));
     }
     cursor = data.next_cursor;
     more.hidden = !cursor;
@@ -98,6 +103,101 @@ async function loadTeams() {
   }
 }
 
+// --- bulk actions: each ticket is its own action (its own notices), one call each ---
+const bulk = {
+  bar: $("bulk-bar"),
+  action: $("bulk-action"),
+  assignee: $("bulk-assignee"),
+  status: $("bulk-status"),
+  note: $("bulk-note"),
+};
+
+function selected() {
+  return [...body.querySelectorAll("input.select-ticket:checked")].map((box) => Number(box.value));
+}
+
+function syncBulk() {
+  const ids = selected();
+  bulk.bar.hidden = !ids.length && !$("bulk-results").childElementCount;
+  $("bulk-count").textContent = `${ids.length} ticket${ids.length === 1 ? "" : "s"} selected.`;
+  $("bulk-apply").disabled = !ids.length;
+  const action = bulk.action.value;
+  $("bulk-assignee-field").hidden = action !== "assign";
+  $("bulk-status-field").hidden = action !== "status";
+  $("bulk-note-field").hidden = action !== "status" || bulk.status.value !== "resolved";
+  const all = body.querySelectorAll("input.select-ticket");
+  $("select-all").checked = all.length > 0 && ids.length === all.length;
+}
+
+/** The call one ticket gets for the chosen action. */
+function bulkCall(ticketId) {
+  const action = bulk.action.value;
+  const path = `/admin/tickets/${ticketId}`;
+  if (action === "status") {
+    const payload = { status: bulk.status.value };
+    if (payload.status === "resolved") payload.resolution_note = bulk.note.value.trim();
+    return api(`${path}/status`, { method: "POST", body: payload });
+  }
+  const assignee = { "assign-me": me.sub, unassign: null, assign: bulk.assignee.value }[action];
+  return api(`${path}/assign`, { method: "POST", body: { assignee_id: assignee } });
+}
+
+async function applyBulk(event) {
+  event.preventDefault();
+  const ids = selected();
+  const results = $("bulk-results");
+  if (bulk.action.value === "status" && bulk.status.value === "resolved" && bulk.note.value.trim().length < 10) {
+    showAlert(results, "error", null, ["Write a resolution note of at least 10 characters: each owner sees it."]);
+    bulk.note.focus();
+    return;
+  }
+  await whileBusy($("bulk-apply"), async () => {
+    const failed = [];
+    for (const ticketId of ids) {
+      try {
+        await bulkCall(ticketId);
+      } catch (error) {
+        if (error.status === 401) return;
+        failed.push(h("li", {}, h("a", { href: `/help-center/admin/tickets/${ticketId}`, text: ticketRef(ticketId) }), `: ${describeError(error)}`));
+      }
+    }
+    const done = ids.length - failed.length;
+    const lines = [`${done} of ${ids.length} ticket${ids.length === 1 ? "" : "s"} changed.`];
+    if (failed.length) lines.push(h("ul", { class: "bulk-failures" }, ...failed));
+    showAlert(results, failed.length ? "warning" : "success", null, lines);
+    await load(true);
+    syncBulk();
+  });
+}
+
+async function setUpBulk() {
+  bulk.status.append(...STATUS_KEYS.filter((k) => k !== "open").map((key) => h("option", { value: key, text: STATUS_LABELS[key] })));
+  try {
+    const staff = (await api("/admin/staff")).items;
+    bulk.assignee.append(...staff.map((m) => h("option", { value: m.id, text: m.name || m.id })));
+  } catch {
+    bulk.action.querySelector("option[value=assign]").remove(); // nobody to pick from
+  }
+  body.addEventListener("change", (event) => {
+    if (event.target.matches("input.select-ticket")) {
+      clearAlert($("bulk-results"));
+      syncBulk();
+    }
+  });
+  $("select-all").addEventListener("change", (event) => {
+    for (const box of body.querySelectorAll("input.select-ticket")) box.checked = event.target.checked;
+    clearAlert($("bulk-results"));
+    syncBulk();
+  });
+  for (const el of [bulk.action, bulk.status]) el.addEventListener("change", syncBulk);
+  $("bulk-clear").addEventListener("click", () => {
+    for (const box of body.querySelectorAll("input.select-ticket")) box.checked = false;
+    clearAlert($("bulk-results"));
+    syncBulk();
+  });
+  bulk.bar.addEventListener("submit", applyBulk);
+}
+
 if (me) {
   filters.status.append(...STATUS_KEYS.map((key) => h("option", { value: key, text: STATUS_LABELS[key] })));
   if (me.role === "admin") await loadTeams();
@@ -109,6 +209,8 @@ if (me) {
   if (me.role !== "admin") {
     $("queue-filters").hidden = true;
     $("teams-link").hidden = true;
+    $("macros-link").hidden = true;
+    $("dashboard-link").hidden = true;
     $("queue-card").hidden = true; // an empty queue table would only confuse
     showAlert($("list-alert"), "warning", "For support staff only", [
       "This dashboard is for the Support Team. Your own tickets are under My Tickets.",
@@ -125,6 +227,7 @@ if (me) {
       load(true);
     });
     more.addEventListener("click", () => whileBusy(more, () => load(false)));
+    await setUpBulk();
     load(true);
   }
 }

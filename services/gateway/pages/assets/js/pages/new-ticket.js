@@ -18,6 +18,8 @@ const preview = $("preview");
 const writeTab = $("write-tab");
 const previewTab = $("preview-tab");
 let cat = null;
+// "This happened again" on a closed ticket: the new one follows it up.
+let followsUp = null;
 
 const inputFor = (field) =>
   field === "issue_type" ? form.querySelector("input[name=issue_type]") : $(field);
@@ -151,6 +153,7 @@ async function submit(event) {
           feature: feature.value,
           subject: subject.value.trim(),
           description: description.value.trim(),
+          ...(followsUp ? { follows_up: followsUp.id } : {}),
         },
       });
       location.assign(`/help-center/tickets/${ticket.id}?created=1`);
@@ -179,10 +182,39 @@ async function submit(event) {
   });
 }
 
+/**
+ * ?follows_up=<id>: the caller's earlier ticket this one follows up. Its type and
+ * feature are filled in and the link is said above the form; a ticket that is not
+ * theirs (or none) is simply not linked.
+ */
+async function startFollowUp() {
+  const wanted = new URLSearchParams(location.search).get("follows_up");
+  if (!wanted || !/^[0-9]{1,18}$/.test(wanted)) return;
+  let earlier;
+  try {
+    earlier = await api(`/tickets/${wanted}`);
+  } catch {
+    return;
+  }
+  followsUp = earlier;
+  const type = form.querySelector(`input[name=issue_type][value="${CSS.escape(earlier.issue_type)}"]`);
+  if (type) type.checked = true;
+  if ([...feature.options].some((o) => o.value === earlier.feature)) feature.value = earlier.feature;
+  showPriority();
+  const note = $("follow-up-note");
+  note.replaceChildren(
+    "This new ticket follows up ",
+    h("a", { href: `/help-center/tickets/${earlier.id}`, text: `#${earlier.id} ${earlier.subject}` }),
+    ". Say what happened this time.",
+  );
+  note.hidden = false;
+}
+
 if (me) {
   try {
     cat = await catalog();
     renderCatalog();
+    await startFollowUp();
     form.addEventListener("change", (event) => {
       if (event.target.name === "issue_type") {
         showPriority();

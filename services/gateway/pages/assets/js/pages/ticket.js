@@ -58,6 +58,9 @@ function render(ticket) {
     loadEarlier: (before) => api(`/tickets/${id}/messages`, { query: { before } }),
   });
   const closed = ticket.status === "closed";
+  view.renderRelated($("related"), ticket, (other) => `/help-center/tickets/${other}`);
+  $("again-section").hidden = !closed;
+  $("happened-again").setAttribute("href", `/help-center/tickets/new?follows_up=${ticket.id}`);
   $("reply-form").hidden = closed;
   $("close-section").hidden = closed;
   $("closed-banner").hidden = !closed;

@@ -1,0 +1,158 @@
+"""Support's workspace in real Chromium against the real stack: a reply that sets the
+status, canned replies (managed, inserted), the resolution history, priority with a
+reason, linked tickets and "This happened again", ticket number links, the owner's
+other tickets and bulk actions in the queue."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.test_help_center import no_trouble
+
+pytestmark = pytest.mark.browser
+
+FIRST_NOTE = "We rebuilt the chart cache for your workspace; charts load again."
+SECOND_NOTE = "Cleared the stale tiles a second time and fixed the nightly job."
+
+
+def test_support_replies_and_resolves_in_one_step_with_a_canned_reply(open_page, person, shoot):
+    alice = person("user", "Alice Example")
+    sam = person("admin", "Sam Support")
+    earlier = alice.create_ticket(subject="Charts were empty last month")
+    ticket = alice.create_ticket(
+        subject="Charts stay empty on the dashboard",
+        description=f"Same as #{earlier['id']}: the charts are empty again after login.",
+    )
+    tid = ticket["id"]
+
+    # A canned reply, made on its page.
+    macros = open_page("/help-center/admin/macros", sam.token)
+    mp = macros.page
+    mp.fill("#macro-title", "Resolved: chart cache")
+    mp.fill("#macro-body", "Hi {owner_name}, ticket #{ticket_id} is fixed. Best, {agent_name}")
+    mp.select_option("#macro-status", "resolved")
+    mp.click("#macro-save")
+    expect(mp.locator("#macros-body tr[data-macro-id]")).to_contain_text("Resolved: chart cache")
+    mp.fill("#macro-title", "Bad one")
+    mp.fill("#macro-body", "Dear {customer}")
+    mp.click("#macro-save")
+    expect(mp.locator("#body-error")).to_contain_text("Unknown placeholders {customer}")
+    # The refused save is the one 422 the browser logs; nothing else may be.
+    assert [e for e in macros.errors if "422" in e] == macros.errors[:1]
+    macros.errors.clear()
+    shoot(mp, "admin-macros-laptop")
+
+    admin = open_page(f"/help-center/admin/tickets/{tid}", sam.token)
+    ap = admin.page
+    # The #number in the description points at support's page of that ticket.
+    expect(ap.locator("#t-description a")).to_have_attribute(
+        "href", f"/help-center/admin/tickets/{earlier['id']}"
+    )
+    expect(ap.locator("#owner-tickets")).to_contain_text("Charts were empty last month")
+    ap.select_option("#macro-select", label="Resolved: chart cache")
+    expect(ap.locator("#reply")).to_have_value(
+        f"Hi Alice Example, ticket #{tid} is fixed. Best, Sam Support"
+    )
+    expect(ap.locator("#reply-status")).to_have_value("resolved")
+    expect(ap.locator("#reply-resolution-field")).to_be_visible()
+    ap.click("#send-reply")
+    expect(ap.locator("#reply-resolution-error")).to_contain_text("resolution note")
+    ap.fill("#reply-resolution", FIRST_NOTE)
+    shoot(ap, "admin-reply-with-status-laptop")
+    ap.click("#send-reply")
+    expect(ap.locator("#t-meta")).to_contain_text("Resolved")
+    expect(ap.locator("#resolution-note")).to_have_text(FIRST_NOTE)
+    expect(ap.locator("#thread .message.support")).to_have_count(1)
+
+    # Priority with a reason, kept in support's history.
+    ap.select_option("#new-priority", "critical")
+    ap.click("#priority-submit")
+    expect(ap.locator("#priority-error")).to_contain_text("Say why")
+    ap.fill("#priority-reason", "Their whole team is blocked")
+    ap.click("#priority-submit")
+    expect(ap.locator("#priority-history")).to_contain_text("High → Critical")
+    expect(ap.locator("#priority-history")).to_contain_text("Their whole team is blocked")
+
+    # The owner writes back, support resolves again: both notes stay.
+    alice.api("POST", f"/tickets/{tid}/messages", {"body": "Still empty for me."}, expect=201)
+    sam.api(
+        "POST",
+        f"/admin/tickets/{tid}/status",
+        {"status": "resolved", "resolution_note": SECOND_NOTE},
+        expect=200,
+    )
+    user = open_page(f"/help-center/tickets/{tid}", alice.token)
+    up = user.page
+    expect(up.locator("#resolution-note")).to_have_text(SECOND_NOTE)
+    expect(up.locator("#resolution-history")).to_contain_text(FIRST_NOTE)
+    expect(up.locator("#t-description a")).to_have_attribute(
+        "href", f"/help-center/tickets/{earlier['id']}"
+    )
+    shoot(up, "user-resolution-history-laptop")
+    no_trouble(macros, admin, user)
+
+
+def test_this_happened_again_links_a_new_ticket_to_a_closed_one(open_page, person, shoot):
+    alice = person("user", "Alice Example")
+    old = alice.create_ticket(issue_type="data", feature="reports", subject="Export lost rows")
+    alice.api("POST", f"/tickets/{old['id']}/close", {"note": "Fixed"}, expect=200)
+
+    w = open_page(f"/help-center/tickets/{old['id']}", alice.token)
+    p = w.page
+    expect(p.locator("#again-section")).to_be_visible()
+    p.click("#happened-again")
+    expect(p).to_have_url(re.compile(rf"/help-center/tickets/new\?follows_up={old['id']}"))
+    expect(p.locator("#follow-up-note")).to_contain_text(f"#{old['id']} Export lost rows")
+    expect(p.locator("input[name=issue_type][value=data]")).to_be_checked()
+    expect(p.locator("#feature")).to_have_value("reports")
+    p.fill("#subject", "Export lost rows again")
+    p.fill("#description", "The monthly export lost about a hundred rows again this morning.")
+    shoot(p, "new-ticket-follow-up-laptop")
+    p.click("#submit")
+    expect(p).to_have_url(re.compile(r"/help-center/tickets/\d+\?created=1$"))
+    expect(p.locator("#related")).to_contain_text(f"Follows up #{old['id']}")
+    new_id = int(re.search(r"/tickets/(\d+)", p.url).group(1))
+    assert alice.api("GET", f"/tickets/{new_id}")["follows_up"]["id"] == old["id"]
+    back = open_page(f"/help-center/tickets/{old['id']}", alice.token)
+    expect(back.page.locator("#related")).to_contain_text(f"Followed up by #{new_id}")
+    no_trouble(w, back)
+
+
+def test_bulk_actions_act_on_each_ticket_and_show_failures(open_page, person, shoot):
+    bob = person("user", "Bob Example")
+    sam = person("admin", "Sam Support")
+    tickets = [bob.create_ticket(subject=f"Invoices missing, batch {n}") for n in range(3)]
+    bob.api("POST", f"/tickets/{tickets[2]['id']}/close", {}, expect=200)
+
+    w = open_page("/help-center/admin?q=Invoices%20missing", sam.token)
+    p = w.page
+    rows = p.locator("#queue-body tr[data-ticket-id]")
+    expect(rows).to_have_count(3)
+    expect(p.locator("#bulk-bar")).to_be_hidden()
+    for t in tickets:
+        p.check(f"#queue-body tr[data-ticket-id='{t['id']}'] input.select-ticket")
+    expect(p.locator("#bulk-count")).to_have_text("3 tickets selected.")
+    p.select_option("#bulk-action", "assign-me")
+    p.click("#bulk-apply")
+    results = p.locator("#bulk-results")
+    expect(results).to_contain_text("2 of 3 tickets changed.")
+    expect(results.locator(".bulk-failures")).to_contain_text(f"#{tickets[2]['id']}")
+    shoot(p, "admin-queue-bulk-laptop")
+    # The closed ticket's refusal is the one 409 the browser logs.
+    assert len(w.errors) == 1 and "409" in w.errors[0], w.errors
+    w.errors.clear()
+    for t in tickets[:2]:
+        assert sam.api("GET", f"/admin/tickets/{t['id']}")["assignee"]["id"] == sam.sub
+
+    for t in tickets[:2]:
+        p.check(f"#queue-body tr[data-ticket-id='{t['id']}'] input.select-ticket")
+    p.select_option("#bulk-action", "status")
+    p.select_option("#bulk-status", "awaiting_user")
+    p.click("#bulk-apply")
+    expect(results).to_contain_text("2 of 2 tickets changed.")
+    for t in tickets[:2]:
+        assert sam.api("GET", f"/admin/tickets/{t['id']}")["status"] == "awaiting_user"
+    no_trouble(w)

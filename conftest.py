@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import create_vhost, delete_vhost, migrated_database
+from tests.stack import fresh_vhost, migrated_database
 
 # A test still running after this many seconds gets every green thread's stack
 # written to stderr, before pytest-timeout (300 s) ends the run: its own dump shows
@@ -125,9 +125,8 @@ def run_id():
 @pytest.fixture(scope="session")
 def amqp_url(run_id):
     """The URL of a fresh RabbitMQ vhost, deleted after the session."""
-    url = create_vhost(f"t{run_id}")
-    yield url
-    delete_vhost(url)
+    with fresh_vhost(f"t{run_id}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -150,6 +149,20 @@ def data_keys():
     from shared.crypto import generate_key
 
     return f"t1={generate_key()}"
+
+
+@pytest.fixture
+def process_env(amqp_url, tickets_database_url, notifications_database_url, data_keys):
+    """The environment a service's own process gets in this session (its settings
+    from the session's vhost, databases and data key)."""
+    return dict(
+        os.environ,
+        HELPDESK_ENV="test",
+        HELPDESK_AMQP_URL=amqp_url,
+        HELPDESK_TICKETS_DATABASE_URL=tickets_database_url,
+        HELPDESK_NOTIFICATIONS_DATABASE_URL=notifications_database_url,
+        HELPDESK_DATA_KEYS=data_keys,
+    )
 
 
 @pytest.fixture

@@ -59,6 +59,16 @@ def migrated_database(tag: str, service: str):
 
 
 @contextlib.contextmanager
+def fresh_vhost(tag: str):
+    """``create_vhost`` for the ``with`` block; the vhost is deleted after it."""
+    url = create_vhost(tag)
+    try:
+        yield url
+    finally:
+        delete_vhost(url)
+
+
+@contextlib.contextmanager
 def open_engine(url: str, pool_size: int = 2, *, truncate: tuple = ()):
     """An engine on ``url`` for the ``with`` block (disposed of after it), the
     ``truncate`` tables emptied first."""

@@ -13,30 +13,18 @@ from tools.localrun import BIN
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# service -> (its database URL variable, a setting it must refuse)
+# service -> a setting of its own it must refuse
 SERVICES = {
-    "tickets": ("HELPDESK_TICKETS_DATABASE_URL", ("HELPDESK_TICKETS_PER_DAY", "many")),
-    "notifications": (
-        "HELPDESK_NOTIFICATIONS_DATABASE_URL",
-        ("HELPDESK_NOTIFICATIONS_DATABASE_URL", "mysql://x/y"),
-    ),
+    "tickets": ("HELPDESK_TICKETS_PER_DAY", "many"),
+    "notifications": ("HELPDESK_NOTIFICATIONS_DATABASE_URL", "mysql://x/y"),
 }
 
 
 @pytest.fixture(params=sorted(SERVICES))
-def service(request, amqp_url, tickets_database_url, notifications_database_url, data_keys):
+def service(request, process_env):
     """(command, environment, bad setting) for each service, on this session's resources."""
     name = request.param
-    database_variable, bad = SERVICES[name]
-    url = {"tickets": tickets_database_url, "notifications": notifications_database_url}[name]
-    env = dict(
-        os.environ,
-        HELPDESK_ENV="test",
-        HELPDESK_AMQP_URL=amqp_url,
-        HELPDESK_DATA_KEYS=data_keys,
-        **{database_variable: url},
-    )
-    return [str(BIN / f"helpdesk-{name}")], env, bad
+    return [str(BIN / f"helpdesk-{name}")], process_env, SERVICES[name]
 
 
 def test_check_validates_settings_and_exits(service):

@@ -12,7 +12,7 @@ from shared.crypto import Binding, Keyring, generate_key, key_id_of
 from shared.events import MESSAGE_ADDED, consumer_queues, declare_topology, make_event
 from shared.outbox import EventPublisher, publish_pending, relay_connection, write_event
 from shared.tests.sealed_before import seal_as_before
-from tests.stack import create_vhost, delete_vhost, migrated_database, open_engine
+from tests.stack import fresh_vhost, migrated_database, open_engine
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +29,8 @@ def database_url(run_id):
 
 @pytest.fixture(scope="module")
 def vhost_url(run_id):
-    url = create_vhost(f"t{run_id}o")
-    yield url
-    delete_vhost(url)
+    with fresh_vhost(f"t{run_id}o") as url:
+        yield url
 
 
 @pytest.fixture

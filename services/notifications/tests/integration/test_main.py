@@ -4,7 +4,6 @@ tests/test_entry_commands.py)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,14 +21,8 @@ COMMAND = [sys.executable, "-m", "services.notifications"]
 
 
 @pytest.fixture
-def env(amqp_url, notifications_database_url, data_keys):
-    return dict(
-        os.environ,
-        HELPDESK_ENV="test",
-        HELPDESK_AMQP_URL=amqp_url,
-        HELPDESK_NOTIFICATIONS_DATABASE_URL=notifications_database_url,
-        HELPDESK_DATA_KEYS=data_keys,
-    )
+def env(process_env):
+    return process_env
 
 
 def _call_when_up(config, method, *args, timeout=30):

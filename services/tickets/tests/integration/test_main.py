@@ -1,7 +1,6 @@
 """``helpdesk-tickets`` serves and stops cleanly on signals (``--check`` and the
 missing-key refusal: tests/test_entry_commands.py)."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -20,14 +19,8 @@ COMMAND = [sys.executable, "-m", "services.tickets"]
 
 
 @pytest.fixture
-def env(amqp_url, tickets_database_url, data_keys):
-    return dict(
-        os.environ,
-        HELPDESK_ENV="test",
-        HELPDESK_AMQP_URL=amqp_url,
-        HELPDESK_TICKETS_DATABASE_URL=tickets_database_url,
-        HELPDESK_DATA_KEYS=data_keys,
-    )
+def env(process_env):
+    return process_env
 
 
 def _ping_when_up(amqp_url, timeout=30):

@@ -463,6 +463,16 @@ def number(maximum: float, minimum: float = 0.0):
     return read
 
 
+def true_or_false(env, name, default):
+    """A reader for ``env_setting``: ``true`` or ``false`` (any case)."""
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    if raw.lower() not in ("true", "false"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw.lower() == "true"
+
+
 def ip_networks(env, name, default):
     """A reader for ``env_setting``: comma-separated addresses or CIDR networks, as a
     tuple of their canonical text (``10.0.0.7/32``); ``none`` is the empty tuple."""
@@ -547,6 +557,17 @@ class Settings:
     # by default: a proxy on the same host (make run's front, a local HAProxy).
     trusted_proxies: tuple = env_setting(
         "HELPDESK_TRUSTED_PROXIES", ("127.0.0.1/32", "::1/128"), ip_networks
+    )
+    # A service instance's database connections (shared/db.py, docs/operations.md,
+    # "Connection budgets"): each of its two pools keeps up to db_pool_size and opens
+    # up to db_max_overflow more under a burst.
+    db_pool_size: int = env_setting("HELPDESK_DB_POOL_SIZE", 10, whole_number(1, 200))
+    db_max_overflow: int = env_setting("HELPDESK_DB_MAX_OVERFLOW", 10, whole_number(0, 200))
+    # The database URLs lead to a PgBouncer in transaction pooling: no server-side
+    # prepared statements (a statement prepared on one server connection is not on
+    # the next one PgBouncer lends).
+    db_transaction_pooler: bool = env_setting(
+        "HELPDESK_DB_TRANSACTION_POOLER", False, true_or_false
     )
     # Where a nameko service process serves its Prometheus metrics (shared/metrics.py);
     # no endpoint without a port. One port per process: give each instance its own.

@@ -33,9 +33,9 @@ class DataKeyring(DependencyProvider):
         except ValueError as exc:
             raise RuntimeError(f"{name} cannot start without its data keys: {exc}") from None
         if self.url_setting and self.encrypted_columns and isinstance(self.keyring, Keyring):
-            from shared.db import make_engine
+            from shared.db import make_engine, pool_options
 
-            engine = make_engine(getattr(settings, self.url_setting), pool_size=1)
+            engine = make_engine(getattr(settings, self.url_setting), **pool_options(settings, 1))
             try:
                 check_stored_keys(engine, self.encrypted_columns, self.keyring)
             except MissingDataKey as exc:

@@ -39,19 +39,37 @@ def database_unreachable(exc: BaseException) -> bool:
 PING_AFTER_IDLE = 1.0
 
 
-def make_engine(url: str, pool_size: int = 10, **kwargs) -> sa.Engine:
+def make_engine(
+    url: str,
+    pool_size: int = 10,
+    max_overflow: int | None = None,
+    *,
+    transaction_pooler: bool = False,
+    **kwargs,
+) -> sa.Engine:
     """An engine for a ``postgresql://`` URL whose pool never lends a dead connection.
 
-    A connection that sat idle for over ``PING_AFTER_IDLE`` seconds is pinged when
+    It keeps up to ``pool_size`` connections and opens up to ``max_overflow`` more
+    under a burst (``pool_size`` more when None). A connection that sat idle for over
+    ``PING_AFTER_IDLE`` seconds is pinged when
     checked out (a dead one is replaced, invisibly to the caller); a busy one is not,
     which saves a round trip per call under load. A connection that dies while busy
     fails its statement, and SQLAlchemy then discards every connection pooled before
     it, so a database restart costs at most the calls in flight at that moment.
+
+    ``transaction_pooler``: the URL leads to a PgBouncer in transaction pooling mode
+    (``HELPDESK_DB_TRANSACTION_POOLER``), which lends a different server connection to
+    each transaction: psycopg's automatic server-side prepared statements are turned
+    off, since one prepared on one server connection is missing on the next.
+    Nothing else here keeps session state (advisory locks are transaction-scoped;
+    no LISTEN, no SET, no server-side cursors).
     """
+    if transaction_pooler:
+        kwargs["connect_args"] = {**kwargs.get("connect_args", {}), "prepare_threshold": None}
     engine = sa.create_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_recycle=1800,
         **kwargs,
     )
@@ -78,6 +96,23 @@ def _ping_if_idle(dialect):
     return checkout
 
 
+def pool_options(settings, pool_size: int | None = None) -> dict:
+    """``make_engine``'s pool options from the ``HELPDESK_DB_*`` settings; a
+    ``pool_size`` given (a background task's one connection) replaces the setting's
+    and allows no overflow beyond one."""
+    if pool_size is not None:
+        return {
+            "pool_size": pool_size,
+            "max_overflow": 1,
+            "transaction_pooler": settings.db_transaction_pooler,
+        }
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "transaction_pooler": settings.db_transaction_pooler,
+    }
+
+
 class Connections:
     """Where units of work get their database connections.
 
@@ -94,11 +129,11 @@ class Connections:
         )
 
     @classmethod
-    def open(cls, url: str, pool_size: int) -> Connections:
-        """Both pools for a database URL, each of ``pool_size`` connections."""
+    def open(cls, url: str, **pool) -> Connections:
+        """Both pools for a database URL, each made with ``make_engine(url, **pool)``."""
         return cls(
-            make_engine(url, pool_size=pool_size),
-            make_engine(url, pool_size=pool_size, isolation_level="AUTOCOMMIT"),
+            make_engine(url, **pool),
+            make_engine(url, **pool, isolation_level="AUTOCOMMIT"),
         )
 
     def transaction(self) -> sa.Connection:
@@ -134,9 +169,12 @@ class Database(DependencyProvider):
 
     def setup(self):
         settings = self.container.config["HELPDESK_SETTINGS"]
-        # One pooled connection per concurrent worker, so workers never queue for one.
-        workers = self.container.config.get("max_workers", 10)
-        self.connections = Connections.open(getattr(settings, self.url_setting), workers)
+        # HELPDESK_DB_POOL_SIZE defaults to one connection per concurrent worker
+        # (max_workers, 10), so workers never queue for one; smaller budgets trade
+        # that for fewer connections (docs/operations.md, "Connection budgets").
+        self.connections = Connections.open(
+            getattr(settings, self.url_setting), **pool_options(settings)
+        )
 
     def stop(self):
         if self.connections is not None:

@@ -41,7 +41,7 @@ from nameko.extensions import DependencyProvider
 
 from shared.crypto import EncryptedColumn, Keyring, MissingDataKey, TamperedValue
 from shared.data_keys import keyring_from_settings
-from shared.db import make_engine
+from shared.db import make_engine, pool_options
 from shared.events import EVENTS_EXCHANGE, ensure_topology, routing_key
 from shared.metrics import OUTBOX_OLDEST_AGE, OUTBOX_SET_ASIDE, OUTBOX_UNPUBLISHED, gauge
 
@@ -322,7 +322,7 @@ class OutboxRelay(DependencyProvider):
 
     def setup(self):
         settings = self.container.config["HELPDESK_SETTINGS"]
-        self.engine = make_engine(getattr(settings, self.url_setting), pool_size=1)
+        self.engine = make_engine(getattr(settings, self.url_setting), **pool_options(settings, 1))
         self.amqp_url = settings.amqp_url
         self.amqp_ssl = settings.amqp_ssl
         self.keyring = keyring_from_settings(settings)

@@ -143,9 +143,11 @@ def rotate_column(
 
 
 def _engine(settings: Settings, service: str) -> sa.Engine:
-    from shared.db import make_engine
+    from shared.db import make_engine, pool_options
 
-    return make_engine(registry.service(service).database_url(settings), pool_size=1)
+    return make_engine(
+        registry.service(service).database_url(settings), **pool_options(settings, 1)
+    )
 
 
 def check(settings: Settings, services, keyring: Keyring | None, out=None) -> dict:

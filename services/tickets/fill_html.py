@@ -20,7 +20,7 @@ from services.tickets.repository import RENDERED_TEXT, TicketRepository
 from services.tickets.settings import TicketsSettings
 from shared.crypto import Keyring
 from shared.data_keys import keyring_or_exit
-from shared.db import make_engine
+from shared.db import make_engine, pool_options
 from shared.rendering import render_markdown
 
 
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     settings = TicketsSettings.from_env_or_exit("fill_html", verifies_tokens=False)
     keyring = keyring_or_exit(settings, "fill_html")
-    engine = make_engine(settings.tickets_database_url, pool_size=1)
+    engine = make_engine(settings.tickets_database_url, **pool_options(settings, 1))
     try:
         filled = fill_html(engine, keyring, args.batch)
         copied = fill_resolutions(engine, keyring, args.batch)

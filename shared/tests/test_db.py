@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared import db
-from shared.db import Connections, UnitOfWork
+from shared.db import Connections, UnitOfWork, make_engine, pool_options
 from tests.stack import open_engine
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,9 @@ def test_a_busy_connection_is_not_pinged_and_a_dead_one_fails_once(engine, monke
 def test_autocommit_reads_do_not_leak_into_transactions(
     engine, scratch, tickets_database_url, own_pool
 ):
-    connections = Connections.open(tickets_database_url, 2) if own_pool else Connections(engine)
+    connections = (
+        Connections.open(tickets_database_url, pool_size=2) if own_pool else Connections(engine)
+    )
     for _ in range(3):  # the pool of two hands the same connections around
         with connections.autocommit() as reader:
             assert reader.connection.dbapi_connection.autocommit is True
@@ -107,3 +109,29 @@ def test_a_unit_of_work_keeps_only_what_it_committed(engine, scratch):
     assert values == [1]
     assert uow.rows is None and uow.connection is None  # nothing held after the block
     assert engine.pool.checkedout() == 0
+
+
+def test_the_pool_settings_size_each_pool(make_settings, tickets_database_url):
+    settings = make_settings(HELPDESK_DB_POOL_SIZE="3", HELPDESK_DB_MAX_OVERFLOW="0")
+    connections = Connections.open(tickets_database_url, **pool_options(settings))
+    try:
+        for engine in (connections.engine, connections._autocommit):
+            assert (engine.pool.size(), engine.pool._max_overflow) == (3, 0)
+    finally:
+        connections.dispose()
+
+
+def test_behind_a_transaction_pooler_nothing_is_prepared(make_settings, tickets_database_url):
+    """psycopg prepares a statement on the server after 5 runs; behind PgBouncer in
+    transaction pooling that statement would be missing on the next server connection."""
+    for pooler, prepared in (("false", True), ("true", False)):
+        settings = make_settings(HELPDESK_DB_TRANSACTION_POOLER=pooler)
+        engine = make_engine(tickets_database_url, **pool_options(settings, 1))
+        try:
+            with engine.connect() as conn:
+                for _ in range(8):
+                    conn.execute(sa.text("SELECT 1")).scalar()
+                count = conn.execute(sa.text("SELECT count(*) FROM pg_prepared_statements"))
+                assert (count.scalar() > 0) is prepared, pooler
+        finally:
+            engine.dispose()

@@ -13,7 +13,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-OVERLAYS = (ROOT / "deploy" / "compose.tls.yml", ROOT / "deploy" / "compose.management.yml")
+OVERLAYS = (
+    ROOT / "deploy" / "compose.tls.yml",
+    ROOT / "deploy" / "compose.management.yml",
+    ROOT / "deploy" / "compose.pgbouncer.yml",
+)
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 # Where the image puts the checkout, and which of its programs the venv provides.
 IMAGE_ROOT = "/app/"

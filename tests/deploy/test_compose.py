@@ -151,7 +151,9 @@ def test_each_service_gets_only_the_credentials_it_uses(compose_config):
 
 
 @pytest.mark.parametrize(
-    "overlays", [(), *((overlay,) for overlay in OVERLAYS)], ids=["base", "tls", "management"]
+    "overlays",
+    [(), *((overlay,) for overlay in OVERLAYS)],
+    ids=["base", "tls", "management", "pgbouncer"],
 )
 def test_only_the_gateway_gets_the_jwt_settings_and_secret(overlays):
     """Only the gateway and its stream servers verify tokens: no other container holds
@@ -279,3 +281,22 @@ def test_each_service_replica_serves_metrics_on_the_backend_network(compose_conf
     for name in ("tickets", "notifications"):
         env = compose_config["services"][name]["environment"]
         assert (env["HELPDESK_METRICS_HOST"], env["HELPDESK_METRICS_PORT"]) == ("0.0.0.0", "9100")
+
+
+def test_the_pgbouncer_overlay_puts_the_services_behind_transaction_pooling():
+    overlay = next(o for o in OVERLAYS if o.name == "compose.pgbouncer.yml")
+    result = compose("config", files=(COMPOSE_FILE, overlay))
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in ("tickets", "notifications"):
+        env = services[name]["environment"]
+        url = urlsplit(env[f"HELPDESK_{name.upper()}_DATABASE_URL"])
+        # Still the service's own login, now through PgBouncer, without prepared statements.
+        assert (url.username, url.hostname, url.port) == (f"helpdesk_{name}", "pgbouncer", 6432)
+        assert env["HELPDESK_DB_TRANSACTION_POOLER"] == "true"
+        assert services[name]["depends_on"]["pgbouncer"]["condition"] == "service_healthy"
+    # Migrations and logins are made on PostgreSQL itself.
+    assert "@postgres:5432/" in services["setup"]["environment"]["HELPDESK_POSTGRES_ADMIN_URL"]
+    ini = (ROOT / "deploy" / "pgbouncer" / "pgbouncer.ini").read_text()
+    assert "pool_mode = transaction" in ini
+    assert set(services["pgbouncer"]["networks"]) == {"backend"}

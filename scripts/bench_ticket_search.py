@@ -19,25 +19,26 @@ The databases are dropped afterwards unless ``--keep``.
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.load_million_tickets import BENCH_USER, load  # noqa: E402
+from scripts.bench_setup import (  # noqa: E402
+    arguments,
+    loaded_database,
+    local_run,
+    log,
+    median_ms,
+    sizes,
+)
+from scripts.load_million_tickets import BENCH_USER  # noqa: E402
 from services.tickets import handlers  # noqa: E402
-from services.tickets.settings import TicketsSettings  # noqa: E402
 from services.tickets.unit_of_work import TicketsUnitOfWork  # noqa: E402
-from shared.data_keys import keyring_from_settings  # noqa: E402
-from shared.db import Connections, make_engine  # noqa: E402
-from tools.migrate import drop_database, upgrade  # noqa: E402
+from shared.db import Connections  # noqa: E402
 
 ADMIN = {"id": "bench-admin", "name": "Bench Admin", "role": "admin"}
 USER = {"id": BENCH_USER, "name": "Bench User", "role": "user"}
@@ -45,10 +46,6 @@ DEEP_PAGE = 100  # pages of 20: rows 1981-2000
 TRGM_INDEX = "tickets_subject_trgm_idx"
 # Serves the queue by the soonest owed response and the sla= filters (migration 0004).
 DUE_INDEX = "tickets_due_queue_idx"
-
-
-def _median_ms(samples):
-    return statistics.median(samples) * 1000
 
 
 class _Stopwatch:
@@ -191,15 +188,10 @@ def cases(engine: sa.Engine, keyring, settings):
     ]
 
 
-def bench_size(server: str, size: int, repeats: int, keyring, settings, keep: bool, log, only=None):
+def bench_size(server: str, size: int, repeats: int, keyring, settings, keep: bool, only=None):
     """Load ``size`` tickets into a fresh database and time every case."""
-    url = urlunsplit(urlsplit(server)._replace(path=f"/helpdesk_bench_{size}"))
-    drop_database(url)
-    upgrade("tickets", url)
-    load(url, size, keyring, log=log)
-    engine = make_engine(url, pool_size=2)
     rows = []
-    try:
+    with loaded_database(server, "helpdesk_bench", size, keyring, keep) as engine:
         for name, fn, baseline, baseline_name in cases(engine, keyring, settings):
             if only and only not in name:
                 continue
@@ -210,12 +202,8 @@ def bench_size(server: str, size: int, repeats: int, keyring, settings, keep: bo
             for _ in range(repeats):  # interleaved, so drift hits both alike
                 ours_s.append(_timed(fn))
                 base_s.append(_timed(baseline))
-            rows.append((name, size, _median_ms(ours_s), baseline_name, _median_ms(base_s)))
+            rows.append((name, size, median_ms(ours_s), baseline_name, median_ms(base_s)))
             log(f"{size:>9} {name}: {rows[-1][2]:.2f} ms vs {rows[-1][4]:.2f} ms")
-    finally:
-        engine.dispose()
-        if not keep:
-            drop_database(url)
     return rows
 
 
@@ -234,24 +222,13 @@ def table(rows) -> str:
 
 def main(argv=None) -> int:
     """Run the benchmark and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000,1000000")
-    parser.add_argument("--repeats", type=int, default=21)
-    parser.add_argument("--server", help="postgresql://... (default: the tickets URL's server)")
-    parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--only", help="time only the queries whose name contains this")
     args = parser.parse_args(argv)
-    # A local measurement: development unless the environment says otherwise.
-    settings = TicketsSettings.from_env({"HELPDESK_ENV": "development", **os.environ})
-    server = args.server or settings.tickets_database_url
-    keyring = keyring_from_settings(settings)
-
-    def log(text):
-        print(text, file=sys.stderr, flush=True)
-
+    settings, server, keyring = local_run(args)
     rows = []
-    for size in (int(s) for s in args.sizes.split(",")):
-        rows += bench_size(server, size, args.repeats, keyring, settings, args.keep, log, args.only)
+    for size in sizes(args):
+        rows += bench_size(server, size, args.repeats, keyring, settings, args.keep, args.only)
     print(table(rows))
     return 0
 

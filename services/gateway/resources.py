@@ -214,90 +214,90 @@ class StaffCollection(_Resource):
         resp.media = self.tickets("list_staff", _actor(req))
 
 
-class TeamCollection(_Resource):
+class AdminCollection(_Resource):
+    """``GET``/``POST`` of the things of one kind the tickets service keeps for
+    support (``noun``: teams, macros): ``list_<noun>s``, and ``create_<noun>`` with
+    a body of ``create`` (201, located at ``<path>/<its id_field>``)."""
+
+    noun = path = id_field = ""
+
+    def __init__(self, clients, create):
+        super().__init__(clients)
+        self.create = create
+
+    def on_get(self, req, resp):
+        resp.media = self.tickets(f"list_{self.noun}s", _actor(req))
+
+    def on_post(self, req, resp):
+        fields, key = _command(req, self.create)
+        made = self.tickets(f"create_{self.noun}", _actor(req), fields, key)
+        resp.status = falcon.HTTP_201
+        resp.location = f"{self.path}/{made[self.id_field]}"
+        resp.media = made
+
+
+class AdminItem(_Resource):
+    """``GET``/``PATCH``/``DELETE`` of one such thing (``get_``, ``change_``,
+    ``delete_<noun>``): ``PATCH`` changes the fields given (a missing one is a 404
+    before a bad body is a 422); ``DELETE`` answers 204."""
+
+    noun = ""
+
+    def __init__(self, clients, change):
+        super().__init__(clients)
+        self.change = change
+
+    def on_get(self, req, resp, **ids):
+        resp.media = self.tickets(f"get_{self.noun}", _actor(req), *ids.values())
+
+    def on_patch(self, req, resp, **ids):
+        try:
+            fields, key = _command(req, self.change, ids)
+        except ApiError:
+            check_reachable(self.clients, req, ids)  # NotFound wins
+            raise
+        resp.media = self.tickets(f"change_{self.noun}", _actor(req), *ids.values(), fields, key)
+
+    def on_delete(self, req, resp, **ids):
+        self.tickets(f"delete_{self.noun}", _actor(req), *ids.values())
+        resp.status = falcon.HTTP_204
+
+
+class TeamCollection(AdminCollection):
     """``GET``/``POST /api/v1/admin/teams``: every team (creation order), a new one."""
 
-    def __init__(self, clients, feature_keys):
-        super().__init__(clients)
-        self.create = schemas.TeamBody(feature_keys)
-
-    def on_get(self, req, resp):
-        resp.media = self.tickets("list_teams", _actor(req))
-
-    def on_post(self, req, resp):
-        fields, key = _command(req, self.create)
-        team = self.tickets("create_team", _actor(req), fields, key)
-        resp.status = falcon.HTTP_201
-        resp.location = f"/api/v1/admin/teams/{team['key']}"
-        resp.media = team
-
-
-class TeamItem(_Resource):
-    """``GET``/``PATCH``/``DELETE /api/v1/admin/teams/{key}``: one team; ``PATCH``
-    changes the fields given; ``DELETE`` leaves its tickets with no team (204)."""
+    noun, path, id_field = "team", "/api/v1/admin/teams", "key"
 
     def __init__(self, clients, feature_keys):
-        super().__init__(clients)
-        self.change = schemas.TeamChangeBody(feature_keys)
-
-    def on_get(self, req, resp, team_key):
-        resp.media = self.tickets("get_team", _actor(req), team_key)
-
-    def on_patch(self, req, resp, team_key):
-        params = {"team_key": team_key}
-        try:
-            fields, key = _command(req, self.change, params)
-        except ApiError:
-            check_reachable(self.clients, req, params)  # NotFound wins
-            raise
-        resp.media = self.tickets("change_team", _actor(req), team_key, fields, key)
-
-    def on_delete(self, req, resp, team_key):
-        self.tickets("delete_team", _actor(req), team_key)
-        resp.status = falcon.HTTP_204
+        super().__init__(clients, schemas.TeamBody(feature_keys))
 
 
-class MacroCollection(_Resource):
+class TeamItem(AdminItem):
+    """``GET``/``PATCH``/``DELETE /api/v1/admin/teams/{key}``: one team; ``DELETE``
+    leaves its tickets with no team."""
+
+    noun = "team"
+
+    def __init__(self, clients, feature_keys):
+        super().__init__(clients, schemas.TeamChangeBody(feature_keys))
+
+
+class MacroCollection(AdminCollection):
     """``GET``/``POST /api/v1/admin/macros``: every canned reply (by title), a new one."""
 
-    def __init__(self, clients):
-        super().__init__(clients)
-        self.create = schemas.MacroBody()
-
-    def on_get(self, req, resp):
-        resp.media = self.tickets("list_macros", _actor(req))
-
-    def on_post(self, req, resp):
-        fields, key = _command(req, self.create)
-        macro = self.tickets("create_macro", _actor(req), fields, key)
-        resp.status = falcon.HTTP_201
-        resp.location = f"/api/v1/admin/macros/{macro['id']}"
-        resp.media = macro
-
-
-class MacroItem(_Resource):
-    """``GET``/``PATCH``/``DELETE /api/v1/admin/macros/{id}``: one canned reply;
-    ``PATCH`` changes the fields given; ``DELETE`` answers 204."""
+    noun, path, id_field = "macro", "/api/v1/admin/macros", "id"
 
     def __init__(self, clients):
-        super().__init__(clients)
-        self.change = schemas.MacroChangeBody()
+        super().__init__(clients, schemas.MacroBody())
 
-    def on_get(self, req, resp, macro_id):
-        resp.media = self.tickets("get_macro", _actor(req), macro_id)
 
-    def on_patch(self, req, resp, macro_id):
-        params = {"macro_id": macro_id}
-        try:
-            fields, key = _command(req, self.change, params)
-        except ApiError:
-            check_reachable(self.clients, req, params)  # NotFound wins
-            raise
-        resp.media = self.tickets("change_macro", _actor(req), macro_id, fields, key)
+class MacroItem(AdminItem):
+    """``GET``/``PATCH``/``DELETE /api/v1/admin/macros/{id}``: one canned reply."""
 
-    def on_delete(self, req, resp, macro_id):
-        self.tickets("delete_macro", _actor(req), macro_id)
-        resp.status = falcon.HTTP_204
+    noun = "macro"
+
+    def __init__(self, clients):
+        super().__init__(clients, schemas.MacroChangeBody())
 
 
 # ---------------------------------------------------------------- notices

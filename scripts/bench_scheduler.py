@@ -38,6 +38,7 @@ from scripts.bench_setup import (  # noqa: E402
     median_ms,
     sizes,
 )
+from scripts.bench_ticket_search import time_cases  # noqa: E402
 from services.tickets import handlers  # noqa: E402
 from services.tickets.repository import TicketRepository  # noqa: E402
 from services.tickets.settings import timings  # noqa: E402
@@ -66,11 +67,32 @@ def check(holds: bool, what) -> None:
         raise BenchFailed(str(what))
 
 
+# The response clocks as a live desk would have them: what is past told, what is to
+# come scheduled (Ticket._schedule_clock).
+_TOLD = """
+    UPDATE tickets SET sla_notified = CASE WHEN sla_due_at <= now() THEN 'breached'
+                                           ELSE 'warning' END
+    WHERE sla_started_at IS NOT NULL AND sla_warn_at <= now()
+"""
+_SCHEDULE_CLOCKS = """
+    INSERT INTO due_work (ticket_id, kind, due_at)
+    SELECT id, 'sla_warning', sla_warn_at FROM tickets
+    WHERE sla_started_at IS NOT NULL AND sla_notified IS NULL
+    UNION ALL
+    SELECT id, 'sla_breach', sla_due_at FROM tickets
+    WHERE sla_started_at IS NOT NULL AND sla_notified IS DISTINCT FROM 'breached'
+    ON CONFLICT DO NOTHING
+"""
+
+
 def schedule_all(engine) -> int:
-    """Due rows for every loaded ticket waiting on its owner; how many in all."""
+    """Due rows for every loaded ticket waiting on its owner, and for every running
+    response clock; how many in all."""
     with engine.begin() as conn:
         conn.exec_driver_sql(_SCHEDULE, (["auto_close", "closing_soon"], "resolved"))
         conn.exec_driver_sql(_SCHEDULE, (["awaiting_reminder"], "awaiting_user"))
+        conn.exec_driver_sql(_TOLD)
+        conn.exec_driver_sql(_SCHEDULE_CLOCKS)
         conn.exec_driver_sql("ANALYZE due_work")
         return conn.exec_driver_sql("SELECT count(*) FROM due_work").scalar_one()
 
@@ -95,6 +117,34 @@ def make_due(engine, count: int) -> list[int]:
             "WHERE kind = 'auto_close' AND ticket_id = ANY(%s)",
             (ids,),
         )
+    return ids
+
+
+def make_clocks_due(engine, count: int) -> list[int]:
+    """``count`` running response clocks (of tickets not used before) made a fresh
+    owed response at risk since a minute ago, due in an hour: their warnings due;
+    their ids."""
+    with engine.begin() as conn:
+        ids = [
+            row[0]
+            for row in conn.exec_driver_sql(
+                "SELECT id FROM tickets WHERE sla_started_at IS NOT NULL "
+                "AND sla_due_at < now() + interval '30 minutes' ORDER BY id LIMIT %s",
+                (count,),
+            )
+        ]
+        conn.exec_driver_sql(
+            "UPDATE tickets SET sla_warn_at = now() - interval '1 minute', "
+            "sla_due_at = now() + interval '1 hour', sla_notified = NULL WHERE id = ANY(%s)",
+            (ids,),
+        )
+        for kind, column in (("sla_warning", "sla_warn_at"), ("sla_breach", "sla_due_at")):
+            conn.exec_driver_sql(
+                f"INSERT INTO due_work (ticket_id, kind, due_at) "  # nosec B608 - fixed names
+                f"SELECT id, '{kind}', {column} FROM tickets WHERE id = ANY(%s) "
+                "ON CONFLICT (ticket_id, kind) DO UPDATE SET due_at = EXCLUDED.due_at",
+                (ids,),
+            )
     return ids
 
 
@@ -135,30 +185,43 @@ def time_empty_tick(uow, repeats: int) -> float:
     return median_ms(samples)
 
 
-def time_due_tick(engine, uow, count: int) -> tuple[float, float]:
-    """One tick doing ``count`` due auto-closes: (whole tick s, median ms per row)."""
-    ids = make_due(engine, count)
+# Per kind of due work timed: how to make ``count`` of it due, and the SQL counting
+# the tickets it was done on (among ``ids``).
+_DUE_CASES = {
+    "auto_close": (
+        make_due,
+        "SELECT count(*) FROM tickets WHERE status = 'closed' AND id = ANY(%s)",
+    ),
+    "sla_warning": (
+        make_clocks_due,
+        "SELECT count(*) FROM tickets WHERE sla_notified = 'warning' AND id = ANY(%s)",
+    ),
+}
+
+
+def time_due_tick(engine, uow, count: int, kind: str = "auto_close") -> tuple[float, float]:
+    """One tick doing ``count`` due pieces of ``kind``: (whole tick s, median ms per row)."""
+    make, done_sql = _DUE_CASES[kind]
+    ids = make(engine, count)
     per_row = []
-    original = handlers.domain.DUE_WORK["auto_close"]
+    original = handlers.domain.DUE_WORK[kind]
 
     def timed(ticket, now, audience):
         # The row's own work is timed by the tick's wall clock; this only counts rows.
         per_row.append(time.perf_counter())
         return original(ticket, now, audience)
 
-    handlers.domain.DUE_WORK["auto_close"] = timed
+    handlers.domain.DUE_WORK[kind] = timed
     try:
         started = time.perf_counter()
         done = handlers.run_due_work(uow, batch=count + 10)
         elapsed = time.perf_counter() - started
     finally:
-        handlers.domain.DUE_WORK["auto_close"] = original
-    check(done == {"auto_close": count}, done)
+        handlers.domain.DUE_WORK[kind] = original
+    check(done == {kind: count}, done)
     with engine.connect() as conn:
-        closed = conn.exec_driver_sql(
-            "SELECT count(*) FROM tickets WHERE status = 'closed' AND id = ANY(%s)", (ids,)
-        ).scalar_one()
-    check(closed == count, closed)
+        finished = conn.exec_driver_sql(done_sql, (ids,)).scalar_one()
+    check(finished == count, finished)
     gaps = [b - a for a, b in zip(per_row, per_row[1:], strict=False)]
     return elapsed, median_ms(gaps)
 
@@ -173,7 +236,7 @@ def bench_size(server, size, repeats, due, keyring, settings, keep):
                 "SELECT count(*) FROM due_work WHERE kind = 'auto_close'"
             ).scalar_one()
         # Two sets of tickets (with and without the index), each closed once.
-        due = min(due, resolved // 2)
+        args_due, due = due, min(due, resolved // 2)
         log(f"{size:>9} tickets, {scheduled:,} due rows scheduled")
         uow = TicketsUnitOfWork(Connections(engine), keyring, settings)
         ours, base = time_claims(engine, keyring, settings, repeats)
@@ -184,32 +247,54 @@ def bench_size(server, size, repeats, due, keyring, settings, keep):
         tick = time_empty_tick(uow, repeats)
         rows.append(("whole tick, nothing due", size, scheduled, f"{tick:.2f} ms", "", None))
         log(f"{size:>9} whole empty tick: {tick:.2f} ms")
-        indexed, indexed_row = time_due_tick(engine, uow, due)
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP INDEX {INDEX}")
-        try:
-            scanned, scanned_row = time_due_tick(engine, uow, due)
-        finally:
+        with engine.connect() as conn:
+            running = conn.exec_driver_sql(
+                "SELECT count(*) FROM tickets WHERE sla_started_at IS NOT NULL"
+            ).scalar_one()
+        for kind, count, what in (
+            ("auto_close", due, "due auto-closes"),
+            ("sla_warning", min(args_due, running // 2), "response clocks at risk at once"),
+        ):
+            indexed, indexed_row = time_due_tick(engine, uow, count, kind)
             with engine.begin() as conn:
-                conn.exec_driver_sql(CREATE_INDEX)
-        rows.append(
-            (
-                f"tick doing {due:,} due auto-closes",
-                size,
-                scheduled,
-                f"{indexed:.2f} s ({indexed_row:.2f} ms/row)",
-                f"{scanned:.2f} s ({scanned_row:.2f} ms/row)",
-                scanned / indexed,
+                conn.exec_driver_sql(f"DROP INDEX {INDEX}")
+            try:
+                scanned, scanned_row = time_due_tick(engine, uow, count, kind)
+            finally:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(CREATE_INDEX)
+            rows.append(
+                (
+                    f"tick doing {count:,} {what}",
+                    size,
+                    scheduled,
+                    f"{indexed:.2f} s ({indexed_row:.2f} ms/row)",
+                    f"{scanned:.2f} s ({scanned_row:.2f} ms/row)",
+                    scanned / indexed,
+                )
             )
-        )
-        log(f"{size:>9} {due} due: {indexed:.2f} s vs {scanned:.2f} s")
+            log(f"{size:>9} {count} {kind} due: {indexed:.2f} s vs {scanned:.2f} s")
+        # The queue by due, beside the ticks, on the same tickets.
+        for name, _size, ours, baseline_name, base in time_cases(
+            engine, keyring, settings, size, repeats, only="due"
+        ):
+            rows.append(
+                (
+                    f"{name} ({baseline_name} in the baseline)",
+                    size,
+                    scheduled,
+                    f"{ours:.2f} ms",
+                    f"{base:.2f} ms",
+                    base / ours,
+                )
+            )
     return rows
 
 
 def table(rows) -> str:
     """The results as a Markdown table."""
     lines = [
-        "| case | tickets | due rows | median, with `due_work_due` | without the index | without / with |",
+        "| case | tickets | due rows | median, with the index | without it | without / with |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, size, scheduled, ours, base, ratio in rows:

@@ -188,23 +188,30 @@ def cases(engine: sa.Engine, keyring, settings):
     ]
 
 
+def time_cases(engine, keyring, settings, size: int, repeats: int, only=None) -> list[tuple]:
+    """Time every case (those whose name contains ``only``, when given) on a loaded
+    database: (name, size, median ms, baseline name, baseline median ms) each.
+    ``bench_scheduler.py`` times the queue by due with it, beside its ticks."""
+    rows = []
+    for name, fn, baseline, baseline_name in cases(engine, keyring, settings):
+        if only and only not in name:
+            continue
+        for _ in range(2):  # warm caches and pools
+            _timed(fn)
+            _timed(baseline)
+        ours_s, base_s = [], []
+        for _ in range(repeats):  # interleaved, so drift hits both alike
+            ours_s.append(_timed(fn))
+            base_s.append(_timed(baseline))
+        rows.append((name, size, median_ms(ours_s), baseline_name, median_ms(base_s)))
+        log(f"{size:>9} {name}: {rows[-1][2]:.2f} ms vs {rows[-1][4]:.2f} ms")
+    return rows
+
+
 def bench_size(server: str, size: int, repeats: int, keyring, settings, keep: bool, only=None):
     """Load ``size`` tickets into a fresh database and time every case."""
-    rows = []
     with loaded_database(server, "helpdesk_bench", size, keyring, keep) as engine:
-        for name, fn, baseline, baseline_name in cases(engine, keyring, settings):
-            if only and only not in name:
-                continue
-            for _ in range(2):  # warm caches and pools
-                _timed(fn)
-                _timed(baseline)
-            ours_s, base_s = [], []
-            for _ in range(repeats):  # interleaved, so drift hits both alike
-                ours_s.append(_timed(fn))
-                base_s.append(_timed(baseline))
-            rows.append((name, size, median_ms(ours_s), baseline_name, median_ms(base_s)))
-            log(f"{size:>9} {name}: {rows[-1][2]:.2f} ms vs {rows[-1][4]:.2f} ms")
-    return rows
+        return time_cases(engine, keyring, settings, size, repeats, only)
 
 
 def table(rows) -> str:

@@ -50,6 +50,9 @@ CLOSE_NOTE_LENGTH = (0, 2000)
 PRIORITY_REASON_LENGTH = (3, 500)
 # A view lists at most this many of the later tickets that follow a ticket up.
 VIEW_FOLLOW_UPS = 50
+# The dashboard's window (GET /api/v1/admin/stats?days=): UTC days, today included.
+STATS_DAYS = (1, 90)
+DEFAULT_STATS_DAYS = 14
 # Canned replies (macros): a title, a body with placeholders the reply box fills in.
 MACRO_TITLE_LENGTH = (1, 200)
 MACRO_PLACEHOLDERS = ("owner_name", "ticket_id", "agent_name")

@@ -46,6 +46,7 @@ PAGES = (
     ("/admin", "admin", "Support queue"),
     ("/admin/teams", "admin-teams", "Teams · Support"),
     ("/admin/macros", "admin-macros", "Canned replies · Support"),
+    ("/admin/dashboard", "admin-dashboard", "Dashboard · Support"),
     ("/admin/tickets/{ticket_id:row_id}", "admin-ticket", "Ticket · Support"),
 )
 DEV_PAGES = (("/dev/sign-in", "dev-sign-in", "Development sign-in"),)

@@ -282,6 +282,18 @@ class TeamItem(AdminItem):
         super().__init__(clients, schemas.TeamChangeBody(feature_keys))
 
 
+class Stats(_Resource):
+    """``GET /api/v1/admin/stats``: the dashboard's numbers."""
+
+    def __init__(self, clients):
+        super().__init__(clients)
+        self.query = schemas.StatsQuery()
+
+    def on_get(self, req, resp):
+        params = schemas.load_query(self.query, req.params)
+        resp.media = self.tickets("get_stats", _actor(req), params)
+
+
 class MacroCollection(AdminCollection):
     """``GET``/``POST /api/v1/admin/macros``: every canned reply (by title), a new one."""
 

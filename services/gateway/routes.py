@@ -472,6 +472,21 @@ ROUTES: tuple[Route, ...] = (
         },
     ),
     Route(
+        f"{V1}/admin/stats",
+        ADMIN,
+        lambda w: resources.Stats(w.clients),
+        {
+            "get": op(
+                "The dashboard: open tickets by status and priority, unassigned, at risk "
+                "and breached now; first-response times; created and resolved per day",
+                tag="support",
+                query=schemas.StatsQuery,
+                response=schemas.Stats,
+                errors=(400, 422),
+            )
+        },
+    ),
+    Route(
         f"{V1}/admin/macros",
         ADMIN,
         lambda w: resources.MacroCollection(w.clients),

@@ -21,6 +21,7 @@ from services.gateway.errors import ApiError
 from shared import commands
 from shared.catalog import (
     DEFAULT_SORT,
+    DEFAULT_STATS_DAYS,
     DESCRIPTION_LENGTH,
     KEY_PATTERN,
     KEY_RULE,
@@ -31,6 +32,7 @@ from shared.catalog import (
     SLA_FILTERS,
     SLA_STATES,
     SORTS,
+    STATS_DAYS,
     STATUS_KEYS,
     VIEW_MESSAGES,
 )
@@ -151,6 +153,19 @@ class AdminTicketListQuery(TicketListQuery):
             "default": DEFAULT_SORT,
             "description": "priority: critical first, then oldest; created/updated: newest "
             "first; due: the soonest owed response first, tickets that owe none last.",
+        },
+    )
+
+
+class StatsQuery(_Strict):
+    """``GET /api/v1/admin/stats`` query parameters."""
+
+    days = QueryInteger(
+        validate=validate.Range(min=STATS_DAYS[0], max=STATS_DAYS[1]),
+        metadata={
+            "default": DEFAULT_STATS_DAYS,
+            "description": "The window of the per-day counts and of first responses: "
+            "this many UTC days, today included.",
         },
     )
 
@@ -439,6 +454,69 @@ class Macro(Schema):
     created_at = fields.String(required=True, metadata=_TS)
     updated_at = fields.String(required=True, metadata=_TS)
     updated_by_name = fields.String(required=True, allow_none=True)
+
+
+def _counts(keys, what: str) -> fields.Dict:
+    return fields.Dict(
+        keys=fields.String(validate=validate.OneOf(keys)),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": f"Open tickets per {what} (every one present, zeros too)."},
+    )
+
+
+class OpenCounts(Schema):
+    total = fields.Integer(required=True, metadata={"minimum": 0})
+    by_status = _counts(("open", "in_review", "awaiting_user"), "status")
+    by_priority = _counts(PRIORITIES, "priority")
+
+
+class FirstResponses(Schema):
+    median_seconds = fields.Float(required=True, allow_none=True)
+    p90_seconds = fields.Float(required=True, allow_none=True)
+    answered = fields.Integer(required=True, metadata={"minimum": 0})
+    met = fields.Integer(
+        required=True, metadata={"minimum": 0, "description": "Answered by their due time."}
+    )
+    missed = fields.Integer(
+        required=True,
+        metadata={"minimum": 0, "description": "Answered late, or overdue and still unanswered."},
+    )
+    met_share = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={"description": "met / (met + missed); null when there are none."},
+    )
+
+
+class DayCounts(Schema):
+    date = fields.String(required=True, metadata={"format": "date"})
+    created = fields.Integer(required=True, metadata={"minimum": 0})
+    resolved = fields.Integer(
+        required=True, metadata={"minimum": 0, "description": "Tickets resolved that UTC day."}
+    )
+
+
+class Stats(Schema):
+    days = fields.Integer(required=True)
+    since = fields.String(required=True, metadata=_TS)
+    generated_at = fields.String(required=True, metadata=_TS)
+    open = fields.Nested(
+        OpenCounts,
+        required=True,
+        metadata={"description": "Tickets open now (open, in_review, awaiting_user)."},
+    )
+    unassigned = fields.Integer(required=True, metadata={"description": "Open and held by nobody."})
+    at_risk = fields.Integer(
+        required=True, metadata={"description": "Open, response clock at risk."}
+    )
+    breached = fields.Integer(required=True, metadata={"description": "Open, response overdue."})
+    first_response = fields.Nested(
+        FirstResponses,
+        required=True,
+        metadata={"description": "Of the tickets opened since `since` (wall-clock time)."},
+    )
+    per_day = fields.List(fields.Nested(DayCounts), required=True)
 
 
 class MacroList(Schema):

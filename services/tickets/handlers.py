@@ -17,7 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 from services.tickets import domain, schemas, views
 from services.tickets.settings import response_policy
@@ -680,3 +680,17 @@ def scheduler_lag(uow: TicketsUnitOfWork) -> float:
     with uow.autocommit():
         oldest, now = uow.tickets.oldest_due_at(), uow.tickets.now()
     return 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+
+
+# --- the dashboard ---------------------------------------------------------------------
+def get_stats(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """The support lead's numbers now, and over the last ``days`` UTC days (today
+    included): see ``views.stats_view``."""
+    _admin(cmd)
+    days = schemas.load(schemas.STATS, cmd.fields)["days"]
+    now = datetime.now(UTC)
+    first_day = now.date() - timedelta(days=days - 1)
+    since = datetime.combine(first_day, time.min, UTC)
+    with uow.autocommit():
+        stats = uow.stats.read(now, since)
+    return views.stats_view(stats, now, first_day, days)

@@ -1029,3 +1029,68 @@ class MacroRepository:
     def delete(self, macro_id: int) -> bool:
         """Delete the macro; whether there was one."""
         return self.connection.execute(_DELETE_MACRO, {"macro_id": macro_id}).first() is not None
+
+
+# --- the dashboard's numbers ------------------------------------------------------------
+_OPEN = tickets.c.status.in_(domain.OPEN_STATUSES)
+_COUNT_OPEN_BY = {
+    column: sa.select(tickets.c[column], sa.func.count()).where(_OPEN).group_by(tickets.c[column])
+    for column in ("status", "priority")
+}
+_NOW = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+_SINCE = sa.bindparam("since", type_=sa.DateTime(timezone=True))
+_COUNTS_NOW = sa.select(
+    sa.func.count().filter(tickets.c.assignee_id.is_(None)).label("unassigned"),
+    sa.func.count()
+    .filter(_owed_by > _NOW, _owed_by < _NEVER, tickets.c.sla_warn_at <= _NOW)
+    .label("at_risk"),
+    sa.func.count().filter(_owed_by <= _NOW).label("breached"),
+).where(_OPEN)
+# First responses of the tickets opened in the window: how long each took, and
+# whether it came by its due time; a response overdue and still missing is missed.
+_WAITED = sa.extract("epoch", tickets.c.first_response_at - tickets.c.created_at)
+_FIRST_RESPONSES = sa.select(
+    sa.func.percentile_cont(0.5).within_group(_WAITED).label("median"),
+    sa.func.percentile_cont(0.9).within_group(_WAITED).label("p90"),
+    sa.func.count(tickets.c.first_response_at).label("answered"),
+    sa.func.count()
+    .filter(tickets.c.first_response_at <= tickets.c.first_response_due_at)
+    .label("met"),
+    sa.func.count()
+    .filter(
+        sa.or_(
+            tickets.c.first_response_at > tickets.c.first_response_due_at,
+            sa.and_(tickets.c.first_response_at.is_(None), tickets.c.first_response_due_at <= _NOW),
+        )
+    )
+    .label("missed"),
+).where(tickets.c.created_at >= _SINCE)
+_CREATED_PER_DAY = sa.text(
+    "SELECT date(timezone('UTC', created_at)) AS day, count(*) AS n FROM tickets "
+    "WHERE created_at >= :since GROUP BY 1"
+)
+# A ticket resolved twice in a day counts once that day.
+_RESOLVED_PER_DAY = sa.text(
+    "SELECT date(timezone('UTC', at)) AS day, count(DISTINCT ticket_id) AS n FROM timeline "
+    "WHERE status = 'resolved' AND at >= :since GROUP BY 1"
+)
+
+
+class StatsRepository:
+    """The numbers a support lead looks at, read in a handful of aggregate queries."""
+
+    def __init__(self, connection: sa.Connection):
+        self.connection = connection
+
+    def read(self, now: datetime, since: datetime) -> dict:
+        """Open tickets by status and priority, unassigned, at risk and breached at
+        ``now``; first responses of tickets opened since ``since``; tickets created
+        and resolved per UTC day since then."""
+        run = self.connection.execute
+        params = {"now": now, "since": since}
+        stats = {f"open_by_{c}": dict(run(q).all()) for c, q in _COUNT_OPEN_BY.items()}
+        stats.update(run(_COUNTS_NOW, params).one()._asdict())
+        stats["first_response"] = run(_FIRST_RESPONSES, params).one()._asdict()
+        stats["created_per_day"] = dict(run(_CREATED_PER_DAY, params).all())
+        stats["resolved_per_day"] = dict(run(_RESOLVED_PER_DAY, params).all())
+        return stats

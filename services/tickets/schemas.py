@@ -22,12 +22,14 @@ from marshmallow import (
 
 from shared.catalog import (
     DEFAULT_SORT,
+    DEFAULT_STATS_DAYS,
     KEY_PATTERN,
     KEY_RULE,
     MAX_MESSAGES_PAGE,
     PRIORITIES,
     SLA_FILTERS,
     SORTS,
+    STATS_DAYS,
     STATUS_KEYS,
     VIEW_MESSAGES,
 )
@@ -104,6 +106,14 @@ class ListMessages(_Command):
     )
 
 
+class Stats(_Command):
+    days = StrictInteger(
+        load_default=DEFAULT_STATS_DAYS,
+        validate=validate.Range(min=STATS_DAYS[0], max=STATS_DAYS[1]),
+    )
+
+
+STATS = Stats()
 LIST_TICKETS = ListTickets()
 LIST_MESSAGES = ListMessages()
 ADMIN_LIST_TICKETS = AdminListTickets()

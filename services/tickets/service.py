@@ -122,6 +122,11 @@ class TicketsService:
         return handlers.change_priority(Command(actor, fields, ticket_id, idempotency), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
+    def get_stats(self, actor, params=None):
+        """The dashboard's numbers (``days``: the window, 1-90, default 14)."""
+        return handlers.get_stats(Command(actor, params), self._uow())
+
+    @rpc(expected_exceptions=HelpdeskError)
     def list_macros(self, actor):
         """Every canned reply, by title: ``{"items": [macro]}``."""
         return handlers.list_macros(Command(actor), self._uow())

@@ -20,6 +20,7 @@ from services.tickets import domain
 from services.tickets.repository import (
     MacroRepository,
     StaffRepository,
+    StatsRepository,
     TeamRepository,
     TicketRepository,
 )
@@ -79,6 +80,7 @@ class TicketsUnitOfWork(UnitOfWork):
         self.staff: StaffRepository | None = None
         self.teams: TeamRepository | None = None
         self.macros: MacroRepository | None = None
+        self.stats: StatsRepository | None = None
         self.idempotency: IdempotencyKeys | None = None
 
     def attach(self, connection: sa.Connection | None) -> None:
@@ -92,6 +94,7 @@ class TicketsUnitOfWork(UnitOfWork):
         self.staff = None if connection is None else StaffRepository(connection)
         self.teams = None if connection is None else TeamRepository(connection)
         self.macros = None if connection is None else MacroRepository(connection)
+        self.stats = None if connection is None else StatsRepository(connection)
         self.idempotency = None if connection is None else IdempotencyKeys(connection, self.keyring)
 
     def __enter__(self):

@@ -6,10 +6,11 @@ parameters: no database, no framework, so every shape is unit-tested on its own.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 from services.tickets import clocks, domain
 from shared import paging
+from shared.catalog import PRIORITIES
 from shared.events import iso_utc
 from shared.rendering import render_markdown
 
@@ -255,3 +256,46 @@ def page(rows: list[dict], limit: int, sort: str, item) -> dict:
         "items": [item(r) for r in rows],
         "next_cursor": paging.encode_cursor(_CURSOR_KEY[sort](rows[-1])) if more else None,
     }
+
+
+def stats_view(stats: dict, now: datetime, first_day, days: int) -> dict:
+    """``GET /api/v1/admin/stats``: what ``StatsRepository.read`` counted, with every
+    status, priority and day present (zeros included), days oldest first."""
+    by_status = {key: stats["open_by_status"].get(key, 0) for key in domain.OPEN_STATUSES}
+    by_priority = {key: stats["open_by_priority"].get(key, 0) for key in PRIORITIES}
+    first = stats["first_response"]
+    judged = first["met"] + first["missed"]
+    dates = [first_day + timedelta(days=n) for n in range(days)]
+    return {
+        "days": days,
+        "since": iso_utc(datetime.combine(first_day, time.min, UTC)),
+        "generated_at": iso_utc(now),
+        "open": {
+            "total": sum(by_status.values()),
+            "by_status": by_status,
+            "by_priority": by_priority,
+        },
+        "unassigned": stats["unassigned"],
+        "at_risk": stats["at_risk"],
+        "breached": stats["breached"],
+        "first_response": {
+            "median_seconds": _seconds(first["median"]),
+            "p90_seconds": _seconds(first["p90"]),
+            "answered": first["answered"],
+            "met": first["met"],
+            "missed": first["missed"],
+            "met_share": round(first["met"] / judged, 4) if judged else None,
+        },
+        "per_day": [
+            {
+                "date": day.isoformat(),
+                "created": stats["created_per_day"].get(day, 0),
+                "resolved": stats["resolved_per_day"].get(day, 0),
+            }
+            for day in dates
+        ],
+    }
+
+
+def _seconds(value) -> float | None:
+    return None if value is None else round(float(value), 1)

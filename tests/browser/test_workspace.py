@@ -156,3 +156,30 @@ def test_bulk_actions_act_on_each_ticket_and_show_failures(open_page, person, sh
     for t in tickets[:2]:
         assert sam.api("GET", f"/admin/tickets/{t['id']}")["status"] == "awaiting_user"
     no_trouble(w)
+
+
+def test_the_dashboard_draws_the_numbers(open_page, person, shoot):
+    alice = person("user", "Alice Example")
+    sam = person("admin", "Sam Support")
+    answered = alice.create_ticket(issue_type="access")
+    alice.create_ticket(issue_type="other")
+    sam.api("POST", f"/admin/tickets/{answered['id']}/messages", {"body": "On it."}, expect=201)
+    stats = sam.api("GET", "/admin/stats?days=7", expect=200)
+
+    w = open_page("/help-center/admin/dashboard?days=7", sam.token)
+    p = w.page
+    expect(p.locator("#days")).to_have_value("7")
+    expect(p.locator("[data-stat=open] dd")).to_have_text(str(stats["open"]["total"]))
+    expect(p.locator("[data-stat=unassigned] dd")).to_have_text(str(stats["unassigned"]))
+    expect(p.locator("[data-stat=met_share] dd")).to_have_text(re.compile(r"^\d+%$"))
+    # One bar per status and priority, two per day (created, resolved).
+    expect(p.locator("#status-chart rect")).to_have_count(3)
+    expect(p.locator("#priority-chart rect")).to_have_count(4)
+    expect(p.locator("#days-chart rect")).to_have_count(14)
+    low = p.locator("#priority-chart rect title", has_text="Low:")
+    expect(low).to_have_text(f"Low: {stats['open']['by_priority']['low']} tickets")
+    shoot(p, "admin-dashboard-laptop")
+    p.select_option("#days", "30")
+    expect(p.locator("#days-chart rect")).to_have_count(60)
+    expect(p).to_have_url(re.compile(r"/help-center/admin/dashboard\?days=30$"))
+    no_trouble(w)

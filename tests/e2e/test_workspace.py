@@ -187,3 +187,43 @@ def test_canned_replies_are_shared_by_support(admin, user, stack):
     assert admin.request("DELETE", path).status_code == 204
     assert admin.get(path).status_code == 404
     assert admin.request("PATCH", path, json={"title": "Gone"}).status_code == 404
+
+
+def test_the_dashboard_counts_what_support_looks_at(user, admin, stack):
+    before = admin.get("/api/v1/admin/stats").json()
+    assert before["days"] == 14 and len(before["per_day"]) == 14
+    assert [d["date"] for d in before["per_day"]] == sorted(d["date"] for d in before["per_day"])
+    answered = user.create(issue_type="access")  # critical: a first response within 4h
+    user.create(issue_type="other")  # waits: open, unassigned, low
+    resolved = user.create(issue_type="bug")
+    admin.post(f"/api/v1/admin/tickets/{answered['id']}/messages", {"body": "Looking now."})
+    admin.post(f"/api/v1/admin/tickets/{answered['id']}/assign", {"assignee_id": admin.sub})
+    admin.post(
+        f"/api/v1/admin/tickets/{resolved['id']}/messages",
+        {"body": "Fixed.", "status": "resolved", "resolution_note": NOTE},
+    )
+    after = admin.get("/api/v1/admin/stats", params={"days": 3}).json()
+    assert after["days"] == 3 and len(after["per_day"]) == 3
+    today = after["per_day"][-1]
+    assert today["created"] - before["per_day"][-1]["created"] == 3
+    assert today["resolved"] - before["per_day"][-1]["resolved"] == 1
+    grew = {
+        k: after["open"]["by_status"][k] - before["open"]["by_status"][k]
+        for k in ("open", "in_review")
+    }
+    assert grew == {"open": 1, "in_review": 1}  # waiting; answered (resolved is not open)
+    assert after["open"]["by_priority"]["low"] - before["open"]["by_priority"]["low"] == 1
+    assert after["unassigned"] - before["unassigned"] == 1  # waiting only
+    first = after["first_response"]
+    assert first["answered"] - before["first_response"]["answered"] == 2
+    assert first["met"] - before["first_response"]["met"] == 2
+    assert (
+        first["median_seconds"] is not None and 0 <= first["median_seconds"] <= first["p90_seconds"]
+    )
+    assert 0 < first["met_share"] <= 1
+    assert after["breached"] >= 0 and after["at_risk"] >= 0
+    for days in ("0", "91"):
+        bad = admin.get("/api/v1/admin/stats", params={"days": days})
+        assert bad.status_code == 422 and "days" in bad.json()["error"]["details"]
+    assert admin.get("/api/v1/admin/stats", params={"days": "x"}).status_code == 400
+    assert user.get("/api/v1/admin/stats").status_code == 403

@@ -59,6 +59,42 @@ class FakeMacros:
 
 
 class FakeTickets(FakeMacros):
+    def get_stats(self, actor, params=None):
+        """The dashboard's shape, counted from the tickets in memory (no clocks here)."""
+        if actor["role"] != "admin":
+            raise Forbidden("Admins only.")
+        days = int((params or {}).get("days") or 14)
+        opened = [
+            t
+            for t in self.tickets.values()
+            if t["status"] in ("open", "in_review", "awaiting_user")
+        ]
+        today = datetime.now(UTC).date()
+        count = lambda key, value: sum(1 for t in opened if t[key] == value)  # noqa: E731
+        statuses, priorities = (
+            ("open", "in_review", "awaiting_user"),
+            PRIORITY_BY_ISSUE_TYPE.values(),
+        )
+        first = {"median_seconds": None, "p90_seconds": None, "answered": 0, "met": 0}
+        return {
+            "days": days,
+            "since": _now(),
+            "generated_at": _now(),
+            "open": {
+                "total": len(opened),
+                "by_status": {s: count("status", s) for s in statuses},
+                "by_priority": {p: count("priority", p) for p in priorities},
+            },
+            "unassigned": sum(1 for t in opened if t["assignee"] is None),
+            "at_risk": 0,
+            "breached": 0,
+            "first_response": {**first, "missed": 0, "met_share": None},
+            "per_day": [
+                {"date": (today - timedelta(days=n)).isoformat(), "created": 0, "resolved": 0}
+                for n in reversed(range(days))
+            ],
+        }
+
     """The tickets service's contract, in memory."""
 
     def __init__(self, per_day: int = 5):

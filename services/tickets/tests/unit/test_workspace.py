@@ -268,3 +268,40 @@ def test_macros_are_for_support_only(uow):
         macro(uow, "list_macros", actor=USER)
     with pytest.raises(Forbidden):
         macro(uow, "create_macro", fields={"title": "Hi", "body": "Hello"}, actor=USER)
+
+
+# --- the dashboard's shape -------------------------------------------------------------
+def test_stats_name_every_status_priority_and_day_and_the_share_met():
+    from datetime import UTC, date, datetime
+
+    from services.tickets import views
+
+    counted = {
+        "open_by_status": {"open": 3, "awaiting_user": 1},
+        "open_by_priority": {"critical": 2, "low": 2},
+        "unassigned": 2,
+        "at_risk": 1,
+        "breached": 1,
+        "first_response": {"median": 90.04, "p90": 600.0, "answered": 4, "met": 3, "missed": 1},
+        "created_per_day": {date(2026, 5, 3): 2},
+        "resolved_per_day": {date(2026, 5, 4): 1},
+    }
+    now = datetime(2026, 5, 4, 12, tzinfo=UTC)
+    stats = views.stats_view(counted, now, date(2026, 5, 2), 3)
+    assert stats["open"] == {
+        "total": 4,
+        "by_status": {"open": 3, "in_review": 0, "awaiting_user": 1},
+        "by_priority": {"critical": 2, "high": 0, "medium": 0, "low": 2},
+    }
+    assert stats["first_response"]["median_seconds"] == 90.0
+    assert stats["first_response"]["met_share"] == 0.75
+    assert stats["per_day"] == [
+        {"date": "2026-05-02", "created": 0, "resolved": 0},
+        {"date": "2026-05-03", "created": 2, "resolved": 0},
+        {"date": "2026-05-04", "created": 0, "resolved": 1},
+    ]
+    assert stats["since"] == "2026-05-02T00:00:00.000000Z"
+    nothing = dict(counted, first_response=dict(counted["first_response"], met=0, missed=0))
+    assert (
+        views.stats_view(nothing, now, date(2026, 5, 4), 1)["first_response"]["met_share"] is None
+    )

@@ -32,8 +32,11 @@ DOCUMENTS = [
 ]
 # ``helpdesk-<name>`` at the start of a command line, a code span or a compose list.
 NAMED_IN_DOCS = re.compile(r"(?:^|[`\"/\s(])(helpdesk-[a-z][a-z-]*[a-z])(?=[`\"\s:,)]|$)", re.M)
-# How a command introduces its own messages: "helpdesk-xyz: ...".
-NAMED_IN_MESSAGES = re.compile(r"[\"']?(helpdesk-[a-z][a-z-]*[a-z]): ")
+# How a command introduces its own messages: "helpdesk-xyz: ...", or the name it
+# hands to the helpers that print its refusal (``from_env_or_exit("helpdesk-xyz")``).
+NAMED_IN_MESSAGES = re.compile(
+    r"[\"']?(helpdesk-[a-z][a-z-]*[a-z]): |(?:_or_exit\(|prog = )[\"'](helpdesk-[a-z][a-z-]*[a-z])[\"']"
+)
 # Names that are not commands: custom elements, a directory prefix, and the names
 # the Kubernetes manifests give their objects and the Secrets they reference.
 KUBERNETES_NAMES = {
@@ -49,7 +52,9 @@ NOT_COMMANDS = {"helpdesk-bell", "helpdesk-link", "helpdesk-gateway-metrics"} | 
 def _named(pattern, paths) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path in paths:
-        for name in pattern.findall(path.read_text(encoding="utf-8")):
+        for found_name in pattern.findall(path.read_text(encoding="utf-8")):
+            # A pattern with two groups gives a tuple: the one that matched.
+            name = found_name if isinstance(found_name, str) else "".join(found_name)
             if name not in NOT_COMMANDS and not name.startswith("helpdesk-rpc"):
                 found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
     return found

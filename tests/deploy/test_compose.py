@@ -117,11 +117,13 @@ def test_third_party_images_are_pinned_to_exact_versions(compose_config):
     images = {
         name: svc["image"] for name, svc in compose_config["services"].items() if "build" not in svc
     }
-    assert set(images) == {"postgres", "rabbitmq", "lb"}
+    assert set(images) == {"postgres", "rabbitmq", "lb", "backup"}
     for name, image in images.items():
         assert PINNED.match(image), f"{name}: {image} is not pinned to an exact version"
     assert images["rabbitmq"].endswith("-management")
     assert images["postgres"].startswith("postgres:15.")
+    # pg_dump of the server's own version.
+    assert images["backup"] == images["postgres"]
 
 
 def test_services_run_in_production_with_secrets_from_files(compose_config):
@@ -300,3 +302,23 @@ def test_the_pgbouncer_overlay_puts_the_services_behind_transaction_pooling():
     ini = (ROOT / "deploy" / "pgbouncer" / "pgbouncer.ini").read_text()
     assert "pool_mode = transaction" in ini
     assert set(services["pgbouncer"]["networks"]) == {"backend"}
+
+
+def test_the_backup_service_dumps_both_databases_on_a_schedule_into_a_volume(compose_config):
+    backup = compose_config["services"]["backup"]
+    assert backup["entrypoint"] == ["sh", "/backup/backup.sh"]
+    assert backup["healthcheck"]["test"] == ["CMD", "sh", "/backup/backup.sh", "check"]
+    # docker-compose writes each as source:target:mode.
+    mounts = {
+        target: (source, mode) for source, target, mode in (v.split(":") for v in backup["volumes"])
+    }
+    assert mounts["/backups"] == ("backups", "rw")  # the named volume
+    source, mode = mounts["/backup"]
+    assert (source.endswith("/deploy/backup"), mode) == (True, "ro")
+    assert "backups" in compose_config["volumes"]
+    env = backup["environment"]
+    assert (env["PGHOST"], env["HELPDESK_BACKUP_INTERVAL"]) == ("postgres", "86400")
+    # The dumps hold sealed text only: no data key reaches this container.
+    assert not any(k.startswith("HELPDESK_DATA_KEY") for k in env)
+    assert "secrets" not in backup
+    assert set(backup["networks"]) == {"backend"}

@@ -67,7 +67,7 @@ def test_a_team_set_up_through_its_page_routes_and_assigns_new_tickets(
     page.click("#team-submit")
     expect(page.locator("#teams-alert")).to_contain_text("Created Billing desk.")
     row = page.locator(f"tr[data-team-key='{key}']")
-    expect(row).to_contain_text("Billing & Invoices")
+    expect(row).to_contain_text("Billing & Subscription")
     expect(row).to_contain_text("In turn (round robin)")
     expect(row).to_contain_text("Kim Support, Sam Support")  # in the order listed
     shoot(page, "teams-laptop")
@@ -116,7 +116,7 @@ def test_a_teams_queue_shows_its_tickets_only(open_page, team_stack, staff, owne
     )
     alice = owner()
     theirs = alice.create_ticket(feature="reports", subject="Reports export is empty today")
-    other = alice.create_ticket(feature="integrations", subject="Webhook retries never stop")
+    other = alice.create_ticket(feature="linkedin_sync", subject="Webhook retries never stop")
     w = open_page(f"/help-center/admin?team={key}", sam.token, on=team_stack)
     page = w.page
     expect(page.locator("#f-team")).to_have_value(key)
@@ -142,7 +142,7 @@ def test_assigning_a_colleague_picked_from_the_directory(
     open_page, team_stack, staff, owner, shoot
 ):
     sam, kim = staff("Sam Support"), staff("Kim Support")
-    tid = owner().create_ticket(feature="api", issue_type="other")["id"]
+    tid = owner().create_ticket(feature="github_analytics", issue_type="other")["id"]
     w = open_page(f"/help-center/admin/tickets/{tid}", sam.token, on=team_stack)
     page = w.page
     picker = page.locator("#assignee-select")

@@ -138,7 +138,7 @@ def test_routing_team_notices_exactly_once_and_the_team_filter(staff, owner):
     featured = _team(sam, unique("feat"), features=["reports"], members=[sam.sub, kim.sub])
     alice = owner()
     by_feature = alice.create(issue_type="data", feature="reports")["id"]
-    by_type = alice.create(issue_type="data", feature="integrations")["id"]
+    by_type = alice.create(issue_type="data", feature="linkedin_sync")["id"]
 
     def team_of(tid):
         return sam.get(f"/api/v1/admin/tickets/{tid}").json()["team"]
@@ -183,8 +183,8 @@ def test_an_admin_opening_a_ticket_is_not_told_of_it(staff):
 def test_round_robin_across_several_tickets(staff, owner):
     sam, kim, lee = staff("Sam Support"), staff("Kim Support"), staff("Lee Support")
     members = [sam.sub, kim.sub, lee.sub]
-    _team(sam, unique("rr"), features=["api"], members=members, assignment="round_robin")
-    tickets = [owner().create(feature="api", issue_type="other")["id"] for _ in range(6)]
+    _team(sam, unique("rr"), features=["github_analytics"], members=members, assignment="round_robin")
+    tickets = [owner().create(feature="github_analytics", issue_type="other")["id"] for _ in range(6)]
     holders = [sam.get(f"/api/v1/admin/tickets/{t}").json()["assignee"]["id"] for t in tickets]
     assert holders == members + members
     # The one who got it hears ticket_assigned; nobody hears new_ticket of it.

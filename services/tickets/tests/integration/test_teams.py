@@ -95,7 +95,7 @@ def test_routing_and_the_team_filter(call, amqp_url):
     _team(call, "dash", features=["dashboard"], members=["a-1", "a-2"])
     by_feature = call("create_ticket", USER, new_ticket_fields())["id"]
     by_type = call("create_ticket", USER, new_ticket_fields(feature="reports"))["id"]
-    nowhere = call("create_ticket", USER, new_ticket_fields(feature="api", issue_type="data"))["id"]
+    nowhere = call("create_ticket", USER, new_ticket_fields(feature="github_analytics", issue_type="data"))["id"]
     call("add_reply", USER, by_type, {"body": "Any news?"})
 
     def ids(team):
@@ -164,7 +164,7 @@ def test_round_robin_stays_fair_under_racing_creations_on_two_instances(
 def test_fewest_open_under_racing_creations_spreads_the_load(call, runner_factory, settings, db):
     for admin in (ADMIN, ADMIN_2):
         call("record_staff", admin)
-    busy = call("create_ticket", USER, new_ticket_fields(feature="api"))["id"]
+    busy = call("create_ticket", USER, new_ticket_fields(feature="github_analytics"))["id"]
     call("assign_ticket", ADMIN, busy, {"assignee_id": "a-1"})  # a-1 starts with one
     _team(call, "dash", features=["dashboard"], members=["a-1", "a-2"], assignment="fewest_open")
     containers = _containers(runner_factory, settings)

@@ -1,8 +1,12 @@
 // Create New Ticket: issue type (with its priority), feature, subject and
 // description with live counts, limits checked before submit, server preview.
+// It helps write a good ticket: the five questions (as a template to answer),
+// one issue per ticket, and, if the person ticks the box, their browser and
+// operating system added to the description, shown before sending.
 import { ApiError, api, catalog, describeError, fieldMessage, isTransient, resetText } from "../api.js";
 import { $, clearAlert, h, reloadPage, setFieldError, setServerHtml, showAlert, whileBusy } from "../dom.js";
 import { PRIORITY_LABELS, attachCounter, lengthProblem, targetText } from "../format.js";
+import { environmentText } from "../environment.js";
 import { startPage } from "../header.js";
 
 const FIELDS = ["issue_type", "feature", "subject", "description"];
@@ -17,9 +21,59 @@ const feature = $("feature");
 const preview = $("preview");
 const writeTab = $("write-tab");
 const previewTab = $("preview-tab");
+const addEnvironment = $("add-environment");
 let cat = null;
 // "This happened again" on a closed ticket: the new one follows it up.
 let followsUp = null;
+
+// The questions a good description answers, as the template "Answer the questions" puts in.
+const QUESTIONS = [
+  "What were you trying to do?",
+  "What happened?",
+  "What did you expect to happen?",
+  "When did it start?",
+  "Steps to reproduce",
+];
+const TEMPLATE = QUESTIONS.map((q) => `**${q}**\n`).join("\n") + "1. ";
+const QUESTION_LINE = new RegExp(`^\\*\\*(${QUESTIONS.map((q) => q.replace(/[?]/g, "\\?")).join("|")})\\*\\*\\s*$`, "gm");
+
+/** The block the box adds to the end of the description (empty when unticked). */
+function environmentBlock() {
+  if (!addEnvironment.checked) return "";
+  const lines = environmentText().split("\n").map((line) => `- ${line}`);
+  return `\n\n---\n**Browser and system** (added by the form, with my permission)\n${lines.join("\n")}`;
+}
+
+/** The description as it will be sent: the typed text and, if ticked, the environment. */
+function finalDescription() {
+  return description.value.trim() + environmentBlock();
+}
+
+/** What the person wrote, without the template's questions and list numbers. */
+function ownText(text) {
+  return text.replace(QUESTION_LINE, "").replace(/^\s*1\.\s*$/gm, "").trim();
+}
+
+function insertQuestions() {
+  const current = description.value;
+  if (current.includes(TEMPLATE.split("\n")[0])) {
+    description.focus();
+    return;
+  }
+  description.value = current.trim() ? `${current.trimEnd()}\n\n${TEMPLATE}` : TEMPLATE;
+  if (description.hidden) showPreview(false);
+  description.dispatchEvent(new Event("input"));
+  // The cursor goes under the first question, ready to answer it.
+  const start = description.value.indexOf(TEMPLATE) + `**${QUESTIONS[0]}**\n`.length;
+  description.focus();
+  description.setSelectionRange(start, start);
+}
+
+function showEnvironment() {
+  $("environment-text").textContent = environmentBlock().trim();
+  $("environment-preview").hidden = !addEnvironment.checked;
+  revalidate("description");
+}
 
 const inputFor = (field) =>
   field === "issue_type" ? form.querySelector("input[name=issue_type]") : $(field);
@@ -77,8 +131,14 @@ function clientErrors() {
   if (!feature.value) errors.feature = "Choose the affected feature.";
   const s = lengthProblem("Subject", subject.value, cat.limits.subject);
   if (s) errors.subject = s;
+  const [min, max] = cat.limits.description;
   const d = lengthProblem("Description", description.value, cat.limits.description);
   if (d) errors.description = d;
+  else if (description.value.trim() && ownText(description.value).length < min) {
+    errors.description = `Answer the questions in your own words: at least ${min} characters besides the questions.`;
+  } else if ([...finalDescription()].length > max) {
+    errors.description = `With your browser and system added the description is over ${max} characters. Shorten it, or untick the box.`;
+  }
   return errors;
 }
 
@@ -105,12 +165,14 @@ function showErrors(errors, title = "Please fix the following") {
   showAlert(alertBox, "error", title, [h("ul", {}, ...items)], { focus: true });
 }
 
+/** Check a field again, if it shows an error, so the error goes once it is mended. */
+function revalidate(field) {
+  if ($(`${field}-error`).hidden) return;
+  setFieldError(field === "issue_type" ? null : inputFor(field), $(`${field}-error`), clientErrors()[field]);
+}
+
 function revalidateOnInput(field, input) {
-  input.addEventListener("input", () => {
-    if ($(`${field}-error`).hidden) return;
-    const message = clientErrors()[field];
-    setFieldError(field === "issue_type" ? null : input, $(`${field}-error`), message);
-  });
+  input.addEventListener("input", () => revalidate(field));
 }
 
 async function showPreview(on) {
@@ -128,7 +190,8 @@ async function showPreview(on) {
   }
   preview.replaceChildren(h("p", { class: "muted", text: "Rendering preview…" }));
   try {
-    const { html } = await api("/preview", { method: "POST", body: { text: description.value } });
+    // Exactly what will be stored: with the browser and system when the box is ticked.
+    const { html } = await api("/preview", { method: "POST", body: { text: finalDescription() } });
     if (!preview.hidden) setServerHtml(preview, html);
   } catch (error) {
     preview.replaceChildren(h("p", { class: "field-error", text: describeError(error, { what: "preview" }) }));
@@ -152,7 +215,7 @@ async function submit(event) {
           issue_type: selectedType().key,
           feature: feature.value,
           subject: subject.value.trim(),
-          description: description.value.trim(),
+          description: finalDescription(),
           ...(followsUp ? { follows_up: followsUp.id } : {}),
         },
       });
@@ -224,6 +287,8 @@ if (me) {
     revalidateOnInput("subject", subject);
     revalidateOnInput("description", description);
     feature.addEventListener("change", () => setFieldError(feature, $("feature-error"), null));
+    $("insert-questions").addEventListener("click", insertQuestions);
+    addEnvironment.addEventListener("change", showEnvironment);
     writeTab.addEventListener("click", () => showPreview(false));
     previewTab.addEventListener("click", () => showPreview(true));
     form.addEventListener("submit", submit);

@@ -421,6 +421,9 @@ def main(argv=None) -> int:
         # Idle streams are the point: keep-alive and concurrency are not capped here,
         # the heartbeat keeps proxies from cutting them.
         timeout_keep_alive=5,
+        # X-Forwarded-For/-Proto from the load balancers only, as the gateway's gunicorn.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
         ssl_certfile=settings.tls_cert_file,
         ssl_keyfile=settings.tls_key_file,
     )

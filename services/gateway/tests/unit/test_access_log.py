@@ -99,3 +99,19 @@ def test_a_refused_token_leaves_no_actor(balanced_client, caplog):
     )
     (line,) = _access_lines(caplog)
     assert (line.status, line.actor_id, line.client) == (401, None, "10.0.0.9")
+
+
+def test_the_stream_server_believes_forwarded_headers_from_the_same_proxies(monkeypatch):
+    import uvicorn
+
+    from services.gateway import stream
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(options))
+    monkeypatch.setenv("HELPDESK_ENV", "test")
+    monkeypatch.setenv("HELPDESK_TRUSTED_PROXIES", "172.30.80.0/24")
+    assert stream.main([]) == 0
+    assert (served["proxy_headers"], served["forwarded_allow_ips"]) == (True, ["172.30.80.0/24"])
+    monkeypatch.setenv("HELPDESK_TRUSTED_PROXIES", "none")
+    assert stream.main([]) == 0
+    assert served["proxy_headers"] is False

@@ -14,6 +14,12 @@ the floor.
 Targets: list (GET /api/v1/tickets, 20 items), detail (GET one ticket with a few
 messages), create (POST /api/v1/tickets, rotating over many users' tokens) and
 reply (POST /api/v1/tickets/{id}/messages, rotating over many owners' tickets).
+"support reply" (a public support reply, no status) and "support reply + status"
+(the same reply carrying the status it leaves the ticket in, one action: alternately
+awaiting_user and in_review, each wrk thread on tickets of its own so no two moves
+race) run side by side, with "status change" (POST .../status alone, alternating
+the same way): what a one-step reply costs against a plain reply, and against the
+two calls it replaces.
 "admin queue" (GET /api/v1/admin/tickets, rotating over many admins' tokens)
 runs against the real gateway and against the same gateway with its staff
 recording replaced by a no-op ("admin queue (no staff recording)", a second
@@ -197,6 +203,64 @@ end
 """
 
 
+def lua_per_thread(groups: list[list[tuple[str, str, str]]], method: str = "POST") -> str:
+    """A wrk script whose thread n sends ``method`` requests in order over the
+    (path, token, body) triples of ``groups[n]``: each thread keeps to its own rows,
+    so requests on one ticket never race between threads."""
+    tables = ",\n".join(
+        "{" + ",\n".join("{" + ", ".join(json.dumps(p) for p in row) + "}" for row in group) + "}"
+        for group in groups
+    )
+    return f"""
+local groups = {{
+{tables}
+}}
+local threads = 0
+function setup(thread)
+  thread:set("group", threads % #groups + 1)
+  threads = threads + 1
+end
+local i = 0
+request = function()
+  local rows = groups[group]
+  i = (i % #rows) + 1
+  local r = rows[i]
+  return wrk.format("{method}", r[1], {{["Authorization"] = "Bearer " .. r[2],
+    ["Content-Type"] = "application/json"}}, r[3])
+end
+"""
+
+
+def _alternating(base, admin, owner, count, threads, make_row):
+    """Per wrk thread, ``count`` tickets in review (a first support reply moved each);
+    returns a function building that run's script: each ticket moved to the other of
+    awaiting_user / in_review, then (a full pass later) back, starting from the status
+    it is in now (a run that ended mid-pass left some moved, some not), so every
+    move is legal. ``make_row(ticket_id, status)`` -> (path, token, body)."""
+    groups = []
+    for _ in range(threads):
+        ids = []
+        for _ in range(count):
+            tid = _http("POST", f"{base}/api/v1/tickets", owner, _ticket(4))["id"]
+            _http("POST", f"{base}/api/v1/admin/tickets/{tid}/messages", admin, {"body": "On it."})
+            ids.append(tid)
+        groups.append(ids)
+    other = {"in_review": "awaiting_user", "awaiting_user": "in_review"}
+
+    def script() -> str:
+        rows = []
+        for ids in groups:
+            now = {
+                t: _http("GET", f"{base}/api/v1/admin/tickets/{t}", admin)["status"] for t in ids
+            }
+            rows.append(
+                [make_row(t, other[now[t]]) for t in ids] + [make_row(t, now[t]) for t in ids]
+            )
+        return lua_per_thread(rows)
+
+    return script
+
+
 def lua_get(token: str | None) -> str:
     header = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
     return f'wrk.method = "GET"\n{header}\n'
@@ -335,6 +399,12 @@ def main(argv=None) -> int:
         "--tickets-instances", type=int, default=1, help="tickets service processes (default 1)"
     )
     parser.add_argument(
+        "--support-tickets",
+        type=int,
+        default=100,
+        help="tickets per wrk thread for the support reply targets (default 100)",
+    )
+    parser.add_argument(
         "--only", help="comma-separated targets to run (default: all; the floor always runs)"
     )
     parser.add_argument("--serve-echo", choices=("nameko", "project"), help=argparse.SUPPRESS)
@@ -426,6 +496,34 @@ def main(argv=None) -> int:
         ]
         unrecorded_base = f"http://127.0.0.1:{unrecorded_port}"
         _wait_until_ready(f"{unrecorded_base}/readyz")
+        # Support replies: plain, carrying a status, and the status change alone.
+        agent = stack.token("bench-agent", "admin", "Agent")
+        owner = stack.token("bench-owner", "user", "Owner")
+        plain = []
+        for _ in range(2 * args.support_tickets):
+            tid = _http("POST", f"{base}/api/v1/tickets", owner, _ticket(5))["id"]
+            plain.append(
+                (f"/api/v1/admin/tickets/{tid}/messages", agent, json.dumps({"body": "On it."}))
+            )
+        reply_body = "Thanks, we are looking into it."
+
+        def moves(action, body):
+            """Rows of ``action`` (messages, status) with ``body(status)``, per thread."""
+            return _alternating(
+                base,
+                agent,
+                owner,
+                args.support_tickets,
+                args.threads,
+                lambda t, status: (
+                    f"/api/v1/admin/tickets/{t}/{action}",
+                    agent,
+                    json.dumps(body(status)),
+                ),
+            )
+
+        with_status = moves("messages", lambda status: {"body": reply_body, "status": status})
+        status_only = moves("status", lambda status: {"status": status})
 
         targets = {
             "floor": (floor_url, lua_get(None)),
@@ -436,6 +534,9 @@ def main(argv=None) -> int:
             "detail, service alone": (f"{floor_base}/service/tickets/{detail_id}", lua_get(None)),
             "create": (f"{base}/api/v1/tickets", lua_rotating(creates)),
             "reply": (base, lua_rotating(replies)),
+            "support reply": (base, lua_rotating(plain)),
+            "support reply + status": (base, with_status),
+            "status change": (base, status_only),
             "admin queue": (base, lua_rotating(admins, "GET")),
             "admin queue (no staff recording)": (unrecorded_base, lua_rotating(admins, "GET")),
         }
@@ -445,8 +546,10 @@ def main(argv=None) -> int:
             if unknown:
                 raise SystemExit(f"bench_gateway: unknown targets {sorted(unknown)}")
             targets = {k: v for k, v in targets.items() if k in wanted}
+        # A script may be a function making it afresh for each run (tickets' states).
+        current = lambda script: script() if callable(script) else script  # noqa: E731
         for url, script in targets.values():  # warm every worker's pool and caches
-            run_wrk(url, script, args.warmup, args.connections, args.threads)
+            run_wrk(url, current(script), args.warmup, args.connections, args.threads)
         roots = {
             "gateway": [stack.procs["gateway.1"].pid],
             "tickets": [p.pid for k, p in stack.procs.items() if k.startswith("tickets.")],
@@ -460,6 +563,7 @@ def main(argv=None) -> int:
         results = {name: [] for name in targets}
         for round_ in range(args.rounds):
             for name, (url, script) in targets.items():
+                script = current(script)  # before the CPU reading: its reads are not the run's
                 before = cpu_by_component(roots)
                 result = run_wrk(url, script, args.duration, args.connections, args.threads)
                 after = cpu_by_component(roots)
@@ -536,6 +640,21 @@ def report(results: dict, args) -> str:
             f"| {name} | {m['rps']:.0f} | {m['p50']:.2f} | {m['p99']:.2f} | {ratio:.2f} "
             f"| {verdict} | {project_ratio:.2f} | {errors} |"
         )
+    if {"support reply", "support reply + status", "status change"} <= set(med):
+        reply, one_step = med["support reply"], med["support reply + status"]
+        status = med["status change"]
+        # Two calls in a row: each request's time adds up (1 / rps is the time of one).
+        two_calls = (
+            1 / (1 / reply["rps"] + 1 / status["rps"]) if reply["rps"] and status["rps"] else 0
+        )
+        lines += [
+            "",
+            f"One-step reply: {one_step['rps']:.0f} req/s against {reply['rps']:.0f} for a plain "
+            f"support reply (ratio {one_step['rps'] / reply['rps']:.2f}; p50 "
+            f"{one_step['p50']:.2f} ms against {reply['p50']:.2f} ms), and against "
+            f"{two_calls:.0f} reply-then-status pairs/s done as two calls "
+            f"(ratio {one_step['rps'] / two_calls:.2f}).",
+        ]
     components = list(next(iter(results.values()))[0]["cpu_ms"])
     lines += [
         "",

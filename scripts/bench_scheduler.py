@@ -218,7 +218,8 @@ def time_due_tick(engine, uow, count: int, kind: str = "auto_close") -> tuple[fl
         elapsed = time.perf_counter() - started
     finally:
         handlers.domain.DUE_WORK[kind] = original
-    check(done == {kind: count}, done)
+    # A loaded clock may fall due on its own during a long run: it is done too.
+    check(done[kind] == count, done)
     with engine.connect() as conn:
         finished = conn.exec_driver_sql(done_sql, (ids,)).scalar_one()
     check(finished == count, finished)

@@ -117,6 +117,8 @@ def test_every_page_passes_axe_in_both_themes(open_page, people, axe, shoot, sch
         (f"/help-center/tickets/{second['id']}", alice.token, "ticket-resolved", ".resolution"),
         ("/help-center/admin", sam.token, "admin", "tr[data-ticket-id]"),
         (f"/help-center/admin/tickets/{first['id']}", sam.token, "admin-ticket", ".message"),
+        ("/help-center/admin/teams", sam.token, "admin-teams", "main h1"),
+        ("/help-center/admin/macros", sam.token, "admin-macros", "main h1"),
         ("/help-center/admin/teams", sam.token, "admin-teams", "#team-members input"),
         ("/help-center/nope", alice.token, "not-found", "#not-found-title"),
         ("/help-center/dev/sign-in", None, "dev-sign-in", "main h1"),

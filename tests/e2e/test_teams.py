@@ -183,8 +183,12 @@ def test_an_admin_opening_a_ticket_is_not_told_of_it(staff):
 def test_round_robin_across_several_tickets(staff, owner):
     sam, kim, lee = staff("Sam Support"), staff("Kim Support"), staff("Lee Support")
     members = [sam.sub, kim.sub, lee.sub]
-    _team(sam, unique("rr"), features=["github_analytics"], members=members, assignment="round_robin")
-    tickets = [owner().create(feature="github_analytics", issue_type="other")["id"] for _ in range(6)]
+    _team(
+        sam, unique("rr"), features=["github_analytics"], members=members, assignment="round_robin"
+    )
+    tickets = [
+        owner().create(feature="github_analytics", issue_type="other")["id"] for _ in range(6)
+    ]
     holders = [sam.get(f"/api/v1/admin/tickets/{t}").json()["assignee"]["id"] for t in tickets]
     assert holders == members + members
     # The one who got it hears ticket_assigned; nobody hears new_ticket of it.

@@ -95,7 +95,9 @@ def test_routing_and_the_team_filter(call, amqp_url):
     _team(call, "dash", features=["dashboard"], members=["a-1", "a-2"])
     by_feature = call("create_ticket", USER, new_ticket_fields())["id"]
     by_type = call("create_ticket", USER, new_ticket_fields(feature="reports"))["id"]
-    nowhere = call("create_ticket", USER, new_ticket_fields(feature="github_analytics", issue_type="data"))["id"]
+    nowhere = call(
+        "create_ticket", USER, new_ticket_fields(feature="github_analytics", issue_type="data")
+    )["id"]
     call("add_reply", USER, by_type, {"body": "Any news?"})
 
     def ids(team):

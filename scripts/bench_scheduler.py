@@ -68,11 +68,12 @@ def check(holds: bool, what) -> None:
 
 
 # The response clocks as a live desk would have them: what is past told, what is to
-# come scheduled (Ticket._schedule_clock).
+# come scheduled (Ticket._schedule_clock). What falls due within a day counts as told
+# too, so nothing falls due on its own while a run measures an empty tick.
 _TOLD = """
-    UPDATE tickets SET sla_notified = CASE WHEN sla_due_at <= now() THEN 'breached'
-                                           ELSE 'warning' END
-    WHERE sla_started_at IS NOT NULL AND sla_warn_at <= now()
+    UPDATE tickets SET sla_notified = CASE WHEN sla_due_at <= now() + interval '1 day'
+                                           THEN 'breached' ELSE 'warning' END
+    WHERE sla_started_at IS NOT NULL AND sla_warn_at <= now() + interval '1 day'
 """
 _SCHEDULE_CLOCKS = """
     INSERT INTO due_work (ticket_id, kind, due_at)

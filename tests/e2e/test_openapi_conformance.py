@@ -18,6 +18,7 @@ check would count as failures.
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -27,13 +28,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 EXAMPLES = 30  # per operation and phase: about a minute for both roles on 2 cores
 SEED = 20261203
+ROOT = Path(__file__).resolve().parents[2]
 # The ``st`` command, with more room for recursion: its negative-case generator
 # recurses through the document's nested anyOf schemas and, now and then, hit
-# Python's default limit inside ``ast`` (a "Runtime Error" of the tool, not a finding).
+# Python's default limit inside ``ast`` (a "Runtime Error" of the tool, not a finding);
+# and with our hooks (schemathesis_hooks.py) loaded.
 ST = [
     sys.executable,
     "-c",
     "import sys, threading; sys.setrecursionlimit(20000); threading.stack_size(256 << 20);"
+    f"sys.path.insert(0, {str(ROOT)!r}); import tests.e2e.schemathesis_hooks;"
     "from schemathesis.cli import schemathesis; sys.argv[0] = 'st'; sys.exit(schemathesis())",
 ]
 

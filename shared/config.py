@@ -88,6 +88,15 @@ def parse_duration(raw: str) -> int:
     return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
 
 
+def format_duration(seconds: int) -> str:
+    """``seconds`` as an operator writes it: in the largest unit that divides it
+    exactly (``86400`` is ``1d``, ``5400`` is ``90m``); the inverse of ``parse_duration``."""
+    for unit, size in sorted(_DURATION_UNITS.items(), key=lambda item: -item[1]):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return "0"
+
+
 def duration(minimum: int = 0, maximum: int = 366 * 86400):
     """A reader of a duration setting (``parse_duration``), in seconds from
     ``minimum`` to ``maximum``: ``read(env, name, default)``."""

@@ -31,6 +31,7 @@ from shared.config import (
     database_url,
     duration,
     env_setting,
+    format_duration,
     whole_number,
 )
 
@@ -206,6 +207,6 @@ class TicketsSettings(CatalogSettings):
         after, reminder = self.auto_close_after, self.auto_close_reminder
         if after and reminder and reminder >= after:
             raise ConfigError(
-                f"HELPDESK_AUTO_CLOSE_REMINDER ({reminder}s) must be shorter than "
-                f"HELPDESK_AUTO_CLOSE_AFTER ({after}s), or 0 for no reminder"
+                f"HELPDESK_AUTO_CLOSE_REMINDER ({format_duration(reminder)}) must be shorter "
+                f"than HELPDESK_AUTO_CLOSE_AFTER ({format_duration(after)}), or 0 for no reminder"
             )

@@ -251,3 +251,10 @@ def test_a_command_refuses_to_start_with_one_line_naming_the_setting(capsys):
     assert err.startswith("helpdesk-x: configuration error: HELPDESK_EXAMPLE_PER_DAY")
     assert err.count("\n") == 1
     assert ExampleSettings.from_env_or_exit("helpdesk-x", LOCAL).example_per_day == 5
+
+
+@pytest.mark.parametrize("text", ["0", "90s", "15m", "90m", "4h", "36h", "7d", "366d"])
+def test_a_duration_is_written_back_as_an_operator_writes_it(text):
+    from shared.config import format_duration, parse_duration
+
+    assert format_duration(parse_duration(text)) == text

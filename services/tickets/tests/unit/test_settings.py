@@ -131,7 +131,7 @@ def test_the_scheduler_interval_cannot_be_off_or_longer_than_an_hour():
 
 def test_the_reminder_must_come_before_the_closing():
     env = {**LOCAL, "HELPDESK_AUTO_CLOSE_AFTER": "1d", "HELPDESK_AUTO_CLOSE_REMINDER": "1d"}
-    with pytest.raises(ConfigError, match="HELPDESK_AUTO_CLOSE_REMINDER .*shorter"):
+    with pytest.raises(ConfigError, match=r"HELPDESK_AUTO_CLOSE_REMINDER \(1d\) .*shorter"):
         TicketsSettings.from_env(env, verifies_tokens=False)
     # Auto-close off: the reminder has nothing to come before.
     env["HELPDESK_AUTO_CLOSE_AFTER"] = "0"

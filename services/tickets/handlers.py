@@ -484,152 +484,192 @@ def list_staff(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     return {"items": [views.staff_view(m) for m in members]}
 
 
-def _team_key(value) -> str:
+# --- what support keeps: teams and canned replies (macros) ----------------------------
+@dataclass(frozen=True)
+class _Kept:
+    """One kind of thing support keeps and edits whole (teams, canned replies): what
+    its handlers differ in. ``ident`` reads the command's id of one (NotFound for a
+    malformed one: it names none); ``repository`` is its repository on the unit of
+    work; ``create`` and ``change`` give the schemas of a new one and of a change;
+    ``add(uow, data, actor)`` and ``update(uow, ident, data, actor)`` store them."""
+
+    ident: Callable[[Command], object]
+    repository: Callable[[TicketsUnitOfWork], object]
+    not_found: str
+    view: Callable[[object], dict]
+    create: Callable[[TicketsUnitOfWork], schemas.Schema]
+    change: Callable[[TicketsUnitOfWork], schemas.Schema]
+    add: Callable[..., object]
+    update: Callable[..., object]
+
+
+def _list_kept(kind: _Kept, cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    _admin(cmd)
+    with uow.autocommit():
+        found = kind.repository(uow).all()
+    return {"items": [kind.view(item) for item in found]}
+
+
+def _get_kept(kind: _Kept, cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    _admin(cmd)
+    ident = kind.ident(cmd)
+    with uow.autocommit():
+        item = kind.repository(uow).get(ident)
+    if item is None:
+        raise NotFound(kind.not_found)
+    return kind.view(item)
+
+
+def _create_kept(kind: _Kept, cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    actor = _admin(cmd)
+    data = schemas.load(kind.create(uow), cmd.fields)
+    with uow:
+        claim = _claim(uow, cmd, actor)
+        if claim.replay is not None:
+            return claim.replay
+        claim.check()
+        return _commit(uow, claim, kind.view(kind.add(uow, data, actor)))
+
+
+def _change_kept(kind: _Kept, cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    actor = _admin(cmd)
+    ident = kind.ident(cmd)
+    with uow:
+        claim = _claim(uow, cmd, actor)
+        if claim.replay is not None:
+            return claim.replay
+        # Locked: a missing one is a 404 before a bad body is a 422, and it cannot
+        # be deleted between this look and the change.
+        if kind.repository(uow).get(ident, lock="update") is None:
+            raise NotFound(kind.not_found)
+        claim.check()
+        data = schemas.load(kind.change(uow), cmd.fields)
+        item = kind.update(uow, ident, data, actor)
+        return _commit(uow, claim, kind.view(item))
+
+
+def _delete_kept(kind: _Kept, cmd: Command, uow: TicketsUnitOfWork) -> None:
+    _admin(cmd)
+    ident = kind.ident(cmd)
+    with uow:
+        if not kind.repository(uow).delete(ident):
+            raise NotFound(kind.not_found)
+        uow.commit()
+
+
+def _team_key(cmd: Command) -> str:
     # A key that could not name a team names none: the same NotFound as a missing one.
-    if not isinstance(value, str) or not _KEY.match(value):
+    if not isinstance(cmd.team_key, str) or not _KEY.match(cmd.team_key):
         raise NotFound(TEAM_NOT_FOUND)
-    return value
+    return cmd.team_key
 
 
 def _feature_keys(uow) -> tuple[str, ...]:
     return tuple(key for key, _label in uow.settings.features)
 
 
-def list_teams(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """Every team, in creation order (the order routing tries them in)."""
-    _admin(cmd)
-    with uow.autocommit():
-        teams = uow.teams.all()
-    return {"items": [views.team_view(t) for t in teams]}
-
-
-def get_team(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """One team; NotFound if there is none with the key."""
-    _admin(cmd)
-    key = _team_key(cmd.team_key)
-    with uow.autocommit():
-        team = uow.teams.get(key)
-    if team is None:
-        raise NotFound(TEAM_NOT_FOUND)
-    return views.team_view(team)
-
-
-def create_team(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """A new team; its members become known staff. Conflict if the key is taken."""
-    actor = _admin(cmd)
-    data = schemas.load(schemas.create_team(_feature_keys(uow)), cmd.fields)
-    with uow:
-        claim = _claim(uow, cmd, actor)
-        if claim.replay is not None:
-            return claim.replay
-        claim.check()
-        uow.staff.name(data["members"])
-        team = uow.teams.add(domain.Team(**{k: _stored(v) for k, v in data.items()}))
-        if team is None:
-            raise Conflict(f"A team with the key {data['key']!r} exists.")
-        return _commit(uow, claim, views.team_view(team))
-
-
-def change_team(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """Change the fields given of a team (not its key); new members become known staff."""
-    actor = _admin(cmd)
-    key = _team_key(cmd.team_key)
-    with uow:
-        claim = _claim(uow, cmd, actor)
-        if claim.replay is not None:
-            return claim.replay
-        if uow.teams.get(key, lock="update") is None:
-            raise NotFound(TEAM_NOT_FOUND)
-        claim.check()
-        data = schemas.load(schemas.change_team(_feature_keys(uow)), cmd.fields)
-        uow.staff.name(data.get("members", ()))
-        team = uow.teams.update(key, {k: _stored(v) for k, v in data.items()})
-        return _commit(uow, claim, views.team_view(team))
-
-
-def delete_team(cmd: Command, uow: TicketsUnitOfWork) -> None:
-    """Delete a team; its tickets keep no team. NotFound if there is none."""
-    _admin(cmd)
-    key = _team_key(cmd.team_key)
-    with uow:
-        if not uow.teams.delete(key):
-            raise NotFound(TEAM_NOT_FOUND)
-        uow.commit()
-
-
 def _stored(value):
     return tuple(value) if isinstance(value, list) else value
 
 
-# --- canned replies (macros) ---------------------------------------------------------
+def _add_team(uow, data: dict, _actor) -> domain.Team:
+    # Its members become known staff; a taken key is a Conflict.
+    uow.staff.name(data["members"])
+    team = uow.teams.add(domain.Team(**{k: _stored(v) for k, v in data.items()}))
+    if team is None:
+        raise Conflict(f"A team with the key {data['key']!r} exists.")
+    return team
+
+
+def _update_team(uow, key: str, data: dict, _actor) -> domain.Team:
+    uow.staff.name(data.get("members", ()))
+    return uow.teams.update(key, {k: _stored(v) for k, v in data.items()})
+
+
+TEAMS = _Kept(
+    ident=_team_key,
+    repository=lambda uow: uow.teams,
+    not_found=TEAM_NOT_FOUND,
+    view=views.team_view,
+    create=lambda uow: schemas.create_team(_feature_keys(uow)),
+    change=lambda uow: schemas.change_team(_feature_keys(uow)),
+    add=_add_team,
+    update=_update_team,
+)
+
+
+def list_teams(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Every team, in creation order (the order routing tries them in)."""
+    return _list_kept(TEAMS, cmd, uow)
+
+
+def get_team(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """One team; NotFound if there is none with the key."""
+    return _get_kept(TEAMS, cmd, uow)
+
+
+def create_team(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """A new team; its members become known staff. Conflict if the key is taken."""
+    return _create_kept(TEAMS, cmd, uow)
+
+
+def change_team(cmd: Command, uow: TicketsUnitOfWork) -> dict:
+    """Change the fields given of a team (not its key); new members become known staff."""
+    return _change_kept(TEAMS, cmd, uow)
+
+
+def delete_team(cmd: Command, uow: TicketsUnitOfWork) -> None:
+    """Delete a team; its tickets keep no team. NotFound if there is none."""
+    _delete_kept(TEAMS, cmd, uow)
+
+
 MACRO_NOT_FOUND = "Macro not found."
 
 
-def _macro_id(value) -> int:
+def _macro_id(cmd: Command) -> int:
     # A malformed id names no macro: the same NotFound as a missing one.
-    macro_id = row_id(value)
+    macro_id = row_id(cmd.macro_id)
     if macro_id is None:
         raise NotFound(MACRO_NOT_FOUND)
     return macro_id
 
 
+MACROS = _Kept(
+    ident=_macro_id,
+    repository=lambda uow: uow.macros,
+    not_found=MACRO_NOT_FOUND,
+    view=views.macro_view,
+    create=lambda _uow: schemas.CREATE_MACRO,
+    change=lambda _uow: schemas.CHANGE_MACRO,
+    # Placeholders are checked by the schemas; the editor's name is kept with it.
+    add=lambda uow, data, actor: uow.macros.add(data, actor.name),
+    update=lambda uow, macro_id, data, actor: uow.macros.update(macro_id, data, actor.name),
+)
+
+
 def list_macros(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Every canned reply, by title."""
-    _admin(cmd)
-    with uow.autocommit():
-        found = uow.macros.all()
-    return {"items": [views.macro_view(m) for m in found]}
+    return _list_kept(MACROS, cmd, uow)
 
 
 def get_macro(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """One canned reply; NotFound if there is none with the id."""
-    _admin(cmd)
-    macro_id = _macro_id(cmd.macro_id)
-    with uow.autocommit():
-        macro = uow.macros.get(macro_id)
-    if macro is None:
-        raise NotFound(MACRO_NOT_FOUND)
-    return views.macro_view(macro)
+    return _get_kept(MACROS, cmd, uow)
 
 
 def create_macro(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """A new canned reply (placeholders checked: unknown ones are a 422)."""
-    actor = _admin(cmd)
-    data = schemas.load(schemas.CREATE_MACRO, cmd.fields)
-    with uow:
-        claim = _claim(uow, cmd, actor)
-        if claim.replay is not None:
-            return claim.replay
-        claim.check()
-        return _commit(uow, claim, views.macro_view(uow.macros.add(data, actor.name)))
+    return _create_kept(MACROS, cmd, uow)
 
 
 def change_macro(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Change the fields given of a canned reply (``status`` null: none preselected)."""
-    actor = _admin(cmd)
-    macro_id = _macro_id(cmd.macro_id)
-    with uow:
-        claim = _claim(uow, cmd, actor)
-        if claim.replay is not None:
-            return claim.replay
-        if uow.macros.get(macro_id) is None:
-            raise NotFound(MACRO_NOT_FOUND)
-        claim.check()
-        data = schemas.load(schemas.CHANGE_MACRO, cmd.fields)
-        macro = uow.macros.update(macro_id, data, actor.name)
-        if macro is None:  # deleted meanwhile
-            raise NotFound(MACRO_NOT_FOUND)
-        return _commit(uow, claim, views.macro_view(macro))
+    return _change_kept(MACROS, cmd, uow)
 
 
 def delete_macro(cmd: Command, uow: TicketsUnitOfWork) -> None:
     """Delete a canned reply. NotFound if there is none."""
-    _admin(cmd)
-    macro_id = _macro_id(cmd.macro_id)
-    with uow:
-        if not uow.macros.delete(macro_id):
-            raise NotFound(MACRO_NOT_FOUND)
-        uow.commit()
+    _delete_kept(MACROS, cmd, uow)
 
 
 # --- scheduled work --------------------------------------------------------------------

@@ -1002,9 +1002,11 @@ class MacroRepository:
         """Every macro, by title."""
         return [dict(r._mapping) for r in self.connection.execute(_MACROS)]
 
-    def get(self, macro_id: int) -> dict | None:
-        """The macro, or None."""
-        row = self.connection.execute(_MACRO, {"macro_id": macro_id}).first()
+    def get(self, macro_id: int, lock: str | None = None) -> dict | None:
+        """The macro, or None. ``lock="update"``: locked until the transaction ends
+        (a change looks it up so before it changes it)."""
+        statement = _MACRO if lock is None else _MACRO.with_for_update()
+        row = self.connection.execute(statement, {"macro_id": macro_id}).first()
         return None if row is None else dict(row._mapping)
 
     def add(self, values: dict, by_name: str | None) -> dict:

@@ -378,7 +378,7 @@ class FakeTeamRepository:
 
 
 class FakeMacroRepository:
-    """``MacroRepository``'s methods, on a ``Store``."""
+    """``MacroRepository``'s methods, on a ``Store`` (locks are the integration tests')."""
 
     def __init__(self, store: Store, clock: FakeClock):
         self.store, self.now = store, clock
@@ -386,7 +386,7 @@ class FakeMacroRepository:
     def all(self):
         return sorted(self.store.macros.values(), key=lambda m: (m["title"].lower(), m["id"]))
 
-    def get(self, macro_id):
+    def get(self, macro_id, lock=None):
         return self.store.macros.get(macro_id)
 
     def add(self, values, by_name):

@@ -36,7 +36,6 @@ STREAM_LAST_EVENT_ID = {
     "description": "The id of the last notice received: the notices stored after it "
     "(at most 100, oldest first) are sent first, so a reconnect misses nothing.",
 }
-LOCATION = {"Location": {"description": "/api/v1/tickets/{id}", "schema": {"type": "string"}}}
 
 
 @dataclass(frozen=True)
@@ -89,6 +88,14 @@ def op(
     }
 
 
+def located(description: str) -> dict:
+    """The ``Location`` header of a 201, documented as where the new thing is."""
+    return {"Location": {"description": description, "schema": {"type": "string"}}}
+
+
+LOCATION = located("/api/v1/tickets/{id}")
+
+
 def ticket_action(summary, body, response, *, tag, errors=TICKET_ACTION_ERRORS, **kwargs) -> dict:
     """An operation on one ticket that takes a body."""
     return op(summary, tag=tag, body=body, response=response, errors=errors, **kwargs)
@@ -118,6 +125,11 @@ class Route:
         return tuple(_FIELD.findall(self.template))
 
 
+def reading(template, auth, resource, summary, *, tag, **kwargs) -> Route:
+    """A route that answers GET only (``op``'s summary and keywords)."""
+    return Route(template, auth, resource, {"get": op(summary, tag=tag, **kwargs)})
+
+
 def ticket_command(
     template, auth, method, body, response, summary, *, tag, body_optional=False, **kwargs
 ) -> Route:
@@ -129,6 +141,50 @@ def ticket_command(
 
     post = ticket_action(summary, body, response, tag=tag, body_optional=body_optional, **kwargs)
     return Route(template, auth, resource, {"post": post})
+
+
+def kept_collection(
+    path,
+    field,
+    located_as,
+    *,
+    collection,
+    item,
+    listing,
+    body,
+    change,
+    response,
+    summaries,
+    create_errors=(),
+    create_description=None,
+) -> tuple[Route, Route]:
+    """The two routes of a kind support keeps (teams, macros): GET/POST ``path``
+    (``collection``: every one as ``listing``, a new one from ``body``, located at
+    ``path/{located_as}``) and GET/PATCH/DELETE ``path/{field}`` (``item``: one, a
+    change from ``change``, a delete). ``summaries``: of list, create, get, change
+    and delete, in that order."""
+    listed, created, got, changed, deleted = summaries
+    every = {
+        "get": op(listed, tag="support", response=listing),
+        "post": op(
+            created,
+            tag="support",
+            ok=201,
+            body=body,
+            response=response,
+            errors=(*BODY_ERRORS, *create_errors),
+            headers=located(f"{path}/{{{located_as}}}"),
+            description=create_description,
+        ),
+    }
+    one = {
+        "get": op(got, tag="support", response=response, errors=(404,)),
+        "patch": op(
+            changed, tag="support", body=change, response=response, errors=(404, *BODY_ERRORS)
+        ),
+        "delete": op(deleted, tag="support", ok=204, errors=(404,)),
+    }
+    return Route(path, ADMIN, collection, every), Route(f"{path}/{field}", ADMIN, item, one)
 
 
 def ticket_messages(
@@ -159,17 +215,13 @@ def ticket_messages(
 
 
 ROUTES: tuple[Route, ...] = (
-    Route(
+    reading(
         f"{V1}/catalog",
         USER,
         lambda w: resources.Document(w.catalog),
-        {
-            "get": op(
-                "Issue types, features, statuses and limits for the ticket form",
-                tag="catalog",
-                response=schemas.Catalog,
-            )
-        },
+        "Issue types, features, statuses and limits for the ticket form",
+        tag="catalog",
+        response=schemas.Catalog,
     ),
     Route(
         f"{V1}/preview",
@@ -209,18 +261,14 @@ ROUTES: tuple[Route, ...] = (
             ),
         },
     ),
-    Route(
+    reading(
         f"{V1}/tickets/{TICKET_ID}",
         USER,
         lambda w: resources.TicketItem(w.clients),
-        {
-            "get": op(
-                "One of the caller's tickets",
-                tag="tickets",
-                response=schemas.Ticket,
-                errors=(404,),
-            )
-        },
+        "One of the caller's tickets",
+        tag="tickets",
+        response=schemas.Ticket,
+        errors=(404,),
     ),
     ticket_messages(
         f"{V1}/tickets/{TICKET_ID}",
@@ -246,59 +294,47 @@ ROUTES: tuple[Route, ...] = (
         tag="tickets",
         body_optional=True,
     ),
-    Route(
+    reading(
         f"{V1}/notifications",
         USER,
         lambda w: resources.NoticeCollection(w.clients),
-        {
-            "get": op(
-                "The caller's notices, newest first",
-                tag="notifications",
-                query=schemas.NoticeListQuery,
-                response=schemas.NoticePage,
-                errors=(400, 422),
-            )
-        },
+        "The caller's notices, newest first",
+        tag="notifications",
+        query=schemas.NoticeListQuery,
+        response=schemas.NoticePage,
+        errors=(400, 422),
     ),
-    Route(
+    reading(
         f"{V1}/notifications/unread-count",
         USER,
         lambda w: resources.NoticeUnreadCount(w.clients),
-        {
-            "get": op(
-                "How many of the caller's notices are unread",
-                tag="notifications",
-                response=schemas.UnreadCount,
-            )
-        },
+        "How many of the caller's notices are unread",
+        tag="notifications",
+        response=schemas.UnreadCount,
     ),
-    Route(
+    reading(
         f"{V1}/notifications/stream",
         USER,
         lambda w: resources.NoticeStreamElsewhere(),
-        {
-            "get": op(
-                "The caller's new notices as they happen (Server-Sent Events)",
-                tag="notifications",
-                content_type="text/event-stream",
-                description=(
-                    "Stays open. Read it with fetch (the bearer token goes in the Authorization "
-                    "header; EventSource cannot send it). Events: `retry: 2000` and a `: notices` "
-                    'comment on opening; `event: unread_count` with data {"unread_count": n} on '
-                    "opening and after each notice; `event: notice`, `id:` the notice id, data the "
-                    "notice as GET /api/v1/notifications lists it, within a second of the action; "
-                    "a `: ping` comment every 15 s while idle. The stream ends when the token "
-                    "expires (reconnect with a fresh one) or when the client fell more than 100 "
-                    "events behind. Served by the stream servers the load balancer routes this "
-                    "path to; a gateway reached directly answers 204 (no stream here: poll "
-                    "GET /api/v1/notifications/unread-count instead)."
-                ),
-                parameters=[STREAM_LAST_EVENT_ID],
-                also={
-                    204: "No stream is served at this address: an SSE client stops "
-                    "reconnecting, and the caller polls the unread count instead."
-                },
-            )
+        "The caller's new notices as they happen (Server-Sent Events)",
+        tag="notifications",
+        content_type="text/event-stream",
+        description=(
+            "Stays open. Read it with fetch (the bearer token goes in the Authorization "
+            "header; EventSource cannot send it). Events: `retry: 2000` and a `: notices` "
+            'comment on opening; `event: unread_count` with data {"unread_count": n} on '
+            "opening and after each notice; `event: notice`, `id:` the notice id, data the "
+            "notice as GET /api/v1/notifications lists it, within a second of the action; "
+            "a `: ping` comment every 15 s while idle. The stream ends when the token "
+            "expires (reconnect with a fresh one) or when the client fell more than 100 "
+            "events behind. Served by the stream servers the load balancer routes this "
+            "path to; a gateway reached directly answers 204 (no stream here: poll "
+            "GET /api/v1/notifications/unread-count instead)."
+        ),
+        parameters=[STREAM_LAST_EVENT_ID],
+        also={
+            204: "No stream is served at this address: an SSE client stops "
+            "reconnecting, and the caller polls the unread count instead."
         },
     ),
     Route(
@@ -331,32 +367,24 @@ ROUTES: tuple[Route, ...] = (
             )
         },
     ),
-    Route(
+    reading(
         f"{V1}/admin/tickets",
         ADMIN,
         lambda w: resources.AdminTicketCollection(w.clients),
-        {
-            "get": op(
-                "Every user's tickets, filtered and sorted",
-                tag="support",
-                query=schemas.AdminTicketListQuery,
-                response=schemas.AdminTicketPage,
-                errors=(400, 422),
-            )
-        },
+        "Every user's tickets, filtered and sorted",
+        tag="support",
+        query=schemas.AdminTicketListQuery,
+        response=schemas.AdminTicketPage,
+        errors=(400, 422),
     ),
-    Route(
+    reading(
         f"{V1}/admin/tickets/{TICKET_ID}",
         ADMIN,
         lambda w: resources.AdminTicketItem(w.clients),
-        {
-            "get": op(
-                "Any ticket, with owner and internal notes",
-                tag="support",
-                response=schemas.AdminTicket,
-                errors=(404,),
-            )
-        },
+        "Any ticket, with owner and internal notes",
+        tag="support",
+        response=schemas.AdminTicket,
+        errors=(404,),
     ),
     ticket_messages(
         f"{V1}/admin/tickets/{TICKET_ID}",
@@ -410,161 +438,102 @@ ROUTES: tuple[Route, ...] = (
             "nothing (200, the ticket as it is). A closed ticket is a 409."
         ),
     ),
-    Route(
+    reading(
         f"{V1}/admin/staff",
         ADMIN,
         lambda w: resources.StaffCollection(w.clients),
-        {
-            "get": op(
-                "The staff directory: every admin who has made an API call (with the latest "
-                "name their token carried) and anyone named in a team",
-                tag="support",
-                response=schemas.StaffList,
-            )
-        },
+        "The staff directory: every admin who has made an API call (with the latest "
+        "name their token carried) and anyone named in a team",
+        tag="support",
+        response=schemas.StaffList,
     ),
-    Route(
+    *kept_collection(
         f"{V1}/admin/teams",
-        ADMIN,
-        lambda w: resources.TeamCollection(w.clients, w.feature_keys),
-        {
-            "get": op(
-                "Every team, in creation order (the order routing tries them in)",
-                tag="support",
-                response=schemas.TeamList,
-            ),
-            "post": op(
-                "Create a team; members not yet known become known staff",
-                tag="support",
-                ok=201,
-                body=schemas.TeamBody,
-                response=schemas.Team,
-                errors=(*BODY_ERRORS, 409),
-                headers={
-                    "Location": {
-                        "description": "/api/v1/admin/teams/{key}",
-                        "schema": {"type": "string"},
-                    }
-                },
-            ),
-        },
+        TEAM_KEY,
+        "key",
+        collection=lambda w: resources.TeamCollection(w.clients, w.feature_keys),
+        item=lambda w: resources.TeamItem(w.clients, w.feature_keys),
+        listing=schemas.TeamList,
+        body=schemas.TeamBody,
+        change=schemas.TeamChangeBody,
+        response=schemas.Team,
+        summaries=(
+            "Every team, in creation order (the order routing tries them in)",
+            "Create a team; members not yet known become known staff",
+            "One team",
+            "Change the fields given (label, members, features, issue_types, "
+            "assignment); the key stays",
+            "Delete a team; its tickets keep no team",
+        ),
+        create_errors=(409,),
     ),
-    Route(
-        f"{V1}/admin/teams/{TEAM_KEY}",
-        ADMIN,
-        lambda w: resources.TeamItem(w.clients, w.feature_keys),
-        {
-            "get": op("One team", tag="support", response=schemas.Team, errors=(404,)),
-            "patch": op(
-                "Change the fields given (label, members, features, issue_types, "
-                "assignment); the key stays",
-                tag="support",
-                body=schemas.TeamChangeBody,
-                response=schemas.Team,
-                errors=(404, *BODY_ERRORS),
-            ),
-            "delete": op(
-                "Delete a team; its tickets keep no team",
-                tag="support",
-                ok=204,
-                errors=(404,),
-            ),
-        },
-    ),
-    Route(
+    reading(
         f"{V1}/admin/stats",
         ADMIN,
         lambda w: resources.Stats(w.clients),
-        {
-            "get": op(
-                "The dashboard: open tickets by status and priority, unassigned, at risk "
-                "and breached now; first-response times; created and resolved per day",
-                tag="support",
-                query=schemas.StatsQuery,
-                response=schemas.Stats,
-                errors=(400, 422),
-            )
-        },
+        "The dashboard: open tickets by status and priority, unassigned, at risk "
+        "and breached now; first-response times; created and resolved per day",
+        tag="support",
+        query=schemas.StatsQuery,
+        response=schemas.Stats,
+        errors=(400, 422),
     ),
-    Route(
+    *kept_collection(
         f"{V1}/admin/macros",
-        ADMIN,
-        lambda w: resources.MacroCollection(w.clients),
-        {
-            "get": op(
-                "Every canned reply, by title",
-                tag="support",
-                response=schemas.MacroList,
-            ),
-            "post": op(
-                "Create a canned reply; unknown placeholders in its body are a 422",
-                tag="support",
-                ok=201,
-                body=schemas.MacroBody,
-                response=schemas.Macro,
-                errors=BODY_ERRORS,
-                headers={
-                    "Location": {
-                        "description": "/api/v1/admin/macros/{id}",
-                        "schema": {"type": "string"},
-                    }
-                },
-                description=(
-                    "`body` may hold the placeholders `{owner_name}`, `{ticket_id}` and "
-                    "`{agent_name}`, which the reply box fills in when it inserts the macro; "
-                    "any other `{name}` is a 422. `status` (optional) is the status the reply "
-                    "box preselects with it."
-                ),
-            ),
-        },
-    ),
-    Route(
-        f"{V1}/admin/macros/{MACRO_ID}",
-        ADMIN,
-        lambda w: resources.MacroItem(w.clients),
-        {
-            "get": op("One canned reply", tag="support", response=schemas.Macro, errors=(404,)),
-            "patch": op(
-                "Change the fields given (title, body, status; status null: none)",
-                tag="support",
-                body=schemas.MacroChangeBody,
-                response=schemas.Macro,
-                errors=(404, *BODY_ERRORS),
-            ),
-            "delete": op("Delete a canned reply", tag="support", ok=204, errors=(404,)),
-        },
+        MACRO_ID,
+        "id",
+        collection=lambda w: resources.MacroCollection(w.clients),
+        item=lambda w: resources.MacroItem(w.clients),
+        listing=schemas.MacroList,
+        body=schemas.MacroBody,
+        change=schemas.MacroChangeBody,
+        response=schemas.Macro,
+        summaries=(
+            "Every canned reply, by title",
+            "Create a canned reply; unknown placeholders in its body are a 422",
+            "One canned reply",
+            "Change the fields given (title, body, status; status null: none)",
+            "Delete a canned reply",
+        ),
+        create_description=(
+            "`body` may hold the placeholders `{owner_name}`, `{ticket_id}` and "
+            "`{agent_name}`, which the reply box fills in when it inserts the macro; "
+            "any other `{name}` is a 422. `status` (optional) is the status the reply "
+            "box preselects with it."
+        ),
     ),
     # Operations routes are public (the load balancer keeps /metrics from the internet).
-    Route(
+    reading(
         "/healthz",
         PUBLIC,
         lambda w: operations.Health(),
-        {"get": op("200 while the process runs", tag="operations", response=schemas.Health)},
+        "200 while the process runs",
+        tag="operations",
+        response=schemas.Health,
     ),
-    Route(
+    reading(
         "/readyz",
         PUBLIC,
         lambda w: operations.Ready(w.clients),
-        {
-            "get": op(
-                "200 when the broker and every service answer; else 503 naming what failed",
-                tag="operations",
-                response=schemas.Health,
-                errors=(503,),
-            )
-        },
+        "200 when the broker and every service answer; else 503 naming what failed",
+        tag="operations",
+        response=schemas.Health,
+        errors=(503,),
     ),
-    Route(
+    reading(
         "/openapi.json",
         PUBLIC,
         lambda w: resources.Document(w.document),
-        {"get": op("This document", tag="operations")},
+        "This document",
+        tag="operations",
     ),
-    Route(
+    reading(
         "/metrics",
         PUBLIC,
         lambda w: operations.Metrics(),
-        {"get": op("Prometheus text format", tag="operations", content_type="text/plain")},
+        "Prometheus text format",
+        tag="operations",
+        content_type="text/plain",
     ),
 )
 

@@ -25,7 +25,6 @@ Traffic goes to 127.0.0.1 only. Needs ``wrk`` (``apt-get install -y wrk``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -221,13 +220,9 @@ def report(results: dict, cipher: dict, args) -> str:
 
 def main(argv=None) -> int:
     """Run both stacks side by side; print the Markdown report (and JSON to --json)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run (8)")
-    parser.add_argument("--rounds", type=int, default=5, help="runs per target and mode (5)")
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per target")
-    parser.add_argument("--users", type=int, default=200, help="distinct users for create/reply")
+    parser = bench_gateway.wrk_arguments(
+        __doc__.splitlines()[0], duration=8, rounds=5, connections=16
+    )
     parser.add_argument("--json", type=Path, help="also write the raw runs here")
     parser.add_argument(
         "--from-json", type=Path, help="only print the report of runs saved with --json"

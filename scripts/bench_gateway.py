@@ -274,6 +274,23 @@ def _ms(text: str) -> float:
     return float(value) * _UNITS[unit]
 
 
+def wrk_arguments(description: str, *, duration: int, rounds: int, connections: int):
+    """The options every wrk benchmark takes (``--duration``, ``--rounds``,
+    ``--connections``, ``--threads``, ``--warmup``, ``--users``); a script adds its own."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--duration", type=int, default=duration, help=f"seconds per wrk run (default {duration})"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=rounds, help=f"runs per target; medians (default {rounds})"
+    )
+    parser.add_argument("--connections", type=int, default=connections)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per target")
+    parser.add_argument("--users", type=int, default=200, help="distinct users for create/reply")
+    return parser
+
+
 def run_wrk(url: str, script: str, duration: int, connections: int, threads: int) -> dict:
     """One wrk run; requests/s, p50 and p99 in ms, and non-2xx count."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
@@ -387,13 +404,7 @@ def _ticket(i: int) -> dict:
 
 def main(argv=None) -> int:
     """Run the benchmark; print a Markdown table of medians and ratios to the floor."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
-    parser.add_argument("--rounds", type=int, default=3, help="runs per target; medians reported")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per target")
-    parser.add_argument("--users", type=int, default=200, help="distinct users for create/reply")
+    parser = wrk_arguments(__doc__.splitlines()[0], duration=10, rounds=3, connections=32)
     parser.add_argument("--admins", type=int, default=50, help="distinct admins for the queue")
     parser.add_argument(
         "--tickets-instances", type=int, default=1, help="tickets service processes (default 1)"

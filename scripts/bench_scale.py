@@ -25,7 +25,6 @@ docs/capacity.md turns these figures into a capacity model.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -48,6 +47,7 @@ from scripts.bench_gateway import (  # noqa: E402 - after the path set-up above
     lua_get,
     lua_rotating,
     run_wrk,
+    wrk_arguments,
 )
 
 # name -> (tickets processes, notifications processes, gateway workers)
@@ -133,13 +133,7 @@ def build_stack(name: str, layout: tuple[int, int, int], users: int):
 
 def main(argv=None) -> int:
     """Run every layout side by side; print Markdown tables of medians and ratios."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run (default 8)")
-    parser.add_argument("--rounds", type=int, default=3, help="runs per target and layout")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per target")
-    parser.add_argument("--users", type=int, default=200, help="distinct users for create/reply")
+    parser = wrk_arguments(__doc__.splitlines()[0], duration=8, rounds=3, connections=32)
     parser.add_argument(
         "--only", help="comma-separated targets (default: list,detail,create,reply)"
     )

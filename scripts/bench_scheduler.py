@@ -2,7 +2,7 @@
 
     python scripts/bench_scheduler.py [--sizes 10000,1000000] [--repeats 21] [--due 1000]
 
-For each size it creates a fresh database (``helpdesk_bench_sched_<size>`` on the
+For each size it creates a fresh database (``helpdesk_bench_sched_<size>_<run>`` on the
 server of ``HELPDESK_TICKETS_DATABASE_URL``, or ``--server``), migrates it, loads it
 with ``load_million_tickets.load`` and schedules the loaded tickets as the service
 would (every resolved ticket its auto-close and reminder, every awaiting one its
@@ -30,14 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.bench_setup import (  # noqa: E402
-    arguments,
-    loaded_database,
-    local_run,
-    log,
-    median_ms,
-    sizes,
-)
+from scripts import bench_setup as bench  # noqa: E402
 from scripts.bench_ticket_search import time_cases  # noqa: E402
 from services.tickets import handlers  # noqa: E402
 from services.tickets.repository import TicketRepository  # noqa: E402
@@ -98,18 +91,21 @@ def schedule_all(engine) -> int:
         return conn.exec_driver_sql("SELECT count(*) FROM due_work").scalar_one()
 
 
+def _ids(conn, query: str, count: int) -> list[int]:
+    """The first column of ``query``'s rows, at most ``count`` of them (its LIMIT)."""
+    return [row[0] for row in conn.exec_driver_sql(query, (count,))]
+
+
 def make_due(engine, count: int) -> list[int]:
     """``count`` resolved tickets' auto-close made due a minute ago (their reminders
     dropped, as they would have been sent); their ids."""
     with engine.begin() as conn:
-        ids = [
-            row[0]
-            for row in conn.exec_driver_sql(
-                "SELECT ticket_id FROM due_work WHERE kind = 'auto_close' "
-                "AND due_at > now() ORDER BY ticket_id LIMIT %s",
-                (count,),
-            )
-        ]
+        ids = _ids(
+            conn,
+            "SELECT ticket_id FROM due_work WHERE kind = 'auto_close' "
+            "AND due_at > now() ORDER BY ticket_id LIMIT %s",
+            count,
+        )
         conn.exec_driver_sql(
             "DELETE FROM due_work WHERE kind = 'closing_soon' AND ticket_id = ANY(%s)", (ids,)
         )
@@ -126,14 +122,12 @@ def make_clocks_due(engine, count: int) -> list[int]:
     owed response at risk since a minute ago, due in an hour: their warnings due;
     their ids."""
     with engine.begin() as conn:
-        ids = [
-            row[0]
-            for row in conn.exec_driver_sql(
-                "SELECT id FROM tickets WHERE sla_started_at IS NOT NULL "
-                "AND sla_due_at < now() + interval '30 minutes' ORDER BY id LIMIT %s",
-                (count,),
-            )
-        ]
+        ids = _ids(
+            conn,
+            "SELECT id FROM tickets WHERE sla_started_at IS NOT NULL "
+            "AND sla_due_at < now() + interval '30 minutes' ORDER BY id LIMIT %s",
+            count,
+        )
         conn.exec_driver_sql(
             "UPDATE tickets SET sla_warn_at = now() - interval '1 minute', "
             "sla_due_at = now() + interval '1 hour', sla_notified = NULL WHERE id = ANY(%s)",
@@ -172,7 +166,7 @@ def time_claims(engine, keyring, settings, repeats: int) -> tuple[float, float]:
     for _ in range(repeats):  # interleaved, so drift hits both alike
         ours.append(claim(False))
         base.append(claim(True))
-    return median_ms(ours), median_ms(base)
+    return bench.median_ms(ours), bench.median_ms(base)
 
 
 def time_empty_tick(uow, repeats: int) -> float:
@@ -183,7 +177,7 @@ def time_empty_tick(uow, repeats: int) -> float:
         done = handlers.run_due_work(uow)
         samples.append(time.perf_counter() - started)
         check(not done, done)
-    return median_ms(samples)
+    return bench.median_ms(samples)
 
 
 # Per kind of due work timed: how to make ``count`` of it due, and the SQL counting
@@ -225,13 +219,13 @@ def time_due_tick(engine, uow, count: int, kind: str = "auto_close") -> tuple[fl
         finished = conn.exec_driver_sql(done_sql, (ids,)).scalar_one()
     check(finished == count, finished)
     gaps = [b - a for a, b in zip(per_row, per_row[1:], strict=False)]
-    return elapsed, median_ms(gaps)
+    return elapsed, bench.median_ms(gaps)
 
 
 def bench_size(server, size, repeats, due, keyring, settings, keep):
     """Load ``size`` tickets into a fresh database and time every case."""
     rows = []
-    with loaded_database(server, "helpdesk_bench_sched", size, keyring, keep) as engine:
+    with bench.loaded_database(server, "helpdesk_bench_sched", size, keyring, keep) as engine:
         scheduled = schedule_all(engine)
         with engine.connect() as conn:
             resolved = conn.exec_driver_sql(
@@ -239,16 +233,16 @@ def bench_size(server, size, repeats, due, keyring, settings, keep):
             ).scalar_one()
         # Two sets of tickets (with and without the index), each closed once.
         args_due, due = due, min(due, resolved // 2)
-        log(f"{size:>9} tickets, {scheduled:,} due rows scheduled")
+        bench.log(f"{size:>9} tickets, {scheduled:,} due rows scheduled")
         uow = TicketsUnitOfWork(Connections(engine), keyring, settings)
         ours, base = time_claims(engine, keyring, settings, repeats)
         rows.append(
             ("claim, nothing due", size, scheduled, f"{ours:.2f} ms", f"{base:.2f} ms", base / ours)
         )
-        log(f"{size:>9} claim, nothing due: {ours:.2f} ms vs {base:.2f} ms")
+        bench.log(f"{size:>9} claim, nothing due: {ours:.2f} ms vs {base:.2f} ms")
         tick = time_empty_tick(uow, repeats)
         rows.append(("whole tick, nothing due", size, scheduled, f"{tick:.2f} ms", "", None))
-        log(f"{size:>9} whole empty tick: {tick:.2f} ms")
+        bench.log(f"{size:>9} whole empty tick: {tick:.2f} ms")
         with engine.connect() as conn:
             running = conn.exec_driver_sql(
                 "SELECT count(*) FROM tickets WHERE sla_started_at IS NOT NULL"
@@ -275,7 +269,7 @@ def bench_size(server, size, repeats, due, keyring, settings, keep):
                     scanned / indexed,
                 )
             )
-            log(f"{size:>9} {count} {kind} due: {indexed:.2f} s vs {scanned:.2f} s")
+            bench.log(f"{size:>9} {count} {kind} due: {indexed:.2f} s vs {scanned:.2f} s")
         # The queue by due, beside the ticks, on the same tickets.
         for name, _size, ours, baseline_name, base in time_cases(
             engine, keyring, settings, size, repeats, only="due"
@@ -307,12 +301,12 @@ def table(rows) -> str:
 
 def main(argv=None) -> int:
     """Run the benchmark and print the table."""
-    parser = arguments(__doc__.splitlines()[0])
+    parser = bench.arguments(__doc__.splitlines()[0])
     parser.add_argument("--due", type=int, default=1000, help="rows due at once")
     args = parser.parse_args(argv)
-    settings, server, keyring = local_run(args)
+    settings, server, keyring = bench.local_run(args)
     rows = []
-    for size in sizes(args):
+    for size in bench.sizes(args):
         rows += bench_size(server, size, args.repeats, args.due, keyring, settings, args.keep)
     print(table(rows))
     return 0

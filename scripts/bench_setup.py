@@ -12,6 +12,7 @@ import contextlib
 import os
 import statistics
 import sys
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -57,11 +58,18 @@ def sizes(args) -> list[int]:
     return [int(s) for s in args.sizes.split(",")]
 
 
+# Names this run's databases apart from another run's on the same server, so two
+# benchmarks (or two runs of one) running at once never drop each other's database.
+RUN = uuid.uuid4().hex[:8]
+
+
 @contextlib.contextmanager
 def loaded_database(server: str, name: str, size: int, keyring, keep: bool):
-    """A fresh, migrated database ``<name>_<size>`` on ``server`` holding ``size``
-    loaded tickets, as an engine; dropped afterwards unless ``keep``."""
-    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}_{size}"))
+    """A fresh, migrated database ``<name>_<size>_<RUN>`` on ``server`` holding
+    ``size`` loaded tickets, as an engine; dropped afterwards unless ``keep``."""
+    database = f"{name}_{size}_{RUN}"
+    log(f"database {database}" + (" (kept)" if keep else ""))
+    url = urlunsplit(urlsplit(server)._replace(path=f"/{database}"))
     drop_database(url)
     upgrade("tickets", url)
     load(url, size, keyring, log=log)

@@ -2,7 +2,7 @@
 
     python scripts/bench_ticket_search.py [--sizes 10000,1000000] [--repeats 21]
 
-For each size it creates a fresh database (``helpdesk_bench_<size>`` on the server
+For each size it creates a fresh database (``helpdesk_bench_<size>_<run>`` on the server
 of ``HELPDESK_TICKETS_DATABASE_URL``, or ``--server``), migrates it, loads it with
 ``load_million_tickets.load`` and times the service's own list handlers (the real
 queries, views and cursors, without RPC) next to a baseline, in the same run,
@@ -27,14 +27,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.bench_setup import (  # noqa: E402
-    arguments,
-    loaded_database,
-    local_run,
-    log,
-    median_ms,
-    sizes,
-)
+from scripts import bench_setup as bench  # noqa: E402
 from scripts.load_million_tickets import BENCH_USER  # noqa: E402
 from services.tickets import handlers  # noqa: E402
 from services.tickets.unit_of_work import TicketsUnitOfWork  # noqa: E402
@@ -203,14 +196,14 @@ def time_cases(engine, keyring, settings, size: int, repeats: int, only=None) ->
         for _ in range(repeats):  # interleaved, so drift hits both alike
             ours_s.append(_timed(fn))
             base_s.append(_timed(baseline))
-        rows.append((name, size, median_ms(ours_s), baseline_name, median_ms(base_s)))
-        log(f"{size:>9} {name}: {rows[-1][2]:.2f} ms vs {rows[-1][4]:.2f} ms")
+        rows.append((name, size, bench.median_ms(ours_s), baseline_name, bench.median_ms(base_s)))
+        bench.log(f"{size:>9} {name}: {rows[-1][2]:.2f} ms vs {rows[-1][4]:.2f} ms")
     return rows
 
 
 def bench_size(server: str, size: int, repeats: int, keyring, settings, keep: bool, only=None):
     """Load ``size`` tickets into a fresh database and time every case."""
-    with loaded_database(server, "helpdesk_bench", size, keyring, keep) as engine:
+    with bench.loaded_database(server, "helpdesk_bench", size, keyring, keep) as engine:
         return time_cases(engine, keyring, settings, size, repeats, only)
 
 
@@ -229,12 +222,12 @@ def table(rows) -> str:
 
 def main(argv=None) -> int:
     """Run the benchmark and print the table."""
-    parser = arguments(__doc__.splitlines()[0])
+    parser = bench.arguments(__doc__.splitlines()[0])
     parser.add_argument("--only", help="time only the queries whose name contains this")
     args = parser.parse_args(argv)
-    settings, server, keyring = local_run(args)
+    settings, server, keyring = bench.local_run(args)
     rows = []
-    for size in sizes(args):
+    for size in bench.sizes(args):
         rows += bench_size(server, size, args.repeats, keyring, settings, args.keep, args.only)
     print(table(rows))
     return 0

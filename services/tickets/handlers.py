@@ -275,9 +275,7 @@ def admin_list_messages(cmd: Command, uow: TicketsUnitOfWork) -> dict:
 def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
     """Open a ticket for the caller, spending one of today's allowance."""
     actor = _actor(cmd)
-    data = schemas.load(
-        schemas.create_ticket(tuple(key for key, _label in uow.settings.features)), cmd.fields
-    )
+    data = schemas.load(schemas.for_features(schemas.CreateTicket, _feature_keys(uow)), cmd.fields)
     with uow:
         claim = _claim(uow, cmd, actor)
         if claim.replay is not None:  # done before: the same answer, nothing spent
@@ -591,8 +589,8 @@ TEAMS = _Kept(
     repository=lambda uow: uow.teams,
     not_found=TEAM_NOT_FOUND,
     view=views.team_view,
-    create=lambda uow: schemas.create_team(_feature_keys(uow)),
-    change=lambda uow: schemas.change_team(_feature_keys(uow)),
+    create=lambda uow: schemas.for_features(schemas.CreateTeam, _feature_keys(uow)),
+    change=lambda uow: schemas.for_features(schemas.ChangeTeam, _feature_keys(uow)),
     add=_add_team,
     update=_update_team,
 )

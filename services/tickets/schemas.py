@@ -41,11 +41,11 @@ from shared.commands import (
     ChangeMacro,
     ChangePriority,
     ChangeStatus,
-    ChangeTeam,
+    ChangeTeam,  # noqa: F401 - for for_features' callers
     CloseTicket,
     CreateMacro,
-    CreateTeam,
-    CreateTicket,
+    CreateTeam,  # noqa: F401 - for for_features' callers
+    CreateTicket,  # noqa: F401 - for for_features' callers
 )
 from shared.errors import ValidationFailed
 from shared.fields import Text
@@ -127,22 +127,11 @@ CHANGE_MACRO = ChangeMacro()
 ASSIGN_TICKET = AssignTicket()
 
 
-@functools.lru_cache(maxsize=4)
-def create_ticket(feature_keys: tuple[str, ...]) -> CreateTicket:
-    """The ``CreateTicket`` schema for the configured features (made once per set)."""
-    return CreateTicket(feature_keys)
-
-
-@functools.lru_cache(maxsize=4)
-def create_team(feature_keys: tuple[str, ...]) -> CreateTeam:
-    """The ``CreateTeam`` schema for the configured features (made once per set)."""
-    return CreateTeam(feature_keys)
-
-
-@functools.lru_cache(maxsize=4)
-def change_team(feature_keys: tuple[str, ...]) -> ChangeTeam:
-    """The ``ChangeTeam`` schema for the configured features (made once per set)."""
-    return ChangeTeam(feature_keys)
+@functools.lru_cache(maxsize=12)
+def for_features(schema: type[Schema], feature_keys: tuple[str, ...]) -> Schema:
+    """``schema`` (``CreateTicket``, ``CreateTeam``, ``ChangeTeam``: the ones that
+    name features) for the configured features, made once per schema and set."""
+    return schema(feature_keys)
 
 
 def load(schema: Schema, data) -> dict:

@@ -82,6 +82,20 @@ class _Resource:
         return self.clients.call(NOTIFICATIONS, method, *args)
 
 
+class TicketsQuery(_Resource):
+    """``GET`` answered by the tickets service's ``method`` on the caller and the
+    query string, validated first with ``query`` (a schema class)."""
+
+    def __init__(self, clients, method, query):
+        super().__init__(clients)
+        self.method = method
+        self.query = query()
+
+    def on_get(self, req, resp):
+        params = schemas.load_query(self.query, req.params)
+        resp.media = self.tickets(self.method, _actor(req), params)
+
+
 class TicketCommand(_Resource):
     """``POST`` on one ticket: validate the body, make one call, answer with its result.
 
@@ -158,17 +172,12 @@ class Preview:
 # ---------------------------------------------------------------- a user's tickets
 
 
-class TicketCollection(_Resource):
+class TicketCollection(TicketsQuery):
     """``GET``/``POST /api/v1/tickets``: the caller's own tickets."""
 
     def __init__(self, clients, feature_keys):
-        super().__init__(clients)
-        self.query = schemas.TicketListQuery()
+        super().__init__(clients, "list_tickets", schemas.TicketListQuery)
         self.create = schemas.CreateTicketBody(feature_keys)
-
-    def on_get(self, req, resp):
-        params = schemas.load_query(self.query, req.params)
-        resp.media = self.tickets("list_tickets", _actor(req), params)
 
     def on_post(self, req, resp):
         fields, key = _command(req, self.create)
@@ -186,18 +195,6 @@ class TicketItem(_Resource):
 
 
 # ---------------------------------------------------------------- support
-
-
-class AdminTicketCollection(_Resource):
-    """``GET /api/v1/admin/tickets``: every user's tickets, filtered and sorted."""
-
-    def __init__(self, clients):
-        super().__init__(clients)
-        self.query = schemas.AdminTicketListQuery()
-
-    def on_get(self, req, resp):
-        params = schemas.load_query(self.query, req.params)
-        resp.media = self.tickets("admin_list_tickets", _actor(req), params)
 
 
 class AdminTicketItem(_Resource):
@@ -280,18 +277,6 @@ class TeamItem(AdminItem):
 
     def __init__(self, clients, feature_keys):
         super().__init__(clients, schemas.TeamChangeBody(feature_keys))
-
-
-class Stats(_Resource):
-    """``GET /api/v1/admin/stats``: the dashboard's numbers."""
-
-    def __init__(self, clients):
-        super().__init__(clients)
-        self.query = schemas.StatsQuery()
-
-    def on_get(self, req, resp):
-        params = schemas.load_query(self.query, req.params)
-        resp.media = self.tickets("get_stats", _actor(req), params)
 
 
 class MacroCollection(AdminCollection):

@@ -370,7 +370,9 @@ ROUTES: tuple[Route, ...] = (
     reading(
         f"{V1}/admin/tickets",
         ADMIN,
-        lambda w: resources.AdminTicketCollection(w.clients),
+        lambda w: resources.TicketsQuery(
+            w.clients, "admin_list_tickets", schemas.AdminTicketListQuery
+        ),
         "Every user's tickets, filtered and sorted",
         tag="support",
         query=schemas.AdminTicketListQuery,
@@ -470,7 +472,7 @@ ROUTES: tuple[Route, ...] = (
     reading(
         f"{V1}/admin/stats",
         ADMIN,
-        lambda w: resources.Stats(w.clients),
+        lambda w: resources.TicketsQuery(w.clients, "get_stats", schemas.StatsQuery),
         "The dashboard: open tickets by status and priority, unassigned, at risk "
         "and breached now; first-response times; created and resolved per day",
         tag="support",

@@ -13,7 +13,8 @@ OWNER, ADMIN, OTHER_ADMIN = "user-1", "admin-1", "admin-2"
 
 
 def ticket_event(event_type, *, action_id=None, request_id=None, **payload):
-    """A valid envelope: ticket #1042 of OWNER, acted on by ADMIN unless overridden."""
+    """A valid envelope: ticket #1042 of OWNER, acted on by ADMIN unless overridden
+    (a ``ticket_created`` one: opened by OWNER)."""
     base = {
         "ticket_id": 1042,
         "subject": "Cannot export my invoices",
@@ -25,6 +26,16 @@ def ticket_event(event_type, *, action_id=None, request_id=None, **payload):
     }
     if event_type == "message_added":
         base.update(message_id=7, author="support", internal=False, body="Try again now.")
+    elif event_type == "ticket_created":
+        # OWNER opened it: a high-priority bug on the dashboard.
+        base.update(
+            issue_type="bug",
+            feature="dashboard",
+            priority="high",
+            status="open",
+            actor_id=OWNER,
+            actor_role="user",
+        )
     base.update(payload)
     return make_event(
         event_type, base, action_id=action_id or str(uuid.uuid4()), request_id=request_id

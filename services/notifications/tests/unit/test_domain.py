@@ -70,15 +70,7 @@ def test_owner_reply_on_an_assigned_ticket_tells_the_assignee_not_the_team():
 
 
 def created(**payload):
-    fields = {
-        "issue_type": "bug",
-        "feature": "dashboard",
-        "priority": "high",
-        "status": "open",
-        "actor_id": OWNER,
-        "actor_role": "user",
-    }
-    return event("ticket_created", **{**fields, **payload})
+    return event("ticket_created", **payload)
 
 
 def test_a_new_ticket_nobody_holds_tells_every_member_of_its_team():
@@ -154,15 +146,7 @@ def test_assignments_nobody_hears_of(payload):
 
 
 def test_creation_and_owner_close_tell_nobody():
-    created = event(
-        "ticket_created",
-        issue_type="bug",
-        feature="dashboard",
-        priority="high",
-        actor_id=OWNER,
-        actor_role="user",
-        status="open",
-    )
+    created = event("ticket_created")
     closed = event(
         "ticket_closed", from_status="in_review", actor_id=OWNER, actor_role="user", status="closed"
     )

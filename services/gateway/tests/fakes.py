@@ -20,6 +20,14 @@ from shared.errors import Conflict, Forbidden, NotFound, RateLimited, Validation
 from shared.logging import current_request_id
 from shared.rendering import render_markdown
 
+# A valid ``POST /api/v1/tickets`` body (a high-priority bug on the dashboard).
+NEW_TICKET = {
+    "issue_type": "bug",
+    "feature": "dashboard",
+    "subject": "Charts do not load",
+    "description": "The dashboard charts stay empty after login, on every browser I tried.",
+}
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -7,7 +7,7 @@ import pytest
 from falcon import testing
 
 from services.gateway.app import create_app
-from services.gateway.tests.fakes import FakeClients
+from services.gateway.tests.fakes import NEW_TICKET, FakeClients
 from services.gateway.tokens import mint_token
 
 SECRET = "unit-test-secret-long-enough-for-every-hmac-algorithm-0123456789abcdef"
@@ -59,13 +59,7 @@ def auth(token):
 @pytest.fixture
 def new_ticket(client, auth):
     def create(sub="alice", **overrides):
-        body = {
-            "issue_type": "bug",
-            "feature": "dashboard",
-            "subject": "Charts do not load",
-            "description": "The dashboard charts stay empty after login, on every browser I tried.",
-        }
-        body.update(overrides)
+        body = NEW_TICKET | overrides
         result = client.simulate_post("/api/v1/tickets", json=body, headers=auth(sub))
         assert result.status_code == 201, result.json
         return result.json

@@ -6,16 +6,10 @@ import logging
 import pytest
 
 from services.gateway.body import MAX_BODY_BYTES
+from services.gateway.tests.fakes import NEW_TICKET
 from shared.errors import StorageUnavailable
 
 pytestmark = pytest.mark.unit
-
-GOOD = {
-    "issue_type": "bug",
-    "feature": "dashboard",
-    "subject": "Charts do not load",
-    "description": "The dashboard charts stay empty after login, on every browser I tried.",
-}
 
 
 def _error(result, status, code):
@@ -252,7 +246,7 @@ def test_422_for_missing_fields_and_lengths_counted_after_trimming(client, auth)
         client.simulate_post("/api/v1/tickets", json={}, headers=auth()), 422, "validation_failed"
     )
     assert set(error["details"]) == {"issue_type", "feature", "subject", "description"}
-    body = GOOD | {"subject": " " * 20 + "tiny" + " " * 20, "description": "é" * 50}
+    body = NEW_TICKET | {"subject": " " * 20 + "tiny" + " " * 20, "description": "é" * 50}
     error = _error(
         client.simulate_post("/api/v1/tickets", json=body, headers=auth()), 422, "validation_failed"
     )
@@ -293,12 +287,12 @@ def test_409_on_a_closed_ticket_but_422_outranks_it(client, auth, new_ticket):
 def test_429_with_retry_after_and_reset_at_but_422_outranks_it(client, auth, new_ticket):
     for _ in range(5):
         new_ticket("carol")
-    result = client.simulate_post("/api/v1/tickets", json=GOOD, headers=auth("carol"))
+    result = client.simulate_post("/api/v1/tickets", json=NEW_TICKET, headers=auth("carol"))
     error = _error(result, 429, "rate_limited")
     assert error["details"]["reset_at"].endswith("Z")
     assert 0 < int(result.headers["Retry-After"]) <= 86400
     assert error["details"]["retry_after"] == int(result.headers["Retry-After"])
-    bad = GOOD | {"subject": "x"}
+    bad = NEW_TICKET | {"subject": "x"}
     _error(
         client.simulate_post("/api/v1/tickets", json=bad, headers=auth("carol")),
         422,
@@ -392,11 +386,16 @@ def test_text_that_cannot_be_stored_is_a_422_in_every_field(client, auth, new_ti
     admin = auth("sam", "admin")
     tid = ticket["id"]
     cases = [
-        ("/api/v1/tickets", auth(), GOOD | {"subject": f"Report {bad} totals off"}, "subject"),
         (
             "/api/v1/tickets",
             auth(),
-            GOOD | {"description": GOOD["description"] + bad},
+            NEW_TICKET | {"subject": f"Report {bad} totals off"},
+            "subject",
+        ),
+        (
+            "/api/v1/tickets",
+            auth(),
+            NEW_TICKET | {"description": NEW_TICKET["description"] + bad},
             "description",
         ),
         (f"/api/v1/tickets/{tid}/messages", auth(), {"body": f"hi {bad}"}, "body"),

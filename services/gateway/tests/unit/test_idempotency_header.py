@@ -3,16 +3,10 @@ order, and the key with the request's fingerprint handed to the service."""
 
 import pytest
 
+from services.gateway.tests.fakes import NEW_TICKET
 from shared.idempotency import HEADER, fingerprint
 
 pytestmark = pytest.mark.unit
-
-BODY = {
-    "issue_type": "bug",
-    "feature": "dashboard",
-    "subject": "Charts do not load",
-    "description": "The dashboard charts stay empty after login, on every browser I tried.",
-}
 
 
 def keyed(auth, key, sub="alice", role="user"):
@@ -20,13 +14,15 @@ def keyed(auth, key, sub="alice", role="user"):
 
 
 def test_the_key_and_the_requests_fingerprint_reach_the_service(client, clients, auth):
-    result = client.simulate_post("/api/v1/tickets", json=BODY, headers=keyed(auth, "k-1"))
+    result = client.simulate_post("/api/v1/tickets", json=NEW_TICKET, headers=keyed(auth, "k-1"))
     assert result.status_code == 201
     _, method, (_actor, _fields, idempotency), _ = clients.calls[-1]
     # Key order and spacing of the body do not count; the body as sent does.
     assert idempotency == {
         "key": "k-1",
-        "fingerprint": fingerprint("POST", "/api/v1/tickets", {}, dict(reversed(BODY.items()))),
+        "fingerprint": fingerprint(
+            "POST", "/api/v1/tickets", {}, dict(reversed(NEW_TICKET.items()))
+        ),
     }
     ticket_id = result.json["id"]
     client.simulate_post(
@@ -41,7 +37,7 @@ def test_the_key_and_the_requests_fingerprint_reach_the_service(client, clients,
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9"])
 def test_a_malformed_key_is_a_422_naming_the_header(client, clients, auth, key):
-    result = client.simulate_post("/api/v1/tickets", json=BODY, headers=keyed(auth, key))
+    result = client.simulate_post("/api/v1/tickets", json=NEW_TICKET, headers=keyed(auth, key))
     assert result.status_code == 422
     assert list(result.json["error"]["details"]) == [HEADER]
     assert not [c for c in clients.calls if c[1] == "create_ticket"]
@@ -54,7 +50,7 @@ def test_a_malformed_key_ranks_where_a_422_does(client, auth, new_ticket):
         "/api/v1/tickets", body="{", headers={**bad, "Content-Type": "application/json"}
     )
     assert not_json.status_code == 400
-    both = client.simulate_post("/api/v1/tickets", json={**BODY, "status": "x"}, headers=bad)
+    both = client.simulate_post("/api/v1/tickets", json={**NEW_TICKET, "status": "x"}, headers=bad)
     assert both.status_code == 422
     assert set(both.json["error"]["details"]) == {"status", HEADER}
     # Someone else's ticket: the 404 outranks it.

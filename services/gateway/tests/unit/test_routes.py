@@ -8,6 +8,7 @@ from services.gateway import schemas
 from services.gateway.errors import ApiError
 from services.gateway.openapi import request_body_schema
 from services.gateway.routes import by_path
+from services.gateway.tests.fakes import NEW_TICKET
 
 pytestmark = pytest.mark.unit
 
@@ -221,12 +222,7 @@ def test_catalog_comes_from_the_configuration(make_settings, clients, auth):
         "medium",
         "low",
     ]
-    body = {
-        "issue_type": "bug",
-        "feature": "dashboard",
-        "subject": "Charts do not load",
-        "description": "The dashboard charts stay empty after login, on every browser I tried.",
-    }
+    body = NEW_TICKET
     result = client.simulate_post("/api/v1/tickets", json=body, headers=auth())
     assert result.status_code == 422 and "feature" in result.json["error"]["details"]
     assert (

@@ -6,7 +6,12 @@ import sqlalchemy as sa
 from services.tickets.fill_html import fill_html, fill_resolutions
 from services.tickets.repository import TicketRepository
 from services.tickets.tables import messages, tickets
-from services.tickets.tests.integration.conftest import ADMIN, USER, new_ticket_fields
+from services.tickets.tests.integration.conftest import (
+    ADMIN,
+    USER,
+    move_sealed,
+    new_ticket_fields,
+)
 from shared.data_keys import keyring_from_settings
 from shared.db import make_engine
 
@@ -62,11 +67,7 @@ def test_views_read_the_stored_html_instead_of_rendering(call, settings):
 def test_a_stored_html_moved_to_another_row_does_not_open(call, db):
     first = call("create_ticket", USER, new_ticket_fields())
     second = call("create_ticket", USER, new_ticket_fields())
-    db.execute(
-        "UPDATE tickets SET description_html = "
-        "(SELECT description_html FROM tickets WHERE id = %s) WHERE id = %s",
-        (first["id"], second["id"]),
-    )
+    move_sealed(db, "description_html", first["id"], second["id"])
     with pytest.raises(Exception) as err:
         call("get_ticket", USER, second["id"])
     assert "DataIntegrity" in type(err.value).__name__ or "integrity" in str(err.value)

@@ -7,6 +7,7 @@ from services.tickets.tests.integration.conftest import (
     ADMIN_2,
     OTHER_USER,
     USER,
+    move_sealed,
     new_ticket_fields,
 )
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -133,11 +134,7 @@ def test_text_is_encrypted_at_rest_and_bound_to_its_row(call, db):
     assert "secret internal" not in dump and "my reply" not in dump
     # A value moved to another row no longer opens: the service refuses to show it.
     ticket2 = _create(call)
-    db.execute(
-        "UPDATE tickets SET description = (SELECT description FROM tickets WHERE id = %s) "
-        "WHERE id = %s",
-        (ticket["id"], ticket2["id"]),
-    )
+    move_sealed(db, "description", ticket["id"], ticket2["id"])
     with pytest.raises(Exception) as err:
         call("get_ticket", USER, ticket2["id"])
     assert "TamperedValue" in type(err.value).__name__ or "authentication" in str(err.value)

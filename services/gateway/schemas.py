@@ -236,6 +236,17 @@ class DevTokenBody(_Strict):
 _TS = {"format": "date-time"}
 
 
+def _count(description: str | None = None) -> fields.Integer:
+    """A count: a required whole number, never negative."""
+    metadata = {"minimum": 0} if description is None else {"minimum": 0, "description": description}
+    return fields.Integer(required=True, metadata=metadata)
+
+
+def _items(schema, **metadata) -> fields.List:
+    """A required list of ``schema`` objects (``metadata``: the description)."""
+    return fields.List(fields.Nested(schema), required=True, metadata=metadata)
+
+
 class Person(Schema):
     id = fields.String(required=True)
     name = fields.String(required=True, allow_none=True)
@@ -306,26 +317,17 @@ class Ticket(TicketItem):
     assignee = fields.Nested(Person, required=True, allow_none=True)
     resolution_note = fields.String(required=True, allow_none=True)
     closed_note = fields.String(required=True, allow_none=True)
-    messages = fields.List(
-        fields.Nested(Message),
-        required=True,
-        metadata={
-            "description": f"The latest {VIEW_MESSAGES} messages, oldest first; "
-            "earlier ones from GET .../messages?before="
-        },
+    messages = _items(
+        Message,
+        description=f"The latest {VIEW_MESSAGES} messages, oldest first; "
+        "earlier ones from GET .../messages?before=",
     )
-    earlier_messages = fields.Integer(
-        required=True,
-        metadata={"minimum": 0, "description": "How many messages the ticket has before these."},
-    )
-    timeline = fields.List(fields.Nested(TimelineEntry), required=True)
-    resolutions = fields.List(
-        fields.Nested(Resolution),
-        required=True,
-        metadata={
-            "description": "Every resolution note the ticket has had, oldest first; "
-            "resolution_note is the latest and is never cleared."
-        },
+    earlier_messages = _count("How many messages the ticket has before these.")
+    timeline = _items(TimelineEntry)
+    resolutions = _items(
+        Resolution,
+        description="Every resolution note the ticket has had, oldest first; "
+        "resolution_note is the latest and is never cleared.",
     )
     follows_up = fields.Nested(
         TicketLink,
@@ -333,13 +335,9 @@ class Ticket(TicketItem):
         allow_none=True,
         metadata={"description": "The owner's earlier ticket this one follows up."},
     )
-    follow_ups = fields.List(
-        fields.Nested(FollowUp),
-        required=True,
-        metadata={
-            "description": "The owner's later tickets that follow this one up, oldest first "
-            "(at most 50)."
-        },
+    follow_ups = _items(
+        FollowUp,
+        description="The owner's later tickets that follow this one up, oldest first (at most 50).",
     )
 
 
@@ -392,12 +390,10 @@ class AdminTicketItem(TicketItem):
 class AdminTicket(Ticket):
     owner = fields.Nested(Person, required=True)
     sla = fields.Nested(Sla, required=True)
-    messages = fields.List(fields.Nested(AdminMessage), required=True)
+    messages = _items(AdminMessage)
     team = fields.Nested(TeamRef, required=True, allow_none=True, metadata=_TEAM_OF_TICKET)
-    priority_changes = fields.List(
-        fields.Nested(PriorityChange),
-        required=True,
-        metadata={"description": "Support's priority changes and their reasons, oldest first."},
+    priority_changes = _items(
+        PriorityChange, description="Support's priority changes and their reasons, oldest first."
     )
 
 
@@ -411,18 +407,13 @@ class StaffMember(Schema):
     teams = fields.List(
         fields.String(), required=True, metadata={"description": "Keys of their teams."}
     )
-    open_assigned = fields.Integer(
-        required=True,
-        metadata={
-            "minimum": 0,
-            "description": "Tickets assigned to them still needing work "
-            "(open, in_review, awaiting_user).",
-        },
+    open_assigned = _count(
+        "Tickets assigned to them still needing work (open, in_review, awaiting_user)."
     )
 
 
 class StaffList(Schema):
-    items = fields.List(fields.Nested(StaffMember), required=True)
+    items = _items(StaffMember)
 
 
 class Team(Schema):
@@ -435,7 +426,7 @@ class Team(Schema):
 
 
 class TeamList(Schema):
-    items = fields.List(fields.Nested(Team), required=True)
+    items = _items(Team)
 
 
 class Macro(Schema):
@@ -466,7 +457,7 @@ def _counts(keys, what: str) -> fields.Dict:
 
 
 class OpenCounts(Schema):
-    total = fields.Integer(required=True, metadata={"minimum": 0})
+    total = _count()
     by_status = _counts(("open", "in_review", "awaiting_user"), "status")
     by_priority = _counts(PRIORITIES, "priority")
 
@@ -474,14 +465,9 @@ class OpenCounts(Schema):
 class FirstResponses(Schema):
     median_seconds = fields.Float(required=True, allow_none=True)
     p90_seconds = fields.Float(required=True, allow_none=True)
-    answered = fields.Integer(required=True, metadata={"minimum": 0})
-    met = fields.Integer(
-        required=True, metadata={"minimum": 0, "description": "Answered by their due time."}
-    )
-    missed = fields.Integer(
-        required=True,
-        metadata={"minimum": 0, "description": "Answered late, or overdue and still unanswered."},
-    )
+    answered = _count()
+    met = _count("Answered by their due time.")
+    missed = _count("Answered late, or overdue and still unanswered.")
     met_share = fields.Float(
         required=True,
         allow_none=True,
@@ -491,10 +477,8 @@ class FirstResponses(Schema):
 
 class DayCounts(Schema):
     date = fields.String(required=True, metadata={"format": "date"})
-    created = fields.Integer(required=True, metadata={"minimum": 0})
-    resolved = fields.Integer(
-        required=True, metadata={"minimum": 0, "description": "Tickets resolved that UTC day."}
-    )
+    created = _count()
+    resolved = _count("Tickets resolved that UTC day.")
 
 
 class Stats(Schema):
@@ -516,41 +500,32 @@ class Stats(Schema):
         required=True,
         metadata={"description": "Of the tickets opened since `since` (wall-clock time)."},
     )
-    per_day = fields.List(fields.Nested(DayCounts), required=True)
+    per_day = _items(DayCounts)
 
 
 class MacroList(Schema):
-    items = fields.List(fields.Nested(Macro), required=True)
+    items = _items(Macro)
 
 
 class MessagePage(Schema):
-    items = fields.List(
-        fields.Nested(Message),
-        required=True,
-        metadata={"description": "The latest messages before `before`, oldest first."},
-    )
-    earlier_messages = fields.Integer(
-        required=True,
-        metadata={
-            "minimum": 0,
-            "description": "How many messages the ticket has before these; "
-            "0: this page starts at the first. Next page: before = items[0].id.",
-        },
+    items = _items(Message, description="The latest messages before `before`, oldest first.")
+    earlier_messages = _count(
+        "How many messages the ticket has before these; "
+        "0: this page starts at the first. Next page: before = items[0].id."
     )
 
 
 class AdminMessagePage(MessagePage):
-    items = fields.List(fields.Nested(AdminMessage), required=True)
+    items = _items(AdminMessage)
 
 
 class TicketPage(Schema):
-    items = fields.List(fields.Nested(TicketItem), required=True)
+    items = _items(TicketItem)
     next_cursor = fields.String(required=True, allow_none=True)
 
 
-class AdminTicketPage(Schema):
-    items = fields.List(fields.Nested(AdminTicketItem), required=True)
-    next_cursor = fields.String(required=True, allow_none=True)
+class AdminTicketPage(TicketPage):
+    items = _items(AdminTicketItem)
 
 
 class Notice(Schema):
@@ -580,7 +555,7 @@ class Notice(Schema):
 
 
 class NoticePage(Schema):
-    items = fields.List(fields.Nested(Notice), required=True)
+    items = _items(Notice)
     next_cursor = fields.String(required=True, allow_none=True)
     unread_count = fields.Integer(required=True)
 
@@ -636,9 +611,9 @@ class ResponseTargets(Schema):
 
 
 class Catalog(Schema):
-    issue_types = fields.List(fields.Nested(IssueType), required=True)
-    features = fields.List(fields.Nested(KeyLabel), required=True)
-    statuses = fields.List(fields.Nested(KeyLabel), required=True)
+    issue_types = _items(IssueType)
+    features = _items(KeyLabel)
+    statuses = _items(KeyLabel)
     limits = fields.Nested(Limits, required=True)
     response_targets = fields.Nested(
         ResponseTargets,

@@ -98,6 +98,13 @@ def _security_headers(settings: Settings) -> dict:
     }
 
 
+# A view's line that stands for a partial (PageResource._with_partials), and its values.
+_PARTIAL = re.compile(
+    r'^([ \t]*)<!-- @include (partials/[a-z-]+\.html)((?: [a-z_]+="[^"]*")*) -->[ \t]*\n', re.M
+)
+_PARAM = re.compile(r'([a-z_]+)="([^"]*)"')
+
+
 @dataclass(frozen=True)
 class _Body:
     """Bytes to send and their ETag, computed once."""
@@ -176,7 +183,9 @@ class PageResource:
         if self._page is not None:
             return self._page
         layout = self._files.read("layout.html").data.decode("utf-8")
-        view = self._files.read(f"views/{self._name}.html").data.decode("utf-8")
+        view = self._with_partials(
+            self._files.read(f"views/{self._name}.html").data.decode("utf-8")
+        )
         html = string.Template(layout).substitute(
             title=self._title,
             page=self._name,
@@ -188,6 +197,28 @@ class PageResource:
         if not self._files.live:
             self._page = page
         return page
+
+    def _with_partials(self, view: str) -> str:
+        """``view`` with each ``<!-- @include partials/x.html key="value" -->`` line
+        replaced by that partial (``pages/partials/x.html``), indented as the line is,
+        its ``$key`` placeholders filled in and its own includes replaced likewise:
+        markup pages share, written once."""
+
+        def partial(match) -> str:
+            indent, name, params = match.groups()
+            source = self._files.read(name)
+            if source is None:
+                raise FileNotFoundError(PAGES_DIR / name)
+            # substitute, not safe_substitute: a placeholder left unfilled fails at start-up.
+            text = string.Template(source.data.decode("utf-8")).substitute(
+                dict(_PARAM.findall(params))
+            )
+            text = self._with_partials(text)
+            return "".join(
+                indent + line if line.strip() else line for line in text.splitlines(keepends=True)
+            )
+
+        return _PARTIAL.sub(partial, view)
 
     def on_get(self, req, resp, **_params):
         _send(req, resp, self.render(), falcon.MEDIA_HTML, self._headers)

@@ -230,3 +230,29 @@ class Person:
         }
         body.update(fields)
         return self.api("POST", "/tickets", body, expect=201)
+
+    def reply(self, ticket_id: int, body: str, internal: bool = False):
+        """Write in a ticket's thread: the owner's reply, or support's reply (or internal
+        note), by this person's role."""
+        if self.role != "admin":
+            return self.api("POST", f"/tickets/{ticket_id}/messages", {"body": body}, expect=201)
+        message = {"body": body, "internal": internal}
+        return self.api("POST", f"/admin/tickets/{ticket_id}/messages", message, expect=201)
+
+    def close(self, ticket_id: int, note: str | None = None):
+        """The owner closes a ticket, with a note for support when given."""
+        return self.api(
+            "POST", f"/tickets/{ticket_id}/close", {"note": note} if note else {}, expect=200
+        )
+
+    def set_status(self, ticket_id: int, status: str, resolution_note: str | None = None):
+        """Support moves a ticket to ``status`` (Resolved takes a resolution note)."""
+        change = {"status": status}
+        if resolution_note is not None:
+            change["resolution_note"] = resolution_note
+        return self.api("POST", f"/admin/tickets/{ticket_id}/status", change, expect=200)
+
+    def assign(self, ticket_id: int, assignee_id: str):
+        """Support assigns a ticket to ``assignee_id``."""
+        change = {"assignee_id": assignee_id}
+        return self.api("POST", f"/admin/tickets/{ticket_id}/assign", change, expect=200)

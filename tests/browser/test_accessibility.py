@@ -80,14 +80,11 @@ def people(stack):
     first = alice.create_ticket(subject="Dashboard charts flicker and go blank")
     second = alice.create_ticket(issue_type="access", subject="Locked out after changing email")
     tid = first["id"]
-    sam.api("POST", f"/admin/tickets/{tid}/assign", {"assignee_id": sam.sub}, expect=200)
-    reply = {"body": "Thanks, we can see it. Which **browser** do you use?", "internal": False}
-    sam.api("POST", f"/admin/tickets/{tid}/messages", reply, expect=201)
-    note = {"body": "Customer is on the legacy cluster.", "internal": True}
-    sam.api("POST", f"/admin/tickets/{tid}/messages", note, expect=201)
-    alice.api("POST", f"/tickets/{tid}/messages", {"body": "Chromium 120 on Linux."}, expect=201)
-    resolved = {"status": "resolved", "resolution_note": "We rebuilt the chart cache."}
-    sam.api("POST", f"/admin/tickets/{second['id']}/status", resolved, expect=200)
+    sam.assign(tid, sam.sub)
+    sam.reply(tid, "Thanks, we can see it. Which **browser** do you use?")
+    sam.reply(tid, "Customer is on the legacy cluster.", internal=True)
+    alice.reply(tid, "Chromium 120 on Linux.")
+    sam.set_status(second["id"], "resolved", "We rebuilt the chart cache.")
     return alice, sam, first, second
 
 

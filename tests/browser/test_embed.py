@@ -129,8 +129,7 @@ def test_the_bell_and_links_work_on_a_host_page_on_another_origin(embed_stack, h
     sam = Person(embed_stack, f"admin-{uuid.uuid4().hex[:8]}", "admin", "Sam Support")
     first, second = alice.create_ticket(), alice.create_ticket()
     for ticket in (first, second):
-        reply = {"body": f"Looking at #{ticket['id']} now.", "internal": False}
-        sam.api("POST", f"/admin/tickets/{ticket['id']}/messages", reply, expect=201)
+        sam.reply(ticket["id"], f"Looking at #{ticket['id']} now.")
     _wait_unread(alice, 2)
 
     page = host_page(alice)
@@ -258,7 +257,7 @@ def test_the_embedded_bell_rings_within_seconds_on_the_live_stream(
     expect(toggle).to_have_attribute("data-live", "stream", timeout=10_000)
     assert page.evaluate("window.providerCalls") >= 2  # the expired token was replaced
     replied = time.monotonic()
-    sam.api("POST", f"/admin/tickets/{ticket['id']}/messages", {"body": "Fixed."}, expect=201)
+    sam.reply(ticket["id"], "Fixed.")
     expect(toggle).to_have_attribute("data-unread", "1", timeout=2_000)
     assert time.monotonic() - replied < 2.0
     shoot(page, "embed-host-bell-live")

@@ -363,7 +363,7 @@ def test_the_thread_opens_at_the_latest_message(open_page, person, shoot):
     tid = alice.create_ticket()["id"]
     for i in range(1, 13):
         body = f"Follow-up number {i}.\n\nStill happening after step {i}."
-        alice.api("POST", f"/tickets/{tid}/messages", {"body": body}, expect=201)
+        alice.reply(tid, body)
     w = open_page(f"/help-center/tickets/{tid}", alice.token, device="phone")
     expect(w.page.locator("#thread .message")).to_have_count(12)
     w.page.wait_for_function(
@@ -381,8 +381,7 @@ def test_a_long_thread_shows_the_latest_and_earlier_messages_on_request(open_pag
     sam = person("admin", "Sam Support")
     tid = alice.create_ticket()["id"]
     for i in range(62):
-        body = {"body": f"Support message {i}.", "internal": i == 1}
-        sam.api("POST", f"/admin/tickets/{tid}/messages", body, expect=201)
+        sam.reply(tid, f"Support message {i}.", internal=i == 1)
     w = open_page(f"/help-center/tickets/{tid}", alice.token)
     thread = w.page.locator("#thread")
     expect(thread.locator(".message")).to_have_count(50)
@@ -394,7 +393,7 @@ def test_a_long_thread_shows_the_latest_and_earlier_messages_on_request(open_pag
     expect(thread.locator(".message").first).to_contain_text("Support message 0.")
     expect(thread.locator(".message").nth(1)).to_contain_text("Support message 2.")
     # A new message arrives: the earlier ones stay shown, the new one is added.
-    sam.api("POST", f"/admin/tickets/{tid}/messages", {"body": "The latest."}, expect=201)
+    sam.reply(tid, "The latest.")
     w.page.evaluate("() => window.dispatchEvent(new Event('focus'))")
     expect(thread.locator(".message")).to_have_count(62)
     expect(thread.locator(".message").last).to_contain_text("The latest.")
@@ -406,8 +405,7 @@ def test_notices_are_marked_read_one_by_one_or_all_at_once(open_page, person, sh
     sam = person("admin", "Sam Support")
     first, second = alice.create_ticket(), alice.create_ticket()
     for ticket in (first, second):
-        reply = {"body": f"Looking at #{ticket['id']} **now**.", "internal": False}
-        sam.api("POST", f"/admin/tickets/{ticket['id']}/messages", reply, expect=201)
+        sam.reply(ticket["id"], f"Looking at #{ticket['id']} **now**.")
     w = open_page("/help-center/tickets", alice.token, device="phone")
     page = w.page
     expect(page.locator("#bell-button")).to_have_attribute("data-unread", "2", timeout=15_000)
@@ -466,13 +464,8 @@ def test_injected_markup_never_runs(open_page, person, shoot):
     sam = person("admin", "Sam Support")
     ticket = mallory.create_ticket(subject=XSS_SUBJECT, description=XSS_DESCRIPTION)
     tid = ticket["id"]
-    mallory.api("POST", f"/tickets/{tid}/messages", {"body": XSS_DESCRIPTION}, expect=201)
-    sam.api(
-        "POST",
-        f"/admin/tickets/{tid}/messages",
-        {"body": "[click me](javascript:window.__xss=9)", "internal": True},
-        expect=201,
-    )
+    mallory.reply(tid, XSS_DESCRIPTION)
+    sam.reply(tid, "[click me](javascript:window.__xss=9)", internal=True)
 
     user = open_page(f"/help-center/tickets/{tid}", mallory.token)
     expect(user.page.locator("#t-subject")).to_have_text(XSS_SUBJECT)

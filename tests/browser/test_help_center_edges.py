@@ -59,7 +59,7 @@ def test_a_long_code_line_scrolls_inside_its_block_not_the_page(open_page, perso
     alice = person("user", "Alice Example")
     sam = person("admin", "Sam Support")
     tid = alice.create_ticket(description=CODE_DESCRIPTION)["id"]
-    alice.api("POST", f"/tickets/{tid}/messages", {"body": CODE_DESCRIPTION}, expect=201)
+    alice.reply(tid, CODE_DESCRIPTION)
     for device, width in WIDTHS.items():
         for path, token in (
             (f"/help-center/tickets/{tid}", alice.token),
@@ -93,15 +93,9 @@ def test_long_names_and_subjects_wrap_on_a_phone(open_page, person, shoot):
     sam = person("admin", LONG_ADMIN)
     kim = person("admin", LONG_ADMIN.replace("bartholomew", "kimberley"))
     tid = alice.create_ticket(subject=LONG_SUBJECT)["id"]
-    alice.api("POST", f"/tickets/{tid}/messages", {"body": "Any news on this?"}, expect=201)
-    sam.api(
-        "POST",
-        f"/admin/tickets/{tid}/assign",
-        {"assignee_id": sam.sub},
-        expect=200,
-    )
-    reply = {"body": "Looking at it **now**.", "internal": False}
-    sam.api("POST", f"/admin/tickets/{tid}/messages", reply, expect=201)
+    alice.reply(tid, "Any news on this?")
+    sam.assign(tid, sam.sub)
+    sam.reply(tid, "Looking at it **now**.")
 
     pages = (
         (f"/help-center/tickets/{tid}", alice, "#thread .message.support .author"),
@@ -149,18 +143,21 @@ def _two_admins_on_one_ticket(open_page, person):
     return open_page(f"/help-center/admin/tickets/{tid}", sam.token), kim, tid
 
 
+def _ask_for_status(page, status):
+    """Pick ``status`` in the Change status card and send it; the page's top alert."""
+    page.select_option("#new-status", status)
+    page.click("#status-submit")
+    return page.locator("#page-alert .alert")
+
+
 def test_a_status_change_another_admin_beat_says_it_failed(open_page, person):
     w, kim, tid = _two_admins_on_one_ticket(open_page, person)
     page = w.page
-    page.select_option("#new-status", "in_review")
-    page.click("#status-submit")
-    expect(page.locator("#page-alert")).to_contain_text("Status changed to In Review.")
+    expect(_ask_for_status(page, "in_review")).to_contain_text("Status changed to In Review.")
 
     # Another admin closes it; this page still offers the old choices.
-    kim.api("POST", f"/admin/tickets/{tid}/status", {"status": "closed"}, expect=200)
-    page.select_option("#new-status", "awaiting_user")
-    page.click("#status-submit")
-    alert = page.locator("#page-alert .alert")
+    kim.set_status(tid, "closed")
+    alert = _ask_for_status(page, "awaiting_user")
     expect(alert).to_contain_text("Status not changed")
     expect(alert).to_contain_text("Awaiting User")
     expect(alert).to_contain_text("It is now Closed")
@@ -175,10 +172,8 @@ def test_a_status_change_that_still_leaves_choices_also_says_it_failed(open_page
     w, kim, tid = _two_admins_on_one_ticket(open_page, person)
     page = w.page
     expect(page.locator("#t-meta")).to_contain_text("Open")
-    kim.api("POST", f"/admin/tickets/{tid}/status", {"status": "awaiting_user"}, expect=200)
-    page.select_option("#new-status", "awaiting_user")
-    page.click("#status-submit")
-    alert = page.locator("#page-alert .alert")
+    kim.set_status(tid, "awaiting_user")
+    alert = _ask_for_status(page, "awaiting_user")
     expect(alert).to_contain_text("Status not changed")
     expect(alert).to_contain_text("It is now Awaiting User")
     expect(page.locator("#t-meta")).to_contain_text("Awaiting User")
@@ -194,7 +189,7 @@ def test_a_reply_to_a_ticket_closed_meanwhile_is_not_lost(open_page, person, sho
     page = w.page
     text = "Here are the **steps** I took,\nline by line."
     page.fill("#reply", text)
-    alice.api("POST", f"/tickets/{tid}/close", {}, expect=200)  # from another tab
+    alice.close(tid)  # from another tab
     page.click("#send-reply")
     alert = page.locator("#page-alert .alert")
     expect(alert).to_contain_text("Your reply was not sent")
@@ -215,7 +210,7 @@ def test_a_support_note_to_a_ticket_closed_meanwhile_is_not_lost(open_page, pers
     page = w.page
     page.check("input[name=kind][value=internal]")
     page.fill("#reply", INTERNAL_NOTE)
-    kim.api("POST", f"/admin/tickets/{tid}/status", {"status": "closed"}, expect=200)
+    kim.set_status(tid, "closed")
     page.click("#send-reply")
     alert = page.locator("#page-alert .alert")
     expect(alert).to_contain_text("Your internal note was not sent")
@@ -292,18 +287,13 @@ def test_the_progress_strip_shows_only_steps_the_ticket_went_through(open_page, 
     alice = person("user", "Alice Example")
     sam = person("admin", "Sam Support")
     straight = alice.create_ticket()["id"]
-    alice.api("POST", f"/tickets/{straight}/close", {}, expect=200)
+    alice.close(straight)
     reviewed = alice.create_ticket()["id"]
     for status in ("in_review", "closed"):
-        sam.api("POST", f"/admin/tickets/{reviewed}/status", {"status": status}, expect=200)
+        sam.set_status(reviewed, status)
     reopened = alice.create_ticket()["id"]
-    sam.api(
-        "POST",
-        f"/admin/tickets/{reopened}/status",
-        {"status": "resolved", "resolution_note": "Fixed the chart cache."},
-        expect=200,
-    )
-    sam.api("POST", f"/admin/tickets/{reopened}/status", {"status": "in_review"}, expect=200)
+    sam.set_status(reopened, "resolved", "Fixed the chart cache.")
+    sam.set_status(reopened, "in_review")
 
     for tid, done, now in (
         (straight, ["Open", "Closed"], "Closed"),

@@ -139,8 +139,7 @@ def test_the_landing_page_s_recent_tickets_try_again(open_page, person):
 def test_the_bells_notices_try_again(open_page, person, browser, stack):
     alice, sam = person("user"), person("admin")
     ticket = alice.create_ticket()
-    reply = {"body": "We're on it.", "internal": False}
-    sam.api("POST", f"/admin/tickets/{ticket['id']}/messages", reply, expect=201)
+    sam.reply(ticket["id"], "We're on it.")
 
     # The pages' bell.
     w = open_page("/help-center/tickets", alice.token)

@@ -43,7 +43,7 @@ def test_the_queue_shows_each_clock_and_filters_and_sorts_by_it(open_page, clock
     late = ada.create_ticket(issue_type="access", subject="Locked out after the update")
     soon = ada.create_ticket(issue_type="bug", subject="Charts stay empty on reports")
     answered = ada.create_ticket(issue_type="data", subject="Duplicated rows in the export")
-    sam.api("POST", f"/admin/tickets/{answered['id']}/messages", {"body": "Looking."}, 201)
+    sam.reply(answered["id"], "Looking.")
 
     # The first test on this stack: the queue holds these three tickets only.
     w = open_page("/help-center/admin", sam.token, on=clock_stack)
@@ -114,7 +114,7 @@ def test_users_are_told_what_reply_time_to_expect(open_page, clock_stack, shoot)
     view = open_page(f"/help-center/tickets/{ticket['id']}", ada.token, on=clock_stack)
     expect(view.page.locator("#expectation")).to_have_text("First reply within 2 hours")
     shoot(view.page, "ticket-expectation-laptop")
-    sam.api("POST", f"/admin/tickets/{ticket['id']}/messages", {"body": "Checking."}, 201)
+    sam.reply(ticket["id"], "Checking.")
     view.page.reload()
     expect(view.page.locator("#thread .message.support")).to_have_count(1)
     expect(view.page.locator("#expectation")).to_have_count(0)  # answered: nothing owed

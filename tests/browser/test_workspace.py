@@ -77,13 +77,8 @@ def test_support_replies_and_resolves_in_one_step_with_a_canned_reply(open_page,
     expect(ap.locator("#priority-history")).to_contain_text("Their whole team is blocked")
 
     # The owner writes back, support resolves again: both notes stay.
-    alice.api("POST", f"/tickets/{tid}/messages", {"body": "Still empty for me."}, expect=201)
-    sam.api(
-        "POST",
-        f"/admin/tickets/{tid}/status",
-        {"status": "resolved", "resolution_note": SECOND_NOTE},
-        expect=200,
-    )
+    alice.reply(tid, "Still empty for me.")
+    sam.set_status(tid, "resolved", SECOND_NOTE)
     user = open_page(f"/help-center/tickets/{tid}", alice.token)
     up = user.page
     expect(up.locator("#resolution-note")).to_have_text(SECOND_NOTE)
@@ -98,7 +93,7 @@ def test_support_replies_and_resolves_in_one_step_with_a_canned_reply(open_page,
 def test_this_happened_again_links_a_new_ticket_to_a_closed_one(open_page, person, shoot):
     alice = person("user", "Alice Example")
     old = alice.create_ticket(issue_type="data", feature="reports", subject="Export lost rows")
-    alice.api("POST", f"/tickets/{old['id']}/close", {"note": "Fixed"}, expect=200)
+    alice.close(old["id"], "Fixed")
 
     w = open_page(f"/help-center/tickets/{old['id']}", alice.token)
     p = w.page
@@ -125,7 +120,7 @@ def test_bulk_actions_act_on_each_ticket_and_show_failures(open_page, person, sh
     bob = person("user", "Bob Example")
     sam = person("admin", "Sam Support")
     tickets = [bob.create_ticket(subject=f"Invoices missing, batch {n}") for n in range(3)]
-    bob.api("POST", f"/tickets/{tickets[2]['id']}/close", {}, expect=200)
+    bob.close(tickets[2]["id"])
 
     w = open_page("/help-center/admin?q=Invoices%20missing", sam.token)
     p = w.page
@@ -163,7 +158,7 @@ def test_the_dashboard_draws_the_numbers(open_page, person, shoot):
     sam = person("admin", "Sam Support")
     answered = alice.create_ticket(issue_type="access")
     alice.create_ticket(issue_type="other")
-    sam.api("POST", f"/admin/tickets/{answered['id']}/messages", {"body": "On it."}, expect=201)
+    sam.reply(answered["id"], "On it.")
     stats = sam.api("GET", "/admin/stats?days=7", expect=200)
 
     w = open_page("/help-center/admin/dashboard?days=7", sam.token)

@@ -159,14 +159,7 @@ def time_claims(engine, keyring, settings, repeats: int) -> tuple[float, float]:
         check(found is None, found)
         return elapsed
 
-    for _ in range(2):  # warm caches and the pool
-        claim(False)
-        claim(True)
-    ours, base = [], []
-    for _ in range(repeats):  # interleaved, so drift hits both alike
-        ours.append(claim(False))
-        base.append(claim(True))
-    return bench.median_ms(ours), bench.median_ms(base)
+    return bench.side_by_side(lambda: claim(False), lambda: claim(True), repeats)
 
 
 def time_empty_tick(uow, repeats: int) -> float:

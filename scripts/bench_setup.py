@@ -1,4 +1,5 @@
-"""What the database benchmarks share: their command line, a loaded database, medians.
+"""What the database benchmarks share: their command line, a loaded database, medians
+of a case timed side by side with its baseline.
 
 ``bench_ticket_search.py`` and ``bench_scheduler.py`` each load a fresh database per
 size with ``load_million_tickets.load`` and time their cases against a baseline in
@@ -28,6 +29,20 @@ from tools.migrate import drop_database, upgrade  # noqa: E402
 def median_ms(samples) -> float:
     """The median of ``samples`` (seconds), in milliseconds."""
     return statistics.median(samples) * 1000
+
+
+def side_by_side(ours, baseline, repeats: int) -> tuple[float, float]:
+    """Medians (ms) of ``ours()`` and ``baseline()``, each returning the seconds it
+    measured: two unmeasured rounds first (caches, pools), then ``repeats`` rounds
+    interleaved, so drift hits both alike."""
+    for _ in range(2):
+        ours()
+        baseline()
+    ours_s, base_s = [], []
+    for _ in range(repeats):
+        ours_s.append(ours())
+        base_s.append(baseline())
+    return median_ms(ours_s), median_ms(base_s)
 
 
 def log(text: str) -> None:

@@ -19,6 +19,7 @@ The databases are dropped afterwards unless ``--keep``.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from pathlib import Path
@@ -189,15 +190,11 @@ def time_cases(engine, keyring, settings, size: int, repeats: int, only=None) ->
     for name, fn, baseline, baseline_name in cases(engine, keyring, settings):
         if only and only not in name:
             continue
-        for _ in range(2):  # warm caches and pools
-            _timed(fn)
-            _timed(baseline)
-        ours_s, base_s = [], []
-        for _ in range(repeats):  # interleaved, so drift hits both alike
-            ours_s.append(_timed(fn))
-            base_s.append(_timed(baseline))
-        rows.append((name, size, bench.median_ms(ours_s), baseline_name, bench.median_ms(base_s)))
-        bench.log(f"{size:>9} {name}: {rows[-1][2]:.2f} ms vs {rows[-1][4]:.2f} ms")
+        ours, base = bench.side_by_side(
+            functools.partial(_timed, fn), functools.partial(_timed, baseline), repeats
+        )
+        rows.append((name, size, ours, baseline_name, base))
+        bench.log(f"{size:>9} {name}: {ours:.2f} ms vs {base:.2f} ms")
     return rows
 
 

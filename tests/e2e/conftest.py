@@ -12,6 +12,17 @@ import requests
 DESCRIPTION = "Every time I open the dashboard the charts stay empty, on Firefox and Chrome alike."
 
 
+def ticket_body(**overrides) -> dict:
+    """A valid new-ticket body: a bug on the dashboard, a fresh subject unless given."""
+    body = {
+        "issue_type": "bug",
+        "feature": "dashboard",
+        "subject": f"Charts empty {uuid.uuid4().hex[:6]}",
+        "description": DESCRIPTION,
+    }
+    return body | overrides
+
+
 class Api:
     """HTTP calls to the stack's gateway as one identity."""
 
@@ -33,16 +44,16 @@ class Api:
         return self.request("POST", path, json=json, **kwargs)
 
     def create(self, headers=None, **overrides):
-        body = {
-            "issue_type": "bug",
-            "feature": "dashboard",
-            "subject": f"Charts empty {uuid.uuid4().hex[:6]}",
-            "description": DESCRIPTION,
-        }
-        body.update(overrides)
-        result = self.post("/api/v1/tickets", body, headers=headers)
+        return self.made("/api/v1/tickets", ticket_body(**overrides), headers=headers)
+
+    def made(self, path, body, id_field="id", **kwargs):
+        """POST ``body`` to the collection ``path``; what it made, after checking the
+        answer is a 201 located at ``path/<its id_field>``."""
+        result = self.post(path, body, **kwargs)
         assert result.status_code == 201, result.text
-        return result.json()
+        thing = result.json()
+        assert result.headers["Location"] == f"{path}/{thing[id_field]}"
+        return thing
 
 
 def unique(prefix: str) -> str:

@@ -97,9 +97,7 @@ def test_team_crud_and_validation(staff):
         "issue_types": ["billing"],
         "members": [sam.sub, "new-hire-" + key],
     }
-    made = sam.post("/api/v1/admin/teams", body)
-    assert made.status_code == 201 and made.headers["Location"] == f"/api/v1/admin/teams/{key}"
-    assert made.json() == {**body, "assignment": "manual"}
+    assert sam.made("/api/v1/admin/teams", body, "key") == {**body, "assignment": "manual"}
     assert sam.post("/api/v1/admin/teams", body).status_code == 409
     # Members named are known staff from now on (no name until they sign in).
     assert _directory(sam)["new-hire-" + key] == {

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.e2e.conftest import DESCRIPTION
+from tests.e2e.conftest import DESCRIPTION, ticket_body
 from tests.privacy.tlskit import issue_for, make_ca
 from tests.stack import Stack, create_database, create_vhost, delete_vhost
 from tools.migrate import drop_database
@@ -79,12 +79,7 @@ def test_the_api_over_verified_https_with_hsts(https_stack, pki):
     session.headers["Authorization"] = f"Bearer {token}"
     created = session.post(
         f"{https_stack.base_url}/api/v1/tickets",
-        json={
-            "issue_type": "bug",
-            "feature": "dashboard",
-            "subject": "Charts empty over TLS",
-            "description": DESCRIPTION,
-        },
+        json=ticket_body(subject="Charts empty over TLS"),
     )
     assert created.status_code == 201, created.text
     assert created.headers["Strict-Transport-Security"] == HSTS

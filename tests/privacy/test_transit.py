@@ -226,7 +226,7 @@ def test_a_whole_stack_with_every_hop_encrypted(run_id, pki, tls_postgres, tls_b
 
     import requests
 
-    from tests.e2e.conftest import DESCRIPTION, poll
+    from tests.e2e.conftest import poll, ticket_body
     from tests.stack import Stack, create_vhost, delete_vhost
 
     tag = f"tls{run_id}"
@@ -263,12 +263,7 @@ def test_a_whole_stack_with_every_hop_encrypted(run_id, pki, tls_postgres, tls_b
             "POST",
             f"{base}/api/v1/tickets",
             headers=user,
-            json={
-                "issue_type": "bug",
-                "feature": "dashboard",
-                "subject": "Charts empty, all over TLS",
-                "description": DESCRIPTION,
-            },
+            json=ticket_body(subject="Charts empty, all over TLS"),
         )
         assert created.status_code == 201, created.text
         tid = created.json()["id"]

@@ -24,6 +24,18 @@ def encode_cursor(key: list) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
+def keyset_page(rows: list, limit: int, item, cursor) -> dict:
+    """A page from up to ``limit`` + 1 rows in the list's order (the one more than
+    shown tells whether a next page exists): ``item`` of each row shown, and
+    ``cursor`` of the last one shown (its ``encode_cursor``), None on the last page."""
+    shown = rows[:limit]
+    more = len(rows) > limit
+    return {
+        "items": [item(row) for row in shown],
+        "next_cursor": cursor(shown[-1]) if more else None,
+    }
+
+
 # A ``decode_cursor`` shape entry: a moment, or null (a key column that may be NULL).
 OPTIONAL_DATETIME = (datetime, None)
 

@@ -17,6 +17,7 @@ from services.notifications import commands, domain
 from services.notifications.schemas import encode_cursor
 from services.notifications.unit_of_work import NotificationsUnitOfWork
 from services.notifications.views import notice_view
+from shared import paging
 from shared.announcements import announcement
 from shared.errors import NotFound
 
@@ -87,13 +88,10 @@ def list_notices(cmd: commands.ListNotices, uow: NotificationsUnitOfWork) -> dic
         rows, unread = uow.notices.page(
             cmd.recipient_id, unread=cmd.unread, limit=cmd.limit + 1, after=cmd.after
         )
-    page = rows[: cmd.limit]
-    more = len(rows) > cmd.limit
-    return {
-        "items": [notice_view(n) for n in page],
-        "next_cursor": encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None,
-        "unread_count": unread,
-    }
+    page = paging.keyset_page(
+        rows, cmd.limit, notice_view, lambda last: encode_cursor(last["created_at"], last["id"])
+    )
+    return {**page, "unread_count": unread}
 
 
 def list_notices_after(cmd: commands.ListNoticesAfter, uow: NotificationsUnitOfWork) -> dict:

@@ -250,12 +250,8 @@ EMPTY_PAGE = {"items": [], "next_cursor": None}
 def page(rows: list[dict], limit: int, sort: str, item) -> dict:
     """A list page from up to ``limit`` + 1 rows in ``sort`` order (one more than
     shown tells whether a next page exists): ``item`` of each, and the next cursor."""
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {
-        "items": [item(r) for r in rows],
-        "next_cursor": paging.encode_cursor(_CURSOR_KEY[sort](rows[-1])) if more else None,
-    }
+    key = _CURSOR_KEY[sort]
+    return paging.keyset_page(rows, limit, item, lambda last: paging.encode_cursor(key(last)))
 
 
 def stats_view(stats: dict, now: datetime, first_day, days: int) -> dict:

@@ -167,12 +167,13 @@ def process_env(amqp_url, tickets_database_url, notifications_database_url, data
 
 @pytest.fixture
 def make_settings():
-    """Build every service's settings as a service would, from an environment of overrides."""
-    from tools.registry import settings_from_env
+    """Build every process's settings (the services' and the gateway's) as each would,
+    from an environment of overrides."""
+    from tools.localrun import settings_class
 
     def make(**env):
         base = {"HELPDESK_ENV": "test"}
         base.update({k: str(v) for k, v in env.items()})
-        return settings_from_env(base)
+        return settings_class().from_env(base)
 
     return make

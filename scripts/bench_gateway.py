@@ -83,9 +83,9 @@ def _floor_app():
     """A Falcon app with one route making one RPC call per request (thread-local clients)."""
     import falcon
 
-    from shared.config import Settings
+    from services.gateway.settings import FrontSettings
 
-    settings = Settings.from_env()
+    settings = FrontSettings.from_env()
     local = threading.local()
 
     def proxy():

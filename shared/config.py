@@ -1,19 +1,15 @@
 """Settings read from the environment, validated once at start-up.
 
-``Settings`` holds what every process shares (environment, addresses, broker,
-logging, data keys, the gateway's JWT and HTTP settings); a service declares its
-own settings in a subclass in its ``settings.py`` (``env_setting`` fields), so
-this module names no service. Every process builds its class's settings with
-``from_env()``; the tools build one class spanning every registered service
+``Settings`` holds what every process shares (environment, broker and its TLS,
+logging, data keys, database pools, metrics); a process declares its own settings
+in a subclass in its ``settings.py`` (``env_setting`` fields), so this module names
+no service. Every process builds its class's settings with ``from_env()``; the
+tools build one class spanning every registered service
 (``tools.registry.settings_class``).
-``HELPDESK_ENV`` unset means ``production``: the local defaults (guest broker,
-development JWT secret, the sign-in page) apply only when a process says
-``development`` (loopback addresses only) or ``test``. Secrets have no production
-default, so a ``production`` process refuses to start without them (``ConfigError``).
-
-Only the gateway verifies tokens, so only it (and the token-minting command) reads
-the ``HELPDESK_JWT_*`` settings; every other process passes
-``verifies_tokens=False`` and neither needs nor holds the token-signing secret.
+``HELPDESK_ENV`` unset means ``production``: the local defaults (guest broker, and
+a subclass's own, such as a development secret) apply only when a process says
+``development`` or ``test``. Secrets have no production default, so a
+``production`` process refuses to start without them (``ConfigError``).
 """
 
 from __future__ import annotations
@@ -30,9 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger(__name__)
 
-DEV_JWT_SECRET = "helpdesk-development-secret-do-not-use-in-production"
 ENVIRONMENTS = ("development", "test", "production")
-JWT_ALGORITHMS = ("HS256", "RS256", "ES256")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -173,199 +167,18 @@ def _amqp_tls(env) -> dict:
     return values
 
 
-def _tls(env) -> dict:
-    """``HELPDESK_TLS_CERT_FILE`` / ``HELPDESK_TLS_KEY_FILE``: the gateway serves HTTPS."""
-    cert = env.get("HELPDESK_TLS_CERT_FILE") or None
-    key = env.get("HELPDESK_TLS_KEY_FILE") or None
-    if bool(cert) != bool(key):
-        raise ConfigError("set both HELPDESK_TLS_CERT_FILE and HELPDESK_TLS_KEY_FILE, or neither")
-    return {"tls_cert_file": cert, "tls_key_file": key}
-
-
-def _frame_ancestors(raw: str | None) -> str:
-    """``HELPDESK_FRAME_ANCESTORS``: the CSP ``frame-ancestors`` sources of the web pages."""
-    if not raw or not raw.strip():
-        return "'self'"
-    sources = raw.split()
-    for source in sources:
-        if source in ("'self'", "'none'"):
-            continue
-        if not re.fullmatch(
-            r"(https?:)|((https?://)?[A-Za-z0-9*][A-Za-z0-9.*-]*(:(\d+|\*))?)", source
-        ):
-            raise ConfigError(f"HELPDESK_FRAME_ANCESTORS has an invalid source {source!r}")
-    return " ".join(sources)
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _cors_origins(raw: str | None, environment: str) -> tuple[str, ...]:
-    """``HELPDESK_CORS_ORIGINS``: the origins whose pages may call the API.
-
-    Comma-separated ``scheme://host[:port]``, written as a browser sends ``Origin``
-    (lower case, no default port); no path, no ``*`` (every site could then read a
-    caller's answers with a token it got hold of). Production takes https only,
-    but for loopback.
-    """
-    if not raw or not raw.strip():
-        return ()
-    origins = []
-    for item in raw.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        if "*" in item:
-            raise ConfigError("HELPDESK_CORS_ORIGINS never takes '*': list each origin")
-        parts = urlsplit(item)
-        try:
-            port = parts.port
-        except ValueError:
-            port = -1
-        if (
-            parts.scheme not in _DEFAULT_PORTS
-            or not parts.hostname
-            or port == -1
-            or parts.path
-            or parts.query
-            or parts.fragment
-            or parts.username is not None
-            or item.endswith(("?", "#"))
-        ):
-            raise ConfigError(
-                f"HELPDESK_CORS_ORIGINS takes scheme://host[:port] origins, got {item!r}"
-            )
-        if parts.scheme == "http" and environment == "production" and not _loopback(parts.hostname):
-            raise ConfigError(f"HELPDESK_CORS_ORIGINS must be https:// in production, got {item!r}")
-        host = parts.hostname.lower()
-        if ":" in host:
-            host = f"[{host}]"
-        origin = f"{parts.scheme}://{host}"
-        if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
-            origin += f":{port}"
-        origins.append(origin)
-    return tuple(dict.fromkeys(origins))
-
-
-def _check_public_key(algorithm: str, public_key: str) -> None:
-    # Parsed now: a key that cannot verify anything must stop start-up, not turn every
-    # signed request into a 500.
-    from jwt.algorithms import get_default_algorithms
-    from jwt.exceptions import InvalidKeyError
-
-    try:
-        get_default_algorithms()[algorithm].prepare_key(public_key)
-    except (InvalidKeyError, ValueError, TypeError) as exc:
-        raise ConfigError(
-            f"HELPDESK_JWT_PUBLIC_KEY(_FILE) is not a usable {algorithm} public key: {exc}"
-        ) from None
-
-
-def _jwks_url(raw: str | None, environment: str, algorithm: str) -> str | None:
-    """``HELPDESK_JWT_JWKS_URL``: where the host publishes its signing keys.
-
-    https, or http to a loopback address outside production (a local identity
-    provider, the tests): the keys decide who is an admin, so they never travel
-    in the clear over a network. Only RS256/ES256 publish keys.
-    """
-    if not raw:
-        return None
-    parts = urlsplit(raw)
-    name = "HELPDESK_JWT_JWKS_URL"
-    if not parts.hostname:
-        raise ConfigError(f"{name} must be an absolute URL, got {raw!r}")
-    if parts.scheme == "http":
-        if environment == "production" or not _loopback(parts.hostname):
-            raise ConfigError(
-                f"{name} must be https:// (http:// only to a loopback address outside production)"
-            )
-    elif parts.scheme != "https":
-        raise ConfigError(f"{name} must be an https:// URL, got scheme {parts.scheme!r}")
-    if algorithm == "HS256":
-        raise ConfigError(
-            f"{name} needs HELPDESK_JWT_ALGORITHM RS256 or ES256 (HS256 has no public keys)"
-        )
-    return raw
-
-
-def _jwt_settings(env, environment: str) -> dict:
-    """The ``jwt_*`` fields from ``HELPDESK_JWT_*``, for a process that verifies tokens.
-
-    Production needs a real HS256 secret (32+ characters, not the development one);
-    RS256/ES256 need ``HELPDESK_JWT_PUBLIC_KEY`` or ``HELPDESK_JWT_PUBLIC_KEY_FILE``,
-    or the host's key set at ``HELPDESK_JWT_JWKS_URL`` (one or the other, not both).
-    """
-    algorithm = env.get("HELPDESK_JWT_ALGORITHM", "HS256").upper()
-    if algorithm not in JWT_ALGORITHMS:
-        raise ConfigError(f"HELPDESK_JWT_ALGORITHM must be one of {JWT_ALGORITHMS}")
-    secret = env.get("HELPDESK_JWT_SECRET") or None
-    public_key = env.get("HELPDESK_JWT_PUBLIC_KEY") or None
-    key_file = env.get("HELPDESK_JWT_PUBLIC_KEY_FILE")
-    if key_file and not public_key:
-        try:
-            with open(key_file, encoding="utf-8") as fh:
-                public_key = fh.read()
-        except OSError as exc:
-            raise ConfigError(f"HELPDESK_JWT_PUBLIC_KEY_FILE unreadable: {exc}") from None
-    jwks_url = _jwks_url(env.get("HELPDESK_JWT_JWKS_URL"), environment, algorithm)
-    if jwks_url and public_key:
-        raise ConfigError(
-            "Set HELPDESK_JWT_JWKS_URL or HELPDESK_JWT_PUBLIC_KEY(_FILE), not both: "
-            "which keys count must be unambiguous"
-        )
-    if algorithm == "HS256":
-        if secret is None:
-            if environment == "production":
-                raise ConfigError("HELPDESK_JWT_SECRET is required in production")
-            secret = DEV_JWT_SECRET
-        if environment == "production" and (secret == DEV_JWT_SECRET or len(secret) < 32):
-            raise ConfigError(
-                "HELPDESK_JWT_SECRET must be a real secret of at least 32 characters in production"
-            )
-    elif jwks_url:
-        pass  # keys come from the host, fetched when the first token needs one
-    elif not public_key:
-        raise ConfigError(
-            f"HELPDESK_JWT_PUBLIC_KEY(_FILE) or HELPDESK_JWT_JWKS_URL is required for {algorithm}"
-        )
-    else:
-        _check_public_key(algorithm, public_key)
-    return {
-        "jwt_algorithm": algorithm,
-        "jwt_secret": secret if algorithm == "HS256" else None,
-        "jwt_public_key": public_key if algorithm != "HS256" else None,
-        "jwt_issuer": env.get("HELPDESK_JWT_ISSUER") or None,
-        "jwt_audience": env.get("HELPDESK_JWT_AUDIENCE") or None,
-        "jwt_jwks_url": jwks_url,
-        # Seconds between two fetches of the key set, however many unknown kids arrive.
-        "jwt_jwks_min_interval": env_float(
-            env, "HELPDESK_JWT_JWKS_MIN_INTERVAL", Settings.jwt_jwks_min_interval, maximum=3600.0
-        ),
-    }
-
-
 def _declared(cls) -> list:
     return [f for f in fields(cls) if "variable" in f.metadata]
 
 
-def _http_host(env, environment: str) -> str:
-    """``HELPDESK_HTTP_HOST``; development (its published JWT secret and the sign-in
-    page that mints admin tokens) is refused on anything but a loopback address."""
-    host = env.get("HELPDESK_HTTP_HOST") or Settings.http_host
-    if environment == "development" and not _loopback(host):
-        raise ConfigError(
-            f"HELPDESK_ENV=development serves on loopback only (127.0.0.0/8, ::1, localhost), "
-            f"got HELPDESK_HTTP_HOST={host!r}"
-        )
-    return host
-
-
-def _loopback(host: str) -> bool:
+def loopback(host: str) -> bool:
+    """Whether ``host`` (an address, ``[::1]`` or ``localhost``) is a loopback address;
+    a host name other than ``localhost`` may resolve anywhere, so it is not."""
     if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a host name: it may resolve anywhere
+    except ValueError:
         return False
 
 
@@ -417,16 +230,6 @@ def _amqp_url(env, environment: str) -> str:
     if environment == "production":
         raise ConfigError("HELPDESK_AMQP_URL is required in production")
     return Settings.amqp_url
-
-
-# A process that verifies no token holds no token key (``verifies_tokens=False``).
-_NO_JWT = {
-    "jwt_secret": None,
-    "jwt_public_key": None,
-    "jwt_issuer": None,
-    "jwt_audience": None,
-    "jwt_jwks_url": None,
-}
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -514,29 +317,12 @@ def database_url(variable: str, default: str):
 
 @dataclass(frozen=True)
 class Settings:
-    """The settings every process shares; a service's own extend it (``env_setting``)."""
+    """The settings every process shares; a process's own extend it (``env_setting``)."""
 
     # Unset means production: a deployment that forgets HELPDESK_ENV must not get the
     # development secret and sign-in page. make run and the tests say development/test.
     env: str = "production"
-    http_host: str = "127.0.0.1"
-    http_port: int = env_setting("HELPDESK_HTTP_PORT", 8080, whole_number(1, 65535))
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    # Read only by a process that verifies tokens (the gateway); None in the others.
-    jwt_algorithm: str = "HS256"
-    jwt_secret: str | None = DEV_JWT_SECRET
-    jwt_public_key: str | None = None
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
-    # The host's JWKS (RS256/ES256): keys picked by the token's kid, refreshed on rotation.
-    jwt_jwks_url: str | None = None
-    jwt_jwks_min_interval: float = 30.0
-    # Bounded: a request must never wait longer than a person would.
-    rpc_timeout: float = env_setting("HELPDESK_RPC_TIMEOUT", 5.0, number(600.0))
-    rpc_pool_size: int = env_setting("HELPDESK_RPC_POOL_SIZE", 8, whole_number(1, 256))
-    # Seconds a client has to send a request's head and body once it starts: a slow
-    # client holds one of the gateway's few threads, so bounded, and short.
-    request_read_timeout: float = env_setting("HELPDESK_REQUEST_READ_TIMEOUT", 10.0, number(120.0))
     log_level: str = "INFO"
     # Raw key material spec for the at-rest cipher; parsed by shared.data_keys.
     data_keys: str | None = env_setting("HELPDESK_DATA_KEYS", None)
@@ -550,23 +336,6 @@ class Settings:
     amqp_ca_file: str | None = None
     amqp_cert_file: str | None = None
     amqp_key_file: str | None = None
-    # Who may embed the Help Center pages in a frame (CSP frame-ancestors).
-    frame_ancestors: str = "'self'"
-    # Origins whose pages may call the API across origins (CORS); none by default.
-    cors_origins: tuple = ()
-    # The gateway's gunicorn: worker processes, threads each, and HTTPS (both or neither).
-    gateway_workers: int = env_setting("HELPDESK_GATEWAY_WORKERS", 2, whole_number(1, 256))
-    gateway_threads: int = env_setting("HELPDESK_GATEWAY_THREADS", 8, whole_number(1, 1024))
-    # Where helpdesk-stream (live notices, an ASGI process) listens, on HELPDESK_HTTP_HOST.
-    stream_port: int = env_setting("HELPDESK_STREAM_PORT", 8081, whole_number(1, 65535))
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
-    # The load balancers whose X-Forwarded-For and X-Forwarded-Proto the front processes
-    # believe (docs/gateway.md, "Client addresses"); anyone else's are ignored. Loopback
-    # by default: a proxy on the same host (make run's front, a local HAProxy).
-    trusted_proxies: tuple = env_setting(
-        "HELPDESK_TRUSTED_PROXIES", ("127.0.0.1/32", "::1/128"), ip_networks
-    )
     # A service instance's database connections (shared/db.py, docs/operations.md,
     # "Connection budgets"): each of its two pools keeps up to db_pool_size and opens
     # up to db_max_overflow more under a burst.
@@ -584,11 +353,6 @@ class Settings:
     metrics_port: int | None = env_setting("HELPDESK_METRICS_PORT", None, whole_number(1, 65535))
 
     @property
-    def response_targets(self) -> dict:
-        """The catalog's ``response_targets``: ``{"first": {priority: s}, "next": s}``."""
-        return {"first": dict(self.sla_first_response), "next": self.sla_next_response}
-
-    @property
     def development(self) -> bool:
         return self.env == "development"
 
@@ -597,43 +361,23 @@ class Settings:
         return self.env == "production"
 
     @classmethod
-    def from_env(cls, environ=None, *, verifies_tokens: bool = True) -> Settings:
+    def from_env(cls, environ=None) -> Settings:
         """Read and validate every setting of ``cls``; raise ``ConfigError``.
 
-        The fields declared with ``env_setting`` (here and in a service's subclass)
-        are read by their readers; the others, which depend on one another or on
-        the environment's name, below.
-
-        ``verifies_tokens``: whether this process verifies (or mints) JWTs. True
-        (the default) for the gateway and ``helpdesk-token``: the ``HELPDESK_JWT_*``
-        settings are read and validated, and production refuses to start without
-        a real ``HELPDESK_JWT_SECRET`` (or the public key of RS256/ES256). False for
-        every other process (the nameko services, set-up, migrations, key
-        rotation): no ``HELPDESK_JWT_*`` variable is read or required, and the
-        settings carry no JWT secret, public key, issuer or audience.
+        The fields declared with ``env_setting`` (here and in a subclass) are read
+        by their readers; the others, which are read together or depend on the
+        environment's name, by ``read_dependent``.
         """
         env = os.environ if environ is None else environ
         name = env.get("HELPDESK_ENV") or "production"
         if name not in ENVIRONMENTS:
             raise ConfigError(f"HELPDESK_ENV must be one of {ENVIRONMENTS}, got {name!r}")
 
-        jwt = _jwt_settings(env, name) if verifies_tokens else _NO_JWT
-        log_level = env.get("HELPDESK_LOG_LEVEL", cls.log_level).upper()
-        if log_level not in LOG_LEVELS:
-            raise ConfigError(f"HELPDESK_LOG_LEVEL must be one of {LOG_LEVELS}, got {log_level!r}")
+        dependent = cls.read_dependent(env, name)
         declared = _declared(cls)
         settings = cls(
             env=name,
-            http_host=_http_host(env, name),
-            amqp_url=_amqp_url(env, name),
-            **jwt,
-            log_level=log_level,
-            data_encryption=_data_encryption(env, name),
-            data_legacy_binding=_data_legacy_binding(env),
-            frame_ancestors=_frame_ancestors(env.get("HELPDESK_FRAME_ANCESTORS")),
-            cors_origins=_cors_origins(env.get("HELPDESK_CORS_ORIGINS"), name),
-            **_amqp_tls(env),
-            **_tls(env),
+            **dependent,
             **{
                 f.name: f.metadata["read"](env, f.metadata["variable"], f.default) for f in declared
             },
@@ -643,6 +387,24 @@ class Settings:
         transport += [f.metadata["variable"] for f in declared if f.metadata["transport"]]
         check_transport(env, name, {var: env.get(var) for var in transport})
         return settings
+
+    @classmethod
+    def read_dependent(cls, env, environment: str) -> dict:
+        """The fields that are not one ``env_setting`` each (read together, or by the
+        environment's name ``environment``), by name; raise ``ConfigError``.
+
+        A subclass with such fields extends it, adding its own to ``super()``'s.
+        """
+        log_level = env.get("HELPDESK_LOG_LEVEL", cls.log_level).upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"HELPDESK_LOG_LEVEL must be one of {LOG_LEVELS}, got {log_level!r}")
+        return {
+            "amqp_url": _amqp_url(env, environment),
+            "log_level": log_level,
+            "data_encryption": _data_encryption(env, environment),
+            "data_legacy_binding": _data_legacy_binding(env),
+            **_amqp_tls(env),
+        }
 
     @classmethod
     def from_env_or_exit(cls, prog: str, environ=None, **kwargs) -> Settings:

@@ -55,8 +55,7 @@ def run_service(name: str, service_cls, settings_cls, argv=None, on_start=None) 
         "--check", action="store_true", help="validate settings and code, then exit without serving"
     )
     args = parser.parse_args(argv)
-    # Only the gateway verifies tokens: a service neither reads nor holds the JWT settings.
-    settings = settings_cls.from_env_or_exit(f"helpdesk-{name}", verifies_tokens=False)
+    settings = settings_cls.from_env_or_exit(f"helpdesk-{name}")
     configure_logging(name, settings.log_level)
     if inspect.getmembers(service_cls, lambda member: isinstance(member, DataKeyring)):
         # The keys the service's keyring will load, checked here so that a bad or

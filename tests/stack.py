@@ -19,9 +19,8 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from shared.config import Settings
-from tools import registry
-from tools.localrun import ROOT, free_port, process_specs, start, stop
+from services.gateway.settings import FrontSettings
+from tools.localrun import ROOT, free_port, process_specs, settings_class, start, stop
 from tools.setup import declare_queues
 
 LOG_ROOT = ROOT / "artifacts" / "stack-logs"
@@ -143,7 +142,7 @@ class Stack:
         self.stream_url = f"http://127.0.0.1:{self.stream_port}"
         self.log_dir = LOG_ROOT / tag
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.settings = registry.settings_from_env(self.env, verifies_tokens=False)
+        self.settings = settings_class().from_env(self.env)
         self.specs = process_specs(self.settings)
         self.procs = {}
         self._declared = False
@@ -263,4 +262,4 @@ class Stack:
         """A token the stack's gateway accepts, for ``sub`` in ``role``."""
         from services.gateway.tokens import mint_token
 
-        return mint_token(Settings.from_env(self.env), sub, role, name, lifetime)
+        return mint_token(FrontSettings.from_env(self.env), sub, role, name, lifetime)

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.config import Settings
+from services.gateway.settings import GatewaySettings
 from tools import registry
 from tools.setup import declare_queues
 
@@ -57,15 +57,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def settings_class() -> type:
+    """The settings of everything a local stack runs: every registered service's
+    and the gateway's (which include the stream's)."""
+    return registry.settings_class(GatewaySettings)
+
+
 def process_specs(
-    settings: Settings | None = None, front_gateway_port: int | None = None
+    settings: GatewaySettings | None = None, front_gateway_port: int | None = None
 ) -> list[ProcessSpec]:
-    """The processes a local stack runs under ``settings`` (the defaults when None).
+    """The processes a local stack runs under ``settings`` (``settings_class()``'s; its
+    defaults when None).
 
     With ``front_gateway_port`` (``make run``), the gateway listens there and
     ``tools.localfront`` takes ``HELPDESK_HTTP_PORT``, routing to both.
     """
-    settings = registry.settings_class()() if settings is None else settings
+    settings = settings_class()() if settings is None else settings
     specs = [
         ProcessSpec(service.name, i, (str(BIN / service.command),))
         for service in registry.services()
@@ -126,7 +133,7 @@ def main() -> int:
     """Start everything; return when Ctrl-C is pressed or a process dies."""
     env = dict(os.environ)
     env.setdefault("HELPDESK_ENV", "development")
-    settings = registry.settings_class().from_env_or_exit("make run", env)
+    settings = settings_class().from_env_or_exit("make run", env)
     # Before any service runs, as helpdesk-setup does in a deployment: an event
     # published before its consumer first starts then waits for it.
     declare_queues(settings)

@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     unknown = set(args.services) - set(registry.names())
     if unknown:
         parser.error(f"unknown service(s): {', '.join(sorted(unknown))}")
-    settings = registry.settings_class().from_env_or_exit("helpdesk-migrate", verifies_tokens=False)
+    settings = registry.settings_class().from_env_or_exit("helpdesk-migrate")
     for service in args.services or registry.names():
         url = registry.service(service).database_url(settings)
         upgrade(service, url)

@@ -68,13 +68,15 @@ def services() -> tuple[Service, ...]:
     return tuple(_load(name) for name in MANIFESTS)
 
 
-def settings_class() -> type:
-    """One ``Settings`` class with every registered service's settings.
+def settings_class(*more: type) -> type:
+    """One ``Settings`` class with every registered service's settings, and ``more``.
 
-    For the tools that span services (set-up, migrations, key rotation, ``make
-    run``) and the tests: each service's process reads only its own class.
+    For the tools that span services (set-up, migrations, key rotation) and the
+    tests: each service's process reads only its own class. ``make run`` adds the
+    front processes' (``tools.localrun.settings_class``).
     """
-    return _joined(tuple(dict.fromkeys(service.settings for service in services())))
+    bases = (*(service.settings for service in services()), *more)
+    return _joined(tuple(dict.fromkeys(bases)))
 
 
 @functools.cache
@@ -82,9 +84,9 @@ def _joined(bases: tuple) -> type:
     return dataclass(frozen=True)(type("HelpdeskSettings", bases, {"__module__": __name__}))
 
 
-def settings_from_env(environ=None, **kwargs):
+def settings_from_env(environ=None):
     """Every registered service's settings from the environment (``Settings.from_env``)."""
-    return settings_class().from_env(environ, **kwargs)
+    return settings_class().from_env(environ)
 
 
 def names() -> tuple[str, ...]:

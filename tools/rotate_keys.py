@@ -269,7 +269,7 @@ def main(argv=None) -> int:
         parser.error("--batch must be from 1 to 10000")
     services = args.services or list(registry.names())
     prog = "helpdesk-rotate-keys"
-    settings = registry.settings_class().from_env_or_exit(prog, verifies_tokens=False)
+    settings = registry.settings_class().from_env_or_exit(prog)
     keyring = keyring_or_exit(settings, prog)
     try:
         if args.check:

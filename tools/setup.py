@@ -301,7 +301,7 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        settings = registry.settings_from_env(verifies_tokens=False)
+        settings = registry.settings_from_env()
         access = access_from_env(os.environ, settings)
     except ConfigError as exc:
         print(f"helpdesk-setup: configuration error: {exc}", file=sys.stderr)

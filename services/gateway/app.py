@@ -30,8 +30,8 @@ from services.gateway.middleware import (
 from services.gateway.openapi import build_openapi
 from services.gateway.pages import register_pages
 from services.gateway.routes import PUBLIC_TEMPLATES, ROUTES, Wiring
+from services.gateway.settings import GatewaySettings
 from shared.catalog import build_catalog
-from shared.config import Settings
 from shared.errors import HelpdeskError
 from shared.ids import row_id
 
@@ -83,7 +83,7 @@ class Router(falcon.routing.CompiledRouter):
         return responders
 
 
-def create_app(settings: Settings, clients) -> falcon.App:
+def create_app(settings: GatewaySettings, clients) -> falcon.App:
     """Build the WSGI app for ``settings`` on top of ``clients``."""
     router = Router()
     router.options.converters["row_id"] = RowIdConverter

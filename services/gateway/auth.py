@@ -1,6 +1,6 @@
 """Bearer-token verification: the gateway trusts the host platform's signature only.
 
-The algorithm is pinned by configuration (``Settings.jwt_algorithm``); the token
+The algorithm is pinned by configuration (``FrontSettings.jwt_algorithm``); the token
 header's ``alg`` is never trusted, so ``none`` or an HS256 token forged with a
 public key as secret are refused. ``sub``, ``role`` and ``exp`` are required;
 ``iss``/``aud`` are checked when configured. The key is the configured secret or
@@ -21,8 +21,8 @@ import jwt
 
 from services.gateway.errors import Unauthorized
 from services.gateway.jwks import SHARED_FILE_VARIABLE, KeySet, UnknownKey
+from services.gateway.settings import FrontSettings
 from shared.catalog import ROLES
-from shared.config import Settings
 from shared.text import is_text
 
 MAX_SUB_LENGTH = 200
@@ -56,7 +56,7 @@ class Actor:
 class TokenVerifier:
     """Verifies bearer tokens against the configured key and algorithm."""
 
-    def __init__(self, settings: Settings, key_set: KeySet | None = None):
+    def __init__(self, settings: FrontSettings, key_set: KeySet | None = None):
         self.algorithm = settings.jwt_algorithm
         self.key = settings.jwt_secret if self.algorithm == "HS256" else settings.jwt_public_key
         if key_set is None and settings.jwt_jwks_url:

@@ -102,7 +102,7 @@ class Unauthorized(ApiError):
 
 class RequestTimeout(Exception):
     """The client did not send its request's head and body within the bound
-    (``Settings.request_read_timeout``); raised by the worker's socket reads."""
+    (``GatewaySettings.request_read_timeout``); raised by the worker's socket reads."""
 
 
 class ServiceUnavailable(ApiError):

@@ -1,7 +1,7 @@
 """gunicorn settings for the gateway, which ``helpdesk-gateway`` starts with.
 
 gthread workers (each thread borrows a pooled RPC client). Every value comes from
-the validated ``Settings``: ``HELPDESK_HTTP_HOST``/``HELPDESK_HTTP_PORT``,
+the validated ``GatewaySettings``: ``HELPDESK_HTTP_HOST``/``HELPDESK_HTTP_PORT``,
 ``HELPDESK_GATEWAY_WORKERS`` (2), ``HELPDESK_GATEWAY_THREADS`` (8) and, for HTTPS,
 ``HELPDESK_TLS_CERT_FILE``/``HELPDESK_TLS_KEY_FILE``. Access lines are written by
 the app as JSON (``gateway.access``), so gunicorn's own access log is off.

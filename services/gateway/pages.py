@@ -28,8 +28,8 @@ import falcon
 
 from services.gateway.body import read_json
 from services.gateway.schemas import DevTokenBody, load_body
+from services.gateway.settings import GatewaySettings
 from services.gateway.tokens import mint_token
-from shared.config import Settings
 
 PAGES_DIR = Path(__file__).with_name("pages")
 BASE = "/help-center"
@@ -63,7 +63,7 @@ ASSET_TYPES = {
 }
 
 
-def content_security_policy(settings: Settings) -> str:
+def content_security_policy(settings: GatewaySettings) -> str:
     """The policy every page and asset is served with."""
     return "; ".join(
         (
@@ -85,7 +85,7 @@ def content_security_policy(settings: Settings) -> str:
     )
 
 
-def _security_headers(settings: Settings) -> dict:
+def _security_headers(settings: GatewaySettings) -> dict:
     return {
         "Content-Security-Policy": content_security_policy(settings),
         "X-Content-Type-Options": "nosniff",
@@ -303,7 +303,7 @@ DEV_TOKEN_BODY = DevTokenBody()
 class DevTokenResource:
     """``POST {"sub", "role", "name"?}`` → ``{"token", "expires_in"}``; development only."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: GatewaySettings):
         self._settings = settings
 
     def on_post(self, req, resp):
@@ -322,7 +322,7 @@ class DevTokenResource:
         resp.media = {"token": token, "expires_in": DEV_TOKEN_LIFETIME}
 
 
-def register_pages(app: falcon.App, settings: Settings) -> tuple[str, ...]:
+def register_pages(app: falcon.App, settings: GatewaySettings) -> tuple[str, ...]:
     """Route the Help Center's pages and assets (and, in development, the sign-in);
     return the routes added, all public (the pages carry no data).
 

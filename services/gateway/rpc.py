@@ -34,7 +34,7 @@ safe:
   redelivered request) is dropped; a client whose call was cut short is not lent
   again, so a late reply can never be taken for another call's.
 
-Bounded waits: each call waits at most ``Settings.rpc_timeout``; requests carry a
+Bounded waits: each call waits at most ``FrontSettings.rpc_timeout``; requests carry a
 message TTL of the same length, so a request nobody consumed in time is dropped by
 the broker instead of running later behind the caller's back. A service with no
 consumer on its RPC queue (stopped, crashed, never started) is detected by a cheap
@@ -69,7 +69,7 @@ with warnings.catch_warnings():
     from nameko.rpc import get_rpc_exchange
 
 from services.gateway.errors import ServiceUnavailable
-from shared.config import Settings
+from services.gateway.settings import FrontSettings
 from shared.context import CONTEXT_KEY
 from shared.logging import current_request_id
 
@@ -87,7 +87,7 @@ CALL_ID_STACK_HEADER = f"{HEADER_PREFIX}.{CALL_ID_STACK_CONTEXT_KEY}"
 JSON = "application/json"
 
 
-def _connection(settings: Settings) -> Connection:
+def _connection(settings: FrontSettings) -> Connection:
     """A kombu connection to the broker that gives up quickly when it is down."""
     return Connection(
         settings.amqp_url,
@@ -100,7 +100,7 @@ def _connection(settings: Settings) -> Connection:
 class _PooledClient:
     """One broker connection, one channel, one exclusive reply queue; one thread at a time."""
 
-    def __init__(self, settings: Settings, timeout: float):
+    def __init__(self, settings: FrontSettings, timeout: float):
         self.timeout = timeout
         self.expiration = str(int(timeout * 1000))  # the request's TTL, in ms
         self.exchange = get_rpc_exchange(settings.nameko_config()).name
@@ -205,7 +205,9 @@ class _PooledClient:
 class RpcPool:
     """Per-process pool of RPC clients; safe to share between threads."""
 
-    def __init__(self, settings: Settings, size: int | None = None, timeout: float | None = None):
+    def __init__(
+        self, settings: FrontSettings, size: int | None = None, timeout: float | None = None
+    ):
         self.settings = settings
         self.size = size or settings.rpc_pool_size
         self.timeout = timeout or settings.rpc_timeout
@@ -267,7 +269,7 @@ class RpcPool:
 class ServiceProbe:
     """Whether a service has a consumer on its RPC queue, cached for ``PROBE_TTL``."""
 
-    def __init__(self, settings: Settings, ttl: float = PROBE_TTL):
+    def __init__(self, settings: FrontSettings, ttl: float = PROBE_TTL):
         self.settings = settings
         self.ttl = ttl
         self._pid = None
@@ -342,7 +344,7 @@ class RpcClients:
     service that is down or slow becomes ``ServiceUnavailable``.
     """
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: FrontSettings):
         self.settings = settings
         self.pool = RpcPool(settings)
         self.probe = ServiceProbe(settings)

@@ -44,8 +44,8 @@ from services.gateway import errors
 from services.gateway.auth import TokenVerifier
 from services.gateway.middleware import Cors, NoStoreNoSniff
 from services.gateway.rpc import RpcClients
+from services.gateway.settings import FrontSettings
 from shared.announcements import ANNOUNCEMENTS, NOTICE_STORED, parse_announcement
-from shared.config import Settings
 from shared.errors import HelpdeskError, NotFound
 from shared.logging import configure_logging
 
@@ -122,7 +122,7 @@ class Announcements:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: FrontSettings,
         loop: asyncio.AbstractEventLoop,
         on_announced,
         ready=None,
@@ -209,7 +209,7 @@ def last_event_id(header: str | None) -> int | None:
 class NoticeStream:
     """``GET /api/v1/notifications/stream``: the caller's new notices as they are stored."""
 
-    def __init__(self, settings: Settings, clients, verifier: TokenVerifier):
+    def __init__(self, settings: FrontSettings, clients, verifier: TokenVerifier):
         self.clients = clients
         self.verifier = verifier
         self.streams = Streams()
@@ -339,7 +339,7 @@ def _async_handler(handler):
     return handle
 
 
-def create_app(settings: Settings, clients, verifier: TokenVerifier | None = None) -> Lifespan:
+def create_app(settings: FrontSettings, clients, verifier: TokenVerifier | None = None) -> Lifespan:
     """The ASGI app of a stream server on top of ``clients`` (``rpc.RpcClients``),
     its announcement consumer started and stopped with the event loop."""
     app = falcon.asgi.App(
@@ -360,7 +360,7 @@ def create_app(settings: Settings, clients, verifier: TokenVerifier | None = Non
 class Lifespan:
     """Starts the announcement consumer with the event loop, stops it after."""
 
-    def __init__(self, app, settings: Settings, stream: NoticeStream):
+    def __init__(self, app, settings: FrontSettings, stream: NoticeStream):
         self.app = app
         self.settings = settings
         self.stream = stream
@@ -405,7 +405,7 @@ def main(argv=None) -> int:
         "--check", action="store_true", help="validate the settings and exit without serving"
     )
     args = parser.parse_args(argv)
-    settings = Settings.from_env_or_exit("helpdesk-stream")
+    settings = FrontSettings.from_env_or_exit("helpdesk-stream")
     configure_logging("stream", settings.log_level)
     app = create_app(settings, RpcClients(settings))
     if args.check:

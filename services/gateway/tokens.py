@@ -13,12 +13,12 @@ import time
 
 import jwt
 
+from services.gateway.settings import FrontSettings
 from shared.catalog import ROLES
-from shared.config import Settings
 
 
 def mint_token(
-    settings: Settings,
+    settings: FrontSettings,
     sub: str,
     role: str,
     name: str | None = None,
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     parser.add_argument("--lifetime", type=int, default=8 * 3600, help="seconds (default 8 h)")
     parser.add_argument("--private-key-file", help="PEM private key for RS256/ES256")
     args = parser.parse_args(argv)
-    settings = Settings.from_env_or_exit("helpdesk-token")
+    settings = FrontSettings.from_env_or_exit("helpdesk-token")
     if settings.production:
         print("helpdesk-token: refusing to mint tokens in production", file=sys.stderr)
         return 2

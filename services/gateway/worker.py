@@ -10,7 +10,7 @@ The status gunicorn chose (400, 414, 431, ...) is kept.
 gthread reads a request on one of a worker's few threads, with blocking reads: once
 a client has sent its first byte, nothing in gunicorn times out the rest, so a few
 clients sending a byte now and then would hold every thread. Here every read of a
-request's head and body shares one deadline, ``Settings.request_read_timeout``
+request's head and body shares one deadline, ``GatewaySettings.request_read_timeout``
 seconds from the request's first read: a head not read by then is answered 408 by
 this worker, a body not read by then 408 by the app (``body.read_json``), and the
 connection is closed.
@@ -27,7 +27,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from services.gateway.errors import CODE_BY_STATUS, DEFAULT_MESSAGE, RequestTimeout
 from services.gateway.middleware import REQUEST_ID_HEADER, request_id_from
-from shared.config import Settings
+from services.gateway.settings import GatewaySettings
 
 
 def error_response(status: int, reason: str, message: str) -> bytes:
@@ -117,7 +117,7 @@ class ReadDeadline:
 class _Connection(TConn):
     """gthread's connection, its parser reading through a ``ReadDeadline``."""
 
-    read_timeout = Settings.request_read_timeout
+    read_timeout = GatewaySettings.request_read_timeout
     deadline = None
 
     def init(self):
@@ -131,7 +131,7 @@ class _Connection(TConn):
 
 class GatewayWorker(ThreadWorker):
     """gunicorn's gthread worker whose parse errors are the contract's JSON errors and
-    whose requests must arrive within ``Settings.request_read_timeout``."""
+    whose requests must arrive within ``GatewaySettings.request_read_timeout``."""
 
     def init_process(self):
         # ``Worker.handle_error`` picks the status and text, then calls
@@ -139,7 +139,7 @@ class GatewayWorker(ThreadWorker):
         # only) changes the body and nothing else of gunicorn's error handling.
         util.write_error = _write_error
         # Validated by gunicorn_conf already, in the master.
-        _Connection.read_timeout = Settings.from_env().request_read_timeout
+        _Connection.read_timeout = GatewaySettings.from_env().request_read_timeout
         super().init_process()
 
     def accept(self, listener):

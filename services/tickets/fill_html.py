@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=200, help="rows per transaction")
     args = parser.parse_args(argv)
-    settings = TicketsSettings.from_env_or_exit("fill_html", verifies_tokens=False)
+    settings = TicketsSettings.from_env_or_exit("fill_html")
     keyring = keyring_or_exit(settings, "fill_html")
     engine = make_engine(settings.tickets_database_url, **pool_options(settings, 1))
     try:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import pytest
 
 from shared.config import (
-    DEV_JWT_SECRET,
     ConfigError,
     Settings,
     database_url,
@@ -27,32 +26,17 @@ LOCAL = {"HELPDESK_ENV": "development"}
 def test_local_defaults_match_the_contract():
     s = Settings.from_env(LOCAL)
     assert s.env == "development"
-    assert s.http_port == 8080
     assert s.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
-    assert s.jwt_algorithm == "HS256" and s.jwt_secret == DEV_JWT_SECRET
 
 
 # Production as a deployment gives it: the broker named, with its own credentials.
 PRODUCTION = {"HELPDESK_ENV": "production", "HELPDESK_AMQP_URL": "amqps://helpdesk:pw@mq:5671/hd"}
 
 
-def test_production_refuses_the_development_secret():
-    with pytest.raises(ConfigError, match="HELPDESK_JWT_SECRET"):
-        Settings.from_env(PRODUCTION)
-    with pytest.raises(ConfigError, match="real secret"):
-        Settings.from_env({**PRODUCTION, "HELPDESK_JWT_SECRET": DEV_JWT_SECRET})
-    with pytest.raises(ConfigError, match="real secret"):
-        Settings.from_env({**PRODUCTION, "HELPDESK_JWT_SECRET": "short"})
-    ok = Settings.from_env({**PRODUCTION, "HELPDESK_JWT_SECRET": "x" * 40})
-    assert ok.production and ok.jwt_secret == "x" * 40
-
-
 def test_production_names_its_broker_rather_than_log_in_as_guest():
-    for process in ({"verifies_tokens": False}, {}):
-        with pytest.raises(ConfigError, match="HELPDESK_AMQP_URL is required in production"):
-            Settings.from_env(
-                {"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": "x" * 40}, **process
-            )
+    # The front processes' settings refuse it too (services/gateway/tests/unit/test_settings.py).
+    with pytest.raises(ConfigError, match="HELPDESK_AMQP_URL is required in production"):
+        Settings.from_env({"HELPDESK_ENV": "production", "HELPDESK_JWT_SECRET": "x" * 40})
     assert Settings.from_env(LOCAL).amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
 
 
@@ -62,30 +46,21 @@ def test_an_unknown_log_level_is_refused_at_start_up():
     assert Settings.from_env({**LOCAL, "HELPDESK_LOG_LEVEL": "warning"}).log_level == "WARNING"
 
 
-def test_only_a_token_verifying_process_needs_the_jwt_settings():
-    production = PRODUCTION
-    with pytest.raises(ConfigError, match="HELPDESK_JWT_SECRET is required"):
-        Settings.from_env(production)
-    with pytest.raises(ConfigError, match="HELPDESK_JWT_SECRET is required"):
-        Settings.from_env(production, verifies_tokens=True)
-    s = Settings.from_env(production, verifies_tokens=False)
-    assert s.production
-    assert s.jwt_secret is None and s.jwt_public_key is None
-    assert s.jwt_issuer is None and s.jwt_audience is None
-    # Not read at all, so neither validated nor carried.
+def test_the_shared_settings_read_no_jwt_setting():
+    # Only the front processes verify tokens (services/gateway/settings.py): every
+    # other process neither needs nor holds the token-signing secret.
     s = Settings.from_env(
         {
-            **production,
+            **PRODUCTION,
             "HELPDESK_JWT_SECRET": "x" * 40,
             "HELPDESK_JWT_ALGORITHM": "none",
             "HELPDESK_JWT_PUBLIC_KEY_FILE": "/nonexistent.pem",
             "HELPDESK_JWT_ISSUER": "https://issuer.example",
-        },
-        verifies_tokens=False,
+        }
     )
-    assert s.jwt_secret is None and s.jwt_issuer is None
-    # Nor does development fall back to the development secret.
-    assert Settings.from_env(LOCAL, verifies_tokens=False).jwt_secret is None
+    assert s.production
+    assert not [name for name in vars(s) if name.startswith("jwt")]
+    assert not [name for name in vars(Settings.from_env(LOCAL)) if name.startswith("jwt")]
 
 
 @dataclass(frozen=True)
@@ -108,7 +83,7 @@ def test_a_service_declares_its_own_settings_read_and_validated_with_the_shared_
         1.5,
         "desk",
     )
-    assert defaults.http_port == 8080 and defaults.amqp_url.startswith("amqp://guest")
+    assert defaults.db_pool_size == 10 and defaults.amqp_url.startswith("amqp://guest")
     s = ExampleSettings.from_env(
         {
             **LOCAL,
@@ -128,24 +103,12 @@ def test_a_service_declares_its_own_settings_read_and_validated_with_the_shared_
     ("env", "message"),
     [
         ({"HELPDESK_ENV": "staging"}, "HELPDESK_ENV"),
-        ({"HELPDESK_HTTP_PORT": "eighty"}, "HELPDESK_HTTP_PORT"),
-        ({"HELPDESK_HTTP_PORT": "70000"}, "HELPDESK_HTTP_PORT"),
-        ({"HELPDESK_JWT_ALGORITHM": "none"}, "HELPDESK_JWT_ALGORITHM"),
-        ({"HELPDESK_JWT_ALGORITHM": "RS256"}, "HELPDESK_JWT_PUBLIC_KEY"),
-        ({"HELPDESK_RPC_TIMEOUT": "-1"}, "HELPDESK_RPC_TIMEOUT"),
-        ({"HELPDESK_RPC_TIMEOUT": "nan"}, "finite"),
-        ({"HELPDESK_RPC_TIMEOUT": "inf"}, "finite"),
-        ({"HELPDESK_RPC_TIMEOUT": "1e308"}, "at most 600"),
-        ({"HELPDESK_JWT_ALGORITHM": "ES256", "HELPDESK_JWT_PUBLIC_KEY": "garbage"}, "ES256"),
-        ({"HELPDESK_GATEWAY_WORKERS": "zero"}, "HELPDESK_GATEWAY_WORKERS"),
-        ({"HELPDESK_GATEWAY_THREADS": "0"}, "HELPDESK_GATEWAY_THREADS"),
         ({"HELPDESK_EXAMPLE_PER_DAY": "11"}, "HELPDESK_EXAMPLE_PER_DAY must be between 1 and 10"),
         ({"HELPDESK_EXAMPLE_PER_DAY": "many"}, "HELPDESK_EXAMPLE_PER_DAY must be a whole number"),
         ({"HELPDESK_EXAMPLE_DELAY": "0"}, "HELPDESK_EXAMPLE_DELAY must be greater than 0"),
         ({"HELPDESK_EXAMPLE_DELAY": "nan"}, "HELPDESK_EXAMPLE_DELAY must be a finite number"),
         ({"HELPDESK_EXAMPLE_DATABASE_URL": "mysql://x/y"}, "HELPDESK_EXAMPLE_DATABASE_URL"),
         ({"HELPDESK_EXAMPLE_DATABASE_URL": "postgresql://h:5432/"}, "name a database"),
-        ({"HELPDESK_TLS_CERT_FILE": "/c.pem"}, "HELPDESK_TLS_KEY_FILE"),
     ],
 )
 def test_invalid_settings_name_the_variable(env, message):
@@ -154,24 +117,11 @@ def test_invalid_settings_name_the_variable(env, message):
         ExampleSettings.from_env({**LOCAL, **env})
 
 
-def test_process_counts_are_validated_settings_too():
-    """What make run and the gateway's gunicorn start is read where every setting is."""
-    s = Settings.from_env(
-        {
-            **LOCAL,
-            "HELPDESK_GATEWAY_WORKERS": "3",
-            "HELPDESK_GATEWAY_THREADS": "4",
-        }
-    )
-    assert (s.gateway_workers, s.gateway_threads) == (3, 4)
-    defaults = Settings.from_env(LOCAL)
-    assert (defaults.gateway_workers, defaults.gateway_threads) == (2, 8)
-
-
 def test_an_unset_environment_is_production_not_development():
-    # A deployment that forgets HELPDESK_ENV gets no development secret or sign-in page.
+    # A deployment that forgets HELPDESK_ENV gets no guest broker (nor, in the front
+    # processes, the development secret or sign-in page).
     for unset in ({}, {"HELPDESK_ENV": ""}):
-        with pytest.raises(ConfigError, match="HELPDESK_JWT_SECRET is required in production"):
+        with pytest.raises(ConfigError, match="HELPDESK_AMQP_URL is required in production"):
             Settings.from_env(unset)
         settings = Settings.from_env({**unset, **PRODUCTION_SECRETS})
         assert settings.production and not settings.development
@@ -181,20 +131,6 @@ PRODUCTION_SECRETS = {
     "HELPDESK_AMQP_URL": PRODUCTION["HELPDESK_AMQP_URL"],
     "HELPDESK_JWT_SECRET": "x" * 40,
 }
-
-
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"])
-def test_development_serves_on_loopback(host):
-    assert Settings.from_env({**LOCAL, "HELPDESK_HTTP_HOST": host}).http_host == host
-
-
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "192.168.1.2", "helpdesk.example"])
-def test_development_is_refused_off_loopback(host):
-    with pytest.raises(ConfigError, match="development serves on loopback only"):
-        Settings.from_env({**LOCAL, "HELPDESK_HTTP_HOST": host})
-    # Production and test may listen anywhere.
-    for env in ({**PRODUCTION, "HELPDESK_JWT_SECRET": "x" * 40}, {"HELPDESK_ENV": "test"}):
-        assert Settings.from_env({**env, "HELPDESK_HTTP_HOST": host}).http_host == host
 
 
 def test_sqlalchemy_url_uses_psycopg3():

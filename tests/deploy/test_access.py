@@ -25,8 +25,8 @@ from amqp.exceptions import AccessRefused
 from kombu import Connection
 from psycopg import errors
 
+from services.gateway.settings import FrontSettings
 from services.notifications.queues import TICKET_EVENTS
-from shared.config import Settings
 from shared.crypto import generate_key
 from shared.events import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, declare_topology
 from tests.stack import BASE_AMQP, BASE_PG, _rabbitmqctl, create_vhost, delete_vhost
@@ -217,7 +217,7 @@ def test_the_services_work_on_their_own_restricted_logins(roles, logins, tmp_pat
         return "\n".join(f"{s}: {p.read_text()[-2000:]}" for s, p in logs.items())
 
     gateway = RpcClients(
-        Settings.from_env({"HELPDESK_ENV": "test", "HELPDESK_AMQP_URL": logins["gateway"]})
+        FrontSettings.from_env({"HELPDESK_ENV": "test", "HELPDESK_AMQP_URL": logins["gateway"]})
     )
     try:
         deadline = time.monotonic() + 60

@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from deploy.make_secrets import PASSWORDS, SECRETS_GID, make_secrets
-from shared.config import Settings
+from services.gateway.settings import FrontSettings
 from shared.crypto import Binding, Keyring
 from tests.deploy.conftest import compose
 
@@ -89,7 +89,7 @@ def test_the_secrets_are_accepted_by_the_services(made, tmp_path):
     root, _ = made
     secrets = root / "deploy" / "secrets"
     jwt = (secrets / "jwt_secret").read_text().strip()
-    settings = Settings.from_env(
+    settings = FrontSettings.from_env(
         {
             "HELPDESK_ENV": "production",
             "HELPDESK_JWT_SECRET": jwt,

@@ -11,7 +11,7 @@ import jwt
 import pytest
 import requests
 
-from shared.config import DEV_JWT_SECRET
+from services.gateway.settings import DEV_JWT_SECRET
 from tests.e2e.conftest import Api, raw_http, unique
 
 pytestmark = pytest.mark.e2e

@@ -56,7 +56,7 @@ def test_make_run_starts_each_service_as_often_as_its_instances_setting_says():
 
 
 def test_the_tools_settings_hold_every_service_s_and_validate_each():
-    settings = registry.settings_from_env({"HELPDESK_ENV": "test"}, verifies_tokens=False)
+    settings = registry.settings_from_env({"HELPDESK_ENV": "test"})
     for service in registry.services():
         assert isinstance(settings, service.settings)
         assert service.database_url(settings) == service.database_url(service.settings())
@@ -64,9 +64,7 @@ def test_the_tools_settings_hold_every_service_s_and_validate_each():
     for service in registry.services():
         variable = f"HELPDESK_{service.name.upper()}_DATABASE_URL"
         with pytest.raises(ConfigError, match=f"{variable} must be TLS-verified"):
-            registry.settings_from_env(
-                {**production, variable: "postgresql://u@db/x"}, verifies_tokens=False
-            )
+            registry.settings_from_env({**production, variable: "postgresql://u@db/x"})
 
 
 def _imports(path) -> set[str]:

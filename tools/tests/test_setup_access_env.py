@@ -15,7 +15,7 @@ TICKETS_ADMIN = "postgresql://postgres:pw@helpdesk-tickets-db-rw:5432/postgres"
 
 def _access(**env):
     env = {"HELPDESK_ENV": "development", **env}
-    return access_from_env(env, Settings.from_env(env, verifies_tokens=False))
+    return access_from_env(env, Settings.from_env(env))
 
 
 def test_a_service_admin_url_wins_for_that_service_only():

@@ -9,13 +9,14 @@ from falcon import testing
 
 from services.gateway.app import create_app
 from services.gateway.middleware import client_address
-from shared.config import ConfigError, Settings
+from services.gateway.settings import GatewaySettings
+from shared.config import ConfigError
 
 pytestmark = pytest.mark.unit
 
 
 def gateway_settings(**env):
-    return Settings.from_env({"HELPDESK_ENV": "test", **env})
+    return GatewaySettings.from_env({"HELPDESK_ENV": "test", **env})
 
 
 LB = [ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_network("::1/128")]

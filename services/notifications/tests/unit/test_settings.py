@@ -11,14 +11,14 @@ LOCAL = {"HELPDESK_ENV": "development"}
 
 
 def test_local_defaults_match_the_contract():
-    s = NotificationsSettings.from_env(LOCAL, verifies_tokens=False)
+    s = NotificationsSettings.from_env(LOCAL)
     assert s.notifications_database_url == (
         "postgresql://root@127.0.0.1:5432/helpdesk_notifications"
     )
     assert s.notifications_instances == 1
     assert (
         NotificationsSettings.from_env(
-            {**LOCAL, "HELPDESK_NOTIFICATIONS_INSTANCES": "3"}, verifies_tokens=False
+            {**LOCAL, "HELPDESK_NOTIFICATIONS_INSTANCES": "3"}
         ).notifications_instances
         == 3
     )
@@ -41,4 +41,4 @@ def test_local_defaults_match_the_contract():
 )
 def test_invalid_settings_name_the_variable(env, message):
     with pytest.raises(ConfigError, match=message):
-        NotificationsSettings.from_env({**LOCAL, **env}, verifies_tokens=False)
+        NotificationsSettings.from_env({**LOCAL, **env})

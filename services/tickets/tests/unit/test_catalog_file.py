@@ -52,7 +52,7 @@ def test_the_shipped_file_is_this_product_s_catalog():
 def test_an_operator_s_file_sets_descriptions_and_features_in_both_services(tmp_path):
     path = write(tmp_path, ISSUE_TYPES_TABLE + FEATURES)
     env = {**LOCAL, "HELPDESK_CATALOG_FILE": str(path)}
-    tickets = TicketsSettings.from_env(env, verifies_tokens=False)
+    tickets = TicketsSettings.from_env(env)
     gateway = GatewaySettings.from_env(env)
     for settings in (tickets, gateway):
         assert settings.features == (("boards", "Boards"), ("time_tracking", "Time Tracking"))
@@ -68,7 +68,7 @@ def test_an_operator_s_file_sets_descriptions_and_features_in_both_services(tmp_
 def test_helpdesk_features_still_replaces_the_file_s_features(tmp_path):
     path = write(tmp_path, ISSUE_TYPES_TABLE + FEATURES)
     env = {**LOCAL, "HELPDESK_CATALOG_FILE": str(path), "HELPDESK_FEATURES": "sso:Single sign-on"}
-    settings = TicketsSettings.from_env(env, verifies_tokens=False)
+    settings = TicketsSettings.from_env(env)
     assert settings.features == (("sso", "Single sign-on"),)
     assert dict(settings.issue_type_descriptions)["other"] == "Anything else."
 
@@ -111,7 +111,7 @@ def test_a_bad_file_stops_the_start_naming_what_is_wrong(tmp_path, text, message
     path = write(tmp_path, text)
     env = {**LOCAL, "HELPDESK_CATALOG_FILE": str(path)}
     for read in (
-        lambda: TicketsSettings.from_env(env, verifies_tokens=False),
+        lambda: TicketsSettings.from_env(env),
         lambda: GatewaySettings.from_env(env),
     ):
         with pytest.raises(ConfigError, match=message) as raised:
@@ -122,16 +122,10 @@ def test_a_bad_file_stops_the_start_naming_what_is_wrong(tmp_path, text, message
 def test_a_missing_or_unreadable_file_is_named(tmp_path):
     missing = tmp_path / "nope.toml"
     with pytest.raises(ConfigError, match=f"HELPDESK_CATALOG_FILE: no such file '{missing}'"):
-        TicketsSettings.from_env(
-            {**LOCAL, "HELPDESK_CATALOG_FILE": str(missing)}, verifies_tokens=False
-        )
+        TicketsSettings.from_env({**LOCAL, "HELPDESK_CATALOG_FILE": str(missing)})
     with pytest.raises(ConfigError, match="cannot read"):
-        TicketsSettings.from_env(
-            {**LOCAL, "HELPDESK_CATALOG_FILE": str(tmp_path)}, verifies_tokens=False
-        )
+        TicketsSettings.from_env({**LOCAL, "HELPDESK_CATALOG_FILE": str(tmp_path)})
     latin = tmp_path / "latin.toml"
     latin.write_bytes(b'[issue_types]\naccess = "caf\xe9"\n')
     with pytest.raises(ConfigError, match="HELPDESK_CATALOG_FILE"):
-        TicketsSettings.from_env(
-            {**LOCAL, "HELPDESK_CATALOG_FILE": str(latin)}, verifies_tokens=False
-        )
+        TicketsSettings.from_env({**LOCAL, "HELPDESK_CATALOG_FILE": str(latin)})

@@ -15,7 +15,7 @@ LOCAL = {"HELPDESK_ENV": "development"}
 
 
 def test_local_defaults_match_the_contract():
-    s = TicketsSettings.from_env(LOCAL, verifies_tokens=False)
+    s = TicketsSettings.from_env(LOCAL)
     assert s.tickets_database_url == "postgresql://root@127.0.0.1:5432/helpdesk_tickets"
     assert (s.tickets_per_day, s.messages_per_hour, s.tickets_instances) == (5, 20, 1)
     # The shipped catalog file: the developer-career platform's features.
@@ -33,7 +33,7 @@ def test_the_catalog_settings_read_as_the_gateway_reads_them():
         "HELPDESK_MESSAGES_PER_HOUR": "3",
         "HELPDESK_TICKETS_INSTANCES": "2",
     }
-    s = TicketsSettings.from_env(env, verifies_tokens=False)
+    s = TicketsSettings.from_env(env)
     assert s.features == (("exports", "Data exports"), ("sso", "Sso"))
     assert (s.tickets_per_day, s.messages_per_hour, s.tickets_instances) == (7, 3, 2)
     gateway = GatewaySettings.from_env(env)
@@ -61,7 +61,7 @@ INVALID = {
 )
 def test_an_invalid_value_is_refused_naming_its_variable(variable, value):
     with pytest.raises(ConfigError, match=variable):
-        TicketsSettings.from_env({**LOCAL, variable: value}, verifies_tokens=False)
+        TicketsSettings.from_env({**LOCAL, variable: value})
 
 
 def test_production_wants_the_tickets_database_over_verified_tls():
@@ -71,11 +71,11 @@ def test_production_wants_the_tickets_database_over_verified_tls():
         "HELPDESK_TICKETS_DATABASE_URL": "postgresql://t:pw@postgres/helpdesk_tickets",
     }
     with pytest.raises(ConfigError, match="HELPDESK_TICKETS_DATABASE_URL must be TLS-verified"):
-        TicketsSettings.from_env(env, verifies_tokens=False)
+        TicketsSettings.from_env(env)
 
 
 def test_scheduled_work_defaults_match_the_contract():
-    s = TicketsSettings.from_env(LOCAL, verifies_tokens=False)
+    s = TicketsSettings.from_env(LOCAL)
     assert timings(s) == domain.Timings(timedelta(days=7), timedelta(days=1), timedelta(days=3))
     assert s.scheduler_interval == 30
 
@@ -97,10 +97,7 @@ def test_durations_are_read_and_zero_turns_a_feature_off(raw, value):
         ("HELPDESK_AWAITING_REMINDER_AFTER", "awaiting_reminder_after"),
     ):
         env = {**LOCAL, name: raw, "HELPDESK_AUTO_CLOSE_REMINDER": "0"}
-        assert (
-            getattr(timings(TicketsSettings.from_env(env, verifies_tokens=False)), attribute)
-            == value
-        )
+        assert getattr(timings(TicketsSettings.from_env(env)), attribute) == value
 
 
 @pytest.mark.parametrize("raw", ["7", "1.5h", "4 h", "-1d", "1w", "d", "4h30m", "9999d"])
@@ -115,24 +112,22 @@ def test_durations_are_read_and_zero_turns_a_feature_off(raw, value):
 )
 def test_a_bad_duration_is_refused_naming_its_variable(name, raw):
     with pytest.raises(ConfigError, match=name) as refused:
-        TicketsSettings.from_env({**LOCAL, name: raw}, verifies_tokens=False)
+        TicketsSettings.from_env({**LOCAL, name: raw})
     assert repr(raw) in str(refused.value)
 
 
 def test_the_scheduler_interval_cannot_be_off_or_longer_than_an_hour():
     for raw in ("0", "2h"):
         with pytest.raises(ConfigError, match="HELPDESK_SCHEDULER_INTERVAL"):
-            TicketsSettings.from_env(
-                {**LOCAL, "HELPDESK_SCHEDULER_INTERVAL": raw}, verifies_tokens=False
-            )
+            TicketsSettings.from_env({**LOCAL, "HELPDESK_SCHEDULER_INTERVAL": raw})
     env = {**LOCAL, "HELPDESK_SCHEDULER_INTERVAL": "1s"}
-    assert TicketsSettings.from_env(env, verifies_tokens=False).scheduler_interval == 1
+    assert TicketsSettings.from_env(env).scheduler_interval == 1
 
 
 def test_the_reminder_must_come_before_the_closing():
     env = {**LOCAL, "HELPDESK_AUTO_CLOSE_AFTER": "1d", "HELPDESK_AUTO_CLOSE_REMINDER": "1d"}
     with pytest.raises(ConfigError, match=r"HELPDESK_AUTO_CLOSE_REMINDER \(1d\) .*shorter"):
-        TicketsSettings.from_env(env, verifies_tokens=False)
+        TicketsSettings.from_env(env)
     # Auto-close off: the reminder has nothing to come before.
     env["HELPDESK_AUTO_CLOSE_AFTER"] = "0"
-    assert timings(TicketsSettings.from_env(env, verifies_tokens=False)).auto_close_after is None
+    assert timings(TicketsSettings.from_env(env)).auto_close_after is None

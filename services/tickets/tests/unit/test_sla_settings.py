@@ -13,7 +13,7 @@ pytestmark = pytest.mark.unit
 
 
 def settings(**env):
-    return TicketsSettings.from_env({"HELPDESK_ENV": "test", **env}, verifies_tokens=False)
+    return TicketsSettings.from_env({"HELPDESK_ENV": "test", **env})
 
 
 def test_the_contract_s_defaults():

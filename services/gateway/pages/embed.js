@@ -19,14 +19,13 @@
   if (window.customElements.get("helpdesk-bell")) return; // loaded twice: keep the first
 
   // @include assets/js/sse.js
+  // @include assets/js/notices.js
 
   // Read now: document.currentScript is only set while this script first runs.
   const script = document.currentScript;
   const SCRIPT_BASE = script && script.src ? new URL(script.src).origin : location.origin;
   const POLL_MS = 30_000;
   const LIST_LIMIT = 20;
-  // Notices an admin gets as the assignee open the support view of the ticket.
-  const SUPPORT_KINDS = new Set(["user_reply", "ticket_assigned", "new_ticket", "sla_warning", "sla_breached"]);
   const LINKS = {
     tickets: { path: "/help-center/tickets", text: "My Tickets" },
     new: { path: "/help-center/tickets/new", text: "New Ticket" },
@@ -553,8 +552,7 @@
     }
 
     noticeHref(notice, role) {
-      const admin = role === "admin" && SUPPORT_KINDS.has(notice.kind);
-      return `${baseOf(this)}/help-center/${admin ? "admin/" : ""}tickets/${notice.ticket_id}`;
+      return `${baseOf(this)}${noticePath(notice, role)}`;
     }
 
     message(text, error = false) {
@@ -611,13 +609,7 @@
         openPage(this, link.href, event.ctrlKey || event.metaKey || event.shiftKey);
       });
       const mark = unread
-        ? h("button", {
-            type: "button",
-            class: "text",
-            text: "Mark read",
-            "aria-label": `Mark read: ${notice.title}`, // the visible words first (WCAG 2.5.3)
-            onclick: () => this.markRead(notice),
-          })
+        ? h("button", markReadButton(notice, "text", () => this.markRead(notice)))
         : null;
       return h(
         "li",

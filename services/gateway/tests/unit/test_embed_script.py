@@ -16,10 +16,12 @@ def test_the_embed_script_is_public_and_loadable_from_another_origin(client):
     # The pages' own same-origin policy would make a browser refuse it on the host's page.
     assert result.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
     assert result.headers["X-Content-Type-Options"] == "nosniff"
-    # The pages' stream parser written in, as a plain function: no import, no export.
-    parser = (PAGES_DIR / "assets" / "js" / "sse.js").read_text()
-    assert parser.startswith("//") and "import " not in parser
-    assert re.sub(r"^export ", "", parser, flags=re.M).encode() in result.content
+    # The pages' stream parser and notice rules written in, as plain functions: no
+    # import, no export.
+    for module in ("sse.js", "notices.js"):
+        source = (PAGES_DIR / "assets" / "js" / module).read_text()
+        assert source.startswith("//") and "import " not in source
+        assert re.sub(r"^export ", "", source, flags=re.M).encode() in result.content
     assert not re.search(rb"^\s*// @include", result.content, re.M)
     assert not re.search(rb"^\s*(import|export) ", result.content, re.M)
     assert b'customElements.define("helpdesk-bell"' in result.content
@@ -28,6 +30,9 @@ def test_the_embed_script_is_public_and_loadable_from_another_origin(client):
 
 def test_the_embed_script_builds_no_html_from_strings():
     # The host's page may enforce Trusted Types; notices carry people's text.
-    source = (PAGES_DIR / "embed.js").read_text() + (PAGES_DIR / "assets/js/sse.js").read_text()
+    source = "".join(
+        (PAGES_DIR / name).read_text()
+        for name in ("embed.js", "assets/js/sse.js", "assets/js/notices.js")
+    )
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in source, sink

@@ -6,6 +6,7 @@
 import { api, describeError, isTransient } from "./api.js";
 import { $, h, loadingRow, retryButton } from "./dom.js";
 import { plainSnippet, relativeTime, timeEl } from "./format.js";
+import { markReadButton, noticePath } from "./notices.js";
 import { token } from "./session.js";
 import { readEvents, sleep } from "./sse.js";
 
@@ -14,8 +15,6 @@ const STREAM_PATH = "/api/v1/notifications/stream";
 // A lost stream is tried again after this long, doubling up to the cap.
 const STREAM_RETRY_MS = 2_000;
 const STREAM_RETRY_CAP_MS = 60_000;
-// Notices an admin gets as the assignee open the support view of the ticket.
-const SUPPORT_KINDS = new Set(["user_reply", "ticket_assigned", "new_ticket", "sla_warning", "sla_breached"]);
 
 export function startBell(me) {
   const button = $("bell-button");
@@ -25,11 +24,6 @@ export function startBell(me) {
   const list = $("bell-list");
   const readAll = $("bell-read-all");
   let unread = null;
-
-  const noticeHref = (notice) =>
-    me.role === "admin" && SUPPORT_KINDS.has(notice.kind)
-      ? `/help-center/admin/tickets/${notice.ticket_id}`
-      : `/help-center/tickets/${notice.ticket_id}`;
 
   function setCount(n) {
     const previous = unread;
@@ -51,7 +45,7 @@ export function startBell(me) {
 
   function item(notice) {
     const isUnread = !notice.read_at;
-    const href = noticeHref(notice);
+    const href = noticePath(notice, me.role);
     const link = h(
       "a",
       { href },
@@ -70,12 +64,9 @@ export function startBell(me) {
       location.assign(href);
     });
     const mark = isUnread
-      ? h("button", {
-          type: "button",
-          class: "button link small",
-          text: "Mark read",
-          "aria-label": `Mark read: ${notice.title}`, // the visible words first (WCAG 2.5.3)
-          onclick: async () => {
+      ? h(
+          "button",
+          markReadButton(notice, "button link small", async () => {
             try {
               await markRead(notice);
             } catch (error) {
@@ -84,8 +75,8 @@ export function startBell(me) {
             }
             await refresh(true);
             button.focus();
-          },
-        })
+          }),
+        )
       : null;
     return h(
       "li",

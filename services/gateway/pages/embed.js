@@ -433,35 +433,37 @@
       );
       this._wrapper = h("div", { class: "bell", part: "bell", "data-state": "loading" }, this._toggle, this._status, this._panel);
       root.append(this._wrapper);
-      this._onKey = (event) => {
+      const onKey = (event) => {
         if (event.key === "Escape" && !this._panel.hidden) {
           this.setOpen(false);
           this._toggle.focus();
         }
       };
-      this._onOutside = (event) => {
+      const onOutside = (event) => {
         if (!this._panel.hidden && !event.composedPath().includes(this)) this.setOpen(false);
       };
-      this._onVisible = () => this.refresh();
+      const onVisible = () => this.refresh();
+      // What the bell listens to on the host's page: added on connect and removed on
+      // disconnect from this one list, so that none is left behind.
+      this._listeners = [
+        [document, "keydown", onKey],
+        [document, "click", onOutside],
+        [document, "visibilitychange", onVisible],
+        [window, "focus", onVisible],
+      ];
     }
 
     connectedCallback() {
       super.connectedCallback();
       this._allLink.href = `${baseOf(this)}${LINKS.tickets.path}`;
-      document.addEventListener("keydown", this._onKey);
-      document.addEventListener("click", this._onOutside);
-      document.addEventListener("visibilitychange", this._onVisible);
-      window.addEventListener("focus", this._onVisible);
+      for (const [target, type, listener] of this._listeners) target.addEventListener(type, listener);
       this.startUpdates();
       this._started = true;
       this.refresh();
     }
 
     disconnectedCallback() {
-      document.removeEventListener("keydown", this._onKey);
-      document.removeEventListener("click", this._onOutside);
-      document.removeEventListener("visibilitychange", this._onVisible);
-      window.removeEventListener("focus", this._onVisible);
+      for (const [target, type, listener] of this._listeners) target.removeEventListener(type, listener);
       this.stopUpdates();
       this._started = false;
     }

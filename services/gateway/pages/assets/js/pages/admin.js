@@ -1,9 +1,10 @@
 // The support queue: filters (status, priority, assignee, team, response clock), sorts,
 // search, paging; each ticket's response clock as a badge kept current.
-import { api, describeError, isTransient } from "../api.js";
+import { api, describeError } from "../api.js";
 import { $, clearAlert, debounce, h, showAlert, whileBusy } from "../dom.js";
 import { STATUS_KEYS, STATUS_LABELS, age, formatDateTime, priorityBadge, slaBadge, statusBadge, ticketRef } from "../format.js";
 import { startPage } from "../header.js";
+import { pagedLoader } from "../paging.js";
 
 const PAGE_SIZE = 25;
 const me = startPage();
@@ -18,8 +19,6 @@ const filters = {
   sort: $("f-sort"),
   q: $("f-q"),
 };
-let cursor = null;
-let generation = 0;
 
 function person(p, fallback) {
   if (!p) return h("span", { class: "unassigned", text: fallback });
@@ -59,39 +58,18 @@ function syncUrl(q) {
   history.replaceState(history.state, "", location.pathname + (text ? `?${text}` : ""));
 }
 
-async function load(reset) {
-  const mine = ++generation;
-  const q = query();
-  if (reset) {
-    cursor = null;
-    more.hidden = true; // the old cursor belongs to the old filters
-    syncUrl(q);
-  }
-  try {
-    const data = await api("/admin/tickets", { query: { ...q, limit: PAGE_SIZE, cursor } });
-    if (mine !== generation) return;
-    clearAlert($("list-alert"));
-    if (reset) body.replaceChildren();
-    const rows = data.items.map(row);
-    body.append(...rows);
-    // "Load more": keyboard and screen-reader users go on from the first new ticket.
-    if (!reset) rows[0]?.querySelector("a").focus();
-    if (!body.childElementCount) {
-      body.append(h("tr", {}, h("td", { colspan: "10", class: "empty" }, h("strong", { text: "Nothing in this view" }), "No tickets match these filters.")));
-    }
-    cursor = data.next_cursor;
-    more.hidden = !cursor;
-    const n = body.querySelectorAll("tr[data-ticket-id]").length;
-    $("list-status").textContent = `${n} ticket${n === 1 ? "" : "s"} shown${cursor ? ", more available" : ""}.`;
-  } catch (error) {
-    if (mine !== generation) return;
-    if (reset) body.replaceChildren();
-    if (error.status === 401) return; // the session banner (or sign-in) says it
-    showAlert($("list-alert"), "error", "Couldn't load the queue", [describeError(error)], {
-      retry: isTransient(error) ? () => load(reset) : null,
-    });
-  }
-}
+const load = pagedLoader({
+  path: "/admin/tickets",
+  query,
+  limit: PAGE_SIZE,
+  list: body,
+  more,
+  row,
+  empty: () => h("tr", {}, h("td", { colspan: "10", class: "empty" }, h("strong", { text: "Nothing in this view" }), "No tickets match these filters.")),
+  counted: "tr[data-ticket-id]",
+  failure: "Couldn't load the queue",
+  onReset: () => syncUrl(query()),
+});
 
 /** The team filter's choices: every team, by label (the queue shows a team's tickets). */
 async function loadTeams() {

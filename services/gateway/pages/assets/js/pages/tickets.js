@@ -1,8 +1,8 @@
 // My Tickets: search by id or subject, filter by status, page with next_cursor.
-import { api, describeError, isTransient } from "../api.js";
-import { $, clearAlert, debounce, h, loadingRow, showAlert, whileBusy } from "../dom.js";
+import { $, debounce, h, loadingRow, whileBusy } from "../dom.js";
 import { STATUS_KEYS, STATUS_LABELS } from "../format.js";
 import { startPage } from "../header.js";
+import { pagedLoader } from "../paging.js";
 import { ticketRow } from "../ticket-view.js";
 
 const PAGE_SIZE = 20;
@@ -11,9 +11,7 @@ const params = new URLSearchParams(location.search);
 const state = {
   status: STATUS_KEYS.includes(params.get("status")) ? params.get("status") : "",
   q: params.get("q") || "",
-  cursor: null,
 };
-let generation = 0;
 
 const list = $("ticket-list");
 const more = $("load-more");
@@ -60,39 +58,21 @@ function emptyState() {
   );
 }
 
-async function load(reset) {
-  const mine = ++generation;
-  if (reset) {
-    state.cursor = null;
+const load = pagedLoader({
+  path: "/tickets",
+  query: () => ({ status: state.status, q: state.q }),
+  limit: PAGE_SIZE,
+  list,
+  more,
+  row: (t) => ticketRow(t, `/help-center/tickets/${t.id}`),
+  empty: emptyState,
+  counted: ".ticket-row",
+  failure: "Couldn't load your tickets",
+  onReset: () => {
     list.replaceChildren(loadingRow("li", "Loading tickets…"));
-    more.hidden = true; // the old cursor belongs to the old search
     syncUrl();
-  }
-  try {
-    const data = await api("/tickets", {
-      query: { status: state.status, q: state.q, limit: PAGE_SIZE, cursor: state.cursor },
-    });
-    if (mine !== generation) return; // a newer search replaced this one
-    clearAlert($("list-alert"));
-    if (reset) list.replaceChildren();
-    const rows = data.items.map((t) => ticketRow(t, `/help-center/tickets/${t.id}`));
-    list.append(...rows);
-    // "Load more": keyboard and screen-reader users go on from the first new ticket.
-    if (!reset) rows[0]?.querySelector("a").focus();
-    if (!list.childElementCount) list.append(emptyState());
-    state.cursor = data.next_cursor;
-    more.hidden = !data.next_cursor;
-    const shown = list.querySelectorAll(".ticket-row").length;
-    $("list-status").textContent = `${shown} ticket${shown === 1 ? "" : "s"} shown${data.next_cursor ? ", more available" : ""}.`;
-  } catch (error) {
-    if (mine !== generation) return;
-    if (reset) list.replaceChildren();
-    if (error.status === 401) return; // the session banner (or sign-in) says it
-    showAlert($("list-alert"), "error", "Couldn't load your tickets", [describeError(error)], {
-      retry: isTransient(error) ? () => load(reset) : null,
-    });
-  }
-}
+  },
+});
 
 if (me) {
   renderPills();

@@ -382,7 +382,7 @@ class Settings:
                 f.name: f.metadata["read"](env, f.metadata["variable"], f.default) for f in declared
             },
         )
-        # Those set: a process given no database URL (the gateway) connects to none.
+        # Those set: a process given no database URL connects to none.
         transport = ["HELPDESK_AMQP_URL"]
         transport += [f.metadata["variable"] for f in declared if f.metadata["transport"]]
         check_transport(env, name, {var: env.get(var) for var in transport})

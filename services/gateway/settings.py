@@ -221,7 +221,8 @@ def _http_host(env, environment: str) -> str:
 
 @dataclass(frozen=True)
 class FrontSettings(Settings):
-    """The settings of the processes that answer HTTP: the gateway and the stream."""
+    """The settings of the processes that answer HTTP, the gateway and the stream, and
+    of ``helpdesk-token``, which mints the tokens they verify."""
 
     http_host: str = "127.0.0.1"
     jwt_algorithm: str = "HS256"
@@ -253,6 +254,7 @@ class FrontSettings(Settings):
     def read_dependent(cls, env, environment: str) -> dict:
         """The JWT settings (production refuses to start without a real secret or
         the public key of RS256/ES256), the host, CORS and TLS, with the shared ones."""
+        # First, as before the move: an unset environment's first complaint is the secret.
         jwt = _jwt_settings(env, environment)
         return {
             **super().read_dependent(env, environment),

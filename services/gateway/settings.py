@@ -254,7 +254,7 @@ class FrontSettings(Settings):
     def read_dependent(cls, env, environment: str) -> dict:
         """The JWT settings (production refuses to start without a real secret or
         the public key of RS256/ES256), the host, CORS and TLS, with the shared ones."""
-        # First, as before the move: an unset environment's first complaint is the secret.
+        # First: a front process given no settings at all names the missing secret first.
         jwt = _jwt_settings(env, environment)
         return {
             **super().read_dependent(env, environment),

@@ -100,7 +100,8 @@ def _security_headers(settings: GatewaySettings) -> dict:
 
 # A view's line that stands for a partial (PageResource._with_partials), and its values.
 _PARTIAL = re.compile(
-    r'^([ \t]*)<!-- @include (partials/[a-z-]+\.html)((?: [a-z_]+="[^"]*")*) -->[ \t]*\n', re.M
+    r'^([ \t]*)<!-- @include (partials/[a-z-]+\.html)((?: [a-z_]+="[^"]*")*) -->[ \t]*(?:\n|\Z)',
+    re.M,
 )
 _PARAM = re.compile(r'([a-z_]+)="([^"]*)"')
 
@@ -186,6 +187,8 @@ class PageResource:
         view = self._with_partials(
             self._files.read(f"views/{self._name}.html").data.decode("utf-8")
         )
+        if "<!-- @include" in view:  # misspelt: it would reach the browser as a comment
+            raise ValueError(f"views/{self._name}.html: an @include line that names no partial")
         html = string.Template(layout).substitute(
             title=self._title,
             page=self._name,

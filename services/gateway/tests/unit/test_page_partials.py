@@ -46,7 +46,7 @@ def test_every_partial_is_used():
     assert used == {path.stem for path in (PAGES_DIR / "partials").glob("*.html")}
 
 
-def test_a_missing_partial_or_value_fails_when_the_page_is_first_rendered(tmp_path):
+def test_a_missing_partial_or_value_or_a_misspelt_include_fails_at_first_render(tmp_path):
     (tmp_path / "views").mkdir()
     (tmp_path / "partials").mkdir()
     (tmp_path / "layout.html").write_text("<main>$main</main>")
@@ -56,13 +56,20 @@ def test_a_missing_partial_or_value_fails_when_the_page_is_first_rendered(tmp_pa
     (tmp_path / "views" / "fine.html").write_text(
         '  <!-- @include partials/greeting.html word="hi" -->\n'
     )
+    (tmp_path / "views" / "last.html").write_text(
+        '<!-- @include partials/greeting.html word="hi" -->'
+    )
+    (tmp_path / "views" / "misspelt.html").write_text("<!-- @include partials/Greeting.html -->\n")
     files = _Files(tmp_path, live=False)
 
     def render(name):
         return PageResource(files, name, "T", "", {}).render().data.decode()
 
     assert render("fine") == "<main>  <p>hi</p>\n</main>"
+    assert render("last") == "<main><p>hi</p>\n</main>"  # no newline after the line
     with pytest.raises(KeyError):
         render("unfilled")
     with pytest.raises(FileNotFoundError):
         render("missing")
+    with pytest.raises(ValueError, match="names no partial"):
+        render("misspelt")

@@ -191,9 +191,11 @@ def test_users_get_403_on_every_admin_endpoint_before_404_or_405(client, auth):
 
 
 def test_a_remembered_token_is_refused_once_it_expires(client, signed):
-    # Expired already, but within the clock leeway for one more second.
-    token = signed(sub="dora", exp=int(time.time()) - LEEWAY + 1)
+    # Expired already, but within the clock leeway for one to two more seconds (exp is
+    # whole seconds: one more second alone left as little as a few ms under load).
+    exp = int(time.time()) - LEEWAY + 2
+    token = signed(sub="dora", exp=exp)
     assert _get(client, token).status_code == 200
     assert _get(client, token).status_code == 200  # from the verified-token cache
-    time.sleep(1.3)
+    time.sleep(max(0.0, exp + LEEWAY - time.time()) + 0.3)
     _unauthorized(_get(client, token))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -211,9 +212,11 @@ class Stack:
                     waiting.append(service)
         return waiting
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
+    def wait_ready(self, timeout: float = 90.0, ca_file: str | None = None) -> None:
         """Block until ``/readyz`` answers 200 and every service process has started;
-        fail with the logs if that never happens."""
+        fail with the logs if that never happens. ``ca_file``: the CA that an HTTPS
+        gateway's certificate is verified against."""
+        context = ssl.create_default_context(cafile=ca_file) if ca_file else None
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -223,10 +226,13 @@ class Stack:
                         f"{label} exited with {proc.returncode}:\n{self.logs(label.split('.')[0])[-4000:]}"
                     )
             try:
-                with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=5) as resp:
+                ready = f"{self.base_url}/readyz"
+                with urllib.request.urlopen(ready, timeout=5, context=context) as resp:
                     waiting = self.unstarted()
                     if any(k.startswith("stream.") for k in self.procs):
-                        urllib.request.urlopen(f"{self.stream_url}/healthz", timeout=5).close()
+                        urllib.request.urlopen(
+                            f"{self.stream_url}/healthz", timeout=5, context=context
+                        ).close()
                     if resp.status == 200 and not waiting:
                         return
                     last = f"not started yet: {waiting}"

@@ -102,7 +102,7 @@ def test_the_gateway_serves_https_when_given_a_certificate(tmp_path):
                     f"https://localhost:{port}/healthz", verify=str(ca_files.cert), timeout=5
                 )
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still starting
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
                 time.sleep(0.2)
         assert result.status_code == 200 and result.json() == {"status": "ok"}

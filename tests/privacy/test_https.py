@@ -12,8 +12,7 @@ import requests
 
 from tests.e2e.conftest import DESCRIPTION, ticket_body
 from tests.privacy.tlskit import issue_for, make_ca
-from tests.stack import Stack, create_database, create_vhost, delete_vhost
-from tools.migrate import drop_database
+from tests.stack import discard_stack, isolated_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -31,15 +30,9 @@ def pki(tmp_path_factory):
 @pytest.fixture(scope="module")
 def https_stack(run_id, pki):
     """A whole stack whose gateway serves HTTPS only (``HELPDESK_TLS_*_FILE``)."""
-    tag = f"s{run_id}_{next(_counter)}"
-    amqp = create_vhost(tag)
-    databases = [create_database(tag, service) for service in ("tickets", "notifications")]
-    stack = Stack(
-        tag,
+    stack = isolated_stack(
+        f"s{run_id}_{next(_counter)}",
         {
-            "HELPDESK_AMQP_URL": amqp,
-            "HELPDESK_TICKETS_DATABASE_URL": databases[0],
-            "HELPDESK_NOTIFICATIONS_DATABASE_URL": databases[1],
             "HELPDESK_TLS_CERT_FILE": pki["server"].cert,
             "HELPDESK_TLS_KEY_FILE": pki["server"].key,
             # Short, so the slow-client test below waits little.
@@ -47,27 +40,13 @@ def https_stack(run_id, pki):
         },
     )
     stack.base_url = f"https://localhost:{stack.port}"
+    stack.stream_url = f"https://localhost:{stack.stream_port}"
     stack.start()
     try:
-        deadline, last = time.monotonic() + 90, None
-        while time.monotonic() < deadline:
-            try:
-                last = requests.get(f"{stack.base_url}/readyz", verify=pki["ca"], timeout=5)
-                if last.status_code == 200:
-                    break
-            except requests.ConnectionError as exc:
-                last = exc
-            time.sleep(0.3)
-        else:
-            raise RuntimeError(
-                f"HTTPS gateway not ready: {last!r}\n{stack.logs('gateway')[-3000:]}"
-            )
+        stack.wait_ready(ca_file=pki["ca"])
         yield stack
     finally:
-        stack.close()
-        delete_vhost(amqp)
-        for url in databases:
-            drop_database(url)
+        discard_stack(stack)
 
 
 def test_the_api_over_verified_https_with_hsts(https_stack, pki):

@@ -251,7 +251,7 @@ def test_a_whole_stack_with_every_hop_encrypted(run_id, pki, tls_postgres, tls_b
         def ready():
             try:
                 return https("GET", f"{base}/readyz").status_code
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still starting
                 return None
 
         assert poll(ready, lambda status: status == 200, timeout=90) == 200, (

@@ -14,12 +14,12 @@ the floor.
 Targets: list (GET /api/v1/tickets, 20 items), detail (GET one ticket with a few
 messages), create (POST /api/v1/tickets, rotating over many users' tokens) and
 reply (POST /api/v1/tickets/{id}/messages, rotating over many owners' tickets).
-"support reply" (a public support reply, no status) and "support reply + status"
-(the same reply carrying the status it leaves the ticket in, one action: alternately
-awaiting_user and in_review, each wrk thread on tickets of its own so no two moves
-race) run side by side, with "status change" (POST .../status alone, alternating
-the same way): what a one-step reply costs against a plain reply, and against the
-two calls it replaces.
+"support reply" (a public support reply, no status, on tickets already in review) and
+"support reply + status" (the same reply carrying the status it leaves the ticket in,
+one action: alternately awaiting_user and in_review) run side by side, each wrk
+thread on tickets of its own in both, so no two requests race for a ticket, with
+"status change" (POST .../status alone, alternating the same way): what a one-step
+reply costs against a plain reply, and against the two calls it replaces.
 "admin queue" (GET /api/v1/admin/tickets, rotating over many admins' tokens)
 runs against the real gateway and against the same gateway with its staff
 recording replaced by a no-op ("admin queue (no staff recording)", a second
@@ -231,12 +231,9 @@ end
 """
 
 
-def _alternating(base, admin, owner, count, threads, make_row):
-    """Per wrk thread, ``count`` tickets in review (a first support reply moved each);
-    returns a function building that run's script: each ticket moved to the other of
-    awaiting_user / in_review, then (a full pass later) back, starting from the status
-    it is in now (a run that ended mid-pass left some moved, some not), so every
-    move is legal. ``make_row(ticket_id, status)`` -> (path, token, body)."""
+def _in_review(base, admin, owner, count, threads) -> list[list[int]]:
+    """Per wrk thread, ``count`` tickets in review (a first support reply moved each,
+    so a support reply on them later is a plain one: no first response, no move)."""
     groups = []
     for _ in range(threads):
         ids = []
@@ -245,6 +242,16 @@ def _alternating(base, admin, owner, count, threads, make_row):
             _http("POST", f"{base}/api/v1/admin/tickets/{tid}/messages", admin, {"body": "On it."})
             ids.append(tid)
         groups.append(ids)
+    return groups
+
+
+def _alternating(base, admin, owner, count, threads, make_row):
+    """Per wrk thread, ``count`` tickets in review (``_in_review``); returns a function
+    building that run's script: each ticket moved to the other of
+    awaiting_user / in_review, then (a full pass later) back, starting from the status
+    it is in now (a run that ended mid-pass left some moved, some not), so every
+    move is legal. ``make_row(ticket_id, status)`` -> (path, token, body)."""
+    groups = _in_review(base, admin, owner, count, threads)
     other = {"in_review": "awaiting_user", "awaiting_user": "in_review"}
 
     def script() -> str:
@@ -510,13 +517,23 @@ def main(argv=None) -> int:
         # Support replies: plain, carrying a status, and the status change alone.
         agent = stack.token("bench-agent", "admin", "Agent")
         owner = stack.token("bench-owner", "user", "Owner")
-        plain = []
-        for _ in range(2 * args.support_tickets):
-            tid = _http("POST", f"{base}/api/v1/tickets", owner, _ticket(5))["id"]
-            plain.append(
-                (f"/api/v1/admin/tickets/{tid}/messages", agent, json.dumps({"body": "On it."}))
-            )
         reply_body = "Thanks, we are looking into it."
+        # The plain reply on the same footing as the moves below: tickets already in
+        # review, each wrk thread on tickets of its own (wrk seeds every thread's
+        # random start alike, so rotating threads would race for the same tickets).
+        plain = lua_per_thread(
+            [
+                [
+                    (
+                        f"/api/v1/admin/tickets/{tid}/messages",
+                        agent,
+                        json.dumps({"body": reply_body}),
+                    )
+                    for tid in ids
+                ]
+                for ids in _in_review(base, agent, owner, args.support_tickets, args.threads)
+            ]
+        )
 
         def moves(action, body):
             """Rows of ``action`` (messages, status) with ``body(status)``, per thread."""
@@ -545,7 +562,7 @@ def main(argv=None) -> int:
             "detail, service alone": (f"{floor_base}/service/tickets/{detail_id}", lua_get(None)),
             "create": (f"{base}/api/v1/tickets", lua_rotating(creates)),
             "reply": (base, lua_rotating(replies)),
-            "support reply": (base, lua_rotating(plain)),
+            "support reply": (base, plain),
             "support reply + status": (base, with_status),
             "status change": (base, status_only),
             "admin queue": (base, lua_rotating(admins, "GET")),

@@ -41,7 +41,7 @@ from shared.events import (
     make_event,
 )
 from shared.idempotency import IdempotencyKeys
-from shared.outbox import write_event
+from shared.outbox import write_events
 
 # The contract's name for each of the domain's events.
 EVENT_TYPES = {
@@ -102,22 +102,24 @@ class TicketsUnitOfWork(UnitOfWork):
         self.action_id = str(uuid.uuid4())
         return super().__enter__()
 
-    def add_event(self, event_type: str, payload: dict) -> dict:
-        """Validate an event and write it (sealed) to the outbox in this transaction."""
-        envelope = make_event(
-            event_type, payload, action_id=self.action_id, request_id=self.request_id
-        )
-        # Sealed at rest like all ticket text; the relay opens it to publish.
-        write_event(self.connection, envelope, keyring=self.keyring)
-        self.events.append(envelope)
-        return envelope
-
     def commit(self) -> None:
-        """Write the saved tickets' events to the outbox, make the change and its events
-        durable, then wake the relay to publish them."""
+        """Write the saved tickets' events to the outbox (validated, sealed, in one
+        statement), make the change and its events durable, then wake the relay to
+        publish them."""
+        envelopes = [
+            make_event(
+                EVENT_TYPES[type(event)],
+                dict(vars(event)),
+                action_id=self.action_id,
+                request_id=self.request_id,
+            )
+            for ticket in self.tickets.saved
+            for event in ticket.events
+        ]
+        # Sealed at rest like all ticket text; the relay opens it to publish.
+        write_events(self.connection, envelopes, keyring=self.keyring)
+        self.events.extend(envelopes)
         for ticket in self.tickets.saved:
-            for event in ticket.events:
-                self.add_event(EVENT_TYPES[type(event)], dict(vars(event)))
             ticket.events = []
         self.tickets.saved = []
         super().commit()

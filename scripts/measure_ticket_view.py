@@ -68,18 +68,24 @@ def _fill(engine, keyring, settings, count: int, log) -> int:
                 ticket = uow.tickets.lock(ticket_id, reserve_message=True)
                 author = ADMIN if i % 2 else USER
                 body = BODY.format(i=i)
-                uow.tickets.add_message(
-                    {
-                        "id": ticket["message_id"],
-                        "ticket_id": ticket_id,
-                        "author": "support" if i % 2 else "user",
-                        "author_id": author["id"],
-                        "author_name": author["name"],
-                        "internal": False,
-                        "body": body,
-                        "body_html": render_markdown(body),
-                        "created_at": ticket["message_at"],
-                    }
+                at = ticket["message_at"]
+                uow.tickets.write(
+                    ticket,
+                    [
+                        {
+                            "id": ticket["message_id"],
+                            "ticket_id": ticket_id,
+                            "author": "support" if i % 2 else "user",
+                            "author_id": author["id"],
+                            "author_name": author["name"],
+                            "internal": False,
+                            "body": body,
+                            "body_html": render_markdown(body),
+                            "created_at": at,
+                        }
+                    ],
+                    # A public message marks its ticket's last activity.
+                    {"updated_at": at, "last_message_at": at},
                 )
             uow.commit()
         log(f"{min(count, start + 500)} messages")

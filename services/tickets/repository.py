@@ -248,26 +248,98 @@ _NTH_LATEST_OWNER_MESSAGE = (
     .offset(sa.bindparam("skip", type_=sa.Integer))
     .limit(1)
 )
-_INSERT_TIMELINE = timeline.insert()
 _INSERT_RESOLUTION = resolutions.insert()
 _NEXT_RESOLUTION_ID = sa.select(sa.func.nextval(sa.literal_column("'resolutions_id_seq'")))
 _INSERT_PRIORITY_CHANGE = priority_changes.insert()
 _SUBJECT_OF = sa.select(tickets.c.subject).where(
     tickets.c.id == sa.bindparam("ticket_id"), tickets.c.owner_id == sa.bindparam("owner_id")
 )
-_UPDATE_TICKET = tickets.update().where(tickets.c.id == sa.bindparam("ticket_id"))
-# Parameters prefixed "m_": in the UPDATE below, a parameter named like a column
-# of tickets (id, created_at) would be taken as a value to SET.
-_INSERT_MESSAGE = messages.insert().values(
-    {c.name: sa.bindparam(f"m_{c.name}") for c in messages.c}
+
+
+# --- a command's writes, in one statement ----------------------------------------------
+# Everything a command does to a locked ticket (its messages, changed columns,
+# timeline entries and due work) is written by one statement of data-modifying CTEs:
+# one round trip and one statement's overhead, however much the command did. The
+# parts touch different rows (due work is cancelled or set per kind, never both),
+# so running them as one statement changes nothing but the cost.
+def _message_part(n: int) -> sa.CTE:
+    # Parameters prefixed "m<n>_": several CTEs share one namespace of parameters.
+    return (
+        messages.insert()
+        .values({c.name: sa.bindparam(f"m{n}_{c.name}", type_=c.type) for c in messages.c})
+        .cte(f"message_{n}")
+    )
+
+
+def _ticket_part(columns: tuple[str, ...]) -> sa.CTE:
+    return (
+        tickets.update()
+        .where(tickets.c.id == sa.bindparam("ticket_id"))
+        .values({name: sa.bindparam(f"t_{name}", type_=tickets.c[name].type) for name in columns})
+        .cte("ticket")
+    )
+
+
+def _rows(*columns: tuple[str, sa.types.TypeEngine]) -> sa.TableValuedAlias:
+    """Rows from parallel arrays (``unnest``), one bound array per column: a fixed
+    statement for any number of rows."""
+    arrays = [sa.bindparam(name, type_=ARRAY(type_)) for name, type_ in columns]
+    return sa.func.unnest(*arrays).table_valued(*(name for name, _ in columns)).render_derived()
+
+
+_TIMELINE_ROWS = _rows(
+    ("tl_status", sa.Text()),
+    ("tl_by", sa.Text()),
+    ("tl_actor_id", sa.Text()),
+    ("tl_at", sa.DateTime(timezone=True)),
 )
-# A public message also marks its ticket's last activity, in the same statement.
-_NEW_MESSAGE = _INSERT_MESSAGE.returning(messages.c.ticket_id, messages.c.created_at).cte("new")
-_ADD_PUBLIC_MESSAGE = (
-    tickets.update()
-    .where(tickets.c.id == _NEW_MESSAGE.c.ticket_id)
-    .values(updated_at=_NEW_MESSAGE.c.created_at, last_message_at=_NEW_MESSAGE.c.created_at)
+_TIMELINE_PART = (
+    timeline.insert()
+    .from_select(
+        ["ticket_id", "status", "by", "actor_id", "at"],
+        sa.select(sa.bindparam("ticket_id", type_=sa.BigInteger), *_TIMELINE_ROWS.c),
+    )
+    .cte("entries")
 )
+_CANCEL_DUE_PART = (
+    due_work.delete()
+    .where(
+        due_work.c.ticket_id == sa.bindparam("ticket_id"),
+        due_work.c.kind == sa.any_(sa.bindparam("cancel_kinds", type_=ARRAY(sa.Text))),
+    )
+    .cte("cancelled")
+)
+_DUE_ROWS = _rows(("set_kinds", sa.Text()), ("set_due_at", sa.DateTime(timezone=True)))
+_SET_DUE_PART = pg_insert(due_work).from_select(
+    ["ticket_id", "kind", "due_at"],
+    sa.select(sa.bindparam("ticket_id", type_=sa.BigInteger), *_DUE_ROWS.c),
+)
+_SET_DUE_PART = _SET_DUE_PART.on_conflict_do_update(
+    index_elements=[due_work.c.ticket_id, due_work.c.kind],
+    set_={"due_at": _SET_DUE_PART.excluded.due_at},
+).cte("scheduled")
+
+
+@functools.lru_cache(maxsize=256)
+def _write_statement(
+    messages_count: int, columns: tuple[str, ...], entries: bool, cancel: bool, schedule: bool
+) -> sa.Select:
+    """The one statement writing what a command did, by its shape: how many messages,
+    which ticket columns, whether timeline entries, cancelled and set due work."""
+    parts = [_message_part(n) for n in range(messages_count)]
+    if columns:
+        parts.append(_ticket_part(columns))
+    parts += [
+        part
+        for wanted, part in (
+            (entries, _TIMELINE_PART),
+            (cancel, _CANCEL_DUE_PART),
+            (schedule, _SET_DUE_PART),
+        )
+        if wanted
+    ]
+    return sa.select(sa.literal_column("1")).add_cte(*parts)
+
 
 # When the owed response is due, tickets owing none at the end of time: the queue's
 # ``due`` order and the ``sla_*`` filters compare this expression, which
@@ -312,15 +384,6 @@ _LOAD_DUE = (
     .with_for_update(of=tickets, skip_locked=True)
 )
 _OLDEST_DUE = sa.select(sa.func.min(due_work.c.due_at))
-_SET_DUE = pg_insert(due_work)
-_SET_DUE = _SET_DUE.on_conflict_do_update(
-    index_elements=[due_work.c.ticket_id, due_work.c.kind],
-    set_={"due_at": _SET_DUE.excluded.due_at},
-)
-_CANCEL_DUE = due_work.delete().where(
-    due_work.c.ticket_id == sa.bindparam("ticket_id"),
-    due_work.c.kind == sa.any_(sa.bindparam("kinds", type_=sa.ARRAY(sa.Text))),
-)
 
 # List filters by name; each is bound to the parameter of the same name (``unassigned``
 # takes none; the ``sla_*`` ones take the moment they are judged at). A page's
@@ -426,49 +489,72 @@ class TicketRepository:
 
     def save(self, ticket: domain.Ticket) -> None:
         """Store what a command did to ``ticket``: the new ticket, or its new messages
-        and changed columns; then its new timeline entries."""
-        timeline = ticket.new_timeline
+        and changed columns; its new timeline entries and due work (with those, in one
+        statement: ``write``); then its resolutions and priority changes."""
+        timeline, messages_, changes = ticket.new_timeline, ticket.new_messages, ticket.changes
+        row = _row(ticket)
         if ticket.is_new:
-            # The first entry (opened) goes in with the ticket, in the same statement.
-            self.add(_row(ticket), opened_by=timeline[0].by)
-            timeline = timeline[1:]
-        else:
-            changes = dict(ticket.changes)
-            for message in ticket.new_messages:
-                self.add_message(vars(message))
-                if not message.internal:
-                    # Its statement already set the ticket's activity to its time.
-                    for column in ("updated_at", "last_message_at"):
-                        if changes.get(column) == message.created_at:
-                            del changes[column]
-            if changes:
-                self.update(_row(ticket), **changes)
-        for entry in timeline:
-            self.add_timeline(ticket.id, entry.status, entry.by, entry.actor_id, entry.at)
+            # The first entry (opened) goes in with the ticket, in the same statement,
+            # which stores every column.
+            self.add(row, opened_by=timeline[0].by)
+            timeline, changes = timeline[1:], {}
+        self.write(row, [vars(m) for m in messages_], changes, timeline, ticket.schedules)
         for resolution in ticket.new_resolutions:
             self.add_resolution(ticket.id, resolution)
         for change in ticket.new_priority_changes:
             self.connection.execute(
                 _INSERT_PRIORITY_CHANGE, dict(vars(change), ticket_id=ticket.id)
             )
-        self._store_schedules(ticket.id, ticket.schedules)
         ticket.is_new, ticket.changes, ticket.new_timeline, ticket.new_messages = False, {}, [], []
         ticket.new_resolutions, ticket.new_priority_changes = [], []
         ticket.schedules = {}
         self.saved.append(ticket)
 
-    def _store_schedules(self, ticket_id: int, schedules: dict) -> None:
-        """Store the due work a command wants: each kind at its time, or cancelled."""
-        cancelled = sorted(kind for kind, at in schedules.items() if at is None)
-        if cancelled:
-            self.connection.execute(_CANCEL_DUE, {"ticket_id": ticket_id, "kinds": cancelled})
-        wanted = [
-            {"ticket_id": ticket_id, "kind": kind, "due_at": at}
-            for kind, at in sorted(schedules.items())
-            if at is not None
-        ]
+    def write(
+        self,
+        ticket: dict,
+        new_messages: list[dict] = (),
+        changes: dict | None = None,
+        entries: list[domain.TimelineEntry] = (),
+        schedules: dict | None = None,
+    ) -> None:
+        """Write to one locked ticket (its row as ``lock`` returned it), in one
+        statement: ``new_messages`` (their ``id`` and ``created_at`` those ``lock``
+        drew), the ``changes`` to its columns, its timeline ``entries``, and the due
+        work ``schedules`` want (kind -> time, None to cancel). Text is sealed for
+        its row. Nothing to write: no statement."""
+        changes, schedules = dict(changes or {}), schedules or {}
+        for column in ENCRYPTED_TICKET_COLUMNS:
+            if column in changes:
+                changes[column] = self._seal("tickets", column, ticket, changes[column])
+        cancel = sorted(kind for kind, at in schedules.items() if at is None)
+        wanted = sorted((kind, at) for kind, at in schedules.items() if at is not None)
+        columns = tuple(sorted(changes))
+        if not (new_messages or columns or entries or cancel or wanted):
+            return
+        params = {"ticket_id": ticket["id"]}
+        for n, message in enumerate(new_messages):
+            stored = dict(message)
+            for column in ENCRYPTED_MESSAGE_COLUMNS:
+                stored[column] = self._seal("messages", column, message, message[column])
+            params.update({f"m{n}_{k}": v for k, v in stored.items()})
+        params.update({f"t_{k}": v for k, v in changes.items()})
+        if entries:
+            params.update(
+                tl_status=[e.status for e in entries],
+                tl_by=[e.by for e in entries],
+                tl_actor_id=[e.actor_id for e in entries],
+                tl_at=[e.at for e in entries],
+            )
+        if cancel:
+            params["cancel_kinds"] = cancel
         if wanted:
-            self.connection.execute(_SET_DUE, wanted)
+            params["set_kinds"] = [kind for kind, _ in wanted]
+            params["set_due_at"] = [at for _, at in wanted]
+        statement = _write_statement(
+            len(new_messages), columns, bool(entries), bool(cancel), bool(wanted)
+        )
+        self.connection.execute(statement, params)
 
     # --- due work -----------------------------------------------------------------------
     def claim_due(self, after: tuple | None = None) -> tuple[datetime, int, str] | None:
@@ -556,7 +642,7 @@ class TicketRepository:
         None if missing (or not ``owner_id``'s).
 
         With ``reserve_message`` it also holds ``message_id`` and ``message_at``: the
-        id and database time for a message added to it (see ``add_message``).
+        id and database time for a message added to it (see ``write``).
         """
         params = {"ticket_id": ticket_id, "owner_id": owner_id}
         row = self.connection.execute(_LOCK[owner_id is not None, reserve_message], params)
@@ -634,14 +720,6 @@ class TicketRepository:
             message["created_at"] = datetime.fromisoformat(message["created_at"])
         row["earlier_messages"] = row.pop("messages_before") - len(row["messages"])
 
-    def update(self, ticket: dict, **values) -> None:
-        """Change columns of one ticket (the row ``lock`` returned), sealing the
-        encrypted ones for it."""
-        for column in ENCRYPTED_TICKET_COLUMNS:
-            if column in values:
-                values[column] = self._seal("tickets", column, ticket, values[column])
-        self.connection.execute(_UPDATE_TICKET, {"ticket_id": ticket["id"], **values})
-
     def page(self, filters: dict, sort: str, after: dict | None, limit: int) -> list[dict]:
         """Up to ``limit`` list rows (no encrypted text), in ``sort`` order.
 
@@ -655,20 +733,7 @@ class TicketRepository:
         rows = self.connection.execute(statement, params)
         return [_with_known_name(dict(r._mapping)) for r in rows]
 
-    # --- messages and timeline --------------------------------------------------------
-    def add_message(self, message: dict) -> None:
-        """Insert a message (public reply or internal note), its ``id`` and
-        ``created_at`` those ``lock(..., reserve_message=True)`` drew.
-
-        A public message also sets its ticket's ``updated_at`` and ``last_message_at``
-        to that time; an internal note leaves no trace a user could see.
-        """
-        stored = dict(message)
-        for column in ENCRYPTED_MESSAGE_COLUMNS:
-            stored[column] = self._seal("messages", column, message, message[column])
-        statement = _INSERT_MESSAGE if message["internal"] else _ADD_PUBLIC_MESSAGE
-        self.connection.execute(statement, {f"m_{k}": v for k, v in stored.items()})
-
+    # --- messages and resolutions ----------------------------------------------------
     def nth_latest_reply_at(self, ticket_id: int, owner_id: str, n: int) -> datetime | None:
         """When ``owner_id``'s ``n``-th latest message on the ticket was written, or
         None if they wrote fewer. Exact under races only with the ticket locked."""
@@ -686,13 +751,6 @@ class TicketRepository:
         """The subject of ticket ``ticket_id`` if it is ``owner_id``'s, else None."""
         params = {"ticket_id": ticket_id, "owner_id": owner_id}
         return self.connection.execute(_SUBJECT_OF, params).scalar()
-
-    def add_timeline(self, ticket_id: int, status: str, by: str, actor_id, at: datetime) -> None:
-        """Record that the ticket entered ``status``, caused by ``by``."""
-        self.connection.execute(
-            _INSERT_TIMELINE,
-            {"ticket_id": ticket_id, "status": status, "by": by, "actor_id": actor_id, "at": at},
-        )
 
     # --- rendered HTML of rows written before it was stored -------------------------------
     def without_html(self, table: str, batch: int) -> list[dict]:

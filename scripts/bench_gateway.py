@@ -10,6 +10,7 @@ and prints medians of requests/s and p50/p99 latency, with each target's ratio t
 the floor.
 
     .venv/bin/python scripts/bench_gateway.py [--duration 10] [--rounds 3] [--connections 32]
+        [--baseline-rev REV | --baseline-tree DIR] [--rev REV]
 
 Targets: list (GET /api/v1/tickets, 20 items), detail (GET one ticket with a few
 messages), create (POST /api/v1/tickets, rotating over many users' tokens) and
@@ -33,12 +34,27 @@ ratios to it show what the endpoints cost beyond the RPC hop itself. The goals a
 judged against the first floor, as defined in the issue. A second table gives CPU
 milliseconds per request for each process (and PostgreSQL, RabbitMQ, wrk), read
 from /proc around each run.
+
+``--baseline-rev REV`` (or ``--baseline-tree DIR``) measures a change: a second stack
+runs REV's code (a detached git worktree in a temporary directory, removed
+afterwards; its processes start there with ``PYTHONPATH`` there, its databases are
+migrated and its queues declared by its own ``helpdesk-setup``: ``tests.stack.tree_stack``)
+and every gateway target (list to admin queue) runs on both, with data of its own on
+each, each round alternating which of the two goes first. Interleaved, load from
+elsewhere on the machine hits both alike, so their ratio holds where the absolute
+figures drift. A last table gives each target's ratios (this tree's over the
+baseline's) of median requests/s and p50, per-round ratios, and the CPU per request of
+each stack's processes. ``--rev REV`` measures a worktree of REV instead of this tree
+(two commits against each other); the floors and the diagnostic rows stay this
+tree's code. Before the rounds, the script checks that each stack's processes run in
+their tree and import the tickets domain from it (the paths are printed).
 Traffic goes to 127.0.0.1 only. Needs ``wrk`` (``apt-get install -y wrk``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -65,6 +81,9 @@ PROJECT_ECHO_SERVICE = "bench_echo_project"
 READER = "bench-reader"
 DESCRIPTION = "The dashboard charts stay empty after login, in every browser we have tried here."
 TARGET_RATIO = {"list": 0.70, "detail": 0.70, "create": 0.50, "reply": 0.50}
+# A target's row on the baseline stack (--baseline-rev/--baseline-tree) is its name
+# with this suffix, and so is a baseline process's CPU column.
+BASELINE = ", baseline"
 
 
 # ---------------------------------------------------------------- the floor app
@@ -409,6 +428,139 @@ def _ticket(i: int) -> dict:
     }
 
 
+def _gateway_targets(stack, args) -> tuple[dict, int]:
+    """Make the data of the targets served by ``stack``'s gateway (``GATEWAY_TARGETS``);
+    their (url, script) by name, and the id of the ticket the detail target reads."""
+    base = stack.base_url
+    reader = stack.token(READER, "user", "Reader")
+    for i in range(20):
+        _http("POST", f"{base}/api/v1/tickets", reader, _ticket(i))
+    detail_id = _http("POST", f"{base}/api/v1/tickets", reader, _ticket(99))["id"]
+    for i in range(3):
+        _http(
+            "POST",
+            f"{base}/api/v1/tickets/{detail_id}/messages",
+            reader,
+            {"body": f"Message {i}: still broken."},
+        )
+    tokens = [stack.token(f"bench-user-{i}", "user", f"User {i}") for i in range(args.users)]
+    replies = []
+    for token in tokens[: max(1, args.users // 4)]:
+        tid = _http("POST", f"{base}/api/v1/tickets", token, _ticket(1))["id"]
+        replies.append(
+            (
+                f"/api/v1/tickets/{tid}/messages",
+                token,
+                json.dumps({"body": "Any update on this?"}),
+            )
+        )
+    creates = [("/api/v1/tickets", t, json.dumps(_ticket(3))) for t in tokens]
+    # Support staff working the queue, many of them: each request is an admin's,
+    # which the real gateway records once per worker (middleware.RecordStaff).
+    admins = [
+        ("/api/v1/admin/tickets", stack.token(f"bench-admin-{i}", "admin", f"Admin {i}"), "")
+        for i in range(args.admins)
+    ]
+    # Support replies: plain, carrying a status, and the status change alone.
+    agent = stack.token("bench-agent", "admin", "Agent")
+    owner = stack.token("bench-owner", "user", "Owner")
+    reply_body = "Thanks, we are looking into it."
+    # The plain reply on the same footing as the moves below: tickets already in
+    # review, each wrk thread on tickets of its own (wrk seeds every thread's
+    # random start alike, so rotating threads would race for the same tickets).
+    plain = lua_per_thread(
+        [
+            [
+                (
+                    f"/api/v1/admin/tickets/{tid}/messages",
+                    agent,
+                    json.dumps({"body": reply_body}),
+                )
+                for tid in ids
+            ]
+            for ids in _in_review(base, agent, owner, args.support_tickets, args.threads)
+        ]
+    )
+
+    def moves(action, body):
+        """Rows of ``action`` (messages, status) with ``body(status)``, per thread."""
+        return _alternating(
+            base,
+            agent,
+            owner,
+            args.support_tickets,
+            args.threads,
+            lambda t, status: (
+                f"/api/v1/admin/tickets/{t}/{action}",
+                agent,
+                json.dumps(body(status)),
+            ),
+        )
+
+    targets = {
+        "list": (f"{base}/api/v1/tickets", lua_get(reader)),
+        "detail": (f"{base}/api/v1/tickets/{detail_id}", lua_get(reader)),
+        "create": (f"{base}/api/v1/tickets", lua_rotating(creates)),
+        "reply": (base, lua_rotating(replies)),
+        "support reply": (base, plain),
+        "support reply + status": (
+            base,
+            moves("messages", lambda status: {"body": reply_body, "status": status}),
+        ),
+        "status change": (base, moves("status", lambda status: {"status": status})),
+        "admin queue": (base, lua_rotating(admins, "GET")),
+    }
+    return targets, detail_id
+
+
+@contextlib.contextmanager
+def _worktree(rev: str):
+    """A detached git worktree of ``rev`` in a temporary directory, removed afterwards."""
+    git = ["git", "-C", str(ROOT), "worktree"]
+    with tempfile.TemporaryDirectory(prefix="bench-tree-") as tmp:
+        tree = Path(tmp) / rev.replace("/", "_")
+        subprocess.run([*git, "add", "--detach", "--quiet", str(tree), rev], check=True)
+        try:
+            yield tree
+        finally:
+            subprocess.run([*git, "remove", "--force", str(tree)], check=True)
+
+
+def _running_code(stack) -> str:
+    """Where ``stack``'s processes import their code from: each process's working
+    directory must be its tree, and the tickets domain and the gateway's app, imported
+    as they import them (same interpreter, environment and directory), from there."""
+    for label, proc in stack.procs.items():
+        cwd = os.readlink(f"/proc/{proc.pid}/cwd")
+        if Path(cwd) != stack.tree:
+            raise RuntimeError(f"{label} runs in {cwd}, not {stack.tree}")
+    probe = "import services.tickets.domain as t, services.gateway.app as g\nprint(t.__file__, g.__file__)"
+    files = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=stack.tree,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for file in files:
+        if not Path(file).is_relative_to(stack.tree):
+            raise RuntimeError(f"{stack.tag} imports {file}, outside {stack.tree}")
+    return ", ".join(files)
+
+
+def _interleaved(names: list[str], round_: int) -> list[str]:
+    """The order of one round: each target right before (even rounds) or after (odd)
+    its baseline, so load that drifts during a run hits both alike."""
+    order = []
+    for name in names:
+        if name.endswith(BASELINE):
+            continue
+        pair = [name, name + BASELINE] if name + BASELINE in names else [name]
+        order += pair if round_ % 2 == 0 else pair[::-1]
+    return order
+
+
 def main(argv=None) -> int:
     """Run the benchmark; print a Markdown table of medians and ratios to the floor."""
     parser = wrk_arguments(__doc__.splitlines()[0], duration=10, rounds=3, connections=32)
@@ -425,6 +577,16 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--only", help="comma-separated targets to run (default: all; the floor always runs)"
     )
+    parser.add_argument(
+        "--rev", help="measure a worktree of this commit instead of the current tree"
+    )
+    baseline = parser.add_mutually_exclusive_group()
+    baseline.add_argument(
+        "--baseline-rev",
+        help="also run the gateway targets on a second stack from a worktree of this "
+        "commit, rounds interleaved, and print the ratios to it",
+    )
+    baseline.add_argument("--baseline-tree", help="as --baseline-rev, from this directory")
     parser.add_argument("--serve-echo", choices=("nameko", "project"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_echo:
@@ -433,35 +595,49 @@ def main(argv=None) -> int:
         print("bench_gateway: wrk is missing (apt-get install -y wrk)", file=sys.stderr)
         return 2
 
-    from tests.stack import discard_stack, free_port, isolated_stack
+    from tests.stack import discard_stack, free_port, isolated_stack, tree_stack
     from tools.localrun import BIN, start, stop
 
     tag = f"bench{uuid.uuid4().hex[:6]}"
-    stack = isolated_stack(
-        tag,
-        {
-            "HELPDESK_TICKETS_PER_DAY": "10000",
-            "HELPDESK_MESSAGES_PER_HOUR": "100000",
-            "HELPDESK_LOG_LEVEL": "WARNING",
-            "HELPDESK_TICKETS_INSTANCES": str(args.tickets_instances),
-        },
-    )
-    floor_port = free_port()
-    floor_env = stack.env | {"HELPDESK_HTTP_PORT": str(floor_port), "HELPDESK_BENCH_FLOOR": "1"}
-    floor_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    unrecorded_port = free_port()
-    unrecorded_env = stack.env | {
-        "HELPDESK_HTTP_PORT": str(unrecorded_port),
-        "HELPDESK_BENCH_NO_RECORDING": "1",
+    stack_env = {
+        "HELPDESK_TICKETS_PER_DAY": "10000",
+        "HELPDESK_MESSAGES_PER_HOUR": "100000",
+        "HELPDESK_LOG_LEVEL": "WARNING",
+        "HELPDESK_TICKETS_INSTANCES": str(args.tickets_instances),
     }
-    unrecorded_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    extra = []
-    try:
+    with contextlib.ExitStack() as cleanup:
+        if args.rev:
+            stack = tree_stack(tag, cleanup.enter_context(_worktree(args.rev)), stack_env)
+        else:
+            stack = isolated_stack(tag, stack_env)
+        cleanup.callback(discard_stack, stack)
+        baseline_tree = args.baseline_tree and Path(args.baseline_tree).resolve()
+        if args.baseline_rev:
+            baseline_tree = cleanup.enter_context(_worktree(args.baseline_rev))
+        baseline_stack = None
+        if baseline_tree:
+            baseline_stack = tree_stack(f"{tag}b", baseline_tree, stack_env)
+            cleanup.callback(discard_stack, baseline_stack)
+        # The floor and the echo services are this tree's code, whichever tree is measured.
+        own_env = {k: v for k, v in stack.env.items() if k != "PYTHONPATH"}
+        floor_port = free_port()
+        floor_env = own_env | {"HELPDESK_HTTP_PORT": str(floor_port), "HELPDESK_BENCH_FLOOR": "1"}
+        floor_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        unrecorded_port = free_port()
+        unrecorded_env = own_env | {
+            "HELPDESK_HTTP_PORT": str(unrecorded_port),
+            "HELPDESK_BENCH_NO_RECORDING": "1",
+        }
+        unrecorded_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        extra = []
+        cleanup.callback(lambda: [stop(proc) for proc in extra])
         stack.start()
+        if baseline_stack:
+            baseline_stack.start()
         for kind in ("nameko", "project"):
             log = open(stack.log_path(f"bench_echo_{kind}.1"), "ab")  # noqa: SIM115 - kept by the process
             extra.append(
-                start(_spec(sys.executable, __file__, "--serve-echo", kind), stack.env, log, log)
+                start(_spec(sys.executable, __file__, "--serve-echo", kind), own_env, log, log)
             )
         floor_argv = (
             str(BIN / "gunicorn"),
@@ -477,96 +653,29 @@ def main(argv=None) -> int:
         unrecorded_argv = (*floor_argv[:-1], "bench_gateway:unrecorded_app")
         extra.append(start(_spec(*unrecorded_argv), unrecorded_env, log, log))
         stack.wait_ready()
+        code = {stack.tag: _running_code(stack)}
+        if baseline_stack:
+            baseline_stack.wait_ready()
+            code[baseline_stack.tag] = _running_code(baseline_stack)
+        for name, files in code.items():
+            print(f"{name} runs {files}", file=sys.stderr)
         floor_base = f"http://127.0.0.1:{floor_port}"
         floor_url = f"{floor_base}/floor"
         _wait_until_echo(floor_url)
         _wait_until_echo(f"{floor_base}/floor-project")
 
-        base = stack.base_url
-        reader = stack.token(READER, "user", "Reader")
-        for i in range(20):
-            _http("POST", f"{base}/api/v1/tickets", reader, _ticket(i))
-        detail_id = _http("POST", f"{base}/api/v1/tickets", reader, _ticket(99))["id"]
-        for i in range(3):
-            _http(
-                "POST",
-                f"{base}/api/v1/tickets/{detail_id}/messages",
-                reader,
-                {"body": f"Message {i}: still broken."},
-            )
-        tokens = [stack.token(f"bench-user-{i}", "user", f"User {i}") for i in range(args.users)]
-        replies = []
-        for token in tokens[: max(1, args.users // 4)]:
-            tid = _http("POST", f"{base}/api/v1/tickets", token, _ticket(1))["id"]
-            replies.append(
-                (
-                    f"/api/v1/tickets/{tid}/messages",
-                    token,
-                    json.dumps({"body": "Any update on this?"}),
-                )
-            )
-        creates = [("/api/v1/tickets", t, json.dumps(_ticket(3))) for t in tokens]
-        # Support staff working the queue, many of them: each request is an admin's,
-        # which the real gateway records once per worker (middleware.RecordStaff).
-        admins = [
-            ("/api/v1/admin/tickets", stack.token(f"bench-admin-{i}", "admin", f"Admin {i}"), "")
-            for i in range(args.admins)
-        ]
+        gateway, detail_id = _gateway_targets(stack, args)
         unrecorded_base = f"http://127.0.0.1:{unrecorded_port}"
         _wait_until_ready(f"{unrecorded_base}/readyz")
-        # Support replies: plain, carrying a status, and the status change alone.
-        agent = stack.token("bench-agent", "admin", "Agent")
-        owner = stack.token("bench-owner", "user", "Owner")
-        reply_body = "Thanks, we are looking into it."
-        # The plain reply on the same footing as the moves below: tickets already in
-        # review, each wrk thread on tickets of its own (wrk seeds every thread's
-        # random start alike, so rotating threads would race for the same tickets).
-        plain = lua_per_thread(
-            [
-                [
-                    (
-                        f"/api/v1/admin/tickets/{tid}/messages",
-                        agent,
-                        json.dumps({"body": reply_body}),
-                    )
-                    for tid in ids
-                ]
-                for ids in _in_review(base, agent, owner, args.support_tickets, args.threads)
-            ]
-        )
-
-        def moves(action, body):
-            """Rows of ``action`` (messages, status) with ``body(status)``, per thread."""
-            return _alternating(
-                base,
-                agent,
-                owner,
-                args.support_tickets,
-                args.threads,
-                lambda t, status: (
-                    f"/api/v1/admin/tickets/{t}/{action}",
-                    agent,
-                    json.dumps(body(status)),
-                ),
-            )
-
-        with_status = moves("messages", lambda status: {"body": reply_body, "status": status})
-        status_only = moves("status", lambda status: {"status": status})
-
         targets = {
             "floor": (floor_url, lua_get(None)),
             "floor, project RPC": (f"{floor_base}/floor-project", lua_get(None)),
-            "list": (f"{base}/api/v1/tickets", lua_get(reader)),
+            "list": gateway["list"],
             "list, service alone": (f"{floor_base}/service/tickets", lua_get(None)),
-            "detail": (f"{base}/api/v1/tickets/{detail_id}", lua_get(reader)),
+            "detail": gateway["detail"],
             "detail, service alone": (f"{floor_base}/service/tickets/{detail_id}", lua_get(None)),
-            "create": (f"{base}/api/v1/tickets", lua_rotating(creates)),
-            "reply": (base, lua_rotating(replies)),
-            "support reply": (base, plain),
-            "support reply + status": (base, with_status),
-            "status change": (base, status_only),
-            "admin queue": (base, lua_rotating(admins, "GET")),
-            "admin queue (no staff recording)": (unrecorded_base, lua_rotating(admins, "GET")),
+            **gateway,
+            "admin queue (no staff recording)": (unrecorded_base, gateway["admin queue"][1]),
         }
         if args.only:
             wanted = {"floor", "floor, project RPC", *(t.strip() for t in args.only.split(","))}
@@ -574,6 +683,13 @@ def main(argv=None) -> int:
             if unknown:
                 raise SystemExit(f"bench_gateway: unknown targets {sorted(unknown)}")
             targets = {k: v for k, v in targets.items() if k in wanted}
+        if baseline_stack:
+            # The same targets, with data of their own, on the baseline's gateway.
+            theirs, _ = _gateway_targets(baseline_stack, args)
+            targets = {
+                **targets,
+                **{name + BASELINE: theirs[name] for name in targets if name in theirs},
+            }
         # A script may be a function making it afresh for each run (tickets' states).
         current = lambda script: script() if callable(script) else script  # noqa: E731
         for url, script in targets.values():  # warm every worker's pool and caches
@@ -588,9 +704,15 @@ def main(argv=None) -> int:
             "gateway, no recording": [extra[3].pid],
             "echo services": [extra[0].pid, extra[1].pid],
         }
+        if baseline_stack:
+            for component in ("gateway", "tickets", "notifications"):
+                roots[component + BASELINE] = [
+                    p.pid for k, p in baseline_stack.procs.items() if k.startswith(f"{component}.")
+                ]
         results = {name: [] for name in targets}
         for round_ in range(args.rounds):
-            for name, (url, script) in targets.items():
+            for name in _interleaved(list(targets), round_):
+                url, script = targets[name]
                 script = current(script)  # before the CPU reading: its reads are not the run's
                 before = cpu_by_component(roots)
                 result = run_wrk(url, script, args.duration, args.connections, args.threads)
@@ -602,11 +724,9 @@ def main(argv=None) -> int:
                 results[name].append(result)
                 print(f"round {round_ + 1} {name}: {result}", file=sys.stderr)
         print(report(results, args))
+        if baseline_stack:
+            print(baseline_report(results, args, code))
         return 0
-    finally:
-        for proc in extra:
-            stop(proc)
-        discard_stack(stack)
 
 
 def _spec(*argv):
@@ -695,6 +815,51 @@ def report(results: dict, args) -> str:
         cpu = {c: statistics.median(r["cpu_ms"][c] for r in runs) for c in components}
         cells = " | ".join(f"{cpu[c]:.2f}" for c in components)
         lines.append(f"| {name} | {cells} | {sum(cpu.values()):.2f} |")
+    return "\n".join(lines)
+
+
+def baseline_report(results: dict, args, code: dict) -> str:
+    """The side-by-side table: each gateway target against its baseline row (medians
+    of interleaved rounds, ratios after/before), with the CPU its stack's processes
+    spent per request."""
+    med = {
+        name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99")}
+        for name, runs in results.items()
+    }
+
+    def cpu(name, suffix):
+        return {
+            c: statistics.median(r["cpu_ms"][c + suffix] for r in results[name])
+            for c in ("gateway", "tickets", "notifications")
+        }
+
+    lines = [
+        "",
+        f"Against the baseline ({args.baseline_rev or args.baseline_tree}), rounds "
+        "interleaved; ratios are this tree's over the baseline's:",
+        *(f"- {tag}: {files}" for tag, files in code.items()),
+        "",
+        "| target | requests/s | baseline | ratio | per-round ratios | p50 ms | baseline "
+        "| p50 ratio | tickets CPU ms/req | baseline | stack CPU ms/req | baseline |",
+        "| --- |" + " ---: |" * 11,
+    ]
+    for name in results:
+        theirs = name + BASELINE
+        if theirs not in results:
+            continue
+        ours_m, base_m = med[name], med[theirs]
+        rounds = ", ".join(
+            f"{a['rps'] / b['rps']:.2f}"
+            for a, b in zip(results[name], results[theirs], strict=True)
+        )
+        ours_cpu, base_cpu = cpu(name, ""), cpu(theirs, BASELINE)
+        lines.append(
+            f"| {name} | {ours_m['rps']:.0f} | {base_m['rps']:.0f} "
+            f"| {ours_m['rps'] / base_m['rps']:.2f} | {rounds} "
+            f"| {ours_m['p50']:.2f} | {base_m['p50']:.2f} | {ours_m['p50'] / base_m['p50']:.2f} "
+            f"| {ours_cpu['tickets']:.2f} | {base_cpu['tickets']:.2f} "
+            f"| {sum(ours_cpu.values()):.2f} | {sum(base_cpu.values()):.2f} |"
+        )
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ import dataclasses
 import os
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -109,6 +110,30 @@ def isolated_stack(tag: str, env: dict | None = None) -> Stack:
     return stack
 
 
+def tree_stack(tag: str, tree: Path, env: dict | None = None) -> Stack:
+    """An ``isolated_stack`` running another source tree's code (an older commit's
+    worktree, a benchmark's baseline): its processes start in ``tree`` with
+    ``PYTHONPATH`` there, and that tree's own ``helpdesk-setup`` migrates its databases
+    and declares its queues, as they were at its commit. ``discard_stack`` as usual."""
+    stack = Stack(
+        tag,
+        {
+            "HELPDESK_AMQP_URL": create_vhost(tag),
+            "HELPDESK_TICKETS_DATABASE_URL": f"{BASE_PG}/helpdesk_{tag}_tickets",
+            "HELPDESK_NOTIFICATIONS_DATABASE_URL": f"{BASE_PG}/helpdesk_{tag}_notifications",
+            "PYTHONPATH": str(tree),
+            **(env or {}),
+        },
+        tree=tree,
+    )
+    setup = "import sys; from tools.setup import main; sys.exit(main([]))"
+    subprocess.run(
+        [sys.executable, "-c", setup], cwd=tree, env=stack.env, check=True, capture_output=True
+    )
+    stack.declared = True
+    return stack
+
+
 def discard_stack(stack: Stack) -> None:
     """Stop ``stack`` and delete the vhost and databases ``isolated_stack`` made."""
     from tools.migrate import drop_database
@@ -122,10 +147,12 @@ def discard_stack(stack: Stack) -> None:
 class Stack:
     """Real tickets, notifications and gateway processes on one isolated environment."""
 
-    def __init__(self, tag: str, env: dict):
+    def __init__(self, tag: str, env: dict, tree: Path = ROOT):
         from shared.crypto import generate_key
 
         self.tag = tag
+        # The source tree the processes run (``tree_stack``: another commit's).
+        self.tree = tree
         self.port = free_port()
         self.stream_port = free_port()
         self.env = {
@@ -146,19 +173,21 @@ class Stack:
         self.settings = settings_class().from_env(self.env)
         self.specs = process_specs(self.settings)
         self.procs = {}
-        self._declared = False
+        self.declared = False
 
     def start(self, service: str | None = None) -> None:
         """Start every process of ``service`` (all services when None)."""
-        if not self._declared:
+        if not self.declared:
             # As helpdesk-setup does before make run starts anything: no event is
             # published to a queue that does not exist yet, whichever service is first.
             declare_queues(self.settings)
-            self._declared = True
+            self.declared = True
         for spec in self.specs:
             if service in (None, spec.service) and spec.label not in self.procs:
                 log = open(self.log_path(spec.label), "ab")  # noqa: SIM115 - kept by the process
-                self.procs[spec.label] = start(spec, self.env, stdout=log, stderr=log)
+                self.procs[spec.label] = start(
+                    spec, self.env, stdout=log, stderr=log, cwd=self.tree
+                )
 
     def stop(self, service: str | None = None) -> None:
         """Stop every process of ``service`` (all when None), gracefully."""

@@ -107,11 +107,12 @@ def process_specs(
     return specs
 
 
-def start(spec: ProcessSpec, env, stdout=None, stderr=None) -> subprocess.Popen:
-    """Start one process of the stack in its own process group."""
+def start(spec: ProcessSpec, env, stdout=None, stderr=None, cwd: Path = ROOT) -> subprocess.Popen:
+    """Start one process of the stack in its own process group (in ``cwd``: another
+    source tree's, for a benchmark's baseline, with ``PYTHONPATH`` there in ``env``)."""
     env = {**env, **dict(spec.env)} if spec.env else env
     return subprocess.Popen(
-        spec.argv, cwd=ROOT, env=env, stdout=stdout, stderr=stderr, start_new_session=True
+        spec.argv, cwd=cwd, env=env, stdout=stdout, stderr=stderr, start_new_session=True
     )
 
 

@@ -43,8 +43,8 @@ and every gateway target (list to admin queue) runs on both, with data of its ow
 each, each round alternating which of the two goes first. Interleaved, load from
 elsewhere on the machine hits both alike, so their ratio holds where the absolute
 figures drift. A last table gives each target's ratios (this tree's over the
-baseline's) of median requests/s and p50, per-round ratios, and the CPU per request of
-each stack's processes. ``--rev REV`` measures a worktree of REV instead of this tree
+baseline's) of median requests/s and p50, the per-round ratios and their median, and
+the CPU per request of each stack's processes. ``--rev REV`` measures a worktree of REV instead of this tree
 (two commits against each other); the floors and the diagnostic rows stay this
 tree's code. Before the rounds, the script checks that each stack's processes run in
 their tree and import the tickets domain from it (the paths are printed).
@@ -619,7 +619,9 @@ def main(argv=None) -> int:
             baseline_stack = tree_stack(f"{tag}b", baseline_tree, stack_env)
             cleanup.callback(discard_stack, baseline_stack)
         # The floor and the echo services are this tree's code, whichever tree is measured.
-        own_env = {k: v for k, v in stack.env.items() if k != "PYTHONPATH"}
+        own_env = dict(stack.env)
+        if args.rev:
+            del own_env["PYTHONPATH"]  # tree_stack's, pointing at the other tree
         floor_port = free_port()
         floor_env = own_env | {"HELPDESK_HTTP_PORT": str(floor_port), "HELPDESK_BENCH_FLOOR": "1"}
         floor_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -839,7 +841,7 @@ def baseline_report(results: dict, args, code: dict) -> str:
         "interleaved; ratios are this tree's over the baseline's:",
         *(f"- {tag}: {files}" for tag, files in code.items()),
         "",
-        "| target | requests/s | baseline | ratio | per-round ratios | p50 ms | baseline "
+        "| target | requests/s | baseline | ratio | per-round ratios: median (each) | p50 ms | baseline "
         "| p50 ratio | tickets CPU ms/req | baseline | stack CPU ms/req | baseline |",
         "| --- |" + " ---: |" * 11,
     ]
@@ -848,9 +850,13 @@ def baseline_report(results: dict, args, code: dict) -> str:
         if theirs not in results:
             continue
         ours_m, base_m = med[name], med[theirs]
-        rounds = ", ".join(
-            f"{a['rps'] / b['rps']:.2f}"
-            for a, b in zip(results[name], results[theirs], strict=True)
+        # Each round's pair ran back to back: the median of their ratios is the
+        # reading least moved by load that came and went between rounds.
+        per_round = [
+            a["rps"] / b["rps"] for a, b in zip(results[name], results[theirs], strict=True)
+        ]
+        rounds = (
+            f"{statistics.median(per_round):.2f} (" + ", ".join(f"{r:.2f}" for r in per_round) + ")"
         )
         ours_cpu, base_cpu = cpu(name, ""), cpu(theirs, BASELINE)
         lines.append(

@@ -175,6 +175,11 @@ def test_the_dashboard_draws_the_numbers(open_page, person, shoot):
     expect(p.locator("#days-chart rect")).to_have_count(14)
     low = p.locator("#priority-chart rect title", has_text="Low:")
     expect(low).to_have_text(f"Low: {stats['open']['by_priority']['low']} tickets")
+    # Side by side on a laptop, the two chart cards start at the same height.
+    status_card = p.locator(".chart-pair > .card").nth(0).bounding_box()
+    priority_card = p.locator(".chart-pair > .card").nth(1).bounding_box()
+    assert priority_card["x"] > status_card["x"]
+    assert priority_card["y"] == status_card["y"], (status_card, priority_card)
     shoot(p, "admin-dashboard-laptop")
     p.select_option("#days", "30")
     expect(p.locator("#days-chart rect")).to_have_count(60)

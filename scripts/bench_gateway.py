@@ -202,7 +202,9 @@ def serve_echo(project: bool) -> int:
 
 def lua_rotating(requests_: list[tuple[str, str, str]], method: str = "POST") -> str:
     """A wrk script sending ``method`` requests round-robin over (path, token, body)
-    triples (a GET's body is empty)."""
+    triples (a GET's body is empty). wrk seeds every thread's random numbers alike, so
+    each thread starts a golden-ratio share of the rows further on: threads that all
+    started at one random row would send the same user's or ticket's requests at once."""
     rows = ",\n".join(
         # JSON string literals of ASCII text are valid Lua string literals.
         "{" + ", ".join(json.dumps(part) for part in row) + "}"
@@ -213,6 +215,14 @@ local rows = {{
 {rows}
 }}
 local i = math.random(#rows)
+local threads = 0
+function setup(thread)
+  thread:set("offset", threads)
+  threads = threads + 1
+end
+function init(args)
+  i = (i + math.floor(offset * #rows * 0.618034)) % #rows
+end
 request = function()
   i = (i % #rows) + 1
   local r = rows[i]

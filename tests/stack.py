@@ -166,8 +166,13 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             **{k: str(v) for k, v in env.items()},
         }
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.stream_url = f"http://127.0.0.1:{self.stream_port}"
+        # With a certificate, both front processes serve HTTPS only, to the name the
+        # test certificates are issued for.
+        front = (
+            "https://localhost" if self.env.get("HELPDESK_TLS_CERT_FILE") else "http://127.0.0.1"
+        )
+        self.base_url = f"{front}:{self.port}"
+        self.stream_url = f"{front}:{self.stream_port}"
         self.log_dir = LOG_ROOT / tag
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.settings = settings_class().from_env(self.env)

@@ -39,8 +39,6 @@ def https_stack(run_id, pki):
             "HELPDESK_REQUEST_READ_TIMEOUT": "2",
         },
     )
-    stack.base_url = f"https://localhost:{stack.port}"
-    stack.stream_url = f"https://localhost:{stack.stream_port}"
     stack.start()
     try:
         stack.wait_ready(ca_file=pki["ca"])

@@ -243,7 +243,7 @@ def test_a_whole_stack_with_every_hop_encrypted(run_id, pki, tls_postgres, tls_b
     for service in ("tickets", "notifications"):
         upgrade(service, env[f"HELPDESK_{service.upper()}_DATABASE_URL"])
     stack = Stack(tag, env)
-    base = f"https://localhost:{stack.port}"
+    base = stack.base_url
     https = functools.partial(requests.request, verify=str(pki["ca"]), timeout=15)
     try:
         stack.start()

@@ -12,7 +12,12 @@ Left out, on purpose, is ``positive_data_acceptance`` (a request the document
 allows must succeed): the document cannot say everything a field's validity
 depends on (an opaque cursor that must be one the API issued, a resolution note
 allowed only with ``resolved``), so those answers are a documented 422 that this
-check would count as failures.
+check would count as failures. Left out too is ``ensure_resource_availability`` (a
+resource just created can be fetched): the stateful phase sends a step again with the
+same data, Idempotency-Key included, and by the contract a repeat gets the first
+answer again, naming a resource that a step in between may have deleted (a macro, in
+one CI run: created, deleted, then "created" again by the repeat). That a created
+resource is there is checked by the end-to-end tests of each collection.
 """
 
 import re
@@ -63,7 +68,7 @@ def test_every_answer_conforms_to_the_openapi_document(stack, role, tmp_path):
             "--checks",
             "all",
             "--exclude-checks",
-            "positive_data_acceptance",
+            "positive_data_acceptance,ensure_resource_availability",
             "--max-examples",
             str(EXAMPLES),
             "--seed",

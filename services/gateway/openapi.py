@@ -351,7 +351,7 @@ def build_openapi(settings) -> dict:
         for method, op in route.operations.items():
             operation = {
                 "summary": op["summary"],
-                "tags": [op["tag"]],
+                "tags": [route.tag],
                 "operationId": _operation_id(method, path),
             }
             if op["description"]:
@@ -407,6 +407,9 @@ def build_openapi(settings) -> dict:
             statuses = set(op["errors"]) | set(PUBLIC_ALWAYS if public else ALWAYS)
             if route.auth == ADMIN:
                 statuses.add(403)
+            if route.fields:
+                # A path naming one ticket, notice, team or macro: there may be none such.
+                statuses.add(404)
             described = {}
             if method == "post":
                 statuses.add(422)

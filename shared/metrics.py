@@ -43,11 +43,10 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from shared.errors import DataIntegrityError, HelpdeskError, StorageUnavailable
+from shared.latency import ANSWER_BUCKETS
 
 log = logging.getLogger(__name__)
 
-# Seconds; an RPC call is a person waiting, so the buckets stop at the gateway's timeout.
-RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Seconds from an event's occurrence to its handling: milliseconds when healthy,
 # minutes when a consumer was down.
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -57,7 +56,7 @@ RPC_DURATION = Histogram(
     "Time a service took to answer an RPC call, measured in the service, by method and "
     "outcome (ok; refused: a typed error the caller caused; failed: anything else).",
     ["service", "method", "outcome"],
-    buckets=RPC_BUCKETS,
+    buckets=ANSWER_BUCKETS,
 )
 EVENTS_HANDLED = Counter(
     "helpdesk_events_handled_total",

@@ -20,6 +20,8 @@ from prometheus_client import (
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
+from shared.latency import ANSWER_BUCKETS
+
 # Methods labelled as they are; any other (gunicorn passes any token, "FOO" or
 # "X123") is counted as "other", so invented methods cannot add series without end.
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
@@ -36,7 +38,7 @@ LATENCY = Histogram(
     "helpdesk_http_request_duration_seconds",
     "Time to answer an HTTP request, by method and route template.",
     ["method", "route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    buckets=ANSWER_BUCKETS,
 )
 
 

@@ -1,8 +1,8 @@
-"""Announcements of stored notices: the notifications service to the stream servers.
+"""Announcements of stored notices: the service that stores them to the stream servers.
 
-After a ticket event's notices are stored, the notifications service publishes one
+After a ticket event's notices are stored, that service (``SERVICE``) publishes one
 message per notice to nameko's event exchange of the service
-(``notifications.events``, topic) with the routing key ``notice_stored`` and the
+(``<SERVICE>.events``, topic) with the routing key ``notice_stored`` and the
 body ``{"notice_id": int, "recipient_id": str}``: the notice's text stays in its
 sealed row, and a stream server fetches the notice through the service's RPC only
 for a recipient connected to it. Announcements are best-effort (no outbox): a

@@ -3,7 +3,8 @@
 Issue type keys, labels and priorities, statuses and limits are product rules (the
 contract fixes them). What each issue type's description says and the features are
 configuration: the operators' catalog file (``HELPDESK_CATALOG_FILE``), which the
-tickets service's settings read and check; ``build_catalog`` takes them from there.
+settings of the service that owns tickets read and check; ``build_catalog`` takes
+them from there.
 """
 
 # The contract's issue types: keys, labels and the priority each gets, fixed.

@@ -1,8 +1,8 @@
 """The fields of every ticket command, validated once by one set of schemas.
 
-The gateway validates request bodies with these (and describes them in its
-OpenAPI document from them); the tickets service validates the same fields again
-with the same classes, since it trusts no caller. Text is trimmed before its
+An HTTP process validates request bodies with these (and describes them in its
+OpenAPI document from them); the service that runs the command validates the same
+fields again with the same classes, since it trusts no caller. Text is trimmed before its
 length is counted; unknown fields are rejected; wrong types fail.
 """
 
@@ -42,7 +42,7 @@ MAX_ID_LENGTH = 200
 # What the support list's ``assignee`` filter means by itself, never an admin's id.
 ASSIGNEE_KEYWORDS = ("me", "none")
 # How a team assigns a new ticket: by hand, in turn, or to the member with the
-# fewest open tickets (the tickets service's domain applies them).
+# fewest open tickets (the owning service's domain applies them).
 TEAM_ASSIGNMENTS = ("manual", "round_robin", "fewest_open")
 
 
@@ -74,7 +74,7 @@ class TicketNumber(fields.Integer):
 
 class CreateTicket(_Command):
     """A new ticket (``POST /api/v1/tickets``); ``feature`` must be a configured feature key;
-    ``follows_up`` one of the caller's own tickets (checked by the tickets service)."""
+    ``follows_up`` one of the caller's own tickets (checked by the service that runs it)."""
 
     issue_type = fields.String(required=True, validate=validate.OneOf(ISSUE_TYPE_KEYS))
     feature = fields.String(required=True)

@@ -1,6 +1,6 @@
 """Carry the request id through nameko workers into log lines and events.
 
-The gateway puts ``request_id`` into each RPC call's context data; nameko copies
+A caller puts ``request_id`` into each RPC call's context data; nameko copies
 context data into every worker (and onward into nested calls). ``RequestId``
 binds it for logging while the worker runs and hands it to the service, which
 stamps it on the events it emits; event consumers bind the id from the envelope.

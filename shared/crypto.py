@@ -58,7 +58,7 @@ class MissingDataKey(LookupError):
 
 
 # A stored value failed authentication: altered, truncated or moved to another row.
-# It is the typed RPC error of shared.errors, so the gateway answers 500
+# It is the typed RPC error of shared.errors, so an HTTP caller answers 500
 # ``data_integrity_error`` with its message; the text itself is never returned.
 TamperedValue = DataIntegrityError
 

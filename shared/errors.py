@@ -1,8 +1,8 @@
 """Typed errors that cross the RPC boundary.
 
 Services raise these; nameko serializes them and, because each is registered with
-``deserialize_to_instance``, the gateway's RPC client gets the same class back and
-maps it to HTTP in one table (the gateway's ``errors.py``). Arguments must stay
+``deserialize_to_instance``, a caller's RPC client gets the same class back (an HTTP
+process maps it to HTTP in one table of its own). Arguments must stay
 JSON-friendly: nameko stringifies anything that is not a string, list or dict.
 """
 
@@ -69,7 +69,7 @@ class StorageUnavailable(HelpdeskError):
 class DataIntegrityError(HelpdeskError):
     """Stored ticket text failed its integrity check (altered, truncated, or moved
     from another row), so it is not returned. Raised by ``shared.crypto`` (where it
-    is also called ``TamperedValue``); the gateway answers 500 with this message."""
+    is also called ``TamperedValue``); an HTTP caller answers 500 with this message."""
 
     code = "data_integrity_error"
 

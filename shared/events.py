@@ -1,12 +1,12 @@
-"""The event contract between the tickets service and its consumers.
+"""The event contract between the service that owns tickets and its consumers.
 
 Every event is an envelope (``EventEnvelope``): ``event_id`` (UUID, the consumer's
 idempotency key), ``type``, ``version``, ``occurred_at``, ``source``, ``request_id``,
 ``action_id`` (shared by every event one command produced) and a ``payload`` whose
-schema depends on ``type`` (``PAYLOAD_SCHEMAS``). The tickets service writes
+schema depends on ``type`` (``PAYLOAD_SCHEMAS``). Their one source (``SOURCE``) writes
 envelopes to its outbox in the same transaction as the change; the relay publishes
 them, persistent and confirmed, to the ``helpdesk.events`` topic exchange with the
-routing key ``tickets.<type>``.
+routing key ``<source>.<type>``.
 
 Privacy rule: an internal note's text never travels in an event; ``message_added``
 for an internal note has ``internal: true`` and ``body: null``.
@@ -184,8 +184,8 @@ class TicketRef(_Strict):
 
 
 # Who hears of work nobody holds (the team's members, or every known staff member
-# when no team is routed), computed by the tickets service when the action happens:
-# consumers read no tickets tables.
+# when no team is routed), computed by the events' source when the action happens:
+# consumers read none of its tables.
 def _team_member_ids():
     return fields.List(fields.String(), load_default=list)
 
@@ -232,7 +232,7 @@ class TicketClosedPayload(TicketRef):
 
 class SlaPayload(TicketRef):
     """A response clock's warning or breach (``actor_role`` system). Support hears of
-    it: the assignee, or ``team_member_ids`` (computed by the tickets service when the
+    it: the assignee, or ``team_member_ids`` (computed by the events' source when the
     event is made) when nobody holds the ticket."""
 
     response = fields.String(required=True, validate=validate.OneOf(("first", "next")))

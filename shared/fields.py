@@ -1,6 +1,6 @@
 """Marshmallow fields shared by every layer that validates ticket input.
 
-The gateway and the services validate the same fields with the same rules; these
+An HTTP process and the services validate the same fields with the same rules; these
 are the field types whose behaviour is not marshmallow's default.
 """
 

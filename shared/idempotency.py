@@ -1,6 +1,6 @@
 """Idempotency keys: a repeated ``POST`` gets its first answer and does nothing again.
 
-The gateway checks the ``Idempotency-Key`` header (``key_problems``) and sums the
+The HTTP process checks the ``Idempotency-Key`` header (``key_problems``) and sums the
 request up in a ``fingerprint`` (method, route, path ids, the JSON body in canonical
 form); the service that owns the action gets both with the command and, through
 ``IdempotencyKeys`` on the command's own transaction:

@@ -1,6 +1,6 @@
 """JSON log lines that carry the request id, for every service.
 
-The id travels: the gateway takes or makes ``X-Request-Id``, sends it in the RPC
+The id travels: the HTTP process takes or makes ``X-Request-Id``, sends it in the RPC
 call's context data, services put it in the events they emit, and whichever code
 handles the call or event binds it here (``bind_request_id``) so that every log
 line of that work carries it.

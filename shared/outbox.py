@@ -69,7 +69,7 @@ SET_ASIDE = "set_aside"
 
 @functools.lru_cache(maxsize=8)
 def _sealed_column(table: str) -> EncryptedColumn:
-    # As the tickets service declares it (ENCRYPTED_COLUMNS, SEALED_CONTEXT).
+    # As the service that owns the outbox declares it (ENCRYPTED_COLUMNS, SEALED_CONTEXT).
     return EncryptedColumn(_table_name(table), "body", "event_id", SEALED, OUTBOX_CONTEXT)
 
 
@@ -412,7 +412,7 @@ class OutboxRelay(DependencyProvider):
             conn.ensure_connection(max_retries=1)
             # The exchange exists before the first publish (consumers' queues are
             # declared by helpdesk-setup and by the consumers themselves); checked
-            # only, when the tickets service's broker user may not declare it.
+            # only, when the publishing service's broker user may not declare it.
             ensure_topology(conn)
             self._amqp = conn
             self._publisher = EventPublisher(conn)

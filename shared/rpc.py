@@ -3,7 +3,7 @@
 nameko's own ``rpc`` replies through a new ``Publisher`` per call, which builds a
 kombu ``Connection`` object to find its pooled producer, serializes the result
 twice (once to check it can be), and waits for a publisher confirm: together a
-third of a cheap call's CPU in the tickets service (``docs/benchmarks.md``). This
+third of a cheap call's CPU in a service (``docs/benchmarks.md``). This
 entrypoint serializes once and publishes through the process's producer pool,
 found once per broker URL, without confirms and transient:
 
@@ -14,8 +14,8 @@ found once per broker URL, without confirms and transient:
 
 Requests, events and everything else keep their confirms. Errors are serialized
 exactly as nameko does, so callers see the same remote exceptions, with one
-translation: a database that cannot be reached is ``StorageUnavailable`` (the
-gateway's 503 with ``Retry-After``), not an unexpected error (a 500).
+translation: a database that cannot be reached is ``StorageUnavailable`` (an
+HTTP caller's 503 with ``Retry-After``), not an unexpected error (a 500).
 
 A reply that cannot be published (the broker is restarting) is logged and dropped
 instead of raised: raised, it would kill the whole service container, and the

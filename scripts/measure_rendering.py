@@ -10,13 +10,24 @@ loaded machine the absolute times move with the load; the ratios hardly do). The
 contract's bounds are 50 ms and 100 KiB; the tests assert the size, this script
 reports the time.
 
-    .venv/bin/python scripts/measure_rendering.py [--repeat 5] [--top 10]
+``--baseline-rev REV`` measures a change side by side: ``shared/rendering.py`` as it
+was at REV is loaded beside this tree's, and each text is rendered by the two in
+turn, repeat by repeat, so both see the same load; the table then gives both times,
+their ratio (this tree / REV), and the median ratio and worst times over the texts.
+
+    .venv/bin/python scripts/measure_rendering.py [--repeat 5] [--top 10] [--baseline-rev REV]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 from shared.rendering import MAX_HTML_BYTES, render_markdown
 from shared.tests.rendering_corpus import every_text
@@ -28,21 +39,63 @@ PROSE = (
 ) * 40
 
 
-def _cpu(text: str, repeat: int) -> tuple[float, int]:
+def _cpu(text: str, repeat: int, render=render_markdown) -> tuple[float, int]:
     """The smallest CPU time of ``repeat`` renders of ``text``, and its HTML's size."""
     best = float("inf")
     for _ in range(repeat):
         started = time.process_time()
-        html = render_markdown(text)
+        html = render(text)
         best = min(best, time.process_time() - started)
     return best, len(html.encode())
+
+
+def _renderer_at(rev: str):
+    """``render_markdown`` of ``shared/rendering.py`` as it was at ``rev``."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(
+        ["git", "-C", str(root), "show", f"{rev}:shared/rendering.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp()) / "baseline_rendering.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("baseline_rendering", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.render_markdown
+
+
+def _side_by_side(rev: str, repeat: int, top: int) -> None:
+    baseline = _renderer_at(rev)
+    baseline("warm up *the* parser")
+    rows = []
+    for name, text in every_text():
+        best = [float("inf"), float("inf")]
+        for _ in range(repeat):  # interleaved: both see the same moment's load
+            for side, render in enumerate((render_markdown, baseline)):
+                best[side] = min(best[side], _cpu(text, 1, render)[0])
+        rows.append((best[0], best[1], name))
+    rows.sort(key=lambda row: max(row[:2]), reverse=True)
+    print(f"{'text':32s} {'this ms':>8s} {rev[:10]:>10s} {'ratio':>6s}")
+    for now, before, name in rows[:top]:
+        print(f"{name:32s} {now * 1000:8.1f} {before * 1000:10.1f} {now / before:6.2f}")
+    print(
+        f"median ratio {statistics.median(now / before for now, before, _ in rows):.2f} over "
+        f"{len(rows)} texts; worst: this tree {max(r[0] for r in rows) * 1000:.1f} ms, "
+        f"{rev} {max(r[1] for r in rows) * 1000:.1f} ms"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("--baseline-rev", help="compare with shared/rendering.py at this commit")
     args = parser.parse_args()
+    if args.baseline_rev:
+        _side_by_side(args.baseline_rev, args.repeat, args.top)
+        sys.exit(0)
     render_markdown("warm up *the* parser")
     prose, _ = _cpu(PROSE[:5000], args.repeat)
     rows = sorted(((*_cpu(text, args.repeat), name) for name, text in every_text()), reverse=True)

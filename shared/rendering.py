@@ -24,6 +24,7 @@ from html import escape
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it import rules_block as _block_rules
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_block.table import escapedSplit
 from markdown_it.rules_block.table import table as _gfm_table
@@ -101,9 +102,12 @@ def _bounded_table(state: StateBlock, start_line: int, end_line: int, silent: bo
     if start_line + 2 > end_line:
         return False
     # Tried at every line of every paragraph (as a terminator): a line that cannot
-    # be a delimiter row is turned down before it is split into cells.
+    # be a delimiter row (only pipes, dashes, colons and spaces; a list item's "- a"
+    # is not one) is turned down before it is split into cells.
     delimiter = state.bMarks[start_line + 1] + state.tShift[start_line + 1]
     if delimiter >= state.eMarks[start_line + 1] or state.src[delimiter] not in "|-:":
+        return False
+    if state.src[delimiter : state.eMarks[start_line + 1]].strip("|-: \t"):
         return False
     columns = _table_columns(state, start_line + 1)
     cells_left = state.env.get("table_cells_left", MAX_TABLE_CELLS)
@@ -158,9 +162,62 @@ def _closable(rule):
     return bounded
 
 
-@lru_cache(maxsize=1)
-def _markdown() -> MarkdownIt:
-    # "js-default": CommonMark without raw HTML, plus tables and strikethrough.
+# The rules that can interrupt a paragraph, by the first character (after its
+# indentation) of the line they would start at; each turns every other line down
+# at its first check. A table can start at any line: its delimiter row is the next.
+_INTERRUPTS_WITH = {
+    "`": (_block_rules.fence,),
+    "~": (_block_rules.fence,),
+    ">": (_block_rules.blockquote,),
+    "*": (_block_rules.hr, _block_rules.list_block),
+    "-": (_block_rules.hr, _block_rules.list_block),
+    "_": (_block_rules.hr,),
+    "+": (_block_rules.list_block,),
+    "<": (_block_rules.html_block,),
+    "#": (_block_rules.heading,),
+    **dict.fromkeys("0123456789", (_block_rules.list_block,)),
+}
+
+
+def _gate_paragraph_interruptions(md: MarkdownIt) -> None:
+    """At each line of a paragraph, try only the rules that could interrupt it there.
+
+    markdown-it tries every rule that can interrupt a paragraph (table, fence, quote,
+    rule, list, HTML, heading) at every line of one, twice when it first looks for a
+    setext underline: a Python call each that returns at its first check, which made
+    texts of many short lines the slowest to render
+    (docs/decisions/0002-bounded-rendering.md). One terminator takes their place and
+    calls, in markdown-it's order, only those the line's first character allows. The
+    output is markdown-it's own: ``shared/tests/test_rendering_bounds.py`` compares
+    the two parsers on the adversarial corpus and on generated texts.
+    """
+    ruler = md.block.ruler
+    # ``__rules__`` is markdown-it's list of rules with the chains they terminate.
+    interrupters = [rule.fn for rule in ruler.__rules__ if "paragraph" in rule.alt]
+    for rule in list(ruler.__rules__):
+        if "paragraph" in rule.alt:
+            ruler.at(rule.name, rule.fn, {"alt": [a for a in rule.alt if a != "paragraph"]})
+    anywhere = (_bounded_table,)
+    by_character = {
+        char: tuple(fn for fn in interrupters if fn in (*anywhere, *starting))
+        for char, starting in _INTERRUPTS_WITH.items()
+    }
+
+    def interrupts(state: StateBlock, line: int, end_line: int, silent: bool) -> bool:
+        position = state.bMarks[line] + state.tShift[line]
+        character = state.src[position] if position < state.eMarks[line] else ""
+        rules = by_character.get(character, anywhere)
+        return any(rule(state, line, end_line, True) for rule in rules)
+
+    # Last in the block chain, after the paragraph that always matches: it only
+    # ever runs as a paragraph's terminator.
+    ruler.push("paragraph_interruption", interrupts, {"alt": ["paragraph"]})
+
+
+def build_markdown(*, gated: bool = True) -> MarkdownIt:
+    """The renderer's parser: CommonMark without raw HTML, plus tables and
+    strikethrough, with the caps above; ``gated=False`` leaves markdown-it's own
+    paragraph terminators (the reference the gate is tested against)."""
     md = MarkdownIt(
         "js-default",
         {"linkify": False, "typographer": False, "breaks": True, "maxNesting": MAX_NESTING},
@@ -169,7 +226,14 @@ def _markdown() -> MarkdownIt:
     md.inline.ruler.at("link", _closable(_link))
     md.inline.ruler.at("image", _closable(_image))
     md.inline.ruler.before("link", "ticket_link", _ticket_link)
+    if gated:
+        _gate_paragraph_interruptions(md)
     return md
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> MarkdownIt:
+    return build_markdown()
 
 
 def _link_bytes(token: Token) -> int:

@@ -11,6 +11,7 @@ from shared.rendering import (
     MAX_TABLE_CELLS,
     MAX_TABLE_COLUMNS,
     MAX_TABLE_ROWS,
+    build_markdown,
     render_markdown,
 )
 from shared.tests.rendering_corpus import MESSAGE_LIMIT, _table, every_text
@@ -119,3 +120,36 @@ def test_every_text_within_the_limits_renders_within_the_bound(text):
     html = render_markdown(text)
     assert _size(html) <= MAX_HTML_BYTES
     assert not re.search(r"<(script|iframe|style)", html)
+
+
+# The renderer's parser, and markdown-it's own order of paragraph terminators that
+# its gate replaces (shared.rendering._gate_paragraph_interruptions): same output.
+_GATED, _REFERENCE = build_markdown(), build_markdown(gated=False)
+
+
+def _parsed(md, text: str) -> list:
+    tokens = md.parse(text, {"table_cells_left": MAX_TABLE_CELLS})
+    return [(t.type, t.tag, t.level, t.map, t.content, t.attrs) for t in tokens]
+
+
+@pytest.mark.parametrize(("name", "text"), every_text(), ids=[n for n, _ in every_text()])
+def test_the_gate_parses_each_adversarial_text_as_markdown_it_does(name, text):
+    assert _parsed(_GATED, text) == _parsed(_REFERENCE, text)
+
+
+# Lines that start (or would interrupt a paragraph with) every kind of block.
+_LINES = st.sampled_from(
+    [
+        "", "a", "text", "- a", "* b", "+ c", "1. x", "2) y", "> q", ">", "# h", "#", "###### h",
+        "---", "***", "___", "- - -", "===", "```", "~~~", "``` py", "| a | b |", "|-|-|",
+        "|:-:|--:|", "a | b", "-|-", "  indented", "    code", "\t- tab", "<div>", "<!-- c -->",
+        "[r]: /u", "[r]", "  - nested", "   > quoted", "1. ", "-", "*a*", "#1042",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_LINES, min_size=1, max_size=30))
+def test_the_gate_parses_any_mix_of_lines_as_markdown_it_does(lines):
+    text = "\n".join(lines)
+    assert _parsed(_GATED, text) == _parsed(_REFERENCE, text)

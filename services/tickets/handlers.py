@@ -1,4 +1,6 @@
-"""One function per command or query: ``verb_noun(cmd, uow)``.
+"""One function per command or query: ``verb_noun(cmd, uow)``; what support keeps
+(teams, canned replies) has one set of commands, ``Kept``, for each kind:
+``TEAMS.create(cmd, uow)``.
 
 A command loads the ticket, acts on it through the aggregate (``domain.Ticket``)
 and saves it; ``_run`` is that skeleton, once, with the contract's order of
@@ -484,75 +486,78 @@ def list_staff(cmd: Command, uow: TicketsUnitOfWork) -> dict:
 
 # --- what support keeps: teams and canned replies (macros) ----------------------------
 @dataclass(frozen=True)
-class _Kept:
-    """One kind of thing support keeps and edits whole (teams, canned replies): what
-    its handlers differ in. ``ident`` reads the command's id of one (NotFound for a
+class Kept:
+    """One kind of thing support keeps and edits whole (teams, canned replies), and its
+    admin-only commands: ``TEAMS.create(cmd, uow)``, ``MACROS.delete(cmd, uow)``...
+
+    What the kinds differ in: ``ident`` reads the command's id of one (NotFound for a
     malformed one: it names none); ``repository`` is its repository on the unit of
-    work; ``create`` and ``change`` give the schemas of a new one and of a change;
-    ``add(uow, data, actor)`` and ``update(uow, ident, data, actor)`` store them."""
+    work; ``view`` is how the contract shows one; ``new_schema`` and ``change_schema``
+    give the schemas of a new one and of a change; ``add(uow, data, actor)`` and
+    ``update(uow, ident, data, actor)`` store them."""
 
     ident: Callable[[Command], object]
     repository: Callable[[TicketsUnitOfWork], object]
     not_found: str
     view: Callable[[object], dict]
-    create: Callable[[TicketsUnitOfWork], schemas.Schema]
-    change: Callable[[TicketsUnitOfWork], schemas.Schema]
+    new_schema: Callable[[TicketsUnitOfWork], schemas.Schema]
+    change_schema: Callable[[TicketsUnitOfWork], schemas.Schema]
     add: Callable[..., object]
     update: Callable[..., object]
 
+    def list(self, cmd: Command, uow: TicketsUnitOfWork) -> dict:
+        """Every one, in the repository's order: ``{"items": [...]}``."""
+        _admin(cmd)
+        with uow.autocommit():
+            found = self.repository(uow).all()
+        return {"items": [self.view(item) for item in found]}
 
-def _list_kept(kind: _Kept, cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    _admin(cmd)
-    with uow.autocommit():
-        found = kind.repository(uow).all()
-    return {"items": [kind.view(item) for item in found]}
+    def get(self, cmd: Command, uow: TicketsUnitOfWork) -> dict:
+        """One; NotFound if there is none with the command's id."""
+        _admin(cmd)
+        ident = self.ident(cmd)
+        with uow.autocommit():
+            item = self.repository(uow).get(ident)
+        if item is None:
+            raise NotFound(self.not_found)
+        return self.view(item)
 
+    def create(self, cmd: Command, uow: TicketsUnitOfWork) -> dict:
+        """A new one from the command's fields."""
+        actor = _admin(cmd)
+        data = schemas.load(self.new_schema(uow), cmd.fields)
+        with uow:
+            claim = _claim(uow, cmd, actor)
+            if claim.replay is not None:
+                return claim.replay
+            claim.check()
+            return _commit(uow, claim, self.view(self.add(uow, data, actor)))
 
-def _get_kept(kind: _Kept, cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    _admin(cmd)
-    ident = kind.ident(cmd)
-    with uow.autocommit():
-        item = kind.repository(uow).get(ident)
-    if item is None:
-        raise NotFound(kind.not_found)
-    return kind.view(item)
+    def change(self, cmd: Command, uow: TicketsUnitOfWork) -> dict:
+        """Change the fields given of one (NotFound before a bad body's ValidationFailed)."""
+        actor = _admin(cmd)
+        ident = self.ident(cmd)
+        with uow:
+            claim = _claim(uow, cmd, actor)
+            if claim.replay is not None:
+                return claim.replay
+            # Locked: a missing one is a 404 before a bad body is a 422, and it cannot
+            # be deleted between this look and the change.
+            if self.repository(uow).get(ident, lock="update") is None:
+                raise NotFound(self.not_found)
+            claim.check()
+            data = schemas.load(self.change_schema(uow), cmd.fields)
+            item = self.update(uow, ident, data, actor)
+            return _commit(uow, claim, self.view(item))
 
-
-def _create_kept(kind: _Kept, cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    actor = _admin(cmd)
-    data = schemas.load(kind.create(uow), cmd.fields)
-    with uow:
-        claim = _claim(uow, cmd, actor)
-        if claim.replay is not None:
-            return claim.replay
-        claim.check()
-        return _commit(uow, claim, kind.view(kind.add(uow, data, actor)))
-
-
-def _change_kept(kind: _Kept, cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    actor = _admin(cmd)
-    ident = kind.ident(cmd)
-    with uow:
-        claim = _claim(uow, cmd, actor)
-        if claim.replay is not None:
-            return claim.replay
-        # Locked: a missing one is a 404 before a bad body is a 422, and it cannot
-        # be deleted between this look and the change.
-        if kind.repository(uow).get(ident, lock="update") is None:
-            raise NotFound(kind.not_found)
-        claim.check()
-        data = schemas.load(kind.change(uow), cmd.fields)
-        item = kind.update(uow, ident, data, actor)
-        return _commit(uow, claim, kind.view(item))
-
-
-def _delete_kept(kind: _Kept, cmd: Command, uow: TicketsUnitOfWork) -> None:
-    _admin(cmd)
-    ident = kind.ident(cmd)
-    with uow:
-        if not kind.repository(uow).delete(ident):
-            raise NotFound(kind.not_found)
-        uow.commit()
+    def delete(self, cmd: Command, uow: TicketsUnitOfWork) -> None:
+        """Delete one; NotFound if there is none."""
+        _admin(cmd)
+        ident = self.ident(cmd)
+        with uow:
+            if not self.repository(uow).delete(ident):
+                raise NotFound(self.not_found)
+            uow.commit()
 
 
 def _team_key(cmd: Command) -> str:
@@ -584,41 +589,17 @@ def _update_team(uow, key: str, data: dict, _actor) -> domain.Team:
     return uow.teams.update(key, {k: _stored(v) for k, v in data.items()})
 
 
-TEAMS = _Kept(
+# Teams, listed in creation order (the order routing tries them in).
+TEAMS = Kept(
     ident=_team_key,
     repository=lambda uow: uow.teams,
     not_found=TEAM_NOT_FOUND,
     view=views.team_view,
-    create=lambda uow: schemas.for_features(schemas.CreateTeam, _feature_keys(uow)),
-    change=lambda uow: schemas.for_features(schemas.ChangeTeam, _feature_keys(uow)),
+    new_schema=lambda uow: schemas.for_features(schemas.CreateTeam, _feature_keys(uow)),
+    change_schema=lambda uow: schemas.for_features(schemas.ChangeTeam, _feature_keys(uow)),
     add=_add_team,
     update=_update_team,
 )
-
-
-def list_teams(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """Every team, in creation order (the order routing tries them in)."""
-    return _list_kept(TEAMS, cmd, uow)
-
-
-def get_team(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """One team; NotFound if there is none with the key."""
-    return _get_kept(TEAMS, cmd, uow)
-
-
-def create_team(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """A new team; its members become known staff. Conflict if the key is taken."""
-    return _create_kept(TEAMS, cmd, uow)
-
-
-def change_team(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """Change the fields given of a team (not its key); new members become known staff."""
-    return _change_kept(TEAMS, cmd, uow)
-
-
-def delete_team(cmd: Command, uow: TicketsUnitOfWork) -> None:
-    """Delete a team; its tickets keep no team. NotFound if there is none."""
-    _delete_kept(TEAMS, cmd, uow)
 
 
 MACRO_NOT_FOUND = "Macro not found."
@@ -632,42 +613,18 @@ def _macro_id(cmd: Command) -> int:
     return macro_id
 
 
-MACROS = _Kept(
+# Canned replies (macros), listed by title.
+MACROS = Kept(
     ident=_macro_id,
     repository=lambda uow: uow.macros,
     not_found=MACRO_NOT_FOUND,
     view=views.macro_view,
-    create=lambda _uow: schemas.CREATE_MACRO,
-    change=lambda _uow: schemas.CHANGE_MACRO,
+    new_schema=lambda _uow: schemas.CREATE_MACRO,
+    change_schema=lambda _uow: schemas.CHANGE_MACRO,
     # Placeholders are checked by the schemas; the editor's name is kept with it.
     add=lambda uow, data, actor: uow.macros.add(data, actor.name),
     update=lambda uow, macro_id, data, actor: uow.macros.update(macro_id, data, actor.name),
 )
-
-
-def list_macros(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """Every canned reply, by title."""
-    return _list_kept(MACROS, cmd, uow)
-
-
-def get_macro(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """One canned reply; NotFound if there is none with the id."""
-    return _get_kept(MACROS, cmd, uow)
-
-
-def create_macro(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """A new canned reply (placeholders checked: unknown ones are a 422)."""
-    return _create_kept(MACROS, cmd, uow)
-
-
-def change_macro(cmd: Command, uow: TicketsUnitOfWork) -> dict:
-    """Change the fields given of a canned reply (``status`` null: none preselected)."""
-    return _change_kept(MACROS, cmd, uow)
-
-
-def delete_macro(cmd: Command, uow: TicketsUnitOfWork) -> None:
-    """Delete a canned reply. NotFound if there is none."""
-    _delete_kept(MACROS, cmd, uow)
 
 
 # --- scheduled work --------------------------------------------------------------------

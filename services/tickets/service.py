@@ -129,29 +129,31 @@ class TicketsService:
     @rpc(expected_exceptions=HelpdeskError)
     def list_macros(self, actor):
         """Every canned reply, by title: ``{"items": [macro]}``."""
-        return handlers.list_macros(Command(actor), self._uow())
+        return handlers.MACROS.list(Command(actor), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def get_macro(self, actor, macro_id):
-        """One canned reply; NotFound if there is none."""
-        return handlers.get_macro(Command(actor, macro_id=macro_id), self._uow())
+        """One canned reply; NotFound if there is none with the id."""
+        return handlers.MACROS.get(Command(actor, macro_id=macro_id), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def create_macro(self, actor, fields, idempotency=None):
-        """A new canned reply (``title``, ``body``, ``status``?); the macro."""
-        return handlers.create_macro(Command(actor, fields, idempotency=idempotency), self._uow())
+        """A new canned reply (``title``, ``body``, ``status``?; unknown placeholders are
+        a ValidationFailed); the macro."""
+        return handlers.MACROS.create(Command(actor, fields, idempotency=idempotency), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def change_macro(self, actor, macro_id, fields, idempotency=None):
-        """Change the fields given of a canned reply; the macro."""
-        return handlers.change_macro(
+        """Change the fields given of a canned reply (``status`` null: none preselected);
+        the macro."""
+        return handlers.MACROS.change(
             Command(actor, fields, idempotency=idempotency, macro_id=macro_id), self._uow()
         )
 
     @rpc(expected_exceptions=HelpdeskError)
     def delete_macro(self, actor, macro_id):
-        """Delete a canned reply; None."""
-        return handlers.delete_macro(Command(actor, macro_id=macro_id), self._uow())
+        """Delete a canned reply; None. NotFound if there is none."""
+        return handlers.MACROS.delete(Command(actor, macro_id=macro_id), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def list_messages(self, actor, ticket_id, params=None):
@@ -175,31 +177,34 @@ class TicketsService:
 
     @rpc(expected_exceptions=HelpdeskError)
     def list_teams(self, actor):
-        """Every team, in creation order: ``{"items": [...]}``."""
-        return handlers.list_teams(Command(actor), self._uow())
+        """Every team, in creation order (the order routing tries them in):
+        ``{"items": [...]}``."""
+        return handlers.TEAMS.list(Command(actor), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def get_team(self, actor, team_key):
-        """One team by its key."""
-        return handlers.get_team(Command(actor, team_key=team_key), self._uow())
+        """One team by its key; NotFound if there is none with the key."""
+        return handlers.TEAMS.get(Command(actor, team_key=team_key), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def create_team(self, actor, fields, idempotency=None):
         """A new team (``key``, ``label``, ``members``, ``features``, ``issue_types``,
-        ``assignment``); the team."""
-        return handlers.create_team(Command(actor, fields, idempotency=idempotency), self._uow())
+        ``assignment``); the team. Its members become known staff; Conflict if the key
+        is taken."""
+        return handlers.TEAMS.create(Command(actor, fields, idempotency=idempotency), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def change_team(self, actor, team_key, fields, idempotency=None):
-        """Change the given fields of a team; the team."""
-        return handlers.change_team(
+        """Change the given fields of a team (not its key); the team. New members become
+        known staff."""
+        return handlers.TEAMS.change(
             Command(actor, fields, idempotency=idempotency, team_key=team_key), self._uow()
         )
 
     @rpc(expected_exceptions=HelpdeskError)
     def delete_team(self, actor, team_key):
-        """Delete a team (its tickets keep no team); None."""
-        return handlers.delete_team(Command(actor, team_key=team_key), self._uow())
+        """Delete a team (its tickets keep no team); None. NotFound if there is none."""
+        return handlers.TEAMS.delete(Command(actor, team_key=team_key), self._uow())
 
     @settings_timer("scheduler_interval")
     def run_due_work(self):

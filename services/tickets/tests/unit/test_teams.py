@@ -30,7 +30,7 @@ def create(uow, actor=USER, **overrides):
 
 def team(uow, key, **fields):
     body = {"key": key, "label": key.title(), **fields}
-    return handlers.create_team(Command(ADMIN, body), uow)
+    return handlers.TEAMS.create(Command(ADMIN, body), uow)
 
 
 def events(uow, event_type):
@@ -114,7 +114,7 @@ def test_round_robin_gives_each_new_ticket_to_the_next_member_in_the_same_action
     assert all(e["team_member_ids"] == () for e in events(uow, "ticket_created"))
     assert admin_view(uow, 1)["assignee"] == {"id": "a-1", "name": "Sam"}
     # A member leaves: the rotation goes on with those left.
-    handlers.change_team(Command(ADMIN, {"members": ["a-1", "a-3"]}, team_key="dash"), uow)
+    handlers.TEAMS.change(Command(ADMIN, {"members": ["a-1", "a-3"]}, team_key="dash"), uow)
     assert admin_view(uow, create(uow, actor=KIM)["id"])["assignee"]["id"] == "a-3"
 
 
@@ -136,7 +136,7 @@ def test_fewest_open_gives_the_ticket_to_the_member_holding_the_fewest_open_ones
 def test_an_owner_reply_on_an_unassigned_ticket_names_its_team_at_that_moment(uow):
     team(uow, "dash", features=["dashboard"], members=["a-2"])
     tid = create(uow)["id"]
-    handlers.change_team(Command(ADMIN, {"members": ["a-2", "a-3"]}, team_key="dash"), uow)
+    handlers.TEAMS.change(Command(ADMIN, {"members": ["a-2", "a-3"]}, team_key="dash"), uow)
     handlers.add_reply(Command(USER, {"body": "Any news?"}, tid), uow)
     assert events(uow, "message_added")[-1]["team_member_ids"] == ("a-2", "a-3")
     handlers.assign_ticket(Command(ADMIN, {"assignee_id": "a-3"}, tid), uow)
@@ -195,9 +195,9 @@ def test_teams_are_created_listed_changed_and_deleted(uow):
         "assignment": "manual",
     }
     team(uow, "access", issue_types=["access"])
-    listed = handlers.list_teams(Command(ADMIN), uow)["items"]
+    listed = handlers.TEAMS.list(Command(ADMIN), uow)["items"]
     assert [t["key"] for t in listed] == ["billing", "access"]  # creation order
-    changed = handlers.change_team(
+    changed = handlers.TEAMS.change(
         Command(ADMIN, {"label": "Billing desk", "assignment": "round_robin"}, team_key="billing"),
         uow,
     )
@@ -206,11 +206,11 @@ def test_teams_are_created_listed_changed_and_deleted(uow):
         "round_robin",
         ["a-2"],
     )
-    assert handlers.get_team(Command(ADMIN, team_key="billing"), uow) == changed
+    assert handlers.TEAMS.get(Command(ADMIN, team_key="billing"), uow) == changed
     tid = create(uow, feature="billing")["id"]
-    handlers.delete_team(Command(ADMIN, team_key="billing"), uow)
+    handlers.TEAMS.delete(Command(ADMIN, team_key="billing"), uow)
     with pytest.raises(NotFound):
-        handlers.get_team(Command(ADMIN, team_key="billing"), uow)
+        handlers.TEAMS.get(Command(ADMIN, team_key="billing"), uow)
     assert admin_view(uow, tid)["team"] is None  # its tickets keep no team
 
 
@@ -233,9 +233,9 @@ def test_teams_are_created_listed_changed_and_deleted(uow):
 )
 def test_a_bad_team_is_refused_naming_the_field(uow, body, field):
     with pytest.raises(ValidationFailed) as err:
-        handlers.create_team(Command(ADMIN, body), uow)
+        handlers.TEAMS.create(Command(ADMIN, body), uow)
     assert list(err.value.details) == [field]
-    assert handlers.list_teams(Command(ADMIN), uow)["items"] == []
+    assert handlers.TEAMS.list(Command(ADMIN), uow)["items"] == []
 
 
 def test_team_errors_come_in_the_contracts_order(uow):
@@ -243,14 +243,14 @@ def test_team_errors_come_in_the_contracts_order(uow):
     with pytest.raises(Conflict):
         team(uow, "dash")
     with pytest.raises(Forbidden):
-        handlers.create_team(Command(USER, {"key": "x", "label": "X"}), uow)
+        handlers.TEAMS.create(Command(USER, {"key": "x", "label": "X"}), uow)
     for key in ("nope", "Bad Key", 7):
         with pytest.raises(NotFound):  # a missing team outranks a bad body
-            handlers.change_team(Command(ADMIN, {"label": ""}, team_key=key), uow)
+            handlers.TEAMS.change(Command(ADMIN, {"label": ""}, team_key=key), uow)
         with pytest.raises(NotFound):
-            handlers.delete_team(Command(ADMIN, team_key=key), uow)
+            handlers.TEAMS.delete(Command(ADMIN, team_key=key), uow)
     with pytest.raises(ValidationFailed) as err:
-        handlers.change_team(Command(ADMIN, {"key": "other"}, team_key="dash"), uow)
+        handlers.TEAMS.change(Command(ADMIN, {"key": "other"}, team_key="dash"), uow)
     assert list(err.value.details) == ["key"]  # a key is a team's name for good
 
 

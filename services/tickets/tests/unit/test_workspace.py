@@ -210,13 +210,13 @@ def test_the_queue_filters_by_owner_issue_type_and_feature(uow):
 
 # --- canned replies ------------------------------------------------------------------
 def macro(uow, name, macro_id=None, fields=None, actor=ADMIN):
-    return getattr(handlers, name)(Command(actor, fields, macro_id=macro_id), uow)
+    return getattr(handlers.MACROS, name)(Command(actor, fields, macro_id=macro_id), uow)
 
 
 def test_macros_are_kept_listed_by_title_changed_and_deleted(uow):
     thanks = macro(
         uow,
-        "create_macro",
+        "create",
         fields={
             "title": "  Thanks ",
             "body": "Hi {owner_name}, #{ticket_id} is fixed. {agent_name}",
@@ -225,24 +225,24 @@ def test_macros_are_kept_listed_by_title_changed_and_deleted(uow):
     assert (thanks["title"], thanks["status"], thanks["updated_by_name"]) == ("Thanks", None, "Sam")
     ask = macro(
         uow,
-        "create_macro",
+        "create",
         fields={"title": "ask for browser", "body": "Which browser?", "status": "awaiting_user"},
     )
-    listed = macro(uow, "list_macros")["items"]
+    listed = macro(uow, "list")["items"]
     assert [m["title"] for m in listed] == ["ask for browser", "Thanks"]
-    changed = macro(uow, "change_macro", ask["id"], {"status": None})
+    changed = macro(uow, "change", ask["id"], {"status": None})
     assert changed["status"] is None and changed["body"] == "Which browser?"
-    assert macro(uow, "get_macro", ask["id"]) == changed
-    assert macro(uow, "delete_macro", ask["id"]) is None
+    assert macro(uow, "get", ask["id"]) == changed
+    assert macro(uow, "delete", ask["id"]) is None
     for name, fields in (
-        ("get_macro", None),
-        ("change_macro", {"title": "x"}),
-        ("delete_macro", None),
+        ("get", None),
+        ("change", {"title": "x"}),
+        ("delete", None),
     ):
         with pytest.raises(NotFound):
             macro(uow, name, ask["id"], fields)
     with pytest.raises(NotFound):
-        macro(uow, "get_macro", "abc")
+        macro(uow, "get", "abc")
 
 
 @pytest.mark.parametrize(
@@ -258,16 +258,16 @@ def test_macros_are_kept_listed_by_title_changed_and_deleted(uow):
 )
 def test_a_macro_with_unknown_placeholders_or_bad_fields_is_refused(uow, fields, field):
     with pytest.raises(ValidationFailed) as failed:
-        macro(uow, "create_macro", fields=fields)
+        macro(uow, "create", fields=fields)
     assert field in failed.value.details
     assert uow.store.macros == {}
 
 
 def test_macros_are_for_support_only(uow):
     with pytest.raises(Forbidden):
-        macro(uow, "list_macros", actor=USER)
+        macro(uow, "list", actor=USER)
     with pytest.raises(Forbidden):
-        macro(uow, "create_macro", fields={"title": "Hi", "body": "Hello"}, actor=USER)
+        macro(uow, "create", fields={"title": "Hi", "body": "Hello"}, actor=USER)
 
 
 # --- the dashboard's shape -------------------------------------------------------------

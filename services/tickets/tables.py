@@ -81,11 +81,23 @@ tickets = sa.Table(
     sa.Column("follows_up_id", sa.BigInteger, sa.ForeignKey("tickets.id")),
 )
 
-messages = sa.Table(
+
+def _ticket_parts(name: str, *columns: sa.Column) -> sa.Table:
+    """A table of one ticket's parts (its messages, timeline entries...): each row has
+    its own id and its ticket's, and a ticket's rows are read in order through the
+    ``(ticket_id, id)`` index the migrations create with it."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", sa.BigInteger, primary_key=True),
+        sa.Column("ticket_id", sa.BigInteger, sa.ForeignKey("tickets.id"), nullable=False),
+        *columns,
+        sa.Index(f"{name}_ticket_idx", "ticket_id", "id"),
+    )
+
+
+messages = _ticket_parts(
     "messages",
-    metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True),
-    sa.Column("ticket_id", sa.BigInteger, sa.ForeignKey("tickets.id"), nullable=False),
     sa.Column("author", sa.Text, nullable=False),
     sa.Column("author_id", sa.Text),
     sa.Column("author_name", sa.Text),
@@ -95,11 +107,8 @@ messages = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-timeline = sa.Table(
+timeline = _ticket_parts(
     "timeline",
-    metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True),
-    sa.Column("ticket_id", sa.BigInteger, sa.ForeignKey("tickets.id"), nullable=False),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("by", sa.Text, nullable=False),
     sa.Column("actor_id", sa.Text),
@@ -107,11 +116,8 @@ timeline = sa.Table(
 )
 
 # Every resolution note a ticket has had, oldest first (tickets.resolution_note: the latest).
-resolutions = sa.Table(
+resolutions = _ticket_parts(
     "resolutions",
-    metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True),
-    sa.Column("ticket_id", sa.BigInteger, sa.ForeignKey("tickets.id"), nullable=False),
     sa.Column("note", sa.Text, nullable=False),  # encrypted
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("by_id", sa.Text),
@@ -119,11 +125,8 @@ resolutions = sa.Table(
 )
 
 # Support's priority changes and their reasons (shown to support only).
-priority_changes = sa.Table(
+priority_changes = _ticket_parts(
     "priority_changes",
-    metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True),
-    sa.Column("ticket_id", sa.BigInteger, sa.ForeignKey("tickets.id"), nullable=False),
     sa.Column("from_priority", sa.Text, nullable=False),
     sa.Column("to_priority", sa.Text, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),

@@ -2,7 +2,9 @@
 
 They follow the RPC interfaces of ``docs/architecture.md``: same methods, same
 return shapes, and they raise the real ``shared.errors`` classes, so the gateway's
-mapping from remote errors to HTTP is exercised exactly as with nameko. Every call
+mapping from remote errors to HTTP is exercised exactly as with nameko. Tickets and
+canned replies are kept as the tickets repository reads them (rows, datetimes) and
+shown through the service's own ``views``, so their JSON is the real one. Every call
 is recorded with the request id bound at the time (what nameko would carry in the
 call's context data). The ``idempotency`` argument of the commands is taken and
 not acted on: replays are the services' own work, tested against them and end to end.
@@ -14,6 +16,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from services.gateway.errors import ServiceUnavailable
+from services.tickets import views
 from services.tickets.domain import can_transition
 from shared.catalog import PRIORITY_BY_ISSUE_TYPE, VIEW_MESSAGES
 from shared.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
@@ -33,6 +36,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _moment() -> datetime:
+    # What a stored row holds; the views write it as the contract does.
+    return datetime.now(UTC)
+
+
 class FakeMacros:
     """The tickets service's canned replies, in memory (mixed into ``FakeTickets``)."""
 
@@ -41,28 +49,32 @@ class FakeMacros:
             raise Forbidden("Admins only.")
         return self.__dict__.setdefault("macros", {})
 
-    def list_macros(self, actor):
-        return {"items": sorted(self._macros(actor).values(), key=lambda m: m["title"].lower())}
-
-    def get_macro(self, actor, macro_id):
+    def _macro(self, actor, macro_id):
         macro = self._macros(actor).get(macro_id)
         if macro is None:
             raise NotFound("Macro not found.")
         return macro
 
+    def list_macros(self, actor):
+        macros = sorted(self._macros(actor).values(), key=lambda m: m["title"].lower())
+        return {"items": [views.macro_view(m) for m in macros]}
+
+    def get_macro(self, actor, macro_id):
+        return views.macro_view(self._macro(actor, macro_id))
+
     def create_macro(self, actor, fields, idempotency=None):
-        macros, now = self._macros(actor), _now()
+        macros, now = self._macros(actor), _moment()
         macro = {"status": None, **fields, "id": len(macros) + 1, "created_at": now}
         macros[macro["id"]] = dict(macro, updated_at=now, updated_by_name=actor["name"])
-        return macros[macro["id"]]
+        return views.macro_view(macros[macro["id"]])
 
     def change_macro(self, actor, macro_id, fields, idempotency=None):
-        macro = self.get_macro(actor, macro_id)
-        macro.update(fields, updated_at=_now(), updated_by_name=actor["name"])
-        return macro
+        macro = self._macro(actor, macro_id)
+        macro.update(fields, updated_at=_moment(), updated_by_name=actor["name"])
+        return views.macro_view(macro)
 
     def delete_macro(self, actor, macro_id):
-        self.get_macro(actor, macro_id)
+        self._macro(actor, macro_id)
         del self._macros(actor)[macro_id]
 
 
@@ -93,7 +105,7 @@ class FakeTickets(FakeMacros):
                 "by_status": {s: count("status", s) for s in statuses},
                 "by_priority": {p: count("priority", p) for p in priorities},
             },
-            "unassigned": sum(1 for t in opened if t["assignee"] is None),
+            "unassigned": sum(1 for t in opened if t["assignee_id"] is None),
             "at_risk": 0,
             "breached": 0,
             "first_response": {**first, "missed": 0, "met_share": None},
@@ -119,62 +131,42 @@ class FakeTickets(FakeMacros):
     # -- views
 
     def _item(self, t, admin=False):
-        keys = ("id", "subject", "issue_type", "feature", "status", "priority")
-        item = {k: t[k] for k in keys}
-        item |= {k: t[k] for k in ("created_at", "updated_at", "last_message_at")}
-        if admin:
-            item |= {"owner": dict(t["owner"]), "assignee": t["assignee"], "team": None}
-        return item
+        return views.admin_list_item(t) if admin else views.list_item(t)
 
     def _detail(self, t, admin=False):
-        view = self._item(t, admin)
-        view |= {
-            "description": t["description"],
-            "description_html": render_markdown(t["description"]),
-            "assignee": t["assignee"],
-            "resolution_note": t["resolution_note"],
-            "closed_note": t["closed_note"],
-            "timeline": list(t["timeline"]),
-            "resolutions": list(t["resolutions"]),
-            "follows_up": t["follows_up"],
-            "follow_ups": [
-                {"id": f["id"], "subject": f["subject"], "status": f["status"]}
-                for f in self.tickets.values()
-                if f["follows_up"] and f["follows_up"]["id"] == t["id"]
-            ],
-        }
-        if admin:
-            view["priority_changes"] = list(t["priority_changes"])
-        page = self._messages_before(t, admin, {})
-        view |= {"messages": page["items"], "earlier_messages": page["earlier_messages"]}
-        return view
+        messages, earlier = self._messages_before(t, admin, {})
+        follow_ups = [
+            {"id": f["id"], "subject": f["subject"], "status": f["status"]}
+            for f in self.tickets.values()
+            if f["follows_up"] and f["follows_up"]["id"] == t["id"]
+        ]
+        row = dict(t, messages=messages, earlier_messages=earlier, follow_ups=follow_ups)
+        return views.ticket_view(row, support=admin)
 
     def _messages_before(self, t, admin, params):
+        # The page of messages (rows) and how many come before it.
         before = params.get("before") or float("inf")
         limit = int(params.get("limit") or VIEW_MESSAGES)
         shown = [m for m in t["messages"] if (admin or not m["internal"]) and m["id"] < before]
         page = shown[-limit:]
+        return page, len(shown) - len(page)
+
+    def _message_page(self, t, admin, params):
+        page, earlier = self._messages_before(t, admin, params)
         return {
-            "items": [self._message(m, admin) for m in page],
-            "earlier_messages": len(shown) - len(page),
+            "items": [views.message_view(m, admin) for m in page],
+            "earlier_messages": earlier,
         }
 
     def list_messages(self, actor, ticket_id, params=None):
-        return self._messages_before(self._own(actor, ticket_id), False, params or {})
+        return self._message_page(self._own(actor, ticket_id), False, params or {})
 
     def admin_list_messages(self, actor, ticket_id, params=None):
-        return self._messages_before(self._any(actor, ticket_id), True, params or {})
-
-    def _message(self, m, admin):
-        out = {k: m[k] for k in ("id", "author", "author_name", "body", "created_at")}
-        out["body_html"] = render_markdown(m["body"])
-        if admin:
-            out["internal"] = m["internal"]
-        return out
+        return self._message_page(self._any(actor, ticket_id), True, params or {})
 
     def _own(self, actor, ticket_id):
         t = self.tickets.get(ticket_id)
-        if t is None or t["owner"]["id"] != actor["id"]:
+        if t is None or t["owner_id"] != actor["id"]:
             raise NotFound("Ticket not found.")
         return t
 
@@ -188,7 +180,7 @@ class FakeTickets(FakeMacros):
 
     def _move(self, t, status, by):
         t["status"] = status
-        t["updated_at"] = _now()
+        t["updated_at"] = _moment()
         t["timeline"].append({"status": status, "at": t["updated_at"], "by": by})
 
     # -- a user's tickets
@@ -201,14 +193,14 @@ class FakeTickets(FakeMacros):
         earlier = fields.pop("follows_up", None)
         if earlier is not None:
             earlier = self.tickets.get(earlier)
-            if earlier is None or earlier["owner"]["id"] != actor["id"]:
+            if earlier is None or earlier["owner_id"] != actor["id"]:
                 raise ValidationFailed("Invalid.", {"follows_up": ["Must be one of your tickets."]})
             earlier = {"id": earlier["id"], "subject": earlier["subject"]}
-        today = datetime.now(UTC).date().isoformat()
+        today = datetime.now(UTC).date()
         mine = [
             t
             for t in self.tickets.values()
-            if t["owner"]["id"] == actor["id"] and t["created_at"].startswith(today)
+            if t["owner_id"] == actor["id"] and t["created_at"].date() == today
         ]
         if len(mine) >= self.per_day:
             midnight = datetime.combine(
@@ -222,19 +214,28 @@ class FakeTickets(FakeMacros):
                     "retry_after": str(retry),
                 },
             )
-        now = _now()
+        now = _moment()
         t = {
             "id": next(self.ids),
             **fields,
+            "description_html": render_markdown(fields["description"]),
             "status": "open",
             "priority": PRIORITY_BY_ISSUE_TYPE[fields["issue_type"]],
             "created_at": now,
             "updated_at": now,
             "last_message_at": None,
-            "owner": {"id": actor["id"], "name": actor["name"]},
-            "assignee": None,
+            "owner_id": actor["id"],
+            "owner_name": actor["name"],
+            "assignee_id": None,
+            "assignee_name": None,
             "resolution_note": None,
             "closed_note": None,
+            # No response clocks and no teams here: nothing is owed, none took it.
+            "sla_due_at": None,
+            "sla_warn_at": None,
+            "first_response_due_at": None,
+            "first_response_at": None,
+            "team_key": None,
             "resolutions": [],
             "priority_changes": [],
             "follows_up": earlier,
@@ -270,7 +271,7 @@ class FakeTickets(FakeMacros):
         return sorted(tickets, key=lambda t: t["id"], reverse=True)
 
     def list_tickets(self, actor, params):
-        mine = [t for t in self.tickets.values() if t["owner"]["id"] == actor["id"]]
+        mine = [t for t in self.tickets.values() if t["owner_id"] == actor["id"]]
         return self._page(self._search(mine, params), params)
 
     def get_ticket(self, actor, ticket_id):
@@ -283,7 +284,7 @@ class FakeTickets(FakeMacros):
         m = self._add(t, "user", actor, fields["body"], False)
         if t["status"] in ("awaiting_user", "resolved"):
             self._move(t, "in_review", "user")
-        return self._message(m, False)
+        return views.message_view(m, False)
 
     def _add(self, t, author, actor, body, internal):
         m = {
@@ -291,7 +292,8 @@ class FakeTickets(FakeMacros):
             "author": author,
             "author_name": actor["name"],
             "body": body,
-            "created_at": _now(),
+            "body_html": render_markdown(body),
+            "created_at": _moment(),
             "internal": internal,
         }
         t["messages"].append(m)
@@ -317,13 +319,13 @@ class FakeTickets(FakeMacros):
             if params.get(name):
                 tickets = [t for t in tickets if t[name] == params[name]]
         if params.get("owner"):
-            tickets = [t for t in tickets if t["owner"]["id"] == params["owner"]]
+            tickets = [t for t in tickets if t["owner_id"] == params["owner"]]
         assignee = params.get("assignee")
         if assignee == "none":
-            tickets = [t for t in tickets if t["assignee"] is None]
+            tickets = [t for t in tickets if t["assignee_id"] is None]
         elif assignee:
             wanted = actor["id"] if assignee == "me" else assignee
-            tickets = [t for t in tickets if t["assignee"] and t["assignee"]["id"] == wanted]
+            tickets = [t for t in tickets if t["assignee_id"] == wanted]
         return self._page(tickets, params, admin=True)
 
     def admin_get_ticket(self, actor, ticket_id):
@@ -341,13 +343,13 @@ class FakeTickets(FakeMacros):
             self._resolve_or_move(t, actor, fields)
         elif not m["internal"] and t["status"] == "open":
             self._move(t, "in_review", "support")
-        return self._message(m, True)
+        return views.message_view(m, True)
 
     def _resolve_or_move(self, t, actor, fields):
         if fields["status"] == "resolved":
             t["resolution_note"] = fields["resolution_note"]
             t["resolutions"].append(
-                {"note": fields["resolution_note"], "at": _now(), "by_name": actor["name"]}
+                {"note": fields["resolution_note"], "at": _moment(), "by_name": actor["name"]}
             )
         self._move(t, fields["status"], "support")
 
@@ -368,7 +370,7 @@ class FakeTickets(FakeMacros):
                     "from_priority": t["priority"],
                     "to_priority": fields["priority"],
                     "reason": fields["reason"],
-                    "at": _now(),
+                    "at": _moment(),
                     "by_name": actor["name"],
                 }
             )
@@ -382,7 +384,7 @@ class FakeTickets(FakeMacros):
             raise ValidationFailed("Not known staff.", {"assignee_id": ["Not known staff."]})
         if t["status"] == "closed":
             raise Conflict("The ticket is closed.")
-        t["assignee"] = None if aid is None else {"id": aid, "name": self.staff[aid]}
+        t["assignee_id"], t["assignee_name"] = aid, self.staff.get(aid)
         return self._detail(t, admin=True)
 
     # -- staff and teams

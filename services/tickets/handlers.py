@@ -585,6 +585,7 @@ def _add_team(uow, data: dict, _actor) -> domain.Team:
 
 
 def _update_team(uow, key: str, data: dict, _actor) -> domain.Team:
+    # New members become known staff (a change cannot touch the key: ChangeTeam).
     uow.staff.name(data.get("members", ()))
     return uow.teams.update(key, {k: _stored(v) for k, v in data.items()})
 
@@ -613,7 +614,8 @@ def _macro_id(cmd: Command) -> int:
     return macro_id
 
 
-# Canned replies (macros), listed by title.
+# Canned replies (macros), listed by title; unknown placeholders in one are a
+# ValidationFailed, and a ``status`` of null preselects none.
 MACROS = Kept(
     ident=_macro_id,
     repository=lambda uow: uow.macros,

@@ -138,14 +138,12 @@ class TicketsService:
 
     @rpc(expected_exceptions=HelpdeskError)
     def create_macro(self, actor, fields, idempotency=None):
-        """A new canned reply (``title``, ``body``, ``status``?; unknown placeholders are
-        a ValidationFailed); the macro."""
+        """A new canned reply (``title``, ``body``, ``status``?); the macro."""
         return handlers.MACROS.create(Command(actor, fields, idempotency=idempotency), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def change_macro(self, actor, macro_id, fields, idempotency=None):
-        """Change the fields given of a canned reply (``status`` null: none preselected);
-        the macro."""
+        """Change the fields given of a canned reply; the macro."""
         return handlers.MACROS.change(
             Command(actor, fields, idempotency=idempotency, macro_id=macro_id), self._uow()
         )
@@ -177,8 +175,7 @@ class TicketsService:
 
     @rpc(expected_exceptions=HelpdeskError)
     def list_teams(self, actor):
-        """Every team, in creation order (the order routing tries them in):
-        ``{"items": [...]}``."""
+        """Every team, in creation order: ``{"items": [...]}``."""
         return handlers.TEAMS.list(Command(actor), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
@@ -189,14 +186,12 @@ class TicketsService:
     @rpc(expected_exceptions=HelpdeskError)
     def create_team(self, actor, fields, idempotency=None):
         """A new team (``key``, ``label``, ``members``, ``features``, ``issue_types``,
-        ``assignment``); the team. Its members become known staff; Conflict if the key
-        is taken."""
+        ``assignment``); the team."""
         return handlers.TEAMS.create(Command(actor, fields, idempotency=idempotency), self._uow())
 
     @rpc(expected_exceptions=HelpdeskError)
     def change_team(self, actor, team_key, fields, idempotency=None):
-        """Change the given fields of a team (not its key); the team. New members become
-        known staff."""
+        """Change the given fields of a team (not its key); the team."""
         return handlers.TEAMS.change(
             Command(actor, fields, idempotency=idempotency, team_key=team_key), self._uow()
         )

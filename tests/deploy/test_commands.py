@@ -56,19 +56,24 @@ def _dry_run(argv: list[str]) -> list[str]:
     return [*argv, *DRY_RUN[argv[0]]]
 
 
+def _run_as_the_image(argv: list[str], env: dict, timeout: int = 60):
+    """Run ``argv`` through the image's entrypoint with ``env``; its finished process."""
+    return subprocess.run(
+        [*ENTRYPOINT, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _dry_run_as_the_image(command: list[str], env: dict):
+    """A compose ``command`` started as the image starts it, with its no-serving flag."""
+    return _run_as_the_image(local_argv(_dry_run(command)), env)
+
+
 def test_every_service_command_starts_in_production(compose_config, production_env):
     services = helpdesk_services(compose_config)
     assert set(services) == {"setup", "tickets", "notifications", "gateway", "stream"}
     for name, service in services.items():
         argv = local_argv(_dry_run(service["command"]))
-        result = subprocess.run(
-            [*ENTRYPOINT, *argv],
-            cwd=ROOT,
-            env=production_env(name),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = _run_as_the_image(argv, production_env(name), timeout=120)
         assert result.returncode == 0, f"{name}: {argv}\n{result.stdout}\n{result.stderr}"
         if name in ("tickets", "notifications", "stream"):
             assert "configuration ok (production)" in result.stdout
@@ -78,28 +83,14 @@ def test_a_missing_secret_file_stops_the_service_with_its_name(
     compose_config, production_env, tmp_path
 ):
     env = production_env("gateway", HELPDESK_JWT_SECRET_FILE=tmp_path / "nope")
-    result = subprocess.run(
-        [*ENTRYPOINT, *local_argv(_dry_run(compose_config["services"]["gateway"]["command"]))],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _dry_run_as_the_image(compose_config["services"]["gateway"]["command"], env)
     assert result.returncode != 0
     assert "HELPDESK_JWT_SECRET_FILE" in result.stderr
 
 
 def test_without_the_secret_file_the_gateway_refuses_to_start(compose_config, production_env):
     env = production_env("gateway", HELPDESK_JWT_SECRET_FILE=None)
-    result = subprocess.run(
-        [*ENTRYPOINT, *local_argv(_dry_run(compose_config["services"]["gateway"]["command"]))],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _dry_run_as_the_image(compose_config["services"]["gateway"]["command"], env)
     assert result.returncode == 2
     assert "HELPDESK_JWT_SECRET is required in production" in result.stderr
 
@@ -111,14 +102,7 @@ def test_a_service_starts_in_production_without_any_jwt_setting(production_env, 
     assert not [name for name in env if name.startswith("HELPDESK_JWT_")]
     # Not read at all: even an invalid algorithm is no concern of a service.
     env["HELPDESK_JWT_ALGORITHM"] = "none"
-    result = subprocess.run(
-        [*ENTRYPOINT, *local_argv(_dry_run([f"helpdesk-{service}"]))],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _dry_run_as_the_image([f"helpdesk-{service}"], env)
     assert result.returncode == 0, result.stderr
     assert "configuration ok (production)" in result.stdout
 
@@ -137,13 +121,7 @@ def test_an_explicit_setting_wins_over_its_file(production_env, tmp_path):
         "import os; print(os.environ['HELPDESK_AMQP_URL'], os.environ['HELPDESK_TICKETS_DATABASE_URL'],"
         " 'HELPDESK_AMQP_URL_FILE' in os.environ)"
     )
-    result = subprocess.run(
-        [*ENTRYPOINT, sys.executable, "-c", probe],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _run_as_the_image([sys.executable, "-c", probe], env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
         "amqp://explicit@127.0.0.1:1/x",

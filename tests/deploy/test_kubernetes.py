@@ -340,33 +340,28 @@ BROKER_CIDR, TICKETS_CIDR, NOTIFICATIONS_CIDR = (
     "cidr:198.51.100.0/28",
     "cidr:198.51.100.16/28",
 )
+
+
+def _egress(broker, broker_admin, tickets_db, notifications_db) -> dict:
+    """What each component may reach, wherever an overlay puts the broker and the
+    databases: DNS, the broker and its own database; set-up, which migrates both
+    databases and makes each service's broker login, also the broker's management API."""
+    return {
+        "gateway": {DNS, broker},
+        "stream": {DNS, broker},
+        "tickets": {DNS, broker, tickets_db},
+        "notifications": {DNS, broker, notifications_db},
+        "setup": {DNS, broker, broker_admin, tickets_db, notifications_db},
+    }
+
+
 EGRESS = {
-    "operators": {
-        "gateway": {DNS, (RABBITMQ, 5672)},
-        "stream": {DNS, (RABBITMQ, 5672)},
-        "tickets": {DNS, (RABBITMQ, 5672), (TICKETS_DB, 5432)},
-        "notifications": {DNS, (RABBITMQ, 5672), (NOTIFICATIONS_DB, 5432)},
-        "setup": {
-            DNS,
-            (RABBITMQ, 5672),
-            (RABBITMQ, 15672),
-            (TICKETS_DB, 5432),
-            (NOTIFICATIONS_DB, 5432),
-        },
-    },
-    "managed": {
-        "gateway": {DNS, (BROKER_CIDR, 5671)},
-        "stream": {DNS, (BROKER_CIDR, 5671)},
-        "tickets": {DNS, (BROKER_CIDR, 5671), (TICKETS_CIDR, 5432)},
-        "notifications": {DNS, (BROKER_CIDR, 5671), (NOTIFICATIONS_CIDR, 5432)},
-        "setup": {
-            DNS,
-            (BROKER_CIDR, 5671),
-            (BROKER_CIDR, 443),
-            (TICKETS_CIDR, 5432),
-            (NOTIFICATIONS_CIDR, 5432),
-        },
-    },
+    "operators": _egress(
+        (RABBITMQ, 5672), (RABBITMQ, 15672), (TICKETS_DB, 5432), (NOTIFICATIONS_DB, 5432)
+    ),
+    "managed": _egress(
+        (BROKER_CIDR, 5671), (BROKER_CIDR, 443), (TICKETS_CIDR, 5432), (NOTIFICATIONS_CIDR, 5432)
+    ),
 }
 
 

@@ -41,6 +41,18 @@ def make_stack(run_id):
         yield make
 
 
+@pytest.fixture(scope="module")
+def clock_stack(make_stack):
+    """A module's own stack whose response clocks run out within a test: a critical
+    ticket owes its first response in 3 seconds (high 1 hour, medium 2, low a day; a
+    next response 90 minutes), and the scheduler looks for due work every second."""
+    return make_stack(
+        HELPDESK_SLA_FIRST_RESPONSE="critical=3s,high=1h,medium=2h,low=1d",
+        HELPDESK_SLA_NEXT_RESPONSE="90m",
+        HELPDESK_SCHEDULER_INTERVAL="1s",
+    )
+
+
 @pytest.fixture(scope="session")
 def _session_stacks(run_id):
     """``make_stack`` for the stacks many modules share, torn down after the session."""

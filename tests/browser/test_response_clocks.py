@@ -14,16 +14,6 @@ from tests.browser.conftest import Person
 
 pytestmark = pytest.mark.browser
 
-TARGETS = {
-    "HELPDESK_SLA_FIRST_RESPONSE": "critical=3s,high=1h,medium=2h,low=1d",
-    "HELPDESK_SLA_NEXT_RESPONSE": "90m",
-}
-
-
-@pytest.fixture(scope="module")
-def clock_stack(make_stack):
-    return make_stack(**TARGETS)
-
 
 def people(stack):
     tag = uuid.uuid4().hex[:6]

@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from shared.catalog import ISSUE_TYPE_KEYS
 from tests.e2e.conftest import poll
 
 pytestmark = pytest.mark.e2e
@@ -167,13 +168,7 @@ def test_nobody_reaches_another_users_ticket_or_notice(user, other_user, admin):
 
 def test_catalog_preview_and_operations(stack, user):
     catalog = user.get("/api/v1/catalog").json()
-    assert {t["key"] for t in catalog["issue_types"]} == {
-        "access",
-        "bug",
-        "billing",
-        "data",
-        "other",
-    }
+    assert [t["key"] for t in catalog["issue_types"]] == list(ISSUE_TYPE_KEYS)
     assert catalog["limits"]["tickets_per_day"] == 5
     html = user.post("/api/v1/preview", {"text": "<b>x</b> *y*"}).json()["html"]
     assert "<b>" not in html and "<em>y</em>" in html

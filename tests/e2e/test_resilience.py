@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.e2e.conftest import Api, poll, unique
+from tests.e2e.conftest import Api, poll, ticket_body, unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -37,12 +37,7 @@ def test_a_stopped_service_is_a_fast_503_and_recovers(stack, user):
 
 def test_twenty_concurrent_creates_give_exactly_five(stack):
     api = Api(stack, unique("racer"))
-    body = {
-        "issue_type": "data",
-        "feature": "reports",
-        "subject": "Racing to open tickets",
-        "description": "Twenty of these arrive at once; exactly five may become tickets today.",
-    }
+    body = ticket_body(subject="Racing to open tickets")
     url = f"{stack.base_url}/api/v1/tickets"
     headers = {"Authorization": f"Bearer {api.token}"}
 

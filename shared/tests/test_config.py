@@ -15,22 +15,15 @@ from shared.config import (
     sqlalchemy_url,
     whole_number,
 )
+from shared.tests.environments import LOCAL, PRODUCTION, PRODUCTION_SECRETS
 
 pytestmark = pytest.mark.unit
-
-
-# make run's environment: the local defaults below apply to it (and to "test").
-LOCAL = {"HELPDESK_ENV": "development"}
 
 
 def test_local_defaults_match_the_contract():
     s = Settings.from_env(LOCAL)
     assert s.env == "development"
     assert s.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
-
-
-# Production as a deployment gives it: the broker named, with its own credentials.
-PRODUCTION = {"HELPDESK_ENV": "production", "HELPDESK_AMQP_URL": "amqps://helpdesk:pw@mq:5671/hd"}
 
 
 def test_production_names_its_broker_rather_than_log_in_as_guest():
@@ -125,12 +118,6 @@ def test_an_unset_environment_is_production_not_development():
             Settings.from_env(unset)
         settings = Settings.from_env({**unset, **PRODUCTION_SECRETS})
         assert settings.production and not settings.development
-
-
-PRODUCTION_SECRETS = {
-    "HELPDESK_AMQP_URL": PRODUCTION["HELPDESK_AMQP_URL"],
-    "HELPDESK_JWT_SECRET": "x" * 40,
-}
 
 
 def test_sqlalchemy_url_uses_psycopg3():

@@ -13,7 +13,7 @@ from shared.idempotency import (
     fingerprint,
     prune,
 )
-from tests.stack import migrated_database, open_engine
+from tests.stack import open_engine
 
 pytestmark = pytest.mark.integration
 
@@ -23,15 +23,9 @@ OTHER = fingerprint("POST", "/api/v1/tickets", {}, {"subject": "Something else"}
 ANSWER = {"id": 42, "description": "The charts stay empty on every dashboard I open."}
 
 
-@pytest.fixture(scope="module")
-def database_url(run_id):
-    with migrated_database(f"t{run_id}i", "tickets") as url:
-        yield url
-
-
 @pytest.fixture
-def engine(database_url):
-    with open_engine(database_url, 3, truncate=("idempotency_keys",)) as engine:
+def engine(own_tickets_database_url):
+    with open_engine(own_tickets_database_url, 3, truncate=("idempotency_keys",)) as engine:
         yield engine
 
 

@@ -12,7 +12,7 @@ from shared.crypto import Binding, Keyring, generate_key, key_id_of
 from shared.events import MESSAGE_ADDED, consumer_queues, declare_topology, make_event
 from shared.outbox import EventPublisher, publish_pending, relay_connection, write_event
 from shared.tests.sealed_before import seal_as_before
-from tests.stack import fresh_vhost, migrated_database, open_engine
+from tests.stack import fresh_vhost, open_engine
 
 pytestmark = pytest.mark.integration
 
@@ -22,20 +22,14 @@ QUEUES = consumer_queues("tests.outbox-sealed", [MESSAGE_ADDED])
 
 
 @pytest.fixture(scope="module")
-def database_url(run_id):
-    with migrated_database(f"t{run_id}o", "tickets") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def vhost_url(run_id):
     with fresh_vhost(f"t{run_id}o") as url:
         yield url
 
 
 @pytest.fixture
-def engine(database_url):
-    with open_engine(database_url, truncate=("outbox",)) as engine:
+def engine(own_tickets_database_url):
+    with open_engine(own_tickets_database_url, truncate=("outbox",)) as engine:
         yield engine
 
 

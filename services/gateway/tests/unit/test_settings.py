@@ -5,19 +5,10 @@ import pytest
 
 from services.gateway.settings import DEV_JWT_SECRET, FrontSettings, GatewaySettings
 from shared.config import ConfigError, Settings
+from shared.tests.environments import LOCAL, PRODUCTION, PRODUCTION_SECRETS
 from tools import registry
 
 pytestmark = pytest.mark.unit
-
-
-# make run's environment: the local defaults below apply to it (and to "test").
-LOCAL = {"HELPDESK_ENV": "development"}
-# Production as a deployment gives it: the broker named, with its own credentials.
-PRODUCTION = {"HELPDESK_ENV": "production", "HELPDESK_AMQP_URL": "amqps://helpdesk:pw@mq:5671/hd"}
-PRODUCTION_SECRETS = {
-    "HELPDESK_AMQP_URL": PRODUCTION["HELPDESK_AMQP_URL"],
-    "HELPDESK_JWT_SECRET": "x" * 40,
-}
 
 
 def test_local_defaults_match_the_contract():

@@ -4,10 +4,9 @@ import pytest
 
 from services.notifications.settings import NotificationsSettings
 from shared.config import ConfigError
+from shared.tests.environments import LOCAL
 
 pytestmark = pytest.mark.unit
-
-LOCAL = {"HELPDESK_ENV": "development"}
 
 
 def test_local_defaults_match_the_contract():

@@ -8,10 +8,9 @@ from services.gateway.settings import GatewaySettings
 from services.tickets import domain
 from services.tickets.settings import TicketsSettings, timings
 from shared.config import ConfigError
+from shared.tests.environments import LOCAL
 
 pytestmark = pytest.mark.unit
-
-LOCAL = {"HELPDESK_ENV": "development"}
 
 
 def test_local_defaults_match_the_contract():

@@ -34,38 +34,6 @@ class ConfigError(ValueError):
     """A setting is missing or invalid; the message names the variable."""
 
 
-def env_int(env, name, default, minimum=None, maximum=None):
-    """``env[name]`` as a whole number within bounds, ``default`` when unset or empty."""
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if minimum is not None and value < minimum or maximum is not None and value > maximum:
-        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
-    return value
-
-
-def env_float(env, name, default, minimum=0.0, maximum=None):
-    """``env[name]`` as a finite number above ``minimum``, ``default`` when unset or empty."""
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
-    if value <= minimum:
-        raise ConfigError(f"{name} must be greater than {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
-    return value
-
-
 _DURATION = re.compile(r"([0-9]{1,9})([smhd])")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -91,14 +59,23 @@ def format_duration(seconds: int) -> str:
     return "0"
 
 
+def _reader(parse):
+    """A reader ``read(env, name, default)`` of one variable, which ``parse(name, raw)``
+    turns into its value or refuses with a ``ConfigError``: unset or empty, the
+    variable is ``default`` (taken as it is, unchecked). Also a decorator."""
+
+    def read(env, name, default):
+        raw = env.get(name)
+        return default if raw in (None, "") else parse(name, raw)
+
+    return read
+
+
 def duration(minimum: int = 0, maximum: int = 366 * 86400):
     """A reader of a duration setting (``parse_duration``), in seconds from
     ``minimum`` to ``maximum``: ``read(env, name, default)``."""
 
-    def read(env, name, default):
-        raw = env.get(name)
-        if raw in (None, ""):
-            return default
+    def parse(name, raw):
         try:
             seconds = parse_duration(raw)
         except ValueError as exc:
@@ -109,7 +86,7 @@ def duration(minimum: int = 0, maximum: int = 366 * 86400):
             )
         return seconds
 
-    return read
+    return _reader(parse)
 
 
 def postgres_url(name, raw):
@@ -260,26 +237,40 @@ def _text(env, name, default):
 def whole_number(minimum: int, maximum: int):
     """A reader for ``env_setting``: a whole number from ``minimum`` to ``maximum``."""
 
-    def read(env, name, default):
-        return env_int(env, name, default, minimum, maximum)
+    def parse(name, raw):
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
+        return value
 
-    return read
+    return _reader(parse)
 
 
 def number(maximum: float, minimum: float = 0.0):
     """A reader for ``env_setting``: a finite number above ``minimum``, at most ``maximum``."""
 
-    def read(env, name, default):
-        return env_float(env, name, default, minimum, maximum)
+    def parse(name, raw):
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {raw!r}")
+        if value <= minimum:
+            raise ConfigError(f"{name} must be greater than {minimum}, got {value}")
+        if value > maximum:
+            raise ConfigError(f"{name} must be at most {maximum}, got {value}")
+        return value
 
-    return read
+    return _reader(parse)
 
 
-def true_or_false(env, name, default):
+@_reader
+def true_or_false(name, raw):
     """A reader for ``env_setting``: ``true`` or ``false`` (any case)."""
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
     if raw.lower() not in ("true", "false"):
         raise ConfigError(f"{name} must be true or false, got {raw!r}")
     return raw.lower() == "true"

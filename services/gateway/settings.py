@@ -21,7 +21,6 @@ from services.tickets.settings import CatalogSettings
 from shared.config import (
     ConfigError,
     Settings,
-    env_float,
     env_setting,
     ip_networks,
     loopback,
@@ -198,11 +197,8 @@ def _jwt_settings(env, environment: str) -> dict:
         "jwt_audience": env.get("HELPDESK_JWT_AUDIENCE") or None,
         "jwt_jwks_url": jwks_url,
         # Seconds between two fetches of the key set, however many unknown kids arrive.
-        "jwt_jwks_min_interval": env_float(
-            env,
-            "HELPDESK_JWT_JWKS_MIN_INTERVAL",
-            FrontSettings.jwt_jwks_min_interval,
-            maximum=3600.0,
+        "jwt_jwks_min_interval": number(3600.0)(
+            env, "HELPDESK_JWT_JWKS_MIN_INTERVAL", FrontSettings.jwt_jwks_min_interval
         ),
     }
 

@@ -2,8 +2,8 @@
 
 An HTTP process validates request bodies with these (and describes them in its
 OpenAPI document from them); the service that runs the command validates the same
-fields again with the same classes, since it trusts no caller. Text is trimmed before its
-length is counted; unknown fields are rejected; wrong types fail.
+fields again with the same classes, since it trusts no caller. Text is trimmed
+before its length is counted; unknown fields are rejected; wrong types fail.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Every event is an envelope (``EventEnvelope``): ``event_id`` (UUID, the consumer's
 idempotency key), ``type``, ``version``, ``occurred_at``, ``source``, ``request_id``,
 ``action_id`` (shared by every event one command produced) and a ``payload`` whose
-schema depends on ``type`` (``PAYLOAD_SCHEMAS``). Their one source (``SOURCE``) writes
-envelopes to its outbox in the same transaction as the change; the relay publishes
+schema depends on ``type`` (``PAYLOAD_SCHEMAS``). The events' one source (``SOURCE``)
+writes envelopes to its outbox in the same transaction as the change; the relay publishes
 them, persistent and confirmed, to the ``helpdesk.events`` topic exchange with the
 routing key ``<source>.<type>``.
 

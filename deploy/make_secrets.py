@@ -5,9 +5,10 @@ never overwrites a file that exists (so it is safe to re-run):
 
 - ``.env``: the administrative ``HELPDESK_POSTGRES_PASSWORD`` and
   ``HELPDESK_RABBITMQ_PASSWORD`` (only the set-up step gets them) and each
-  service's own database and broker password (``PASSWORDS``); random and URL-safe,
-  so they can sit inside connection URLs. A password missing from an existing
-  ``.env`` is appended; none is ever changed;
+  service's own database and broker password, and the backup service's read-only
+  database password (``PASSWORDS``); random and URL-safe, so they can sit inside
+  connection URLs. A password missing from an existing ``.env`` is appended; none
+  is ever changed;
 - ``deploy/secrets/jwt_secret``: the HS256 secret shared with the host platform
   that signs the tokens (replace it with the platform's own);
 - ``deploy/secrets/data_keys``: the at-rest encryption key (``id=base64key``);
@@ -61,6 +62,8 @@ PASSWORDS = (
     "HELPDESK_TICKETS_AMQP_PASSWORD",
     "HELPDESK_NOTIFICATIONS_AMQP_PASSWORD",
     "HELPDESK_GATEWAY_AMQP_PASSWORD",
+    # The backup service's read-only database role.
+    "HELPDESK_BACKUP_DB_PASSWORD",
 )
 # The group the Help Center image runs as (deploy/Dockerfile's helpdesk, gid 10001).
 SECRETS_GID = 10001

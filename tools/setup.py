@@ -21,6 +21,13 @@ each service its own logins, with the permissions ``tools/access.py`` lists:
   management API): each ``HELPDESK_<SERVICE>_AMQP_URL`` (and the gateway's) names a
   user, password and vhost; the user is made with its configure/write/read and topic
   permissions. ``HELPDESK_AMQP_URL`` is then the administrator's.
+- ``HELPDESK_BACKUP_DATABASE_URL`` (``postgresql://role:password@host:port/...``;
+  only its role and password count, and it needs an administrator for every
+  service's database): the backups' login, made (or its password reset) on each
+  server that holds a service's database. It may connect to those databases and
+  read every row (PostgreSQL's predefined ``pg_read_all_data``: enough for
+  ``pg_dump``), and change nothing: no superuser, database or role creation,
+  replication or row-security bypass. Unset: no such login is made.
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ from shared.config import ConfigError, Settings, check_transport
 from shared.events import declare_topology
 from tools import migrate, registry
 from tools.access import DATABASE_PRIVILEGES, broker_grants
+
+# The backups' read-only login (deploy/backup/backup.sh's role), made when given.
+BACKUP_SETTING = "HELPDESK_BACKUP_DATABASE_URL"
 
 
 def _redacted(url: str) -> str:
@@ -95,6 +105,8 @@ class Access:
     broker_logins: dict = field(default_factory=dict)
     # service -> the administrator of the server holding that service's database
     service_postgres_admin_urls: dict = field(default_factory=dict)
+    # postgresql:// URL naming the backups' read-only role and its password
+    backup_url: str | None = None
 
     def postgres_admin_for(self, service: str) -> str | None:
         """The administrator's URL for ``service``'s database server (None: none given)."""
@@ -102,7 +114,8 @@ class Access:
 
 
 def access_from_env(env, settings: Settings) -> Access:
-    """``Access`` from the environment; ``ConfigError`` naming a bad variable."""
+    """``Access`` from the environment and every service's ``settings``
+    (``registry.settings_from_env``); ``ConfigError`` naming a bad variable."""
     admins = {}
     for name in ("HELPDESK_POSTGRES_ADMIN_URL", *_service_admin_settings()):
         url = env.get(name) or None
@@ -140,7 +153,34 @@ def access_from_env(env, settings: Settings) -> Access:
     per_service = {
         service: admins[name] for name, service in _service_admin_settings().items() if admins[name]
     }
-    return Access(admin, management, logins, per_service)
+    access = Access(admin, management, logins, per_service, env.get(BACKUP_SETTING) or None)
+    if access.backup_url:
+        _check_backup_login(access, settings)
+    return access
+
+
+def _check_backup_login(access: Access, settings: Settings) -> None:
+    """``ConfigError`` naming ``BACKUP_SETTING`` unless its URL names a role of its own
+    and its password, and every service's database has an administrator to make it."""
+    parts = urlsplit(access.backup_url)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.username or not parts.password:
+        raise ConfigError(f"{BACKUP_SETTING} must be postgresql://role:password@host:port/database")
+    missing = [s.name for s in registry.services() if not access.postgres_admin_for(s.name)]
+    if missing:
+        raise ConfigError(
+            f"{BACKUP_SETTING} needs HELPDESK_POSTGRES_ADMIN_URL (or the service's own "
+            f"HELPDESK_<SERVICE>_POSTGRES_ADMIN_URL) to make its role; none for "
+            f"{', '.join(missing)}"
+        )
+    # Making it would strip an administrator of superuser, or give a service every row.
+    role = unquote(parts.username)
+    for service in registry.services():
+        others = (access.postgres_admin_for(service.name), service.database_url(settings))
+        if role in {unquote(urlsplit(other).username or "") for other in others}:
+            raise ConfigError(
+                f"{BACKUP_SETTING} must name a role of its own, not {role!r} "
+                f"({service.name}'s database administrator or service role)"
+            )
 
 
 def _service_admin_settings() -> dict:
@@ -155,6 +195,23 @@ def _in_database(admin_url: str, database: str) -> str:
     return urlunsplit(urlsplit(admin_url)._replace(path=f"/{database}"))
 
 
+def _make_login(conn, role: str, password: str, inherit: bool) -> None:
+    """Create ``role`` as an unprivileged login with ``password``, or reset an existing
+    one's attributes and password to exactly that."""
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+    conn.execute(
+        sql.SQL(
+            "{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            "NOBYPASSRLS {} PASSWORD {}"
+        ).format(
+            sql.SQL("ALTER" if exists else "CREATE"),
+            sql.Identifier(role),
+            sql.SQL("INHERIT" if inherit else "NOINHERIT"),
+            sql.Literal(password),
+        )
+    )
+
+
 def grant_database(admin_url: str, service: str, service_url: str) -> None:
     """Make ``service_url``'s role (no superuser), migrate its database as the
     administrator, and let the role connect to that database only and read and
@@ -164,17 +221,7 @@ def grant_database(admin_url: str, service: str, service_url: str) -> None:
     if not role or parts.password is None:
         raise ConfigError(f"the {service} database URL must name its own role and password")
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-        conn.execute(
-            sql.SQL(
-                "{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-                "NOBYPASSRLS NOINHERIT PASSWORD {}"
-            ).format(
-                sql.SQL("ALTER" if exists else "CREATE"),
-                sql.Identifier(role),
-                sql.Literal(unquote(parts.password)),
-            )
-        )
+        _make_login(conn, role, unquote(parts.password), inherit=False)
     owned = _in_database(admin_url, database)
     migrate.upgrade(service, owned)
     with psycopg.connect(owned, autocommit=True, connect_timeout=10) as conn:
@@ -192,6 +239,28 @@ def grant_database(admin_url: str, service: str, service_url: str) -> None:
             "REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {role}",
         ):
             conn.execute(sql.SQL(statement).format(**ident))
+
+
+def grant_backup(admin_url: str, backup_url: str, databases) -> None:
+    """Make ``backup_url``'s role on ``admin_url``'s server: a login that may connect to
+    ``databases`` and read every row there, and change nothing. Idempotent;
+    re-running resets the password and attributes."""
+    parts = urlsplit(backup_url)
+    role = unquote(parts.username or "")
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+        # INHERIT: pg_dump reads with the rights of pg_read_all_data, not SET ROLE.
+        _make_login(conn, role, unquote(parts.password or ""), inherit=True)
+        member = sql.SQL("GRANT pg_read_all_data TO {}").format(sql.Identifier(role))
+        if conn.info.server_version >= 160000:
+            # From 16 inheriting is the grant's own option, kept on a repeated GRANT.
+            member += sql.SQL(" WITH INHERIT TRUE")
+        conn.execute(member)
+        for database in databases:
+            conn.execute(
+                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                    sql.Identifier(database), sql.Identifier(role)
+                )
+            )
 
 
 class ManagementApi:
@@ -258,16 +327,20 @@ def declare_queues(settings: Settings) -> tuple:
 
 def setup(settings: Settings, timeout: float, access: Access | None = None) -> None:
     """Wait for the backing services, migrate every database (giving each service its
-    own role when ``access`` has the administrator's), make each broker user when
-    ``access`` has the management API, and declare the topology."""
+    own role when ``access`` has the administrator's, and the backups theirs when it
+    has their URL), make each broker user when ``access`` has the management API, and
+    declare the topology."""
     access = access or Access()
     deadline = time.monotonic() + timeout
+    # administrator's URL -> the service databases on that server
+    servers: dict = {}
     for service in registry.services():
         url = service.database_url(settings)
         admin = access.postgres_admin_for(service.name)
         if admin:
             wait_for(f"PostgreSQL ({_redacted(admin)})", _postgres_ready(admin), deadline)
             grant_database(admin, service.name, url)
+            servers.setdefault(admin, []).append(urlsplit(url).path.lstrip("/"))
             print(
                 f"helpdesk-setup: {service.name}: migrated; role for {_redacted(url)}",
                 file=sys.stderr,
@@ -276,6 +349,14 @@ def setup(settings: Settings, timeout: float, access: Access | None = None) -> N
         wait_for(f"PostgreSQL ({_redacted(url)})", _postgres_ready(url), deadline)
         migrate.upgrade(service.name, url)
         print(f"helpdesk-setup: {service.name}: migrated {_redacted(url)}", file=sys.stderr)
+    if access.backup_url:
+        # access_from_env made sure every service database has an administrator.
+        for admin, databases in servers.items():
+            grant_backup(admin, access.backup_url, databases)
+            print(
+                f"helpdesk-setup: backup role on {_redacted(admin)}: {', '.join(databases)}",
+                file=sys.stderr,
+            )
     if access.management_url:
         # First: it also makes the vhost (with the administrator's permissions on it).
         api = ManagementApi(access.management_url, settings.amqp_ca_file)

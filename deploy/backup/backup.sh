@@ -5,7 +5,9 @@
 # $HELPDESK_BACKUP_INTERVAL seconds (the compose file's backup service); `backup.sh
 # check` fails unless every database has a dump younger than two intervals (its
 # health check: a backup that stopped working shows as unhealthy).
-# The connection comes from libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD.
+# The connection comes from libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD: under compose the
+# read-only role helpdesk_backup that helpdesk-setup makes (pg_read_all_data), not the
+# administrator.
 # Notifications before tickets: restored, notices can only be behind the tickets
 # (a few missing), never ahead of them (docs/operations.md, "Backing up").
 # The data keys are NOT in these dumps, and must not be stored beside them.

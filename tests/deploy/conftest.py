@@ -29,6 +29,7 @@ PASSWORDS = {
     "HELPDESK_TICKETS_AMQP_PASSWORD": "tmqpass0123",
     "HELPDESK_NOTIFICATIONS_AMQP_PASSWORD": "nmqpass0123",
     "HELPDESK_GATEWAY_AMQP_PASSWORD": "gmqpass0123",
+    "HELPDESK_BACKUP_DB_PASSWORD": "bdbpass0123",
 }
 
 
@@ -109,3 +110,17 @@ def process_env(**settings) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
     env.update({k: str(v) for k, v in settings.items()})
     return env
+
+
+def run_setup(env: dict) -> subprocess.CompletedProcess:
+    """``helpdesk-setup`` with ``env``, run as the compose service runs it; it must
+    succeed."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "helpdesk-setup"), "--timeout", "60"],
+        env=process_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result

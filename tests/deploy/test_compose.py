@@ -205,6 +205,12 @@ def test_tls_overlay_verifies_servers():
         for key, value in env.items():
             if key.endswith("_DATABASE_URL"):
                 assert value.endswith("?sslmode=verify-full&sslrootcert=/run/secrets/helpdesk_ca")
+    backup = services["backup"]
+    assert (backup["environment"]["PGSSLMODE"], backup["environment"]["PGSSLROOTCERT"]) == (
+        "verify-full",
+        "/run/secrets/helpdesk_ca",
+    )
+    assert [s["source"] for s in backup["secrets"]] == ["helpdesk_ca"]
     assert "ssl=on" in services["postgres"]["command"]
     assert "hba_file=/etc/postgresql/pg_hba.conf" in services["postgres"]["command"]
     hba = (ROOT / "deploy" / "postgres" / "pg_hba.conf").read_text().splitlines()
@@ -258,11 +264,31 @@ def test_each_service_logs_in_as_itself_and_only_setup_is_administrator(overlays
     assert setup["HELPDESK_POSTGRES_ADMIN_URL"].startswith("postgresql://helpdesk:")
     for name in (n for n in SCALED if n not in LOGIN):
         assert setup[f"HELPDESK_{name.upper()}_AMQP_URL"].startswith(f"amqp://helpdesk_{name}:")
+    # The backups' own read-only role, with the password setup gives it.
+    backup = services["backup"]["environment"]
+    login = urlsplit(setup["HELPDESK_BACKUP_DATABASE_URL"])
+    assert (backup["PGUSER"], backup["PGPASSWORD"]) == ("helpdesk_backup", login.password)
+    assert (login.username, login.password) == (
+        "helpdesk_backup",
+        PASSWORDS["HELPDESK_BACKUP_DB_PASSWORD"],
+    )
+    assert not any(p in str(value) for p in admin_passwords for value in backup.values())
     verified = setup["HELPDESK_ALLOW_UNVERIFIED_TRANSPORT"] == "false"
     assert verified == bool(overlays)
     if overlays:
         assert setup["HELPDESK_RABBITMQ_MANAGEMENT_URL"].startswith("https://")
         assert "sslmode=verify-full" in setup["HELPDESK_POSTGRES_ADMIN_URL"]
+
+
+def test_every_password_the_compose_files_read_is_one_make_secrets_writes():
+    from deploy.make_secrets import PASSWORDS as MADE
+
+    read = {
+        name
+        for path in (COMPOSE_FILE, *OVERLAYS)
+        for name in re.findall(r"\$\{(HELPDESK_\w+_PASSWORD)\b", path.read_text())
+    }
+    assert read == set(MADE) == set(PASSWORDS)
 
 
 def test_the_front_processes_trust_forwarded_addresses_from_the_frontend_network_only(

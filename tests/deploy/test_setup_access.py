@@ -27,10 +27,9 @@ from amqp.exceptions import AccessRefused
 
 from services.notifications.queues import TICKET_EVENTS
 from shared import announcements
-from tests.deploy.conftest import process_env
+from tests.deploy.conftest import run_setup
 from tests.stack import BASE_PG, free_port
 from tools.access import broker_grants
-from tools.localrun import BIN
 from tools.migrate import drop_database
 from tools.setup import ManagementApi
 
@@ -123,21 +122,8 @@ def set_up(private_broker):
             conn.execute(f'DROP ROLE IF EXISTS "hb{TAG}_{service}"')
 
 
-def _set_up(env: dict) -> subprocess.CompletedProcess:
-    """The set-up command, run as the compose service runs it; it must succeed."""
-    result = subprocess.run(
-        [str(BIN / "helpdesk-setup"), "--timeout", "60"],
-        env=process_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
 def test_set_up_makes_each_service_its_own_logins(set_up):
-    result = _set_up(set_up)
+    result = run_setup(set_up)
     assert "broker users: tickets, notifications, gateway" in result.stderr
     api = ManagementApi(set_up["HELPDESK_RABBITMQ_MANAGEMENT_URL"])
     vhost = urlsplit(set_up["HELPDESK_AMQP_URL"]).path[1:]
@@ -204,7 +190,7 @@ def test_set_up_makes_each_service_its_own_logins(set_up):
     with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
         psycopg.connect(other).close()
     # Running it again (every deployment does) succeeds and changes nothing.
-    _set_up(set_up)
+    run_setup(set_up)
     assert api.request("GET", f"/permissions/{vhost}/hb{TAG}_tickets")["read"] == (
         broker_grants()["tickets"].read
     )

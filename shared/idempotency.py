@@ -260,6 +260,8 @@ def keys_table(metadata: sa.MetaData) -> sa.Table:
             "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
         sa.UniqueConstraint("caller_id", "key", name=f"{TABLE}_caller_key"),
+        # Expired keys are found (and pruned) by age.
+        sa.Index(f"{TABLE}_created_at", "created_at"),
     )
 
 

@@ -66,6 +66,55 @@ def upgrade(service: str, url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(service, url), revision)
 
 
+def schema_drift(metadata, url: str) -> list:
+    """How the migrated database at ``url`` differs from ``metadata`` (a service's
+    ``tables.py``): empty when they agree (tests only).
+
+    Alembic's ``compare_metadata``, server defaults included; then each declared index
+    against the one the migrations made, both as PostgreSQL states them, since Alembic
+    compares an index's columns and order but not its method, operator classes or
+    ``WHERE``. The declared ones are built in a transaction that is rolled back.
+    """
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_server_default": True})
+            drift = list(compare_metadata(context, metadata))
+            drift += _index_drift(connection, metadata)
+            connection.rollback()
+    finally:
+        engine.dispose()
+    return drift
+
+
+def _index_drift(connection, metadata) -> list[str]:
+    """``name: migrated <stored>; declared <declared>`` for each declared index whose
+    definition differs (one that is missing, ``compare_metadata`` reports)."""
+    import sqlalchemy as sa
+
+    definition = sa.text(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = :name"
+    )
+    drift = []
+    for table in metadata.sorted_tables:
+        for index in sorted(table.indexes, key=lambda i: i.name):
+            stored = connection.execute(definition, {"name": index.name}).scalar()
+            if stored is None:
+                continue
+            scratch = f"{index.name[:50]}_declared"  # within PostgreSQL's 63 bytes
+            ddl = str(sa.schema.CreateIndex(index).compile(dialect=connection.dialect))
+            connection.exec_driver_sql(ddl.replace(f"INDEX {index.name} ", f"INDEX {scratch} ", 1))
+            declared = connection.execute(definition, {"name": scratch}).scalar()
+            declared = declared.replace(f"INDEX {scratch} ", f"INDEX {index.name} ", 1)
+            if declared != stored:
+                drift.append(f"{index.name}: migrated {stored}; declared {declared}")
+    return drift
+
+
 def run_migrations(target_metadata=None) -> None:
     """The body of every service's ``migrations/env.py`` (online mode only)."""
     import sqlalchemy as sa

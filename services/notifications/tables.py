@@ -1,4 +1,6 @@
-"""The notifications service's schema (its own database; never the tickets tables)."""
+"""The notifications service's schema (its own database; never the tickets tables):
+what the migrations create, indexes and defaults included
+(``tools/tests/test_tables_match_migrations.py`` holds the two to the same)."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID

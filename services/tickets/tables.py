@@ -1,4 +1,6 @@
-"""The tickets service's schema as SQLAlchemy Core tables (migrations create them).
+"""The tickets service's schema as SQLAlchemy Core tables: what the migrations create,
+indexes, keys and defaults included (``tools/tests/test_tables_match_migrations.py``
+holds the two to the same).
 
 Columns marked *encrypted* hold ``shared.crypto`` values bound to their row id
 and to what decides who reads them (``SEALED_CONTEXT``); subjects stay plaintext
@@ -76,9 +78,52 @@ tickets = sa.Table(
     sa.Column("first_response_due_at", sa.DateTime(timezone=True)),
     sa.Column("first_response_at", sa.DateTime(timezone=True)),
     # The team it was routed to on arrival (null: none took it, or it was deleted).
-    sa.Column("team_key", sa.Text, sa.ForeignKey("teams.key")),
+    sa.Column(
+        "team_key",
+        sa.Text,
+        sa.ForeignKey(
+            "teams.key", name="tickets_team_key_fkey", onupdate="CASCADE", ondelete="SET NULL"
+        ),
+    ),
     # The owner's earlier ticket this one follows up ("this happened again").
     sa.Column("follows_up_id", sa.BigInteger, sa.ForeignKey("tickets.id")),
+)
+# The lists and the queue, newest first, keyset-paged: a user's own tickets, and
+# support's filters by status, by assignee and by team (``team=``).
+sa.Index("tickets_owner_id_idx", tickets.c.owner_id, tickets.c.id.desc())
+sa.Index("tickets_status_idx", tickets.c.status, tickets.c.id.desc())
+sa.Index("tickets_assignee_idx", tickets.c.assignee_id, tickets.c.id.desc())
+sa.Index("tickets_team_idx", tickets.c.team_key, tickets.c.id.desc())
+# The queue's sorts: ``priority`` (critical first, then oldest), ``updated`` (newest
+# change first) and ``due`` (soonest owed response first, none owed last; the
+# ``sla=`` filters compare the same expression).
+sa.Index("tickets_priority_queue_idx", tickets.c.priority_rank, tickets.c.id)
+sa.Index("tickets_updated_idx", tickets.c.updated_at.desc(), tickets.c.id.desc())
+sa.Index(
+    "tickets_due_queue_idx",
+    sa.func.coalesce(tickets.c.sla_due_at, sa.literal_column("'infinity'::timestamptz")),
+    tickets.c.id,
+)
+# Case-insensitive subject substring search (trigrams, extension pg_trgm).
+sa.Index(
+    "tickets_subject_trgm_idx",
+    tickets.c.subject,
+    postgresql_using="gin",
+    postgresql_ops={"subject": "gin_trgm_ops"},
+)
+# A member's open load (the directory's open_assigned, fewest_open's choice),
+# counted from the tickets still needing work only.
+sa.Index(
+    "tickets_open_assigned_idx",
+    tickets.c.assignee_id,
+    postgresql_where=tickets.c.status.not_in(("resolved", "closed")),
+)
+# A ticket's follow-ups (its view shows them); most tickets follow up none.
+sa.Index(
+    "tickets_follows_up_idx",
+    tickets.c.follows_up_id,
+    tickets.c.id,
+    postgresql_where=tickets.c.follows_up_id.is_not(None),
 )
 
 
@@ -101,7 +146,7 @@ messages = _ticket_parts(
     sa.Column("author", sa.Text, nullable=False),
     sa.Column("author_id", sa.Text),
     sa.Column("author_name", sa.Text),
-    sa.Column("internal", sa.Boolean, nullable=False, default=False),
+    sa.Column("internal", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Column("body", sa.Text, nullable=False),  # encrypted
     sa.Column("body_html", sa.Text),  # encrypted, like description_html
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -182,9 +227,13 @@ outbox = sa.Table(
     sa.Column("type", sa.Text, nullable=False),
     sa.Column("routing_key", sa.Text, nullable=False),
     sa.Column("body", JSONB, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("published_at", sa.DateTime(timezone=True)),
 )
+# The relay's batch: the rows not yet published, oldest first (shared/outbox.py).
+sa.Index("outbox_unpublished_idx", outbox.c.id, postgresql_where=outbox.c.published_at.is_(None))
 
 # The staff directory: every admin who made an API call (recorded by the gateway
 # through ``record_staff``) and anyone named in a team; ``name`` is the latest a
@@ -194,8 +243,12 @@ staff = sa.Table(
     metadata,
     sa.Column("id", sa.Text, primary_key=True),
     sa.Column("name", sa.Text),
-    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column(
+        "first_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
 )
 
 # Teams, in creation order (``id``): the first that takes a new ticket's feature,
@@ -206,13 +259,17 @@ teams = sa.Table(
     sa.Column("id", sa.BigInteger, primary_key=True),
     sa.Column("key", sa.Text, nullable=False, unique=True),
     sa.Column("label", sa.Text, nullable=False),
-    sa.Column("members", ARRAY(sa.Text), nullable=False),
-    sa.Column("features", ARRAY(sa.Text), nullable=False),
-    sa.Column("issue_types", ARRAY(sa.Text), nullable=False),
-    sa.Column("assignment", sa.Text, nullable=False),
+    sa.Column("members", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("features", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("issue_types", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("assignment", sa.Text, nullable=False, server_default="manual"),
     sa.Column("last_assigned_id", sa.Text),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
 )
 
 # A keyed POST's answer, stored with its action (shared/idempotency.py).

@@ -73,7 +73,8 @@ def schema_drift(metadata, url: str) -> list:
     Alembic's ``compare_metadata``, server defaults included; then each declared index
     against the one the migrations made, both as PostgreSQL states them, since Alembic
     compares an index's columns and order but not its method, operator classes or
-    ``WHERE``. The declared ones are built in a transaction that is rolled back.
+    ``WHERE``; then the CHECK constraints, which Alembic does not compare at all, the
+    same way. The declared ones are built in a transaction that is rolled back.
     """
     import sqlalchemy as sa
     from alembic.autogenerate import compare_metadata
@@ -85,6 +86,7 @@ def schema_drift(metadata, url: str) -> list:
             context = MigrationContext.configure(connection, opts={"compare_server_default": True})
             drift = list(compare_metadata(context, metadata))
             drift += _index_drift(connection, metadata)
+            drift += _check_drift(connection, metadata)
             connection.rollback()
     finally:
         engine.dispose()
@@ -112,6 +114,49 @@ def _index_drift(connection, metadata) -> list[str]:
             declared = declared.replace(f"INDEX {scratch} ", f"INDEX {index.name} ", 1)
             if declared != stored:
                 drift.append(f"{index.name}: migrated {stored}; declared {declared}")
+    return drift
+
+
+def _check_drift(connection, metadata) -> list[str]:
+    """``table.name: ...`` for each CHECK constraint migrated but not declared, declared
+    but not migrated, or declared otherwise, by name and as PostgreSQL states it."""
+    import sqlalchemy as sa
+
+    checks = sa.text(
+        "SELECT r.relname, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c"
+        " JOIN pg_class r ON r.oid = c.conrelid"
+        " WHERE c.contype = 'c' AND r.relnamespace = current_schema()::regnamespace"
+    )
+    migrated = {(table, name): stored for table, name, stored in connection.execute(checks)}
+    existing = set(sa.inspect(connection).get_table_names())
+    drift, scratch_names = [], {}
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue  # compare_metadata reports the table
+        own = [c for c in table.constraints if isinstance(c, sa.CheckConstraint)]
+        for check in sorted(own, key=lambda c: str(c.name)):
+            if not isinstance(check.name, str):
+                drift.append(f"{table.name}: a CHECK without a name ({check.sqltext})")
+                continue
+            scratch = f"{check.name[:50]}_declared"  # within PostgreSQL's 63 bytes
+            scratch_names[(table.name, scratch)] = check.name
+            ddl = str(sa.schema.AddConstraint(check).compile(dialect=connection.dialect))
+            connection.exec_driver_sql(
+                ddl.replace(f"CONSTRAINT {check.name} ", f"CONSTRAINT {scratch} ", 1)
+            )
+    declared = {
+        (table, scratch_names[table, name]): text
+        for table, name, text in connection.execute(checks)
+        if (table, name) not in migrated
+    }
+    for table, name in sorted(migrated.keys() | declared.keys()):
+        stored, wanted = migrated.get((table, name)), declared.get((table, name))
+        if wanted is None:
+            drift.append(f"{table}.{name}: migrated {stored}; not declared")
+        elif stored is None:
+            drift.append(f"{table}.{name}: declared {wanted}; no migration makes it")
+        elif wanted != stored:
+            drift.append(f"{table}.{name}: migrated {stored}; declared {wanted}")
     return drift
 
 

@@ -1,6 +1,6 @@
 """The tickets service's schema as SQLAlchemy Core tables: what the migrations create,
-indexes, keys and defaults included (``tools/tests/test_tables_match_migrations.py``
-holds the two to the same).
+indexes, keys, defaults and checks included
+(``tools/tests/test_tables_match_migrations.py`` holds the two to the same).
 
 Columns marked *encrypted* hold ``shared.crypto`` values bound to their row id
 and to what decides who reads them (``SEALED_CONTEXT``); subjects stay plaintext
@@ -10,7 +10,9 @@ so they can be searched.
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
+from services.tickets.domain import ASSIGNMENTS
 from shared import idempotency
+from shared.catalog import PRIORITIES, STATUS_KEYS
 from shared.outbox import OUTBOX_CONTEXT
 
 metadata = sa.MetaData()
@@ -87,6 +89,10 @@ tickets = sa.Table(
     ),
     # The owner's earlier ticket this one follows up ("this happened again").
     sa.Column("follows_up_id", sa.BigInteger, sa.ForeignKey("tickets.id")),
+    # Only the contract's statuses and priorities: built from the constants the code
+    # uses, so a value added there without a migration fails the schema test.
+    sa.CheckConstraint(sa.column("status").in_(STATUS_KEYS), name="tickets_status_check"),
+    sa.CheckConstraint(sa.column("priority").in_(PRIORITIES), name="tickets_priority_check"),
 )
 # The lists and the queue, newest first, keyset-paged: a user's own tickets, and
 # support's filters by status, by assignee and by team (``team=``).
@@ -127,10 +133,11 @@ sa.Index(
 )
 
 
-def _ticket_parts(name: str, *columns: sa.Column) -> sa.Table:
+def _ticket_parts(name: str, *columns: sa.Column | sa.CheckConstraint) -> sa.Table:
     """A table of one ticket's parts (its messages, timeline entries...): each row has
     its own id and its ticket's, and a ticket's rows are read in order through the
-    ``(ticket_id, id)`` index the migrations create with it."""
+    ``(ticket_id, id)`` index the migrations create with it. ``columns``: its own
+    columns, and the checks on them."""
     return sa.Table(
         name,
         metadata,
@@ -144,6 +151,7 @@ def _ticket_parts(name: str, *columns: sa.Column) -> sa.Table:
 messages = _ticket_parts(
     "messages",
     sa.Column("author", sa.Text, nullable=False),
+    sa.CheckConstraint(sa.column("author").in_(("user", "support")), name="messages_author_check"),
     sa.Column("author_id", sa.Text),
     sa.Column("author_name", sa.Text),
     sa.Column("internal", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
@@ -156,6 +164,10 @@ timeline = _ticket_parts(
     "timeline",
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("by", sa.Text, nullable=False),
+    # Who moved it: its owner, support, or the scheduler (auto-close).
+    sa.CheckConstraint(
+        sa.column("by").in_(("user", "support", "system")), name="timeline_by_check"
+    ),
     sa.Column("actor_id", sa.Text),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -187,10 +199,11 @@ macros = sa.Table(
     sa.Column("id", sa.BigInteger, primary_key=True),
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
-    sa.Column("status", sa.Text),
+    sa.Column("status", sa.Text),  # the status it preselects beside Send (NULL: none)
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_by_name", sa.Text),
+    sa.CheckConstraint(sa.column("status").in_(STATUS_KEYS), name="macros_status_check"),
 )
 
 # Time-driven work (auto-close, reminders, response clocks): one row per ticket and
@@ -270,6 +283,7 @@ teams = sa.Table(
     sa.Column(
         "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+    sa.CheckConstraint(sa.column("assignment").in_(ASSIGNMENTS), name="teams_assignment_check"),
 )
 
 # A keyed POST's answer, stored with its action (shared/idempotency.py).

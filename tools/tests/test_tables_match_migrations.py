@@ -1,7 +1,8 @@
 """Each service's ``tables.py`` declares what its migrations create (real PostgreSQL).
 
 The migrations are what a database is; ``tables.py`` is where it is read, so it
-states the same: every index (method, operator classes, ``WHERE``), key and default.
+states the same: every index (method, operator classes, ``WHERE``), key, default and
+CHECK constraint (its allowed values).
 A migration without the matching declaration, or a declaration no migration made,
 fails here with the differences (``tools.migrate.schema_drift``).
 """

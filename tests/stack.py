@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import ssl
 import subprocess
@@ -20,31 +21,67 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 from services.gateway.settings import FrontSettings
-from tools.localrun import ROOT, free_port, process_specs, settings_class, start, stop
-from tools.setup import declare_queues
+from tools.localrun import ROOT, free_port, process_specs, settings_class, start, stop_all
+from tools.setup import ManagementApi, declare_queues
 
 LOG_ROOT = ROOT / "artifacts" / "stack-logs"
 BASE_AMQP = os.environ.get("HELPDESK_TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
 BASE_PG = os.environ.get("HELPDESK_TEST_PG_BASE", "postgresql://root@127.0.0.1:5432")
+# The management API of the broker BASE_AMQP names (same host and login).
+MANAGEMENT_PORT = int(os.environ.get("HELPDESK_TEST_RABBITMQ_MANAGEMENT_PORT", "15672"))
 
 
 def _rabbitmqctl(*args):
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
+@functools.cache
+def _management_api():
+    """The test broker's management API, or None when it does not answer (no plugin:
+    scripts/ensure-backing-services.sh enables it). Through it a vhost is made in
+    milliseconds; each ``rabbitmqctl`` call boots an Erlang node, about 2 s, and
+    every test stack makes and deletes a vhost."""
+    amqp = urlsplit(BASE_AMQP)
+    api = ManagementApi(
+        f"http://{amqp.username}:{amqp.password}@{amqp.hostname}:{MANAGEMENT_PORT}/",
+        timeout=30,
+    )
+    try:
+        api.request("GET", "/overview")
+    except OSError:
+        return None
+    return api
+
+
 def create_vhost(tag: str) -> str:
     """Create the RabbitMQ vhost ``helpdesk_<tag>``; return its AMQP URL."""
     vhost = f"helpdesk_{tag}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    user = unquote(urlsplit(BASE_AMQP).username)
+    api = _management_api()
+    if api is None:
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+    else:
+        api.request("PUT", f"/vhosts/{quote(vhost, safe='')}", {})
+        api.request(
+            "PUT",
+            f"/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
+            {"configure": ".*", "write": ".*", "read": ".*"},
+        )
     return f"{BASE_AMQP}/{vhost}"
 
 
 def delete_vhost(url: str) -> None:
     """Delete the vhost an AMQP URL from ``create_vhost`` names."""
-    _rabbitmqctl("delete_vhost", url.rsplit("/", 1)[1])
+    vhost = url.rsplit("/", 1)[1]
+    api = _management_api()
+    if api is None:
+        _rabbitmqctl("delete_vhost", vhost)
+    else:
+        api.request("DELETE", f"/vhosts/{quote(vhost, safe='')}")
 
 
 @contextlib.contextmanager
@@ -196,8 +233,8 @@ class Stack:
 
     def stop(self, service: str | None = None) -> None:
         """Stop every process of ``service`` (all when None), gracefully."""
-        for label in [k for k in self.procs if service in (None, k.split(".")[0])]:
-            stop(self.procs.pop(label))
+        labels = [k for k in self.procs if service in (None, k.split(".")[0])]
+        stop_all([self.procs.pop(label) for label in labels])
 
     def kill(self, service: str) -> None:
         """SIGKILL every process of ``service``: a crash, not a shutdown."""

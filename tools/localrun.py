@@ -17,6 +17,7 @@ rest are stopped too.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -130,6 +131,17 @@ def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
         pass
 
 
+def stop_all(procs, timeout: float = 15.0) -> None:
+    """``stop`` every process, signalling them all first: they shut down side by
+    side, so the slowest alone is waited for, not the sum of them."""
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        stop(proc, timeout)
+
+
 def main() -> int:
     """Start everything; return when Ctrl-C is pressed or a process dies."""
     env = dict(os.environ)
@@ -165,11 +177,7 @@ def main() -> int:
                 stopping, code = True, 1
                 break
         time.sleep(0.3)
-    for _, proc in running:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for _, proc in running:
-        stop(proc)
+    stop_all([proc for _, proc in running])
     return code
 
 

@@ -25,6 +25,9 @@ KEY_RULE = "Must be 1-64 lowercase letters, digits, '_' or '-', starting with a 
 
 # Ordered from most to least urgent: the admin queue sorts by this rank.
 PRIORITIES = ("critical", "high", "medium", "low")
+# How a team assigns a new ticket: by hand, in turn, or to the member with the
+# fewest open tickets (the owning service's domain applies them).
+TEAM_ASSIGNMENTS = ("manual", "round_robin", "fewest_open")
 # A token's role claim: who files tickets, and who works the support queue.
 ROLES = ("user", "admin")
 

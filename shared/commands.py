@@ -34,6 +34,7 @@ from shared.catalog import (
     RESOLUTION_NOTE_LENGTH,
     STATUS_KEYS,
     SUBJECT_LENGTH,
+    TEAM_ASSIGNMENTS,
 )
 from shared.fields import StrictBoolean, Trimmed
 from shared.ids import MAX_ROW_ID
@@ -41,9 +42,6 @@ from shared.ids import MAX_ROW_ID
 MAX_ID_LENGTH = 200
 # What the support list's ``assignee`` filter means by itself, never an admin's id.
 ASSIGNEE_KEYWORDS = ("me", "none")
-# How a team assigns a new ticket: by hand, in turn, or to the member with the
-# fewest open tickets (the owning service's domain applies them).
-TEAM_ASSIGNMENTS = ("manual", "round_robin", "fewest_open")
 
 
 def text_length(bounds, trimmed=True) -> validate.Length:

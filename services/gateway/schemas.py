@@ -34,6 +34,7 @@ from shared.catalog import (
     SORTS,
     STATS_DAYS,
     STATUS_KEYS,
+    TEAM_ASSIGNMENTS,
     VIEW_MESSAGES,
 )
 from shared.fields import Text, Trimmed
@@ -422,7 +423,7 @@ class Team(Schema):
     members = fields.List(fields.String(), required=True)
     features = fields.List(fields.String(), required=True)
     issue_types = fields.List(fields.String(), required=True)
-    assignment = fields.String(required=True, validate=validate.OneOf(commands.TEAM_ASSIGNMENTS))
+    assignment = fields.String(required=True, validate=validate.OneOf(TEAM_ASSIGNMENTS))
 
 
 class TeamList(Schema):

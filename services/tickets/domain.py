@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
 from services.tickets import clocks
-from shared.catalog import PRIORITIES, PRIORITY_BY_ISSUE_TYPE, ROLES
+from shared.catalog import PRIORITIES, PRIORITY_BY_ISSUE_TYPE, ROLES, TEAM_ASSIGNMENTS
 from shared.ids import MAX_ROW_ID
 from shared.text import is_text
 
@@ -324,9 +324,9 @@ class AwaitingReminder(TicketEvent):
 
 
 # --- staff, teams and routing ------------------------------------------------------------
-MANUAL, ROUND_ROBIN, FEWEST_OPEN = "manual", "round_robin", "fewest_open"
 # How a team assigns a new ticket: by hand, in turn, or to the least loaded member.
-ASSIGNMENTS = (MANUAL, ROUND_ROBIN, FEWEST_OPEN)
+ASSIGNMENTS = TEAM_ASSIGNMENTS
+MANUAL, ROUND_ROBIN, FEWEST_OPEN = ASSIGNMENTS
 # A member's "open" tickets, for the directory's ``open_assigned`` and ``fewest_open``:
 # those still needing work (resolved ones wait on their owner, closed ones are done).
 OPEN_STATUSES = (OPEN, IN_REVIEW, AWAITING_USER)

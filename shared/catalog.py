@@ -39,6 +39,9 @@ STATUSES = (
     {"key": "closed", "label": "Closed"},
 )
 STATUS_KEYS = tuple(s["key"] for s in STATUSES)
+# A ticket still needing work (resolved ones wait on their owner, closed ones are
+# done): a staff member's "open" tickets, and the dashboard's open counts.
+OPEN_STATUSES = STATUS_KEYS[:3]
 
 SUBJECT_LENGTH = (10, 200)
 DESCRIPTION_LENGTH = (50, 2000)

@@ -27,6 +27,7 @@ from shared.catalog import (
     KEY_RULE,
     MAX_MESSAGES_PAGE,
     MESSAGE_LENGTH,
+    OPEN_STATUSES,
     PRIORITIES,
     ROLES,
     SLA_FILTERS,
@@ -459,7 +460,7 @@ def _counts(keys, what: str) -> fields.Dict:
 
 class OpenCounts(Schema):
     total = _count()
-    by_status = _counts(("open", "in_review", "awaiting_user"), "status")
+    by_status = _counts(OPEN_STATUSES, "status")
     by_priority = _counts(PRIORITIES, "priority")
 
 

@@ -21,17 +21,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
 from services.tickets import clocks
-from shared.catalog import PRIORITIES, PRIORITY_BY_ISSUE_TYPE, ROLES, TEAM_ASSIGNMENTS
+from shared import catalog
+from shared.catalog import (
+    PRIORITIES,
+    PRIORITY_BY_ISSUE_TYPE,
+    ROLES,
+    STATUS_KEYS,
+    TEAM_ASSIGNMENTS,
+)
 from shared.ids import MAX_ROW_ID
 from shared.text import is_text
 
-OPEN, IN_REVIEW, AWAITING_USER, RESOLVED, CLOSED = (
-    "open",
-    "in_review",
-    "awaiting_user",
-    "resolved",
-    "closed",
-)
+OPEN, IN_REVIEW, AWAITING_USER, RESOLVED, CLOSED = STATUS_KEYS
 
 # The contract's transition table: which status support may move a ticket to.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -324,12 +325,11 @@ class AwaitingReminder(TicketEvent):
 
 
 # --- staff, teams and routing ------------------------------------------------------------
+# A member's "open" tickets, for the directory's ``open_assigned`` and ``fewest_open``.
+OPEN_STATUSES = catalog.OPEN_STATUSES
 # How a team assigns a new ticket: by hand, in turn, or to the least loaded member.
 ASSIGNMENTS = TEAM_ASSIGNMENTS
 MANUAL, ROUND_ROBIN, FEWEST_OPEN = ASSIGNMENTS
-# A member's "open" tickets, for the directory's ``open_assigned`` and ``fewest_open``:
-# those still needing work (resolved ones wait on their owner, closed ones are done).
-OPEN_STATUSES = (OPEN, IN_REVIEW, AWAITING_USER)
 
 # Who hears of work nobody holds on a ticket of team ``key`` (None: no team): the
 # team's members, or every known staff member when it has no team or no members.

@@ -29,7 +29,12 @@ PRIORITIES = ("critical", "high", "medium", "low")
 # fewest open tickets (the owning service's domain applies them).
 TEAM_ASSIGNMENTS = ("manual", "round_robin", "fewest_open")
 # A token's role claim: who files tickets, and who works the support queue.
-ROLES = ("user", "admin")
+USER_ROLE, ADMIN_ROLE = "user", "admin"
+ROLES = (USER_ROLE, ADMIN_ROLE)
+# Who wrote a message: the ticket's owner or support; and who caused a timeline
+# entry or an event: one of those, or the system (scheduled work).
+AUTHORS = ("user", "support")
+ACTORS = (*AUTHORS, "system")
 
 STATUSES = (
     {"key": "open", "label": "Open"},

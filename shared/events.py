@@ -28,7 +28,7 @@ from amqp.exceptions import AccessRefused, NotFound
 from kombu import Exchange, Queue, binding
 from marshmallow import Schema, fields, validate
 
-from shared.catalog import PRIORITIES, STATUS_KEYS
+from shared.catalog import ACTORS, AUTHORS, PRIORITIES, STATUS_KEYS
 
 EVENT_VERSION = 1
 SOURCE = "tickets"
@@ -57,8 +57,6 @@ EVENT_TYPES = (
     CLOSING_SOON,
     AWAITING_REMINDER,
 )
-
-ACTOR_ROLES = ("user", "support", "system")
 
 # --- broker topology -------------------------------------------------------------
 EVENTS_EXCHANGE = Exchange("helpdesk.events", type="topic", durable=True)
@@ -180,7 +178,7 @@ class TicketRef(_Strict):
     status = fields.String(required=True, validate=validate.OneOf(STATUS_KEYS))
     actor_id = fields.String(allow_none=True, load_default=None)  # None for the system
     actor_name = fields.String(allow_none=True, load_default=None)
-    actor_role = fields.String(required=True, validate=validate.OneOf(ACTOR_ROLES))
+    actor_role = fields.String(required=True, validate=validate.OneOf(ACTORS))
 
 
 # Who hears of work nobody holds (the team's members, or every known staff member
@@ -201,7 +199,7 @@ class TicketCreatedPayload(TicketRef):
 
 class MessageAddedPayload(TicketRef):
     message_id = fields.Integer(required=True)
-    author = fields.String(required=True, validate=validate.OneOf(("user", "support")))
+    author = fields.String(required=True, validate=validate.OneOf(AUTHORS))
     internal = fields.Boolean(required=True)
     # None whenever ``internal`` is true: internal notes' text never leaves the service.
     body = fields.String(allow_none=True, required=True)

@@ -22,7 +22,7 @@ import jwt
 from services.gateway.errors import Unauthorized
 from services.gateway.jwks import SHARED_FILE_VARIABLE, KeySet, UnknownKey
 from services.gateway.settings import FrontSettings
-from shared.catalog import ROLES
+from shared.catalog import ADMIN_ROLE, ROLES
 from shared.text import is_text
 
 MAX_SUB_LENGTH = 200
@@ -47,7 +47,7 @@ class Actor:
 
     @property
     def admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == ADMIN_ROLE
 
     def as_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "role": self.role}

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.gateway import operations, resources, schemas
+from shared.catalog import ROLES
 
 # Who may call a route: anyone, a signed-in user (or admin), an admin only.
-PUBLIC, USER, ADMIN = "public", "user", "admin"
+PUBLIC = "public"
+USER, ADMIN = ROLES
 
 V1 = "/api/v1"
 TICKET_ID = "{ticket_id:row_id}"

@@ -20,6 +20,8 @@ from services.gateway.auth import MAX_NAME_LENGTH, MAX_SUB_LENGTH
 from services.gateway.errors import ApiError
 from shared import commands
 from shared.catalog import (
+    ACTORS,
+    AUTHORS,
     DEFAULT_SORT,
     DEFAULT_STATS_DAYS,
     DESCRIPTION_LENGTH,
@@ -36,6 +38,7 @@ from shared.catalog import (
     STATS_DAYS,
     STATUS_KEYS,
     TEAM_ASSIGNMENTS,
+    USER_ROLE,
     VIEW_MESSAGES,
 )
 from shared.fields import Text, Trimmed
@@ -227,7 +230,7 @@ class DevTokenBody(_Strict):
     within the limits the gateway accepts in any token."""
 
     sub = Trimmed(required=True, validate=validate.Length(min=1, max=MAX_SUB_LENGTH))
-    role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
+    role = fields.String(load_default=USER_ROLE, validate=validate.OneOf(ROLES))
     name = Trimmed(
         load_default=None, allow_none=True, validate=validate.Length(max=MAX_NAME_LENGTH)
     )
@@ -268,7 +271,7 @@ class TicketItem(Schema):
 
 class Message(Schema):
     id = fields.Integer(required=True)
-    author = fields.String(required=True, validate=validate.OneOf(("user", "support")))
+    author = fields.String(required=True, validate=validate.OneOf(AUTHORS))
     author_name = fields.String(required=True, allow_none=True)
     body = fields.String(required=True)
     body_html = fields.String(required=True, metadata={"description": "Sanitized HTML of body."})
@@ -282,7 +285,7 @@ class AdminMessage(Message):
 class TimelineEntry(Schema):
     status = fields.String(required=True, validate=validate.OneOf(STATUS_KEYS))
     at = fields.String(required=True, metadata=_TS)
-    by = fields.String(required=True, validate=validate.OneOf(("user", "support", "system")))
+    by = fields.String(required=True, validate=validate.OneOf(ACTORS))
 
 
 class _Recorded(Schema):

@@ -14,7 +14,7 @@ import time
 import jwt
 
 from services.gateway.settings import FrontSettings
-from shared.catalog import ROLES
+from shared.catalog import ROLES, USER_ROLE
 
 
 def mint_token(
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     """Print a token for the given identity to stdout."""
     parser = argparse.ArgumentParser(prog="helpdesk-token", description=__doc__.splitlines()[0])
     parser.add_argument("--sub", required=True, help="the user id (JWT sub)")
-    parser.add_argument("--role", choices=ROLES, default="user")
+    parser.add_argument("--role", choices=ROLES, default=USER_ROLE)
     parser.add_argument("--name", help="display name shown in threads")
     parser.add_argument("--lifetime", type=int, default=8 * 3600, help="seconds (default 8 h)")
     parser.add_argument("--private-key-file", help="PEM private key for RS256/ES256")

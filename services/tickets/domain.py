@@ -23,6 +23,8 @@ from datetime import UTC, datetime, time, timedelta
 from services.tickets import clocks
 from shared import catalog
 from shared.catalog import (
+    ACTORS,
+    ADMIN_ROLE,
     PRIORITIES,
     PRIORITY_BY_ISSUE_TYPE,
     ROLES,
@@ -47,7 +49,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 WAITING_STATUSES = frozenset({AWAITING_USER, RESOLVED, CLOSED})
 
 # Who caused a timeline entry or event.
-BY_USER, BY_SUPPORT, BY_SYSTEM = "user", "support", "system"
+BY_USER, BY_SUPPORT, BY_SYSTEM = ACTORS
 
 PRIORITY_RANK = {p: rank for rank, p in enumerate(PRIORITIES)}
 
@@ -148,7 +150,7 @@ class Actor:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == ADMIN_ROLE
 
 
 def actor_problems(actor) -> list[str]:

@@ -75,6 +75,9 @@ SORTS = ("priority", "created", "updated", "due")
 # first three (``sla=``).
 SLA_FILTERS = ("due", "at_risk", "breached")
 SLA_STATES = (*SLA_FILTERS, "none")
+# The response a ticket owes: its first, or the next after its owner wrote again
+# (the response targets' keys, and an SLA event's ``response``).
+RESPONSES = ("first", "next")
 # The contract's default response targets, in seconds (configurable; see
 # HELPDESK_SLA_FIRST_RESPONSE and HELPDESK_SLA_NEXT_RESPONSE).
 DEFAULT_FIRST_RESPONSE = (

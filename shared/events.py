@@ -28,7 +28,7 @@ from amqp.exceptions import AccessRefused, NotFound
 from kombu import Exchange, Queue, binding
 from marshmallow import Schema, fields, validate
 
-from shared.catalog import ACTORS, AUTHORS, PRIORITIES, STATUS_KEYS
+from shared.catalog import ACTORS, AUTHORS, PRIORITIES, RESPONSES, STATUS_KEYS
 
 EVENT_VERSION = 1
 SOURCE = "tickets"
@@ -233,7 +233,7 @@ class SlaPayload(TicketRef):
     it: the assignee, or ``team_member_ids`` (computed by the events' source when the
     event is made) when nobody holds the ticket."""
 
-    response = fields.String(required=True, validate=validate.OneOf(("first", "next")))
+    response = fields.String(required=True, validate=validate.OneOf(RESPONSES))
     priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
     due_at = fields.String(required=True)
     at = fields.String(required=True)  # when the clock was judged at risk / past due

@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from shared.catalog import DEFAULT_FIRST_RESPONSE, DEFAULT_NEXT_RESPONSE, SLA_FILTERS
+from shared.catalog import DEFAULT_FIRST_RESPONSE, DEFAULT_NEXT_RESPONSE, RESPONSES, SLA_FILTERS
 
-FIRST, NEXT = "first", "next"
-RESPONSES = (FIRST, NEXT)
+FIRST, NEXT = RESPONSES
 
 # The ``sla.state`` of the admin views (shared.catalog.SLA_STATES).
 DUE, AT_RISK, BREACHED = SLA_FILTERS

@@ -75,6 +75,20 @@ SORTS = ("priority", "created", "updated", "due")
 # first three (``sla=``).
 SLA_FILTERS = ("due", "at_risk", "breached")
 SLA_STATES = (*SLA_FILTERS, "none")
+# What an in-app notice tells (its ``kind``); the notifications service's domain
+# says which event gives whom which.
+NOTICE_KINDS = (
+    "support_reply",
+    "status_changed",
+    "ticket_resolved",
+    "user_reply",
+    "ticket_assigned",
+    "sla_warning",
+    "sla_breached",
+    "new_ticket",
+    "closing_soon",
+    "awaiting_reminder",
+)
 # The response a ticket owes: its first, or the next after its owner wrote again
 # (the response targets' keys, and an SLA event's ``response``).
 RESPONSES = ("first", "next")

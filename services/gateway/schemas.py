@@ -29,6 +29,7 @@ from shared.catalog import (
     KEY_RULE,
     MAX_MESSAGES_PAGE,
     MESSAGE_LENGTH,
+    NOTICE_KINDS,
     OPEN_STATUSES,
     PRIORITIES,
     ROLES,
@@ -537,20 +538,7 @@ class Notice(Schema):
     id = fields.Integer(required=True)
     kind = fields.String(
         required=True,
-        validate=validate.OneOf(
-            (
-                "support_reply",
-                "status_changed",
-                "ticket_resolved",
-                "user_reply",
-                "ticket_assigned",
-                "sla_warning",
-                "sla_breached",
-                "new_ticket",
-                "closing_soon",
-                "awaiting_reminder",
-            )
-        ),
+        validate=validate.OneOf(NOTICE_KINDS),
     )
     ticket_id = fields.Integer(required=True)
     title = fields.String(required=True)

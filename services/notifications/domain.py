@@ -20,18 +20,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.catalog import STATUSES
+from shared.catalog import NOTICE_KINDS, STATUSES
 
-SUPPORT_REPLY = "support_reply"
-STATUS_CHANGED = "status_changed"
-TICKET_RESOLVED = "ticket_resolved"
-USER_REPLY = "user_reply"
-TICKET_ASSIGNED = "ticket_assigned"
-SLA_WARNING = "sla_warning"
-SLA_BREACHED = "sla_breached"
-NEW_TICKET = "new_ticket"
-CLOSING_SOON = "closing_soon"
-AWAITING_REMINDER = "awaiting_reminder"
+(
+    SUPPORT_REPLY,
+    STATUS_CHANGED,
+    TICKET_RESOLVED,
+    USER_REPLY,
+    TICKET_ASSIGNED,
+    SLA_WARNING,
+    SLA_BREACHED,
+    NEW_TICKET,
+    CLOSING_SOON,
+    AWAITING_REMINDER,
+) = NOTICE_KINDS
 
 # How much of a message a notice body quotes; the ticket page shows the rest.
 EXCERPT_LENGTH = 200

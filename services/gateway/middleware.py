@@ -16,6 +16,7 @@ from collections import OrderedDict
 from services.gateway import metrics
 from services.gateway.auth import TokenVerifier
 from services.gateway.errors import ApiError
+from services.gateway.rpc import TICKETS
 from shared.errors import HelpdeskError
 from shared.logging import bind_request_id, reset_request_id
 
@@ -228,7 +229,7 @@ class RecordStaff:
         if recorded is not _UNSEEN and (recorded == actor.name or actor.name is None):
             return  # a token without a name keeps the one recorded
         try:
-            self.clients.call("tickets", "record_staff", actor.as_dict())
+            self.clients.call(TICKETS, "record_staff", actor.as_dict())
         except (HelpdeskError, ApiError) as exc:
             staff_log.warning("staff not recorded: %s", exc, extra={"staff_id": actor.id})
             return

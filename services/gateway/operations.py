@@ -10,8 +10,7 @@ import falcon
 
 from services.gateway import metrics
 from services.gateway.errors import error_body
-
-SERVICES = ("tickets", "notifications")
+from services.gateway.rpc import SERVICES
 
 
 class Health:

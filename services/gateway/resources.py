@@ -14,10 +14,9 @@ from services.gateway import schemas
 from services.gateway.body import NO_BODY, read_json
 from services.gateway.errors import ApiError
 from services.gateway.middleware import ADMIN_PREFIX, route_label
+from services.gateway.rpc import NOTIFICATIONS, TICKETS
 from shared import idempotency
 from shared.rendering import render_markdown
-
-TICKETS, NOTIFICATIONS = "tickets", "notifications"
 
 
 def _actor(req) -> dict:

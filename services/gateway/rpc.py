@@ -85,6 +85,9 @@ PROBE_TTL = 0.5
 REQUEST_ID_HEADER = f"{HEADER_PREFIX}.{CONTEXT_KEY}"
 CALL_ID_STACK_HEADER = f"{HEADER_PREFIX}.{CALL_ID_STACK_CONTEXT_KEY}"
 JSON = "application/json"
+# The services the gateway and the stream call, by their RPC names.
+TICKETS, NOTIFICATIONS = "tickets", "notifications"
+SERVICES = (TICKETS, NOTIFICATIONS)
 
 
 def _connection(settings: FrontSettings) -> Connection:

@@ -43,7 +43,7 @@ from kombu import Connection, Consumer, Queue
 from services.gateway import errors
 from services.gateway.auth import TokenVerifier
 from services.gateway.middleware import Cors, NoStoreNoSniff
-from services.gateway.rpc import RpcClients
+from services.gateway.rpc import NOTIFICATIONS, RpcClients
 from services.gateway.settings import FrontSettings
 from shared.announcements import ANNOUNCEMENTS, NOTICE_STORED, parse_announcement
 from shared.errors import HelpdeskError, NotFound
@@ -230,10 +230,10 @@ class NoticeStream:
     async def _deliver(self, notice_id: int, recipient_id: str) -> None:
         try:
             notice = await self._blocking(
-                self.clients.call, "notifications", "get_notice", recipient_id, notice_id
+                self.clients.call, NOTIFICATIONS, "get_notice", recipient_id, notice_id
             )
             unread = await self._blocking(
-                self.clients.call, "notifications", "unread_count", recipient_id
+                self.clients.call, NOTIFICATIONS, "unread_count", recipient_id
             )
         except NotFound:
             return
@@ -256,14 +256,14 @@ class NoticeStream:
         try:
             if after is not None:
                 replay = await self._blocking(
-                    self.clients.call, "notifications", "list_notices_after", actor.id, after
+                    self.clients.call, NOTIFICATIONS, "list_notices_after", actor.id, after
                 )
                 first = [_sse("notice", n, n["id"]) for n in replay["items"]]
                 unread = {"unread_count": replay["unread_count"]}
             else:
                 first = []
                 unread = await self._blocking(
-                    self.clients.call, "notifications", "unread_count", actor.id
+                    self.clients.call, NOTIFICATIONS, "unread_count", actor.id
                 )
         except BaseException:
             self.streams.close(actor.id, events)

@@ -17,6 +17,7 @@ from services.gateway import metrics
 from services.gateway.auth import TokenVerifier
 from services.gateway.errors import ApiError
 from services.gateway.rpc import TICKETS
+from shared import idempotency
 from shared.errors import HelpdeskError
 from shared.logging import bind_request_id, reset_request_id
 
@@ -24,6 +25,8 @@ access_log = logging.getLogger("gateway.access")
 staff_log = logging.getLogger("gateway.staff")
 
 REQUEST_ID_HEADER = "X-Request-Id"
+# The notice id a reconnecting stream saw last (server-sent events).
+LAST_EVENT_ID_HEADER = "Last-Event-ID"
 MAX_REQUEST_ID_LENGTH = 128
 # The characters a caller's request id keeps (a regex class body; OpenAPI states it).
 REQUEST_ID_CHARACTERS = "A-Za-z0-9._:@+=/-"
@@ -246,8 +249,8 @@ CORS_METHODS = ("GET", "HEAD", "POST", "PATCH", "DELETE")
 CORS_REQUEST_HEADERS = (
     "Authorization",
     "Content-Type",
-    "Idempotency-Key",
-    "Last-Event-ID",
+    idempotency.HEADER,
+    LAST_EVENT_ID_HEADER,
     REQUEST_ID_HEADER,
 )
 CORS_EXPOSED_HEADERS = ("Retry-After", REQUEST_ID_HEADER)

@@ -9,7 +9,7 @@ import time
 import falcon
 
 from services.gateway import metrics
-from services.gateway.errors import error_body
+from services.gateway.errors import CODE_BY_STATUS, UNAVAILABLE_RETRY_AFTER, error_body
 from services.gateway.rpc import SERVICES
 
 
@@ -66,9 +66,9 @@ class Ready:
         failed = self.failed()
         if failed:
             resp.status = falcon.HTTP_503
-            resp.set_header("Retry-After", "5")
+            resp.set_header("Retry-After", str(UNAVAILABLE_RETRY_AFTER))
             resp.media = error_body(
-                "service_unavailable",
+                CODE_BY_STATUS[503],
                 "Not ready: " + ", ".join(failed),
                 dict.fromkeys(failed, "unavailable"),
             )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.gateway import operations, resources, schemas
+from services.gateway.middleware import LAST_EVENT_ID_HEADER
 from shared.catalog import ROLES
 
 # Who may call a route: anyone, a signed-in user (or admin), an admin only.
@@ -35,7 +36,7 @@ MACRO_ID = "{macro_id:row_id}"
 BODY_ERRORS = (400, 408, 413, 415, 422)
 QUERY_ERRORS = (400, 422)
 STREAM_LAST_EVENT_ID = {
-    "name": "Last-Event-ID",
+    "name": LAST_EVENT_ID_HEADER,
     "in": "header",
     "required": False,
     "schema": {"type": "string"},

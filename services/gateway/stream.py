@@ -42,11 +42,12 @@ from kombu import Connection, Consumer, Queue
 
 from services.gateway import errors
 from services.gateway.auth import TokenVerifier
-from services.gateway.middleware import Cors, NoStoreNoSniff
+from services.gateway.middleware import LAST_EVENT_ID_HEADER, Cors, NoStoreNoSniff
 from services.gateway.rpc import NOTIFICATIONS, RpcClients
 from services.gateway.settings import FrontSettings
 from shared.announcements import ANNOUNCEMENTS, NOTICE_STORED, parse_announcement
 from shared.errors import HelpdeskError, NotFound
+from shared.ids import row_id
 from shared.logging import configure_logging
 
 log = logging.getLogger("gateway.stream")
@@ -201,9 +202,10 @@ def _sse(event: str, data: dict, event_id: int | None = None):
 
 def last_event_id(header: str | None) -> int | None:
     """The notice id a reconnecting client saw last; None when absent or not an id."""
-    if header is None or not header.strip().isdigit() or len(header.strip()) > 18:
+    if header is None:
         return None
-    return int(header.strip())
+    # 0: every stored notice (a client that has seen none yet).
+    return 0 if header.strip() == "0" else row_id(header.strip())
 
 
 class NoticeStream:
@@ -249,7 +251,7 @@ class NoticeStream:
         actor, expires = await self._blocking(
             self.verifier.verify_until, req.get_header("Authorization")
         )
-        after = last_event_id(req.get_header("Last-Event-ID"))
+        after = last_event_id(req.get_header(LAST_EVENT_ID_HEADER))
         # Joined before the replay is read: a notice stored meanwhile is then queued
         # live, not lost between the two (and sent once: see _events).
         events = self.streams.open(actor.id)

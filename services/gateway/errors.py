@@ -41,25 +41,26 @@ REMOTE_STATUS = {
     DataIntegrityError: 500,
 }
 
-# Falcon's own errors (routing, 405, ...) -> the contract's code for that status.
+# Falcon's own errors (routing, 405, ...) -> the contract's code for that status;
+# a status a service's error also answers with takes that error's code.
 CODE_BY_STATUS = {
     400: "malformed_request",
     401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
+    403: Forbidden.code,
+    404: NotFound.code,
     405: "method_not_allowed",
     408: "request_timeout",
-    409: "conflict",
+    409: Conflict.code,
     413: "payload_too_large",
     414: "uri_too_long",
     415: "unsupported_media_type",
     417: "expectation_failed",
-    422: "validation_failed",
-    429: "rate_limited",
+    422: ValidationFailed.code,
+    429: RateLimited.code,
     431: "header_fields_too_large",
     500: "internal_error",
     501: "not_implemented",
-    503: "service_unavailable",
+    503: StorageUnavailable.code,
 }
 
 DEFAULT_MESSAGE = {
@@ -196,7 +197,7 @@ def handle_unexpected(req, resp, ex: Exception, params):
         exc_info=(type(ex), ex, ex.__traceback__),
         extra={"method": req.method, "path": req.path, "request_id": current_request_id()},
     )
-    _respond(resp, 500, "internal_error", DEFAULT_MESSAGE[500])
+    _respond(resp, 500, CODE_BY_STATUS[500], DEFAULT_MESSAGE[500])
 
 
 def register_error_handlers(app: falcon.App) -> None:

@@ -32,7 +32,7 @@ from services.gateway.settings import GatewaySettings
 
 def error_response(status: int, reason: str, message: str) -> bytes:
     """A whole HTTP/1.1 response, connection closing, for an error gunicorn answers itself."""
-    code = CODE_BY_STATUS.get(status, "internal_error" if status >= 500 else "malformed_request")
+    code = CODE_BY_STATUS.get(status, CODE_BY_STATUS[500 if status >= 500 else 400])
     body = json.dumps(
         {
             "error": {

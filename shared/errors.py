@@ -23,6 +23,10 @@ class HelpdeskError(Exception):
         return self.message
 
 
+# What every 422 says; its ``details`` say which fields are wrong and why.
+INVALID_REQUEST = "The request is invalid."
+
+
 @deserialize_to_instance
 class ValidationFailed(HelpdeskError):
     """Input breaks a rule; ``details`` maps each field to a list of messages."""

@@ -11,7 +11,7 @@ import base64
 import json
 from datetime import datetime
 
-from shared.errors import ValidationFailed
+from shared.errors import INVALID_REQUEST, ValidationFailed
 from shared.ids import MAX_ROW_ID
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
@@ -67,6 +67,4 @@ def decode_cursor(cursor: str | None, shape: tuple) -> list | None:
             raise ValueError(key)
         return [_key_part(kind, value) for kind, value in zip(shape, key, strict=True)]
     except (ValueError, TypeError, RecursionError):
-        raise ValidationFailed(
-            "The request is invalid.", {"cursor": ["Not a valid cursor."]}
-        ) from None
+        raise ValidationFailed(INVALID_REQUEST, {"cursor": ["Not a valid cursor."]}) from None

@@ -16,6 +16,7 @@ from services.gateway.errors import ApiError
 from services.gateway.middleware import ADMIN_PREFIX, route_label
 from services.gateway.rpc import NOTIFICATIONS, TICKETS
 from shared import idempotency
+from shared.errors import INVALID_REQUEST
 from shared.rendering import render_markdown
 
 
@@ -41,7 +42,7 @@ def _command(req, schema, params=None, required=True) -> tuple[dict, dict | None
             invalid.details[idempotency.HEADER] = problems
         raise
     if problems:
-        raise ApiError(422, "The request is invalid.", {idempotency.HEADER: problems})
+        raise ApiError(422, INVALID_REQUEST, {idempotency.HEADER: problems})
     if key is None:
         return fields, None
     route = route_label(req.uri_template)

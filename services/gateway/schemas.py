@@ -42,6 +42,7 @@ from shared.catalog import (
     USER_ROLE,
     VIEW_MESSAGES,
 )
+from shared.errors import INVALID_REQUEST
 from shared.fields import Text, Trimmed
 from shared.ids import MAX_ROW_ID
 from shared.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
@@ -662,4 +663,4 @@ def load_body(schema: Schema, data) -> dict:
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         details = {k: v if isinstance(v, list) else [str(v)] for k, v in messages.items()}
-        raise ApiError(422, "The request is invalid.", details) from None
+        raise ApiError(422, INVALID_REQUEST, details) from None

@@ -15,7 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from services.notifications import commands
 from shared import paging
-from shared.errors import ValidationFailed
+from shared.errors import INVALID_REQUEST, ValidationFailed
 from shared.fields import Text
 from shared.idempotency import IdempotentRequest
 from shared.ids import MAX_ROW_ID
@@ -55,11 +55,11 @@ _NOTICE_ID = NoticeIdParams()
 
 def _load(schema: Schema, data) -> dict:
     if not isinstance(data, dict):
-        raise ValidationFailed("The request is invalid.", {"params": ["Must be an object."]})
+        raise ValidationFailed(INVALID_REQUEST, {"params": ["Must be an object."]})
     try:
         return schema.load(data)
     except ValidationError as exc:
-        raise ValidationFailed("The request is invalid.", exc.normalized_messages()) from None
+        raise ValidationFailed(INVALID_REQUEST, exc.normalized_messages()) from None
 
 
 def load_recipient(recipient_id) -> str:

@@ -25,7 +25,14 @@ from services.tickets import domain, schemas, views
 from services.tickets.settings import response_policy
 from services.tickets.unit_of_work import TicketsUnitOfWork
 from shared.catalog import KEY_PATTERN, VIEW_MESSAGES, build_catalog
-from shared.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
+from shared.errors import (
+    INVALID_REQUEST,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
 from shared.idempotency import Claim, IdempotentRequest
 from shared.ids import row_id
 from shared.rendering import render_markdown
@@ -289,7 +296,7 @@ def create_ticket(cmd: Command, uow: TicketsUnitOfWork) -> dict:
             if follows_up_subject is None:
                 # Another's ticket and no ticket read the same: nothing tells them apart.
                 raise ValidationFailed(
-                    "The request is invalid.", {"follows_up": ["Must be one of your tickets."]}
+                    INVALID_REQUEST, {"follows_up": ["Must be one of your tickets."]}
                 )
         limit = uow.settings.tickets_per_day
         granted, now, ticket_id = uow.tickets.take_allowance(actor.id, limit)

@@ -47,7 +47,7 @@ from shared.commands import (
     CreateTeam,  # noqa: F401 - for for_features' callers
     CreateTicket,  # noqa: F401 - for for_features' callers
 )
-from shared.errors import ValidationFailed
+from shared.errors import INVALID_REQUEST, ValidationFailed
 from shared.fields import Text
 from shared.ids import MAX_ROW_ID
 from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
@@ -139,12 +139,12 @@ def load(schema: Schema, data) -> dict:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ValidationFailed("The request is invalid.", {"_schema": ["Must be an object."]})
+        raise ValidationFailed(INVALID_REQUEST, {"_schema": ["Must be an object."]})
     try:
         return schema.load(data)
     except ValidationError as exc:
         details = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-        raise ValidationFailed("The request is invalid.", _as_lists(details)) from None
+        raise ValidationFailed(INVALID_REQUEST, _as_lists(details)) from None
 
 
 def _as_lists(details: dict) -> dict:

@@ -14,6 +14,7 @@ from collections import Counter
 from services.gateway.errors import ApiError, RequestTimeout
 
 MAX_BODY_BYTES = 64 * 1024
+TOO_LARGE = f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB."
 JSON_MEDIA_TYPE = "application/json"
 # What ``read_json`` returns for an empty optional body (JSON ``null`` is not empty).
 NO_BODY = object()
@@ -57,7 +58,7 @@ def read_json(req, required: bool = True):
     """The request's JSON value, or ``NO_BODY`` for an empty body when not ``required``."""
     length = req.content_length
     if length is not None and length > MAX_BODY_BYTES:
-        raise ApiError(413, details={"max_bytes": MAX_BODY_BYTES})
+        raise ApiError(413, TOO_LARGE, {"max_bytes": MAX_BODY_BYTES})
     try:
         if length is None and "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
             # No length to trust: read at most one byte past the cap from the raw stream
@@ -76,7 +77,7 @@ def read_json(req, required: bool = True):
             400, "The request body could not be read.", {"body": [str(exc) or type(exc).__name__]}
         ) from None
     if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, details={"max_bytes": MAX_BODY_BYTES})
+        raise ApiError(413, TOO_LARGE, {"max_bytes": MAX_BODY_BYTES})
     if not raw.strip():
         if required:
             raise ApiError(400, "The request body must be a JSON object; it is empty.")

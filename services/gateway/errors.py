@@ -70,7 +70,7 @@ DEFAULT_MESSAGE = {
     404: "Not found.",
     405: "This method is not allowed here.",
     408: "The request was not received in time.",
-    413: "The request body is larger than 64 KiB.",
+    413: "The request body is too large.",
     414: "The request line is too long.",
     415: "The request body must be application/json.",
     431: "The request has too many or too large header fields.",

@@ -103,7 +103,8 @@ export function describeError(error, { what = "ticket" } = {}) {
     case 409:
       return `This ${what} has changed and can't take that action now: ${error.message}`;
     case 413:
-      return "That is too much text to send at once (over 64 KiB). Please shorten it.";
+      // The gateway says its limit; a proxy's 413 may not.
+      return `That is too much text to send at once${error.details.max_bytes ? ` (over ${Math.floor(error.details.max_bytes / 1024)} KiB)` : ""}. Please shorten it.`;
     case 422:
       return `Please check what you entered: ${error.message}`;
     case 429:

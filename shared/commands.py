@@ -37,9 +37,8 @@ from shared.catalog import (
     TEAM_ASSIGNMENTS,
 )
 from shared.fields import StrictBoolean, Trimmed
-from shared.ids import MAX_ROW_ID
+from shared.ids import MAX_ID_LENGTH, MAX_ROW_ID
 
-MAX_ID_LENGTH = 200
 # What the support list's ``assignee`` filter means by itself, never an admin's id.
 ASSIGNEE_KEYWORDS = ("me", "none")
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 # meets ``int()``'s digit limit, a ValueError).
 MAX_ROW_ID_DIGITS = 18
 MAX_ROW_ID = 10**MAX_ROW_ID_DIGITS - 1
+# A person's id (a token's ``sub``: a user or a staff member), or another id a
+# request names: at most this many characters, wherever one is checked.
+MAX_ID_LENGTH = 200
 
 
 def row_id(value) -> int | None:

@@ -23,9 +23,9 @@ from services.gateway.errors import Unauthorized
 from services.gateway.jwks import SHARED_FILE_VARIABLE, KeySet, UnknownKey
 from services.gateway.settings import FrontSettings
 from shared.catalog import ADMIN_ROLE, ROLES
+from shared.ids import MAX_ID_LENGTH
 from shared.text import is_text
 
-MAX_SUB_LENGTH = 200
 MAX_NAME_LENGTH = 200
 # Verified tokens remembered per process: a client sends the same token on every
 # request, and checking its signature is half the gateway's own work per request.
@@ -132,7 +132,7 @@ class TokenVerifier:
 
 def _actor(claims: dict) -> Actor:
     sub, role, name = claims.get("sub"), claims.get("role"), claims.get("name")
-    if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUB_LENGTH or not is_text(sub):
+    if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_ID_LENGTH or not is_text(sub):
         raise Unauthorized("The token's sub claim must be a non-empty string.")
     if role not in ROLES:
         raise Unauthorized("The token's role claim must be user or admin.")

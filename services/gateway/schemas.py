@@ -16,7 +16,7 @@ import re
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from services.gateway.auth import MAX_NAME_LENGTH, MAX_SUB_LENGTH
+from services.gateway.auth import MAX_NAME_LENGTH
 from services.gateway.errors import ApiError
 from shared import commands
 from shared.catalog import (
@@ -44,12 +44,11 @@ from shared.catalog import (
 )
 from shared.errors import INVALID_REQUEST
 from shared.fields import Text, Trimmed
-from shared.ids import MAX_ROW_ID
+from shared.ids import MAX_ID_LENGTH, MAX_ROW_ID
 from shared.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 
 ISSUE_TYPE_KEYS = commands.ISSUE_TYPE_KEYS
 MAX_QUERY_LENGTH = 200
-MAX_ID_LENGTH = commands.MAX_ID_LENGTH
 PREVIEW_LENGTH = (0, max(DESCRIPTION_LENGTH[1], MESSAGE_LENGTH[1]))
 
 
@@ -231,7 +230,7 @@ class DevTokenBody(_Strict):
     """``POST /help-center/dev/token`` (development only): the claims of a local token,
     within the limits the gateway accepts in any token."""
 
-    sub = Trimmed(required=True, validate=validate.Length(min=1, max=MAX_SUB_LENGTH))
+    sub = Trimmed(required=True, validate=validate.Length(min=1, max=MAX_ID_LENGTH))
     role = fields.String(load_default=USER_ROLE, validate=validate.OneOf(ROLES))
     name = Trimmed(
         load_default=None, allow_none=True, validate=validate.Length(max=MAX_NAME_LENGTH)

@@ -18,7 +18,7 @@ from shared import paging
 from shared.errors import INVALID_REQUEST, ValidationFailed
 from shared.fields import Text
 from shared.idempotency import IdempotentRequest
-from shared.ids import MAX_ROW_ID
+from shared.ids import MAX_ID_LENGTH, MAX_ROW_ID
 from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
 
 # A reconnecting stream replays at most this many notices; a client that missed
@@ -37,7 +37,7 @@ class ListNoticesParams(Schema):
 
 
 class RecipientParams(Schema):
-    recipient_id = Text(required=True, validate=validate.Length(min=1, max=200))
+    recipient_id = Text(required=True, validate=validate.Length(min=1, max=MAX_ID_LENGTH))
 
 
 class NoticeIdParams(Schema):

@@ -120,6 +120,8 @@ def build_catalog(settings) -> dict:
             "description": list(DESCRIPTION_LENGTH),
             "message": list(MESSAGE_LENGTH),
             "resolution_note": list(RESOLUTION_NOTE_LENGTH),
+            "close_note": list(CLOSE_NOTE_LENGTH),
+            "priority_reason": list(PRIORITY_REASON_LENGTH),
             "tickets_per_day": settings.tickets_per_day,
             "messages_per_hour": settings.messages_per_hour,
         },

@@ -578,6 +578,8 @@ class Limits(Schema):
     description = fields.List(fields.Integer(), required=True)
     message = fields.List(fields.Integer(), required=True)
     resolution_note = fields.List(fields.Integer(), required=True)
+    close_note = fields.List(fields.Integer(), required=True)
+    priority_reason = fields.List(fields.Integer(), required=True)
     tickets_per_day = fields.Integer(required=True)
     messages_per_hour = fields.Integer(required=True)
 

@@ -3,7 +3,7 @@
 import { ApiError, api, catalog, describeError, fieldMessage } from "../api.js";
 import { attachComposer } from "../composer.js";
 import { $, clearAlert, h, keptText, setFieldError, showAlert, whileBusy } from "../dom.js";
-import { PRIORITY_LABELS, STATUS_LABELS, attachCounter, lengthProblem, slaBadge, statusBadge, ticketRef, timeEl } from "../format.js";
+import { PRIORITY_LABELS, STATUS_LABELS, attachCounter, charCount, lengthProblem, slaBadge, statusBadge, ticketRef, timeEl } from "../format.js";
 import { startPage } from "../header.js";
 import * as view from "../ticket-view.js";
 
@@ -365,11 +365,13 @@ function renderPriority(ticket) {
 
 function setUpPriority() {
   const reason = $("priority-reason");
+  const [min, max] = limits.priority_reason;
+  reason.maxLength = max;
   $("priority-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const priority = $("new-priority").value;
-    if (reason.value.trim().length < 3) {
-      setFieldError(reason, $("priority-error"), "Say why the priority changes (at least 3 characters).");
+    if (charCount(reason.value) < min) {
+      setFieldError(reason, $("priority-error"), `Say why the priority changes (at least ${min} characters).`);
       reason.focus();
       return;
     }

@@ -6,8 +6,6 @@ import { attachCounter, formatDateTime, lengthProblem, targetText, ticketRef, ti
 import { startPage } from "../header.js";
 import * as view from "../ticket-view.js";
 
-// CLOSE_NOTE_LENGTH in shared/catalog.py (the catalog document does not list it).
-const CLOSE_NOTE_LIMITS = [0, 2000];
 const BY = { user: "by you", support: "by the Support Team", system: "automatically" };
 
 const me = startPage();
@@ -79,11 +77,12 @@ async function load() {
   return ticket;
 }
 
-function setUpClose() {
+/** The close dialog; `limits`: the catalog's [min, max] for its note. */
+function setUpClose(limits) {
   const dialog = $("close-dialog");
   const note = $("close-note");
   const error = $("close-note-error");
-  attachCounter(note, $("close-note-counter"), CLOSE_NOTE_LIMITS);
+  attachCounter(note, $("close-note-counter"), limits);
   $("close-button").addEventListener("click", () => {
     setFieldError(note, error, null);
     dialog.showModal();
@@ -92,7 +91,7 @@ function setUpClose() {
   $("close-cancel").addEventListener("click", () => dialog.close());
   $("close-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const problem = note.value.trim() ? lengthProblem("The note", note.value, CLOSE_NOTE_LIMITS) : null;
+    const problem = note.value.trim() ? lengthProblem("The note", note.value, limits) : null;
     if (problem) {
       setFieldError(note, error, problem);
       return;
@@ -141,7 +140,7 @@ if (me) {
         text: body,
       });
     attachComposer($("reply-form"), cat.limits.message, send, { label: "Your reply" });
-    setUpClose();
+    setUpClose(cat.limits.close_note);
     view.keepFresh(() => api(`/tickets/${id}`), () => shown, render);
   });
 }

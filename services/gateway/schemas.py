@@ -401,6 +401,11 @@ class AdminTicket(Ticket):
     priority_changes = _items(
         PriorityChange, description="Support's priority changes and their reasons, oldest first."
     )
+    next_statuses = fields.List(
+        fields.String(validate=validate.OneOf(STATUS_KEYS)),
+        required=True,
+        metadata={"description": "The statuses support may move the ticket to now."},
+    )
 
 
 class StaffMember(Schema):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from services.tickets import clocks, domain
 from shared import paging
-from shared.catalog import PRIORITIES
+from shared.catalog import PRIORITIES, STATUS_KEYS
 from shared.events import iso_utc
 from shared.rendering import render_markdown
 
@@ -149,9 +149,10 @@ def priority_changes_view(changes: list[dict]) -> list[dict]:
 
 def ticket_view(ticket: dict, support: bool, now: datetime | None = None) -> dict:
     """The full ticket (as ``TicketRepository.view`` reads it): the owner's view, or
-    support's with the owner, internal notes, priority changes and the response clock at ``now``
-    (the current time when not given). Its latest ``VIEW_MESSAGES`` messages only,
-    and how many it has before them (``list_messages`` pages back)."""
+    support's with the owner, internal notes, priority changes, the statuses it may
+    move to and the response clock at ``now`` (the current time when not given). Its
+    latest ``VIEW_MESSAGES`` messages only, and how many it has before them
+    (``list_messages`` pages back)."""
     view = list_item(ticket)
     view.update(
         description=ticket["description"],
@@ -174,6 +175,9 @@ def ticket_view(ticket: dict, support: bool, now: datetime | None = None) -> dic
         view["sla"] = sla_view(ticket, now or datetime.now(UTC))
         view["team"] = _team(ticket)
         view["priority_changes"] = priority_changes_view(ticket["priority_changes"])
+        # The transition table's moves from here, so a client never keeps a copy of it.
+        allowed = domain.TRANSITIONS[ticket["status"]]
+        view["next_statuses"] = [key for key in STATUS_KEYS if key in allowed]
     return view
 
 

@@ -7,14 +7,6 @@ import { PRIORITY_LABELS, STATUS_LABELS, attachCounter, charCount, lengthProblem
 import { startPage } from "../header.js";
 import * as view from "../ticket-view.js";
 
-// The contract's allowed status changes.
-const NEXT = {
-  open: ["in_review", "awaiting_user", "resolved", "closed"],
-  in_review: ["awaiting_user", "resolved", "closed"],
-  awaiting_user: ["in_review", "resolved", "closed"],
-  resolved: ["in_review", "closed"],
-  closed: [],
-};
 const BY = { user: "by the user", support: "by support", system: "automatically" };
 
 const me = startPage();
@@ -85,7 +77,7 @@ function render(ticket) {
   renderStaff();
 
   const select = $("new-status");
-  const next = NEXT[ticket.status] ?? [];
+  const next = ticket.next_statuses ?? [];
   $("status-section").hidden = !next.length;
   const keep = select.value;
   select.replaceChildren(...next.map((key) => h("option", { value: key, text: STATUS_LABELS[key] })));
@@ -392,7 +384,7 @@ function setUpPriority() {
 function renderReplyStatus(ticket) {
   const select = $("reply-status");
   const keep = select.value;
-  const next = NEXT[ticket.status] ?? [];
+  const next = ticket.next_statuses ?? [];
   select.replaceChildren(
     h("option", { value: "", text: "leave the status as is" }),
     ...next.map((key) => h("option", { value: key, text: `set to ${STATUS_LABELS[key]}` })),

@@ -152,6 +152,15 @@ def test_bulk_actions_act_on_each_ticket_and_show_failures(open_page, person, sh
     expect(results).to_contain_text("2 of 2 tickets changed.")
     for t in tickets[:2]:
         assert sam.api("GET", f"/admin/tickets/{t['id']}")["status"] == "awaiting_user"
+
+    # A resolution note shorter than the catalog's limit is refused before any call.
+    p.check(f"#queue-body tr[data-ticket-id='{tickets[0]['id']}'] input.select-ticket")
+    p.select_option("#bulk-action", "status")
+    p.select_option("#bulk-status", "resolved")
+    p.fill("#bulk-note", "Too short")
+    p.click("#bulk-apply")
+    expect(results).to_contain_text("The resolution note needs at least 10 characters (it has 9).")
+    assert sam.api("GET", f"/admin/tickets/{tickets[0]['id']}")["status"] == "awaiting_user"
     no_trouble(w)
 
 

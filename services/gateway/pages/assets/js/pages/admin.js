@@ -1,8 +1,8 @@
 // The support queue: filters (status, priority, assignee, team, response clock), sorts,
 // search, paging; each ticket's response clock as a badge kept current.
-import { api, describeError } from "../api.js";
+import { api, catalog, describeError } from "../api.js";
 import { $, clearAlert, debounce, h, showAlert, whileBusy } from "../dom.js";
-import { STATUS_KEYS, STATUS_LABELS, age, formatDateTime, priorityBadge, slaBadge, statusBadge, ticketRef } from "../format.js";
+import { STATUS_KEYS, STATUS_LABELS, age, formatDateTime, lengthProblem, priorityBadge, slaBadge, statusBadge, ticketRef } from "../format.js";
 import { startPage } from "../header.js";
 import { pagedLoader } from "../paging.js";
 
@@ -124,10 +124,15 @@ async function applyBulk(event) {
   event.preventDefault();
   const ids = selected();
   const results = $("bulk-results");
-  if (bulk.action.value === "status" && bulk.status.value === "resolved" && bulk.note.value.trim().length < 10) {
-    showAlert(results, "error", null, ["Write a resolution note of at least 10 characters: each owner sees it."]);
-    bulk.note.focus();
-    return;
+  if (bulk.action.value === "status" && bulk.status.value === "resolved") {
+    // The catalog's limits; without them (not loaded) each ticket's answer says what is wrong.
+    const limits = await catalog().then((cat) => cat.limits.resolution_note, () => null);
+    const problem = limits && lengthProblem("The resolution note", bulk.note.value, limits);
+    if (problem) {
+      showAlert(results, "error", null, [`${problem} Each owner sees it.`]);
+      bulk.note.focus();
+      return;
+    }
   }
   await whileBusy($("bulk-apply"), async () => {
     const failed = [];

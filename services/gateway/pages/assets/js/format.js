@@ -10,6 +10,8 @@ export const STATUS_LABELS = {
 };
 export const STATUS_KEYS = Object.keys(STATUS_LABELS);
 export const PRIORITY_LABELS = { critical: "Critical", high: "High", medium: "Medium", low: "Low" };
+/** An <option> for each priority, most urgent first (the selects that choose one). */
+export const priorityOptions = () => Object.entries(PRIORITY_LABELS).map(([value, text]) => h("option", { value, text }));
 
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });

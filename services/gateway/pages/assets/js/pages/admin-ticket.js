@@ -3,7 +3,7 @@
 import { ApiError, api, catalog, describeError, fieldMessage } from "../api.js";
 import { attachComposer } from "../composer.js";
 import { $, clearAlert, h, keptText, setFieldError, showAlert, whileBusy } from "../dom.js";
-import { PRIORITY_LABELS, STATUS_LABELS, attachCounter, charCount, lengthProblem, slaBadge, statusBadge, ticketRef, timeEl } from "../format.js";
+import { PRIORITY_LABELS, STATUS_LABELS, attachCounter, charCount, lengthProblem, priorityOptions, slaBadge, statusBadge, ticketRef, timeEl } from "../format.js";
 import { startPage } from "../header.js";
 import * as view from "../ticket-view.js";
 
@@ -439,6 +439,7 @@ async function setUpMacros() {
 }
 
 if (me) {
+  $("new-priority").append(...priorityOptions());
   await view.startTicketPage(alertBox, async () => {
     const cat = await catalog();
     labels = view.catalogLabels(cat);

@@ -2,7 +2,7 @@
 // search, paging; each ticket's response clock as a badge kept current.
 import { api, catalog, describeError } from "../api.js";
 import { $, clearAlert, debounce, h, showAlert, whileBusy } from "../dom.js";
-import { STATUS_KEYS, STATUS_LABELS, age, formatDateTime, lengthProblem, priorityBadge, slaBadge, statusBadge, ticketRef } from "../format.js";
+import { STATUS_KEYS, STATUS_LABELS, age, formatDateTime, lengthProblem, priorityBadge, priorityOptions, slaBadge, statusBadge, ticketRef } from "../format.js";
 import { startPage } from "../header.js";
 import { pagedLoader } from "../paging.js";
 
@@ -183,6 +183,7 @@ async function setUpBulk() {
 
 if (me) {
   filters.status.append(...STATUS_KEYS.map((key) => h("option", { value: key, text: STATUS_LABELS[key] })));
+  filters.priority.append(...priorityOptions());
   if (me.role === "admin") await loadTeams();
   const params = new URLSearchParams(location.search);
   for (const [key, el] of Object.entries(filters)) {

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 ENVIRONMENTS = ("development", "test", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# A broker URL's schemes: plain, or TLS.
+AMQP_SCHEMES = ("amqp", "amqps")
 
 
 class ConfigError(ValueError):
@@ -124,7 +126,7 @@ def _amqp_tls(env) -> dict:
     """``HELPDESK_AMQP_CA_FILE`` / ``_CERT_FILE`` / ``_KEY_FILE``, checked to exist."""
     url = env.get("HELPDESK_AMQP_URL", "")
     scheme = urlsplit(url).scheme if url else "amqp"
-    if scheme not in ("amqp", "amqps"):
+    if scheme not in AMQP_SCHEMES:
         raise ConfigError(f"HELPDESK_AMQP_URL must be an amqp:// or amqps:// URL, got {scheme!r}")
     values = {}
     for name, attr in (

@@ -48,7 +48,7 @@ from kombu import Connection
 from psycopg import sql
 
 from shared.announcements import declare_announcements
-from shared.config import ConfigError, Settings, check_transport
+from shared.config import AMQP_SCHEMES, ConfigError, Settings, check_transport
 from shared.events import declare_topology
 from tools import migrate, registry
 from tools.access import DATABASE_PRIVILEGES, broker_grants
@@ -136,7 +136,7 @@ def access_from_env(env, settings: Settings) -> Access:
             name = f"HELPDESK_{service.upper()}_AMQP_URL"
             url = env.get(name) or ""
             login = urlsplit(url)
-            if login.scheme not in ("amqp", "amqps") or not login.username or not login.password:
+            if login.scheme not in AMQP_SCHEMES or not login.username or not login.password:
                 raise ConfigError(f"{name} must be amqp(s)://user:password@host/vhost")
             if login.path != vhost:
                 raise ConfigError(f"{name} must name the vhost of HELPDESK_AMQP_URL ({vhost!r})")

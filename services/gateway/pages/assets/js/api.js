@@ -3,6 +3,9 @@
 import { endSession, token } from "./session.js";
 import { formatDateTime, relativeTime } from "./format.js";
 
+// Where the API answers, for every call of the pages (the bell's stream too).
+export const API_BASE = "/api/v1";
+
 /** An error response (or no response at all: status 0). */
 export class ApiError extends Error {
   constructor(status, code, message, details = {}, retryAfter = null, requestId = null, path = null) {
@@ -25,7 +28,7 @@ let accepted = false;
  * Throws ApiError; a 401 also ends the session (sign in again / "session expired").
  */
 export async function api(path, { method = "GET", body, query } = {}) {
-  let url = `/api/v1${path}`;
+  let url = `${API_BASE}${path}`;
   if (query) {
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(query)) {

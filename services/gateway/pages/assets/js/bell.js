@@ -3,7 +3,7 @@
 // GET /api/v1/notifications/stream (read with fetch: EventSource cannot send the
 // bearer header); while no stream is open it polls every ~10 s while the tab is
 // visible, and when the tab regains focus.
-import { api, describeError, isTransient } from "./api.js";
+import { API_BASE, api, describeError, isTransient } from "./api.js";
 import { $, h, loadingRow, retryButton } from "./dom.js";
 import { plainSnippet, relativeTime, timeEl } from "./format.js";
 import { markReadButton, noticePath } from "./notices.js";
@@ -11,7 +11,7 @@ import { token } from "./session.js";
 import { readEvents, sleep } from "./sse.js";
 
 const POLL_MS = 10_000;
-const STREAM_PATH = "/api/v1/notifications/stream";
+const STREAM_PATH = `${API_BASE}/notifications/stream`;
 // A lost stream is tried again after this long, doubling up to the cap.
 const STREAM_RETRY_MS = 2_000;
 const STREAM_RETRY_CAP_MS = 60_000;

@@ -44,7 +44,7 @@ from shared.catalog import (
 )
 from shared.errors import INVALID_REQUEST
 from shared.fields import Text, Trimmed
-from shared.ids import MAX_ID_LENGTH, MAX_ROW_ID
+from shared.ids import MAX_ID_LENGTH, MAX_ROW_ID, MAX_ROW_ID_DIGITS
 from shared.paging import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 
 ISSUE_TYPE_KEYS = commands.ISSUE_TYPE_KEYS
@@ -64,8 +64,9 @@ def _malformed(name: str, expected: str) -> ApiError:
 
 
 _INTEGER = re.compile(r"-?[0-9]+")
-# Beyond any range a parameter has; keeps int() off a thousand-digit string.
-_HUGE = 10**18
+# Beyond any range a parameter has (a row id's is the widest); keeps int() off a
+# thousand-digit string.
+_HUGE = MAX_ROW_ID + 1
 
 
 class QueryInteger(fields.Integer):
@@ -76,7 +77,7 @@ class QueryInteger(fields.Integer):
         if not isinstance(value, str) or not _INTEGER.fullmatch(value):
             raise _malformed(attr, "an integer")
         digits = value.lstrip("-").lstrip("0") or "0"
-        number = int(digits) if len(digits) <= 18 else _HUGE
+        number = int(digits) if len(digits) <= MAX_ROW_ID_DIGITS else _HUGE
         return -number if value.startswith("-") else number
 
 

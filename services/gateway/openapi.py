@@ -29,7 +29,7 @@ from shared import idempotency
 from shared.catalog import KEY_PATTERN
 from shared.commands import Distinct
 from shared.fields import Trimmed
-from shared.ids import MAX_ROW_ID
+from shared.ids import MAX_ROW_ID, MAX_ROW_ID_DIGITS
 
 # The app drops blank query values (``keep_blank_qs_values = False``) before validation.
 BLANK_QUERY_VALUE = "An empty value is treated as absent."
@@ -59,8 +59,9 @@ ERROR_TEXT = {
 # Every path answers a method it does not offer with 405, so every operation lists it.
 ALWAYS = (401, 405, 500, 503)
 PUBLIC_ALWAYS = (405, 500)
-# Any other id (more than 18 digits, a sign, a non-ASCII digit) is a 404.
+# Any other id (more digits, a sign, a non-ASCII digit) is a 404.
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}
+ID_RULE = f"1 to {MAX_ROW_ID_DIGITS} digits; anything else is a 404."
 # A route template's field -> its path parameter (each is documented as ``{id}``).
 PATH_PARAMETERS = {
     "ticket_id": {
@@ -68,14 +69,14 @@ PATH_PARAMETERS = {
         "in": "path",
         "required": True,
         "schema": ID_SCHEMA,
-        "description": "The ticket id (shown as #id): 1 to 18 digits; anything else is a 404.",
+        "description": f"The ticket id (shown as #id): {ID_RULE}",
     },
     "notice_id": {
         "name": "id",
         "in": "path",
         "required": True,
         "schema": ID_SCHEMA,
-        "description": "The notice id: 1 to 18 digits; anything else is a 404.",
+        "description": f"The notice id: {ID_RULE}",
     },
     "team_key": {
         "name": "id",
@@ -89,7 +90,7 @@ PATH_PARAMETERS = {
         "in": "path",
         "required": True,
         "schema": ID_SCHEMA,
-        "description": "The canned reply's id: 1 to 18 digits; anything else is a 404.",
+        "description": f"The canned reply's id: {ID_RULE}",
     },
 }
 
@@ -437,7 +438,7 @@ def build_openapi(settings) -> dict:
                 "Cache-Control: no-store and X-Content-Type-Options: nosniff. "
                 "A path is answered only as routed: another spelling (//api/v1/tickets, "
                 "/api//v1/...) is a 404 or needs the same token as the canonical path. "
-                "An id in a path that is not 1 to 18 ASCII digits is a 404. "
+                f"An id in a path that is not 1 to {MAX_ROW_ID_DIGITS} ASCII digits is a 404. "
                 "Unknown query parameters are ignored, and one sent with an empty value "
                 "(cursor=) is treated as absent; unknown body fields are a 422. "
                 "HEAD is answered wherever GET is: the same status and headers, no body. "

@@ -39,8 +39,12 @@ from shared.catalog import (
 from shared.fields import StrictBoolean, Trimmed
 from shared.ids import MAX_ID_LENGTH, MAX_ROW_ID
 
-# What the support list's ``assignee`` filter means by itself, never an admin's id.
-ASSIGNEE_KEYWORDS = ("me", "none")
+# What the support list's ``assignee`` filter means by itself, never an admin's id:
+# the caller, or nobody.
+ME, NOBODY = "me", "none"
+ASSIGNEE_KEYWORDS = (ME, NOBODY)
+# The support list's ``team`` filter word for tickets no team took, never a team's key.
+NO_TEAM = "none"
 
 
 def text_length(bounds, trimmed=True) -> validate.Length:
@@ -248,8 +252,7 @@ class CreateTeam(TeamFields):
         required=True,
         validate=[
             validate.Regexp(KEY_PATTERN, error=KEY_RULE),
-            # The queue's filter word for tickets no team took (team=none).
-            validate.NoneOf(("none",), error="'none' is not a team key."),
+            validate.NoneOf((NO_TEAM,), error=f"'{NO_TEAM}' is not a team key."),
         ],
     )
 

@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from shared.catalog import DEFAULT_FIRST_RESPONSE, DEFAULT_NEXT_RESPONSE, RESPONSES, SLA_FILTERS
+from shared.catalog import DEFAULT_FIRST_RESPONSE, DEFAULT_NEXT_RESPONSE, RESPONSES, SLA_STATES
 
 FIRST, NEXT = RESPONSES
 
-# The ``sla.state`` of the admin views (shared.catalog.SLA_STATES).
-DUE, AT_RISK, BREACHED = SLA_FILTERS
-NONE = "none"
+# The ``sla.state`` of the admin views.
+DUE, AT_RISK, BREACHED, NONE = SLA_STATES
 
 # A clock is at risk once this share of its target has passed.
 AT_RISK_SHARE = 0.8

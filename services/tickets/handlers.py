@@ -25,6 +25,7 @@ from services.tickets import domain, schemas, views
 from services.tickets.settings import response_policy
 from services.tickets.unit_of_work import TicketsUnitOfWork
 from shared.catalog import KEY_PATTERN, VIEW_MESSAGES, build_catalog
+from shared.commands import ME, NO_TEAM, NOBODY
 from shared.errors import (
     INVALID_REQUEST,
     Conflict,
@@ -199,12 +200,12 @@ def admin_list_tickets(cmd: Command, uow: TicketsUnitOfWork) -> dict:
         if params["owner"]:
             filters["owner_id"] = params["owner"]
         assignee = params["assignee"]
-        if assignee == "none":
+        if assignee == NOBODY:
             filters["unassigned"] = True
         elif assignee is not None:
-            filters["assignee_id"] = actor.id if assignee == "me" else assignee
+            filters["assignee_id"] = actor.id if assignee == ME else assignee
         team = params["team"]
-        if team == "none":
+        if team == NO_TEAM:
             filters["no_team"] = True
         elif team is not None:
             filters["team_key"] = team

@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import falcon
 import falcon.asgi
+import uvicorn
 from kombu import Connection, Consumer, Queue
 
 from services.gateway import errors
@@ -392,11 +393,32 @@ class Lifespan:
                 return
 
 
+# Seconds a stopping server waits for its connections after ending its streams.
+SHUTDOWN_GRACE = 5
+
+
+class StreamServer(uvicorn.Server):
+    """uvicorn, ending every open stream as it starts to shut down.
+
+    uvicorn waits for open responses before it exits, and a stream does not end by
+    itself: a stopping stream server (a deploy, a scale-in) held its clients until it
+    was killed. Ended, each client reconnects through the load balancer to another
+    stream server, and Last-Event-ID replays what it missed.
+    """
+
+    def __init__(self, config: uvicorn.Config, streams: Streams):
+        super().__init__(config)
+        self.streams = streams
+
+    async def shutdown(self, sockets=None):
+        """End the streams, then uvicorn's own shutdown (which waits for them)."""
+        self.streams.close_all()
+        await super().shutdown(sockets)
+
+
 def main(argv=None) -> int:
     """Serve the stream on ``HELPDESK_HTTP_HOST``/``HELPDESK_STREAM_PORT`` (uvicorn)."""
     import argparse
-
-    import uvicorn
 
     parser = argparse.ArgumentParser(
         prog="helpdesk-stream",
@@ -413,7 +435,7 @@ def main(argv=None) -> int:
     if args.check:
         print(f"helpdesk-stream: configuration ok ({settings.env})")
         return 0
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.http_host,
         port=settings.stream_port,
@@ -428,7 +450,10 @@ def main(argv=None) -> int:
         forwarded_allow_ips=list(settings.trusted_proxies),
         ssl_certfile=settings.tls_cert_file,
         ssl_keyfile=settings.tls_key_file,
+        # A stream that has not ended this long after its close is cut.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
     )
+    StreamServer(config, app.stream.streams).run()
     return 0
 
 

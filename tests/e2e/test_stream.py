@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import json
+import os
 import queue
+import signal
 import socket
+import subprocess
 import threading
 import time
 from urllib.parse import urlsplit
@@ -190,6 +194,12 @@ def test_a_stream_closes_when_its_token_expires(stack, streams):
     assert 1.0 < time.monotonic() - opened < 8
 
 
+@dataclasses.dataclass
+class StreamServer:
+    url: str
+    process: subprocess.Popen
+
+
 @pytest.fixture
 def second_stream_server(stack):
     """Another helpdesk-stream process of the same stack, on its own port."""
@@ -201,7 +211,7 @@ def second_stream_server(stack):
     url = f"http://127.0.0.1:{port}"
     poll(lambda: _healthy(url), bool, timeout=20)
     assert _healthy(url), stack.logs("stream")[-3000:]
-    yield url
+    yield StreamServer(url, proc)
     stop(proc)
 
 
@@ -217,7 +227,7 @@ def test_two_stream_servers_each_deliver_to_their_own_clients(
 ):
     first_ticket, second_ticket = user.create(), other_user.create()
     on_first = streams(stack.stream_url, user.token)
-    on_second = streams(second_stream_server, other_user.token)
+    on_second = streams(second_stream_server.url, other_user.token)
     on_first.next("unread_count")
     on_second.next("unread_count")
     _reply(admin, first_ticket["id"])
@@ -225,6 +235,21 @@ def test_two_stream_servers_each_deliver_to_their_own_clients(
     assert on_first.next("notice", timeout=3)["data"]["ticket_id"] == first_ticket["id"]
     assert on_second.next("notice", timeout=3)["data"]["ticket_id"] == second_ticket["id"]
     assert [e for e in on_first.drain(1.0) if e.get("event") == "notice"] == []
+
+
+def test_a_stopping_stream_server_ends_its_streams_and_exits(
+    stack, user, streams, second_stream_server
+):
+    # uvicorn alone waits for open responses, and a stream never ends by itself: the
+    # server held its clients until it was killed (15 s here, a pod's grace period in
+    # a cluster). Ended, a client reconnects elsewhere and replays with Last-Event-ID.
+    stream = streams(second_stream_server.url, user.token)
+    stream.next("unread_count")
+    os.killpg(second_stream_server.process.pid, signal.SIGTERM)
+    assert stream.closed.wait(3), "the stream stayed open while its server stopped"
+    second_stream_server.process.wait(timeout=8)  # then raises SIGTERM again, as uvicorn does
+    finished = f"Finished server process [{second_stream_server.process.pid}]"
+    assert finished in stack.logs("stream"), stack.logs("stream")[-3000:]
 
 
 IDLE_STREAMS = 200

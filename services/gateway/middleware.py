@@ -35,13 +35,14 @@ API_PREFIX = "/api/"
 ADMIN_PREFIX = "/api/v1/admin"
 
 
-_CONVERTER = re.compile(r"\{(\w+)[^}]*\}")
+# A field of a route template: ``{name}``, or ``{name:converter}``.
+TEMPLATE_FIELD = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 
 @functools.lru_cache(maxsize=256)
 def route_label(uri_template: str | None) -> str:
     """The route template without field converters, for metric labels and logs."""
-    return _CONVERTER.sub(r"{\1}", uri_template) if uri_template else "unmatched"
+    return TEMPLATE_FIELD.sub(r"{\1}", uri_template) if uri_template else "unmatched"
 
 
 def request_id_from(header: str | None) -> str:

@@ -12,13 +12,12 @@ the API, not in the document).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from services.gateway import operations, resources, schemas
-from services.gateway.middleware import LAST_EVENT_ID_HEADER
+from services.gateway.middleware import LAST_EVENT_ID_HEADER, TEMPLATE_FIELD
 from shared.catalog import ROLES
 
 # Who may call a route: anyone, a signed-in user (or admin), an admin only.
@@ -108,9 +107,6 @@ def ticket_action(summary, body, response, *, errors=(409,), **kwargs) -> dict:
     return op(summary, body=body, response=response, errors=errors, **kwargs)
 
 
-_FIELD = re.compile(r"\{(\w+)(?::[^}]*)?\}")
-
-
 @dataclass(frozen=True)
 class Route:
     """One route: Falcon's ``template``, ``auth`` (PUBLIC, USER or ADMIN), the OpenAPI
@@ -126,12 +122,12 @@ class Route:
     @property
     def path(self) -> str:
         """The documented path: every field is ``{id}``, with no converter."""
-        return _FIELD.sub("{id}", self.template)
+        return TEMPLATE_FIELD.sub("{id}", self.template)
 
     @property
     def fields(self) -> tuple[str, ...]:
         """The template's field names, in order (``ticket_id``, ``notice_id``)."""
-        return tuple(_FIELD.findall(self.template))
+        return tuple(TEMPLATE_FIELD.findall(self.template))
 
 
 # A route as a section lists it: its path under the section's prefix, its resource

@@ -312,6 +312,27 @@ def test_support_and_user_work_a_ticket_to_the_end(open_page, person, shoot):
     )
 
 
+def test_assign_to_me_works_the_moment_the_ticket_shows(open_page, person):
+    # The staff directory is still on its way (held here) when the ticket is drawn:
+    # its buttons already work. They had no listener until the directory came, so a
+    # quick click on "Assign to me" did nothing (seen under load in CI).
+    alice, sam = person("user", "Alice Example"), person("admin", "Sam Support")
+    ticket = alice.create_ticket()
+    page = open_page(f"/help-center/admin/tickets/{ticket['id']}", sam.token).page
+    expect(page.locator("#assignee-text")).to_have_text("Nobody is assigned yet.")
+    held = []
+    page.route("**/api/v1/admin/staff", lambda route: held.append(route))
+    page.reload()
+    expect(page.locator("#t-subject")).to_have_text(ticket["subject"])
+    expect(page.locator("#assign-me")).to_be_enabled()
+    assert held, "the staff directory was not asked for"
+    page.click("#assign-me")
+    expect(page.locator("#assignee-text")).to_have_text("Assigned to you.")
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/v1/admin/staff")
+
+
 def test_a_ticket_can_be_created_and_answered_from_the_keyboard(open_page, person):
     alice = person("user", "Alice Example")
     w = open_page("/help-center/tickets/new", alice.token)

@@ -444,12 +444,14 @@ if (me) {
     const cat = await catalog();
     labels = view.catalogLabels(cat);
     limits = cat.limits;
-    await load();
-    await loadStaff();
+    // Every control works before the ticket shows: a click on a button just drawn
+    // (Assign to me, the moment the thread appears) must not fall on no listener.
     setUpAssignment();
     setUpStatus();
     setUpComposer();
     setUpPriority();
+    await load();
+    await loadStaff();
     await setUpMacros();
     view.keepFresh(() => api(`/admin/tickets/${id}`), () => shown, render);
     setInterval(() => shown && renderClock(shown.sla), 30_000); // the time left moves on

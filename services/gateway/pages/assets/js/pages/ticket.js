@@ -123,14 +123,7 @@ if (me) {
     const cat = await catalog();
     labels = view.catalogLabels(cat);
     targets = cat.response_targets ?? null;
-    await load();
-    const params = new URLSearchParams(location.search);
-    if (params.has("created")) {
-      showAlert(alertBox, "success", `Ticket ${ticketRef(id)} created`, [
-        "Thanks! The Support Team will reply here, and the bell at the top will tell you when they do.",
-      ]);
-      history.replaceState(history.state, "", location.pathname);
-    }
+    // The reply box and Close work before the ticket shows (no click falls on nothing).
     const send = (body) =>
       view.sendMessage(() => api(`/tickets/${id}/messages`, { method: "POST", body: { body } }), {
         reload: load,
@@ -141,6 +134,14 @@ if (me) {
       });
     attachComposer($("reply-form"), cat.limits.message, send, { label: "Your reply" });
     setUpClose(cat.limits.close_note);
+    await load();
+    const params = new URLSearchParams(location.search);
+    if (params.has("created")) {
+      showAlert(alertBox, "success", `Ticket ${ticketRef(id)} created`, [
+        "Thanks! The Support Team will reply here, and the bell at the top will tell you when they do.",
+      ]);
+      history.replaceState(history.state, "", location.pathname);
+    }
     view.keepFresh(() => api(`/tickets/${id}`), () => shown, render);
   });
 }

@@ -206,10 +206,11 @@ if (me) {
         features: Object.fromEntries(cat.features.map((f) => [f.key, f.label])),
         issue_types: Object.fromEntries(cat.issue_types.map((t) => [t.key, t.label])),
       };
-      await refresh();
-      resetForm();
+      // The form works before the list shows (a submit must never fall on no listener).
       form.addEventListener("submit", save);
       $("team-cancel").addEventListener("click", resetForm);
+      await refresh();
+      resetForm();
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 401)) {
         showAlert(alertBox, "error", "Teams couldn't be shown", [describeError(error, { what: "team" })], {

@@ -277,7 +277,7 @@ if (me) {
   try {
     cat = await catalog();
     renderCatalog();
-    await startFollowUp();
+    // The form works while an earlier ticket it follows up is still loading.
     form.addEventListener("change", (event) => {
       if (event.target.name === "issue_type") {
         showPriority();
@@ -292,6 +292,7 @@ if (me) {
     writeTab.addEventListener("click", () => showPreview(false));
     previewTab.addEventListener("click", () => showPreview(true));
     form.addEventListener("submit", submit);
+    await startFollowUp();
     clearAlert(alertBox);
   } catch (error) {
     form.hidden = true;

@@ -103,12 +103,11 @@ def test_a_refused_token_leaves_no_actor(balanced_client, caplog):
 
 
 def test_the_stream_server_believes_forwarded_headers_from_the_same_proxies(monkeypatch):
-    import uvicorn
-
     from services.gateway import stream
 
     served = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(options))
+    # The server as configured, not run.
+    monkeypatch.setattr(stream.StreamServer, "run", lambda self: served.update(vars(self.config)))
     monkeypatch.setenv("HELPDESK_ENV", "test")
     monkeypatch.setenv("HELPDESK_TRUSTED_PROXIES", "172.30.80.0/24")
     assert stream.main([]) == 0

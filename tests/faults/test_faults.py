@@ -51,8 +51,13 @@ class Ledger:
 
 
 def _try(ledger: Ledger, kind: str, token: str | None, api: Api, path: str, body: dict) -> None:
+    # With an Idempotency-Key, as a careful client sends: a service killed after its
+    # commit and before its broker ack gets the call again when it restarts, and the
+    # key makes that run replay the first answer. Without one, that narrow window
+    # runs the command twice (shared/rpc.py; seen once in about a dozen runs).
+    key = {"Idempotency-Key": uuid.uuid4().hex}
     try:
-        result = api.post(path, body, timeout=10)
+        result = api.post(path, body, timeout=10, headers=key)
     except requests.RequestException as exc:
         ledger.failed[type(exc).__name__] += 1
         return

@@ -207,10 +207,14 @@ class IdempotencyKeys:
         request = claim.request
         if request is None:
             return
-        sealed = self.keyring.encrypt(
-            canonical_json({"fingerprint": request.fingerprint, "response": response}),
-            _binding(claim.row_id, request.caller_id),
+        # Kept in its own key order (not canonical_json's sorted one), so that a replay
+        # is the first answer byte for byte, not only the same JSON.
+        plain = json.dumps(
+            {"fingerprint": request.fingerprint, "response": response},
+            separators=(",", ":"),
+            ensure_ascii=False,
         )
+        sealed = self.keyring.encrypt(plain, _binding(claim.row_id, request.caller_id))
         stored = self.connection.execute(
             _REMEMBER,
             {

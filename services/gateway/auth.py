@@ -133,11 +133,15 @@ class TokenVerifier:
 def _actor(claims: dict) -> Actor:
     sub, role, name = claims.get("sub"), claims.get("role"), claims.get("name")
     if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_ID_LENGTH or not is_text(sub):
-        raise Unauthorized("The token's sub claim must be a non-empty string.")
+        raise Unauthorized(
+            f"The token's sub claim must be a non-empty text of at most {MAX_ID_LENGTH} characters."
+        )
     if role not in ROLES:
         raise Unauthorized("The token's role claim must be user or admin.")
     if name is not None and (
         not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or not is_text(name)
     ):
-        raise Unauthorized("The token's name claim must be a string.")
+        raise Unauthorized(
+            f"The token's name claim must be a text of at most {MAX_NAME_LENGTH} characters."
+        )
     return Actor(id=sub, role=role, name=name or None)

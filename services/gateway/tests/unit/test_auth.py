@@ -13,6 +13,7 @@ from services.gateway.auth import LEEWAY
 from services.gateway.tests.fakes import FakeClients
 from services.gateway.tests.unit.conftest import SECRET
 from services.gateway.tokens import mint_token
+from shared.ids import MAX_ID_LENGTH
 
 pytestmark = pytest.mark.unit
 
@@ -74,6 +75,17 @@ def test_no_token_or_another_scheme_is_refused(client, token):
 )
 def test_tokens_with_bad_claims_are_refused(client, signed, claims):
     _unauthorized(_get(client, signed(**claims)))
+
+
+@pytest.mark.parametrize(
+    ("claims", "bound"),
+    [({"sub": "a" * (MAX_ID_LENGTH + 1)}, "at most 200"), ({"name": "N" * 201}, "at most 200")],
+    ids=["long-sub", "long-name"],
+)
+def test_a_claim_over_its_length_is_refused_saying_the_bound(client, signed, claims, bound):
+    answer = _get(client, signed(**claims))
+    _unauthorized(answer)
+    assert bound in answer.json["error"]["message"]
 
 
 def test_a_token_signed_with_another_key_is_refused(client):

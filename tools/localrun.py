@@ -119,27 +119,26 @@ def start(spec: ProcessSpec, env, stdout=None, stderr=None, cwd: Path = ROOT) ->
 
 def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
     """SIGTERM, then SIGKILL after ``timeout`` seconds; waits for the exit."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        pass
+    stop_all([proc], timeout)
 
 
 def stop_all(procs, timeout: float = 15.0) -> None:
-    """``stop`` every process, signalling them all first: they shut down side by
-    side, so the slowest alone is waited for, not the sum of them."""
+    """SIGTERM to every process first, so they shut down side by side; then one
+    deadline, ``timeout`` seconds from now, for all of them, and SIGKILL for any still
+    running after it: the slowest alone is waited for, not the sum of them."""
+    procs = [proc for proc in procs if proc.poll() is None]
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(0.0, deadline - time.monotonic()))
     for proc in procs:
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        stop(proc, timeout)
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def main() -> int:

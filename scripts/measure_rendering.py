@@ -21,6 +21,7 @@ their ratio (this tree / REV), and the median ratio and worst times over the tex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import statistics
 import subprocess
@@ -49,8 +50,10 @@ def _cpu(text: str, repeat: int, render=render_markdown) -> tuple[float, int]:
     return best, len(html.encode())
 
 
+@contextlib.contextmanager
 def _renderer_at(rev: str):
-    """``render_markdown`` of ``shared/rendering.py`` as it was at ``rev``."""
+    """``render_markdown`` of ``shared/rendering.py`` as it was at ``rev``, loaded from
+    a temporary copy that is kept while in use (tracebacks read it) and then removed."""
     root = Path(__file__).resolve().parent.parent
     source = subprocess.run(
         ["git", "-C", str(root), "show", f"{rev}:shared/rendering.py"],
@@ -58,24 +61,25 @@ def _renderer_at(rev: str):
         capture_output=True,
         text=True,
     ).stdout
-    path = Path(tempfile.mkdtemp()) / "baseline_rendering.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("baseline_rendering", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.render_markdown
+    with tempfile.TemporaryDirectory(prefix="baseline-rendering-") as folder:
+        path = Path(folder) / "baseline_rendering.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("baseline_rendering", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module.render_markdown
 
 
 def _side_by_side(rev: str, repeat: int, top: int) -> None:
-    baseline = _renderer_at(rev)
-    baseline("warm up *the* parser")
     rows = []
-    for name, text in every_text():
-        best = [float("inf"), float("inf")]
-        for _ in range(repeat):  # interleaved: both see the same moment's load
-            for side, render in enumerate((render_markdown, baseline)):
-                best[side] = min(best[side], _cpu(text, 1, render)[0])
-        rows.append((best[0], best[1], name))
+    with _renderer_at(rev) as baseline:
+        baseline("warm up *the* parser")
+        for name, text in every_text():
+            best = [float("inf"), float("inf")]
+            for _ in range(repeat):  # interleaved: both see the same moment's load
+                for side, render in enumerate((render_markdown, baseline)):
+                    best[side] = min(best[side], _cpu(text, 1, render)[0])
+            rows.append((best[0], best[1], name))
     rows.sort(key=lambda row: max(row[:2]), reverse=True)
     print(f"{'text':32s} {'this ms':>8s} {rev[:10]:>10s} {'ratio':>6s}")
     for now, before, name in rows[:top]:

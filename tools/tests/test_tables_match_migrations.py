@@ -4,7 +4,7 @@ The migrations are what a database is; ``tables.py`` is where it is read, so it
 states the same: every index (method, operator classes, ``WHERE``), key, default and
 CHECK constraint (its allowed values).
 A migration without the matching declaration, or a declaration no migration made,
-fails here with the differences (``tools.migrate.schema_drift``).
+fails here with the differences (``tools.tests.schema_drift``).
 """
 
 import importlib
@@ -14,7 +14,7 @@ import pytest
 
 from tests.stack import migrated_database
 from tools import registry
-from tools.migrate import schema_drift
+from tools.tests.schema_drift import schema_drift
 
 pytestmark = pytest.mark.integration
 

@@ -29,6 +29,7 @@ from kombu import Exchange, Queue, binding
 from marshmallow import Schema, fields, validate
 
 from shared.catalog import ACTORS, AUTHORS, PRIORITIES, RESPONSES, STATUS_KEYS
+from shared.timestamps import iso_utc
 
 EVENT_VERSION = 1
 SOURCE = "tickets"
@@ -283,13 +284,6 @@ class EventEnvelope(_Strict):
     request_id = fields.String(allow_none=True, load_default=None)
     action_id = fields.UUID(required=True)
     payload = fields.Dict(required=True)
-
-
-def iso_utc(moment: datetime | None) -> str | None:
-    """A timestamp as the contract writes it: ISO 8601 UTC with ``Z`` (None stays None)."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def utc_now_iso() -> str:

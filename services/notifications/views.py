@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.events import iso_utc
+from shared.timestamps import iso_utc
 
 
 def notice_view(notice: dict) -> dict:

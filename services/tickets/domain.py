@@ -33,6 +33,7 @@ from shared.catalog import (
 )
 from shared.ids import MAX_ROW_ID
 from shared.text import is_text
+from shared.timestamps import iso_utc
 
 OPEN, IN_REVIEW, AWAITING_USER, RESOLVED, CLOSED = STATUS_KEYS
 
@@ -407,11 +408,6 @@ def choose_assignee(team: Team, open_counts: Mapping[str, int]) -> str | None:
 
 
 # --- the ticket aggregate ----------------------------------------------------------------
-def _utc_text(moment: datetime) -> str:
-    """A moment as events carry it: ISO 8601 UTC with ``Z``."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _clock_columns(clock: clocks.ResponseClock) -> dict:
     """A ticket's columns holding ``clock`` (a first response's due time also in
     ``first_response_due_at``, which outlives the clock)."""
@@ -967,8 +963,8 @@ class Ticket:
             **self._ref(None, BY_SYSTEM),
             "response": self.sla_response,
             "priority": self.priority,
-            "due_at": _utc_text(self.sla_due_at),
-            "at": _utc_text(now),
+            "due_at": iso_utc(self.sla_due_at, timespec="auto"),
+            "at": iso_utc(now, timespec="auto"),
             "team_member_ids": tuple(audience(self.team_key)) if self.assignee_id is None else (),
         }
 
@@ -1021,8 +1017,8 @@ class Ticket:
         self.events.append(
             ClosingSoon(
                 **self._ref(None, BY_SYSTEM),
-                closes_at=_utc_text(closes_at),
-                reminded_at=_utc_text(now),
+                closes_at=iso_utc(closes_at, timespec="auto"),
+                reminded_at=iso_utc(now, timespec="auto"),
             )
         )
 
@@ -1035,7 +1031,9 @@ class Ticket:
             return
         waiting_since = (due_at or now) - after
         self.events.append(
-            AwaitingReminder(**self._ref(None, BY_SYSTEM), waiting_since=_utc_text(waiting_since))
+            AwaitingReminder(
+                **self._ref(None, BY_SYSTEM), waiting_since=iso_utc(waiting_since, timespec="auto")
+            )
         )
 
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, time, timedelta
 from services.tickets import clocks, domain
 from shared import paging
 from shared.catalog import PRIORITIES, STATUS_KEYS
-from shared.events import iso_utc
 from shared.rendering import render_markdown
+from shared.timestamps import iso_utc
 
 # --- views ---------------------------------------------------------------------------
 
@@ -207,7 +207,7 @@ def rate_limit_details(limit: domain.LimitReached) -> dict:
     """``RateLimited`` details: when the limit resets and the seconds until then (a
     string: nameko sends an error's details as text)."""
     return {
-        "reset_at": iso_utc(limit.reset_at).replace(".000000Z", "Z"),
+        "reset_at": iso_utc(limit.reset_at, timespec="auto"),
         "retry_after": str(limit.retry_after),
     }
 

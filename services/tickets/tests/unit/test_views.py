@@ -1,19 +1,12 @@
-"""Pure helpers of the views: timestamps and the rate-limit error's details."""
+"""Pure helpers of the views: the rate-limit error's details."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from services.tickets import domain, views
-from shared.events import iso_utc as iso
 
 pytestmark = pytest.mark.unit
-
-
-def test_iso_is_utc_with_z():
-    moment = datetime(2026, 3, 1, 23, 30, tzinfo=timezone(timedelta(hours=-2)))
-    assert iso(moment) == "2026-03-02T01:30:00.000000Z"
-    assert iso(None) is None
 
 
 @pytest.mark.parametrize(
@@ -28,3 +21,9 @@ def test_rate_limited_says_when_the_allowance_resets(now, reset_at, retry_after)
     reached = domain.daily_limit_reached(now, 5)
     assert views.rate_limit_details(reached) == {"reset_at": reset_at, "retry_after": retry_after}
     assert "5 tickets" in reached.message
+
+
+def test_an_hourly_reset_keeps_the_microseconds_of_the_message_it_waits_for():
+    reset = datetime(2026, 5, 4, 13, 2, 3, 250000, tzinfo=UTC)
+    reached = domain.LimitReached("hourly", reset, 60)
+    assert views.rate_limit_details(reached)["reset_at"] == "2026-05-04T13:02:03.250000Z"

@@ -38,7 +38,8 @@ def ensure_database(url: str) -> bool:
 
 
 def drop_database(url: str) -> None:
-    """Drop the database named in ``url`` (tests only), ending its connections."""
+    """Drop the database named in ``url``, ending its connections (for the tests and
+    the benchmark scripts, which make throwaway databases; never used on a live one)."""
     parts = urlsplit(plain_url(url))
     name = parts.path.lstrip("/")
     maintenance = urlunsplit(parts._replace(path="/postgres"))

@@ -98,14 +98,18 @@ def test_a_service_declares_its_own_settings_read_and_validated_with_the_shared_
         ({"HELPDESK_ENV": "staging"}, "HELPDESK_ENV"),
         ({"HELPDESK_EXAMPLE_PER_DAY": "11"}, "HELPDESK_EXAMPLE_PER_DAY must be between 1 and 10"),
         ({"HELPDESK_EXAMPLE_PER_DAY": "many"}, "HELPDESK_EXAMPLE_PER_DAY must be a whole number"),
+        ({"HELPDESK_EXAMPLE_DELAY": "soon"}, "HELPDESK_EXAMPLE_DELAY must be a number"),
         ({"HELPDESK_EXAMPLE_DELAY": "0"}, "HELPDESK_EXAMPLE_DELAY must be greater than 0"),
         ({"HELPDESK_EXAMPLE_DELAY": "nan"}, "HELPDESK_EXAMPLE_DELAY must be a finite number"),
+        ({"HELPDESK_EXAMPLE_DELAY": "inf"}, "HELPDESK_EXAMPLE_DELAY must be a finite number"),
+        ({"HELPDESK_EXAMPLE_DELAY": "61"}, "HELPDESK_EXAMPLE_DELAY must be at most 60"),
         ({"HELPDESK_EXAMPLE_DATABASE_URL": "mysql://x/y"}, "HELPDESK_EXAMPLE_DATABASE_URL"),
         ({"HELPDESK_EXAMPLE_DATABASE_URL": "postgresql://h:5432/"}, "name a database"),
     ],
 )
 def test_invalid_settings_name_the_variable(env, message):
-    # A service's class reads the shared settings and its own alike.
+    # A service's class reads the shared settings and its own alike. The readers'
+    # rules are tested here, once; a service's tests check its own declarations.
     with pytest.raises(ConfigError, match=message):
         ExampleSettings.from_env({**LOCAL, **env})
 

@@ -66,23 +66,20 @@ def test_only_a_token_verifying_process_needs_the_jwt_settings():
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"HELPDESK_HTTP_PORT": "eighty"}, "HELPDESK_HTTP_PORT"),
         ({"HELPDESK_HTTP_PORT": "70000"}, "HELPDESK_HTTP_PORT"),
         ({"HELPDESK_JWT_ALGORITHM": "none"}, "HELPDESK_JWT_ALGORITHM"),
         ({"HELPDESK_JWT_ALGORITHM": "RS256"}, "HELPDESK_JWT_PUBLIC_KEY"),
         ({"HELPDESK_RPC_TIMEOUT": "-1"}, "HELPDESK_RPC_TIMEOUT"),
-        ({"HELPDESK_RPC_TIMEOUT": "nan"}, "finite"),
-        ({"HELPDESK_RPC_TIMEOUT": "inf"}, "finite"),
         ({"HELPDESK_RPC_TIMEOUT": "1e308"}, "at most 600"),
         ({"HELPDESK_JWT_ALGORITHM": "ES256", "HELPDESK_JWT_PUBLIC_KEY": "garbage"}, "ES256"),
         ({"HELPDESK_GATEWAY_WORKERS": "zero"}, "HELPDESK_GATEWAY_WORKERS"),
         ({"HELPDESK_GATEWAY_THREADS": "0"}, "HELPDESK_GATEWAY_THREADS"),
         ({"HELPDESK_TLS_CERT_FILE": "/c.pem"}, "HELPDESK_TLS_KEY_FILE"),
-        ({"HELPDESK_LOG_LEVEL": "loud"}, "HELPDESK_LOG_LEVEL"),
     ],
 )
 def test_invalid_settings_name_the_variable(env, message):
-    # The gateway's class reads the shared settings and its own alike.
+    # The gateway's own settings, each read with its reader and bounds; the readers'
+    # rules themselves (finite, whole number, ...) are shared/tests/test_config.py's.
     with pytest.raises(ConfigError, match=message):
         GatewaySettings.from_env({**LOCAL, **env})
 

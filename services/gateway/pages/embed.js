@@ -235,33 +235,23 @@
   }
 
   // Custom properties the host may set (documented in docs/embedding.md). Where the
-  // host sets none, the defaults follow the system's light or dark setting; every
-  // default text colour meets WCAG AA (4.5:1) on the panel in both.
+  // host sets none, the defaults follow the system's light or dark setting: each is
+  // light-dark(light, dark), picked through :host's color-scheme. Every default text
+  // colour meets WCAG AA (4.5:1) on the panel in both.
   const THEME = `
     :host {
       color-scheme: light dark;
-      --_accent: var(--helpdesk-accent, #2457c5);
-      --_text: var(--helpdesk-text, #1d2330);
-      --_muted: var(--helpdesk-muted, #5b6475);
-      --_bg: var(--helpdesk-bg, #ffffff);
-      --_border: var(--helpdesk-border, #d5d9e2);
-      --_badge: var(--helpdesk-badge, #c62828);
-      --_on-badge: var(--helpdesk-on-badge, #ffffff);
+      --_accent: var(--helpdesk-accent, light-dark(#2457c5, #8fa8ff));
+      --_text: var(--helpdesk-text, light-dark(#1d2330, #e7eaf0));
+      --_muted: var(--helpdesk-muted, light-dark(#5b6475, #a0a8b8));
+      --_bg: var(--helpdesk-bg, light-dark(#ffffff, #171d27));
+      --_border: var(--helpdesk-border, light-dark(#d5d9e2, #2c3444));
+      --_badge: var(--helpdesk-badge, light-dark(#c62828, #ff8a8a));
+      --_on-badge: var(--helpdesk-on-badge, light-dark(#ffffff, #0b0f17));
       --_radius: var(--helpdesk-radius, 8px);
       --_font: var(--helpdesk-font, system-ui, -apple-system, "Segoe UI", sans-serif);
       font-family: var(--_font);
       color: var(--_text);
-    }
-    @media (prefers-color-scheme: dark) {
-      :host {
-        --_accent: var(--helpdesk-accent, #8fa8ff);
-        --_text: var(--helpdesk-text, #e7eaf0);
-        --_muted: var(--helpdesk-muted, #a0a8b8);
-        --_bg: var(--helpdesk-bg, #171d27);
-        --_border: var(--helpdesk-border, #2c3444);
-        --_badge: var(--helpdesk-badge, #ff8a8a);
-        --_on-badge: var(--helpdesk-on-badge, #0b0f17);
-      }
     }
     .visually-hidden {
       position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0;

@@ -11,8 +11,8 @@ saving changes included (``zoneinfo``).
 
 Pure arithmetic of datetimes and seconds: no framework, no I/O, no clock of its
 own (every function is given ``now``), so every rule is unit-tested on its own.
-The ``Ticket`` aggregate (``domain.py``) keeps a ``ResponseClock`` in its columns
-and asks a ``ResponsePolicy`` how each change moves it.
+The ``Ticket`` aggregate (``domain.py``) holds a ``ResponseClock`` (its row keeps
+one ``sla_*`` column per field) and asks a ``ResponsePolicy`` how each change moves it.
 """
 
 from __future__ import annotations

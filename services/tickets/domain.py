@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, time, timedelta
 
 from services.tickets import clocks
@@ -408,20 +408,16 @@ def choose_assignee(team: Team, open_counts: Mapping[str, int]) -> str | None:
 
 
 # --- the ticket aggregate ----------------------------------------------------------------
+# The ticket holds its response clock as one value (``Ticket.clock``); its row keeps it
+# flat, a column per field (the queue's filters and index read them): field -> column.
+# The one mapping between the two: ``Ticket.from_columns``, ``Ticket.columns`` and the
+# ``changes`` a clock's move records all go through it.
+CLOCK_COLUMNS = {f.name: f"sla_{f.name}" for f in fields(clocks.ResponseClock)}
+
+
 def _clock_columns(clock: clocks.ResponseClock) -> dict:
-    """A ticket's columns holding ``clock`` (a first response's due time also in
-    ``first_response_due_at``, which outlives the clock)."""
-    values = {
-        "sla_response": clock.response,
-        "sla_started_at": clock.started_at,
-        "sla_elapsed": clock.elapsed,
-        "sla_warn_at": clock.warn_at,
-        "sla_due_at": clock.due_at,
-        "sla_notified": clock.notified,
-    }
-    if clock.response == clocks.FIRST and clock.due_at is not None:
-        values["first_response_due_at"] = clock.due_at
-    return values
+    """The ticket's columns holding ``clock`` (column -> value)."""
+    return {column: getattr(clock, name) for name, column in CLOCK_COLUMNS.items()}
 
 
 # When a change happens, asked only once it is allowed (the service asks the database:
@@ -555,14 +551,9 @@ class Ticket:
     description_html: str | None = None
     resolution_note: str | None = None
     closed_note: str | None = None
-    # The response clock (``clocks.ResponseClock``, column by column), and the first
-    # response's due time and moment, kept once it is given.
-    sla_response: str | None = None
-    sla_started_at: datetime | None = None
-    sla_elapsed: float = 0.0
-    sla_warn_at: datetime | None = None
-    sla_due_at: datetime | None = None
-    sla_notified: str | None = None
+    # The response clock (its row's ``sla_*`` columns, NULL and 0 when nothing is owed:
+    # stopped), and the first response's due time and moment, kept once it is given.
+    clock: clocks.ResponseClock = clocks.STOPPED
     first_response_due_at: datetime | None = None
     first_response_at: datetime | None = None
     # The targets and calendar the clock counts by (the service's settings).
@@ -605,6 +596,7 @@ class Ticket:
         is linked to the earlier ticket it follows up."""
         arrival = arrival or Arrival()
         priority = priority_for(issue_type)
+        clock = policy.start(clocks.FIRST, priority, now)
         ticket = cls(
             id=ticket_id,
             owner_id=owner.id,
@@ -627,7 +619,8 @@ class Ticket:
             team_key=arrival.team_key,
             follows_up_id=follows_up_id,
             is_new=True,
-            **_clock_columns(policy.start(clocks.FIRST, priority, now)),
+            clock=clock,
+            first_response_due_at=clock.due_at,
         )
         ticket._schedule_clock()
         ticket.new_timeline.append(TimelineEntry(OPEN, BY_USER, owner.id, now))
@@ -652,6 +645,21 @@ class Ticket:
                 )
             )
         return ticket
+
+    @classmethod
+    def from_columns(cls, row: Mapping, **context) -> Ticket:
+        """A stored ticket from its ``row`` (column -> value; the ``sla_*`` columns
+        make its ``clock``) and what the service adds (``context``: policy, timings...)."""
+        clock = clocks.ResponseClock(
+            **{name: row[column] for name, column in CLOCK_COLUMNS.items()}
+        )
+        own = {k: v for k, v in row.items() if k not in CLOCK_COLUMNS.values()}
+        return cls(**own, clock=clock, **context)
+
+    def columns(self, names: Iterable[str]) -> dict:
+        """The ticket's value of each column in ``names`` (the ``sla_*`` ones its clock's)."""
+        clock = _clock_columns(self.clock)
+        return {name: clock[name] if name in clock else getattr(self, name) for name in names}
 
     def _ref(self, actor: Actor | None, role: str, status: str | None = None) -> dict:
         """The ``TicketEvent`` fields for an event ``actor`` caused as ``role``."""
@@ -876,31 +884,31 @@ class Ticket:
         )
 
     # --- the response clock -------------------------------------------------------------
-    @property
-    def response_clock(self) -> clocks.ResponseClock:
-        """The ticket's response clock as its columns hold it."""
-        return clocks.ResponseClock(
-            response=self.sla_response,
-            started_at=self.sla_started_at,
-            elapsed=self.sla_elapsed,
-            warn_at=self.sla_warn_at,
-            due_at=self.sla_due_at,
-            notified=self.sla_notified,
-        )
-
     def _set_clock(self, clock: clocks.ResponseClock) -> None:
-        """Keep ``clock`` in the ticket's columns, recording those that changed."""
-        values = _clock_columns(clock)
-        changed = {k: v for k, v in values.items() if getattr(self, k) != v}
+        """Hold ``clock`` (a first response's due time also in ``first_response_due_at``,
+        which outlives the clock) and, when anything changed, its due work."""
+        changed = self._hold_clock(clock)
+        first = clock.response == clocks.FIRST and clock.due_at is not None
+        if first and clock.due_at != self.first_response_due_at:
+            self._set(first_response_due_at=clock.due_at)
+            changed = True
         if changed:
-            self._set(**changed)
             self._schedule_clock()
 
+    def _hold_clock(self, clock: clocks.ResponseClock) -> bool:
+        """Hold ``clock``, recording in ``changes`` the columns that changed (the
+        repository writes columns, only those); whether any did."""
+        held = _clock_columns(self.clock)
+        changed = {k: v for k, v in _clock_columns(clock).items() if held[k] != v}
+        self.clock = clock
+        self.changes.update(changed)
+        return bool(changed)
+
     def _schedule_clock(self) -> None:
-        """Due work for the clock as it now stands: its warning at ``sla_warn_at`` and
-        its breach at ``sla_due_at``, each while counting and not yet told; none
-        while paused or when nothing is owed."""
-        clock = self.response_clock
+        """Due work for the clock as it now stands: its warning at ``warn_at`` and its
+        breach at ``due_at``, each while counting and not yet told; none while paused
+        or when nothing is owed."""
+        clock = self.clock
         if clock.counting and clock.notified is None:
             self.schedule(SLA_WARNING, clock.warn_at)
         else:
@@ -920,7 +928,7 @@ class Ticket:
             if self.first_response_at is None:
                 self._set(first_response_at=now)
             self._set_clock(clocks.STOPPED)
-        elif self.status not in WAITING_STATUSES and not self.response_clock.owed:
+        elif self.status not in WAITING_STATUSES and not self.clock.owed:
             self._set_clock(policy.start(clocks.NEXT, self.priority, now))
 
     def _clock_after_move(self, previous: str, target: str, now: datetime) -> None:
@@ -931,28 +939,29 @@ class Ticket:
         if target == CLOSED:
             self._set_clock(clocks.STOPPED)
         elif target in WAITING_STATUSES:
-            self._set_clock(policy.pause(self.response_clock, now))
+            self._set_clock(policy.pause(self.clock, now))
         elif previous in WAITING_STATUSES:
-            self._set_clock(policy.resume(self.response_clock, self.priority, now))
+            self._set_clock(policy.resume(self.clock, self.priority, now))
 
     def warn_response_due(self, now: datetime, audience: Audience) -> bool:
         """At risk (80% of the target gone): tell support once per owed response.
         Nothing when nothing is owed, it is not yet at risk, or it was told already
         (the due work ran late, twice, or after a change moved the clock)."""
-        clock = self.response_clock
+        clock = self.clock
         if clock.notified is not None or clock.state(now) not in (clocks.AT_RISK, clocks.BREACHED):
             return False
-        self._set(sla_notified=clocks.WARNED)
+        # Told, not moved: its due work stays as it is (the breach still to come).
+        self._hold_clock(replace(clock, notified=clocks.WARNED))
         self.events.append(SlaWarning(**self._clock_event(now, audience)))
         return True
 
     def tell_response_breached(self, now: datetime, audience: Audience) -> bool:
         """Past due: tell support once per owed response (its warning, due earlier,
         has run first unless a change moved both into the past at once)."""
-        clock = self.response_clock
+        clock = self.clock
         if clock.notified == clocks.BREACH_TOLD or clock.state(now) != clocks.BREACHED:
             return False
-        self._set(sla_notified=clocks.BREACH_TOLD)
+        self._hold_clock(replace(clock, notified=clocks.BREACH_TOLD))
         self.events.append(SlaBreached(**self._clock_event(now, audience)))
         return True
 
@@ -961,9 +970,9 @@ class Ticket:
         nobody holds the ticket) its team's audience."""
         return {
             **self._ref(None, BY_SYSTEM),
-            "response": self.sla_response,
+            "response": self.clock.response,
             "priority": self.priority,
-            "due_at": iso_utc(self.sla_due_at, timespec="auto"),
+            "due_at": iso_utc(self.clock.due_at, timespec="auto"),
             "at": iso_utc(now, timespec="auto"),
             "team_member_ids": tuple(audience(self.team_key)) if self.assignee_id is None else (),
         }
@@ -971,7 +980,7 @@ class Ticket:
     def recompute_clock(self) -> None:
         """The clock under the ticket's current priority (after a priority change):
         its due and at-risk times move, what support was told stays told."""
-        self._set_clock(self.response_policy.retarget(self.response_clock, self.priority))
+        self._set_clock(self.response_policy.retarget(self.clock, self.priority))
 
     # --- due work ------------------------------------------------------------------------
     def schedule(self, kind: str, at: datetime) -> None:

@@ -485,7 +485,7 @@ class TicketRepository:
             return None
         if reserve_message:
             row["next_message"] = domain.MessageSlot(row.pop("message_id"), row.pop("message_at"))
-        return domain.Ticket(**row, response_policy=self.policy, timings=self.timings)
+        return domain.Ticket.from_columns(row, response_policy=self.policy, timings=self.timings)
 
     def save(self, ticket: domain.Ticket) -> None:
         """Store what a command did to ``ticket``: the new ticket, or its new messages
@@ -578,8 +578,8 @@ class TicketRepository:
             return None
         row = row._asdict()
         scheduled = {k: datetime.fromisoformat(v) for k, v in (row.pop("scheduled") or {}).items()}
-        return domain.Ticket(
-            **row, response_policy=self.policy, timings=self.timings, scheduled=scheduled
+        return domain.Ticket.from_columns(
+            row, response_policy=self.policy, timings=self.timings, scheduled=scheduled
         )
 
     def oldest_due_at(self) -> datetime | None:
@@ -833,7 +833,7 @@ def _with_known_name(row: dict) -> dict:
 
 def _row(ticket: domain.Ticket) -> dict:
     """The ``tickets`` row of a ticket aggregate, column by column."""
-    return {column.name: getattr(ticket, column.name) for column in tickets.c}
+    return ticket.columns(column.name for column in tickets.c)
 
 
 # The text column whose HTML is stored beside it, ``<text>_html``, per table.

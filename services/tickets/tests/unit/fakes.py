@@ -122,8 +122,8 @@ class FakeTicketRepository:
         row = self.store.tickets.get(ticket_id)
         if row is None or (owner_id is not None and row["owner_id"] != owner_id):
             return None
-        ticket = domain.Ticket(
-            **{k: v for k, v in row.items() if k not in _TEXT},
+        ticket = domain.Ticket.from_columns(
+            {k: v for k, v in row.items() if k not in _TEXT},
             response_policy=self.policy,
             timings=self.timings,
         )
@@ -133,7 +133,7 @@ class FakeTicketRepository:
 
     def save(self, ticket: domain.Ticket) -> None:
         if ticket.is_new:
-            self.store.tickets[ticket.id] = {k: getattr(ticket, k) for k in _ROW}
+            self.store.tickets[ticket.id] = ticket.columns(_ROW)
         row = self.store.tickets[ticket.id]
         row.update(ticket.changes)
         self.store.messages.extend(vars(m) for m in ticket.new_messages)

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.tickets import clocks, domain
+from services.tickets.tables import tickets
 
 pytestmark = pytest.mark.unit
 
@@ -191,17 +192,17 @@ def reply(ticket, actor, minutes, internal=False):
 
 def test_a_new_ticket_owes_a_first_response_by_its_priority():
     ticket = opened()
-    assert (ticket.sla_response, ticket.sla_due_at) == ("first", NOW + timedelta(hours=4))
-    assert ticket.first_response_due_at == ticket.sla_due_at
+    assert (ticket.clock.response, ticket.clock.due_at) == ("first", NOW + timedelta(hours=4))
+    assert ticket.first_response_due_at == ticket.clock.due_at
     assert ticket.first_response_at is None
 
 
 def test_a_public_support_reply_stops_the_clock_and_is_the_first_response():
     ticket = opened()
     reply(ticket, SUPPORT, 30, internal=True)  # an internal note answers nothing
-    assert ticket.sla_response == "first" and ticket.first_response_at is None
+    assert ticket.clock.response == "first" and ticket.first_response_at is None
     reply(ticket, SUPPORT, 45)
-    assert ticket.response_clock == clocks.STOPPED
+    assert ticket.clock == clocks.STOPPED
     assert ticket.first_response_at == at(45)
     assert ticket.first_response_due_at == NOW + timedelta(hours=4)  # kept for the record
     reply(ticket, SUPPORT, 50)
@@ -212,58 +213,79 @@ def test_the_owner_writing_after_a_reply_is_owed_a_next_response_once():
     ticket = opened()
     reply(ticket, SUPPORT, 10)
     reply(ticket, OWNER, 20)
-    assert (ticket.sla_response, ticket.sla_due_at) == ("next", at(20) + timedelta(hours=48))
+    assert (ticket.clock.response, ticket.clock.due_at) == ("next", at(20) + timedelta(hours=48))
     reply(ticket, OWNER, 30)  # still waiting on the same answer: the clock runs on
-    assert ticket.sla_due_at == at(20) + timedelta(hours=48)
+    assert ticket.clock.due_at == at(20) + timedelta(hours=48)
     reply(ticket, SUPPORT, 40)
-    assert ticket.response_clock == clocks.STOPPED
+    assert ticket.clock == clocks.STOPPED
 
 
 def test_waiting_on_the_owner_pauses_and_their_reply_resumes():
     ticket = opened()
     ticket.change_status(SUPPORT, "awaiting_user", None, lambda: at(60))
-    assert (ticket.sla_response, ticket.sla_due_at, ticket.sla_elapsed) == ("first", None, HOUR)
+    assert (ticket.clock.response, ticket.clock.due_at, ticket.clock.elapsed) == (
+        "first",
+        None,
+        HOUR,
+    )
     reply(ticket, OWNER, 600)  # back to review ten hours later
     assert ticket.status == "in_review"
-    assert ticket.sla_due_at == at(600) + timedelta(hours=3)  # the first response's 3h left
-    assert ticket.first_response_due_at == ticket.sla_due_at
+    assert ticket.clock.due_at == at(600) + timedelta(hours=3)  # the first response's 3h left
+    assert ticket.first_response_due_at == ticket.clock.due_at
 
 
 def test_coming_back_to_review_owes_a_next_response():
     ticket = opened()
     reply(ticket, SUPPORT, 10)
     ticket.change_status(SUPPORT, "resolved", "Fixed the sync job.", lambda: at(20))
-    assert ticket.response_clock == clocks.STOPPED
+    assert ticket.clock == clocks.STOPPED
     ticket.change_status(SUPPORT, "in_review", None, lambda: at(30))
-    assert (ticket.sla_response, ticket.sla_due_at) == ("next", at(30) + timedelta(hours=48))
+    assert (ticket.clock.response, ticket.clock.due_at) == ("next", at(30) + timedelta(hours=48))
 
 
 def test_closing_stops_the_clock():
     ticket = opened()
     ticket.close(OWNER, None, lambda: at(5))
-    assert ticket.response_clock == clocks.STOPPED
+    assert ticket.clock == clocks.STOPPED
 
 
 def test_a_priority_change_recomputes_the_clock():
     ticket = opened()  # critical: due in 4h
     assert ticket.change_priority(SUPPORT, "low", "Only one user affected", lambda: at(30))
-    assert ticket.sla_due_at == ticket.first_response_due_at == NOW + timedelta(hours=24)
-    assert ticket.sla_warn_at == NOW + timedelta(hours=24 * 0.8)
+    assert ticket.clock.due_at == ticket.first_response_due_at == NOW + timedelta(hours=24)
+    assert ticket.clock.warn_at == NOW + timedelta(hours=24 * 0.8)
     assert ticket.changes["sla_due_at"] == NOW + timedelta(hours=24)
     # Counted from when the response became owed, not from the change.
     ticket.change_priority(SUPPORT, "high", "More users report it", lambda: at(60))
-    assert ticket.sla_due_at == NOW + timedelta(hours=8)
+    assert ticket.clock.due_at == NOW + timedelta(hours=8)
     # Paused, a change of priority applies when the clock resumes.
     ticket.change_status(SUPPORT, "awaiting_user", None, lambda: at(120))
     ticket.change_priority(SUPPORT, "critical", "Outage", lambda: at(130))
-    assert ticket.sla_due_at is None
+    assert ticket.clock.due_at is None
     reply(ticket, OWNER, 600)
-    assert ticket.sla_due_at == at(600) + timedelta(hours=2)  # 4h target, 2h already spent
+    assert ticket.clock.due_at == at(600) + timedelta(hours=2)  # 4h target, 2h already spent
 
 
 def test_business_hours_follow_the_ticket():
     ticket = opened(OFFICE_POLICY)  # Monday 4 May 14:00 in Berlin
-    assert ticket.sla_due_at == berlin(2026, 5, 5, 10, 0)  # 3h Monday, 1h Tuesday
+    assert ticket.clock.due_at == berlin(2026, 5, 5, 10, 0)  # 3h Monday, 1h Tuesday
+
+
+def test_the_ticket_holds_one_clock_its_row_keeps_in_six_columns():
+    ticket = opened()
+    row = ticket.columns(column.name for column in tickets.c)
+    assert {k: v for k, v in row.items() if k.startswith("sla_")} == {
+        "sla_response": "first",
+        "sla_started_at": NOW,
+        "sla_elapsed": 0.0,
+        "sla_warn_at": NOW + timedelta(hours=4 * 0.8),
+        "sla_due_at": NOW + timedelta(hours=4),
+        "sla_notified": None,
+    }
+    assert domain.Ticket.from_columns(row).clock == ticket.clock
+    # NULL and 0, as a ticket that owes nothing stores them: the stopped clock.
+    owes_nothing = row | dict.fromkeys(domain.CLOCK_COLUMNS.values()) | {"sla_elapsed": 0.0}
+    assert domain.Ticket.from_columns(owes_nothing).clock == clocks.STOPPED
 
 
 # --- telling support: once per owed response --------------------------------------------
@@ -288,15 +310,24 @@ def test_a_warning_at_risk_and_a_breach_past_due_once_each_per_owed_response():
     )
     assert warning.due_at == "2026-05-04T16:00:00Z" and warning.at == "2026-05-04T15:13:00Z"
     assert warning.team_member_ids == ("lead", "agent")  # nobody holds it: the team hears
-    assert ticket.sla_notified == "breached"
+    assert ticket.clock.notified == "breached"
 
     # Answered, then the owner writes: a new owed response, told of afresh.
     reply(ticket, SUPPORT, 310)
     reply(ticket, OWNER, 320)
-    assert ticket.sla_notified is None
+    assert ticket.clock.notified is None
     ticket.assignee_id = "a1"
     assert ticket.warn_response_due(at(320) + timedelta(hours=40), team) is True
     assert ticket.events[-1].team_member_ids == ()  # the assignee hears, not the team
+
+
+def test_telling_support_records_only_what_was_told_and_moves_no_due_work():
+    ticket = opened()
+    ticket.changes, ticket.schedules = {}, {}
+    assert ticket.warn_response_due(at(193), team)
+    assert (ticket.changes, ticket.schedules) == ({"sla_notified": "warning"}, {})
+    assert ticket.tell_response_breached(at(241), team)
+    assert (ticket.changes, ticket.schedules) == ({"sla_notified": "breached"}, {})
 
 
 def test_a_paused_or_answered_clock_tells_nothing():
@@ -314,5 +345,5 @@ def test_a_warning_told_survives_a_pause_but_a_priority_change_keeps_it_told():
     assert ticket.warn_response_due(at(200), team)
     ticket.change_status(SUPPORT, "awaiting_user", None, lambda: at(210))
     reply(ticket, OWNER, 300)  # back: the same first response, still owed
-    assert ticket.sla_notified == "warning"
+    assert ticket.clock.notified == "warning"
     assert not ticket.warn_response_due(at(310), team)

@@ -22,6 +22,26 @@ bare hash of a short reply would confirm a guess of it). Keys are per caller:
 the caller's id is part of the row's key and of the lock. Rows older than
 ``KEY_TTL`` no longer match and ``prune_expired`` deletes them in bounded batches,
 from a timer, off the request path.
+
+A command sent without a key is recorded the same way under its RPC call
+(``IdempotentRequest.for_call``): the call's correlation id, which the caller sets
+once per call, is the key, in a namespace no client key can reach (client keys are
+printable ASCII; ``CALL_PREFIX`` starts with a character that is not). The broker
+delivers an unacknowledged request again when the service that took it dies between
+its commit and its ack (``shared/rpc.py``); the second delivery claims the call as
+a repeated key is claimed and replays the first answer. A first delivery cannot find
+a row (the id is new), so it neither locks nor looks up: it only stores its answer,
+and if two deliveries ever run at once, the table's unique (caller, key) lets one
+commit and makes the other a ``Conflict``, never a second action.
+
+A call row is needed only while its request can still come back. The gateway's
+requests expire (a message TTL of its RPC timeout), and RabbitMQ keeps a requeued
+message's original expiry and never delivers an expired one, so a request that
+expires within ``CALL_EXPIRY_LIMIT`` comes back, if at all, before that much time
+has passed since it was published, which is before its row was written. Such rows
+are pruned after ``CALL_TTL``, that limit with a margin. A request that does not
+expire (nameko's standalone proxy sets no TTL) is kept ``KEY_TTL`` like a client
+key, under ``KEPT_CALL_PREFIX``.
 """
 
 from __future__ import annotations
@@ -48,6 +68,18 @@ _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 PRUNE_INTERVAL = 600.0
 PRUNE_BATCH = 1000
 PRUNE_MAX_BATCHES = 20
+# Keyless calls (see the module doc). A client key is printable ASCII, so none starts
+# with the section sign: a call can never take a client's key, nor a client a call's.
+CALL_PREFIX = "\u00a7call:"
+KEPT_CALL_PREFIX = "\u00a7kept-call:"
+# A request that expires within this long (the gateway's requests expire with its RPC
+# timeout, HELPDESK_RPC_TIMEOUT, at most 600 s) cannot come back later than that; its
+# call row is kept CALL_TTL, which adds a margin for the prune timer and the clocks'
+# rates. A longer expiry is kept as a request without one is (KEPT_CALL_PREFIX).
+CALL_EXPIRY_LIMIT = timedelta(minutes=10)
+CALL_TTL = CALL_EXPIRY_LIMIT + timedelta(minutes=5)
+# A redelivered call is the very same request: its fingerprint cannot differ.
+CALL_FINGERPRINT = "0" * 64
 
 
 def key_problems(value) -> list[str]:
@@ -77,12 +109,53 @@ def fingerprint(method: str, route: str, path_ids: dict, body) -> str:
 
 
 @dataclass(frozen=True)
+class RpcCall:
+    """The RPC call a command came in, as the service's entrypoint received it
+    (``shared.rpc``): its correlation id, whether the broker delivered it before, and
+    its message TTL (milliseconds, as AMQP carries it; None when it has none)."""
+
+    correlation_id: object
+    redelivered: bool = False
+    expiration: object = None
+
+    def expires_within(self, limit: timedelta) -> bool:
+        """Whether the request expires (is never delivered again) within ``limit``."""
+        try:
+            milliseconds = int(self.expiration)
+        except (TypeError, ValueError):
+            return False
+        return 0 <= milliseconds <= limit.total_seconds() * 1000
+
+
+@dataclass(frozen=True)
 class IdempotentRequest:
-    """One caller's keyed request, as a service receives it."""
+    """One caller's keyed request, or keyless call, as a service receives it."""
 
     caller_id: str
     key: str
     fingerprint: str
+    # A call delivered for the first time: nothing can be stored under its key yet.
+    first_delivery: bool = False
+
+    @classmethod
+    def for_call(cls, caller_id: str, call: RpcCall | None) -> IdempotentRequest | None:
+        """The record of a keyless command's RPC call (see the module doc); None
+        without a call or with a correlation id that is not 1-255 characters."""
+        correlation_id = None if call is None else call.correlation_id
+        if not isinstance(correlation_id, str) or not 0 < len(correlation_id) <= MAX_KEY_LENGTH:
+            return None
+        prefix = CALL_PREFIX if call.expires_within(CALL_EXPIRY_LIMIT) else KEPT_CALL_PREFIX
+        return cls(
+            caller_id,
+            prefix + correlation_id,
+            CALL_FINGERPRINT,
+            first_delivery=not call.redelivered,
+        )
+
+    @property
+    def is_call(self) -> bool:
+        """Whether this records a keyless call rather than a client's key."""
+        return self.key.startswith((CALL_PREFIX, KEPT_CALL_PREFIX))
 
     @classmethod
     def from_rpc(cls, caller_id: str, value) -> IdempotentRequest | None:
@@ -148,9 +221,18 @@ _REMEMBER = sa.text(
     "WHERE k.created_at <= now() - make_interval(secs => :ttl) "
     "RETURNING k.id"
 )
+_NEW_ID = sa.text(f"SELECT nextval('{TABLE}_id_seq')")
 _PRUNE = sa.text(
     f"DELETE FROM {TABLE} WHERE id IN (SELECT id FROM {TABLE} "
     "WHERE created_at < now() - make_interval(secs => :ttl) "
+    "ORDER BY created_at LIMIT :batch FOR UPDATE SKIP LOCKED)"
+)
+_CALLS = f"key LIKE '{CALL_PREFIX}%'"
+CALLS_INDEX = f"{TABLE}_calls_created_at"
+# Call rows past CALL_TTL, found through their own partial index (``keys_table``).
+_PRUNE_CALLS = sa.text(
+    f"DELETE FROM {TABLE} WHERE id IN (SELECT id FROM {TABLE} "
+    f"WHERE {_CALLS} AND created_at < now() - make_interval(secs => :ttl) "
     "ORDER BY created_at LIMIT :batch FOR UPDATE SKIP LOCKED)"
 )
 
@@ -165,6 +247,13 @@ _RESPONSE = EncryptedColumn(*ENCRYPTED_COLUMN, context=CONTEXT)
 
 def _binding(row_id: int, caller_id: str):
     return _RESPONSE.binding(row_id, {"caller_id": caller_id})
+
+
+def _in_progress(request: IdempotentRequest, message: str) -> Conflict:
+    if request.is_call:
+        # Two deliveries of one call at once: the other one's answer stands.
+        return Conflict("This call is already being answered; its first answer stands.")
+    return Conflict(message, {HEADER: ["Still in progress."]})
 
 
 class IdempotencyKeys:
@@ -182,11 +271,13 @@ class IdempotencyKeys:
         """
         if request is None:
             return NO_KEY
+        if request.first_delivery:  # a new call: nothing to wait for or find
+            return Claim(request)
         if not self.connection.execute(_LOCK, {"lock_id": request.lock_id}).scalar_one():
-            raise Conflict(
+            raise _in_progress(
+                request,
                 "A request with this Idempotency-Key is still in progress; "
                 "retry it in a moment to get its answer.",
-                {HEADER: ["Still in progress."]},
             )
         row = self.connection.execute(
             _LOOKUP,
@@ -207,6 +298,8 @@ class IdempotencyKeys:
         request = claim.request
         if request is None:
             return
+        if claim.row_id is None:  # a first delivery did not look up (nor take an id)
+            claim.row_id = self.connection.execute(_NEW_ID).scalar_one()
         # Kept in its own key order (not canonical_json's sorted one), so that a replay
         # is the first answer byte for byte, not only the same JSON.
         plain = json.dumps(
@@ -225,34 +318,43 @@ class IdempotencyKeys:
                 "ttl": _TTL_SECONDS,
             },
         ).first()
-        if stored is None:  # a live row appeared despite the lock: never act twice
-            raise Conflict(
-                "A request with this Idempotency-Key is still in progress.",
-                {HEADER: ["Still in progress."]},
-            )
+        if stored is None:
+            # A live row appeared despite the lock (or, for a call, the other delivery
+            # committed first): roll back, never act twice.
+            raise _in_progress(request, "A request with this Idempotency-Key is still in progress.")
 
 
-def prune_expired(connection: sa.Connection, batch: int = PRUNE_BATCH) -> int:
-    """Delete up to ``batch`` keys older than ``KEY_TTL`` (one statement); how many."""
+def prune_expired(connection: sa.Connection, batch: int = PRUNE_BATCH, calls=False) -> int:
+    """Delete up to ``batch`` keys older than ``KEY_TTL`` (one statement); how many.
+    With ``calls``, call rows older than ``CALL_TTL`` instead (see the module doc)."""
+    if calls:
+        ttl = CALL_TTL.total_seconds()
+        return connection.execute(_PRUNE_CALLS, {"ttl": ttl, "batch": batch}).rowcount
     return connection.execute(_PRUNE, {"ttl": _TTL_SECONDS, "batch": batch}).rowcount
 
 
-def prune(uow, batch: int = PRUNE_BATCH, max_batches: int = PRUNE_MAX_BATCHES) -> int:
+def prune(
+    uow, batch: int = PRUNE_BATCH, max_batches: int = PRUNE_MAX_BATCHES, calls: bool = False
+) -> int:
     """Delete expired keys batch by batch on autocommit (each batch short and on its
-    own), at most ``max_batches`` per call so a backlog never holds a worker long."""
+    own), at most ``max_batches`` per call so a backlog never holds a worker long.
+    With ``calls`` (a service that records keyless calls), expired call rows too,
+    bounded the same way."""
     deleted = 0
     with uow.autocommit():
-        for _ in range(max_batches):
-            n = prune_expired(uow.connection, batch)
-            deleted += n
-            if n < batch:
-                break
+        for kind in (False, True) if calls else (False,):
+            for _ in range(max_batches):
+                n = prune_expired(uow.connection, batch, calls=kind)
+                deleted += n
+                if n < batch:
+                    break
     return deleted
 
 
-def keys_table(metadata: sa.MetaData) -> sa.Table:
-    """The keys table as a service's ``tables.py`` declares it (its migration creates it)."""
-    return sa.Table(
+def keys_table(metadata: sa.MetaData, calls: bool = False) -> sa.Table:
+    """The keys table as a service's ``tables.py`` declares it (its migration creates
+    it); with ``calls``, with the index a service recording keyless calls adds."""
+    table = sa.Table(
         TABLE,
         metadata,
         sa.Column("id", sa.BigInteger, primary_key=True),
@@ -267,6 +369,10 @@ def keys_table(metadata: sa.MetaData) -> sa.Table:
         # Expired keys are found (and pruned) by age.
         sa.Index(f"{TABLE}_created_at", "created_at"),
     )
+    if calls:
+        # Expired call rows are found (and pruned) by age, apart from the keys.
+        sa.Index(CALLS_INDEX, table.c.created_at, postgresql_where=sa.text(_CALLS))
+    return table
 
 
 # The table's first version, as each service's migration creates it. Frozen: a later

@@ -20,8 +20,16 @@ HTTP caller's 503 with ``Retry-After``), not an unexpected error (a 500).
 A reply that cannot be published (the broker is restarting) is logged and dropped
 instead of raised: raised, it would kill the whole service container, and the
 caller's timeout already recovers from a lost reply. The request itself, not
-acknowledged, comes back when the broker does and runs again; a command sent with
-an ``Idempotency-Key`` then replays its first answer instead of acting twice.
+acknowledged, comes back when the broker does (or when another instance takes the
+queue over from one that died between its commit and its ack) and runs again.
+
+So every call carries its identity to the command: the entrypoint puts the request's
+correlation id, the broker's ``redelivered`` flag and the request's TTL into the
+worker's context data (``CALL_KEY``, overwriting whatever a caller sent under that
+name), and ``CallIdentity`` hands it to the service as a ``shared.idempotency.RpcCall``.
+A command records its call in its own transaction, keyed or not
+(``shared/idempotency.py``), so the second run of a call replays the first answer
+instead of acting twice.
 """
 
 from __future__ import annotations
@@ -42,13 +50,18 @@ from nameko.constants import (
     NON_PERSISTENT,
 )
 from nameko.exceptions import UnserializableValueError, serialize
+from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc as NamekoRpc
 from nameko.rpc import RpcConsumer, get_rpc_exchange
 
 from shared.db import database_unreachable
 from shared.errors import StorageUnavailable
+from shared.idempotency import RpcCall
 
 log = logging.getLogger(__name__)
+
+# The context data key of the call's identity (``Rpc.unpack_message_headers``).
+CALL_KEY = "rpc_call"
 
 
 def _as_reply_error(exc_info):
@@ -113,9 +126,34 @@ class _RpcConsumer(RpcConsumer):
 
 
 class Rpc(NamekoRpc):
-    """nameko's RPC entrypoint, replying once-serialized, transient and without confirms."""
+    """nameko's RPC entrypoint, replying once-serialized, transient and without
+    confirms, and telling the worker which call it serves (``CALL_KEY``)."""
 
     rpc_consumer = _RpcConsumer()
+
+    def unpack_message_headers(self, message):
+        """The context data from the headers, with this call's identity under ``CALL_KEY``."""
+        context_data = super().unpack_message_headers(message)
+        context_data[CALL_KEY] = {
+            "correlation_id": message.properties.get("correlation_id"),
+            "redelivered": bool(message.delivery_info.get("redelivered")),
+            "expiration": message.properties.get("expiration"),
+        }
+        return context_data
+
+
+class CallIdentity(DependencyProvider):
+    """The RPC call this worker serves, as a ``shared.idempotency.RpcCall`` (None in a
+    worker no ``Rpc`` entrypoint started, a timer's say)."""
+
+    def get_dependency(self, worker_ctx):
+        call = worker_ctx.data.get(CALL_KEY)
+        # Only an Rpc entrypoint sets it: elsewhere it would be whatever a caller sent.
+        if not isinstance(worker_ctx.entrypoint, Rpc) or not isinstance(call, dict):
+            return None
+        return RpcCall(
+            call.get("correlation_id"), call.get("redelivered") is True, call.get("expiration")
+        )
 
 
 rpc = Rpc.decorator

@@ -84,13 +84,17 @@ def _ticket_id(value) -> int:
 
 
 def _claim(uow, cmd: Command, actor: domain.Actor) -> Claim:
-    """Hold the command's idempotency key in this transaction (nothing without one)."""
-    return uow.idempotency.claim(IdempotentRequest.from_rpc(actor.id, cmd.idempotency))
+    """Hold the command's idempotency key in this transaction; without one, its RPC
+    call's (``uow.call``): a second delivery of the call then replays the first answer."""
+    request = IdempotentRequest.from_rpc(actor.id, cmd.idempotency)
+    if request is None:
+        request = IdempotentRequest.for_call(actor.id, uow.call)
+    return uow.idempotency.claim(request)
 
 
 def _commit(uow, claim: Claim, response: dict) -> dict:
     """Commit the command and return its answer, stored with the action (in the same
-    transaction) when the command is keyed. Views are cheap to build by now: the
+    transaction) under its key or its call. Views are cheap to build by now: the
     HTML was rendered once, when the text was written."""
     uow.idempotency.remember(claim, response)
     uow.commit()
@@ -120,12 +124,12 @@ def _run(
 ) -> dict:
     """Load, act, save: every command on an existing ticket.
 
-    In one transaction: a keyed repeat answers as the first did; the ticket is
-    locked (only the caller's with ``own``: NotFound otherwise; with
-    ``reserve_message`` it carries its next message's id and time); the fields are
-    checked (ValidationFailed); ``act(ticket, fields)`` changes it through the
-    aggregate, whose refusals are Conflict or RateLimited; the ticket is saved and
-    ``answer(ticket, result of act)`` is the answer, committed with its events.
+    In one transaction: a repeat (keyed, or the call delivered again) answers as the
+    first did; the ticket is locked (only the caller's with ``own``: NotFound
+    otherwise; with ``reserve_message`` it carries its next message's id and time);
+    the fields are checked (ValidationFailed); ``act(ticket, fields)`` changes it
+    through the aggregate, whose refusals are Conflict or RateLimited; the ticket is
+    saved and ``answer(ticket, result of act)`` is the answer, committed with its events.
     """
     with uow:
         claim = _claim(uow, cmd, actor)

@@ -20,7 +20,7 @@ from shared.errors import HelpdeskError
 from shared.idempotency import PRUNE_INTERVAL, prune
 from shared.metrics import ServiceMetrics, record_scheduler_lag
 from shared.outbox import OutboxRelay
-from shared.rpc import rpc
+from shared.rpc import CallIdentity, rpc
 from shared.timers import settings_timer
 
 # The scheduler's job name in the metrics.
@@ -38,6 +38,8 @@ class TicketsService:
     keyring = DataKeyring("tickets_database_url", ENCRYPTED_COLUMNS)
     relay = OutboxRelay("tickets_database_url")
     request_id = RequestId()
+    # Which RPC call a worker serves: its second delivery replays the first answer.
+    call = CallIdentity()
     # Times every call and serves the service's metrics (HELPDESK_METRICS_PORT).
     metrics = ServiceMetrics()
 
@@ -48,6 +50,7 @@ class TicketsService:
             self.config["HELPDESK_SETTINGS"],
             wake_relay=self.relay,
             request_id=self.request_id,
+            call=self.call,
         )
 
     @rpc(expected_exceptions=HelpdeskError)
@@ -65,7 +68,8 @@ class TicketsService:
         """Open a ticket for ``actor`` from the contract's fields; the ticket.
 
         Every command takes ``idempotency`` (``{"key", "fingerprint"}``, see
-        ``shared/idempotency.py``): a repeat of a keyed command answers as the first did.
+        ``shared/idempotency.py``): a repeat of a keyed command answers as the first did,
+        as does a second delivery of any command's RPC call.
         """
         return handlers.create_ticket(Command(actor, fields, idempotency=idempotency), self._uow())
 
@@ -211,5 +215,6 @@ class TicketsService:
 
     @timer(interval=PRUNE_INTERVAL)
     def prune_idempotency_keys(self):
-        """Delete idempotency keys past their 24 hours, a bounded batch at a time."""
-        return prune(self._uow())
+        """Delete idempotency keys past their 24 hours, and keyless calls' rows past
+        their minutes (``CALL_TTL``), a bounded batch at a time."""
+        return prune(self._uow(), calls=True)

@@ -286,5 +286,6 @@ teams = sa.Table(
     sa.CheckConstraint(sa.column("assignment").in_(ASSIGNMENTS), name="teams_assignment_check"),
 )
 
-# A keyed POST's answer, stored with its action (shared/idempotency.py).
-idempotency_keys = idempotency.keys_table(metadata)
+# A keyed POST's answer, or a keyless command's under its RPC call, stored with its
+# action (shared/idempotency.py).
+idempotency_keys = idempotency.keys_table(metadata, calls=True)

@@ -40,7 +40,7 @@ from shared.events import (
     TICKET_CREATED,
     make_event,
 )
-from shared.idempotency import IdempotencyKeys
+from shared.idempotency import IdempotencyKeys, RpcCall
 from shared.outbox import write_events
 
 # The contract's name for each of the domain's events.
@@ -68,12 +68,15 @@ class TicketsUnitOfWork(UnitOfWork):
         settings,
         wake_relay: Callable[[], None] | None = None,
         request_id: str | None = None,
+        call: RpcCall | None = None,
     ):
         super().__init__(connections)
         self.settings = settings
         self.keyring = keyring
         self.wake_relay = wake_relay
         self.request_id = request_id
+        # The RPC call the command came in: a keyless command is recorded under it.
+        self.call = call
         self.action_id = str(uuid.uuid4())
         self.events: list[dict] = []
         self.tickets: TicketRepository | None = None

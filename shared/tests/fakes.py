@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 
+from shared.errors import Conflict
 from shared.idempotency import NO_KEY, Claim
 
 
@@ -20,6 +21,8 @@ class FakeIdempotencyKeys:
         if request is None:
             return NO_KEY
         claim = Claim(request)
+        if request.first_delivery:  # as the real one: a new call is not looked up
+            return claim
         kept = self.keys.get((request.caller_id, request.key))
         if kept is not None:
             if kept[0] == request.fingerprint:
@@ -29,9 +32,12 @@ class FakeIdempotencyKeys:
         return claim
 
     def remember(self, claim: Claim, response) -> None:
-        """Keep a keyed command's answer for its repeats."""
+        """Keep a keyed command's (or call's) answer for its repeats; a key kept
+        meanwhile is a ``Conflict``, as the table's unique key makes it."""
         if claim.request is not None:
             request = claim.request
+            if (request.caller_id, request.key) in self.keys:
+                raise Conflict("Already answered.")
             self.keys[request.caller_id, request.key] = (
                 request.fingerprint,
                 copy.deepcopy(response),

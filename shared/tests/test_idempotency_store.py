@@ -1,6 +1,9 @@
 """Idempotency keys in a service's database (real PostgreSQL): replay, refusal,
 in-progress, per caller, expiry, pruning, and the answer sealed at rest."""
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import sqlalchemy as sa
 
@@ -8,8 +11,10 @@ from shared.crypto import Keyring, TamperedValue, generate_key, key_id_of
 from shared.db import Connections, UnitOfWork
 from shared.errors import Conflict, ValidationFailed
 from shared.idempotency import (
+    HEADER,
     IdempotencyKeys,
     IdempotentRequest,
+    RpcCall,
     fingerprint,
     prune,
 )
@@ -130,3 +135,65 @@ def test_an_answer_moved_to_another_caller_does_not_open(engine):
         db.execute(sa.text("UPDATE idempotency_keys SET caller_id = 'mallory'"))
     with pytest.raises(TamperedValue):
         run(engine, request("mallory"))
+
+
+def call(correlation_id="c-1", redelivered=False, expiration="5000", caller="alice"):
+    return IdempotentRequest.for_call(caller, RpcCall(correlation_id, redelivered, expiration))
+
+
+def test_a_call_delivered_again_replays_and_a_first_delivery_only_stores(engine):
+    sent: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    with engine.connect() as db:
+        keys = IdempotencyKeys(db, KEYRING)
+        claim = keys.claim(call())
+        assert sent == []  # a new correlation id: no lock, no look-up
+        keys.remember(claim, ANSWER)
+        db.commit()
+    assert len(sent) == 2  # its row's id, then the row
+    assert run(engine, call(redelivered=True), answer={"id": 2}) == ("replay", ANSWER)
+    assert run(engine, call("c-2", redelivered=True), answer={"id": 2}) == ("ran", {"id": 2})
+
+
+def test_a_call_cannot_take_a_client_key_nor_another_callers_call(engine):
+    client = request(key=call().key.encode("ascii", "replace").decode())  # "?call:c-1"
+    run(engine, call())
+    assert run(engine, client, answer={"id": 9}) == ("ran", {"id": 9})
+    assert run(engine, call(caller="bob", redelivered=True), answer={"id": 3})[0] == "ran"
+    with pytest.raises(ValidationFailed):  # a client may not send the call namespace
+        IdempotentRequest.from_rpc("alice", {"key": call().key, "fingerprint": CREATE})
+
+
+def test_two_deliveries_of_one_call_never_both_commit(engine):
+    run(engine, call())
+    with pytest.raises(Conflict) as refused:  # a second first delivery: the unique key
+        run(engine, call())
+    assert HEADER not in refused.value.details  # not about a client's Idempotency-Key
+    # Redelivered while the first delivery is still in its transaction: the second one
+    # finds nothing, acts, then waits on the first's row and is refused when it commits.
+    with engine.connect() as first:
+        keys = IdempotencyKeys(first, KEYRING)
+        keys.remember(keys.claim(call("c-2")), ANSWER)
+        second = ThreadPoolExecutor(1).submit(run, engine, call("c-2", redelivered=True))
+        time.sleep(0.3)
+        assert not second.done()  # held by the first's uncommitted row
+        first.commit()
+    with pytest.raises(Conflict):
+        second.result(timeout=5)
+    with engine.connect() as db:
+        assert db.execute(sa.text("SELECT count(*) FROM idempotency_keys")).scalar_one() == 2
+
+
+def test_call_rows_are_pruned_after_minutes_keys_and_unexpiring_calls_after_a_day(engine):
+    run(engine, request(key="client"))
+    run(engine, call("short"))
+    run(engine, call("unbounded", expiration=None))
+    kept = call("unbounded", expiration=None).key
+    with engine.begin() as db:
+        db.execute(sa.text("UPDATE idempotency_keys SET created_at = now() - interval '1 hour'"))
+    uow = UnitOfWork(Connections(engine))
+    assert prune(uow) == 0  # without calls, only keys past a day
+    assert prune(uow, calls=True) == 1
+    with engine.connect() as db:
+        left = db.execute(sa.text("SELECT key FROM idempotency_keys ORDER BY key")).scalars()
+        assert sorted(left) == sorted(["client", kept])

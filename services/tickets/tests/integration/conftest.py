@@ -1,5 +1,7 @@
 """Fixtures for the tickets service against the real PostgreSQL and RabbitMQ."""
 
+import os
+
 import eventlet
 import psycopg
 import pytest
@@ -40,6 +42,19 @@ def tickets_settings(make_settings, amqp_url, tickets_database_url, data_keys):
 def settings(tickets_settings):
     """Settings pointing at this session's database and vhost."""
     return tickets_settings()
+
+
+@pytest.fixture
+def service_env(amqp_url, tickets_database_url, data_keys):
+    """The environment of a tickets service process under this session's settings
+    (``crash_after_commit.py`` runs in one)."""
+    return dict(
+        os.environ,
+        HELPDESK_ENV="test",
+        HELPDESK_AMQP_URL=amqp_url,
+        HELPDESK_TICKETS_DATABASE_URL=tickets_database_url,
+        HELPDESK_DATA_KEYS=data_keys,
+    )
 
 
 @pytest.fixture

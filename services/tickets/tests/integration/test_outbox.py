@@ -1,6 +1,5 @@
 """Events: written with the change, published once, with the right payloads."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -102,18 +101,11 @@ def test_two_instances_never_publish_an_event_twice(two_instances, amqp_url):
 
 
 def test_an_event_committed_by_a_killed_process_is_delivered_exactly_once(
-    settings, amqp_url, tickets_database_url, data_keys, db, runner_factory
+    settings, amqp_url, service_env, db, runner_factory
 ):
-    env = dict(
-        os.environ,
-        HELPDESK_ENV="test",
-        HELPDESK_AMQP_URL=amqp_url,
-        HELPDESK_TICKETS_DATABASE_URL=tickets_database_url,
-        HELPDESK_DATA_KEYS=data_keys,
-    )
     crashed = subprocess.run(
         [sys.executable, "-m", "services.tickets.tests.integration.crash_after_commit"],
-        env=env,
+        env=service_env,
         capture_output=True,
         timeout=60,
     )

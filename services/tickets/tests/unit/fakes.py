@@ -417,6 +417,8 @@ class FakeUnitOfWork(FakeTransactions):
         self.events: list[tuple[str, dict]] = []
         self._ids, self._message_ids = itertools.count(1), itertools.count(1)
         self.tickets = self.idempotency = self.staff = self.teams = self.macros = None
+        # The RPC call a command came in (shared.idempotency.RpcCall); tests set it.
+        self.call = None
         # (ticket_id, kind) and ticket ids another transaction holds locked; tests set them.
         self.held_due: set = set()
         self.held_tickets: set = set()

@@ -18,6 +18,7 @@ from services.tickets.tests.unit.fakes import (
     FakeUnitOfWork,
 )
 from shared.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
+from shared.idempotency import RpcCall
 
 pytestmark = pytest.mark.unit
 
@@ -210,6 +211,48 @@ def test_a_keyed_repeat_replays_the_first_answer_and_does_nothing_again(uow):
     with pytest.raises(ValidationFailed):  # the same key for another request
         other = {"key": "k-1", "fingerprint": "b" * 64}
         handlers.add_reply(Command(USER, {"body": "twice"}, tid, other), uow)
+
+
+def test_a_keyless_call_delivered_again_replays_the_first_answer(uow):
+    tid = create(uow)["id"]
+    uow.call = RpcCall("c-1", redelivered=False, expiration="5000")
+    first = run(uow, "admin_add_message", ADMIN, tid, {"body": "On it"})
+    done = types(uow)
+    assert done.count("message_added") == 1
+    uow.call = RpcCall("c-1", redelivered=True, expiration="5000")
+    assert run(uow, "admin_add_message", ADMIN, tid, {"body": "On it"}) == first
+    assert types(uow) == done
+    uow.call = RpcCall("c-2", redelivered=False, expiration="5000")  # another call acts
+    assert run(uow, "admin_add_message", ADMIN, tid, {"body": "On it"}) != first
+    assert types(uow) == [*done, "message_added"]
+
+
+def test_a_keyless_create_delivered_again_spends_nothing_again(uow):
+    uow.call = RpcCall("c-1")
+    first = create(uow)
+    uow.call = RpcCall("c-1", redelivered=True)
+    assert create(uow) == first
+    assert types(uow) == ["ticket_created"] and len(uow.store.tickets) == 1
+
+
+def test_a_keyed_command_keeps_to_its_key_whatever_its_call(uow):
+    tid = create(uow)["id"]
+    key = {"key": "k-1", "fingerprint": "a" * 64}
+    uow.call = RpcCall("c-1")
+    first = handlers.add_reply(Command(USER, {"body": "once"}, tid, key), uow)
+    uow.call = RpcCall("c-2")  # the client's retry is a new call with the same key
+    assert handlers.add_reply(Command(USER, {"body": "once"}, tid, key), uow) == first
+    assert [k for _caller, k in uow.store.keys] == ["k-1"]  # no call recorded beside it
+
+
+def test_two_first_deliveries_of_one_call_act_once(uow):
+    # The table's unique (caller, key) stops the second; the fake says the same.
+    tid = create(uow)["id"]
+    uow.call = RpcCall("c-1")
+    run(uow, "add_reply", USER, tid, {"body": "once"})
+    with pytest.raises(Conflict):
+        run(uow, "add_reply", USER, tid, {"body": "once"})
+    assert types(uow) == ["ticket_created", "message_added"]
 
 
 def test_lists_page_with_cursors_and_search(uow):

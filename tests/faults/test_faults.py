@@ -50,14 +50,16 @@ class Ledger:
     failed: Counter = field(default_factory=Counter)  # status (or error) of every non-2xx
 
 
-def _try(ledger: Ledger, kind: str, token: str | None, api: Api, path: str, body: dict) -> None:
-    # With an Idempotency-Key, as a careful client sends: a service killed after its
-    # commit and before its broker ack gets the call again when it restarts, and the
-    # key makes that run replay the first answer. Without one, that narrow window
-    # runs the command twice (shared/rpc.py; seen once in about a dozen runs).
-    key = {"Idempotency-Key": uuid.uuid4().hex}
+def _try(
+    ledger: Ledger, kind: str, token: str | None, api: Api, path: str, body: dict, keyed: bool
+) -> None:
+    # With an Idempotency-Key (as a careful client sends) or without (as the pages
+    # do): a tickets service killed after its commit and before its broker ack gets
+    # the call again when it restarts, and that run replays the first answer either
+    # way, under the key or under the call (shared/idempotency.py).
+    headers = {"Idempotency-Key": uuid.uuid4().hex} if keyed else {}
     try:
-        result = api.post(path, body, timeout=10, headers=key)
+        result = api.post(path, body, timeout=10, headers=headers)
     except requests.RequestException as exc:
         ledger.failed[type(exc).__name__] += 1
         return
@@ -69,9 +71,11 @@ def _try(ledger: Ledger, kind: str, token: str | None, api: Api, path: str, body
 
 def _work(ledger: Ledger, admin: Api, stop: threading.Event) -> None:
     admin_path = f"/api/v1/admin/tickets/{ledger.ticket_id}"
-    for _ in range(ROUNDS):
+    for round_number in range(ROUNDS):
         if stop.is_set():
             return
+        # Keyed and keyless commands of each kind, alternating round by round.
+        keyed = round_number % 2 == 0
         token = uuid.uuid4().hex
         _try(
             ledger,
@@ -80,6 +84,7 @@ def _work(ledger: Ledger, admin: Api, stop: threading.Event) -> None:
             admin,
             f"{admin_path}/messages",
             {"body": f"Support {token}"},
+            keyed,
         )
         _try(
             ledger,
@@ -88,6 +93,7 @@ def _work(ledger: Ledger, admin: Api, stop: threading.Event) -> None:
             admin,
             f"{admin_path}/status",
             {"status": "awaiting_user"},
+            not keyed,
         )
         token = uuid.uuid4().hex
         _try(
@@ -97,6 +103,7 @@ def _work(ledger: Ledger, admin: Api, stop: threading.Event) -> None:
             ledger.owner,
             f"/api/v1/tickets/{ledger.ticket_id}/messages",
             {"body": f"Owner {token}"},
+            keyed,
         )
         stop.wait(PACE)
 

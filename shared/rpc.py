@@ -27,9 +27,10 @@ So every call carries its identity to the command: the entrypoint puts the reque
 correlation id, the broker's ``redelivered`` flag and the request's TTL into the
 worker's context data (``CALL_KEY``, overwriting whatever a caller sent under that
 name), and ``CallIdentity`` hands it to the service as a ``shared.idempotency.RpcCall``.
-A command records its call in its own transaction, keyed or not
-(``shared/idempotency.py``), so the second run of a call replays the first answer
-instead of acting twice.
+A tickets command records its answer in its own transaction, under its
+``Idempotency-Key`` or, without one, under this call (``shared/idempotency.py``), so
+the second run of a call replays the first answer instead of acting twice. (The
+notifications service's read marks need no record: marking again changes nothing.)
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ shown as escaped plain text instead: every character stays visible, nothing ampl
 """
 
 import re
+import time
 from functools import lru_cache
 from html import escape
 
@@ -48,6 +49,14 @@ MAX_NESTING = 16
 # Bytes of link targets, image sources and titles per text: a reference link repeats
 # its (long) target at each use; past this, links are shown as their text.
 MAX_LINK_BYTES = 16 * 1024
+# CPU seconds (this thread's) a text may take to parse, and to parse and turn into
+# HTML, before it is shown as plain text instead. The caps above bound what a text can
+# make, not how long markdown-it-py takes: a text of a thousand one-line list items,
+# quotes or e-mail autolinks took 50-70 ms on a quiet 2-core machine, over the
+# contract's 50 ms. Prose of the same length takes about 3 ms. CPU time, not wall
+# time: a busy process must not turn a plain message into plain text.
+PARSE_BUDGET = 0.025
+RENDER_BUDGET = 0.035
 
 _ALLOWED_TAGS = {
     "p",
@@ -214,6 +223,28 @@ def _gate_paragraph_interruptions(md: MarkdownIt) -> None:
     ruler.push("paragraph_interruption", interrupts, {"alt": ["paragraph"]})
 
 
+class _OverBudget(Exception):
+    """The text has taken its CPU budget: it is shown as plain text."""
+
+
+def _check_budget(env: dict) -> None:
+    deadline = env.get("deadline")
+    if deadline is not None and time.thread_time() > deadline:
+        raise _OverBudget
+
+
+def _spend_block(state: StateBlock, line: int, end_line: int, silent: bool) -> bool:
+    # First in the block chain: runs at every block markdown-it starts, at every depth.
+    _check_budget(state.env)
+    return False
+
+
+def _spend_inline(state: StateInline, silent: bool) -> bool:
+    # First in the inline chain: runs at every position markdown-it tries its rules at.
+    _check_budget(state.env)
+    return False
+
+
 def build_markdown(*, gated: bool = True) -> MarkdownIt:
     """The renderer's parser: CommonMark without raw HTML, plus tables and
     strikethrough, with the caps above; ``gated=False`` leaves markdown-it's own
@@ -228,6 +259,9 @@ def build_markdown(*, gated: bool = True) -> MarkdownIt:
     md.inline.ruler.before("link", "ticket_link", _ticket_link)
     if gated:
         _gate_paragraph_interruptions(md)
+    # Only when the parse's env holds a "deadline" (``render_markdown`` sets one).
+    md.block.ruler.before("table", "budget", _spend_block)
+    md.inline.ruler.before("text", "budget", _spend_inline)
     return md
 
 
@@ -280,16 +314,26 @@ def render_markdown(text: str) -> str:
     """Render user-written Markdown to HTML that is safe to insert into a page.
 
     At most ``MAX_HTML_BYTES`` of UTF-8 for any text within the contract's limits:
-    a text whose Markdown would render larger is rendered as escaped plain text.
+    a text whose Markdown would render larger, or would take longer than the CPU
+    budget (``PARSE_BUDGET``, ``RENDER_BUDGET``), is rendered as escaped plain text.
     """
     text = text or ""
     md = _markdown()
-    tokens = md.parse(text, {"table_cells_left": MAX_TABLE_CELLS})
+    started = time.thread_time()
+    env = {"table_cells_left": MAX_TABLE_CELLS, "deadline": started + PARSE_BUDGET}
+    try:
+        tokens = md.parse(text, env)
+    except _OverBudget:
+        return _plain_text(text)
     if _nesting_exhausted(tokens):
         return _plain_text(text).strip()
     _bound_links(tokens)
+    markup = md.renderer.render(tokens, md.options, {})
+    # What is left, sanitizing, costs about what rendering did: checked once, here.
+    if time.thread_time() > started + RENDER_BUDGET:
+        return _plain_text(text)
     html = nh3.clean(
-        md.renderer.render(tokens, md.options, {}),
+        markup,
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},

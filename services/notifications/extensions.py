@@ -29,7 +29,9 @@ import logging
 from functools import partial
 
 import eventlet
+from amqp.exceptions import AMQPError
 from kombu import Connection
+from kombu.exceptions import KombuError
 from marshmallow import ValidationError
 from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY
 from nameko.exceptions import ContainerBeingKilled
@@ -67,9 +69,31 @@ def _still_connected(message) -> bool:
     return bool(message.channel and message.channel.connection)
 
 
+# What settling a message raises when the broker's connection drops as it is written.
+_BROKER_GONE = (OSError, KombuError, AMQPError)
+
+
+def _settle(message, action: str, **options) -> bool:
+    """``message.ack()``, ``requeue()`` or ``reject()``; False when the connection is
+    gone, before or while it is written. The broker then holds the message, never
+    settled, and delivers it again (the handler's ledger makes that second delivery
+    change nothing). Raised, the error would kill the whole container: a broker
+    restart during an ack did, in a fault test."""
+    if not _still_connected(message):
+        return False
+    try:
+        getattr(message, action)(**options)
+    except _BROKER_GONE as exc:
+        log.warning(
+            "event not settled: broker connection lost; it will be delivered again",
+            extra={"action": action, "error": str(exc)},
+        )
+        return False
+    return True
+
+
 def _requeue(message) -> None:
-    if _still_connected(message):
-        message.requeue()
+    _settle(message, "requeue")
 
 
 class EventQueueConsumer(QueueConsumer):
@@ -87,7 +111,7 @@ class EventQueueConsumer(QueueConsumer):
             "undecodable event dead-lettered",
             extra={"error": str(exc), "content_type": message.content_type},
         )
-        message.reject(requeue=False)
+        _settle(message, "reject", requeue=False)
 
 
 class TicketEvents(Entrypoint):
@@ -160,9 +184,8 @@ class TicketEvents(Entrypoint):
                 "malformed event dead-lettered",
                 extra={"error": str(exc), "invalid": isinstance(exc, ValidationError)},
             )
-            if _still_connected(message):
-                message.reject(requeue=False)
-            self._count("dead_lettered")
+            if _settle(message, "reject", requeue=False):
+                self._count("dead_lettered")
             return
         metrics.observe_event(
             self.container.service_name,
@@ -190,8 +213,8 @@ class TicketEvents(Entrypoint):
         if not _still_connected(message):
             return result, exc_info
         if exc_info is None:
-            message.ack()
-            self._count("ok")
+            if _settle(message, "ack"):
+                self._count("ok")
             return result, exc_info
         error = exc_info[1]
         if database_unreachable(error) and attempt < OUTAGE_RETRIES and not self.stopping:

@@ -169,6 +169,8 @@ def run_burst(stack, fault, before: float = 1.5, after: float = 2.0) -> list[Led
     Once the fault returned (the stack ready again) the burst goes on for ``after``
     seconds; then every action's notices are checked (see the module doc).
     """
+    # Each burst starts on a ready stack: the last test's fault may still be healing.
+    stack.wait_ready()
     admin = Api(stack, unique("fault-admin"), "admin", "Sam Support")
     ledgers = []
     for _ in range(TICKETS):
